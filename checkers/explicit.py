@@ -1,0 +1,258 @@
+"""The explicit-state model checker: exhaustive breadth-first search over the model's state space.
+
+Breadth-first, so the first state found violating a property is at the least depth: every counterexample
+is a shortest one. Storage is compact: one canonical state per symmetry orbit (``model.symmetry``) in a
+dict to an integer id, and per id a parent id in an ``array`` (stateright stores fingerprint -> parent and
+rebuilds a path by replaying actions; so do we). The successor lists are kept as flat integer arrays only
+for the liveness analysis, which runs backward reachability from the states where nothing is pending and
+hands the trapped region, if any, to networkx for its strongly connected components.
+
+Safety: every ``ALWAYS`` property is evaluated on every state. Liveness: an ``EVENTUALLY`` property holds
+when from every reachable pending state some non-pending state is reachable (with the path eventually up:
+``RepairPath`` is always enabled while the path is down). Reachability: every ``SOMETIMES`` property must be
+reached, or the bounds are vacuous for it.
+"""
+
+from __future__ import annotations
+
+import time
+from array import array
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from enum import Enum
+
+import networkx as nx
+
+from model.actions import Action
+from model.protocol import MirrorModel
+from model.symmetry import Canonicalizer
+from spec.properties import Kind, Property
+from spec.state import State
+
+
+class Verdict(Enum):
+    """The outcome for one property."""
+
+    HOLDS = "holds"
+    VIOLATED = "violated"
+    REACHED = "reached"  # a SOMETIMES property was witnessed
+    NOT_REACHED = "not reached"  # a SOMETIMES property was not: the bounds are vacuous for it
+    UNKNOWN = "unknown"  # exploration stopped early (max states or interrupted)
+
+
+@dataclass
+class Discovery:
+    """A property's verdict with, for a violation or a witness, the shortest path from an initial state."""
+
+    prop: Property
+    verdict: Verdict
+    path: list[tuple[Action | None, State]] = field(default_factory=list)  # (action into state, state)
+    note: str = ""
+
+
+@dataclass
+class CheckResult:
+    """What a run found: per-property discoveries and the run's figures."""
+
+    discoveries: dict[str, Discovery]
+    states: int
+    transitions: int
+    depth: int
+    seconds: float
+    complete: bool
+    stop_reason: str
+    symmetry_group: int
+
+    @property
+    def states_per_second(self) -> float:
+        """Unique states explored per second of wall time."""
+        return self.states / self.seconds if self.seconds > 0 else float(self.states)
+
+    def violated(self) -> list[Discovery]:
+        """The discoveries that are violations, catalogue order."""
+        return [d for d in self.discoveries.values() if d.verdict is Verdict.VIOLATED]
+
+
+ProgressFn = Callable[[int, int, int], None]  # (states, depth, frontier remaining)
+
+
+class ExplicitChecker:
+    """Breadth-first exhaustive checker. A builder, like stateright's: configure, then ``run()``."""
+
+    def __init__(self, model: MirrorModel, properties: Sequence[Property], *, symmetry: bool = True,
+                 max_states: int | None = None, stop_when_all_violated: bool = False,
+                 progress: ProgressFn | None = None) -> None:
+        self.model = model
+        self.properties = list(properties)
+        self.canon = Canonicalizer(model.bounds.blocks, model.bounds.values, enabled=symmetry)
+        self.max_states = max_states
+        self.stop_when_all_violated = stop_when_all_violated
+        self.progress = progress
+
+    def run(self) -> CheckResult:
+        """Explore, check, and return the verdict of every property. Ctrl-C ends it with a partial verdict."""
+        model, canon = self.model, self.canon
+        safety = [p for p in self.properties if p.kind is Kind.ALWAYS]
+        liveness = [p for p in self.properties if p.kind is Kind.EVENTUALLY]
+        sometimes = [p for p in self.properties if p.kind is Kind.SOMETIMES]
+        ids: dict[State, int] = {}
+        states: list[State] = []
+        parent = array("q")
+        depth_of = array("i")
+        succ_start = array("q")
+        succ = array("q")
+        first_bad: dict[str, int] = {}
+        first_seen: dict[str, int] = {}
+        keep_edges = bool(liveness)
+
+        def add(s: State, par: int, depth: int) -> int:
+            sid = len(states)
+            ids[s] = sid
+            states.append(s)
+            parent.append(par)
+            depth_of.append(depth)
+            for p in safety:
+                if p.name not in first_bad and not p.predicate(s):
+                    first_bad[p.name] = sid
+            for p in sometimes:
+                if p.name not in first_seen and p.predicate(s):
+                    first_seen[p.name] = sid
+            return sid
+
+        started = time.perf_counter()
+        stop_reason = ""
+        transitions = 0
+        i = 0
+        for s0 in model.init_states():
+            c = canon(s0)
+            if c not in ids:
+                add(c, -1, 0)
+        try:
+            while i < len(states):
+                s = states[i]
+                d = depth_of[i] + 1
+                if keep_edges:
+                    succ_start.append(len(succ))
+                for a in model.actions(s):
+                    t = canon(model.next_state(s, a))
+                    transitions += 1
+                    tid = ids.get(t)
+                    if tid is None:
+                        tid = add(t, i, d)
+                    if keep_edges:
+                        succ.append(tid)
+                i += 1
+                if self.progress is not None and i & 0x3FF == 0:
+                    self.progress(len(states), depth_of[i - 1], len(states) - i)
+                if self.max_states is not None and len(states) >= self.max_states:
+                    stop_reason = f"stopped at --max-states {self.max_states}"
+                    break
+                if (self.stop_when_all_violated and safety and len(first_bad) == len(safety)
+                        and not liveness):
+                    stop_reason = "stopped: every selected property is violated"
+                    break
+        except KeyboardInterrupt:
+            stop_reason = "interrupted (Ctrl-C)"
+        complete = i >= len(states)
+        if complete:
+            stop_reason = "state space exhausted"
+        if keep_edges:
+            succ_start.append(len(succ))
+        if self.progress is not None:
+            self.progress(len(states), max(depth_of) if depth_of else 0, len(states) - i)
+
+        def path_to(sid: int) -> list[tuple[Action | None, State]]:
+            return self._concrete_path(states, parent, sid)
+
+        discoveries: dict[str, Discovery] = {}
+        for p in safety:
+            if p.name in first_bad:
+                discoveries[p.name] = Discovery(p, Verdict.VIOLATED, path_to(first_bad[p.name]))
+            else:
+                discoveries[p.name] = Discovery(p, Verdict.HOLDS if complete else Verdict.UNKNOWN)
+        for p in sometimes:
+            if p.name in first_seen:
+                discoveries[p.name] = Discovery(p, Verdict.REACHED, path_to(first_seen[p.name]))
+            else:
+                discoveries[p.name] = Discovery(p, Verdict.NOT_REACHED if complete else Verdict.UNKNOWN)
+        for p in liveness:
+            if not complete:
+                discoveries[p.name] = Discovery(p, Verdict.UNKNOWN, note="liveness needs the whole graph")
+                continue
+            discoveries[p.name] = self._liveness(p, states, succ_start, succ, path_to)
+        ordered = {p.name: discoveries[p.name] for p in self.properties}
+        return CheckResult(ordered, len(states), transitions, max(depth_of) if depth_of else 0,
+                           time.perf_counter() - started, complete, stop_reason, self.canon.group_size)
+
+    def _liveness(self, p: Property, states: list[State], succ_start: array[int], succ: array[int],
+                  path_to: Callable[[int], list[tuple[Action | None, State]]]) -> Discovery:
+        """From every pending state a non-pending one must be reachable; else show the shortest way in."""
+        n = len(states)
+        pending = [p.predicate(s) for s in states]
+        # reverse adjacency (CSR) for backward reachability from the non-pending states
+        indeg = [0] * (n + 1)
+        for t in succ:
+            indeg[t + 1] += 1
+        for k in range(n):
+            indeg[k + 1] += indeg[k]
+        rev = array("q", bytes(8 * len(succ)))
+        fill = list(indeg[:n])
+        for u in range(n):
+            for k in range(succ_start[u], succ_start[u + 1]):
+                t = succ[k]
+                rev[fill[t]] = u
+                fill[t] += 1
+        ok = [not x for x in pending]
+        stack = [k for k in range(n) if ok[k]]
+        while stack:
+            v = stack.pop()
+            for k in range(indeg[v], indeg[v + 1]):
+                u = rev[k]
+                if not ok[u]:
+                    ok[u] = True
+                    stack.append(u)
+        trapped = [k for k in range(n) if not ok[k]]
+        if not trapped:
+            return Discovery(p, Verdict.HOLDS)
+        entry = min(trapped)  # ids are in BFS order: the least id is the shallowest trapped state
+        graph = nx.DiGraph()
+        frontier = [entry]
+        graph.add_node(entry)
+        while frontier:
+            u = frontier.pop()
+            for k in range(succ_start[u], succ_start[u + 1]):
+                t = succ[k]
+                if t not in graph:
+                    frontier.append(t)
+                graph.add_edge(u, t)
+        cond = nx.condensation(graph)
+        bottom = [c for c in cond.nodes if cond.out_degree(c) == 0]
+        members = cond.nodes[bottom[0]]["members"]
+        kind = "a cycle" if len(members) > 1 or graph.has_edge(entry, entry) else "a dead end"
+        note = (f"from step {len(path_to(entry)) - 1} on, no sequence of steps ends it: {len(graph)} states "
+                f"reachable from there, all pending; they end in {kind} of {len(members)} state(s)")
+        return Discovery(p, Verdict.VIOLATED, path_to(entry), note=note)
+
+    def _concrete_path(self, states: list[State], parent: array[int],
+                       sid: int) -> list[tuple[Action | None, State]]:
+        """Rebuild a concrete execution to state ``sid``: walk the canonical parents back, then replay
+        forward, at each step choosing an action whose successor has the next canonical state."""
+        chain = []
+        while sid != -1:
+            chain.append(states[sid])
+            sid = parent[sid]
+        chain.reverse()
+        model, canon = self.model, self.canon
+        inits = [s for s in model.init_states() if canon(s) == chain[0]]
+        cur = inits[0]
+        out: list[tuple[Action | None, State]] = [(None, cur)]
+        for want in chain[1:]:
+            for a in model.actions(cur):
+                nxt = model.next_state(cur, a)
+                if canon(nxt) == want:
+                    out.append((a, nxt))
+                    cur = nxt
+                    break
+            else:  # pragma: no cover - would mean the canonicalizer broke symmetry
+                raise AssertionError("could not rebuild a concrete path through the canonical states")
+        return out

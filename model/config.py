@@ -1,0 +1,98 @@
+"""Bounds of the model: how far the state space reaches. Separate from the protocol's guards (stateright's
+``within_boundary``), so the protocol reads as the protocol."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+from model.mutants import MUTANTS, check_mutant
+from spec.state import FencePolicy, RecoveryKind
+
+
+class BoundsError(ValueError):
+    """A bound is out of range or a name is unknown: a usage error."""
+
+
+#: (lower, upper) for each integer bound; the upper limits keep a run finite on a 2-core machine.
+RANGES: dict[str, tuple[int, int]] = {
+    "blocks": (1, 4),
+    "values": (2, 4),
+    "host_writes": (0, 8),
+    "concurrency": (1, 4),
+    "journal_capacity": (1, 8),
+    "markers": (0, 3),
+    "path_failures": (0, 3),
+    "crashes": (0, 3),
+    "message_faults": (0, 3),
+    "recoveries": (0, 3),
+}
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """A bounded instance of the protocol. Defaults are ``pitmirror check``'s default bounds."""
+
+    blocks: int = 2
+    values: int = 2
+    host_writes: int = 3
+    concurrency: int = 2
+    journal_capacity: int = 2
+    markers: int = 0
+    path_failures: int = 1
+    crashes: int = 1
+    message_faults: int = 0
+    recoveries: int = 1
+    recovery_kind: RecoveryKind = RecoveryKind.WRITETHROUGH
+    fence_policies: tuple[FencePolicy, ...] = field(default=(FencePolicy.NEVER, FencePolicy.DATA))
+    mutant: str | None = None
+
+    def __post_init__(self) -> None:
+        for name, (lo, hi) in RANGES.items():
+            v = getattr(self, name)
+            if not isinstance(v, int) or isinstance(v, bool) or not lo <= v <= hi:
+                raise BoundsError(f"bound {name}={v!r} is out of range {lo}..{hi}")
+        if not self.fence_policies:
+            raise BoundsError("at least one fence policy is needed")
+        try:
+            check_mutant(self.mutant)
+        except KeyError as e:
+            raise BoundsError(str(e.args[0])) from None
+
+    def with_(self, **changes: Any) -> Bounds:
+        """A copy with some bounds changed (validated)."""
+        return replace(self, **changes)
+
+    def to_json(self) -> dict[str, Any]:
+        """The bounds as JSON-ready data, for trace files."""
+        d = asdict(self)
+        d["recovery_kind"] = self.recovery_kind.name.lower()
+        d["fence_policies"] = [f.name.lower() for f in self.fence_policies]
+        return d
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> Bounds:
+        """Inverse of ``to_json``; raises ``BoundsError`` on anything malformed."""
+        try:
+            kw = dict(d)
+            kw["recovery_kind"] = RecoveryKind[str(kw["recovery_kind"]).upper()]
+            kw["fence_policies"] = tuple(FencePolicy[str(f).upper()] for f in kw["fence_policies"])
+            known = set(cls.__dataclass_fields__)
+            unknown = set(kw) - known
+            if unknown:
+                raise BoundsError(f"unknown bounds in config: {', '.join(sorted(unknown))}")
+            return cls(**kw)
+        except (KeyError, TypeError, AttributeError) as e:
+            raise BoundsError(f"malformed config: {e}") from None
+
+
+#: Named presets. ``default`` finishes in well under a minute on 2 cores; ``thorough`` is for nightly runs.
+PRESETS: dict[str, Bounds] = {
+    "default": Bounds(),
+    "small": Bounds(blocks=2, values=2, host_writes=2, concurrency=1, journal_capacity=2,
+                    path_failures=1, crashes=0),
+    "thorough": Bounds(blocks=2, values=3, host_writes=4, concurrency=2, journal_capacity=3, markers=1,
+                       path_failures=1, crashes=1, message_faults=1),
+}
+
+__all__ = ["MUTANTS", "PRESETS", "RANGES", "Bounds", "BoundsError"]

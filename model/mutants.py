@@ -1,0 +1,56 @@
+"""Seeded bugs (DESIGN section 3): each switches one protocol step to a known-wrong variant.
+
+The registry is data: the step it changes, the property it is meant to break, and the recovery kind
+that exposes it. Tests assert that every checker reports that property for every mutant.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from spec.state import RecoveryKind
+
+
+@dataclass(frozen=True)
+class Mutant:
+    """A seeded bug: its name, the wrong step, the property it breaks and the recovery kind exposing it."""
+
+    name: str
+    wrong_step: str
+    breaks: str
+    recovery_kind: RecoveryKind = RecoveryKind.WRITETHROUGH
+
+
+MUTANTS: dict[str, Mutant] = {m.name: m for m in (
+    Mutant("ack_before_remote", "the host is acknowledged before R applies the write", "ack_durable"),
+    Mutant("skip_journal", "host writes take a sequence number but store no journal record",
+           "journal_well_formed"),
+    Mutant("reuse_sequence_number", "next_seq advances when a write completes, not when it starts",
+           "journal_well_formed"),
+    Mutant("recovery_bypasses_mirror", "recovery suspends the pair, restores P locally, then resyncs",
+           "recovery_correct"),
+    Mutant("recovery_off_by_one", "replay applies records < T instead of <= T", "recovery_correct"),
+    Mutant("replay_out_of_order", "replay applies records newest first", "recovery_correct"),
+    Mutant("checkpoint_drops_record", "checkpoint frees the oldest record without applying it to B",
+           "replay_is_point_in_time"),
+    Mutant("checkpoint_during_recovery", "checkpoint may pass the target of a running recovery",
+           "recovery_correct"),
+    Mutant("remote_applies_in_arrival_order", "R applies mirrored writes as they arrive, duplicates too",
+           "mirror_consistent"),
+    Mutant("swap_without_freeze", "host writes are accepted during a swap recovery", "swap_correct",
+           RecoveryKind.SWAP),
+    Mutant("remote_checkpoints_alone", "R checkpoints RB on its own, not in lockstep with A", "bases_agree"),
+    Mutant("rebuild_from_primary", "the rebuild starts from the current P (S at R) instead of the base",
+           "swap_correct", RecoveryKind.SWAP),
+    Mutant("journal_not_persisted_before_ack",
+           "the journal record sits in a volatile cache; the host ack does not wait for it", "ack_durable"),
+    Mutant("no_remote_timeout", "A never times out a lost mirror write or swap answer",
+           "host_write_completes"),
+)}
+
+
+def check_mutant(name: str | None) -> None:
+    """Raise ``KeyError`` with the valid names when ``name`` is not a mutant (``None`` is the correct
+    protocol)."""
+    if name is not None and name not in MUTANTS:
+        raise KeyError(f"unknown mutant {name!r}; valid: {', '.join(MUTANTS)}")

@@ -1,0 +1,553 @@
+"""The protocol as a state machine: initial states, enabled actions, next state.
+
+House rules (h11's ``_state.py``): every transition of the protocol lives in this file, each action's
+guard (``_enabled_*``) sits next to its effect (``_do_*``), and a mutant changes exactly one step, at the
+place marked ``MUTANT``. ``docs/PROTOCOL.md`` is the prose for what is written here.
+
+Theory of operation: ``MirrorModel(bounds).actions(s)`` lists the enabled actions of ``s`` in a fixed
+order (ranges and sorted tuples, never set iteration), so a trace replays by action, not by index, across
+processes. ``next_state(s, a)`` is pure. The spec's ghost variables (``history``, ``ghost_base``,
+``recovery_ended``) are updated here but never read by a guard.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from model.actions import (
+    Action,
+    Checkpoint,
+    CrashArray,
+    Deliver,
+    DuplicateMessage,
+    FailPath,
+    FinishRecovery,
+    FinishResync,
+    HostWrite,
+    LoseMessage,
+    MirrorTimeout,
+    PersistJournal,
+    RecoveryWrite,
+    RemoteCheckpoint,
+    RepairPath,
+    SetMarker,
+    StartRecovery,
+    StartResync,
+    SwapTimeout,
+    SwapVolumes,
+)
+from model.config import Bounds
+from spec.state import (
+    MARKER,
+    FencePolicy,
+    GhostWrite,
+    InFlight,
+    JournalingState,
+    Message,
+    MessageKind,
+    MirrorAck,
+    MirrorWrite,
+    Origin,
+    PairState,
+    Record,
+    RecoverRequest,
+    Recovery,
+    RecoveryKind,
+    RemoteSwapStatus,
+    State,
+    SwapDone,
+    apply_records,
+    image,
+)
+
+
+def _set(vol: tuple[int, ...], lba: int, value: int) -> tuple[int, ...]:
+    return (*vol[:lba], value, *vol[lba + 1:])
+
+
+def _add(path: tuple[Message, ...], msg: Message) -> tuple[Message, ...]:
+    return tuple(sorted((*path, msg)))
+
+
+def _remove_one(path: tuple[Message, ...], msg: Message) -> tuple[Message, ...]:
+    i = path.index(msg)
+    return path[:i] + path[i + 1 :]
+
+
+class MirrorModel:
+    """The synchronous mirror with a point-in-time journal, bounded by ``Bounds``."""
+
+    def __init__(self, bounds: Bounds) -> None:
+        self.bounds = bounds
+        self.mutant = bounds.mutant
+        self.blocks = range(bounds.blocks)
+        self.values = range(bounds.values)
+
+    # --- initial states -------------------------------------------------------------------------------
+
+    def init_states(self) -> list[State]:
+        """One initial state per fence policy: every volume zero, the pair in PAIR, the journal empty."""
+        zero = (0,) * self.bounds.blocks
+        return [
+            State(
+                fence_policy=fence, primary=zero, base=zero, base_seq=0, next_seq=1, journal=(),
+                journal_cache=(), in_flight=(), pair_state=PairState.PAIR, dirty=zero,
+                journaling_state=JournalingState.JOURNALING, recovery=None, path_up=True, path=(),
+                remote=zero, replica_base=zero, replica_base_seq=0, remote_journal=(),
+                remote_applied_seq=0, remote_buffer=(), remote_recovery_id=0, host_writes_issued=0,
+                markers_set=0, recoveries_started=0, path_failures=0, crashes=0, message_faults=0,
+                ghost_base=zero, ghost_base_seq=0, history=(), recovery_ended=None, retired_image=None,
+            )
+            for fence in self.bounds.fence_policies
+        ]
+
+    # --- the protocol's own computations --------------------------------------------------------------
+
+    def replay(self, s: State, base: tuple[int, ...], journal: tuple[Record, ...], current: tuple[int, ...],
+               target: int) -> tuple[int, ...]:
+        """The array's rebuild of image(target) from a base and a journal (claims 5, 6, 11, 12)."""
+        if self.mutant == "recovery_off_by_one":  # MUTANT: records < T
+            records = [r for r in journal if r.seq < target]
+        else:
+            records = [r for r in journal if r.seq <= target]
+        records.sort(key=lambda r: r.seq)
+        if self.mutant == "replay_out_of_order":  # MUTANT: newest first
+            records.reverse()
+        if self.mutant == "rebuild_from_primary":  # MUTANT: start from the current volume, not the base
+            base = current
+        return apply_records(base, records)
+
+    def local_image(self, s: State) -> tuple[int, ...]:
+        """A's replay(B, J, T) for the running recovery."""
+        assert s.recovery is not None
+        return self.replay(s, s.base, s.journal, s.primary, s.recovery.target)
+
+    def journal_free(self, s: State, for_recovery: bool = False) -> int:
+        """Free journal slots. Host writes may fill ``journal_capacity``; recovery writes may also use a
+        reserve of one slot per block, so a recovery never waits for a checkpoint it forbids (no
+        checkpoint may pass T). The cache of journal_not_persisted_before_ack takes slots too."""
+        reserve = self.bounds.blocks if for_recovery else 0
+        return self.bounds.journal_capacity + reserve - len(s.journal) - len(s.journal_cache)
+
+    # --- enabled actions ------------------------------------------------------------------------------
+
+    def actions(self, s: State) -> list[Action]:
+        """The enabled actions of ``s``, in a fixed order."""
+        return list(self._actions(s))
+
+    def _actions(self, s: State) -> Iterator[Action]:
+        b = self.bounds
+        mutant = self.mutant
+        if self._host_io_allowed(s):
+            if s.host_writes_issued < b.host_writes:
+                for lba in self.blocks:
+                    for value in self.values:
+                        yield HostWrite(lba, value)
+            if s.markers_set < b.markers:
+                yield SetMarker()
+        if s.path_up:
+            for msg in _distinct(s.path):
+                yield Deliver(msg)
+        if s.message_faults < b.message_faults:
+            for msg in _distinct(s.path):
+                yield LoseMessage(msg)
+            for msg in _distinct(s.path):
+                yield DuplicateMessage(msg)
+        if s.path_up and s.path_failures < b.path_failures:
+            yield FailPath()
+        if not s.path_up:
+            yield RepairPath()
+        if mutant != "no_remote_timeout":
+            for e in s.in_flight:
+                if self._lost(s, e.seq):
+                    yield MirrorTimeout(e.seq)
+                    break  # one timeout resolves every write in flight; the oldest lost one fires
+            r = s.recovery
+            if (r is not None and r.remote_status == RemoteSwapStatus.REQUESTED
+                    and not any(m.kind in (MessageKind.RECOVER_REQUEST, MessageKind.SWAP_DONE)
+                                and m.a == r.recovery_id for m in s.path)):
+                yield SwapTimeout()
+        if s.crashes < b.crashes:
+            yield CrashArray("A")
+            yield CrashArray("R")
+        if self._checkpoint_enabled(s):
+            yield Checkpoint()
+        if mutant == "remote_checkpoints_alone" and s.remote_journal:
+            yield RemoteCheckpoint()
+        if mutant == "journal_not_persisted_before_ack" and s.journal_cache:
+            yield PersistJournal()
+        if s.pair_state == PairState.SUSPENDED and s.path_up and not s.in_flight and not self._swap_half_done(s):
+            yield StartResync()
+        if s.pair_state == PairState.COPY and s.path_up:
+            yield FinishResync()
+        yield from self._recovery_actions(s)
+
+    def _host_io_allowed(self, s: State) -> bool:
+        if s.journaling_state != JournalingState.JOURNALING:
+            r = s.recovery
+            # MUTANT swap_without_freeze: a swap recovery does not freeze host I/O
+            if not (self.mutant == "swap_without_freeze" and r is not None and r.kind == RecoveryKind.SWAP):
+                return False
+        if s.pair_state == PairState.COPY:
+            return False
+        if s.pair_state == PairState.SUSPENDED and s.fence_policy == FencePolicy.DATA:
+            return False
+        in_flight_host = sum(1 for e in s.in_flight if e.origin != Origin.RECOVERY)
+        return in_flight_host < self.bounds.concurrency and self.journal_free(s) > 0
+
+    @staticmethod
+    def _swap_half_done(s: State) -> bool:
+        """A swap recovery whose local swap is still to come: a resync now would be undone by it."""
+        r = s.recovery
+        return r is not None and r.kind == RecoveryKind.SWAP and not r.a_swapped
+
+    def _lost(self, s: State, seq: int) -> bool:
+        """Nothing of write ``seq`` is left on the path or in R's reorder buffer: only a timeout ends it."""
+        for m in s.path:
+            if m.kind in (MessageKind.MIRROR_WRITE, MessageKind.MIRROR_ACK) and m.a == seq:
+                return False
+        return all(r.seq != seq for r in s.remote_buffer)
+
+    def _checkpoint_enabled(self, s: State) -> bool:
+        if not s.journal or s.pair_state != PairState.PAIR or not s.path_up:
+            return False
+        oldest = s.journal[0]
+        if oldest.seq > s.remote_applied_seq:
+            return False  # R must hold the record to apply it to RB in lockstep
+        if self.mutant != "remote_checkpoints_alone" and (
+            not s.remote_journal or s.remote_journal[0].seq != oldest.seq
+        ):
+            return False
+        r = s.recovery
+        # MUTANT checkpoint_during_recovery: no checkpoint may pass T while a recovery runs
+        return r is None or oldest.seq <= r.target or self.mutant == "checkpoint_during_recovery"
+
+    def _recovery_actions(self, s: State) -> Iterator[Action]:
+        b = self.bounds
+        r = s.recovery
+        if r is None:
+            if (s.recoveries_started < b.recoveries and s.pair_state == PairState.PAIR and not s.in_flight
+                    and s.journaling_state == JournalingState.JOURNALING):
+                for target in range(s.base_seq, s.next_seq):
+                    img = self.replay(s, s.base, s.journal, s.primary, target)
+                    differing = sum(1 for p, v in zip(s.primary, img, strict=True) if p != v)
+                    if b.recovery_kind == RecoveryKind.SWAP or differing <= self.journal_free(s, True):
+                        yield StartRecovery(target, b.recovery_kind)
+            return
+        if r.kind == RecoveryKind.WRITETHROUGH:
+            img = self.local_image(s)
+            bypass = self.mutant == "recovery_bypasses_mirror"
+            differs = [lba for lba in self.blocks if s.primary[lba] != img[lba]]
+            busy = {e.lba for e in s.in_flight}
+            if (s.pair_state == PairState.PAIR or bypass) and self.journal_free(s, for_recovery=True) > 0:
+                for lba in differs:
+                    if lba not in busy:
+                        yield RecoveryWrite(lba)
+            if not differs and not s.in_flight:
+                yield FinishRecovery()
+        else:
+            if not r.a_swapped:
+                yield SwapVolumes()
+            elif r.remote_status in (RemoteSwapStatus.DONE, RemoteSwapStatus.TIMED_OUT):
+                yield FinishRecovery()
+
+    # --- next state -----------------------------------------------------------------------------------
+
+    def next_state(self, s: State, a: Action) -> State:
+        """The state after ``a``. ``a`` must be enabled in ``s``."""
+        if s.recovery_ended is not None:
+            s = s._replace(recovery_ended=None)  # the ghost event flag lives for one state
+        handler = _HANDLERS[type(a)]
+        return handler(self, s, a)
+
+    # host I/O
+
+    def _do_host_write(self, s: State, a: HostWrite) -> State:
+        return self._journaled_write(s, a.lba, a.value, Origin.HOST)
+
+    def _do_set_marker(self, s: State, a: SetMarker) -> State:
+        s = self._journaled_write(s, MARKER, 0, Origin.MARKER)
+        return s._replace(markers_set=s.markers_set + 1)
+
+    def _journaled_write(self, s: State, lba: int, value: int, origin: Origin) -> State:
+        """Steps 2-5 of a host write (and of a recovery write): journal, write P, mirror or mark dirty."""
+        seq = s.next_seq
+        record = Record(seq, lba, value)
+        journal, cache = s.journal, s.journal_cache
+        if self.mutant == "skip_journal" and origin == Origin.HOST:
+            pass  # MUTANT: no journal record
+        elif self.mutant == "journal_not_persisted_before_ack":
+            cache = (*cache, record)  # MUTANT: only in volatile cache until PersistJournal
+        else:
+            journal = (*journal, record)  # persisted BEFORE P is written and before any ack
+        next_seq = seq if self.mutant == "reuse_sequence_number" and origin == Origin.HOST else seq + 1
+        primary = s.primary if lba == MARKER else _set(s.primary, lba, value)
+        recovery = s.recovery
+        if origin == Origin.HOST and recovery is not None:
+            recovery = recovery._replace(host_io_during_swap=True)
+        issued = s.host_writes_issued + (origin == Origin.HOST)
+        s = s._replace(journal=journal, journal_cache=cache, next_seq=next_seq, primary=primary,
+                       recovery=recovery, host_writes_issued=issued)
+        bypass = origin == Origin.RECOVERY and self.mutant == "recovery_bypasses_mirror"
+        if s.pair_state == PairState.PAIR and not bypass:
+            acked_now = self.mutant == "ack_before_remote" and origin == Origin.HOST
+            entry = InFlight(seq, lba, value, origin, acked_now)
+            path = _add(s.path, MirrorWrite(seq, lba, value)) if s.path_up else s.path
+            return s._replace(in_flight=(*s.in_flight, entry), path=path,
+                              history=(*s.history, GhostWrite(seq, lba, value, acked_now, origin != Origin.RECOVERY)))
+        # SUSPENDED with fence `never` (or a bypassing recovery): local only, dirty, done at once
+        dirty = s.dirty if lba == MARKER else _set(s.dirty, lba, 1)
+        return s._replace(dirty=dirty,
+                          history=(*s.history, GhostWrite(seq, lba, value, origin == Origin.HOST,
+                                                    origin != Origin.RECOVERY)))
+
+    # the path
+
+    def _do_deliver(self, s: State, a: Deliver) -> State:
+        m = a.message
+        s = s._replace(path=_remove_one(s.path, m))
+        if m.kind == MessageKind.MIRROR_WRITE:
+            return self._remote_receive_write(s, Record(m.a, m.b, m.c))
+        if m.kind == MessageKind.MIRROR_ACK:
+            return self._receive_ack(s, m.a)
+        if m.kind == MessageKind.RECOVER_REQUEST:
+            return self._remote_swap(s, m.a, m.b)
+        r = s.recovery
+        if r is not None and r.recovery_id == m.a and r.remote_status == RemoteSwapStatus.REQUESTED:
+            s = s._replace(recovery=r._replace(remote_status=RemoteSwapStatus.DONE))
+        return s
+
+    def _remote_receive_write(self, s: State, rec: Record) -> State:
+        """R: apply mirrored writes in sequence order, whatever order the path delivers them in."""
+        if self.mutant == "remote_applies_in_arrival_order":  # MUTANT: apply as it arrives
+            remote = s.remote if rec.lba == MARKER else _set(s.remote, rec.lba, rec.value)
+            rj = tuple(sorted({*s.remote_journal, rec}))
+            return s._replace(remote=remote, remote_journal=rj,
+                              remote_applied_seq=max(s.remote_applied_seq, rec.seq),
+                              path=_add(s.path, MirrorAck(rec.seq)) if s.path_up else s.path)
+        if rec.seq <= s.remote_applied_seq:  # a duplicate: acknowledge again, apply nothing
+            return s._replace(path=_add(s.path, MirrorAck(rec.seq)))
+        buffer = s.remote_buffer if rec in s.remote_buffer else tuple(sorted((*s.remote_buffer, rec)))
+        remote, rj, applied, path = s.remote, s.remote_journal, s.remote_applied_seq, s.path
+        while buffer and buffer[0].seq == applied + 1:
+            nxt, buffer = buffer[0], buffer[1:]
+            if nxt.lba != MARKER:
+                remote = _set(remote, nxt.lba, nxt.value)
+            rj = (*rj, nxt)
+            applied = nxt.seq
+            path = _add(path, MirrorAck(nxt.seq))
+        return s._replace(remote=remote, remote_journal=rj, remote_applied_seq=applied,
+                          remote_buffer=buffer, path=path)
+
+    def _receive_ack(self, s: State, seq: int) -> State:
+        """A: R has the write; acknowledge the host (the record is already in J)."""
+        for i, e in enumerate(s.in_flight):  # noqa: B007 - i is used after the loop
+            if e.seq == seq:
+                break
+        else:
+            return s  # a duplicate or stale acknowledgement
+        in_flight = s.in_flight[:i] + s.in_flight[i + 1 :]
+        s = s._replace(in_flight=in_flight)
+        if e.origin == Origin.HOST:
+            s = self._complete_host_write(s, e, acked=True)
+        return s
+
+    def _complete_host_write(self, s: State, e: InFlight, acked: bool) -> State:
+        history = s.history
+        if acked and not e.host_acked:
+            for j in range(len(history) - 1, -1, -1):
+                h = history[j]
+                if h.seq == e.seq and h.lba == e.lba and h.value == e.value:
+                    history = (*history[:j], h._replace(acked=True), *history[j + 1:])
+                    break
+        next_seq = s.next_seq
+        if self.mutant == "reuse_sequence_number" and next_seq == e.seq:
+            next_seq = e.seq + 1  # MUTANT: the counter moves only when a write completes
+        return s._replace(history=history, next_seq=next_seq)
+
+    def _do_lose(self, s: State, a: LoseMessage) -> State:
+        s = s._replace(path=_remove_one(s.path, a.message), message_faults=s.message_faults + 1)
+        return _mark_faulted(s)
+
+    def _do_duplicate(self, s: State, a: DuplicateMessage) -> State:
+        return s._replace(path=_add(s.path, a.message), message_faults=s.message_faults + 1)
+
+    def _do_fail_path(self, s: State, a: FailPath) -> State:
+        s = s._replace(path_up=False, path=(), path_failures=s.path_failures + 1)
+        return _mark_faulted(s)
+
+    def _do_repair_path(self, s: State, a: RepairPath) -> State:
+        return s._replace(path_up=True)
+
+    def _do_mirror_timeout(self, s: State, a: MirrorTimeout) -> State:
+        """The pair suspends; every write in flight is marked dirty and ends per the fence policy."""
+        dirty = s.dirty
+        for e in s.in_flight:
+            if e.lba != MARKER:
+                dirty = _set(dirty, e.lba, 1)
+        for e in s.in_flight:
+            if e.origin == Origin.HOST:
+                s = self._complete_host_write(s, e, acked=s.fence_policy == FencePolicy.NEVER)
+        s = s._replace(in_flight=(), dirty=dirty)
+        return _suspend(s)
+
+    def _do_swap_timeout(self, s: State, a: SwapTimeout) -> State:
+        assert s.recovery is not None
+        s = s._replace(recovery=s.recovery._replace(remote_status=RemoteSwapStatus.TIMED_OUT),
+                       dirty=(1,) * self.bounds.blocks)
+        return _suspend(s)
+
+    def _do_crash(self, s: State, a: CrashArray) -> State:
+        s = s._replace(crashes=s.crashes + 1)
+        if a.array == "R":
+            return _mark_faulted(s._replace(remote_buffer=()))  # volatile reorder buffer lost
+        # A: the in-flight table and any journal cache are lost; host writes in flight fail. A cannot tell
+        # what R received, so the pair suspends with every block dirty (a full copy at resync).
+        for e in s.in_flight:
+            if e.origin == Origin.HOST:
+                s = self._complete_host_write(s, e, acked=False)
+        s = s._replace(in_flight=(), journal_cache=(), dirty=(1,) * self.bounds.blocks)
+        if s.pair_state != PairState.SUSPENDED:
+            s = _suspend(s)
+        return _mark_faulted(s)
+
+    # checkpoint and resync
+
+    def _do_checkpoint(self, s: State, a: Checkpoint) -> State:
+        rec = s.journal[0]
+        base = s.base
+        if rec.lba != MARKER and self.mutant != "checkpoint_drops_record":  # MUTANT: record dropped
+            base = _set(base, rec.lba, rec.value)
+        s = s._replace(base=base, base_seq=rec.seq, journal=s.journal[1:])
+        if self.mutant != "remote_checkpoints_alone":  # MUTANT: R checkpoints on its own instead
+            s = _remote_checkpoint(s)
+        return self._ghost_checkpoint(s)
+
+    def _do_remote_checkpoint(self, s: State, a: RemoteCheckpoint) -> State:
+        return _remote_checkpoint(s)
+
+    def _ghost_checkpoint(self, s: State) -> State:
+        """Fold ghost history below the window into the ghost base, never past a running recovery's T."""
+        limit = s.base_seq if s.recovery is None else min(s.base_seq, s.recovery.target)
+        keep = tuple(h for h in s.history if h.seq > limit)
+        if len(keep) == len(s.history):
+            return s
+        folded = apply_records(s.ghost_base, [Record(h.seq, h.lba, h.value) for h in s.history
+                                              if h.seq <= limit])
+        return s._replace(ghost_base=folded, ghost_base_seq=max(s.ghost_base_seq, limit), history=keep)
+
+    def _do_persist_journal(self, s: State, a: PersistJournal) -> State:
+        return s._replace(journal=(*s.journal, s.journal_cache[0]), journal_cache=s.journal_cache[1:])
+
+    def _do_start_resync(self, s: State, a: StartResync) -> State:
+        return s._replace(pair_state=PairState.COPY)
+
+    def _do_finish_resync(self, s: State, a: FinishResync) -> State:
+        """Copy every dirty block P -> S, and B -> RB and J -> JR where R lacks them; R is caught up to
+        next_seq - 1."""
+        remote = tuple(p if d else r for p, r, d in zip(s.primary, s.remote, s.dirty, strict=True))
+        # R learns that every recovery A started is settled: a stale RecoverRequest must not swap again
+        return s._replace(remote=remote, replica_base=s.base, replica_base_seq=s.base_seq,
+                          remote_journal=s.journal, remote_applied_seq=s.next_seq - 1,
+                          remote_recovery_id=max(s.remote_recovery_id, s.recoveries_started),
+                          remote_buffer=(), dirty=(0,) * self.bounds.blocks, pair_state=PairState.PAIR)
+
+    # recovery
+
+    def _do_start_recovery(self, s: State, a: StartRecovery) -> State:
+        rid = s.recoveries_started + 1
+        swap = a.kind == RecoveryKind.SWAP
+        rec = Recovery(rid, a.kind, a.target, a_swapped=False,
+                       remote_status=RemoteSwapStatus.REQUESTED if swap else RemoteSwapStatus.NONE,
+                       faulted=not s.path_up, left_pair=False, host_io_during_swap=False,
+                       target_image=image(s, a.target), start_image=s.primary)
+        s = s._replace(recovery=rec, recoveries_started=rid, journaling_state=JournalingState.RECOVERING)
+        if swap and s.path_up:
+            s = s._replace(path=_add(s.path, RecoverRequest(rid, a.target)))
+        if not swap and self.mutant == "recovery_bypasses_mirror":
+            s = _suspend(s)  # MUTANT: the conventional suspend-and-restore
+        return s
+
+    def _do_recovery_write(self, s: State, a: RecoveryWrite) -> State:
+        return self._journaled_write(s, a.lba, self.local_image(s)[a.lba], Origin.RECOVERY)
+
+    def _do_swap_volumes(self, s: State, a: SwapVolumes) -> State:
+        """A: the image rebuilt from B and J becomes P (claim 13); the volume left over is made a local
+        copy of it, the new base, and the journal restarts at a new sequence number."""
+        assert s.recovery is not None
+        img = self.local_image(s)
+        seq = s.next_seq
+        return s._replace(primary=img, base=img, base_seq=seq, next_seq=seq + 1, journal=(),
+                          journaling_state=JournalingState.SWAPPING,
+                          recovery=s.recovery._replace(a_swapped=True),
+                          ghost_base=img, ghost_base_seq=seq, history=(), retired_image=s.primary)
+
+    def _remote_swap(self, s: State, rid: int, target: int) -> State:
+        """R: rebuild image(target) from RB and JR, make it S (claim 14) and the new replica base, answer
+        SwapDone. Once per recovery id: a duplicate request only gets the answer again."""
+        if rid > s.remote_recovery_id:
+            img = self.replay(s, s.replica_base, s.remote_journal, s.remote, target)
+            seq = s.remote_applied_seq + 1
+            s = s._replace(remote=img, replica_base=img, replica_base_seq=seq, remote_journal=(),
+                           remote_applied_seq=seq, remote_buffer=(), remote_recovery_id=rid)
+        return s._replace(path=_add(s.path, SwapDone(rid)))
+
+    def _do_finish_recovery(self, s: State, a: FinishRecovery) -> State:
+        assert s.recovery is not None
+        r = s.recovery
+        if s.pair_state != PairState.PAIR:
+            r = r._replace(left_pair=True)
+        history = s.history
+        if history and not history[-1].point_in_time:  # ghost: the host sees this image when I/O resumes
+            history = (*history[:-1], history[-1]._replace(point_in_time=True))
+        return s._replace(recovery=None, history=history, recovery_ended=r, journaling_state=JournalingState.JOURNALING)
+
+
+def _distinct(path: tuple[Message, ...]) -> Iterator[Message]:
+    prev = None
+    for m in path:
+        if m != prev:
+            yield m
+        prev = m
+
+
+def _suspend(s: State) -> State:
+    r = s.recovery
+    if r is not None:
+        s = s._replace(recovery=r._replace(left_pair=True))
+    return s._replace(pair_state=PairState.SUSPENDED)
+
+
+def _mark_faulted(s: State) -> State:
+    r = s.recovery
+    return s if r is None or r.faulted else s._replace(recovery=r._replace(faulted=True))
+
+
+def _remote_checkpoint(s: State) -> State:
+    rec = s.remote_journal[0]
+    rb = s.replica_base if rec.lba == MARKER else _set(s.replica_base, rec.lba, rec.value)
+    return s._replace(replica_base=rb, replica_base_seq=rec.seq, remote_journal=s.remote_journal[1:])
+
+
+_HANDLERS: dict[type[Action], Callable[[MirrorModel, State, Any], State]] = {
+    HostWrite: MirrorModel._do_host_write,
+    SetMarker: MirrorModel._do_set_marker,
+    Deliver: MirrorModel._do_deliver,
+    LoseMessage: MirrorModel._do_lose,
+    DuplicateMessage: MirrorModel._do_duplicate,
+    FailPath: MirrorModel._do_fail_path,
+    RepairPath: MirrorModel._do_repair_path,
+    MirrorTimeout: MirrorModel._do_mirror_timeout,
+    SwapTimeout: MirrorModel._do_swap_timeout,
+    CrashArray: MirrorModel._do_crash,
+    Checkpoint: MirrorModel._do_checkpoint,
+    RemoteCheckpoint: MirrorModel._do_remote_checkpoint,
+    PersistJournal: MirrorModel._do_persist_journal,
+    StartResync: MirrorModel._do_start_resync,
+    FinishResync: MirrorModel._do_finish_resync,
+    StartRecovery: MirrorModel._do_start_recovery,
+    RecoveryWrite: MirrorModel._do_recovery_write,
+    SwapVolumes: MirrorModel._do_swap_volumes,
+    FinishRecovery: MirrorModel._do_finish_recovery,
+}

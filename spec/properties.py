@@ -1,0 +1,251 @@
+"""The property catalogue (DESIGN section 2): each property written once, used by every checker.
+
+A property is data (stateright's shape): a stable name, a kind, a one-line meaning, the claims of
+US 7,139,851 it comes from, and one predicate. ``ALWAYS`` predicates hold in every reachable state;
+``EVENTUALLY`` properties are liveness, given as the set of states that are *pending* (a recovery running,
+a host write waiting): the checker requires that from every pending state a non-pending state is reachable;
+``SOMETIMES`` predicates must hold in some reachable state, proving the bounds are not vacuous.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import Enum
+
+from spec.state import (
+    MARKER,
+    JournalingState,
+    PairState,
+    RecoveryKind,
+    State,
+    image,
+    pending_host_writes,
+    points_in_time,
+    recovery_active,
+    replay,
+)
+
+
+class Kind(Enum):
+    """How a property quantifies over behaviours."""
+
+    ALWAYS = "always"
+    EVENTUALLY = "eventually"
+    SOMETIMES = "sometimes"
+
+
+@dataclass(frozen=True)
+class Property:
+    """One entry of the catalogue. ``predicate(state)`` is the single definition every checker uses."""
+
+    name: str
+    kind: Kind
+    meaning: str
+    claims: tuple[int, ...]
+    predicate: Callable[[State], bool]
+    beyond_claims: bool = False
+
+
+# --- safety -------------------------------------------------------------------------------------------
+
+
+def mirror_consistent(s: State) -> bool:
+    """PAIR with no write in flight (and no swap half-done) => P == S; SUSPENDED/COPY: differ only on dirty."""
+    if s.pair_state == PairState.PAIR:
+        if s.in_flight or s.remote_buffer:
+            return True
+        if s.recovery is not None and s.recovery.kind == RecoveryKind.SWAP:
+            return True  # between the two swaps P and S legitimately differ; swap_correct covers the end
+        return s.primary == s.remote
+    return all(p == r or d for p, r, d in zip(s.primary, s.remote, s.dirty, strict=True))
+
+
+def ack_durable(s: State) -> bool:
+    """Every acknowledged write that is still the latest to its block is on P, in J, and on S in PAIR."""
+    latest: dict[int, int] = {}
+    for i, h in enumerate(s.history):
+        if h.lba != MARKER:
+            latest[h.lba] = i
+    journal = set(s.journal)
+    check_remote = s.pair_state == PairState.PAIR and s.recovery is None
+    for i in latest.values():
+        h = s.history[i]
+        if not h.acked:
+            continue
+        if s.primary[h.lba] != h.value:
+            return False
+        if h.seq > s.base_seq and (h.seq, h.lba, h.value) not in journal:
+            return False
+        if check_remote and s.remote[h.lba] != h.value:
+            return False
+    return True
+
+
+def journal_well_formed(s: State) -> bool:
+    """J holds exactly seqs base_seq+1 .. next_seq-1, each once, in the order the writes were applied to P."""
+    seqs = [r.seq for r in s.journal]
+    if seqs != list(range(s.base_seq + 1, s.next_seq)):
+        return False
+    applied = [(h.seq, h.lba, h.value) for h in s.history if h.seq > s.base_seq]
+    return [tuple(r) for r in s.journal] == applied
+
+
+def replay_is_point_in_time(s: State) -> bool:
+    """For every n in the window, B + the records of seq <= n equals image(n)."""
+    return all(replay(s.base, s.journal, n) == image(s, n) for n in range(s.base_seq, s.next_seq))
+
+
+def recovery_correct(s: State) -> bool:
+    """When a recovery to T ends: P == image(T); S == P unless a fault suspended the pair; no fault-free
+    recovery ever left PAIR."""
+    ended = s.recovery_ended
+    if ended is None:
+        return True
+    target_image = ended.target_image
+    if s.primary != target_image:
+        return False
+    if ended.faulted:
+        return True  # the pair may be suspended by the fault; mirror_consistent still bounds P vs S
+    return not ended.left_pair and s.pair_state == PairState.PAIR and s.remote == target_image
+
+
+def bases_agree(s: State) -> bool:
+    """In PAIR, outside a half-done swap: B == RB at the same base_seq, and J and JR agree up to the last
+    sequence number both arrays hold. (While suspended R is no mirror; resync copies the base too.)"""
+    if s.pair_state != PairState.PAIR:
+        return True
+    r = s.recovery
+    if r is not None and r.kind == RecoveryKind.SWAP and r.a_swapped != (s.remote_recovery_id >= r.recovery_id):
+        return True  # one array has swapped and rebuilt its base, the other not yet
+    if s.base != s.replica_base or s.base_seq != s.replica_base_seq:
+        return False
+    # R may be ahead of A (it swapped first) or behind (suspended): compare what both hold
+    upto = min(s.remote_applied_seq, s.next_seq - 1)
+    local = [r for r in s.journal if r.seq <= upto]
+    remote = [r for r in s.remote_journal if r.seq <= upto]
+    return local == remote
+
+
+def swap_correct(s: State) -> bool:
+    """No host I/O between the two swaps; when a swap recovery ends, P == S == image(T) (P alone if faulted)."""
+    if s.recovery is not None and s.recovery.host_io_during_swap:
+        return False
+    ended = s.recovery_ended
+    if ended is None or ended.kind != RecoveryKind.SWAP:
+        return True
+    target_image = ended.target_image
+    if ended.host_io_during_swap or s.primary != target_image:
+        return False
+    return ended.faulted or s.remote == target_image
+
+
+def remote_is_point_in_time(s: State) -> bool:
+    """S equals image(k) for some point in time k the host saw: R always holds a usable DR copy."""
+    r = s.recovery
+    if r is not None and r.kind == RecoveryKind.SWAP and s.remote == r.target_image:
+        return True  # R swapped first: S jumped atomically to image(T)
+    if s.remote == s.retired_image:
+        return True  # A swapped and R not (yet): S is still the image from before the swap
+    return any(image(s, k) == s.remote for k in points_in_time(s))
+
+
+# --- liveness: the pending predicates -------------------------------------------------------------------
+
+
+def recovery_pending(s: State) -> bool:
+    """A recovery is running (host I/O is frozen)."""
+    return recovery_active(s)
+
+
+def host_write_pending(s: State) -> bool:
+    """Some host write has been neither acknowledged nor failed."""
+    return pending_host_writes(s)
+
+
+# --- sometimes: the bounds reach the interesting behaviour ------------------------------------------------
+
+
+def recovery_ended_with_change(s: State) -> bool:
+    """A recovery ended having changed P (the bounds reach a real recovery, not only no-ops)."""
+    e = s.recovery_ended
+    return e is not None and any(h.seq > e.target and h.lba != MARKER for h in s.history)
+
+
+def resynchronized(s: State) -> bool:
+    """The pair was suspended and is back in PAIR after a resync (all budgets for it are reachable)."""
+    return s.pair_state == PairState.PAIR and s.path_failures + s.crashes + s.message_faults > 0
+
+
+def checkpoint_taken(s: State) -> bool:
+    """A checkpoint advanced base_seq."""
+    return s.base_seq > 0
+
+
+PROPERTIES: tuple[Property, ...] = (
+    Property("mirror_consistent", Kind.ALWAYS,
+             "pair in PAIR and no write in flight => P == S; in SUSPENDED, P and S differ only on dirty blocks",
+             (1, 15), mirror_consistent),
+    Property("ack_durable", Kind.ALWAYS,
+             "every acknowledged write is on P, on S (unless suspended) and in J, until overwritten",
+             (1, 5), ack_durable),
+    Property("journal_well_formed", Kind.ALWAYS,
+             "sequence numbers contiguous from base_seq + 1, one record each, in the order applied to P",
+             (2, 3, 4, 16, 17, 18), journal_well_formed),
+    Property("replay_is_point_in_time", Kind.ALWAYS,
+             "for every n in the window, B + records <= n equals the image P had right after write n",
+             (5, 6, 19, 20), replay_is_point_in_time),
+    Property("recovery_correct", Kind.ALWAYS,
+             "when a recovery to T ends, P == S == image(T), and the pair stayed in PAIR throughout",
+             (1, 6, 7, 20, 21), recovery_correct),
+    Property("bases_agree", Kind.ALWAYS,
+             "in PAIR, B == RB and J, JR agree up to the last sequence number both arrays hold",
+             (10, 24), bases_agree),
+    Property("swap_correct", Kind.ALWAYS,
+             "after a swap recovery P == S == image(T); no host I/O between the two swaps",
+             (11, 12, 13, 14, 25, 26, 27, 28), swap_correct),
+    Property("remote_is_point_in_time", Kind.ALWAYS,
+             "S always equals image(k) for some k (a usable disaster-recovery copy)",
+             (), remote_is_point_in_time, beyond_claims=True),
+    Property("recovery_completes", Kind.EVENTUALLY,
+             "with the path eventually up, every recovery ends",
+             (1, 10), recovery_pending),
+    Property("host_write_completes", Kind.EVENTUALLY,
+             "with the path eventually up, every host write is acknowledged or failed",
+             (1, 15), host_write_pending),
+    Property("recovery_reachable", Kind.SOMETIMES,
+             "a recovery that changes P can run to its end within the bounds",
+             (1, 10), recovery_ended_with_change),
+    Property("resync_reachable", Kind.SOMETIMES,
+             "a suspended pair can be resynchronized to PAIR within the bounds",
+             (1,), resynchronized),
+    Property("checkpoint_reachable", Kind.SOMETIMES,
+             "a checkpoint can advance base_seq within the bounds",
+             (10,), checkpoint_taken),
+)
+
+BY_NAME: dict[str, Property] = {p.name: p for p in PROPERTIES}
+SAFETY = tuple(p for p in PROPERTIES if p.kind is Kind.ALWAYS)
+LIVENESS = tuple(p for p in PROPERTIES if p.kind is Kind.EVENTUALLY)
+REACHABILITY = tuple(p for p in PROPERTIES if p.kind is Kind.SOMETIMES)
+
+# Properties expected to fail by design, with the reason (DESIGN section 2): the checkers show the
+# trade-off with a counterexample instead of hiding it.
+EXPECTED_TRADE_OFFS: dict[tuple[str, RecoveryKind], str] = {
+    ("remote_is_point_in_time", RecoveryKind.WRITETHROUGH):
+        "write-through recovery passes S through mixed images while the differing blocks cross the path",
+}
+
+
+def get(name: str) -> Property:
+    """Look up a property by name, with a clear error listing the valid names."""
+    try:
+        return BY_NAME[name]
+    except KeyError:
+        raise KeyError(f"unknown property {name!r}; valid: {', '.join(BY_NAME)}") from None
+
+
+__all__ = [
+    "BY_NAME", "EXPECTED_TRADE_OFFS", "LIVENESS", "PROPERTIES", "REACHABILITY", "SAFETY",
+    "JournalingState", "Kind", "Property", "get",
+]

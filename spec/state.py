@@ -1,0 +1,282 @@
+"""The abstract state of the mirrored system: the vocabulary every property is written in.
+
+The spec owns the state's shape (which volumes, tables and ghost variables exist) and the definition of
+``image(n)``; ``model/`` owns how the state changes. A state is an immutable, hashable ``NamedTuple`` of
+tuples and ints, so the explicit checker can store millions of them and the Z3 layer can mirror them.
+
+Field order is part of the trace format (traces name fields, not positions), so add new fields at the end.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+from typing import NamedTuple
+
+#: ``lba`` of a journal record that is a marker (a named consistency point, carrying no data).
+MARKER = -1
+
+
+class _Enum(IntEnum):
+    """An IntEnum whose repr is valid Python (``PairState.PAIR``), for actions and traces."""
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}.{self.name}"
+
+
+class PairState(_Enum):
+    """State of the mirror pair (P, S) in the pair table."""
+
+    PAIR = 0
+    SUSPENDED = 1
+    COPY = 2
+
+
+class JournalingState(_Enum):
+    """State in the journal function management table (claim 3)."""
+
+    JOURNALING = 0
+    RECOVERING = 1
+    SWAPPING = 2
+
+
+class FencePolicy(_Enum):
+    """What a host write does when it cannot reach R: ``data`` fails it, ``never`` suspends and goes on."""
+
+    DATA = 0
+    NEVER = 1
+
+
+class RecoveryKind(_Enum):
+    """Write-through (claims 1-7, 15-21) or swap (claims 10-14, 24-28)."""
+
+    WRITETHROUGH = 0
+    SWAP = 1
+
+
+class RemoteSwapStatus(_Enum):
+    """What A knows of R's half of a swap recovery."""
+
+    NONE = 0
+    REQUESTED = 1
+    DONE = 2
+    TIMED_OUT = 3
+
+
+class Origin(_Enum):
+    """Who issued a write that is in flight on the mirror."""
+
+    HOST = 0
+    MARKER = 1
+    RECOVERY = 2
+
+
+class Record(NamedTuple):
+    """A journal record: sequence number, LBA (``MARKER`` for a marker) and the block's value."""
+
+    seq: int
+    lba: int
+    value: int
+
+
+class InFlight(NamedTuple):
+    """An entry of A's (volatile) in-flight table: a write sent to R and not yet acknowledged by R."""
+
+    seq: int
+    lba: int
+    value: int
+    origin: Origin
+    host_acked: bool  # only the ack_before_remote mutant acknowledges the host before R does
+
+
+class MessageKind(_Enum):
+    """Kinds of message on the path. The first field of every message tuple."""
+
+    MIRROR_WRITE = 0  # A -> R: (kind, seq, lba, value)
+    MIRROR_ACK = 1  # R -> A: (kind, seq, 0, 0)
+    RECOVER_REQUEST = 2  # A -> R: (kind, recovery_id, target, 0)
+    SWAP_DONE = 3  # R -> A: (kind, recovery_id, 0, 0)
+
+
+class Message(NamedTuple):
+    """A message on the path. One shape for every kind keeps the path a sortable multiset."""
+
+    kind: MessageKind
+    a: int  # seq (MIRROR_*) or recovery_id
+    b: int = 0  # lba (MIRROR_WRITE) or target (RECOVER_REQUEST)
+    c: int = 0  # value (MIRROR_WRITE)
+
+    def __repr__(self) -> str:
+        """The message in the protocol's words, valid Python: ``MirrorWrite(seq=3, lba=0, value=1)``."""
+        if self.kind == MessageKind.MIRROR_WRITE:
+            lba = "MARKER" if self.b == MARKER else str(self.b)
+            return f"MirrorWrite(seq={self.a}, lba={lba}, value={self.c})"
+        if self.kind == MessageKind.MIRROR_ACK:
+            return f"MirrorAck(seq={self.a})"
+        if self.kind == MessageKind.RECOVER_REQUEST:
+            return f"RecoverRequest(recovery_id={self.a}, target={self.b})"
+        return f"SwapDone(recovery_id={self.a})"
+
+    @property
+    def name(self) -> str:
+        """The message kind in the protocol's words."""
+        return MESSAGE_NAMES[self.kind]
+
+    def fields(self) -> dict[str, int]:
+        """The message's fields by their protocol names."""
+        names = MESSAGE_FIELDS[self.kind]
+        return dict(zip(names, (self.a, self.b, self.c), strict=False))
+
+
+MESSAGE_NAMES = {
+    MessageKind.MIRROR_WRITE: "MirrorWrite",
+    MessageKind.MIRROR_ACK: "MirrorAck",
+    MessageKind.RECOVER_REQUEST: "RecoverRequest",
+    MessageKind.SWAP_DONE: "SwapDone",
+}
+MESSAGE_FIELDS: dict[MessageKind, tuple[str, ...]] = {
+    MessageKind.MIRROR_WRITE: ("seq", "lba", "value"),
+    MessageKind.MIRROR_ACK: ("seq",),
+    MessageKind.RECOVER_REQUEST: ("recovery_id", "target"),
+    MessageKind.SWAP_DONE: ("recovery_id",),
+}
+
+
+def MirrorWrite(seq: int, lba: int, value: int) -> Message:
+    """A mirrored write, A -> R."""
+    return Message(MessageKind.MIRROR_WRITE, seq, lba, value)
+
+
+def MirrorAck(seq: int) -> Message:
+    """R's acknowledgement of a mirrored write."""
+    return Message(MessageKind.MIRROR_ACK, seq)
+
+
+def RecoverRequest(recovery_id: int, target: int) -> Message:
+    """A asks R to rebuild image(target) and swap (swap recovery)."""
+    return Message(MessageKind.RECOVER_REQUEST, recovery_id, target)
+
+
+def SwapDone(recovery_id: int) -> Message:
+    """R's answer: its swap for ``recovery_id`` is done."""
+    return Message(MessageKind.SWAP_DONE, recovery_id)
+
+
+def message_from_fields(name: str, fields: dict[str, int]) -> Message:
+    """Inverse of ``Message.name`` / ``Message.fields``; ``KeyError``/``TypeError`` on a bad message."""
+    kind = {v: k for k, v in MESSAGE_NAMES.items()}[name]
+    names = MESSAGE_FIELDS[kind]
+    if set(fields) != set(names):
+        raise TypeError(f"{name} takes fields {', '.join(names)}")
+    vals = [int(fields[n]) for n in names] + [0] * (3 - len(names))
+    return Message(kind, vals[0], vals[1], vals[2])
+
+
+class Recovery(NamedTuple):
+    """A recovery in progress, as A's journal function management table records it (it survives a crash).
+
+    ``faulted``, ``left_pair``, ``host_io_during_swap`` and ``target_image`` are ghost fields the spec reads.
+    """
+
+    recovery_id: int
+    kind: RecoveryKind
+    target: int
+    a_swapped: bool
+    remote_status: RemoteSwapStatus
+    faulted: bool
+    left_pair: bool
+    host_io_during_swap: bool
+    target_image: tuple[int, ...]  # ghost: image(target) when the recovery started
+    start_image: tuple[int, ...]  # ghost: P when the recovery started (a point in time the host saw)
+
+
+class GhostWrite(NamedTuple):
+    """A ghost history entry: a write applied to P, whether the host was acknowledged, and whether the
+    image right after it is a point in time the host saw (host writes and markers; not the intermediate
+    steps of a recovery)."""
+
+    seq: int
+    lba: int
+    value: int
+    acked: bool
+    point_in_time: bool
+
+
+class State(NamedTuple):
+    """The whole system: array A, the path, array R, the budgets used, and the ghost."""
+
+    # array A
+    fence_policy: FencePolicy
+    primary: tuple[int, ...]
+    base: tuple[int, ...]
+    base_seq: int
+    next_seq: int
+    journal: tuple[Record, ...]
+    journal_cache: tuple[Record, ...]  # volatile; non-empty only under journal_not_persisted_before_ack
+    in_flight: tuple[InFlight, ...]
+    pair_state: PairState
+    dirty: tuple[int, ...]  # the dirty bitmap, one 0/1 per block
+    journaling_state: JournalingState
+    recovery: Recovery | None
+    # the path
+    path_up: bool
+    path: tuple[Message, ...]  # a sorted multiset: any message may be delivered next (reordering)
+    # array R
+    remote: tuple[int, ...]
+    replica_base: tuple[int, ...]
+    replica_base_seq: int
+    remote_journal: tuple[Record, ...]
+    remote_applied_seq: int
+    remote_buffer: tuple[Record, ...]  # volatile reorder buffer
+    remote_recovery_id: int
+    # budgets used
+    host_writes_issued: int
+    markers_set: int
+    recoveries_started: int
+    path_failures: int
+    crashes: int
+    message_faults: int
+    # the ghost: only the spec reads these
+    ghost_base: tuple[int, ...]
+    ghost_base_seq: int
+    history: tuple[GhostWrite, ...]
+    recovery_ended: Recovery | None  # set only in the state right after FinishRecovery
+    retired_image: tuple[int, ...] | None  # P's image just before the last swap: still a point in time
+
+
+def apply_records(image: tuple[int, ...], records: tuple[Record, ...] | list[Record]) -> tuple[int, ...]:
+    """Apply journal records to an image, in the order given (markers carry no data)."""
+    out = list(image)
+    for r in records:
+        if r.lba != MARKER:
+            out[r.lba] = r.value
+    return tuple(out)
+
+
+def image(state: State, n: int) -> tuple[int, ...]:
+    """``image(n)``: the image P had right after write ``n``, from the ghost history alone."""
+    out = list(state.ghost_base)
+    for h in state.history:
+        if h.seq <= n and h.lba != MARKER:
+            out[h.lba] = h.value
+    return tuple(out)
+
+
+def points_in_time(state: State) -> list[int]:
+    """The sequence numbers whose image the host saw: the ghost base and every host write or marker
+    (see also ``State.retired_image``, the point a swap restarted the ghost from)."""
+    return [state.ghost_base_seq, *(h.seq for h in state.history if h.point_in_time)]
+
+
+def replay(base: tuple[int, ...], journal: tuple[Record, ...], target: int) -> tuple[int, ...]:
+    """The correct replay: ``base`` with every record of ``seq <= target`` applied in sequence order."""
+    return apply_records(base, sorted((r for r in journal if r.seq <= target), key=lambda r: r.seq))
+
+
+def recovery_active(state: State) -> bool:
+    """True while a recovery freezes host I/O."""
+    return state.recovery is not None
+
+
+def pending_host_writes(state: State) -> bool:
+    """True while some host write is waiting for its acknowledgement or failure."""
+    return any(e.origin == Origin.HOST and not e.host_acked for e in state.in_flight)
