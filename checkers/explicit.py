@@ -81,12 +81,13 @@ class ExplicitChecker:
 
     def __init__(self, model: MirrorModel, properties: Sequence[Property], *, symmetry: bool = True,
                  max_states: int | None = None, stop_when_all_violated: bool = False,
-                 progress: ProgressFn | None = None) -> None:
+                 stop_when_violated: Sequence[str] = (), progress: ProgressFn | None = None) -> None:
         self.model = model
         self.properties = list(properties)
         self.canon = Canonicalizer(model.bounds.blocks, model.bounds.values, enabled=symmetry)
         self.max_states = max_states
         self.stop_when_all_violated = stop_when_all_violated
+        self.stop_when_violated = set(stop_when_violated)
         self.progress = progress
 
     def run(self) -> CheckResult:
@@ -150,6 +151,9 @@ class ExplicitChecker:
                 if (self.stop_when_all_violated and safety and len(first_bad) == len(safety)
                         and not liveness):
                     stop_reason = "stopped: every selected property is violated"
+                    break
+                if self.stop_when_violated and self.stop_when_violated <= first_bad.keys():
+                    stop_reason = "stopped: " + ", ".join(sorted(self.stop_when_violated)) + " violated"
                     break
         except KeyboardInterrupt:
             stop_reason = "interrupted (Ctrl-C)"

@@ -169,7 +169,7 @@ def host_write_pending(s: State) -> bool:
 def recovery_ended_with_change(s: State) -> bool:
     """A recovery ended having changed P (the bounds reach a real recovery, not only no-ops)."""
     e = s.recovery_ended
-    return e is not None and any(h.seq > e.target and h.lba != MARKER for h in s.history)
+    return e is not None and e.target_image != e.start_image
 
 
 def resynchronized(s: State) -> bool:

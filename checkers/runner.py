@@ -1,0 +1,89 @@
+"""Running explicit checks: one job per recovery kind, on both cores when there are two jobs.
+
+The command line and the scorecard call ``run_jobs``; each job is a plain, picklable ``CheckJob`` so it can
+run in a worker process (the 2-core machine explores write-through and swap side by side).
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from checkers.explicit import CheckResult, Discovery, ExplicitChecker, Verdict
+from checkers.trace import Trace
+from model.config import Bounds
+from model.protocol import MirrorModel
+from spec.properties import BY_NAME, Property
+
+
+@dataclass(frozen=True)
+class CheckJob:
+    """One exhaustive run: the bounds (recovery kind and mutant included) and what to check."""
+
+    bounds: Bounds
+    properties: tuple[str, ...]
+    symmetry: bool = True
+    max_states: int | None = None
+    stop_when_violated: tuple[str, ...] = ()
+    label: str = ""
+
+
+@dataclass
+class JobOutcome:
+    """A finished job: its result and the traces of its discoveries."""
+
+    job: CheckJob
+    result: CheckResult
+    traces: dict[str, Trace] = field(default_factory=dict)
+
+
+def trace_of(job: CheckJob, d: Discovery, source: str = "explicit") -> Trace:
+    """The discovery as a trace in the common format."""
+    verdict = "witness" if d.verdict is Verdict.REACHED else "violated"
+    return Trace(source, job.bounds, d.prop, verdict, d.path, note=d.note)
+
+
+ProgressSink = Callable[[str, int, int, int], None]  # (label, states, depth, frontier)
+
+
+def run_job(job: CheckJob, progress: ProgressSink | None = None) -> JobOutcome:
+    """Run one job in this process."""
+    props: list[Property] = [BY_NAME[n] for n in job.properties]
+    cb = None if progress is None else (lambda n, d, f: progress(job.label, n, d, f))
+    checker = ExplicitChecker(MirrorModel(job.bounds), props, symmetry=job.symmetry, max_states=job.max_states,
+                              stop_when_violated=job.stop_when_violated, progress=cb)
+    result = checker.run()
+    traces = {name: trace_of(job, d) for name, d in result.discoveries.items()
+              if d.verdict in (Verdict.VIOLATED, Verdict.REACHED) and d.path}
+    return JobOutcome(job, result, traces)
+
+
+def _worker(job: CheckJob, shared: Any) -> JobOutcome:
+    def sink(label: str, n: int, d: int, f: int) -> None:
+        shared[label] = (n, d, f)
+
+    return run_job(job, sink)  # the checker turns Ctrl-C into a partial verdict itself
+
+
+def run_jobs(jobs: list[CheckJob], progress: ProgressSink | None = None, workers: int = 2) -> list[JobOutcome]:
+    """Run the jobs, in worker processes when there is more than one job and more than one worker."""
+    if len(jobs) <= 1 or workers <= 1:
+        return [run_job(j, progress) for j in jobs]
+    ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else mp.get_context()
+    with ctx.Manager() as manager:
+        shared = manager.dict()
+        with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=ctx) as pool:
+            futures: list[Future[JobOutcome]] = [pool.submit(_worker, j, shared) for j in jobs]
+            while not all(f.done() for f in futures):
+                try:
+                    if progress is not None:
+                        for label, (n, d, f) in list(shared.items()):
+                            progress(label, n, d, f)
+                    time.sleep(0.2)
+                except KeyboardInterrupt:
+                    continue  # Ctrl-C reached the workers too: each returns its partial verdict
+            return [f.result() for f in futures]

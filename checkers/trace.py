@@ -1,0 +1,237 @@
+"""The counterexample trace format, shared by every checker (DESIGN section 5).
+
+A trace file is versioned JSON, read with a schema check and never with pickle or eval::
+
+    {"format": "pitmirror-trace", "version": 1, "source": "explicit" | "z3" | "fuzz",
+     "config": {<model.config.Bounds.to_json()>},
+     "property": {"name", "kind", "meaning", "claims"},
+     "verdict": "violated" | "witness", "note": "...",
+     "steps": [{"index": 0, "action": null, "args": {}, "actor": "init", "state": {...}, "changed": {}},
+               {"index": 1, "action": "HostWrite", "args": {"lba": 0, "value": 1}, "actor": "host",
+                "state": {...}, "changed": {"primary": [[0, 0], [1, 0]], ...}}, ...]}
+
+``state`` is the abstract state after the step, field by field in the protocol's names (enums by name,
+records and messages as objects); ``changed`` maps each field that the step changed to ``[before, after]``.
+Step 0 is the initial state (its ``fence_policy`` picks which one).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+
+from model.actions import Action, action_from_json
+from model.config import Bounds, BoundsError
+from model.protocol import MirrorModel
+from spec.properties import BY_NAME, Kind, Property
+from spec.state import Message, State
+
+FORMAT = "pitmirror-trace"
+VERSION = 1
+SOURCES = ("explicit", "z3", "fuzz", "impl")
+
+
+class TraceError(ValueError):
+    """A trace file is unreadable, malformed, foreign, or does not fit the model: a usage error."""
+
+
+SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["format", "version", "source", "config", "property", "verdict", "steps"],
+    "properties": {
+        "format": {"const": FORMAT},
+        "version": {"const": VERSION},
+        "source": {"enum": list(SOURCES)},
+        "config": {"type": "object"},
+        "property": {
+            "type": "object",
+            "required": ["name", "kind", "meaning", "claims"],
+            "properties": {
+                "name": {"type": "string"},
+                "kind": {"enum": [k.value for k in Kind]},
+                "meaning": {"type": "string"},
+                "claims": {"type": "array", "items": {"type": "integer"}},
+            },
+        },
+        "verdict": {"enum": ["violated", "witness", "possibly-unreachable"]},
+        "note": {"type": "string"},
+        "steps": {
+            "type": "array",
+            "minItems": 1,
+            "items": {
+                "type": "object",
+                "required": ["index", "action", "args", "actor", "state", "changed"],
+                "properties": {
+                    "index": {"type": "integer", "minimum": 0},
+                    "action": {"type": ["string", "null"]},
+                    "args": {"type": "object"},
+                    "actor": {"type": "string"},
+                    "state": {"type": "object"},
+                    "changed": {"type": "object"},
+                },
+            },
+        },
+    },
+}
+
+
+def to_json(value: Any) -> Any:
+    """A state (or any part of one) as JSON data, in the protocol's names."""
+    if isinstance(value, Message):
+        return {"kind": value.name, **value.fields()}
+    if isinstance(value, Enum):
+        return value.name
+    if isinstance(value, tuple) and hasattr(value, "_fields"):
+        return {f: to_json(getattr(value, f)) for f in value._fields}
+    if isinstance(value, tuple | list):
+        return [to_json(v) for v in value]
+    return value
+
+
+def state_json(s: State) -> dict[str, Any]:
+    """A whole state as a JSON object."""
+    out = to_json(s)
+    assert isinstance(out, dict)
+    return out
+
+
+def changed_fields(before: State | None, after: State) -> dict[str, list[Any]]:
+    """The fields a step changed, each as ``[before, after]``."""
+    if before is None:
+        return {}
+    return {f: [to_json(getattr(before, f)), to_json(getattr(after, f))]
+            for f in after._fields if getattr(before, f) != getattr(after, f)}
+
+
+@dataclass
+class Trace:
+    """A trace in memory: where it came from, what it shows, and the steps."""
+
+    source: str
+    bounds: Bounds
+    prop: Property
+    verdict: str
+    steps: list[tuple[Action | None, State]]
+    note: str = ""
+    raw_steps: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The trace as the JSON document of the format."""
+        steps = []
+        prev: State | None = None
+        for i, (a, s) in enumerate(self.steps):
+            steps.append({
+                "index": i,
+                "action": None if a is None else a.name,
+                "args": {} if a is None else a.args(),
+                "actor": "init" if a is None else a.actor,
+                "state": state_json(s),
+                "changed": changed_fields(prev, s),
+            })
+            prev = s
+        p = self.prop
+        return {
+            "format": FORMAT, "version": VERSION, "source": self.source, "config": self.bounds.to_json(),
+            "property": {"name": p.name, "kind": p.kind.value, "meaning": p.meaning, "claims": list(p.claims)},
+            "verdict": self.verdict, "note": self.note, "steps": steps,
+        }
+
+    def write(self, path: Path) -> None:
+        """Write the trace as JSON (creating the folder)."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(self.to_dict(), indent=1) + "\n")
+
+
+def load(path: Path) -> dict[str, Any]:
+    """Read and schema-check a trace file; ``TraceError`` with one line on anything wrong."""
+    try:
+        text = path.read_text()
+    except OSError as e:
+        raise TraceError(f"cannot read {path}: {e.strerror}") from None
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise TraceError(f"{path} is not JSON: {e.msg} at line {e.lineno}") from None
+    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+        raise TraceError(f"{path} is not a pitmirror trace (no \"format\": \"{FORMAT}\")")
+    if doc.get("version") != VERSION:
+        raise TraceError(f"{path} is trace format version {doc.get('version')!r}; this pitmirror reads {VERSION}")
+    try:
+        jsonschema.validate(doc, SCHEMA)
+    except jsonschema.ValidationError as e:
+        where = "/".join(str(p) for p in e.absolute_path) or "top level"
+        raise TraceError(f"{path} is malformed at {where}: {e.message}") from None
+    if doc["property"]["name"] not in BY_NAME:
+        raise TraceError(f"{path} names an unknown property {doc['property']['name']!r}")
+    return doc
+
+
+def parse(doc: dict[str, Any]) -> tuple[Bounds, Property, list[Action | None]]:
+    """The bounds, property and actions of a checked trace document."""
+    try:
+        bounds = Bounds.from_json(doc["config"])
+    except BoundsError as e:
+        raise TraceError(f"trace config: {e}") from None
+    actions: list[Action | None] = []
+    for step in doc["steps"]:
+        if step["action"] is None:
+            if step["index"] != 0:
+                raise TraceError(f"step {step['index']} has no action (only step 0 is the initial state)")
+            actions.append(None)
+            continue
+        try:
+            actions.append(action_from_json(step["action"], step["args"]))
+        except ValueError as e:
+            raise TraceError(f"step {step['index']}: {e}") from None
+    if actions[0] is not None:
+        raise TraceError("step 0 must be the initial state (action null)")
+    return bounds, BY_NAME[doc["property"]["name"]], actions
+
+
+@dataclass
+class ReplayReport:
+    """What replaying a trace on the model found."""
+
+    steps_replayed: int
+    diverged_at: int | None = None  # a step whose action was not enabled or whose state differs
+    divergence: str = ""
+    violated_at: dict[str, int] = field(default_factory=dict)  # first step violating each safety property
+
+    @property
+    def clean(self) -> bool:
+        """No divergence and no property violated."""
+        return self.diverged_at is None and not self.violated_at
+
+
+def replay_on_model(doc: dict[str, Any], compare_states: bool = True) -> ReplayReport:
+    """Step the model along a trace: every action must be enabled, every recorded state must match, and
+    every safety property is evaluated after every step."""
+    bounds, _prop, actions = parse(doc)
+    model = MirrorModel(bounds)
+    fence = doc["steps"][0]["state"].get("fence_policy")
+    inits = [s for s in model.init_states() if s.fence_policy.name == fence]
+    if not inits:
+        raise TraceError(f"initial fence_policy {fence!r} is not among the trace's config")
+    s = inits[0]
+    report = ReplayReport(steps_replayed=0)
+    safety = [p for p in BY_NAME.values() if p.kind is Kind.ALWAYS]
+    for i, (a, step) in enumerate(zip(actions, doc["steps"], strict=True)):
+        if a is not None:
+            if a not in model.actions(s):
+                report.diverged_at, report.divergence = i, f"{a!r} is not enabled in the model here"
+                return report
+            s = model.next_state(s, a)
+        if compare_states and state_json(s) != step["state"]:
+            diff = sorted(k for k, v in state_json(s).items() if step["state"].get(k) != v)
+            report.diverged_at, report.divergence = i, f"model state differs in {', '.join(diff)}"
+            return report
+        for p in safety:
+            if p.name not in report.violated_at and not p.predicate(s):
+                report.violated_at[p.name] = i
+        report.steps_replayed = i + 1
+    return report
