@@ -8,7 +8,9 @@ representative per orbit, shrinking the space by up to ``blocks! * (values - 1)!
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from itertools import permutations
+from typing import Any
 
 from spec.state import (
     MARKER,
@@ -17,6 +19,7 @@ from spec.state import (
     Message,
     MessageKind,
     Record,
+    Recovery,
     State,
 )
 
@@ -54,37 +57,60 @@ def _msg(m: Message, bp: tuple[int, ...], vp: tuple[int, ...]) -> Message:
     return Message(m.kind, m.a, MARKER if m.b == MARKER else bp[m.b], vp[m.c])
 
 
+def _records(rs: tuple[Record, ...], bp: tuple[int, ...], vp: tuple[int, ...]) -> tuple[Record, ...]:
+    return tuple(_rec(r, bp, vp) for r in rs)
+
+
+def _sorted_records(rs: tuple[Record, ...], bp: tuple[int, ...], vp: tuple[int, ...]) -> tuple[Record, ...]:
+    return tuple(sorted(_rec(r, bp, vp) for r in rs))
+
+
+def _in_flight(es: tuple[InFlight, ...], bp: tuple[int, ...], vp: tuple[int, ...]) -> tuple[InFlight, ...]:
+    return tuple(InFlight(e.seq, MARKER if e.lba == MARKER else bp[e.lba], vp[e.value], e.origin, e.host_acked)
+                 for e in es)
+
+
+def _path(ms: tuple[Message, ...], bp: tuple[int, ...], vp: tuple[int, ...]) -> tuple[Message, ...]:
+    return tuple(sorted(_msg(m, bp, vp) for m in ms))
+
+
+def _history(hs: tuple[GhostWrite, ...], bp: tuple[int, ...], vp: tuple[int, ...]) -> tuple[GhostWrite, ...]:
+    return tuple(GhostWrite(h.seq, MARKER if h.lba == MARKER else bp[h.lba], vp[h.value], h.acked, h.point_in_time)
+                 for h in hs)
+
+
+def _dirty(v: tuple[int, ...], bp: tuple[int, ...], vp: tuple[int, ...]) -> tuple[int, ...]:
+    return _pos(v, bp)
+
+
+def _maybe_vol(v: tuple[int, ...] | None, bp: tuple[int, ...], vp: tuple[int, ...]) -> tuple[int, ...] | None:
+    return None if v is None else _vol(v, bp, vp)
+
+
+def _recovery(r: Recovery | None, bp: tuple[int, ...], vp: tuple[int, ...]) -> Recovery | None:
+    if r is None:
+        return None
+    return r._replace(target_image=_vol(r.target_image, bp, vp), start_image=_vol(r.start_image, bp, vp))
+
+
+_Transform = Callable[[Any, tuple[int, ...], tuple[int, ...]], Any]
+
+#: How each State field changes under a renaming; fields absent here hold no block index or data value.
+#: Journal and history keep their order (it is the order writes were applied); multisets are re-sorted.
+FIELD_TRANSFORMS: dict[str, _Transform] = {
+    "primary": _vol, "base": _vol, "journal": _records, "journal_cache": _records, "in_flight": _in_flight,
+    "dirty": _dirty, "recovery": _recovery, "path": _path, "remote": _vol, "replica_base": _vol,
+    "remote_journal": _sorted_records, "remote_buffer": _sorted_records, "ghost_base": _vol,
+    "history": _history, "recovery_ended": _recovery, "retired_image": _maybe_vol,
+}
+_PLAN: list[tuple[int, _Transform | None]] = [(i, FIELD_TRANSFORMS.get(f)) for i, f in enumerate(State._fields)]
+
+
 def apply_perm(s: State, perm: Perm) -> State:
     """Rename blocks and values in every field of ``s`` that holds a block index or a data value."""
     bp, vp = perm
-    return s._replace(
-        primary=_vol(s.primary, bp, vp),
-        base=_vol(s.base, bp, vp),
-        journal=tuple(_rec(r, bp, vp) for r in s.journal),
-        journal_cache=tuple(_rec(r, bp, vp) for r in s.journal_cache),
-        in_flight=tuple(
-            InFlight(e.seq, MARKER if e.lba == MARKER else bp[e.lba], vp[e.value], e.origin, e.host_acked)
-            for e in s.in_flight
-        ),
-        dirty=_pos(s.dirty, bp),
-        path=tuple(sorted(_msg(m, bp, vp) for m in s.path)),
-        remote=_vol(s.remote, bp, vp),
-        replica_base=_vol(s.replica_base, bp, vp),
-        remote_journal=tuple(sorted(_rec(r, bp, vp) for r in s.remote_journal)),
-        remote_buffer=tuple(sorted(_rec(r, bp, vp) for r in s.remote_buffer)),
-        ghost_base=_vol(s.ghost_base, bp, vp),
-        retired_image=None if s.retired_image is None else _vol(s.retired_image, bp, vp),
-        recovery=None if s.recovery is None else s.recovery._replace(
-            target_image=_vol(s.recovery.target_image, bp, vp),
-            start_image=_vol(s.recovery.start_image, bp, vp)),
-        recovery_ended=None if s.recovery_ended is None else s.recovery_ended._replace(
-            target_image=_vol(s.recovery_ended.target_image, bp, vp),
-            start_image=_vol(s.recovery_ended.start_image, bp, vp)),
-        history=tuple(
-            GhostWrite(h.seq, MARKER if h.lba == MARKER else bp[h.lba], vp[h.value], h.acked, h.point_in_time)
-            for h in s.history
-        ),
-    )
+    fields: list[Any] = [s[i] if fn is None else fn(s[i], bp, vp) for i, fn in _PLAN]
+    return State(*fields)
 
 
 class Canonicalizer:
@@ -97,8 +123,21 @@ class Canonicalizer:
 
     def __call__(self, s: State) -> State:
         best = s
-        for perm in self.perms:
-            t = apply_perm(s, perm)
-            if t < best:
-                best = t
+        for bp, vp in self.perms:
+            # Compare field by field in State order and stop at the first difference: most renamings
+            # are already larger in `primary`, so the full renamed state is built only when it wins.
+            fields: list[Any] = []
+            smaller = False
+            for i, fn in _PLAN:
+                v: Any = s[i] if fn is None else fn(s[i], bp, vp)
+                if not smaller:
+                    b: Any = best[i]
+                    if v != b:
+                        if v > b:
+                            break
+                        smaller = True
+                fields.append(v)
+            else:
+                if smaller:
+                    best = State(*fields)
         return best
