@@ -208,10 +208,30 @@ class ReplayReport:
         return self.diverged_at is None and not self.violated_at
 
 
+def trapped(model: MirrorModel, start: State, prop: Property, limit: int = 200_000) -> bool | None:
+    """For a liveness property: is every state reachable from ``start`` still pending (no way out)?
+    ``None`` when more than ``limit`` states are reachable and the question stays open."""
+    seen = {start}
+    frontier = [start]
+    while frontier:
+        s = frontier.pop()
+        if not prop.predicate(s):
+            return False
+        for a in model.actions(s):
+            t = model.next_state(s, a)
+            if t not in seen:
+                if len(seen) >= limit:
+                    return None
+                seen.add(t)
+                frontier.append(t)
+    return True
+
+
 def replay_on_model(doc: dict[str, Any], compare_states: bool = True) -> ReplayReport:
     """Step the model along a trace: every action must be enabled, every recorded state must match, and
-    every safety property is evaluated after every step."""
-    bounds, _prop, actions = parse(doc)
+    every safety property is evaluated after every step. For a liveness trace, the last state must be a
+    trap: pending, with no reachable state that is not."""
+    bounds, prop, actions = parse(doc)
     model = MirrorModel(bounds)
     fence = doc["steps"][0]["state"].get("fence_policy")
     inits = [s for s in model.init_states() if s.fence_policy.name == fence]
@@ -234,4 +254,6 @@ def replay_on_model(doc: dict[str, Any], compare_states: bool = True) -> ReplayR
             if p.name not in report.violated_at and not p.predicate(s):
                 report.violated_at[p.name] = i
         report.steps_replayed = i + 1
+    if prop.kind is Kind.EVENTUALLY and trapped(model, s, prop):
+        report.violated_at[prop.name] = len(actions) - 1
     return report
