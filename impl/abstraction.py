@@ -1,0 +1,62 @@
+"""The abstraction function: an impl state read as the model's state (``spec.state.State``'s fields,
+without the ghost and the budgets). Blocks become model values through ``value_of_block`` (a block of
+host text raises ``ValueError``); enums become their int values, which equal the model's.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from impl.blocks import value_of_block
+from impl.messages import Message
+from impl.record import MARKER, JournalRecord
+
+if TYPE_CHECKING:
+    from impl.driver import Driver
+
+
+def record_tuple(rec: JournalRecord) -> tuple[int, int, int]:
+    """A record as the model's ``Record(seq, lba, value)`` (a marker's value is 0)."""
+    return rec.seq, rec.lba, 0 if rec.is_marker else value_of_block(rec.payload)
+
+
+def message_tuple(msg: Message) -> tuple[int, int, int, int]:
+    """A message as the model's ``Message(kind, a, b, c)``."""
+    f = [*msg.fields().values(), 0, 0]
+    return (msg.kind, f[0], f[1], f[2])
+
+
+def values(blocks: list[bytes]) -> tuple[int, ...]:
+    """A volume as the model's tuple of values."""
+    return tuple(value_of_block(b) for b in blocks)
+
+
+def abstract_state(system: Driver) -> dict[str, Any]:
+    """The model's view of ``system``."""
+    a, r = system.a, system.r
+    rec = a.jfmt.recovery
+    return {
+        "fence_policy": int(a.pair.fence_policy),
+        "primary": values(a.primary()),
+        "base": values(a.base()),
+        "base_seq": a.jfmt.base_seq,
+        "next_seq": a.log.next_seq,
+        "journal": tuple(record_tuple(x) for x in a.journal.records()),
+        "journal_cache": tuple(record_tuple(x) for x in a.journal_cache),
+        "in_flight": tuple((e.seq, e.lba, 0 if e.lba == MARKER else value_of_block(e.data), int(e.origin),
+                            e.host_acked) for e in a.in_flight),
+        "pair_state": int(a.pair.pair_state),
+        "dirty": tuple(int(d) for d in a.pair.dirty),
+        "journaling_state": int(a.jfmt.journaling_state),
+        "recovery": None if rec is None else (rec.recovery_id, int(rec.kind), rec.target, rec.a_swapped,
+                                              int(rec.remote_status)),
+        "path_up": system.path.up,
+        "path": tuple(sorted(message_tuple(m) for m in system.path.messages)),
+        "remote": values(r.remote()),
+        "replica_base": values(r.replica_base()),
+        "replica_base_seq": r.replica_base_seq,
+        "remote_journal": tuple(record_tuple(x) for x in r.journal.records()),  # in JR's log order
+        "remote_applied_seq": r.applied_seq,
+        "remote_buffer": tuple(sorted((m.seq, m.lba, m.value) for m in r.buffer)),
+        "remote_recovery_id": r.jfmt.last_recovery_id,
+    }

@@ -1,0 +1,86 @@
+"""Blocks: the unit a drive, an LDEV and a journal record hold, and the map from the model's small values.
+
+The model writes small ints; the impl stores 512-byte blocks. The map between them is deterministic and
+invertible on its image, so an abstraction function can read any impl state as a model state:
+
+- ``block_of_value(0)`` is 512 zero bytes: a fresh drive reads as value 0 everywhere.
+- ``block_of_value(v)`` for ``0 < v < 2**32`` is a 16-byte unit repeated 32 times: ``b"PMV:"``, ``v`` as a
+  4-byte big-endian int, then ``(v * 0x9E3779B97F4A7C15) mod 2**64`` as 8 bytes (so blocks of nearby values
+  differ in every unit, the way real data does).
+- ``value_of_block(block)`` inverts it and raises ``ValueError`` for any other block (host text, say).
+
+``text_block("...")`` makes a recognisable block from text for demos and scripts; ``describe_block`` names a
+block in a log line either way.
+"""
+
+from __future__ import annotations
+
+import struct
+
+BLOCK_SIZE = 512
+ZERO_BLOCK = bytes(BLOCK_SIZE)
+MAX_VALUE = 2**32 - 1
+
+_UNIT = struct.Struct(">4sIQ")
+_GOLDEN = 0x9E3779B97F4A7C15
+_MASK64 = 2**64 - 1
+
+
+def block_of_value(value: int) -> bytes:
+    """The block that stands for the model's ``value`` (0 -> zeros)."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_VALUE:
+        raise ValueError(f"a block value must be an int in 0..{MAX_VALUE}, got {value!r}")
+    if value == 0:
+        return ZERO_BLOCK
+    unit = _UNIT.pack(b"PMV:", value, (value * _GOLDEN) & _MASK64)
+    return unit * (BLOCK_SIZE // _UNIT.size)
+
+
+def value_of_block(block: bytes) -> int:
+    """The model value a block stands for; ``ValueError`` when it is not ``block_of_value(v)`` for any v."""
+    if len(block) != BLOCK_SIZE:
+        raise ValueError(f"a block is {BLOCK_SIZE} bytes, got {len(block)}")
+    if block == ZERO_BLOCK:
+        return 0
+    magic, value, _ = _UNIT.unpack_from(block)
+    if magic == b"PMV:" and value > 0 and block == block_of_value(value):
+        return int(value)
+    raise ValueError(f"block is not the image of a model value (starts {bytes(block[:16])!r})")
+
+
+def is_value_block(block: bytes) -> bool:
+    """True when ``value_of_block`` can read ``block``."""
+    try:
+        value_of_block(block)
+    except ValueError:
+        return False
+    return True
+
+
+def text_block(text: str) -> bytes:
+    """A block holding ``text`` (UTF-8) padded with zero bytes; ``ValueError`` if it does not fit."""
+    raw = text.encode()
+    if len(raw) > BLOCK_SIZE:
+        raise ValueError(f"text of {len(raw)} bytes does not fit a {BLOCK_SIZE}-byte block")
+    return raw.ljust(BLOCK_SIZE, b"\0")
+
+
+def describe_block(block: bytes) -> str:
+    """A short human name for a block: ``value 3``, ``zeros`` or the text it starts with."""
+    if block == ZERO_BLOCK:
+        return "zeros"
+    if is_value_block(block):
+        return f"value {value_of_block(block)}"
+    text = block.rstrip(b"\0")[:40].decode(errors="replace")
+    return repr(text)
+
+
+def as_block(data: bytes | int) -> bytes:
+    """Accept a model value or a full block; ``ValueError`` for a wrong size."""
+    if isinstance(data, int) and not isinstance(data, bool):
+        return block_of_value(data)
+    if not isinstance(data, bytes | bytearray):
+        raise ValueError(f"a block is {BLOCK_SIZE} bytes or a model value (int), got {type(data).__name__}")
+    if len(data) != BLOCK_SIZE:
+        raise ValueError(f"a block is {BLOCK_SIZE} bytes, got {len(data)}")
+    return bytes(data)

@@ -1,0 +1,451 @@
+"""The deterministic driver: it owns the path, hands inputs to the two controller cores, carries their
+messages, answers the host, injects faults, and records every step as an ``Action`` in the model's words.
+
+Step by step, the caller chooses each action: ``apply("HostWrite", lba=0, value=1)``, or the method named
+after it (``host_write(0, 1)``), or ``apply(action)`` with an ``Action`` or a model action object.
+``enabled_actions()`` lists what can be done now, in a fixed order. A step that is not enabled raises a
+typed ``ScsiError`` and changes nothing (the event log included). Budgets (how many writes, faults,
+recoveries) are the caller's business: ``enabled_actions`` lists every fault that is possible.
+
+Randomly, ``run_random(steps, faults)`` picks among the enabled actions with a seeded RNG, so a run replays
+exactly from its seed; ``events`` replayed with ``apply`` on a fresh system reproduce it.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from typing import Any
+
+from impl.actions import ACTION_NAMES, Action, snake
+from impl.array import StorageArray
+from impl.blocks import as_block, is_value_block, value_of_block
+from impl.errors import (
+    CommandSequenceError,
+    InvalidParameter,
+    PathDown,
+    ScsiError,
+)
+from impl.messages import Message, MirrorAck, MirrorWrite, RecoverRequest, SwapDone
+from impl.mutants import Mutant
+from impl.path import Path
+from impl.primary import ArrayAController
+from impl.ready import HostRequest, Ready, RequestStatus
+from impl.remote import ArrayRController
+from impl.states import FencePolicy, RecoveryKind, RemoteSwapStatus
+from impl.tables import RecoveryEntry
+
+
+def parse_recovery_kind(kind: Any) -> RecoveryKind:
+    """``"writethrough"`` / ``"write-through"`` / ``"swap"`` or any enum member with that name."""
+    if isinstance(kind, RecoveryKind):
+        return kind
+    name = getattr(kind, "name", kind)
+    key = str(name).upper().replace("-", "").replace("_", "")
+    if key not in RecoveryKind.__members__:
+        raise InvalidParameter(f"RECOVER with method {kind!r}", "the method is 'writethrough' or 'swap'")
+    return RecoveryKind[key]
+
+
+def parse_fence_policy(name: Any) -> FencePolicy:
+    """``"data"`` / ``"never"`` or a ``FencePolicy``."""
+    if isinstance(name, FencePolicy):
+        return name
+    key = str(getattr(name, "name", name)).upper()
+    if key not in FencePolicy.__members__:
+        raise ValueError(f"unknown fence policy {name!r}; valid: data, never")
+    return FencePolicy[key]
+
+
+@dataclass(frozen=True)
+class FaultPlan:
+    """Relative weights of the faults (and of starting a recovery) in a random run."""
+
+    loss: float = 0.3
+    duplication: float = 0.3
+    path_failure: float = 0.1
+    crash: float = 0.05
+    recovery: float = 0.2
+
+
+#: Relative weight of each action kind in a random run (split evenly among the enabled instances).
+_WEIGHTS: dict[str, float] = {
+    "HostWrite": 3.0, "SetMarker": 0.3, "Deliver": 8.0, "RepairPath": 1.0, "MirrorTimeout": 1.0,
+    "SwapTimeout": 1.0, "Checkpoint": 0.7, "RemoteCheckpoint": 0.3, "PersistJournal": 0.5,
+    "StartResync": 1.0, "FinishResync": 1.0, "RecoveryWrite": 3.0, "SwapVolumes": 2.0, "FinishRecovery": 2.0,
+}
+
+
+class Driver:
+    """Two arrays, the path between them, and the step-by-step API over them."""
+
+    def __init__(self, blocks: int = 8, journal_capacity: int = 16, fence_policy: str | FencePolicy = "never",
+                 mutant: str | None = None, seed: int = 0, *, max_in_flight: int = 4,
+                 recovery: str | RecoveryKind = "writethrough", values: int = 3, links: int = 2) -> None:
+        for name, v, lo in (("blocks", blocks, 1), ("journal_capacity", journal_capacity, 1),
+                            ("max_in_flight", max_in_flight, 1), ("values", values, 1), ("links", links, 1)):
+            if isinstance(v, bool) or not isinstance(v, int) or v < lo:
+                raise ValueError(f"{name} must be an int >= {lo}, got {v!r}")
+        self.mutant = Mutant(mutant)
+        self.fence = parse_fence_policy(fence_policy)
+        self.recovery_kind = parse_recovery_kind(recovery)
+        self.seed = seed
+        self.blocks = blocks
+        self.values = values
+        self.rng = random.Random(seed)
+        self.a = ArrayAController(StorageArray.main_site(blocks, journal_capacity, self.fence), self.mutant,
+                                  max_in_flight)
+        self.r = ArrayRController(StorageArray.remote_site(blocks, journal_capacity), self.mutant)
+        self.path = Path(links)
+        self.events: list[Action] = []
+        self.requests: list[HostRequest] = []
+        self.finished: list[RecoveryEntry] = []  # recoveries that ended, in order
+        self.reported: list[ScsiError] = []  # problems the arrays reported without refusing a step
+
+    # --- the step-by-step API -------------------------------------------------------------------------
+
+    def apply(self, action: Any, /, **args: Any) -> Any:
+        """Take one step: ``apply("HostWrite", lba=0, value=1)``, ``apply(Action(...))``, or a model action
+        (any object with ``name`` and ``args()``). Returns what the step method returns."""
+        if isinstance(action, Action):
+            name, kwargs = action.name, {**action.kwargs(), **args}
+        elif isinstance(action, str):
+            name, kwargs = action, args
+        elif isinstance(getattr(action, "name", None), str) and callable(getattr(action, "args", None)):
+            name, kwargs = action.name, {**action.args(), **args}
+        else:
+            raise TypeError(f"not an action: {action!r}")
+        if name not in ACTION_NAMES:
+            raise ValueError(f"unknown action {name!r}; valid: {', '.join(ACTION_NAMES)}")
+        return getattr(self, snake(name))(**kwargs)
+
+    def host_write(self, lba: int, value: int | bytes) -> HostRequest:
+        """HostWrite(lba, value): the host writes one block, a model value or 512 bytes. Returns the
+        request; it is acknowledged or failed by a later step (at once when the pair is suspended)."""
+        data = self._block(lba, value)
+        err = self.a.check_host_write(lba, data)
+        if err is not None:
+            raise err
+        req = HostRequest(len(self.requests) + 1, lba, data)
+        self._process(self.a.host_write(req))
+        self.requests.append(req)
+        self._record("HostWrite", lba=lba, **self._value_arg(data))
+        return req
+
+    def set_marker(self, name: str | None = None) -> str:
+        """SetMarker(): a named consistency point (``m1``, ``m2``, ... unless ``name`` is given)."""
+        name_given, (name, ready) = name, self.a.set_marker(name)
+        self._process(ready)
+        self._record("SetMarker", **({} if name_given is None else {"name": name}))
+        return name
+
+    def deliver(self, message: Any) -> None:
+        """Deliver(message): the path hands one copy of ``message`` to its array."""
+        msg = self._on_path(message, "DELIVER")
+        self.path.take(msg)
+        target = self.r if isinstance(msg, MirrorWrite | RecoverRequest) else self.a
+        self._process(target.receive(msg))
+        self._record("Deliver", message=msg)
+
+    def lose_message(self, message: Any) -> None:
+        """LoseMessage(message): fault, one copy is lost."""
+        msg = self._on_path(message, "LOSE")
+        self.path.lose(msg)
+        self._record("LoseMessage", message=msg)
+
+    def duplicate_message(self, message: Any) -> None:
+        """DuplicateMessage(message): fault, one more copy is on the path."""
+        msg = self._on_path(message, "DUPLICATE")
+        self.path.duplicate(msg)
+        self._record("DuplicateMessage", message=msg)
+
+    def fail_path(self) -> None:
+        """FailPath(): every link goes down, what was on the path is lost."""
+        if not self.path.up:
+            raise CommandSequenceError("FAIL the path", "the path is already down")
+        self.path.fail()
+        self._record("FailPath")
+
+    def repair_path(self) -> None:
+        """RepairPath(): the links come back up."""
+        if self.path.up:
+            raise CommandSequenceError("REPAIR the path", "the path is up")
+        self.path.repair()
+        self._record("RepairPath")
+
+    def lost_write(self) -> int | None:
+        """The oldest write in flight of which nothing is left on the path or in R's reorder buffer: only a
+        timeout can end it (one timeout resolves every write in flight)."""
+        for e in self.a.in_flight:
+            on_path = any(isinstance(m, MirrorWrite | MirrorAck) and m.seq == e.seq
+                          for m in self.path.messages)
+            if not on_path and all(m.seq != e.seq for m in self.r.buffer):
+                return e.seq
+        return None
+
+    def _why_not_mirror_timeout(self, seq: int) -> ScsiError | None:
+        request = f"TIME OUT write seq={seq}"
+        if self.mutant("no_remote_timeout"):  # MUTANT: A never times out a lost write
+            return CommandSequenceError(request, "A never times out a mirror write (no_remote_timeout)")
+        if all(e.seq != seq for e in self.a.in_flight):
+            return CommandSequenceError(request, "no such write is in flight")
+        if self.lost_write() != seq:
+            return CommandSequenceError(request, "R may still answer: the write or its ack is on the path or "
+                                                 "in R's reorder buffer (or an older write is lost)")
+        return None
+
+    def mirror_timeout(self, seq: int) -> None:
+        """MirrorTimeout(seq): A gives up on write ``seq``; the pair suspends per the fence policy."""
+        err = self._why_not_mirror_timeout(seq)
+        if err is not None:
+            raise err
+        self._process(self.a.timeout(seq))
+        self._record("MirrorTimeout", seq=seq)
+
+    def _why_not_swap_timeout(self) -> ScsiError | None:
+        request = "TIME OUT the swap answer"
+        if self.mutant("no_remote_timeout"):  # MUTANT: A never times out a lost swap answer
+            return CommandSequenceError(request, "A never times out a swap answer (no_remote_timeout)")
+        r = self.a.jfmt.recovery
+        if r is None or r.remote_status != RemoteSwapStatus.REQUESTED:
+            return CommandSequenceError(request, "no swap answer is awaited")
+        if any(isinstance(m, RecoverRequest | SwapDone) and m.recovery_id == r.recovery_id
+               for m in self.path.messages):
+            return CommandSequenceError(request, f"recovery {r.recovery_id}'s request or answer is on the "
+                                                 "path")
+        return None
+
+    def swap_timeout(self) -> None:
+        """SwapTimeout(): A gives up on R's half of a swap; the pair suspends with every block dirty."""
+        err = self._why_not_swap_timeout()
+        if err is not None:
+            raise err
+        self._process(self.a.swap_timeout())
+        self._record("SwapTimeout")
+
+    def crash_array(self, array: str) -> None:
+        """CrashArray(array): crash and restart of ``"A"``'s or ``"R"``'s controller (also the way back
+        after a ``PowerLoss``)."""
+        if array not in ("A", "R"):
+            raise InvalidParameter(f"CRASH array {array!r}", "the arrays are 'A' and 'R'")
+        if array == "A":
+            finished = self.a.jfmt.checkpoint_seq  # a checkpoint a power loss cut short, if any
+            ready = self.a.crash()
+            if finished is not None and not self.mutant("remote_checkpoints_alone"):
+                ready.extend(self.r.checkpoint())  # A's restart finished it: R does its lockstep half
+        else:
+            ready = self.r.crash()
+        self._process(ready)
+        self._record("CrashArray", array=array)
+
+    def _why_not_checkpoint(self) -> ScsiError | None:
+        err = self.a.check_checkpoint()
+        if err is not None:
+            return err
+        request = "CHECKPOINT in lockstep with R"
+        if not self.path.up:
+            return PathDown(request, "R takes the record in lockstep over the path")
+        seq = self.a.log.entries[0].seq
+        if self.r.applied_seq < seq:
+            return CommandSequenceError(request, f"R has not applied seq {seq} yet")
+        if not self.mutant("remote_checkpoints_alone") and not self.r.holds_oldest(seq):
+            return CommandSequenceError(request, f"JR's oldest record is not seq {seq}")
+        return None
+
+    def checkpoint(self) -> int:
+        """Checkpoint(): the oldest record goes into B and, in lockstep, into RB; returns its seq."""
+        err = self._why_not_checkpoint()
+        if err is not None:
+            raise err
+        seq, ready = self.a.checkpoint()
+        self.path.transfer("Checkpoint")
+        if not self.mutant("remote_checkpoints_alone"):  # MUTANT: R checkpoints alone, not in lockstep
+            ready.extend(self.r.checkpoint())
+        self._process(ready)
+        self._record("Checkpoint")
+        return seq
+
+    def remote_checkpoint(self) -> None:
+        """RemoteCheckpoint(): R checkpoints RB on its own (only remote_checkpoints_alone enables it)."""
+        if not self.mutant("remote_checkpoints_alone") or not self.r.log.entries:
+            raise CommandSequenceError("CHECKPOINT R alone", "R checkpoints only in lockstep with A")
+        self._process(self.r.checkpoint())
+        self._record("RemoteCheckpoint")
+
+    def persist_journal(self) -> None:
+        """PersistJournal(): a cached record reaches J (only journal_not_persisted_before_ack caches)."""
+        self._process(self.a.persist_journal())
+        self._record("PersistJournal")
+
+    def _why_not_resync(self, finish: bool) -> ScsiError | None:
+        err = self.a.check_finish_resync() if finish else self.a.check_start_resync()
+        if err is None and not self.path.up:
+            return PathDown(f"{'FINISH' if finish else 'START'} RESYNC of the pair", "the path is down")
+        return err
+
+    def start_resync(self) -> None:
+        """StartResync(): SUSPENDED -> COPY."""
+        err = self._why_not_resync(finish=False)
+        if err is not None:
+            raise err
+        self._process(self.a.start_resync())
+        self._record("StartResync")
+
+    def finish_resync(self) -> None:
+        """FinishResync(): the dirty blocks, the base blocks and journal records R lacks cross; R takes
+        every recovery A started as settled; COPY -> PAIR."""
+        err = self._why_not_resync(finish=True)
+        if err is not None:
+            raise err
+        batch = self.a.resync_source()
+        base_blocks, shipped, ready = self.r.apply_resync(batch)
+        self.path.transfer("ResyncBlock", len(batch.blocks), data_blocks=len(batch.blocks))
+        self.path.transfer("ResyncBaseBlock", base_blocks, data_blocks=base_blocks)
+        self.path.transfer("ResyncRecord", len(shipped), data_blocks=sum(not r.is_marker for r in shipped))
+        ready.extend(self.a.finish_resync())
+        self._process(ready)
+        self._record("FinishResync")
+
+    def start_recovery(self, target: int | str, kind: Any = None) -> int:
+        """StartRecovery(target, kind): ``target`` a seq or a marker name, ``kind`` writethrough/swap
+        (default: the system's). Returns the target seq."""
+        k = self.recovery_kind if kind is None else parse_recovery_kind(kind)
+        err = self.a.recovery.check_start(target, k)
+        if err is not None:
+            raise err
+        seq = self.a.recovery.resolve(target)
+        self._process(self.a.recovery.start(seq, k))
+        self._record("StartRecovery", target=seq, kind=k)
+        return seq
+
+    def recovery_write(self, lba: int) -> None:
+        """RecoveryWrite(lba): write-through, one block where P differs from replay(B, J, T)."""
+        self._process(self.a.recovery.write(lba))
+        self._record("RecoveryWrite", lba=lba)
+
+    def swap_volumes(self) -> None:
+        """SwapVolumes(): A builds image(T) in the spare LDEV and makes it the primary."""
+        self._process(self.a.recovery.swap())
+        self._record("SwapVolumes")
+
+    def finish_recovery(self) -> RecoveryEntry:
+        """FinishRecovery(): host I/O resumes. Returns the recovery that ended."""
+        entry, ready = self.a.recovery.finish()
+        self._process(ready)
+        self.finished.append(entry)
+        self._record("FinishRecovery")
+        return entry
+
+    # --- what is enabled ------------------------------------------------------------------------------
+
+    def enabled_actions(self) -> list[Action]:
+        """Every action that can be taken now, in a fixed order (``ACTION_NAMES`` order; within a name,
+        ascending arguments and path order). Host writes range over ``values``."""
+        out: list[Action] = []
+        mk = Action.make
+        probe = self.a.host_io_refusal("probe") is None
+        if probe:
+            out += [mk("HostWrite", lba=lba, value=v)
+                    for lba in range(self.blocks) for v in range(self.values)]
+            out.append(mk("SetMarker"))
+        distinct = self.path.distinct()
+        out += [mk("Deliver", message=m) for m in distinct]
+        out += [mk("LoseMessage", message=m) for m in distinct]
+        out += [mk("DuplicateMessage", message=m) for m in distinct]
+        out.append(mk("FailPath") if self.path.up else mk("RepairPath"))
+        lost = self.lost_write()
+        if lost is not None and self._why_not_mirror_timeout(lost) is None:
+            out.append(mk("MirrorTimeout", seq=lost))
+        if self._why_not_swap_timeout() is None:
+            out.append(mk("SwapTimeout"))
+        out += [mk("CrashArray", array="A"), mk("CrashArray", array="R")]
+        if self._why_not_checkpoint() is None:
+            out.append(mk("Checkpoint"))
+        if self.mutant("remote_checkpoints_alone") and self.r.log.entries:
+            out.append(mk("RemoteCheckpoint"))
+        if self.a.journal_cache:
+            out.append(mk("PersistJournal"))
+        if self._why_not_resync(finish=False) is None:
+            out.append(mk("StartResync"))
+        if self._why_not_resync(finish=True) is None:
+            out.append(mk("FinishResync"))
+        eng = self.a.recovery
+        if eng.entry is None:
+            out += [mk("StartRecovery", target=t, kind=self.recovery_kind) for t in self.a.jfmt.window()
+                    if eng.check_start(t, self.recovery_kind) is None]
+        else:
+            out += [mk("RecoveryWrite", lba=lba)
+                    for lba in range(self.blocks) if eng.check_write(lba) is None]
+            if eng.check_swap() is None:
+                out.append(mk("SwapVolumes"))
+            if eng.check_finish() is None:
+                out.append(mk("FinishRecovery"))
+        return out
+
+    # --- random runs ----------------------------------------------------------------------------------
+
+    def step_random(self, faults: FaultPlan | None = None) -> Action:
+        """Take one enabled action chosen by the seeded RNG, weighted by kind."""
+        plan = faults or FaultPlan()
+        weights = dict(_WEIGHTS, LoseMessage=plan.loss, DuplicateMessage=plan.duplication,
+                       FailPath=plan.path_failure, CrashArray=plan.crash, StartRecovery=plan.recovery)
+        actions = self.enabled_actions()
+        count: dict[str, int] = {}
+        for act in actions:
+            count[act.name] = count.get(act.name, 0) + 1
+        w = [weights.get(act.name, 0.0) / count[act.name] for act in actions]
+        if not any(w):
+            w = [1.0] * len(actions)
+        choice = self.rng.choices(actions, w)[0]
+        self.apply(choice)
+        return choice
+
+    def run_random(self, steps: int, faults: FaultPlan | None = None) -> list[Action]:
+        """``steps`` random steps; returns them (they are also appended to ``events``)."""
+        return [self.step_random(faults) for _ in range(steps)]
+
+    # --- internals ------------------------------------------------------------------------------------
+
+    def _process(self, ready: Ready) -> None:
+        """Act on a Ready. Its ``persisted`` part is durable already, so only now do its messages go on
+        the path and its answers go to the host."""
+        for msg in ready.messages:
+            self.path.send(msg)
+        for req in ready.acked:
+            req.status = RequestStatus.ACKED
+        for req, err in ready.failed:
+            req.status, req.error = RequestStatus.FAILED, err
+        self.reported += ready.errors
+
+    def _record(self, action: str, **args: Any) -> None:
+        self.events.append(Action(action, tuple(args.items())))
+
+    def _block(self, lba: int, value: Any) -> bytes:
+        try:
+            return as_block(value)
+        except ValueError as e:
+            raise InvalidParameter(f"WRITE lba={lba} to {self.a.label('primary')}", str(e)) from None
+
+    @staticmethod
+    def _value_arg(data: bytes) -> dict[str, Any]:
+        return {"value": value_of_block(data)} if is_value_block(data) else {"data": data}
+
+    def _on_path(self, spec: Any, verb: str) -> Message:
+        try:
+            msg = self.path.find(spec)
+        except (TypeError, ValueError):
+            raise InvalidParameter(f"{verb} {spec!r}", "not a message") from None
+        if msg is None:
+            raise CommandSequenceError(f"{verb} {spec!r}", "no such message is on the path")
+        return msg
+
+    def snapshot(self) -> tuple[Any, ...]:
+        """Everything a step could change, for before/after comparisons."""
+        a, r = self.a, self.r
+        return (
+            a.array.drive_images(), r.array.drive_images(), a.array.shm.snapshot(), r.array.shm.snapshot(),
+            [(e.seq, e.lba, e.data, e.origin, e.host_acked, e.request and e.request.tag) for e in a.in_flight],
+            list(a.journal_cache), list(r.buffer), list(self.path.messages),
+            self.path.up, self.path.stats.copy(), list(self.events),
+            [(q.tag, q.status) for q in self.requests], self.rng.getstate(),
+        )

@@ -1,0 +1,307 @@
+"""Point-in-time recovery of P: ``replay`` (claims 5, 6, 11, 12) and array A's recovery steps.
+
+Write-through (claims 1-7, 15-21): ``StartRecovery`` freezes host I/O; each ``RecoveryWrite(lba)`` writes
+one block where P differs from ``replay(B, J, T)`` through the normal synchronous path (journaled, so a
+recovery can itself be undone); ``FinishRecovery`` once no block differs and nothing is in flight. The
+image is recomputed from B and J every time, which a recovery never changes, so a crash resumes it.
+
+Swap (claims 10-14, 24-28): ``StartRecovery`` also sends ``RecoverRequest(recovery_id, T)``;
+``SwapVolumes`` builds the image in the spare LDEV and makes it the primary through the volume map
+(claim 13); the volume left over becomes a local copy of it and the new base, at ``base_seq = next_seq``,
+and the journal restarts empty (R does the same with RB and JR, at the same number, claim 14).
+``FinishRecovery`` once R answered ``SwapDone`` or A timed out (the pair then suspended, every block
+dirty). No data block crosses the path; a swap recovery cannot itself be undone.
+
+A recovery's state lives in the journal function management table (shared memory), not here.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from impl.errors import (
+    CommandSequenceError,
+    JournalFull,
+    JournalRecordError,
+    LbaOutOfRange,
+    PairNotInPair,
+    RecoveryInProgress,
+    ScsiError,
+    TargetOutOfWindow,
+    UnknownMarker,
+    WritesInFlight,
+)
+from impl.messages import RecoverRequest
+from impl.mutants import Mutant
+from impl.ready import Persist, Ready
+from impl.record import JournalRecord
+from impl.states import (
+    JournalingState,
+    Origin,
+    PairState,
+    RecoveryKind,
+    RemoteSwapStatus,
+    next_journaling_state,
+    next_pair_state,
+)
+from impl.tables import RecoveryEntry
+
+if TYPE_CHECKING:
+    from impl.array import StorageArray
+    from impl.primary import ArrayAController
+
+
+def replay(base: list[bytes], current: list[bytes], records: list[JournalRecord], target: int,
+           mutant: Mutant) -> list[bytes]:
+    """image(target) as an array rebuilds it: ``base`` with every record of ``seq <= target`` applied in
+    sequence order (markers carry no data). ``current`` is the volume being recovered (P at A, S at R)."""
+    if mutant("recovery_off_by_one"):
+        chosen = [r for r in records if r.seq < target]  # MUTANT: records < T
+    else:
+        chosen = [r for r in records if r.seq <= target]
+    chosen.sort(key=lambda r: r.seq)
+    if mutant("replay_out_of_order"):
+        chosen.reverse()  # MUTANT: newest first
+    image = list(current if mutant("rebuild_from_primary") else base)  # MUTANT: start from P / S
+    for r in chosen:
+        if not r.is_marker:
+            image[r.lba] = r.payload
+    return image
+
+
+def install_image(array: StorageArray, image: list[bytes], data_role: str, base_role: str) -> list[Persist]:
+    """The swap at one array (claims 13, 14): build ``image`` in the spare LDEV and swap it in as the data
+    volume (P or S); write the same image into the volume left over and swap it in as the base (B or RB);
+    the old base becomes the spare. Each step is durable before the next, and a rebuild from the old base
+    and journal gives the same image, so a swap cut short by a power loss is simply done again."""
+    vmap, done = array.shm.volume_map, []
+    for role in (data_role, base_role):
+        for lba, block in enumerate(image):
+            array.write("spare", lba, block)
+        vmap.swap_volumes(role, "spare")  # one volume-map update
+        done += [Persist(role, vmap.ldev(role)), Persist("volume map")]
+    return done
+
+
+class RecoveryEngine:
+    """Array A's recovery steps. Holds no state: everything is in A's tables and volumes."""
+
+    def __init__(self, a: ArrayAController) -> None:
+        self.a = a
+        # image(target) memo, valid while nothing it reads changes (see _version); guards ask often
+        self._memo: dict[int, list[bytes]] = {}
+        self._memo_version: tuple[int, ...] = ()
+
+    def _version(self) -> tuple[int, ...]:
+        """Changes whenever B, J, P, the journal tables or the volume map may have: every sector write
+        (through the interconnect or not), every record freed or cached, every swap."""
+        a = self.a
+        return (sum(d.writes for d in a.array.drives), a.jfmt.base_seq, len(a.log.entries), a.log.next_seq,
+                len(a.journal_cache), a.jfmt.ldev_p, a.jfmt.ldev_b)
+
+    @property
+    def entry(self) -> RecoveryEntry | None:
+        """The recovery in progress (from the journal function management table)."""
+        return self.a.jfmt.recovery
+
+    def image(self, target: int) -> list[bytes]:
+        """A's rebuild of image(target): replay(B, J, target). ``JournalRecordError`` if a record it needs
+        cannot be trusted."""
+        version = self._version()
+        if version != self._memo_version:
+            self._memo, self._memo_version = {}, version
+        if target not in self._memo:
+            a = self.a
+            self._memo[target] = replay(a.base(), a.primary(), a.records(upto=target), target, a.mutant)
+        return list(self._memo[target])
+
+    def resolve(self, target: int | str) -> int:
+        """A target as a sequence number: an int, or the name of a marker."""
+        if isinstance(target, str):
+            seq = self.a.log.markers.get(target)
+            if seq is None:
+                known = ", ".join(sorted(self.a.log.markers)) or "none"
+                raise UnknownMarker(f"RECOVER {self.a.label('primary')} to marker {target!r}",
+                                    f"no marker of that name in the window (markers: {known})")
+            return seq
+        return target
+
+    # --- StartRecovery --------------------------------------------------------------------------------
+
+    def check_target(self, target: int | str, kind: RecoveryKind) -> ScsiError | None:
+        """The refusal for the request itself, whatever the pair does: a recovery already running, an
+        unknown marker, a target outside the window. Changes nothing."""
+        a, jfmt = self.a, self.a.jfmt
+        request = f"RECOVER {a.label('primary')} to {target!r} ({kind.name.lower()})"
+        r = jfmt.recovery
+        if r is not None or jfmt.journaling_state != JournalingState.JOURNALING:
+            return RecoveryInProgress(request, f"recovery {r.recovery_id if r else '?'} to seq "
+                                               f"{r.target if r else '?'} is running "
+                                               f"(journaling_state={jfmt.journaling_state.name})")
+        try:
+            seq = self.resolve(target)
+        except UnknownMarker as e:
+            return e
+        if isinstance(seq, bool) or not isinstance(seq, int) or seq not in jfmt.window():
+            return TargetOutOfWindow(request, f"seq {seq} is outside the window "
+                                              f"[{jfmt.base_seq}, {jfmt.next_seq - 1}]")
+        return None
+
+    def check_start(self, target: int | str, kind: RecoveryKind) -> ScsiError | None:
+        """The refusal ``StartRecovery(target, kind)`` would get now, or None. Changes nothing."""
+        err = self.check_target(target, kind)
+        if err is not None:
+            return err
+        a, seq = self.a, self.resolve(target)
+        request = f"RECOVER {a.label('primary')} to {target!r} ({kind.name.lower()})"
+        if a.pair.pair_state != PairState.PAIR:
+            return PairNotInPair(request, f"pair_state={a.pair.pair_state.name}: resynchronize first")
+        if a.in_flight:
+            return WritesInFlight(request, f"{len(a.in_flight)} writes are in flight")
+        try:
+            image = self.image(seq)
+        except JournalRecordError as e:
+            return e
+        differing = sum(1 for p, v in zip(a.primary(), image, strict=True) if p != v)
+        free = a.journal_free(for_recovery=True)
+        if kind == RecoveryKind.WRITETHROUGH and differing > free:
+            return JournalFull(request, f"{differing} blocks differ from image({seq}) and a write-through "
+                                        f"recovery journals each, but only {free} journal slots are free "
+                                        "(reserve included)")
+        return None
+
+    def start(self, target: int | str, kind: RecoveryKind) -> Ready:
+        """StartRecovery: freeze host I/O; a swap also asks R to rebuild (``RecoverRequest``)."""
+        err = self.check_start(target, kind)
+        if err is not None:
+            raise err
+        a, jfmt = self.a, self.a.jfmt
+        seq = self.resolve(target)
+        jfmt.last_recovery_id += 1
+        rid = jfmt.last_recovery_id
+        swap = kind == RecoveryKind.SWAP
+        jfmt.recovery = RecoveryEntry(rid, kind, seq, remote_status=RemoteSwapStatus.REQUESTED if swap
+                                      else RemoteSwapStatus.NONE)
+        jfmt.journaling_state = next_journaling_state(jfmt.journaling_state, "StartRecovery")
+        ready = Ready(persisted=[Persist("journal function management table")])
+        if swap:
+            ready.messages.append(RecoverRequest(rid, seq))
+        elif a.mutant("recovery_bypasses_mirror"):
+            # MUTANT: the conventional suspend-and-restore: leave PAIR, restore P locally, resync later
+            a.pair.pair_state = next_pair_state(a.pair.pair_state, "StartRecovery")
+        return ready
+
+    # --- write-through --------------------------------------------------------------------------------
+
+    def local_image(self) -> list[bytes]:
+        """replay(B, J, T) for the recovery in progress."""
+        r = self.entry
+        assert r is not None
+        return self.image(r.target)
+
+    def differing(self) -> list[int]:
+        """The blocks where P differs from image(T), in LBA order."""
+        return [lba for lba, (p, v) in enumerate(zip(self.a.primary(), self.local_image(), strict=True))
+                if p != v]
+
+    def check_write(self, lba: int) -> ScsiError | None:
+        """The refusal ``RecoveryWrite(lba)`` would get now, or None."""
+        a, r = self.a, self.entry
+        request = f"RECOVERY WRITE lba={lba} to {a.label('primary')}"
+        if r is None or r.kind != RecoveryKind.WRITETHROUGH:
+            return CommandSequenceError(request, "no write-through recovery is running")
+        if isinstance(lba, bool) or not isinstance(lba, int) or not 0 <= lba < a.array.blocks:
+            return LbaOutOfRange(request, f"LBA out of range 0..{a.array.blocks - 1}")
+        if a.pair.pair_state != PairState.PAIR and not a.mutant("recovery_bypasses_mirror"):
+            return PairNotInPair(request, f"pair_state={a.pair.pair_state.name}: recovery writes go on after "
+                                          "resync")
+        if a.journal_free(for_recovery=True) <= 0:
+            return JournalFull(request, "no free journal slot for the recovery write, reserve included")
+        try:
+            image = self.local_image()
+        except JournalRecordError as e:
+            return e
+        if a.array.read("primary", lba) == image[lba]:
+            return CommandSequenceError(request, f"P already equals image({r.target}) there")
+        if any(e.lba == lba for e in a.in_flight):
+            return CommandSequenceError(request, "a write to that block is in flight")
+        return None
+
+    def write(self, lba: int) -> Ready:
+        """RecoveryWrite(lba): journal image(T)[lba] as a new record, write P, mirror synchronously."""
+        err = self.check_write(lba)
+        if err is not None:
+            raise err
+        ready = Ready()
+        self.a.journaled_write(ready, lba, self.local_image()[lba], Origin.RECOVERY)
+        return ready
+
+    # --- swap -----------------------------------------------------------------------------------------
+
+    def check_swap(self) -> ScsiError | None:
+        """The refusal ``SwapVolumes()`` would get now, or None."""
+        a, r = self.a, self.entry
+        request = f"SWAP VOLUMES into {a.label('primary')}"
+        if r is None or r.kind != RecoveryKind.SWAP:
+            return CommandSequenceError(request, "no swap recovery is running")
+        if r.a_swapped:
+            return CommandSequenceError(request, "array A has already swapped")
+        try:
+            self.local_image()
+        except JournalRecordError as e:
+            return e
+        return None
+
+    def swap(self) -> Ready:
+        """SwapVolumes: image(T) becomes P (claim 13) and, as a local copy, the new base at
+        ``base_seq = next_seq``; the journal restarts empty. R does the same at the same number."""
+        err = self.check_swap()
+        if err is not None:
+            raise err
+        a, r = self.a, self.entry
+        assert r is not None
+        ready = Ready(persisted=install_image(a.array, self.local_image(), "primary", "base"))
+        base_seq = a.log.next_seq
+        a.jfmt.base_seq = base_seq  # with the two lines below, one shared-memory update
+        a.log.restart(base_seq)
+        r.a_swapped = True
+        a.jfmt.journaling_state = next_journaling_state(a.jfmt.journaling_state, "SwapVolumes")
+        ready.persisted.append(Persist("journal function management table"))
+        return ready
+
+    # --- FinishRecovery -------------------------------------------------------------------------------
+
+    def check_finish(self) -> ScsiError | None:
+        """The refusal ``FinishRecovery()`` would get now, or None."""
+        a, r = self.a, self.entry
+        request = "FINISH RECOVERY"
+        if r is None:
+            return CommandSequenceError(request, "no recovery is running")
+        if r.kind == RecoveryKind.WRITETHROUGH:
+            try:
+                left = self.differing()
+            except JournalRecordError as e:
+                return e
+            if left:
+                return CommandSequenceError(request, f"{len(left)} blocks still differ from "
+                                                     f"image({r.target})")
+            if a.in_flight:
+                return WritesInFlight(request, f"{len(a.in_flight)} writes are in flight")
+            return None
+        if not r.a_swapped:
+            return CommandSequenceError(request, "array A has not swapped yet")
+        if r.remote_status not in (RemoteSwapStatus.DONE, RemoteSwapStatus.TIMED_OUT):
+            return CommandSequenceError(request, f"R's swap is {r.remote_status.name}, not DONE or TIMED_OUT")
+        return None
+
+    def finish(self) -> tuple[RecoveryEntry, Ready]:
+        """FinishRecovery: host I/O resumes. Returns the recovery that ended."""
+        err = self.check_finish()
+        if err is not None:
+            raise err
+        jfmt = self.a.jfmt
+        r = jfmt.recovery
+        assert r is not None
+        jfmt.recovery = None
+        jfmt.journaling_state = next_journaling_state(jfmt.journaling_state, "FinishRecovery")
+        return r, Ready(persisted=[Persist("journal function management table")])

@@ -1,0 +1,211 @@
+"""Array R's protocol core, sans-I/O: in-order apply of mirrored writes, swap rebuild, checkpoint, resync.
+
+R applies a mirrored write only when its seq is the next one (``remote_applied_seq + 1``): the path may
+reorder, so writes that arrive early wait in the reorder buffer (volatile: a crash loses it, and A's
+timeout covers what was in it). A seq already applied is acknowledged again and not re-applied, so a
+duplicated message is harmless. ``remote_applied_seq`` is ``next_seq - 1`` of R's journal log table.
+"""
+
+from __future__ import annotations
+
+import bisect
+
+from impl.array import StorageArray
+from impl.errors import JournalFull, JournalRecordError, ProtocolViolation
+from impl.journal import Journal
+from impl.messages import Message, MirrorAck, MirrorWrite, RecoverRequest, SwapDone
+from impl.mutants import Mutant
+from impl.ready import Persist, Ready, ResyncBatch
+from impl.record import JournalRecord
+from impl.recovery import install_image, replay
+from impl.tables import JournalFunctionManagementTable, JournalLogTable
+
+
+def record_of(msg: MirrorWrite) -> JournalRecord:
+    """The journal record a mirrored write becomes at R (a marker's name travels as its data)."""
+    if msg.is_marker:
+        return JournalRecord(msg.seq, msg.lba, b"", name=msg.data.decode(errors="replace"))
+    return JournalRecord(msg.seq, msg.lba, msg.data)
+
+
+def same_record(x: JournalRecord, y: JournalRecord) -> bool:
+    """Equal as the protocol sees records (timestamps are each array's own clock)."""
+    return (x.seq, x.lba, x.payload, x.name) == (y.seq, y.lba, y.payload, y.name)
+
+
+class ArrayRController:
+    """The storage controller of array R: S, JR and RB, and the remote side of the protocol."""
+
+    def __init__(self, array: StorageArray, mutant: Mutant) -> None:
+        self.array = array
+        self.mutant = mutant
+        self.journal = Journal(array)
+        self.buffer: list[MirrorWrite] = []  # volatile reorder buffer, in path order
+
+    @property
+    def jfmt(self) -> JournalFunctionManagementTable:
+        """R's journal function management table (``base_seq`` is ``replica_base_seq``)."""
+        return self.array.shm.jfmt
+
+    @property
+    def log(self) -> JournalLogTable:
+        """R's journal log table."""
+        return self.array.shm.log
+
+    @property
+    def applied_seq(self) -> int:
+        """``remote_applied_seq``: every write up to it is on S and in JR."""
+        return self.log.next_seq - 1
+
+    @property
+    def replica_base_seq(self) -> int:
+        """RB is the image at this seq."""
+        return self.jfmt.base_seq
+
+    def remote(self) -> list[bytes]:
+        """Every block of S."""
+        return self.array.volume("remote")
+
+    def replica_base(self) -> list[bytes]:
+        """Every block of RB."""
+        return self.array.volume("replica_base")
+
+    # --- messages from A ------------------------------------------------------------------------------
+
+    def receive(self, msg: Message) -> Ready:
+        """A message from A: ``MirrorWrite`` or ``RecoverRequest``."""
+        if isinstance(msg, MirrorWrite):
+            return self._receive_write(msg)
+        if isinstance(msg, RecoverRequest):
+            return self._receive_recover(msg)
+        raise ProtocolViolation(f"array R does not receive {msg!r}")
+
+    def _receive_write(self, msg: MirrorWrite) -> Ready:
+        ready = Ready()
+        if self.mutant("remote_applies_in_arrival_order"):
+            self._apply(ready, msg, max(self.log.next_seq, msg.seq + 1))  # MUTANT: as it arrives
+            return ready
+        if msg.seq <= self.applied_seq:
+            ready.messages.append(MirrorAck(msg.seq))  # a duplicate: acknowledge again, apply nothing
+            return ready
+        if msg not in self.buffer:
+            bisect.insort(self.buffer, msg, key=lambda m: m.sort_key())
+        while self.buffer and self.buffer[0].seq == self.applied_seq + 1 and not ready.errors:
+            nxt = self.buffer.pop(0)
+            self._apply(ready, nxt, nxt.seq + 1)
+        return ready
+
+    def _apply(self, ready: Ready, msg: MirrorWrite, next_seq: int) -> None:
+        """Append the write to JR, then write S, then acknowledge."""
+        rec = record_of(msg)
+        in_jr = self.mutant("remote_applies_in_arrival_order") and any(
+            same_record(rec, old) for old in self.journal.records())  # JR holds a record once
+        if not in_jr and not self.journal.has_room([rec]):
+            # Only a mutant outruns A's journal checks this far: R reports it and does not apply or ack.
+            ready.errors.append(JournalFull(f"APPLY mirrored write seq={msg.seq} to {self.journal.label}",
+                                            "JR has no free sectors"))
+            return
+        if in_jr:
+            self.log.next_seq = next_seq
+        else:
+            self.journal.append([rec], next_seq)
+            lba = None if msg.is_marker else msg.lba
+            ready.persisted.append(Persist("remote_journal", self.jfmt.ldev_j, lba, msg.seq))
+        if msg.is_marker:
+            self.log.markers[rec.name] = msg.seq
+        else:
+            self.array.write("remote", msg.lba, msg.data)
+            ready.persisted.append(Persist("remote", self.jfmt.ldev_p, msg.lba, msg.seq))
+        self.log.written_seq = max(self.log.written_seq, msg.seq)
+        ready.messages.append(MirrorAck(msg.seq))
+
+    def _receive_recover(self, msg: RecoverRequest) -> Ready:
+        """R's half of a swap (claims 12, 14), once per recovery id (a duplicate only gets the answer
+        again): rebuild image(target) from RB and JR, make it S and, as a local copy, the new RB at
+        ``replica_base_seq = remote_applied_seq + 1`` (the number A uses); JR restarts empty. Answers
+        ``SwapDone``. If a record R needs cannot be trusted, R reports it and does not answer: A's
+        timeout suspends the pair and resync copies everything."""
+        ready = Ready()
+        if msg.recovery_id > self.jfmt.last_recovery_id:
+            try:
+                records = self.journal.records(msg.target)
+                image = replay(self.replica_base(), self.remote(), records, msg.target, self.mutant)
+            except JournalRecordError as e:
+                ready.errors.append(e)
+                return ready
+            ready.persisted += install_image(self.array, image, "remote", "replica_base")
+            base_seq = self.applied_seq + 1
+            self.jfmt.base_seq = base_seq  # with the lines below, one shared-memory update
+            self.log.restart(base_seq)
+            self.jfmt.last_recovery_id = msg.recovery_id
+            self.buffer = []
+        ready.messages.append(SwapDone(msg.recovery_id))
+        return ready
+
+    # --- crash, checkpoint, resync --------------------------------------------------------------------
+
+    def crash(self) -> Ready:
+        """CrashArray("R") and restart: the reorder buffer is lost (A times those writes out); S, JR, RB
+        and the tables are kept; any record S missed (power loss) is redone."""
+        self.buffer = []
+        ready = Ready()
+        redone, errors = self.journal.redo(lambda lba, block: self.array.write("remote", lba, block))
+        ready.persisted += [Persist("remote", self.jfmt.ldev_p, lba) for lba in redone]
+        ready.errors += errors
+        return ready
+
+    def holds_oldest(self, seq: int) -> bool:
+        """R has applied ``seq`` and it is JR's oldest record (the lockstep Checkpoint's condition)."""
+        entries = self.log.entries
+        return self.applied_seq >= seq and bool(entries) and entries[0].seq == seq
+
+    def checkpoint(self) -> Ready:
+        """R's half of Checkpoint (or ``RemoteCheckpoint`` alone, under that mutant): apply JR's oldest
+        record to RB, advance ``replica_base_seq``, free it."""
+        rec = self.journal.oldest()
+        if rec is None:
+            raise ProtocolViolation("R checkpoint with an empty JR")
+        ready = Ready()
+        if not rec.is_marker:
+            self.array.write("replica_base", rec.lba, rec.payload)
+            ready.persisted.append(Persist("replica_base", self.jfmt.ldev_b, rec.lba, rec.seq))
+        self.log.pop_oldest()
+        self.jfmt.base_seq = rec.seq
+        self.log.markers = {n: s for n, s in self.log.markers.items() if s >= rec.seq}
+        return ready
+
+    def apply_resync(self, batch: ResyncBatch) -> tuple[int, list[JournalRecord], Ready]:
+        """FinishResync, R's half: S takes P's dirty blocks; RB becomes B (only the blocks that differ
+        cross); JR becomes J (the common prefix is kept); R is caught up to ``next_seq - 1`` and takes every
+        recovery up to ``batch.recovery_id`` as settled. Returns the base blocks and the records that had
+        to cross the path."""
+        ready = Ready()
+        for lba, block in sorted(batch.blocks.items()):
+            self.array.write("remote", lba, block)
+            ready.persisted.append(Persist("remote", self.jfmt.ldev_p, lba))
+        base_blocks = 0
+        for lba, (mine, theirs) in enumerate(zip(self.replica_base(), batch.base, strict=True)):
+            if mine != theirs:
+                self.array.write("replica_base", lba, theirs)
+                ready.persisted.append(Persist("replica_base", self.jfmt.ldev_b, lba))
+                base_blocks += 1
+        self.jfmt.base_seq = batch.base_seq
+        while self.log.entries and self.log.entries[0].seq <= batch.base_seq:
+            self.log.pop_oldest()  # already in the base
+        keep = 0
+        for entry, rec in zip(self.log.entries, batch.records, strict=False):
+            try:
+                if not same_record(self.journal.read(entry), rec):
+                    break
+            except JournalRecordError:
+                break  # an untrusted record is replaced, never kept
+            keep += 1
+        self.journal.truncate(keep)
+        shipped = batch.records[keep:]
+        self.journal.append(shipped, batch.next_seq)
+        ready.persisted += [Persist("remote_journal", self.jfmt.ldev_j, r.lba, r.seq) for r in shipped]
+        self.log.markers = {r.name: r.seq for r in self.journal.records() if r.is_marker}
+        self.log.written_seq = batch.next_seq - 1
+        self.jfmt.last_recovery_id = max(self.jfmt.last_recovery_id, batch.recovery_id)
+        self.buffer = []
+        return base_blocks, shipped, ready

@@ -1,0 +1,206 @@
+"""Each mutant of docs/PROTOCOL.md, in a small scenario where it visibly misbehaves; the same scenario
+holds without it. A scenario returns True when the protocol behaved correctly."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from impl import MUTANTS, MirroredSystem
+from impl.blocks import block_of_value, value_of_block
+from impl.errors import RecoveryInProgress, UnknownMutantError
+from impl.messages import MirrorWrite, RecoverRequest
+from impl.mutants import Mutant
+from impl.ready import RequestStatus
+
+
+def system(mutant: str | None, **kw: object) -> MirroredSystem:
+    return MirroredSystem(blocks=2, journal_capacity=8, mutant=mutant, **kw)  # type: ignore[arg-type]
+
+
+def p(s: MirroredSystem) -> list[int]:
+    return [value_of_block(b) for b in s.primary_blocks()]
+
+
+def synced(s: MirroredSystem, image: list[int]) -> bool:
+    """P == S == image."""
+    return p(s) == [value_of_block(b) for b in s.remote_blocks()] == image
+
+
+def ack_before_remote(m: str | None) -> bool:
+    s = system(m)
+    req = s.host_write(0, 1)
+    return not (req.status is RequestStatus.ACKED and s.read_remote(0) != block_of_value(1))
+
+
+def skip_journal(m: str | None) -> bool:
+    s = system(m)
+    s.write(0, 1)
+    s.write(0, 2)
+    well_formed = [e.seq for e in s.a.log.entries] == [1, 2]
+    s.recover(to=1)
+    return well_formed and synced(s, [1, 0])
+
+
+def reuse_sequence_number(m: str | None) -> bool:
+    s = system(m)
+    s.host_write(0, 1)
+    s.host_write(1, 2)  # concurrent with the first
+    s.stabilize()
+    return [e.seq for e in s.a.log.entries] == [1, 2] and synced(s, [1, 2])
+
+
+def recovery_bypasses_mirror(m: str | None) -> bool:
+    s = system(m)
+    s.write(0, 1)
+    s.write(0, 2)
+    report = s.recover(to=1, method="writethrough")
+    return not report.left_pair and report.crossed.data_blocks["MirrorWrite"] == 1 and synced(s, [1, 0])
+
+
+def recovery_off_by_one(m: str | None) -> bool:
+    s = system(m)
+    s.write(0, 1)
+    s.write(0, 2)
+    s.recover(to=1)
+    return synced(s, [1, 0])
+
+
+def replay_out_of_order(m: str | None) -> bool:
+    s = system(m)
+    for v in (1, 2, 3):
+        s.write(0, v)
+    s.recover(to=2)
+    return synced(s, [2, 0])
+
+
+def checkpoint_drops_record(m: str | None) -> bool:
+    s = system(m)
+    s.write(0, 1)
+    s.write(0, 2)
+    s.checkpoint()
+    bases_equal = s.base_blocks() == s.replica_base_blocks()
+    s.recover(to=1)
+    return bases_equal and synced(s, [1, 0])
+
+
+def checkpoint_during_recovery(m: str | None) -> bool:
+    s = system(m)
+    s.write(0, 1)
+    s.write(0, 2)
+    s.start_recovery(1, "writethrough")
+    while "Checkpoint" in [a.name for a in s.enabled_actions()]:
+        s.checkpoint()
+    s.resume_recovery()
+    return synced(s, [1, 0])
+
+
+def remote_applies_in_arrival_order(m: str | None) -> bool:
+    s = system(m)
+    s.host_write(0, 1)
+    s.host_write(0, 2)
+    s.deliver(MirrorWrite(2, 0, block_of_value(2)))
+    s.deliver(MirrorWrite(1, 0, block_of_value(1)))
+    s.stabilize()
+    return synced(s, [2, 0])
+
+
+def swap_without_freeze(m: str | None) -> bool:
+    s = system(m, recovery="swap")
+    s.write(0, 1)
+    s.start_recovery(0)
+    try:
+        req = s.host_write(1, 7)
+    except RecoveryInProgress:
+        req = None
+    if req is not None:  # R rebuilds first, then the write arrives, then A swaps
+        s.deliver(RecoverRequest(1, 0))
+        s.deliver(MirrorWrite(2, 1, block_of_value(7)))
+        s.stabilize()
+        assert req.status is RequestStatus.ACKED
+    s.resume_recovery()
+    return req is None and synced(s, [0, 0])  # with the mutant, an acknowledged write is lost
+
+
+def remote_checkpoints_alone(m: str | None) -> bool:
+    s = system(m)
+    s.write(0, 1)
+    if "RemoteCheckpoint" in [a.name for a in s.enabled_actions()]:
+        s.remote_checkpoint()
+    return s.base_blocks() == s.replica_base_blocks() and s.a.jfmt.base_seq == s.r.replica_base_seq
+
+
+def rebuild_from_primary(m: str | None) -> bool:
+    s = system(m, recovery="swap")
+    s.write(0, 1)
+    s.write(1, 5)
+    s.recover(to=1)
+    return synced(s, [1, 0])
+
+
+def journal_not_persisted_before_ack(m: str | None) -> bool:
+    s = system(m)
+    req = s.write(0, 1)
+    s.crash_array("A")  # a volatile cache is lost
+    return req.status is RequestStatus.ACKED and s.a.log.find(1) is not None
+
+
+def no_remote_timeout(m: str | None) -> bool:
+    s = system(m)
+    req = s.host_write(0, 1)
+    s.lose_message(MirrorWrite(1, 0, block_of_value(1)))
+    can_time_out = "MirrorTimeout" in [a.name for a in s.enabled_actions()]
+    s.stabilize()
+    return can_time_out and req.done
+
+
+SCENARIOS: dict[str, Callable[[str | None], bool]] = {
+    f.__name__: f for f in (
+        ack_before_remote, skip_journal, reuse_sequence_number, recovery_bypasses_mirror, recovery_off_by_one,
+        replay_out_of_order, checkpoint_drops_record, checkpoint_during_recovery,
+        remote_applies_in_arrival_order, swap_without_freeze, remote_checkpoints_alone, rebuild_from_primary,
+        journal_not_persisted_before_ack, no_remote_timeout,
+    )
+}
+
+
+def test_every_mutant_of_the_protocol_has_a_scenario() -> None:
+    assert list(SCENARIOS) == list(MUTANTS)
+
+
+@pytest.mark.parametrize("name", list(MUTANTS))
+def test_the_mutant_misbehaves_and_the_protocol_does_not(name: str) -> None:
+    scenario = SCENARIOS[name]
+    assert scenario(None), f"the correct protocol fails the {name} scenario"
+    assert not scenario(name), f"mutant {name} went unnoticed"
+
+
+def test_the_visible_damage() -> None:
+    """A few of the misbehaviours spelled out."""
+    s = system("reuse_sequence_number")
+    s.host_write(0, 1)
+    s.host_write(1, 2)
+    s.stabilize()
+    assert [e.seq for e in s.a.log.entries] == [1, 1]  # a duplicate seq in the journal log table
+    remote = [value_of_block(b) for b in s.remote_blocks()]
+    assert p(s) == [1, 2] and remote in ([1, 0], [0, 2])  # R took one of the two as a duplicate
+    s = system("checkpoint_drops_record")
+    s.write(0, 1)
+    s.checkpoint()
+    assert p(s) == [1, 0] and s.base_blocks() != s.replica_base_blocks()
+    s = system("no_remote_timeout")
+    req = s.host_write(0, 1)
+    s.fail_path()
+    s.stabilize()
+    assert req.status is RequestStatus.PENDING  # pending forever:
+    assert "MirrorTimeout" not in [a.name for a in s.enabled_actions()]
+
+
+def test_mutant_names_are_checked() -> None:
+    for name in MUTANTS:
+        assert MirroredSystem(blocks=1, journal_capacity=1, mutant=name).mutant.name == name
+    with pytest.raises(UnknownMutantError, match="valid names: ack_before_remote, skip_journal"):
+        MirroredSystem(mutant="ack_before_remot")
+    with pytest.raises(UnknownMutantError, match="no mutant 'typo' to ask about"):
+        Mutant(None)("typo")
