@@ -297,6 +297,8 @@ class MirrorModel:
             return s._replace(in_flight=(*s.in_flight, entry), path=path,
                               history=(*s.history, GhostWrite(seq, lba, value, acked_now, origin != Origin.RECOVERY)))
         # SUSPENDED with fence `never` (or a bypassing recovery): local only, dirty, done at once
+        if next_seq == seq:  # reuse_sequence_number: the write completes now, so the counter moves now
+            s = s._replace(next_seq=seq + 1)
         dirty = s.dirty if lba == MARKER else _set(s.dirty, lba, 1)
         return s._replace(dirty=dirty,
                           history=(*s.history, GhostWrite(seq, lba, value, origin == Origin.HOST,
@@ -322,7 +324,7 @@ class MirrorModel:
         """R: apply mirrored writes in sequence order, whatever order the path delivers them in."""
         if self.mutant == "remote_applies_in_arrival_order":  # MUTANT: apply as it arrives
             remote = s.remote if rec.lba == MARKER else _set(s.remote, rec.lba, rec.value)
-            rj = tuple(sorted({*s.remote_journal, rec}))
+            rj = s.remote_journal if rec in s.remote_journal else (*s.remote_journal, rec)
             return s._replace(remote=remote, remote_journal=rj,
                               remote_applied_seq=max(s.remote_applied_seq, rec.seq),
                               path=_add(s.path, MirrorAck(rec.seq)) if s.path_up else s.path)

@@ -96,11 +96,11 @@ def _recovery(r: Recovery | None, bp: tuple[int, ...], vp: tuple[int, ...]) -> R
 _Transform = Callable[[Any, tuple[int, ...], tuple[int, ...]], Any]
 
 #: How each State field changes under a renaming; fields absent here hold no block index or data value.
-#: Journal and history keep their order (it is the order writes were applied); multisets are re-sorted.
+#: Journals and history keep their order (the order writes were applied); multisets are re-sorted.
 FIELD_TRANSFORMS: dict[str, _Transform] = {
     "primary": _vol, "base": _vol, "journal": _records, "journal_cache": _records, "in_flight": _in_flight,
     "dirty": _dirty, "recovery": _recovery, "path": _path, "remote": _vol, "replica_base": _vol,
-    "remote_journal": _sorted_records, "remote_buffer": _sorted_records, "ghost_base": _vol,
+    "remote_journal": _records, "remote_buffer": _sorted_records, "ghost_base": _vol,
     "history": _history, "recovery_ended": _recovery, "retired_image": _maybe_vol,
 }
 _PLAN: list[tuple[int, _Transform | None]] = [(i, FIELD_TRANSFORMS.get(f)) for i, f in enumerate(State._fields)]
