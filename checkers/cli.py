@@ -1,7 +1,8 @@
 """The ``pitmirror`` command line.
 
 Exit codes: 0 when every checked property holds (an expected trade-off shown as such), 1 when a property is
-violated, 2 for a usage error (bad bounds, unknown mutant or property, a malformed or foreign trace file).
+violated, 2 for a usage error (bad bounds, unknown mutant or property, a malformed or foreign trace file),
+130 when Ctrl-C ended the run before any violation was found (the partial verdict is printed).
 Bad input never shows a Python traceback; set ``PITMIRROR_DEBUG=1`` to see one for an internal error.
 """
 
@@ -16,11 +17,13 @@ from typing import Any
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from checkers import render, scorecard, tracediff
 from checkers import trace as tr
-from checkers.explicit import Verdict
+from checkers.explicit import INTERRUPTED, Verdict
 from checkers.runner import CheckJob, JobOutcome, run_jobs
 from model.config import PRESETS, RANGES, Bounds, BoundsError
 from model.mutants import MUTANTS
@@ -30,7 +33,7 @@ from spec.state import FencePolicy, RecoveryKind
 # Piped output (CI logs, files) gets a wide console so tables do not wrap at 80 columns.
 _WIDTH = None if sys.stdout.isatty() else 160
 out = Console(highlight=False, width=_WIDTH)
-err = Console(stderr=True, highlight=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True)  # errors stay one line
 
 KINDS = {"writethrough": (RecoveryKind.WRITETHROUGH,), "swap": (RecoveryKind.SWAP,),
          "both": (RecoveryKind.WRITETHROUGH, RecoveryKind.SWAP)}
@@ -121,12 +124,16 @@ def check(preset: str, fence: str | None, recovery: str, mutant: str | None, pro
     _check_names(mutant, properties)
     base = make_bounds(preset, fence, mutant, bounds)
     names = properties or tuple(p.name for p in PROPERTIES)
+    # Named safety properties only: once each is violated there is nothing more to learn from this run.
+    stop = properties if all(BY_NAME[n].kind is Kind.ALWAYS for n in properties) else ()
     check_jobs = [CheckJob(base.with_(recovery_kind=k), names, symmetry=not no_symmetry, max_states=max_states,
-                           label=k.name.lower()) for k in KINDS[recovery]]
+                           stop_when_violated=stop, label=k.name.lower()) for k in KINDS[recovery]]
     outcomes = _run_with_progress(check_jobs, jobs, quiet)
     status = 0
     for o in outcomes:
         status = max(status, _report(o, out_dir))
+    if status == 0 and any(o.result.stop_reason == INTERRUPTED for o in outcomes):
+        status = 130  # interrupted: not "all holds"
     sys.exit(status)
 
 
@@ -191,41 +198,98 @@ def _load(path: Path) -> dict[str, Any]:
 
 
 def _brief(v: Any) -> str:
-    if isinstance(v, dict) and "kind" in v and len(v) <= 4:
-        return f"{v['kind']}(" + ", ".join(f"{k}={x}" for k, x in v.items() if k != "kind") + ")"
-    if isinstance(v, dict):
-        return "{" + ", ".join(f"{k}={_brief(x)}" for k, x in v.items()) + "}"
-    if isinstance(v, list):
-        if v and all(isinstance(x, int) for x in v):
-            return "(" + ", ".join(map(str, v)) + ")"
-        return "[" + ", ".join(_brief(x) for x in v) + "]"
-    return str(v)
+    """A JSON value in the protocol's words (shared with the page and the diff: ``checkers.render``)."""
+    return render.brief(v)
 
 
 def _args_text(step: dict[str, Any]) -> str:
-    return ", ".join(f"{k}={_brief(v)}" for k, v in step["args"].items())
+    """A step's arguments, ``lba=0, value=1``."""
+    return ", ".join(f"{k}={render.brief(v, k)}" for k, v in step["args"].items())
 
 
 @trace.command("show")
 @click.argument("file", type=click.Path(path_type=Path))
 def trace_show(file: Path) -> None:
-    """A trace as a table: step, who, action, arguments, what changed."""
+    """A trace as a table, one row per step: who, action, what changed.
+
+    Lists show what was added and removed (``J +{seq=3 lba=0 value=0}``, ``path -MirrorWrite(..)
+    +MirrorAck(seq=1)``), volumes before and after (``P (1,0)->(0,0)``); the spec's ghost fields and the
+    crash budget are dimmed in a column of their own."""
     doc = _load(file)
     p = doc["property"]
-    out.print(f"[bold]{p['name']}[/] {doc['verdict']} ({doc['source']}, {len(doc['steps']) - 1} steps): "
-              f"{p['meaning']}" + (f"  [claims {', '.join(map(str, p['claims']))}]" if p["claims"] else ""))
+    # every text from the file is escaped: a trace is data, and must not smuggle rich markup in
+    out.print(f"[bold]{escape(p['name'])}[/] {escape(doc['verdict'])} ({escape(doc['source'])}, "
+              f"{len(doc['steps']) - 1} steps): {escape(p['meaning'])}"
+              + (f"  \\[claims {', '.join(map(str, p['claims']))}]" if p["claims"] else ""))
     cfg = doc["config"]
-    out.print("bounds: " + ", ".join(f"{k}={_brief(v)}" for k, v in cfg.items() if v is not None))
+    out.print("bounds: " + escape(", ".join(f"{k}={_brief(v)}" for k, v in cfg.items() if v is not None)))
     table = Table(show_lines=False, pad_edge=False)
-    for col in ("step", "who", "action", "what changed"):
-        table.add_column(col, overflow="fold")
+    table.add_column("step", justify="right")
+    table.add_column("who")
+    table.add_column("action", overflow="fold")
+    table.add_column("what changed", overflow="fold", ratio=3)
+    table.add_column("ghost (spec only)", overflow="fold", style="dim", ratio=1)
+    prev: dict[str, Any] | None = None
     for step in doc["steps"]:
-        action = "(initial state)" if step["action"] is None else f"{step['action']}({_args_text(step)})"
-        changes = "; ".join(f"{k}: {_brief(b)} -> [bold]{_brief(a)}[/]" for k, (b, a) in step["changed"].items())
-        table.add_row(str(step["index"]), step["actor"], action, changes)
+        changes = render.state_changes(prev, step["state"])
+        shown = [render.change_text(f, b, a) for f, (b, a) in changes.items() if render.lane_of(f) != render.GHOST]
+        ghost = [render.change_text(f, b, a) for f, (b, a) in changes.items() if render.lane_of(f) == render.GHOST]
+        table.add_row(str(step["index"]), escape(step["actor"]), escape(render.action_text(step)),
+                      escape("; ".join(shown)), escape("; ".join(ghost)))
+        prev = step["state"]
     out.print(table)
+    style = "green" if doc["verdict"] == "witness" else ("yellow" if render.expected_trade_off(doc) else "bold red")
+    out.print(f"[{style}]{escape(render.verdict_line(doc))}[/]")
     if doc.get("note"):
-        out.print(doc["note"])
+        out.print(escape(doc["note"]))
+
+
+@trace.command("render")
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="the HTML page to write (default: FILE with the suffix .html)")
+def trace_render(file: Path, output: Path | None) -> None:
+    """A trace as one self-contained HTML page: host, A, path and R as lanes, one row per step, messages as
+    arrows, the volumes and tables after each step with the changes highlighted, and the verdict."""
+    doc = _load(file)
+    page = output if output is not None else file.with_suffix(".html")
+    if page.resolve() == file.resolve():
+        raise UsageError(f"the page would overwrite the trace {file}; name it with -o")
+    try:
+        page.parent.mkdir(parents=True, exist_ok=True)
+        page.write_text(render.render_html(doc), encoding="utf-8")
+    except OSError as e:
+        raise UsageError(f"cannot write {page}: {e.strerror}") from None
+    out.print(f"wrote {escape(str(page))}: {len(doc['steps']) - 1} steps, {escape(render.verdict_line(doc))}")
+
+
+@trace.command("diff")
+@click.argument("a", type=click.Path(path_type=Path))
+@click.argument("b", type=click.Path(path_type=Path))
+def trace_diff(a: Path, b: Path) -> None:
+    """Compare two traces: config, property, the first step whose action differs, and per step the state
+    fields that differ. Exit 0 when identical but for source and note, 1 when they differ."""
+    doc_a, doc_b = _load(a), _load(b)
+    d = tracediff.compare(doc_a, doc_b)
+    for line in tracediff.summary_lines(d):
+        out.print(escape(line))
+    if d.identical:
+        return
+    table = Table(pad_edge=False, title="A -> B: what would turn A's state into B's")
+    table.add_column("step", justify="right")
+    table.add_column("action (A)", overflow="fold")
+    table.add_column("action (B)", overflow="fold")
+    table.add_column("state fields that differ (A -> B)", overflow="fold", ratio=3)
+    for sd in d.steps:
+        action_b = "same" if sd.same_action else f"[bold]{escape(sd.action_b)}[/]"
+        fields = "; ".join(tracediff.field_difference(f, va, vb) for f, va, vb in sd.fields)
+        table.add_row(str(sd.index), escape(sd.action_a), action_b, escape(fields))
+    if d.steps:
+        out.print(table)
+    for who, extra, n in (("A", d.extra_a, d.length_b), ("B", d.extra_b, d.length_a)):
+        if extra:
+            out.print(f"only {who} goes on after step {n}: " + escape(", ".join(extra)))
+    sys.exit(1)
 
 
 @trace.command("replay")
@@ -248,41 +312,77 @@ def trace_replay(file: Path) -> None:
 
 
 @cli.command()
-@click.option("--checker", type=click.Choice(["explicit"]), default="explicit", show_default=True)
+@click.option("--checker", type=click.Choice([*scorecard.ADAPTERS, "all"]), default="all", show_default=True,
+              help="which checker's column to run; 'all' runs every registered checker (one not in this build "
+                   "shows as an explained miss)")
 @_bounds_options
+@click.option("--mutant", "only", multiple=True, metavar="NAME", help="only these mutants (repeatable)")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("traces"),
-              show_default=True, help="folder for counterexample traces")
+              show_default=True, help="folder for counterexample traces and the scorecard files")
+@click.option("--markdown", "md_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="write the scorecard as Markdown here (default: OUT/scorecard.md)")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="write the scorecard as JSON here (default: OUT/scorecard.json)")
 @click.option("--jobs", type=click.IntRange(1, 8), default=2, show_default=True, help="worker processes")
 @click.option("--quiet", is_flag=True, help="no progress display")
-def mutants(checker: str, preset: str, fence: str | None, out_dir: Path, jobs: int, quiet: bool,
-            **bounds: int | None) -> None:
-    """Run the checker against every seeded bug: the property each violates, trace length and time."""
-    all_props = tuple(p.name for p in PROPERTIES if p.kind is not Kind.SOMETIMES)
-    check_jobs = []
-    for name, m in MUTANTS.items():
-        b = make_bounds(preset, fence, name, bounds).with_(recovery_kind=m.recovery_kind)
-        check_jobs.append(CheckJob(b, all_props, stop_when_violated=(m.breaks,), label=name))
-    outcomes = _run_with_progress(check_jobs, jobs, quiet)
-    table = Table(title=f"mutants x {checker} checker", pad_edge=False)
-    for col in ("mutant", "recovery", "violates", "steps", "states", "seconds", "also violated", "trace"):
-        table.add_column(col)
-    missed = 0
-    for o in outcomes:
-        m = MUTANTS[o.job.bounds.mutant or ""]
-        d = o.result.discoveries[m.breaks]
-        also = [n for n, x in o.result.discoveries.items() if x.verdict is Verdict.VIOLATED and n != m.breaks]
-        if d.verdict is Verdict.VIOLATED:
-            path = out_dir / _trace_name(o, m.breaks)
-            o.traces[m.breaks].write(path)
-            table.add_row(m.name, m.recovery_kind.name.lower(), f"[red]{m.breaks}[/]", str(len(d.path) - 1),
-                          f"{o.result.states:,}", f"{o.result.seconds:.1f}", ", ".join(also), str(path))
-        else:
-            missed += 1
-            table.add_row(m.name, m.recovery_kind.name.lower(), f"[yellow]MISSED ({m.breaks} {d.verdict.value})[/]",
-                          "", f"{o.result.states:,}", f"{o.result.seconds:.1f}", ", ".join(also), "")
+def mutants(checker: str, preset: str, fence: str | None, only: tuple[str, ...], out_dir: Path,
+            md_path: Path | None, json_path: Path | None, jobs: int, quiet: bool, **bounds: int | None) -> None:
+    """The scorecard: every checker against every seeded bug and the correct protocol.
+
+    Each cell is the property violated, the trace length and the time, or why the checker misses. Exit 1
+    when the explicit checker misses a mutant or reports a required property violated on the correct
+    protocol."""
+    for name in only:
+        _check_names(name, ())
+    base = make_bounds(preset, fence, None, bounds)
+    names = list(scorecard.ADAPTERS) if checker == "all" else [checker]
+    settings = scorecard.Settings(base=base, out_dir=out_dir, workers=jobs,
+                                  runner=lambda js: _run_with_progress(js, jobs, quiet))
+    card = scorecard.build(names, settings, mutants=list(only) or None)
+    try:
+        card.write(md_path or out_dir / "scorecard.md", json_path or out_dir / "scorecard.json")
+    except OSError as e:
+        raise UsageError(f"cannot write the scorecard: {e}") from None
+    styles = {scorecard.Outcome.CAUGHT: "green", scorecard.Outcome.HOLDS: "green",
+              scorecard.Outcome.TRADE_OFF: "yellow", scorecard.Outcome.MISSED: "bold red",
+              scorecard.Outcome.FALSE_ALARM: "bold red", scorecard.Outcome.UNAVAILABLE: "dim"}
+    table = Table(title="scorecard: mutants x checkers", pad_edge=False)
+    table.add_column("mutant")
+    table.add_column("meant to break")
+    for c in names:
+        table.add_column(c, overflow="fold")
+    refs, notes = card.footnotes()
+    for row in card.rows:
+        cells = []
+        for c in names:
+            cell = card.cell(row, c)
+            text = f"[{styles[cell.verdict]}]{escape(cell.text())}[/]"
+            if (row, c) in refs:
+                text += f" \\[{refs[(row, c)]}]"
+            cells.append(text)
+        table.add_row(f"[bold]{row}[/]" if row == scorecard.CORRECT else row, card.expected[row], *cells)
     out.print(table)
-    out.print(f"{len(outcomes) - missed} of {len(outcomes)} mutants caught")
-    sys.exit(1 if missed else 0)
+    for k, note in enumerate(notes, 1):
+        out.print(f"[dim]\\[{k}] {escape(note)}[/]")
+    for c in names:
+        if all(card.cell(r, c).verdict is scorecard.Outcome.UNAVAILABLE for r in card.rows):
+            out.print(f"{c}: not available in this build")
+        else:
+            out.print(f"{c}: {len(card.rows) - 1 - len(card.missed(c))} of {len(card.rows) - 1} mutants caught")
+    out.print(f"scorecard written to {escape(str(md_path or out_dir / 'scorecard.md'))} and "
+              f"{escape(str(json_path or out_dir / 'scorecard.json'))}")
+    failed = "explicit" in names and (card.missed("explicit") or card.false_alarms("explicit"))
+    sys.exit(1 if failed else 0)
+
+
+@cli.command()
+def demo() -> None:
+    """A narrated scenario on real data: host writes, a marker, a logical corruption, and recovery to the
+    marker by each method; ends by checking P == S == image(marker) and printing what crossed the path."""
+    from impl.demo import run_demo  # the reference arrays only; the demo never consults the model
+
+    ok = run_demo(lambda line: out.print(line, markup=False))
+    sys.exit(0 if ok else 1)
 
 
 def main() -> None:

@@ -29,6 +29,8 @@ from model.symmetry import Canonicalizer
 from spec.properties import Kind, Property
 from spec.state import State
 
+INTERRUPTED = "interrupted (Ctrl-C)"
+
 
 class Verdict(Enum):
     """The outcome for one property."""
@@ -156,7 +158,7 @@ class ExplicitChecker:
                     stop_reason = "stopped: " + ", ".join(sorted(self.stop_when_violated)) + " violated"
                     break
         except KeyboardInterrupt:
-            stop_reason = "interrupted (Ctrl-C)"
+            stop_reason = INTERRUPTED
         complete = i >= len(states)
         if complete:
             stop_reason = "state space exhausted"

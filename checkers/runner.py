@@ -13,7 +13,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from checkers.explicit import CheckResult, Discovery, ExplicitChecker, Verdict
+from checkers.explicit import INTERRUPTED, CheckResult, Discovery, ExplicitChecker, Verdict
 from checkers.trace import Trace
 from model.config import Bounds
 from model.protocol import MirrorModel
@@ -72,7 +72,12 @@ def _worker(job: CheckJob, shared: Any) -> JobOutcome:
 def run_jobs(jobs: list[CheckJob], progress: ProgressSink | None = None, workers: int = 2) -> list[JobOutcome]:
     """Run the jobs, in worker processes when there is more than one job and more than one worker."""
     if len(jobs) <= 1 or workers <= 1:
-        return [run_job(j, progress) for j in jobs]
+        outcomes = []
+        for j in jobs:
+            outcomes.append(run_job(j, progress))
+            if outcomes[-1].result.stop_reason == INTERRUPTED:
+                break  # Ctrl-C ends the whole run, not just the job it landed in
+        return outcomes
     ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else mp.get_context()
     with ctx.Manager() as manager:
         shared = manager.dict()

@@ -1,0 +1,131 @@
+"""The command line as a user runs it: exit codes, traces written and shown, one-line errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from model.mutants import MUTANTS
+from spec.properties import BY_NAME, Kind
+
+
+def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """Run the installed entry point's code as a user would, capturing everything."""
+    return subprocess.run([sys.executable, "-m", "checkers.cli", *args], capture_output=True, text=True,
+                          cwd=cwd, timeout=300)
+
+
+def test_check_small_bounds_holds_and_shows_the_trade_off(tmp_path: Path) -> None:
+    r = run("check", "--preset", "small", "--quiet", "--out", str(tmp_path))
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "violated (expected trade-off)" in r.stdout
+    assert "states/s" in r.stdout and "state space exhausted" in r.stdout
+    assert (tmp_path / "correct-writethrough-remote_is_point_in_time.json").exists()
+
+
+@pytest.mark.parametrize("name", list(MUTANTS))
+def test_check_mutant_exits_1_names_the_property_and_the_trace_shows(name: str, tmp_path: Path) -> None:
+    m = MUTANTS[name]
+    preset = "small" if BY_NAME[m.breaks].kind is Kind.EVENTUALLY else "default"
+    r = run("check", "--mutant", name, "--recovery", m.recovery_kind.name.lower(), "--property", m.breaks,
+            "--preset", preset, "--quiet", "--out", str(tmp_path))
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert m.breaks in r.stdout and "violated" in r.stdout
+    trace_file = tmp_path / f"{name}-{m.recovery_kind.name.lower()}-{m.breaks}.json"
+    shown = run("trace", "show", str(trace_file))
+    assert shown.returncode == 0, shown.stderr
+    assert m.breaks in shown.stdout
+    assert any(a in shown.stdout for a in ("HostWrite", "StartRecovery", "SetMarker"))
+    replayed = run("trace", "replay", str(trace_file))
+    assert replayed.returncode == 1  # the replay reaches the same violation
+    if BY_NAME[m.breaks].kind is Kind.ALWAYS:
+        assert f"{m.breaks} violated" in replayed.stdout
+
+
+def _write(tmp_path: Path, name: str, text: str) -> str:
+    p = tmp_path / name
+    p.write_text(text)
+    return str(p)
+
+
+def _good_trace(tmp_path: Path) -> dict[str, object]:
+    run("check", "--preset", "small", "--quiet", "--recovery", "writethrough", "--out", str(tmp_path))
+    doc: dict[str, object] = json.loads((tmp_path / "correct-writethrough-remote_is_point_in_time.json").read_text())
+    return doc
+
+
+@pytest.mark.parametrize("args", [
+    ["check", "--mutant", "no_such_bug"],
+    ["check", "--property", "no_such_property"],
+    ["check", "--blocks", "9"],
+    ["check", "--values", "1"],
+    ["check", "--host-writes", "-3"],
+    ["check", "--recovery", "sideways"],
+    ["check", "--max-states", "0"],
+    ["trace", "show", "/no/such/file.json"],
+    ["no-such-command"],
+])
+def test_usage_errors_exit_2_with_one_line(args: list[str]) -> None:
+    r = run(*args)
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert "Traceback" not in r.stderr
+    assert r.stderr.strip(), "a usage error must say what is wrong"
+
+
+def test_malformed_and_foreign_trace_files_exit_2(tmp_path: Path) -> None:
+    good = _good_trace(tmp_path)
+    bad_action = json.loads(json.dumps(good))
+    bad_action["steps"][1]["action"] = "FormatDisk"  # type: ignore[index]
+    bad_args = json.loads(json.dumps(good))
+    bad_args["steps"][1]["args"] = {"lba": "zero"}  # type: ignore[index]
+    bad_schema = json.loads(json.dumps(good))
+    del bad_schema["steps"]
+    cases = {
+        "not-json.json": "this is not json {",
+        "foreign.json": json.dumps({"hello": "world"}),
+        "future.json": json.dumps({**good, "version": 99}),
+        "schema.json": json.dumps(bad_schema),
+        "action.json": json.dumps(bad_action),
+        "args.json": json.dumps(bad_args),
+        "pickle.json": "\x80\x04\x95",
+    }
+    for name, text in cases.items():
+        for sub in ("show", "replay"):
+            r = run("trace", sub, _write(tmp_path, name, text))
+            assert r.returncode == 2, (name, sub, r.stdout, r.stderr)
+            assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) <= 3, (name, r.stderr)
+
+
+def test_replay_detects_a_tampered_state(tmp_path: Path) -> None:
+    doc = _good_trace(tmp_path)
+    doc["steps"][2]["state"]["remote"] = [1, 1]  # type: ignore[index]
+    r = run("trace", "replay", _write(tmp_path, "tampered.json", json.dumps(doc)))
+    assert r.returncode == 1 and "diverges at step 2" in r.stdout
+
+
+@pytest.mark.claims(1, 6, 7, 11, 13, 14)
+def test_demo_recovers_to_the_marker_by_both_methods() -> None:
+    r = run("demo")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert r.stdout.count("P == S == image(marker): yes") == 2 and "demo: OK" in r.stdout
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_ctrl_c_gives_a_partial_verdict_and_stops_everything(jobs: str, tmp_path: Path) -> None:
+    import signal
+    import time
+
+    proc = subprocess.Popen([sys.executable, "-m", "checkers.cli", "check", "--jobs", jobs, "--out", str(tmp_path)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    time.sleep(4)
+    os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C reaches the whole process group, as in a terminal
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stdout + stderr
+    assert "Traceback" not in stderr
+    assert stdout.count("interrupted (Ctrl-C)") >= 1 and "partial verdict" in stdout
+    assert "state space exhausted" not in stdout
