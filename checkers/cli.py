@@ -154,7 +154,7 @@ def _report(o: JobOutcome, out_dir: Path) -> int:
     kind = b.recovery_kind.name.lower()
     title = f"{kind} recovery" + (f", mutant {b.mutant}" if b.mutant else "")
     out.print(f"\n[bold]{title}[/]: {r.states:,} states, {r.transitions:,} transitions, depth {r.depth}, "
-              f"{r.seconds:.1f} s, {r.states_per_second:,.0f} states/s"
+              f"{r.seconds:.1f} s, {r.states_per_second:,.0f} states/s, ~{r.bytes_per_state:,.0f} bytes/state"
               f" (symmetry group {r.symmetry_group}); {r.stop_reason}")
     table = Table(show_edge=False, pad_edge=False)
     for col in ("property", "kind", "verdict", "steps", "trace / note"):

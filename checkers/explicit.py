@@ -15,6 +15,7 @@ reached, or the bounds are vacuous for it.
 
 from __future__ import annotations
 
+import resource
 import time
 from array import array
 from collections.abc import Callable, Sequence
@@ -30,6 +31,10 @@ from spec.properties import Kind, Property
 from spec.state import State
 
 INTERRUPTED = "interrupted (Ctrl-C)"
+
+
+def _peak_rss_bytes() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports KiB
 
 
 class Verdict(Enum):
@@ -64,6 +69,12 @@ class CheckResult:
     complete: bool
     stop_reason: str
     symmetry_group: int
+    memory_bytes: int = 0  # growth of the process's peak resident memory during the run
+
+    @property
+    def bytes_per_state(self) -> float:
+        """Peak memory growth divided by the states stored (visited set, parents, successor lists)."""
+        return self.memory_bytes / max(1, self.states)
 
     @property
     def states_per_second(self) -> float:
@@ -123,6 +134,7 @@ class ExplicitChecker:
             return sid
 
         started = time.perf_counter()
+        rss_before = _peak_rss_bytes()
         stop_reason = ""
         transitions = 0
         i = 0
@@ -188,7 +200,8 @@ class ExplicitChecker:
             discoveries[p.name] = self._liveness(p, states, succ_start, succ, path_to)
         ordered = {p.name: discoveries[p.name] for p in self.properties}
         return CheckResult(ordered, len(states), transitions, max(depth_of) if depth_of else 0,
-                           time.perf_counter() - started, complete, stop_reason, self.canon.group_size)
+                           time.perf_counter() - started, complete, stop_reason, self.canon.group_size,
+                           max(0, _peak_rss_bytes() - rss_before))
 
     def _liveness(self, p: Property, states: list[State], succ_start: array[int], succ: array[int],
                   path_to: Callable[[int], list[tuple[Action | None, State]]]) -> Discovery:
