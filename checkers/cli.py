@@ -295,20 +295,38 @@ def trace_diff(a: Path, b: Path) -> None:
 @trace.command("replay")
 @click.argument("file", type=click.Path(path_type=Path))
 def trace_replay(file: Path) -> None:
-    """Replay a trace on the model: where it diverges, and which property fails at which step."""
+    """Replay a trace on the model and on the reference implementation (a fresh impl with the trace's bounds
+    and mutant, every step's action applied to both): where either diverges, and which property fails at
+    which step. Exit 0 when both replay clean, 1 otherwise."""
+    from checkers import conformance  # imported here: the one checker module that also imports impl/
+
     doc = _load(file)
     try:
         report = tr.replay_on_model(doc)
+        on_impl = conformance.replay_on_impl(doc)
     except tr.TraceError as e:
         raise UsageError(str(e)) from None
+    status = 0
     if report.diverged_at is not None:
-        out.print(f"model: diverges at step {report.diverged_at}: {report.divergence}")
-        sys.exit(1)
-    if report.violated_at:
+        out.print(f"model: diverges at step {report.diverged_at}: {escape(report.divergence)}")
+        status = 1
+    elif report.violated_at:
         for name, step in report.violated_at.items():
             out.print(f"model: {name} violated at step {step}")
-        sys.exit(1)
-    out.print(f"model: {report.steps_replayed} steps replayed, no property violated")
+        status = 1
+    else:
+        out.print(f"model: {report.steps_replayed} steps replayed, no property violated")
+    if on_impl.diverged_at is not None:
+        out.print(f"impl: diverges from the model at step {on_impl.diverged_at}: {escape(on_impl.divergence)}")
+        status = 1
+    elif on_impl.violated_at:
+        for name, step in on_impl.violated_at.items():
+            out.print(f"impl: {name} violated at step {step}")
+        status = 1
+    else:
+        out.print(f"impl: {on_impl.steps_replayed} steps replayed, impl == model after every step, "
+                  "no property violated")
+    sys.exit(status)
 
 
 @cli.command()
@@ -408,6 +426,7 @@ def main() -> None:
 
 
 # Commands contributed by other modules register here, one line each.
+from checkers.cli_fuzz import build_fuzz; cli.add_command(build_fuzz(sys.modules[__name__]))  # noqa: E402, E702, I001
 
 if __name__ == "__main__":
     main()

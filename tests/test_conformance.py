@@ -1,0 +1,176 @@
+"""Conformance of impl to model: the abstraction function, the lockstep runner, the drain, and every
+counterexample trace of the explicit checker replayed on the impl."""
+
+from __future__ import annotations
+
+import json
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from checkers import trace as tr
+from checkers.conformance import (
+    COMPARED_FIELDS,
+    ConformanceError,
+    Lockstep,
+    PropertyViolation,
+    impl_state,
+    impl_view,
+    model_view,
+    replay_on_impl,
+    safety_properties,
+)
+from checkers.runner import CheckJob, run_job
+from model.actions import FailPath, HostWrite, RepairPath
+from model.config import PRESETS, Bounds
+from model.mutants import MUTANTS
+from spec.properties import BY_NAME, PROPERTIES, Kind
+from spec.state import FencePolicy, RecoveryKind
+
+SAFETY_AND_LIVENESS = tuple(p.name for p in PROPERTIES if p.kind is not Kind.SOMETIMES)
+FUZZ_LIKE = Bounds(blocks=2, values=3, host_writes=6, concurrency=2, journal_capacity=3, markers=1,
+                   path_failures=1, crashes=1, message_faults=1, recoveries=2)
+
+
+def walk(bounds: Bounds, seed: int, steps: int = 40, check_safety: bool = False) -> Lockstep:
+    """A seeded random walk in lockstep, checking conformance (and the enabled sets) after every step."""
+    rng = random.Random(seed)
+    run = Lockstep(bounds, rng.choice(bounds.fence_policies))
+    run.check_conforms()
+    props, _ = safety_properties(bounds)
+    for _ in range(steps):
+        enabled = run.enabled()
+        if not enabled:
+            break
+        run.step(rng.choice(enabled))
+        run.check_conforms()
+        run.check_enabled()
+        if check_safety:
+            run.check_safety(props)
+    return run
+
+
+def test_the_views_have_every_non_ghost_non_budget_field_and_agree_initially() -> None:
+    assert "history" not in COMPARED_FIELDS and "crashes" not in COMPARED_FIELDS
+    for fence in FencePolicy:
+        run = Lockstep(Bounds(), fence)
+        assert set(impl_view(run.system)) == set(COMPARED_FIELDS) == set(model_view(run.state))
+        run.check_conforms()
+        run.check_enabled()
+
+
+def test_a_difference_names_the_field() -> None:
+    run = Lockstep(Bounds(), FencePolicy.NEVER)
+    run.step(HostWrite(0, 1))
+    run.state = run.state._replace(primary=(0, 0))  # the model "forgot" the write
+    with pytest.raises(ConformanceError) as e:
+        run.check_conforms()
+    assert e.value.fields == ("primary",)
+    assert "primary: impl (1, 0) != model (0, 0)" in str(e.value)
+
+
+def test_the_impl_state_is_judged_by_the_same_predicates() -> None:
+    """The impl's view grafted onto the model's ghost is the model state itself when they conform."""
+    for seed in range(5):
+        run = walk(FUZZ_LIKE.with_(recovery_kind=RecoveryKind.SWAP if seed % 2 else RecoveryKind.WRITETHROUGH),
+                   seed)
+        assert impl_state(run.system, run.state) == run.state
+
+
+@pytest.mark.parametrize("kind", list(RecoveryKind))
+def test_correct_protocol_random_walks_conform_and_hold(kind: RecoveryKind) -> None:
+    for seed in range(15):
+        walk(FUZZ_LIKE.with_(recovery_kind=kind), seed, check_safety=True)
+
+
+@pytest.mark.parametrize("name", list(MUTANTS))
+def test_impl_and_model_agree_under_every_mutant(name: str) -> None:
+    """The mutant breaks a property, not conformance: both sides run the same wrong step."""
+    bounds = FUZZ_LIKE.with_(mutant=name, recovery_kind=MUTANTS[name].recovery_kind)
+    for seed in range(6):
+        walk(bounds, seed)
+
+
+def test_drain_ends_a_write_lost_with_the_path_and_catches_the_stuck_one() -> None:
+    for mutant, stuck in ((None, False), ("no_remote_timeout", True)):
+        run = Lockstep(Bounds(mutant=mutant), FencePolicy.NEVER)
+        for a in (HostWrite(0, 1), FailPath(), RepairPath()):
+            run.step(a)
+        if stuck:
+            with pytest.raises(PropertyViolation) as e:
+                run.check_liveness()
+            assert e.value.prop.name == "host_write_completes"
+        else:
+            run.check_liveness()
+            assert [type(a).__name__ for a, _ in run.steps[4:]] == ["MirrorTimeout", "StartResync", "FinishResync"]
+
+
+def _mutant_bounds(name: str) -> Bounds:
+    m = MUTANTS[name]
+    base = PRESETS["small"] if BY_NAME[m.breaks].kind is Kind.EVENTUALLY else PRESETS["default"]
+    return base.with_(mutant=name, recovery_kind=m.recovery_kind)
+
+
+@pytest.mark.claims(1, 5, 6, 7, 10, 13, 14, 15)
+@pytest.mark.parametrize("name", list(MUTANTS))
+def test_every_check_trace_replays_on_the_impl_to_the_same_property(name: str) -> None:
+    m = MUTANTS[name]
+    outcome = run_job(CheckJob(_mutant_bounds(name), SAFETY_AND_LIVENESS, stop_when_violated=(m.breaks,)))
+    doc = outcome.traces[m.breaks].to_dict()
+    report = replay_on_impl(doc)
+    assert report.diverged_at is None, report.divergence
+    assert m.breaks in report.violated_at
+    assert report.violated_at[m.breaks] == len(doc["steps"]) - 1
+    assert report.liveness_checked == (BY_NAME[m.breaks].kind is Kind.EVENTUALLY)
+
+
+def test_a_correct_trace_replays_clean_on_the_impl() -> None:
+    outcome = run_job(CheckJob(PRESETS["small"], ("checkpoint_reachable", "resync_reachable", "recovery_reachable")))
+    assert outcome.traces
+    for t in outcome.traces.values():
+        report = replay_on_impl(t.to_dict())
+        assert report.clean, (report.divergence, report.violated_at)
+        assert report.steps_replayed == len(t.steps)
+
+
+def test_a_trace_the_impl_cannot_follow_is_reported_at_its_step() -> None:
+    outcome = run_job(CheckJob(PRESETS["small"], ("checkpoint_reachable",)))
+    doc = outcome.traces["checkpoint_reachable"].to_dict()
+    doc["steps"].insert(1, {**doc["steps"][1], "action": "RepairPath", "args": {}})  # the path is up
+    for i, step in enumerate(doc["steps"]):
+        step["index"] = i
+    report = replay_on_impl(doc)
+    assert report.diverged_at == 1 and "not enabled" in report.divergence
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    # the entry point's way in (``python -m checkers.cli`` would run the module as __main__)
+    return subprocess.run([sys.executable, "-c", "from checkers.cli import main; main()", *args],
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_trace_replay_reports_model_and_impl(tmp_path: Path) -> None:
+    outcome = run_job(CheckJob(_mutant_bounds("remote_checkpoints_alone"), ("bases_agree",),
+                               stop_when_violated=("bases_agree",)))
+    bad = tmp_path / "bad.json"
+    outcome.traces["bases_agree"].write(bad)
+    r = _cli("trace", "replay", str(bad))
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "model: bases_agree violated at step 3" in r.stdout
+    assert "impl: bases_agree violated at step 3" in r.stdout
+    good = tmp_path / "good.json"
+    run_job(CheckJob(PRESETS["small"], ("checkpoint_reachable",))).traces["checkpoint_reachable"].write(good)
+    r = _cli("trace", "replay", str(good))
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "impl: " in r.stdout and "impl == model after every step" in r.stdout
+    assert json.loads(good.read_text())["source"] == "explicit"
+
+
+def test_replay_on_impl_rejects_a_foreign_fence() -> None:
+    doc = run_job(CheckJob(PRESETS["small"], ("checkpoint_reachable",))).traces["checkpoint_reachable"].to_dict()
+    doc["steps"][0]["state"]["fence_policy"] = "SOMETIMES"
+    with pytest.raises(tr.TraceError):
+        replay_on_impl(doc)

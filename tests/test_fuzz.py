@@ -1,0 +1,97 @@
+"""Stateful fuzzing: the correct protocol runs clean, every mutant is found at the default budget with a
+fixed seed, the failure comes with Hypothesis's shrunk program and a trace that replays on model and impl."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from checkers import trace as tr
+from checkers.conformance import replay_on_impl
+from checkers.fuzz import FUZZ_BOUNDS, FuzzConfig, fuzz, shrink_time_limit
+from model.mutants import MUTANTS
+from spec.properties import BY_NAME, EXPECTED_TRADE_OFFS, Kind
+from spec.state import RecoveryKind
+
+#: Mutants whose seed-0 default-budget run takes more than a few seconds (deep recoveries): marked slow.
+SLOW = {"recovery_off_by_one", "replay_out_of_order", "checkpoint_during_recovery", "rebuild_from_primary",
+        "swap_without_freeze"}
+
+
+@pytest.mark.parametrize("kind", list(RecoveryKind))
+def test_correct_protocol_runs_clean(kind: RecoveryKind) -> None:
+    r = fuzz(FuzzConfig(FUZZ_BOUNDS.with_(recovery_kind=kind), examples=25, seed=1))
+    assert r.clean, r.failure and (r.failure.message, r.failure.program)
+    assert r.steps > 250
+    excluded = {p.name for p, _ in r.excluded}
+    assert excluded == {n for (n, k) in EXPECTED_TRADE_OFFS if k == kind}
+
+
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in SLOW else n for n in MUTANTS])
+def test_every_mutant_is_found_at_the_default_budget(name: str, tmp_path: Path) -> None:
+    """Seed 0, the default examples and steps; shrinking off to keep CI fast (the shrunk program is tested
+    below). The trace replays on the model and on the impl to the same violated property."""
+    m = MUTANTS[name]
+    r = fuzz(FuzzConfig(FUZZ_BOUNDS.with_(mutant=name, recovery_kind=m.recovery_kind), seed=0, shrink=False))
+    f = r.failure
+    assert f is not None, f"{name} not found in {r.examples} runs / {r.steps} steps"
+    assert f.kind == "violation", f.message  # a property, not an impl/model divergence
+    assert f.prop is not None and f.trace is not None
+    if BY_NAME[m.breaks].kind is Kind.EVENTUALLY:
+        assert f.prop.name == m.breaks
+    path = tmp_path / "fuzz.json"
+    f.trace.write(path)
+    doc = tr.load(path)
+    assert doc["source"] == "fuzz" and doc["property"]["name"] == f.prop.name
+    on_model = tr.replay_on_model(doc)
+    on_impl = replay_on_impl(doc)
+    assert on_model.diverged_at is None and on_impl.diverged_at is None, (on_model.divergence, on_impl.divergence)
+    assert on_model.violated_at.get(f.prop.name) == len(doc["steps"]) - 1 == on_impl.violated_at.get(f.prop.name)
+
+
+def test_a_failure_is_shrunk_and_printed_as_a_program() -> None:
+    bounds = FUZZ_BOUNDS.with_(mutant="ack_before_remote")
+    with shrink_time_limit(20):
+        r = fuzz(FuzzConfig(bounds, seed=0))
+    f = r.failure
+    assert f is not None and f.prop is not None and f.prop.name == "ack_durable"
+    text = "\n".join(f.program)
+    assert "state = ConformanceMachine_ack_before_remote_writethrough()" in text
+    assert "state.host_write(data=data(...))" in text and "HostWrite(lba=0, value=1)" in text
+    assert f.trace is not None and len(f.trace.steps) == 2  # shrunk to the one host write
+    assert f.script() == ["  1  HostWrite(lba=0, value=1)"]
+
+
+def test_the_same_seed_gives_the_same_run() -> None:
+    bounds = FUZZ_BOUNDS.with_(mutant="remote_checkpoints_alone")
+    a, b = (fuzz(FuzzConfig(bounds, seed=3, shrink=False)) for _ in range(2))
+    assert a.failure is not None and b.failure is not None and a.failure.trace and b.failure.trace
+    assert a.failure.trace.steps == b.failure.trace.steps and a.steps == b.steps
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    # the entry point's way in (``python -m checkers.cli`` would run the module as __main__)
+    return subprocess.run([sys.executable, "-c", "from checkers.cli import main; main()", *args],
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_cli_fuzz_exit_codes_and_trace(tmp_path: Path) -> None:
+    r = _cli("fuzz", "--examples", "5", "--steps", "20", "--quiet", "--recovery", "both")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "writethrough: clean" in r.stdout and "swap: clean" in r.stdout and "steps/s" in r.stdout
+    assert "remote_is_point_in_time not checked" in r.stdout  # the write-through trade-off, said so
+    r = _cli("fuzz", "--mutant", "remote_checkpoints_alone", "--quiet", "--out", str(tmp_path),
+             "--shrink-seconds", "0")
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "bases_agree violated" in r.stdout and "Falsifying example" in r.stdout and "state.start(" in r.stdout
+    trace = tmp_path / "fuzz-remote_checkpoints_alone-writethrough-bases_agree.json"
+    assert trace.exists()
+    replayed = _cli("trace", "replay", str(trace))
+    assert replayed.returncode == 1 and "impl: bases_agree violated" in replayed.stdout
+    for bad in (["--mutant", "nope"], ["--blocks", "9"]):
+        r = _cli("fuzz", "--quiet", *bad)
+        assert r.returncode == 2, (bad, r.stdout, r.stderr)
+        assert "Traceback" not in r.stderr
