@@ -394,6 +394,29 @@ def mutants(checker: str, preset: str, fence: str | None, only: tuple[str, ...],
 
 
 @cli.command()
+@click.option("--markdown", "markdown_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="also write the table as Markdown (docs/TRACEABILITY.md)")
+@click.option("--tests", "tests_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("tests"),
+              show_default=True, help="folder of the tests whose @pytest.mark.claims marks to read")
+def claims(markdown_file: Path | None, tests_dir: Path) -> None:
+    """The claims traceability table: each claim -> properties, model actions, tests."""
+    from checkers import traceability
+
+    rows = traceability.build(tests_dir)
+    table = Table(pad_edge=False)
+    for col in ("claim", "about", "properties", "model actions", "tests"):
+        table.add_column(col, overflow="fold")
+    for r in rows:
+        about = traceability.CLAIM_TOPICS[r.claim]
+        table.add_row(str(r.claim), about if r.covered else f"[yellow]{about} (not covered)[/]",
+                      ", ".join(r.properties), ", ".join(r.actions), str(len(r.tests)))
+    out.print(table)
+    if markdown_file is not None:
+        markdown_file.write_text(traceability.markdown(rows))
+        out.print(f"wrote {markdown_file}")
+
+
+@cli.command()
 def demo() -> None:
     """A narrated scenario on real data: host writes, a marker, a logical corruption, and recovery to the
     marker by each method; ends by checking P == S == image(marker) and printing what crossed the path."""

@@ -129,3 +129,11 @@ def test_ctrl_c_gives_a_partial_verdict_and_stops_everything(jobs: str, tmp_path
     assert "Traceback" not in stderr
     assert stdout.count("interrupted (Ctrl-C)") >= 1 and "partial verdict" in stdout
     assert "state space exhausted" not in stdout
+
+
+def test_claims_table_lists_every_claim(tmp_path: Path) -> None:
+    md = tmp_path / "t.md"
+    r = run("claims", "--markdown", str(md), "--tests", str(Path(__file__).parent))
+    assert r.returncode == 0, r.stderr
+    text = md.read_text()
+    assert all(f"| {c} |" in text for c in range(1, 29))
