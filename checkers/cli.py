@@ -450,6 +450,7 @@ def main() -> None:
 
 # Commands contributed by other modules register here, one line each.
 from checkers.cli_fuzz import build_fuzz; cli.add_command(build_fuzz(sys.modules[__name__]))  # noqa: E402, E702, I001
+from checkers.cli_prove import build_prove; cli.add_command(build_prove(sys.modules[__name__]))  # noqa: E402, E702, I001
 
 if __name__ == "__main__":
     main()

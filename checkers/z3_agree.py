@@ -1,0 +1,210 @@
+"""The agreement check that keeps ``checkers.z3_encoding`` from drifting from ``model/`` and ``spec/``.
+
+Two ways, same encoding code:
+
+* ``agree_concrete``: breadth-first over every reachable state of ``MirrorModel(bounds)``; for each state
+  and each action instance (and each value of the HostWrite parameter) the encoding is run on Python ints.
+  The enabled instances, decoded to actions, must be exactly ``model.actions(s)``; the effect of each must
+  be the vector of ``model.next_state(s, a)`` and fit the capacities; every property and invariant must
+  agree with its Python predicate.
+* ``agree_solver``: for sampled states the encoding is built over Z3 constants once, and the solver checks
+  ``encoding(s) & guard_a`` is unsat for every instance the model does not enable, and that
+  ``encoding(s) & T_a(s, s')`` has exactly one solution, ``encoding(next_state(s, a))``, for every one it does;
+  and that each symbolic property evaluates to the predicate's verdict.
+
+Every mismatch is reported as one line naming the state, the action and the differing slot.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+
+import z3
+
+from checkers.z3_encoding import Encoding, Inst
+from checkers.z3_terms import SV, CapacityError, Term
+from model.actions import Action
+from model.config import Bounds
+from spec.invariants import INVARIANTS
+from spec.properties import SAFETY
+from spec.state import State
+
+
+def predicates(enc: Encoding) -> list[tuple[str, Callable[[State], bool], Callable[[SV], Term]]]:
+    """(name, Python predicate, symbolic predicate) for every safety property and strengthening invariant."""
+    sym = enc.properties()
+    inv = enc.invariants()
+    out = [(p.name, p.predicate, sym[p.name]) for p in SAFETY]
+    out += [(f.__name__, f, inv[f.__name__]) for f in INVARIANTS]
+    return out
+
+
+def reachable(bounds: Bounds, max_states: int | None = None) -> list[State]:
+    """Every reachable state of the model (breadth-first, no symmetry reduction), up to ``max_states``."""
+    from model.protocol import MirrorModel
+
+    m = MirrorModel(bounds)
+    seen = set(m.init_states())
+    order = list(m.init_states())
+    i = 0
+    while i < len(order) and (max_states is None or len(order) < max_states):
+        s = order[i]
+        i += 1
+        for a in m.actions(s):
+            t = m.next_state(s, a)
+            if t not in seen:
+                seen.add(t)
+                order.append(t)
+    return order if max_states is None else order[:max_states]
+
+
+def check_state(enc: Encoding, s: State, preds: list[tuple[str, Callable[[State], bool], Callable[[SV], Term]]]
+                ) -> list[str]:
+    """The mismatches between encoding and model on one state, run concretely."""
+    problems: list[str] = []
+    lay, m = enc.lay, enc.model
+    try:
+        cs = lay.concrete(s)
+    except CapacityError as e:
+        return [f"state does not fit: {e}"]
+    for name, pred, sym in preds:
+        got = sym(cs)
+        if got is not pred(s):
+            problems.append(f"property {name}: encoding says {got}, predicate says {pred(s)} in {s!r}")
+    enabled: dict[Action, tuple[str, SV, Term]] = {}
+    for inst in enc.instances:
+        for v in enc.params(inst):
+            g = inst.guard(cs, v)
+            if not isinstance(g, bool):
+                problems.append(f"guard of {inst.name} is not concrete ({g}) in {s!r}")
+                continue
+            if g:
+                a = inst.decode(s, v)
+                t, ok = inst.effect(cs, v)
+                enabled[a] = (inst.name, t, ok)
+    actions = m.actions(s)
+    for a in set(enabled) - set(actions):
+        problems.append(f"{enabled[a][0]} ({a!r}) is enabled in the encoding, not in the model, in {s!r}")
+    for a in actions:
+        if a not in enabled:
+            problems.append(f"{a!r} is enabled in the model, not in the encoding, in {s!r}")
+            continue
+        name, t, ok = enabled[a]
+        if ok is not True:
+            problems.append(f"{name} ({a!r}) overflows a capacity from {s!r}")
+            continue
+        try:
+            want = lay.encode(m.next_state(s, a))
+        except CapacityError as e:
+            problems.append(f"{a!r} leads out of the vector: {e}")
+            continue
+        diff = [k for k in lay.names if want[k] != t.d[k]]
+        if diff:
+            detail = ", ".join(f"{k}: model {want[k]} encoding {t.d[k]}" for k in diff[:4])
+            problems.append(f"{name} ({a!r}) differs in {detail} from {s!r}")
+    return problems
+
+
+def agree_concrete(bounds: Bounds, max_states: int | None = None, limit: int = 5) -> tuple[int, list[str]]:
+    """Run ``check_state`` on every reachable state; returns (states checked, first ``limit`` problems)."""
+    enc = Encoding(bounds)
+    preds = predicates(enc)
+    problems: list[str] = []
+    states = reachable(bounds, max_states)
+    for s in states:
+        problems += check_state(enc, s, preds)
+        if len(problems) >= limit:
+            break
+    return len(states), problems[:limit]
+
+
+def agree_solver(bounds: Bounds, states: list[State], limit: int = 5) -> list[str]:
+    """The solver-level check on the given states (see the module docstring)."""
+    enc = Encoding(bounds)
+    lay = enc.lay
+    x = lay.symbolic("s")
+    val = z3.Int("v")
+    built = []
+    for inst in enc.instances:
+        g = inst.guard(x, val)
+        t, ok = inst.effect(x, val)
+        built.append((inst, z3.And(_b(g), _b(ok)), t))
+    preds = [(name, pred, _b(sym(x))) for name, pred, sym in predicates(enc)]
+    solver = z3.Solver()
+    problems: list[str] = []
+    for s in states:
+        vec = lay.encode(s)
+        solver.push()
+        solver.add(*[x[k] == vec[k] for k in lay.names])
+        for name, pred, f in preds:
+            if (solver.check(z3.Not(f) if pred(s) else f) if False else _holds(solver, f)) is not pred(s):
+                problems.append(f"property {name}: solver disagrees with the predicate ({pred(s)}) on {s!r}")
+        actions = set(enc.model.actions(s))
+        for inst, guard, t in built:
+            for v in enc.params(inst):
+                solver.push()
+                solver.add(val == v)
+                sat = solver.check(guard) == z3.sat
+                a = inst.decode(s, v) if sat else None
+                if sat and a not in actions:
+                    problems.append(f"{inst.name}: solver enables {a!r}, the model does not, in {s!r}")
+                elif sat and a is not None:
+                    want = lay.encode(enc.model.next_state(s, a))
+                    solver.add(guard)
+                    other = z3.Or(*[t.d[k] != want[k] for k in lay.names if not _const_eq(t.d[k], want[k])])
+                    if solver.check(other) != z3.unsat:
+                        mdl = solver.model()
+                        diff = [k for k in lay.names if mdl.eval(t.d[k], model_completion=True).as_long() != want[k]]
+                        problems.append(f"{inst.name} ({a!r}): another successor is possible, differing in "
+                                        f"{', '.join(diff[:4])}, from {s!r}")
+                solver.pop()
+        for a in actions:
+            if not any(_solver_enables(solver, enc, inst, guard, val, s, a) for inst, guard, _t in built):
+                problems.append(f"{a!r} is enabled in the model, unsat in the solver, in {s!r}")
+        solver.pop()
+        if len(problems) >= limit:
+            break
+    return problems[:limit]
+
+
+def _b(t: Term) -> z3.BoolRef:
+    return z3.BoolVal(t) if isinstance(t, bool) else t
+
+
+def _const_eq(t: Term, want: int) -> bool:
+    return isinstance(t, int) and t == want
+
+
+def _holds(solver: z3.Solver, f: z3.BoolRef) -> bool:
+    """Under the asserted concrete state, ``f`` is forced true (its negation is unsat)."""
+    return bool(solver.check(z3.Not(f)) == z3.unsat)
+
+
+def _solver_enables(solver: z3.Solver, enc: Encoding, inst: Inst, guard: z3.BoolRef, val: z3.ArithRef, s: State,
+                    a: Action) -> bool:
+    for v in enc.params(inst):
+        if inst.decode(s, v) == a if _decodable(inst, s, v) else False:
+            solver.push()
+            solver.add(val == v)
+            ok = solver.check(guard) == z3.sat
+            solver.pop()
+            if ok:
+                return True
+    return False
+
+
+def _decodable(inst: Inst, s: State, v: int) -> bool:
+    try:
+        inst.decode(s, v)
+        return True
+    except (IndexError, StopIteration):
+        return False
+
+
+def sample(states: list[State], n: int, seed: int = 5) -> list[State]:
+    """A reproducible sample of ``n`` states (always including the first, an initial state)."""
+    if len(states) <= n:
+        return states
+    rng = random.Random(seed)
+    return [states[0], *rng.sample(states[1:], n - 1)]

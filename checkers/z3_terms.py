@@ -1,0 +1,467 @@
+"""Terms that are either concrete Python values or Z3 expressions, and the fixed-width state vector.
+
+The symbolic encoding (``checkers.z3_encoding``) is written once over these helpers. Given Python ints it
+computes concretely (``ite`` on a Python bool picks a branch, ``conj`` folds constants), given Z3 terms it
+builds formulas. So the same code is run two ways: concretely by the agreement test on every reachable state
+at small bounds (fast), and symbolically by the solver (also compared with the model by the test).
+
+State vector: every field of ``spec.state.State`` is flattened to named integer slots. Volumes are ``blocks``
+slots; bounded sequences (journal, path, history, ...) are fixed-capacity arrays of slots plus a length, with
+the unused slots zero so that one ``State`` has exactly one vector; ``Optional`` fields get a ``present``
+slot and zeros when absent. Booleans and enums are 0/1 and their integer values.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import z3
+
+from model.config import Bounds
+from spec.state import (
+    FencePolicy,
+    GhostWrite,
+    InFlight,
+    JournalingState,
+    Message,
+    MessageKind,
+    Origin,
+    PairState,
+    Record,
+    Recovery,
+    RecoveryKind,
+    RemoteSwapStatus,
+    State,
+)
+
+Term = Any  # an int / bool (concrete run) or a z3.ArithRef / z3.BoolRef (symbolic run)
+Tup = tuple[Term, ...]
+
+
+def ite(c: Term, a: Term, b: Term) -> Term:
+    """``a if c else b``; folds when ``c`` is a Python bool or both branches are the same term."""
+    if c is True:
+        return a
+    if c is False:
+        return b
+    if same(a, b):
+        return a
+    return z3.If(c, a, b)
+
+
+def same(a: Term, b: Term) -> bool:
+    """True when two terms are syntactically the same (so an ``If`` between them is pointless)."""
+    if a is b:
+        return True
+    if isinstance(a, int) and isinstance(b, int):
+        return a == b
+    if isinstance(a, z3.ExprRef) and isinstance(b, z3.ExprRef):
+        return bool(a.eq(b))
+    return False
+
+
+def ite_t(c: Term, a: Sequence[Term], b: Sequence[Term]) -> Tup:
+    """``ite`` over tuples, element by element."""
+    return tuple(ite(c, x, y) for x, y in zip(a, b, strict=True))
+
+
+def conj(*xs: Term) -> Term:
+    """Conjunction with constant folding."""
+    out = []
+    for x in xs:
+        if x is True:
+            continue
+        if x is False:
+            return False
+        out.append(x)
+    if not out:
+        return True
+    return out[0] if len(out) == 1 else z3.And(*out)
+
+
+def disj(*xs: Term) -> Term:
+    """Disjunction with constant folding."""
+    out = []
+    for x in xs:
+        if x is False:
+            continue
+        if x is True:
+            return True
+        out.append(x)
+    if not out:
+        return False
+    return out[0] if len(out) == 1 else z3.Or(*out)
+
+
+def all_of(xs: Iterable[Term]) -> Term:
+    """``conj`` over an iterable."""
+    return conj(*xs)
+
+
+def any_of(xs: Iterable[Term]) -> Term:
+    """``disj`` over an iterable."""
+    return disj(*xs)
+
+
+def neg(x: Term) -> Term:
+    """Negation with constant folding."""
+    if isinstance(x, bool):
+        return not x
+    return z3.Not(x)
+
+
+def implies(a: Term, b: Term) -> Term:
+    """``a => b``."""
+    return disj(neg(a), b)
+
+
+def count(xs: Iterable[Term]) -> Term:
+    """How many of the conditions hold."""
+    total: Term = 0
+    for x in xs:
+        if x is True:
+            total = total + 1
+        elif x is not False:
+            total = total + z3.If(x, 1, 0)
+    return total
+
+
+def tmax(a: Term, b: Term) -> Term:
+    """``max(a, b)``."""
+    if isinstance(a, int) and isinstance(b, int):
+        return max(a, b)
+    return ite(a >= b, a, b)
+
+
+def tmin(a: Term, b: Term) -> Term:
+    """``min(a, b)``."""
+    if isinstance(a, int) and isinstance(b, int):
+        return min(a, b)
+    return ite(a <= b, a, b)
+
+
+def eq_t(a: Sequence[Term], b: Sequence[Term]) -> Term:
+    """Tuples equal, element by element."""
+    return all_of(x == y for x, y in zip(a, b, strict=True))
+
+
+def lt_t(a: Sequence[Term], b: Sequence[Term]) -> Term:
+    """Lexicographic ``a < b`` (Python's tuple order, which is how the model sorts the path and buffers)."""
+    res: Term = False
+    for x, y in reversed(list(zip(a, b, strict=True))):
+        res = disj(x < y, conj(x == y, res))
+    return res
+
+
+# --- the state vector -----------------------------------------------------------------------------------
+
+REC = ("seq", "lba", "value")
+IFL = ("seq", "lba", "value", "origin", "host_acked")
+MSG = ("kind", "a", "b", "c")
+HIST = ("seq", "lba", "value", "acked", "pit")
+RECOVERY_SCALARS = ("recovery_id", "kind", "target", "a_swapped", "remote_status", "faulted", "left_pair",
+                    "host_io_during_swap")
+SCALARS = ("fence_policy", "base_seq", "next_seq", "pair_state", "journaling_state", "path_up",
+           "replica_base_seq", "remote_applied_seq", "remote_recovery_id", "host_writes_issued", "markers_set",
+           "recoveries_started", "path_failures", "crashes", "message_faults", "ghost_base_seq")
+VOLUMES = ("primary", "base", "dirty", "remote", "replica_base", "ghost_base")
+
+
+class CapacityError(ValueError):
+    """A state does not fit the fixed-capacity vector of these bounds."""
+
+
+class Layout:
+    """The fixed-width vector for one ``Bounds``: slot names, capacities and value ranges.
+
+    Capacities are upper bounds on every reachable state at the bounds (derived from the budgets: every
+    sequence number is taken by a host write, a marker, a recovery write or a swap). ``encode`` raises
+    ``CapacityError`` if a state does not fit, so the agreement test would show a capacity too small.
+    """
+
+    def __init__(self, bounds: Bounds, value_bits: int | None = None) -> None:
+        b = bounds
+        nb = b.blocks
+        self.bounds = b
+        self.nb = nb
+        self.maxseq = b.host_writes + b.markers + b.recoveries * (nb + 1)
+        self.vmax = (1 << value_bits) if value_bits else b.values  # values are 0 .. vmax-1
+        jc = b.journal_capacity + nb  # host writes fill journal_capacity; recovery has a reserve of nb
+        self.caps: dict[str, int] = {
+            "journal": jc,
+            "journal_cache": jc if b.mutant == "journal_not_persisted_before_ack" else 0,
+            "in_flight": b.concurrency + nb,
+            "path": 2 * (b.concurrency + nb) + 2 * b.message_faults + 2,
+            "history": b.host_writes + b.markers + b.recoveries * nb,
+            "remote_journal": max(self.maxseq, jc),
+            "remote_buffer": b.concurrency + nb + b.message_faults,
+        }
+        self.subs: dict[str, tuple[str, ...]] = {
+            "journal": REC, "journal_cache": REC, "in_flight": IFL, "path": MSG, "history": HIST,
+            "remote_journal": REC, "remote_buffer": REC,
+        }
+        names: list[str] = list(SCALARS)
+        for v in VOLUMES:
+            names += [f"{v}.{i}" for i in range(nb)]
+        for q, cap in self.caps.items():
+            names.append(f"{q}.len")
+            names += [f"{q}.{i}.{f}" for i in range(cap) for f in self.subs[q]]
+        for r in ("recovery", "recovery_ended"):
+            names.append(f"{r}.present")
+            names += [f"{r}.{f}" for f in RECOVERY_SCALARS]
+            names += [f"{r}.target_image.{i}" for i in range(nb)] + [f"{r}.start_image.{i}" for i in range(nb)]
+        names.append("retired_image.present")
+        names += [f"retired_image.{i}" for i in range(nb)]
+        self.names: tuple[str, ...] = tuple(names)
+        # per bounded sequence, per slot, the slot names of its fields (hot in the concrete run)
+        self.slot_keys: dict[str, list[tuple[str, ...]]] = {
+            q: [tuple(f"{q}.{i}.{f}" for f in self.subs[q]) for i in range(cap)] for q, cap in self.caps.items()}
+        self.vol_keys: dict[str, tuple[str, ...]] = {}
+
+    # concrete <-> vector
+
+    def encode(self, s: State) -> dict[str, int]:
+        """The vector of a concrete state (canonical: unused slots are zero)."""
+        d: dict[str, int] = dict.fromkeys(self.names, 0)
+        for f in SCALARS:
+            d[f] = int(getattr(s, f))
+        for v in VOLUMES:
+            for i, x in enumerate(getattr(s, v)):
+                d[f"{v}.{i}"] = int(x)
+        for q, cap in self.caps.items():
+            items = getattr(s, q)
+            if len(items) > cap:
+                raise CapacityError(f"{q} holds {len(items)} > capacity {cap} in {s!r}")
+            d[f"{q}.len"] = len(items)
+            for i, it in enumerate(items):
+                for f, x in zip(self.subs[q], it, strict=True):
+                    d[f"{q}.{i}.{f}"] = int(x)
+        for r in ("recovery", "recovery_ended"):
+            rec: Recovery | None = getattr(s, r)
+            if rec is not None:
+                d[f"{r}.present"] = 1
+                for f in RECOVERY_SCALARS:
+                    d[f"{r}.{f}"] = int(getattr(rec, f))
+                for i in range(self.nb):
+                    d[f"{r}.target_image.{i}"] = rec.target_image[i]
+                    d[f"{r}.start_image.{i}"] = rec.start_image[i]
+        if s.retired_image is not None:
+            d["retired_image.present"] = 1
+            for i in range(self.nb):
+                d[f"retired_image.{i}"] = s.retired_image[i]
+        return d
+
+    def decode(self, d: dict[str, int]) -> State:
+        """The concrete state of a vector (inverse of ``encode``)."""
+        def vol(prefix: str) -> tuple[int, ...]:
+            return tuple(d[f"{prefix}.{i}"] for i in range(self.nb))
+
+        def items(q: str) -> list[tuple[int, ...]]:
+            return [tuple(d[f"{q}.{i}.{f}"] for f in self.subs[q]) for i in range(d[f"{q}.len"])]
+
+        def recovery(r: str) -> Recovery | None:
+            if not d[f"{r}.present"]:
+                return None
+            g = {f: d[f"{r}.{f}"] for f in RECOVERY_SCALARS}
+            return Recovery(g["recovery_id"], RecoveryKind(g["kind"]), g["target"], bool(g["a_swapped"]),
+                            RemoteSwapStatus(g["remote_status"]), bool(g["faulted"]), bool(g["left_pair"]),
+                            bool(g["host_io_during_swap"]), vol(f"{r}.target_image"), vol(f"{r}.start_image"))
+
+        return State(
+            fence_policy=FencePolicy(d["fence_policy"]), primary=vol("primary"), base=vol("base"),
+            base_seq=d["base_seq"], next_seq=d["next_seq"],
+            journal=tuple(Record(*x) for x in items("journal")),
+            journal_cache=tuple(Record(*x) for x in items("journal_cache")),
+            in_flight=tuple(InFlight(x[0], x[1], x[2], Origin(x[3]), bool(x[4])) for x in items("in_flight")),
+            pair_state=PairState(d["pair_state"]), dirty=vol("dirty"),
+            journaling_state=JournalingState(d["journaling_state"]), recovery=recovery("recovery"),
+            path_up=bool(d["path_up"]),
+            path=tuple(Message(MessageKind(x[0]), x[1], x[2], x[3]) for x in items("path")),
+            remote=vol("remote"), replica_base=vol("replica_base"), replica_base_seq=d["replica_base_seq"],
+            remote_journal=tuple(Record(*x) for x in items("remote_journal")),
+            remote_applied_seq=d["remote_applied_seq"],
+            remote_buffer=tuple(Record(*x) for x in items("remote_buffer")),
+            remote_recovery_id=d["remote_recovery_id"], host_writes_issued=d["host_writes_issued"],
+            markers_set=d["markers_set"], recoveries_started=d["recoveries_started"],
+            path_failures=d["path_failures"], crashes=d["crashes"], message_faults=d["message_faults"],
+            ghost_base=vol("ghost_base"), ghost_base_seq=d["ghost_base_seq"],
+            history=tuple(GhostWrite(x[0], x[1], x[2], bool(x[3]), bool(x[4])) for x in items("history")),
+            recovery_ended=recovery("recovery_ended"),
+            retired_image=vol("retired_image") if d["retired_image.present"] else None,
+        )
+
+    def symbolic(self, tag: str) -> SV:
+        """A vector of fresh Z3 integer constants named ``<slot>@<tag>``."""
+        return SV(self, {n: z3.Int(f"{n}@{tag}") for n in self.names})
+
+    def concrete(self, s: State) -> SV:
+        """The vector of ``s`` as Python ints, for a concrete run of the encoding."""
+        return SV(self, dict(self.encode(s)))
+
+
+class SV:
+    """A state vector (concrete or symbolic) with accessors in the model's vocabulary. Copy before change."""
+
+    __slots__ = ("d", "lay")
+
+    def __init__(self, lay: Layout, d: dict[str, Term]) -> None:
+        self.lay = lay
+        self.d = d
+
+    def __getitem__(self, k: str) -> Term:
+        return self.d[k]
+
+    def __setitem__(self, k: str, v: Term) -> None:
+        self.d[k] = v
+
+    def copy(self) -> SV:
+        """A shallow copy (terms are immutable)."""
+        return SV(self.lay, dict(self.d))
+
+    def vol(self, name: str) -> list[Term]:
+        """A volume (or image) as a list of ``blocks`` terms."""
+        keys = self.lay.vol_keys.get(name)
+        if keys is None:
+            keys = self.lay.vol_keys[name] = tuple(f"{name}.{i}" for i in range(self.lay.nb))
+        d = self.d
+        return [d[k] for k in keys]
+
+    def set_vol(self, name: str, v: Sequence[Term]) -> None:
+        """Overwrite a volume."""
+        for i, x in enumerate(v):
+            self.d[f"{name}.{i}"] = x
+
+    def slots(self, q: str) -> list[Tup]:
+        """Every slot of a bounded sequence (valid ones first, then zeros)."""
+        d = self.d
+        return [tuple(map(d.__getitem__, keys)) for keys in self.lay.slot_keys[q]]
+
+    def length(self, q: str) -> Term:
+        """The number of valid slots of a bounded sequence."""
+        return self.d[f"{q}.len"]
+
+    def set_seq(self, q: str, slots: Sequence[Tup], n: Term) -> None:
+        """Overwrite a bounded sequence (``slots`` must have the full capacity)."""
+        d = self.d
+        for keys, t in zip(self.lay.slot_keys[q], slots, strict=True):
+            d.update(zip(keys, t, strict=True))
+        d[f"{q}.len"] = n
+
+    def clear_seq(self, q: str) -> None:
+        """Make a bounded sequence empty."""
+        cap, w = self.lay.caps[q], len(self.lay.subs[q])
+        self.set_seq(q, [(0,) * w] * cap, 0)
+
+
+def merge(c: Term, a: SV, b: SV) -> SV:
+    """``a if c else b``, slot by slot (only slots that differ get an ``If``)."""
+    if c is True:
+        return a
+    if c is False:
+        return b
+    return SV(a.lay, {k: ite(c, x, b.d[k]) for k, x in a.d.items()})
+
+
+def zero(width: int) -> Tup:
+    """An unused slot."""
+    return (0,) * width
+
+
+def seq_append(slots: Sequence[Tup], n: Term, item: Tup) -> tuple[list[Tup], Term, Term]:
+    """Append; returns the new slots, length, and the capacity condition ``n < cap``."""
+    cap = len(slots)
+    return [ite_t(n == i, item, slots[i]) for i in range(cap)], n + 1, n < cap
+
+
+def seq_pop_front(slots: Sequence[Tup], n: Term) -> tuple[list[Tup], Term]:
+    """Drop the first slot (the caller guards ``n > 0``)."""
+    w = len(slots[0]) if slots else 0
+    return [*slots[1:], zero(w)], n - 1
+
+
+def seq_remove_at(slots: Sequence[Tup], n: Term, j: int) -> tuple[list[Tup], Term]:
+    """Remove the slot at a fixed index ``j`` (the caller guards ``j < n``)."""
+    w = len(slots[0])
+    return [*slots[:j], *slots[j + 1:], zero(w)], n - 1
+
+
+def seq_remove_where(slots: Sequence[Tup], n: Term, hit: Sequence[Term]) -> tuple[list[Tup], Term, Term]:
+    """Remove the first valid slot whose ``hit`` condition holds; returns slots, length, and whether one did."""
+    cap = len(slots)
+    w = len(slots[0]) if slots else 0
+    first = [conj(i < n, hit[i], *(neg(conj(k < n, hit[k])) for k in range(i))) for i in range(cap)]
+    found = any_of(first)
+    before = [False] * cap  # before[i]: the removed slot is at an index <= i
+    acc: Term = False
+    for i in range(cap):
+        acc = disj(acc, first[i])
+        before[i] = acc
+    padded = [*slots, zero(w)]
+    new = [ite_t(before[i], padded[i + 1], slots[i]) for i in range(cap)]
+    return new, ite(found, n - 1, n), found
+
+
+def seq_insert_sorted(slots: Sequence[Tup], n: Term, item: Tup) -> tuple[list[Tup], Term, Term]:
+    """Insert into a sorted bounded sequence (the model's ``tuple(sorted((*xs, x)))``)."""
+    cap = len(slots)
+    pos = count(conj(i < n, lt_t(slots[i], item)) for i in range(cap))
+    new = []
+    for i in range(cap):
+        prev = slots[i - 1] if i > 0 else item
+        new.append(ite_t(i < pos, slots[i], ite_t(pos == i, item, prev)))
+    return new, n + 1, n < cap
+
+
+def seq_contains(slots: Sequence[Tup], n: Term, item: Sequence[Term]) -> Term:
+    """``item in xs``."""
+    return any_of(conj(i < n, eq_t(slots[i], item)) for i in range(len(slots)))
+
+
+def seq_compress(slots: Sequence[Tup], n: Term, keep: Sequence[Term], cap: int | None = None
+                 ) -> tuple[list[Tup], Term]:
+    """``[x for x, k in zip(xs, keep) if k]`` as a bounded sequence of ``cap`` slots."""
+    cap = len(slots) if cap is None else cap
+    w = len(slots[0]) if slots else 0
+    kept = [conj(i < n, keep[i]) for i in range(len(slots))]
+    before: list[Term] = []
+    c: Term = 0
+    for k in kept:
+        before.append(c)
+        c = c + ite(k, 1, 0) if not isinstance(k, bool) else c + int(k)
+    out = []
+    for j in range(cap):
+        acc: Tup = zero(w)
+        for i in range(len(slots)):
+            if i < j:
+                continue  # the j-th kept slot is at index >= j
+            acc = ite_t(conj(kept[i], before[i] == j), slots[i], acc)
+        out.append(acc)
+    return out, c
+
+
+def seq_equal(a: Sequence[Tup], an: Term, b: Sequence[Tup], bn: Term) -> Term:
+    """Two bounded sequences hold the same items (capacities may differ)."""
+    cap = max(len(a), len(b))
+    w = len(a[0]) if a else len(b[0]) if b else 0
+    pa = [*a, *[zero(w)] * (cap - len(a))]
+    pb = [*b, *[zero(w)] * (cap - len(b))]
+    return conj(an == bn, *(implies(i < an, eq_t(pa[i], pb[i])) for i in range(cap)))
+
+
+def select(vol: Sequence[Term], idx: Term) -> Term:
+    """``vol[idx]`` for a term index (0 when out of range, e.g. the MARKER lba)."""
+    out: Term = 0
+    for i in range(len(vol) - 1, -1, -1):
+        out = ite(idx == i, vol[i], out)
+    return out
+
+
+def store(vol: Sequence[Term], idx: Term, value: Term) -> list[Term]:
+    """``vol`` with ``vol[idx] = value`` (unchanged when ``idx`` is out of range, e.g. MARKER)."""
+    return [ite(idx == i, value, x) for i, x in enumerate(vol)]
+
+
+def vol_eq(a: Sequence[Term], b: Sequence[Term]) -> Term:
+    """Two volumes are equal."""
+    return eq_t(a, b)
