@@ -93,13 +93,12 @@ class ExplicitChecker:
     """Breadth-first exhaustive checker. A builder, like stateright's: configure, then ``run()``."""
 
     def __init__(self, model: MirrorModel, properties: Sequence[Property], *, symmetry: bool = True,
-                 max_states: int | None = None, stop_when_all_violated: bool = False,
+                 max_states: int | None = None,
                  stop_when_violated: Sequence[str] = (), progress: ProgressFn | None = None) -> None:
         self.model = model
         self.properties = list(properties)
         self.canon = Canonicalizer(model.bounds.blocks, model.bounds.values, enabled=symmetry)
         self.max_states = max_states
-        self.stop_when_all_violated = stop_when_all_violated
         self.stop_when_violated = set(stop_when_violated)
         self.progress = progress
 
@@ -161,10 +160,6 @@ class ExplicitChecker:
                     self.progress(len(states), depth_of[i - 1], len(states) - i)
                 if self.max_states is not None and len(states) >= self.max_states:
                     stop_reason = f"stopped at --max-states {self.max_states}"
-                    break
-                if (self.stop_when_all_violated and safety and len(first_bad) == len(safety)
-                        and not liveness):
-                    stop_reason = "stopped: every selected property is violated"
                     break
                 if self.stop_when_violated and self.stop_when_violated <= first_bad.keys():
                     stop_reason = "stopped: " + ", ".join(sorted(self.stop_when_violated)) + " violated"

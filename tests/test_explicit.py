@@ -31,7 +31,8 @@ def test_correct_protocol_violates_nothing_but_the_documented_trade_off(kind: Re
 
 def test_write_through_trade_off_has_a_shortest_trace() -> None:
     r = ExplicitChecker(MirrorModel(Bounds(recovery_kind=RecoveryKind.WRITETHROUGH)),
-                        [BY_NAME["remote_is_point_in_time"]], stop_when_all_violated=True).run()
+                        [BY_NAME["remote_is_point_in_time"]],
+                        stop_when_violated=("remote_is_point_in_time",)).run()
     d = r.discoveries["remote_is_point_in_time"]
     assert d.verdict is Verdict.VIOLATED
     assert [a.name for a, _ in d.path[1:] if a is not None][-2:] == ["RecoveryWrite", "Deliver"]

@@ -7,15 +7,15 @@ import itertools
 import json
 import random
 import re
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from cli_helpers import run_cli
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from checkers import cli, render
+from checkers import render
 from checkers import trace as tr
 from checkers.runner import CheckJob, run_job
 from checkers.trace import Trace
@@ -65,18 +65,6 @@ def traces(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     out["walk"] = folder / "walk.json"
     walk_trace().write(out["walk"])
     return out
-
-
-def run_cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    """Run ``pitmirror ARGS`` in this process through the real entry point (one-line errors, exit codes)."""
-    monkeypatch.setattr(sys, "argv", ["pitmirror", *args])
-    code = 0
-    try:
-        cli.main()
-    except SystemExit as e:
-        code = int(e.code or 0)
-    got = capsys.readouterr()
-    return code, got.out, got.err
 
 
 def test_every_trace_renders_a_self_contained_page(traces: dict[str, Path], tmp_path: Path,

@@ -5,13 +5,13 @@ is malformed."""
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
+from cli_helpers import run_cli
 
-from checkers import cli, tracediff
 from checkers import trace as tr
+from checkers import tracediff
 from checkers.runner import CheckJob, run_job
 from model.config import PRESETS
 from model.mutants import MUTANTS
@@ -33,18 +33,6 @@ def traces(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         out[name] = folder / f"{name}.json"
         o.traces[m.breaks].write(out[name])
     return out
-
-
-def run_cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    """Run ``pitmirror ARGS`` in this process through the real entry point."""
-    monkeypatch.setattr(sys, "argv", ["pitmirror", *args])
-    code = 0
-    try:
-        cli.main()
-    except SystemExit as e:
-        code = int(e.code or 0)
-    got = capsys.readouterr()
-    return code, got.out, got.err
 
 
 def test_identical_modulo_source_and_note(traces: dict[str, Path], tmp_path: Path,
