@@ -13,17 +13,21 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from checkers.symbolic import DecodeError, DepthReport, Outcome, Unroller, bmc
-from checkers.symbolic import induction as k_induction
 from checkers.trace import Trace
+from checkers.z3_induction import Discharged, Discharger
+from checkers.z3_induction import induction as k_induction
 from spec.invariants import SUPPORT
 from spec.properties import BY_NAME, EXPECTED_TRADE_OFFS, SAFETY, Kind
 
@@ -36,8 +40,8 @@ def build_prove(cli: ModuleType) -> click.Command:
     bounds_options: Callable[[Callable[..., Any]], Callable[..., Any]] = cli._bounds_options
 
     @bounds_options
-    @click.option("--depth", type=click.IntRange(0, 60), default=8, show_default=True,
-                  help="BMC: transitions to unroll; --induction: the largest k to try")
+    @click.option("--depth", type=click.IntRange(0, 60), default=None,
+                  help="BMC: transitions to unroll (default 8); --induction: the largest k to try (default 1)")
     @click.option("--induction", is_flag=True, help="prove by k-induction (every depth) instead of bounded checking")
     @click.option("--recovery", type=click.Choice(sorted(kinds)), default="both", show_default=True,
                   help="recovery kind; 'both' proves each kind")
@@ -50,10 +54,12 @@ def build_prove(cli: ModuleType) -> click.Command:
                   help="seconds per solver call (0: none)")
     @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("traces"),
                   show_default=True, help="folder for counterexample traces")
+    @click.option("--jobs", type=click.IntRange(1, 8), default=2, show_default=True,
+                  help="--induction: worker processes for the step case's proof obligations")
     @click.option("--quiet", is_flag=True, help="no per-depth progress")
-    def _prove(preset: str, fence: str | None, depth: int, induction: bool, recovery: str, mutant: str | None,
-              properties: tuple[str, ...], values_bits: int | None, timeout_s: int, out_dir: Path, quiet: bool,
-              **bounds: int | None) -> None:
+    def _prove(preset: str, fence: str | None, depth: int | None, induction: bool, recovery: str, mutant: str | None,
+              properties: tuple[str, ...], values_bits: int | None, timeout_s: int, out_dir: Path, jobs: int,
+              quiet: bool, **bounds: int | None) -> None:
         """Bounded model checking (or k-induction) of every safety property with Z3, over the same model."""
         cli._check_names(mutant, properties)
         for name in properties:
@@ -62,8 +68,20 @@ def build_prove(cli: ModuleType) -> click.Command:
                                  "properties")
         props = [BY_NAME[n] for n in properties] if properties else list(SAFETY)
         base = cli.make_bounds(preset, fence, mutant, bounds)
-        status = 0
+        if depth is None:
+            depth = 1 if induction else 8
+        if induction and depth == 0:
+            raise usage_error("--induction needs --depth 1 or more (k of k-induction)")
         mode = f"{depth}-induction" if induction else f"BMC to depth {depth}"
+        with Discharger(jobs if induction else 1) as discharger:
+            status = _prove_kinds(b0=base, depth=depth, induction=induction, recovery=recovery, props=props,
+                                  values_bits=values_bits, timeout_s=timeout_s, out_dir=out_dir, quiet=quiet,
+                                  mode=mode, discharger=discharger)
+        sys.exit(status)
+
+    def _prove_kinds(b0: Any, depth: int, induction: bool, recovery: str, props: list[Any], values_bits: int | None,
+                     timeout_s: int, out_dir: Path, quiet: bool, mode: str, discharger: Discharger) -> int:
+        base, status = b0, 0
         for kind in kinds[recovery]:
             b = base.with_(recovery_kind=kind)
             kname = kind.name.lower()
@@ -80,14 +98,17 @@ def build_prove(cli: ModuleType) -> click.Command:
 
             def report(r: DepthReport) -> None:
                 if not quiet:
-                    out.print(f"  {r.prop:<24} depth {r.depth:>2}  {r.result:<12} {r.seconds:7.2f}s")
+                    note = f"  {r.note}" if r.note else ""
+                    out.print(f"  {r.prop:<24} depth {r.depth:>2}  {r.result:<12} {r.seconds:7.2f}s{note}")
 
             outcomes: list[Outcome] = []
             for p in props:
                 try:
                     if induction:
-                        support = {n: f for n, f in invariants.items() if n in SUPPORT.get(p.name, ())}
-                        o = k_induction(un, p, sym[p.name], support, depth, report, timeout_s * 1000)
+                        support = tuple(n for n in invariants if n in SUPPORT.get(p.name, ()))
+                        with _obligation_progress(out, p.name, quiet) as on_obligation:
+                            o = k_induction(un, p, support, depth, report, timeout_s * 1000, discharger,
+                                            on_obligation)
                     else:
                         o = bmc(un, p, sym[p.name], depth, report, timeout_s * 1000)
                 except DecodeError as e:
@@ -123,6 +144,22 @@ def build_prove(cli: ModuleType) -> click.Command:
                 steps = str(len(o.steps) - 1) if o.steps else str(o.depth)
                 table.add_row(o.prop.name, f"[{style}]{verdict}[/]", steps, f"{o.seconds:.1f}", where)
             out.print(table)
-        sys.exit(status)
+        return status
 
     return click.command("prove")(_prove)
+
+
+@contextmanager
+def _obligation_progress(console: Console, prop: str, quiet: bool) -> Iterator[Callable[[Discharged, int, int], None]]:
+    """A transient progress bar over the step case's proof obligations (nothing when quiet)."""
+    if quiet:
+        yield lambda d, n, total: None
+        return
+    with Progress(TextColumn("  {task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=console, transient=True) as bar:
+        task = bar.add_task(f"{prop} step obligations", total=None)
+
+        def update(d: Discharged, n: int, total: int) -> None:
+            bar.update(task, completed=n, total=total, description=f"{prop} step k={d.k}: {d.obligation}")
+
+        yield update

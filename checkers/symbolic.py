@@ -1,4 +1,4 @@
-"""Z3 bounded model checking and k-induction over the model (issue 5).
+"""Z3 bounded model checking over the model (issue 5); k-induction builds on it in ``checkers.z3_induction``.
 
 The transition relation is built from ``checkers.z3_encoding`` (kept in step with ``model/protocol.py`` by
 ``tests/test_z3_agreement.py``): per step ``k`` a vector of integer constants, an instance selector
@@ -9,8 +9,7 @@ model trace like any other (``checkers.trace.replay_on_model`` accepts it).
 
 BMC is incremental: one solver per property, one transition added per depth, the violation asked for with
 an assumption, so depth d reuses what the solver learnt at depth d-1 and the first violation found is a
-shortest one. k-induction proves ``P & spec.invariants`` (plus the vector's well-formedness): the base case
-is BMC, the step case asks whether k consecutive good states can be followed by a bad one.
+shortest one.
 """
 
 from __future__ import annotations
@@ -246,6 +245,7 @@ class DepthReport:
     depth: int
     result: str  # "unsat" (no violation at this depth), "sat", "unknown"
     seconds: float
+    note: str = ""
 
 
 @dataclass
@@ -294,101 +294,6 @@ def bmc(un: Unroller, prop: Property, sym: Callable[[SV], Term], max_depth: int,
     return Outcome(prop, "holds", max_depth, time.perf_counter() - started)
 
 
-def induction(un: Unroller, prop: Property, sym: Callable[[SV], Term],
-              invariants: dict[str, Callable[[SV], Term]], max_k: int, report: ReportFn | None = None,
-              timeout_ms: int = 0) -> Outcome:
-    """k-induction of ``prop`` strengthened by ``invariants`` and well-formedness, for k = 1 .. ``max_k``.
-
-    Base: no state reachable in at most k-1 steps violates the strengthened predicate Q (incremental BMC).
-    Step: k consecutive Q-states followed by a transition always end in a Q-state. Both unsat: ``proved``,
-    Q (hence ``prop``) holds in every reachable state at these bounds. A satisfiable step with an unsat base
-    is a counterexample to induction: returned (as arbitrary, possibly unreachable states) with verdict
-    ``not proved``.
-    """
-    started = time.perf_counter()
-    name = f"Q:{prop.name}"
-
-    def q(s: SV) -> Term:
-        parts = [sym(s), well_formed(un.enc, s)] + [inv(s) for inv in invariants.values()]
-        return conj(*parts)
-
-    base = z3.Solver()
-    step = z3.Solver()
-    for slv in (base, step):
-        if timeout_ms:
-            slv.set("timeout", timeout_ms)
-    base.add(un.init())
-    cti: z3.ModelRef | None = None
-    for k in range(1, max_k + 1):
-        t0 = time.perf_counter()
-        # base: Q in states 0 .. k-1
-        if k > 1:
-            base.add(un.transition(k - 2))
-        rb = base.check(z3.Not(un.prop(name, k - 1, q)))
-        if report is not None:
-            report(DepthReport(prop.name, k - 1, f"base {rb}", time.perf_counter() - t0))
-        if rb == z3.sat:
-            bounds, steps = decode(un, base.model(), k - 1)
-            if prop.predicate(steps[-1][1]):
-                return Outcome(prop, "unknown", k - 1, time.perf_counter() - started,
-                               note="a strengthening invariant fails on a reachable state: the invariant is wrong")
-            return Outcome(prop, "violated", k - 1, time.perf_counter() - started, steps, bounds)
-        if rb != z3.unsat:
-            return Outcome(prop, "unknown", k, time.perf_counter() - started, note=f"base case: {rb}")
-        # step: Q(s_0..s_k-1) & T & not Q(s_k)
-        t1 = time.perf_counter()
-        step.add(un.prop(name, k - 1, q))
-        step.add(un.transition(k - 1))
-        rs = step.check(z3.Not(un.prop(name, k, q)))
-        if report is not None:
-            report(DepthReport(prop.name, k, f"step {rs}", time.perf_counter() - t1))
-        if rs == z3.unsat:
-            return Outcome(prop, "proved", k, time.perf_counter() - started,
-                           note=f"{k}-inductive with {len(invariants)} strengthening invariant(s)")
-        if rs != z3.sat:
-            return Outcome(prop, "unknown", k, time.perf_counter() - started, note=f"step case: {rs}")
-        cti = step.model()
-    assert cti is not None
-    steps = cti_states(un, cti, max_k)
-    failing = [n for n, inv in invariants.items() if not _eval(cti, inv(un.state(max_k)))]
-    if not _eval(cti, sym(un.state(max_k))):
-        failing.insert(0, prop.name)
-    if not _eval(cti, well_formed(un.enc, un.state(max_k))):
-        failing.append("well_formed")
-    return Outcome(prop, "not proved", max_k, time.perf_counter() - started, steps, un.enc.b,
-                   note=f"not {max_k}-inductive: a counterexample to induction (possibly unreachable) ends "
-                        f"in a state breaking {', '.join(failing)}; add a strengthening invariant that "
-                        "excludes its first state")
-
-
-def _eval(model: z3.ModelRef, t: Term) -> bool:
-    if isinstance(t, bool):
-        return t
-    return bool(z3.is_true(model.eval(t, model_completion=True)))
-
-
-def cti_states(un: Unroller, model: z3.ModelRef, k: int) -> Steps:
-    """The states of a counterexample to induction, decoded from the vectors (not re-executed: the first
-    state need not be reachable), with the actions the selectors name."""
-    out: Steps = []
-    prev: State | None = None
-    for i in range(k + 1):
-        vec = {n: model.eval(un.state(i)[n], model_completion=True).as_long() for n in un.lay.names}
-        st = un.lay.decode(vec)
-        a: Action | None = None
-        if prev is not None:
-            si = model.eval(un.sel[i - 1], model_completion=True).as_long()
-            v = model.eval(un.val[i - 1], model_completion=True).as_long()
-            inst = un.enc.instances[si]
-            try:
-                a = inst.decode(prev, v)
-            except (IndexError, StopIteration):
-                a = None
-        out.append((a, st))
-        prev = st
-    return out
-
-
 __all__ = [
     "DecodeError",
     "DepthReport",
@@ -396,7 +301,6 @@ __all__ = [
     "Unroller",
     "bmc",
     "decode",
-    "induction",
     "same",
     "well_formed",
 ]

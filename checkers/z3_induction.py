@@ -1,0 +1,335 @@
+"""k-induction over the Z3 encoding, with the step case split into proof obligations (issue 5).
+
+k-induction proves a safety property P by proving the strengthened predicate
+
+    Q = P & well_formed & the invariants spec.invariants.SUPPORT names for P
+
+inductive. The base case is bounded model checking of Q (``checkers.symbolic.Unroller``). The step case asks
+whether k consecutive Q-states followed by one transition can end outside Q. Asked as one formula (every
+action instance in one transition relation, the negation of every conjunct of Q at once) it did not finish
+in 25 minutes for ``mirror_consistent`` at the default bounds. So it is split, one *proof obligation* per
+(action instance, conjunct of Q):
+
+    Q(s_0) & T(s_0, s_1) & ... & Q(s_k-1) & guard_a(s_k-1, v) & not c(effect_a(s_k-1, v))
+
+The transition relation is the disjunction of the instances and not-Q the disjunction of the negated
+conjuncts, so the step case holds exactly when every obligation is unsat. Each obligation is small (one
+action's effect, one conjunct, no selector If-chains), and they are independent, so a pool of worker
+processes discharges them side by side. An obligation that fails names the action and the conjunct it
+breaks, which is what the user needs to write the next strengthening invariant.
+
+Raising k only adds constraints on s_k-1 (a longer prefix of Q-states leads to it), so an obligation unsat at
+k stays unsat at k+1: a larger k re-checks only the obligations that failed.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from multiprocessing.pool import Pool
+
+import z3
+
+from checkers.symbolic import DecodeError, DepthReport, Outcome, ReportFn, Steps, Unroller, decode, well_formed
+from checkers.z3_terms import SV, Term, conj
+from model.actions import Action
+from model.config import Bounds
+from spec.properties import Property
+
+
+@dataclass(frozen=True)
+class Obligation:
+    """One proof obligation of the step case: taking ``action`` from a Q-state keeps ``conjunct`` true."""
+
+    action: str
+    conjunct: str
+
+    def __str__(self) -> str:
+        return f"{self.action} / {self.conjunct}"
+
+
+@dataclass(frozen=True)
+class Discharged:
+    """The solver's answer to one obligation at one k: ``unsat`` (the obligation holds), ``sat`` (a
+    counterexample to induction, its vectors and the (instance, parameter) of each transition), ``unknown``."""
+
+    obligation: Obligation
+    k: int
+    result: str
+    seconds: float
+    vectors: tuple[dict[str, int], ...] = ()
+    choices: tuple[tuple[int, int], ...] = ()
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class StepTask:
+    """Everything a worker process needs to discharge one obligation (plain data: it crosses processes)."""
+
+    bounds: Bounds
+    value_bits: int | None
+    prop: str
+    support: tuple[str, ...]
+    k: int
+    instance: int
+    conjunct: str
+    timeout_ms: int = 0
+
+
+class StepProver:
+    """The step-case formulas of one bounded instance, built once per process and reused by every task."""
+
+    def __init__(self, bounds: Bounds, value_bits: int | None = None, un: Unroller | None = None) -> None:
+        self.un = un if un is not None else Unroller(bounds, value_bits)
+        self._effects: dict[tuple[int, int], tuple[z3.ArithRef, Term, SV, Term]] = {}
+
+    def conjuncts(self, prop: str, support: tuple[str, ...]) -> dict[str, Callable[[SV], Term]]:
+        """The conjuncts of Q, by name: the property, ``well_formed`` and the supporting invariants."""
+        enc = self.un.enc
+        invariants = enc.invariants()
+        out: dict[str, Callable[[SV], Term]] = {prop: enc.properties()[prop],
+                                                "well_formed": lambda s: well_formed(enc, s)}
+        out.update({n: invariants[n] for n in support})
+        return out
+
+    def q(self, prop: str, support: tuple[str, ...]) -> tuple[str, Callable[[SV], Term]]:
+        """Q for the property, and the name it is cached under in the unroller."""
+        parts = self.conjuncts(prop, support)
+        return f"Q:{prop}:{','.join(support)}", lambda s: conj(*[f(s) for f in parts.values()])
+
+    def obligations(self, prop: str, support: tuple[str, ...]) -> list[tuple[int, str]]:
+        """(instance index, conjunct) of every obligation; instances whose guard is false are left out.
+        Path deliveries come first: they are the slowest, and starting them first balances the pool."""
+        enc = self.un.enc
+        probe, v = self.un.lay.symbolic("probe"), z3.Int("v@probe")
+        live = [i for i, inst in enumerate(enc.instances) if inst.guard(probe, v) is not False]
+        live.sort(key=lambda i: enc.instances[i].param != "slot")
+        return [(i, c) for i in live for c in self.conjuncts(prop, support)]
+
+    def _effect(self, k: int, i: int) -> tuple[z3.ArithRef, Term, SV, Term]:
+        """(parameter, guard, state after, capacity condition) of instance ``i`` taken from state ``k - 1``."""
+        key = (k, i)
+        if key not in self._effects:
+            v = z3.Int(f"val@{k - 1}")
+            inst = self.un.enc.instances[i]
+            s = self.un.state(k - 1)
+            g = inst.guard(s, v)
+            eff, ok = inst.effect(s, v)
+            self._effects[key] = (v, g, eff, ok)
+        return self._effects[key]
+
+    def discharge(self, task: StepTask) -> Discharged:
+        """Ask the solver for a counterexample to one obligation at ``task.k``."""
+        started = time.perf_counter()
+        un, k = self.un, task.k
+        qname, q = self.q(task.prop, task.support)
+        solver = z3.Solver()
+        if task.timeout_ms:
+            solver.set("timeout", task.timeout_ms)
+        for j in range(k):
+            solver.add(un.prop(qname, j, q))
+        for j in range(k - 1):
+            solver.add(un.transition(j))
+        v, g, eff, ok = self._effect(k, task.instance)
+        solver.add(v >= 0, _b(conj(g, ok)))
+        broken = _b(self.conjuncts(task.prop, task.support)[task.conjunct](eff))
+        r = solver.check(z3.Not(broken))
+        ob = Obligation(un.enc.instances[task.instance].name, task.conjunct)
+        seconds = time.perf_counter() - started
+        if r == z3.unsat:
+            return Discharged(ob, k, "unsat", seconds)
+        if r != z3.sat:
+            return Discharged(ob, k, "unknown", seconds, reason=solver.reason_unknown())
+        m = solver.model()
+        vectors = [_vector(m, un.state(j).d) for j in range(k)] + [_vector(m, eff.d)]
+        choices = [(_int(m, un.sel[j]), _int(m, un.val[j])) for j in range(k - 1)] + [(task.instance, _int(m, v))]
+        return Discharged(ob, k, "sat", seconds, tuple(vectors), tuple(choices))
+
+
+def _b(t: Term) -> z3.BoolRef:
+    return z3.BoolVal(t) if isinstance(t, bool) else t
+
+
+def _int(m: z3.ModelRef, t: Term) -> int:
+    return t if isinstance(t, int) else m.eval(t, model_completion=True).as_long()
+
+
+def _vector(m: z3.ModelRef, d: dict[str, Term]) -> dict[str, int]:
+    return {n: _int(m, t) for n, t in d.items()}
+
+
+# --- running obligations: in this process, or on a pool of worker processes --------------------------------
+
+_PROVERS: dict[tuple[Bounds, int | None], StepProver] = {}
+
+
+def _discharge_in_worker(task: StepTask) -> Discharged:
+    key = (task.bounds, task.value_bits)
+    if key not in _PROVERS:
+        _PROVERS.clear()  # one instance at a time: the formulas of the last one are no longer needed
+        _PROVERS[key] = StepProver(task.bounds, task.value_bits)
+    return _PROVERS[key].discharge(task)
+
+
+class Discharger:
+    """Discharges obligations with ``jobs`` worker processes (``jobs=1``: in this process, no pool).
+
+    Workers are spawned, not forked: each builds its own Z3 context. One pool serves every property and
+    recovery kind of a ``prove`` run; use it as a context manager, so the workers are shut down, and killed at
+    once on an interrupt or error rather than left finishing a long solver call."""
+
+    def __init__(self, jobs: int = 1) -> None:
+        self.jobs = jobs
+        self._pool: Pool | None = None
+
+    def __enter__(self) -> Discharger:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
+        self.close(kill=exc_type is not None and not issubclass(exc_type, SystemExit))
+
+    def close(self, kill: bool = False) -> None:
+        """Shut the workers down; ``kill`` stops them in the middle of a solver call."""
+        if self._pool is not None:
+            if kill:
+                self._pool.terminate()
+            else:
+                self._pool.close()
+            self._pool.join()
+            self._pool = None
+
+    def run(self, tasks: list[StepTask], local: StepProver) -> Iterator[Discharged]:
+        """The answers, in the order they complete."""
+        if self.jobs <= 1 or len(tasks) <= 1:
+            for t in tasks:
+                yield local.discharge(t)
+            return
+        if self._pool is None:
+            self._pool = mp.get_context("spawn").Pool(self.jobs)
+        yield from self._pool.imap_unordered(_discharge_in_worker, tasks)
+
+
+# --- k-induction ---------------------------------------------------------------------------------------------
+
+ObligationFn = Callable[[Discharged, int, int], None]  # (answer, done, total)
+
+
+@dataclass
+class StepSummary:
+    """The step case at one k: obligations checked, how many failed, the slowest."""
+
+    k: int
+    checked: int
+    failed: list[Discharged] = field(default_factory=list)
+    slowest: Discharged | None = None
+
+
+def induction(un: Unroller, prop: Property, support: tuple[str, ...], max_k: int, report: ReportFn | None = None,
+              timeout_ms: int = 0, discharger: Discharger | None = None,
+              on_obligation: ObligationFn | None = None) -> Outcome:
+    """k-induction of ``prop`` strengthened by the named invariants and well-formedness, k = 1 .. ``max_k``.
+
+    ``proved``: Q (hence ``prop``) holds in every reachable state at these bounds. ``violated``: the base case
+    found a reachable state breaking ``prop`` (with its trace). ``not proved``: some obligations still fail at
+    ``max_k``; the outcome carries the first counterexample to induction (arbitrary, possibly unreachable
+    states) and the note names every failing (action / conjunct). ``unknown``: the solver gave up.
+    """
+    started = time.perf_counter()
+    value_bits = prover_value_bits(un)
+    prover = StepProver(un.enc.b, value_bits, un)
+    qname, q = prover.q(prop.name, support)
+    pending = prover.obligations(prop.name, support)
+    own = discharger if discharger is not None else Discharger(1)
+    base = z3.Solver()
+    if timeout_ms:
+        base.set("timeout", timeout_ms)
+    base.add(un.init())
+    last: StepSummary | None = None
+    try:
+        for k in range(1, max_k + 1):
+            t0 = time.perf_counter()
+            if k > 1:
+                base.add(un.transition(k - 2))
+            rb = base.check(z3.Not(un.prop(qname, k - 1, q)))
+            if report is not None:
+                report(DepthReport(prop.name, k - 1, f"base {rb}", time.perf_counter() - t0))
+            if rb == z3.sat:
+                bounds, steps = decode(un, base.model(), k - 1)
+                if prop.predicate(steps[-1][1]):
+                    return Outcome(prop, "unknown", k - 1, time.perf_counter() - started,
+                                   note="a strengthening invariant fails on a reachable state: the invariant is wrong")
+                return Outcome(prop, "violated", k - 1, time.perf_counter() - started, steps, bounds)
+            if rb != z3.unsat:
+                return Outcome(prop, "unknown", k, time.perf_counter() - started, note=f"base case: {rb}")
+            t1 = time.perf_counter()
+            tasks = [StepTask(un.enc.b, value_bits, prop.name, support, k, i, c, timeout_ms) for i, c in pending]
+            last = StepSummary(k, len(tasks))
+            for n, d in enumerate(own.run(tasks, prover), 1):
+                if d.result != "unsat":
+                    last.failed.append(d)
+                if last.slowest is None or d.seconds > last.slowest.seconds:
+                    last.slowest = d
+                if on_obligation is not None:
+                    on_obligation(d, n, len(tasks))
+            verdict = "unsat" if not last.failed else ("sat" if _sat(last) else "unknown")
+            if report is not None:
+                slow = f", slowest {last.slowest.obligation} {last.slowest.seconds:.1f}s" if last.slowest else ""
+                report(DepthReport(prop.name, k, f"step {verdict}", time.perf_counter() - t1,
+                                   note=f"{len(tasks) - len(last.failed)}/{len(tasks)} obligations hold{slow}"))
+            if not last.failed:
+                return Outcome(prop, "proved", k, time.perf_counter() - started,
+                               note=f"{k}-inductive with {len(support)} strengthening invariant(s), "
+                                    f"{len(prover.obligations(prop.name, support))} obligations")
+            pending = [(_index(un, d.obligation.action), d.obligation.conjunct) for d in last.failed]
+    finally:
+        if discharger is None:
+            own.close()
+    assert last is not None
+    failing = ", ".join(str(d.obligation) for d in last.failed)
+    sat = [d for d in last.failed if d.result == "sat"]
+    if not sat:
+        return Outcome(prop, "unknown", max_k, time.perf_counter() - started,
+                       note=f"the solver gave up on {failing}: {last.failed[0].reason}")
+    return Outcome(prop, "not proved", max_k, time.perf_counter() - started, cti_steps(un, sat[0]), un.enc.b,
+                   note=f"not {max_k}-inductive: a counterexample to induction (possibly unreachable) takes "
+                        f"{sat[0].obligation.action} and breaks {sat[0].obligation.conjunct}; failing obligations "
+                        f"(action / conjunct): {failing}. Add a strengthening invariant that excludes the first "
+                        "state")
+
+
+def prover_value_bits(un: Unroller) -> int | None:
+    """The ``value_bits`` the unroller was built with (None: the bounds' own value domain)."""
+    vmax = un.lay.vmax
+    return vmax.bit_length() - 1 if vmax != un.enc.b.values else None
+
+
+def _sat(s: StepSummary) -> bool:
+    return any(d.result == "sat" for d in s.failed)
+
+
+def _index(un: Unroller, action: str) -> int:
+    return next(i for i, inst in enumerate(un.enc.instances) if inst.name == action)
+
+
+def cti_steps(un: Unroller, d: Discharged) -> Steps:
+    """The states of a counterexample to induction, decoded from its vectors (not re-executed: the first state
+    need not be reachable), with the action each transition takes when it can be named."""
+    out: Steps = []
+    prev = None
+    for vec, choice in zip(d.vectors, ((-1, 0), *d.choices), strict=True):
+        st = un.lay.decode(vec)
+        a: Action | None = None
+        if prev is not None:
+            try:
+                a = un.enc.instances[choice[0]].decode(prev, choice[1])
+            except (IndexError, StopIteration):
+                a = None
+        out.append((a, st))
+        prev = st
+    return out
+
+
+__all__ = ["DecodeError", "Discharged", "Discharger", "Obligation", "StepProver", "StepTask",
+           "cti_steps", "induction"]
