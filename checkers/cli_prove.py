@@ -28,7 +28,7 @@ from checkers.symbolic import DecodeError, DepthReport, Outcome, Unroller, bmc
 from checkers.trace import Trace
 from checkers.z3_induction import Discharged, Discharger
 from checkers.z3_induction import induction as k_induction
-from spec.invariants import SUPPORT
+from spec.invariants import support as invariant_support
 from spec.properties import BY_NAME, EXPECTED_TRADE_OFFS, SAFETY, Kind
 
 
@@ -91,7 +91,6 @@ def build_prove(cli: ModuleType) -> click.Command:
             started = time.perf_counter()
             un = Unroller(b, values_bits)
             sym = un.enc.properties()
-            invariants = un.enc.invariants()
             if not quiet:
                 out.print(f"  encoding: {len(un.lay.names)} slots per state, {len(un.enc.instances)} action instances "
                           f"({time.perf_counter() - started:.1f}s)")
@@ -105,7 +104,7 @@ def build_prove(cli: ModuleType) -> click.Command:
             for p in props:
                 try:
                     if induction:
-                        support = tuple(n for n in invariants if n in SUPPORT.get(p.name, ()))
+                        support = invariant_support(p.name, kind)
                         with _obligation_progress(out, p.name, quiet) as on_obligation:
                             o = k_induction(un, p, support, depth, report, timeout_s * 1000, discharger,
                                             on_obligation)

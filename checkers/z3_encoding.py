@@ -863,7 +863,8 @@ class Encoding:
             "ghost_base_not_past_base": lambda s: s["ghost_base_seq"] <= s["base_seq"],
             "base_is_its_image": lambda s: vol_eq(s.vol("base"), self.image(s, s["base_seq"])),
             "messages_below_next_seq": lambda s: conj(
-                disj(self._swapping(s), s["remote_applied_seq"] < s["next_seq"]),
+                disj(s["remote_applied_seq"] < s["next_seq"] - ite(self._ahead(s, "A"), 1, 0),
+                     conj(self._ahead(s, "R"), s["remote_applied_seq"] == s["next_seq"])),
                 self._all_slots(s, "path", lambda m: implies(m[0] == MW, m[1] < s["next_seq"])),
                 self._all_slots(s, "remote_buffer", lambda r: r[0] < s["next_seq"]),
                 self._all_slots(s, "in_flight", lambda e: e[0] < s["next_seq"])),
@@ -877,7 +878,117 @@ class Encoding:
             "pending_writes_tracked": self.inv_pending_writes_tracked,
             "mirror_gap_in_flight": self.inv_mirror_gap_in_flight,
             "journal_well_formed": self.prop_journal_well_formed,
+            "remote_caught_up": self.inv_remote_caught_up,
+            "replica_mirrors_base": self.inv_replica_mirrors_base,
+            "journaled_in_flight": self.inv_journaled_in_flight,
+            "swap_freezes_io": self.inv_swap_freezes_io,
+            "swap_messages_tracked": self.inv_swap_messages_tracked,
+            "swap_restarts_journals": self.inv_swap_restarts_journals,
+            "swap_rebuilds_agree": self.inv_swap_rebuilds_agree,
         }
+
+    # the swap invariants are about a swap recovery: under write-through they are true by construction
+
+    def _ahead(self, s: SV, array: str) -> Term:
+        """``spec.invariants._swapped_ahead(s) == array``."""
+        if self.kind != SWAP:
+            return False
+        r_swapped = s["remote_recovery_id"] >= s["recovery.recovery_id"]
+        a_swapped = s["recovery.a_swapped"] == 1
+        alone = conj(a_swapped, neg(r_swapped)) if array == "A" else conj(neg(a_swapped), r_swapped)
+        return conj(s["recovery.present"] == 1, alone)
+
+    def _half_done_swap(self, s: SV) -> Term:
+        return disj(self._ahead(s, "A"), self._ahead(s, "R"))
+
+    def rebuild(self, base: list[Term], slots: list[Tup], n: Term, target: Term) -> list[Term]:
+        """``spec.invariants._rebuild``: the records of ``seq <= target`` applied in journal order (no mutant)."""
+        out = list(base)
+        for i, x in enumerate(slots):
+            take = conj(i < n, x[0] <= target)
+            out = [ite(conj(take, x[1] == k), x[2], v) for k, v in enumerate(out)]
+        return out
+
+    def inv_remote_caught_up(self, s: SV) -> Term:
+        """``spec.invariants.remote_caught_up``."""
+        applied = s["remote_applied_seq"]
+        n = s.length("in_flight")
+        above = count(conj(i < n, e[0] > applied) for i, e in enumerate(s.slots("in_flight")))
+        shift = ite(self._ahead(s, "R"), 1, ite(self._ahead(s, "A"), -1, 0))
+        return disj(s["pair_state"] != PAIR, above >= s["next_seq"] - 1 - applied + shift)
+
+    def inv_replica_mirrors_base(self, s: SV) -> Term:
+        """``spec.invariants.replica_mirrors_base``."""
+        js, jn = s.slots("journal"), s.length("journal")
+        applied = s["remote_applied_seq"]
+        loc, ln = seq_compress(js, jn, [r[0] <= applied for r in js])
+        agree = conj(vol_eq(s.vol("base"), s.vol("replica_base")), s["base_seq"] == s["replica_base_seq"],
+                     seq_equal(loc, ln, s.slots("remote_journal"), s.length("remote_journal")))
+        return disj(s["pair_state"] != PAIR, self._half_done_swap(s), agree)
+
+    def inv_journaled_in_flight(self, s: SV) -> Term:
+        """``spec.invariants.journaled_in_flight``."""
+        js, jn = s.slots("journal"), s.length("journal")
+        n, applied = s.length("in_flight"), s["remote_applied_seq"]
+        return disj(s["pair_state"] != PAIR,
+                    all_of(implies(conj(i < n, e[0] > applied), seq_contains(js, jn, e[:3]))
+                           for i, e in enumerate(s.slots("in_flight"))))
+
+    def inv_swap_freezes_io(self, s: SV) -> Term:
+        """``spec.invariants.swap_freezes_io``."""
+        if self.kind != SWAP:
+            return True
+        pn, applied = s.length("path"), s["remote_applied_seq"]
+        pending = any_of(conj(i < pn, m[0] == MW, m[1] > applied) for i, m in enumerate(s.slots("path")))
+        return implies(s["recovery.present"] == 1,
+                       conj(s["journaling_state"] != JOURNALING, s.length("in_flight") == 0,
+                            s.length("remote_buffer") == 0, neg(pending)))
+
+    def inv_swap_messages_tracked(self, s: SV) -> Term:
+        """``spec.invariants.swap_messages_tracked``."""
+        rid_r = s["remote_recovery_id"]
+        parts: list[Term] = [rid_r <= s["recoveries_started"],
+                             implies(s["recovery.present"] == 1, s["recovery.recovery_id"] == s["recoveries_started"])]
+        if self.kind != SWAP:
+            return all_of(parts)
+        present = s["recovery.present"] == 1
+        pn = s.length("path")
+        for i, m in enumerate(s.slots("path")):
+            parts.append(implies(conj(i < pn, m[0] == RR, m[1] > rid_r),
+                                 conj(present, m[1] == s["recovery.recovery_id"], m[2] == s["recovery.target"],
+                                      s["recovery.remote_status"] == ST_REQ)))
+            parts.append(implies(conj(i < pn, m[0] == SD), m[1] <= rid_r))
+        status = s["recovery.remote_status"]
+        parts.append(neg(conj(present, rid_r < s["recovery.recovery_id"],
+                              disj(status == ST_DONE, conj(status == ST_TO, s["pair_state"] == PAIR)))))
+        return all_of(parts)
+
+    def inv_swap_restarts_journals(self, s: SV) -> Term:
+        """``spec.invariants.swap_restarts_journals``."""
+        if self.kind != SWAP:
+            return True
+        a_ok = implies(s["recovery.a_swapped"] == 1,
+                       conj(vol_eq(s.vol("base"), s.vol("primary")), s.length("journal") == 0,
+                            s["base_seq"] == s["next_seq"] - 1))
+        r_ok = implies(s["remote_recovery_id"] >= s["recovery.recovery_id"],
+                       conj(vol_eq(s.vol("replica_base"), s.vol("remote")), s.length("remote_journal") == 0,
+                            s["replica_base_seq"] == s["remote_applied_seq"]))
+        return implies(s["recovery.present"] == 1, conj(a_ok, r_ok))
+
+    def inv_swap_rebuilds_agree(self, s: SV) -> Term:
+        """``spec.invariants.swap_rebuilds_agree``."""
+        if self.kind != SWAP:
+            return True
+        a_sw = s["recovery.a_swapped"] == 1
+        r_sw = s["remote_recovery_id"] >= s["recovery.recovery_id"]
+        t = s["recovery.target"]
+        a_todo = self.rebuild(s.vol("base"), s.slots("journal"), s.length("journal"), t)
+        r_todo = self.rebuild(s.vol("replica_base"), s.slots("remote_journal"), s.length("remote_journal"), t)
+        a_img = [ite(a_sw, p, x) for p, x in zip(s.vol("primary"), a_todo, strict=True)]
+        r_img = [ite(r_sw, r, x) for r, x in zip(s.vol("remote"), r_todo, strict=True)]
+        in_pair = conj(vol_eq(a_img, r_img), disj(a_sw, r_sw, vol_eq(s.vol("primary"), s.vol("remote"))))
+        every_dirty = conj(all_of(d == 1 for d in s.vol("dirty")), implies(s["pair_state"] == COPY, a_sw))
+        return implies(s["recovery.present"] == 1, ite(s["pair_state"] == PAIR, in_pair, every_dirty))
 
     @staticmethod
     def _all_slots(s: SV, q: str, f: Callable[[Tup], Term]) -> Term:

@@ -15,7 +15,19 @@ from collections.abc import Callable
 from itertools import pairwise
 
 from spec.properties import journal_well_formed
-from spec.state import MARKER, MessageKind, PairState, RecoveryKind, State, image
+from spec.state import (
+    MARKER,
+    JournalingState,
+    MessageKind,
+    PairState,
+    Record,
+    Recovery,
+    RecoveryKind,
+    RemoteSwapStatus,
+    State,
+    apply_records,
+    image,
+)
 
 
 def counters_ordered(s: State) -> bool:
@@ -49,9 +61,11 @@ def base_is_its_image(s: State) -> bool:
 
 def messages_below_next_seq(s: State) -> bool:
     """Every mirrored write on the path, in R's buffer or in A's in-flight table took a seq already, and R
-    never applied a seq A has not taken (outside a swap recovery: R may swap first and take A's next seq)."""
-    swapping = s.recovery is not None and s.recovery.kind == RecoveryKind.SWAP
-    return ((swapping or s.remote_applied_seq < s.next_seq)
+    never applied a seq A has not taken. A swap takes one seq on each array: while A alone has swapped, R is
+    at least two behind; while R alone has, it may hold the seq A's swap will take."""
+    ahead = _swapped_ahead(s)
+    caught_up = s.remote_applied_seq < s.next_seq - (1 if ahead == "A" else 0)
+    return ((caught_up or (ahead == "R" and s.remote_applied_seq == s.next_seq))
             and all(m.a < s.next_seq for m in s.path if m.kind == MessageKind.MIRROR_WRITE)
             and all(r.seq < s.next_seq for r in s.remote_buffer) and all(e.seq < s.next_seq for e in s.in_flight))
 
@@ -108,13 +122,130 @@ def mirror_gap_in_flight(s: State) -> bool:
     return True
 
 
+def _swap_recovery(s: State) -> Recovery | None:
+    r = s.recovery
+    return r if r is not None and r.kind == RecoveryKind.SWAP else None
+
+
+def _rebuild(base: tuple[int, ...], journal: tuple[Record, ...], target: int) -> tuple[int, ...]:
+    """An array's rebuild of ``target``: ``base`` with the journal's records of ``seq <= target`` applied in the
+    order the journal holds them (sequence order: ``replay`` without the sort, which Z3 need not model)."""
+    return apply_records(base, [x for x in journal if x.seq <= target])
+
+
+def _swapped_ahead(s: State) -> str | None:
+    """``"A"`` or ``"R"``: the array that alone has swapped for the running swap recovery, if one has."""
+    r = _swap_recovery(s)
+    if r is None or r.a_swapped == (s.remote_recovery_id >= r.recovery_id):
+        return None
+    return "A" if r.a_swapped else "R"
+
+
+def _half_done_swap(s: State) -> bool:
+    """One array has swapped for the running swap recovery, the other not yet."""
+    return _swapped_ahead(s) is not None
+
+
+def remote_caught_up(s: State) -> bool:
+    """In PAIR every seq A took that R has not applied is in A's in-flight table (a write leaves the table only
+    with R's acknowledgement, and a lost one suspends the pair): at least ``next_seq - 1 - remote_applied_seq``
+    entries above R's applied seq, one fewer while A alone has swapped (its swap took a seq R takes when it
+    swaps), one more while R alone has."""
+    if s.pair_state != PairState.PAIR:
+        return True
+    ahead = _swapped_ahead(s)
+    shift = 1 if ahead == "R" else -1 if ahead == "A" else 0
+    return sum(1 for e in s.in_flight if e.seq > s.remote_applied_seq) >= s.next_seq - 1 - s.remote_applied_seq + shift
+
+
+def replica_mirrors_base(s: State) -> bool:
+    """In PAIR, outside a half-done swap, RB is B at the same seq and JR is J up to the last seq R applied
+    (R applies A's records in sequence order, checkpoints run in lockstep, resync copies B and J)."""
+    if s.pair_state != PairState.PAIR or _half_done_swap(s):
+        return True
+    return (s.replica_base == s.base and s.replica_base_seq == s.base_seq
+            and s.remote_journal == tuple(x for x in s.journal if x.seq <= s.remote_applied_seq))
+
+
+def journaled_in_flight(s: State) -> bool:
+    """In PAIR every in-flight write R has not applied is in J (A journals before it mirrors, and a checkpoint
+    frees only records R applied)."""
+    if s.pair_state != PairState.PAIR:
+        return True
+    return all((e.seq, e.lba, e.value) in s.journal for e in s.in_flight if e.seq > s.remote_applied_seq)
+
+
+def swap_freezes_io(s: State) -> bool:
+    """During a swap recovery host I/O is frozen (the journaling state is not JOURNALING), nothing is in flight,
+    R buffers nothing and no mirrored write R has not applied is on the path: StartRecovery needs an empty
+    in-flight table, so nothing was pending when it began, and nothing new is written until FinishRecovery."""
+    if _swap_recovery(s) is None:
+        return True
+    pending = any(m.kind == MessageKind.MIRROR_WRITE and m.a > s.remote_applied_seq for m in s.path)
+    return (s.journaling_state != JournalingState.JOURNALING and not s.in_flight and not s.remote_buffer
+            and not pending)
+
+
+def swap_messages_tracked(s: State) -> bool:
+    """R never counts a recovery A has not started, and a running recovery is the last A started; a
+    RecoverRequest R has not acted on is the running swap's (its id and target, the answer still awaited); R
+    sends SwapDone only once it has swapped, and A records DONE only on receiving one. A timed-out swap is back
+    in PAIR only through a resync, which tells R the recovery is settled."""
+    r = _swap_recovery(s)
+    if s.remote_recovery_id > s.recoveries_started:
+        return False
+    if s.recovery is not None and s.recovery.recovery_id != s.recoveries_started:
+        return False
+    for m in s.path:
+        if m.kind == MessageKind.RECOVER_REQUEST and m.a > s.remote_recovery_id and not (
+                r is not None and m.a == r.recovery_id and m.b == r.target
+                and r.remote_status == RemoteSwapStatus.REQUESTED):
+            return False
+        if m.kind == MessageKind.SWAP_DONE and m.a > s.remote_recovery_id:
+            return False
+    if r is None or s.remote_recovery_id >= r.recovery_id:
+        return True
+    return not (r.remote_status == RemoteSwapStatus.DONE
+                or (r.remote_status == RemoteSwapStatus.TIMED_OUT and s.pair_state == PairState.PAIR))
+
+
+def swap_restarts_journals(s: State) -> bool:
+    """During a swap recovery an array that has swapped holds its rebuilt image as volume and base, with an
+    empty journal starting at the base: on A ``B == P`` and ``base_seq == next_seq - 1``; on R ``RB == S`` and
+    ``replica_base_seq == remote_applied_seq`` (a resync, which counts as R's swap, copies both)."""
+    r = _swap_recovery(s)
+    if r is None:
+        return True
+    a_ok = not r.a_swapped or (s.base == s.primary and not s.journal and s.base_seq == s.next_seq - 1)
+    r_ok = s.remote_recovery_id < r.recovery_id or (
+        s.replica_base == s.remote and not s.remote_journal and s.replica_base_seq == s.remote_applied_seq)
+    return a_ok and r_ok
+
+
+def swap_rebuilds_agree(s: State) -> bool:
+    """During a swap recovery in PAIR both arrays end on the same image: an array that has swapped holds what the
+    other's rebuild of T will be, two that have not rebuild the same image (and P == S until then). Out of PAIR
+    every block is dirty (only a crash of A or a swap timeout suspends a swap, and both mark every block), and a
+    resync starts only once A has swapped."""
+    r = _swap_recovery(s)
+    if r is None:
+        return True
+    if s.pair_state != PairState.PAIR:
+        return all(s.dirty) and (s.pair_state != PairState.COPY or r.a_swapped)
+    r_swapped = s.remote_recovery_id >= r.recovery_id
+    a_image = s.primary if r.a_swapped else _rebuild(s.base, s.journal, r.target)
+    r_image = s.remote if r_swapped else _rebuild(s.replica_base, s.remote_journal, r.target)
+    return a_image == r_image and (r.a_swapped or r_swapped or s.primary == s.remote)
+
+
 INVARIANTS: tuple[Callable[[State], bool], ...] = (
     counters_ordered, history_below_next_seq, history_in_seq_order, ghost_base_not_past_base, base_is_its_image,
     messages_below_next_seq, acks_applied, tables_in_seq_order, pending_records_agree, pending_writes_tracked,
-    mirror_gap_in_flight, journal_well_formed,
+    mirror_gap_in_flight, journal_well_formed, remote_caught_up, replica_mirrors_base, journaled_in_flight,
+    swap_freezes_io, swap_messages_tracked, swap_restarts_journals, swap_rebuilds_agree,
 )
 
-#: The invariants each property's induction is strengthened with.
+#: The invariants each property's induction is strengthened with, under either recovery kind.
 SUPPORT: dict[str, tuple[str, ...]] = {
     "journal_well_formed": ("counters_ordered", "history_below_next_seq"),
     "replay_is_point_in_time": ("counters_ordered", "history_below_next_seq", "history_in_seq_order",
@@ -122,3 +253,16 @@ SUPPORT: dict[str, tuple[str, ...]] = {
     "mirror_consistent": ("counters_ordered", "messages_below_next_seq", "acks_applied", "tables_in_seq_order",
                           "pending_records_agree", "pending_writes_tracked", "mirror_gap_in_flight"),
 }
+
+#: What a swap recovery adds: P and S legitimately differ between the two swaps, and the proof that they agree
+#: again needs the arrays' rebuilds tied together (RB/JR mirror B/J, R caught up, the swap messages tracked).
+SWAP_SUPPORT: dict[str, tuple[str, ...]] = {
+    "mirror_consistent": ("journal_well_formed", "remote_caught_up", "replica_mirrors_base", "journaled_in_flight",
+                          "swap_freezes_io", "swap_messages_tracked", "swap_restarts_journals", "swap_rebuilds_agree"),
+}
+
+
+def support(prop: str, kind: RecoveryKind) -> tuple[str, ...]:
+    """The strengthening invariants of ``prop``'s induction under recovery ``kind``."""
+    extra = SWAP_SUPPORT.get(prop, ()) if kind == RecoveryKind.SWAP else ()
+    return SUPPORT.get(prop, ()) + extra
