@@ -25,6 +25,7 @@ k stays unsat at k+1: a larger k re-checks only the obligations that failed.
 from __future__ import annotations
 
 import multiprocessing as mp
+import signal
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -173,6 +174,11 @@ def _discharge_in_worker(task: StepTask) -> Discharged:
     return _PROVERS[key].discharge(task)
 
 
+def _ignore_interrupts() -> None:
+    # Ctrl-C reaches the whole process group: the parent stops the pool, workers must not print tracebacks
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 class Discharger:
     """Discharges obligations with ``jobs`` worker processes (``jobs=1``: in this process, no pool).
 
@@ -207,7 +213,7 @@ class Discharger:
                 yield local.discharge(t)
             return
         if self._pool is None:
-            self._pool = mp.get_context("spawn").Pool(self.jobs)
+            self._pool = mp.get_context("spawn").Pool(self.jobs, initializer=_ignore_interrupts)
         yield from self._pool.imap_unordered(_discharge_in_worker, tasks)
 
 

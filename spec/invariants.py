@@ -6,7 +6,10 @@ below rules out a family of such states. They are plain predicates over ``State`
 can check them too, and ``prove`` proves them together with the property (the conjunction is what is shown
 inductive, and the base case checks it on the initial states), so nothing is assumed that is not proved.
 
-``SUPPORT`` names, per property, the invariants its induction uses (fewer conjuncts, smaller formulas).
+``SUPPORT`` names, per property, the invariants its induction uses (fewer conjuncts, smaller formulas);
+``SWAP_SUPPORT`` what a swap recovery adds; ``support(prop, kind)`` is the two together. When a proof fails,
+``pitmirror prove --induction`` names every (action / conjunct) obligation that breaks, and writes the first
+counterexample to induction as a trace: the state it starts from is what a new invariant must exclude.
 """
 
 from __future__ import annotations

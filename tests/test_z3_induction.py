@@ -29,6 +29,16 @@ def test_every_invariant_holds_on_every_reachable_state(kind: RecoveryKind) -> N
             assert inv(s), f"{inv.__name__} fails on {s!r}"
 
 
+# every reachable state at the default bounds, and with a message fault: about 45 s per kind and bounds
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", [RecoveryKind.WRITETHROUGH, RecoveryKind.SWAP], ids=lambda k: k.name.lower())
+@pytest.mark.parametrize("b", [Bounds(), Bounds(host_writes=2, message_faults=1)], ids=["default", "message-fault"])
+def test_every_invariant_holds_at_the_default_bounds(kind: RecoveryKind, b: Bounds) -> None:
+    for s in reachable(b.with_(recovery_kind=kind)):
+        for inv in INVARIANTS:
+            assert inv(s), f"{inv.__name__} fails on {s!r}"
+
+
 def test_invariants_are_documented_and_supported() -> None:
     names = {f.__name__ for f in INVARIANTS}
     assert all(f.__doc__ for f in INVARIANTS)
@@ -140,3 +150,10 @@ def test_without_the_swap_invariants_the_stale_recover_request_is_the_cti() -> N
 @pytest.mark.parametrize("name", ["mirror_consistent", "journal_well_formed", "replay_is_point_in_time"])
 def test_core_properties_are_proved_at_default_bounds(name: str, kind: RecoveryKind) -> None:
     assert run(Bounds(recovery_kind=kind), name, 1, jobs=2).verdict == "proved"
+
+
+def test_cli_induction_needs_k_of_at_least_one() -> None:
+    r = subprocess.run([sys.executable, "-m", "checkers.cli", "prove", "--induction", "--depth", "0"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2
+    assert "--depth 1 or more" in r.stderr and "Traceback" not in r.stderr
