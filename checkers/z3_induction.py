@@ -182,9 +182,11 @@ def _ignore_interrupts() -> None:
 class Discharger:
     """Discharges obligations with ``jobs`` worker processes (``jobs=1``: in this process, no pool).
 
-    Workers are spawned, not forked: each builds its own Z3 context. One pool serves every property and
-    recovery kind of a ``prove`` run; use it as a context manager, so the workers are shut down, and killed at
-    once on an interrupt or error rather than left finishing a long solver call."""
+    Workers are spawned, not forked: each builds its own Z3 context (so, as with any spawned pool, a script
+    using ``jobs > 1`` needs the ``if __name__ == "__main__":`` guard; the CLI and the benches have it). One
+    pool serves every property and recovery kind of a ``prove`` run; use it as a context manager, so the
+    workers are shut down, and killed at once on an interrupt or error rather than left finishing a long
+    solver call."""
 
     def __init__(self, jobs: int = 1) -> None:
         self.jobs = jobs

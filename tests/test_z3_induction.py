@@ -142,8 +142,8 @@ def test_without_the_swap_invariants_the_stale_recover_request_is_the_cti() -> N
     assert "Deliver[RECOVER_REQUEST] / mirror_consistent" in o.note
 
 
-# At the default bounds: write-through about two minutes on two cores for the three core properties
-# (mirror_consistent 90 s), swap about eight (mirror_consistent 6 min): too long for CI, so marked slow;
+# At the default bounds: about two minutes on two cores per recovery kind for the three core properties
+# (mirror_consistent 77 s write-through, 131 s swap): too long for CI, so marked slow;
 # `pitmirror prove --induction` shows the same result and bench/bench_induction.py the figures.
 @pytest.mark.slow
 @pytest.mark.parametrize("kind", [RecoveryKind.WRITETHROUGH, RecoveryKind.SWAP], ids=lambda k: k.name.lower())
