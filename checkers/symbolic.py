@@ -133,8 +133,10 @@ class Unroller:
 
 def well_formed(enc: Encoding, s: SV) -> Term:
     """Structural facts every encoded state has: ranges of flags and enums, lengths within capacity, unused
-    slots and absent optional fields zero, records' lba a block or MARKER, values in the domain. Each is
-    preserved by every transition of the encoding, so conjoining it to an inductive predicate is free.
+    slots and absent optional fields zero, records' lba a block or MARKER, values in the domain. Induction
+    proves them with the property (they are a conjunct of Q), not assumes them: from an arbitrary state some
+    need an invariant to be preserved (FinishResync sets R's applied seq to ``next_seq - 1``, which is only
+    non-negative because ``counters_ordered`` holds).
     (Journal order is not here: ``journal_well_formed`` implies it, and is a strengthening invariant of the
     properties whose encoding folds the journal in order.)"""
     lay = enc.lay
