@@ -230,11 +230,12 @@ def trace_show(file: Path) -> None:
     table.add_column("what changed", overflow="fold", ratio=3)
     table.add_column("ghost (spec only)", overflow="fold", style="dim", ratio=1)
     prev: dict[str, Any] | None = None
+    start = render.start_label(doc)
     for step in doc["steps"]:
         changes = render.state_changes(prev, step["state"])
         shown = [render.change_text(f, b, a) for f, (b, a) in changes.items() if render.lane_of(f) != render.GHOST]
         ghost = [render.change_text(f, b, a) for f, (b, a) in changes.items() if render.lane_of(f) == render.GHOST]
-        table.add_row(str(step["index"]), escape(step["actor"]), escape(render.action_text(step)),
+        table.add_row(str(step["index"]), escape(step["actor"]), escape(render.action_text(step, start)),
                       escape("; ".join(shown)), escape("; ".join(ghost)))
         prev = step["state"]
     out.print(table)

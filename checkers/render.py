@@ -179,10 +179,19 @@ def state_changes(before: dict[str, Any] | None, after: dict[str, Any]) -> dict[
     return out
 
 
-def action_text(step: dict[str, Any]) -> str:
-    """A step's action as a call, ``HostWrite(lba=0, value=1)``; ``(initial state)`` for step 0."""
+#: Step 0 of a counterexample to induction is an arbitrary state the solver chose, not an initial one.
+CTI_START = "(arbitrary start state: may be unreachable)"
+
+
+def start_label(doc: dict[str, Any]) -> str:
+    """What step 0 of this trace is: an initial state, or the chosen start of a counterexample to induction."""
+    return CTI_START if doc.get("verdict") == "possibly-unreachable" else "(initial state)"
+
+
+def action_text(step: dict[str, Any], start: str = "(initial state)") -> str:
+    """A step's action as a call, ``HostWrite(lba=0, value=1)``; ``start`` for step 0."""
     if step["action"] is None:
-        return "(initial state)"
+        return start
     return f"{step['action']}(" + ", ".join(f"{k}={brief(v, k)}" for k, v in step["args"].items()) + ")"
 
 
@@ -437,7 +446,8 @@ def _step_html(doc: dict[str, Any], i: int, varying: set[str], status: str) -> s
              + (f'<span class="tag">{tag}</span>' if tag else "") + "</div>"]
     flow = [_arrow_html(a) for a in arrows(step, before)]
     if not flow:
-        flow = ['<div class="badge" style="grid-column:2/-1">initial state: every field shown;'
+        first = "initial state" if start_label(doc) == "(initial state)" else esc(CTI_START.strip("()"))
+        flow = [f'<div class="badge" style="grid-column:2/-1">{first}: every field shown;'
                 ' later steps show the fields that change in this trace</div>']
     for row, html_ in enumerate(flow):
         # every arrow on its own grid row so that two arrows of one step never overlap

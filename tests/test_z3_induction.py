@@ -124,6 +124,11 @@ def test_cli_induction_labels_proved_and_possibly_unreachable(tmp_path: Path) ->
     assert "possibly-unreachable" in r.stdout
     doc = json.loads((tmp_path / "z3-cti-correct-writethrough-bases_agree.json").read_text())
     assert doc["verdict"] == "possibly-unreachable" and doc["source"] == "z3"
+    # step 0 of a CTI is a state the solver chose, and the trace says so rather than "initial state"
+    show = subprocess.run([sys.executable, "-m", "checkers.cli", "trace", "show",
+                           str(tmp_path / "z3-cti-correct-writethrough-bases_agree.json")],
+                          capture_output=True, text=True, timeout=60)
+    assert "arbitrary start state" in show.stdout and "(initial state)" not in show.stdout
 
 
 #: The smallest swap instance that still has every swap step: a write, a crash, a path failure, one recovery.
