@@ -28,8 +28,9 @@ from checkers.symbolic import DecodeError, DepthReport, Outcome, Unroller, bmc
 from checkers.trace import Trace
 from checkers.z3_induction import Discharged, Discharger
 from checkers.z3_induction import induction as k_induction
+from model.config import Bounds
 from spec.invariants import support as invariant_support
-from spec.properties import BY_NAME, EXPECTED_TRADE_OFFS, SAFETY, Kind
+from spec.properties import BY_NAME, EXPECTED_TRADE_OFFS, SAFETY, Kind, Property
 
 
 def build_prove(cli: ModuleType) -> click.Command:
@@ -79,8 +80,9 @@ def build_prove(cli: ModuleType) -> click.Command:
                                   mode=mode, discharger=discharger)
         sys.exit(status)
 
-    def _prove_kinds(b0: Any, depth: int, induction: bool, recovery: str, props: list[Any], values_bits: int | None,
-                     timeout_s: int, out_dir: Path, quiet: bool, mode: str, discharger: Discharger) -> int:
+    def _prove_kinds(b0: Bounds, depth: int, induction: bool, recovery: str, props: list[Property],
+                     values_bits: int | None, timeout_s: int, out_dir: Path, quiet: bool, mode: str,
+                     discharger: Discharger) -> int:
         base, status = b0, 0
         for kind in kinds[recovery]:
             b = base.with_(recovery_kind=kind)

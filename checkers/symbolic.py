@@ -42,6 +42,7 @@ class Unroller:
     """The initial condition and transition formulas of one bounded instance, built once, step by step."""
 
     def __init__(self, bounds: Bounds, value_bits: int | None = None) -> None:
+        self.value_bits = value_bits
         self.enc = Encoding(bounds, value_bits)
         self.lay: Layout = self.enc.lay
         self.states: list[SV] = []

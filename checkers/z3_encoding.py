@@ -144,18 +144,9 @@ class Encoding:
     def replay(self, base: list[Term], slots: list[Tup], n: Term, current: list[Term], target: Term
                ) -> list[Term]:
         """``MirrorModel.replay``: journals are kept in sequence order, so the sort is the identity."""
-        if self.mut == "rebuild_from_primary":
-            base = current
-        order = list(range(len(slots)))
-        if self.mut == "replay_out_of_order":
-            order.reverse()
-        out = list(base)
-        for i in order:
-            seq, lba, val = slots[i][:3]
-            sel = seq < target if self.mut == "recovery_off_by_one" else seq <= target
-            take = conj(i < n, sel)
-            out = [ite(conj(take, lba == k), val, x) for k, x in enumerate(out)]
-        return out
+        return self.rebuild(current if self.mut == "rebuild_from_primary" else base, slots, n, target,
+                            below_only=self.mut == "recovery_off_by_one",
+                            newest_first=self.mut == "replay_out_of_order")
 
     def local_image(self, s: SV) -> list[Term]:
         """A's replay(B, J, T) for the running recovery."""
@@ -901,12 +892,17 @@ class Encoding:
     def _half_done_swap(self, s: SV) -> Term:
         return disj(self._ahead(s, "A"), self._ahead(s, "R"))
 
-    def rebuild(self, base: list[Term], slots: list[Tup], n: Term, target: Term) -> list[Term]:
-        """``spec.invariants._rebuild``: the records of ``seq <= target`` applied in journal order (no mutant)."""
+    @staticmethod
+    def rebuild(base: list[Term], slots: list[Tup], n: Term, target: Term, below_only: bool = False,
+                newest_first: bool = False) -> list[Term]:
+        """``spec.invariants._rebuild``: the records of ``seq <= target`` applied in journal order. The two
+        flags are the seeded replay bugs ``replay`` switches on (records ``< target``; newest first)."""
+        order = range(len(slots) - 1, -1, -1) if newest_first else range(len(slots))
         out = list(base)
-        for i, x in enumerate(slots):
-            take = conj(i < n, x[0] <= target)
-            out = [ite(conj(take, x[1] == k), x[2], v) for k, v in enumerate(out)]
+        for i in order:
+            seq, lba, val = slots[i][:3]
+            take = conj(i < n, seq < target if below_only else seq <= target)
+            out = [ite(conj(take, lba == k), val, x) for k, x in enumerate(out)]
         return out
 
     def inv_remote_caught_up(self, s: SV) -> Term:

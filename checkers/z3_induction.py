@@ -33,7 +33,7 @@ from multiprocessing.pool import Pool
 
 import z3
 
-from checkers.symbolic import DecodeError, DepthReport, Outcome, ReportFn, Steps, Unroller, decode, well_formed
+from checkers.symbolic import DepthReport, Outcome, ReportFn, Steps, Unroller, _b, decode, well_formed
 from checkers.z3_terms import SV, Term, conj
 from model.actions import Action
 from model.config import Bounds
@@ -57,6 +57,7 @@ class Discharged:
     counterexample to induction, its vectors and the (instance, parameter) of each transition), ``unknown``."""
 
     obligation: Obligation
+    instance: int  # index of the action instance in the encoding
     k: int
     result: str
     seconds: float
@@ -140,17 +141,13 @@ class StepProver:
         ob = Obligation(un.enc.instances[task.instance].name, task.conjunct)
         seconds = time.perf_counter() - started
         if r == z3.unsat:
-            return Discharged(ob, k, "unsat", seconds)
+            return Discharged(ob, task.instance, k, "unsat", seconds)
         if r != z3.sat:
-            return Discharged(ob, k, "unknown", seconds, reason=solver.reason_unknown())
+            return Discharged(ob, task.instance, k, "unknown", seconds, reason=solver.reason_unknown())
         m = solver.model()
         vectors = [_vector(m, un.state(j).d) for j in range(k)] + [_vector(m, eff.d)]
         choices = [(_int(m, un.sel[j]), _int(m, un.val[j])) for j in range(k - 1)] + [(task.instance, _int(m, v))]
-        return Discharged(ob, k, "sat", seconds, tuple(vectors), tuple(choices))
-
-
-def _b(t: Term) -> z3.BoolRef:
-    return z3.BoolVal(t) if isinstance(t, bool) else t
+        return Discharged(ob, task.instance, k, "sat", seconds, tuple(vectors), tuple(choices))
 
 
 def _int(m: z3.ModelRef, t: Term) -> int:
@@ -226,10 +223,8 @@ ObligationFn = Callable[[Discharged, int, int], None]  # (answer, done, total)
 
 @dataclass
 class StepSummary:
-    """The step case at one k: obligations checked, how many failed, the slowest."""
+    """The step case at one k: the obligations that failed, and the slowest."""
 
-    k: int
-    checked: int
     failed: list[Discharged] = field(default_factory=list)
     slowest: Discharged | None = None
 
@@ -245,10 +240,10 @@ def induction(un: Unroller, prop: Property, support: tuple[str, ...], max_k: int
     states) and the note names every failing (action / conjunct). ``unknown``: the solver gave up.
     """
     started = time.perf_counter()
-    value_bits = prover_value_bits(un)
-    prover = StepProver(un.enc.b, value_bits, un)
+    prover = StepProver(un.enc.b, un.value_bits, un)
     qname, q = prover.q(prop.name, support)
     pending = prover.obligations(prop.name, support)
+    total = len(pending)
     own = discharger if discharger is not None else Discharger(1)
     base = z3.Solver()
     if timeout_ms:
@@ -272,8 +267,8 @@ def induction(un: Unroller, prop: Property, support: tuple[str, ...], max_k: int
             if rb != z3.unsat:
                 return Outcome(prop, "unknown", k, time.perf_counter() - started, note=f"base case: {rb}")
             t1 = time.perf_counter()
-            tasks = [StepTask(un.enc.b, value_bits, prop.name, support, k, i, c, timeout_ms) for i, c in pending]
-            last = StepSummary(k, len(tasks))
+            tasks = [StepTask(un.enc.b, un.value_bits, prop.name, support, k, i, c, timeout_ms) for i, c in pending]
+            last = StepSummary()
             for n, d in enumerate(own.run(tasks, prover), 1):
                 if d.result != "unsat":
                     last.failed.append(d)
@@ -281,7 +276,8 @@ def induction(un: Unroller, prop: Property, support: tuple[str, ...], max_k: int
                     last.slowest = d
                 if on_obligation is not None:
                     on_obligation(d, n, len(tasks))
-            verdict = "unsat" if not last.failed else ("sat" if _sat(last) else "unknown")
+            any_sat = any(d.result == "sat" for d in last.failed)
+            verdict = "unsat" if not last.failed else ("sat" if any_sat else "unknown")
             if report is not None:
                 slow = f", slowest {last.slowest.obligation} {last.slowest.seconds:.1f}s" if last.slowest else ""
                 report(DepthReport(prop.name, k, f"step {verdict}", time.perf_counter() - t1,
@@ -289,8 +285,8 @@ def induction(un: Unroller, prop: Property, support: tuple[str, ...], max_k: int
             if not last.failed:
                 return Outcome(prop, "proved", k, time.perf_counter() - started,
                                note=f"{k}-inductive with {len(support)} strengthening invariant(s), "
-                                    f"{len(prover.obligations(prop.name, support))} obligations")
-            pending = [(_index(un, d.obligation.action), d.obligation.conjunct) for d in last.failed]
+                                    f"{total} obligations")
+            pending = [(d.instance, d.obligation.conjunct) for d in last.failed]
     finally:
         if discharger is None:
             own.close()
@@ -305,20 +301,6 @@ def induction(un: Unroller, prop: Property, support: tuple[str, ...], max_k: int
                         f"{sat[0].obligation.action} and breaks {sat[0].obligation.conjunct}; failing obligations "
                         f"(action / conjunct): {failing}. Add a strengthening invariant that excludes the first "
                         "state")
-
-
-def prover_value_bits(un: Unroller) -> int | None:
-    """The ``value_bits`` the unroller was built with (None: the bounds' own value domain)."""
-    vmax = un.lay.vmax
-    return vmax.bit_length() - 1 if vmax != un.enc.b.values else None
-
-
-def _sat(s: StepSummary) -> bool:
-    return any(d.result == "sat" for d in s.failed)
-
-
-def _index(un: Unroller, action: str) -> int:
-    return next(i for i, inst in enumerate(un.enc.instances) if inst.name == action)
 
 
 def cti_steps(un: Unroller, d: Discharged) -> Steps:
@@ -339,5 +321,5 @@ def cti_steps(un: Unroller, d: Discharged) -> Steps:
     return out
 
 
-__all__ = ["DecodeError", "Discharged", "Discharger", "Obligation", "StepProver", "StepTask",
+__all__ = ["Discharged", "Discharger", "Obligation", "StepProver", "StepTask",
            "cti_steps", "induction"]
