@@ -15,11 +15,11 @@ import resource
 import time
 from concurrent.futures import ProcessPoolExecutor
 
-from checkers.explicit import ExplicitChecker
-from model.config import PRESETS
-from model.protocol import MirrorModel
-from spec.properties import PROPERTIES
-from spec.state import RecoveryKind
+from pitmirror.checkers.explicit.checker import ExplicitChecker
+from pitmirror.model.config import PRESETS
+from pitmirror.model.protocol import MirrorModel
+from pitmirror.spec.properties import PROPERTIES
+from pitmirror.spec.state import RecoveryKind
 
 
 def _rss_kib() -> int:

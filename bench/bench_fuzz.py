@@ -5,9 +5,9 @@ test; run: ``python bench/bench_fuzz.py``."""
 
 from __future__ import annotations
 
-from checkers.fuzz import FUZZ_BOUNDS, FuzzConfig, FuzzResult, fuzz
-from model.mutants import MUTANTS
-from spec.state import RecoveryKind
+from pitmirror.checkers.conformance.fuzz import FUZZ_BOUNDS, FuzzConfig, FuzzResult, fuzz
+from pitmirror.model.mutants import MUTANTS
+from pitmirror.spec.state import RecoveryKind
 
 
 def bench(mutant: str | None, kind: RecoveryKind, examples: int = 100, check_enabled: bool = True) -> FuzzResult:

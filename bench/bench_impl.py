@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 
-from impl import FaultPlan, MirroredSystem
+from pitmirror.impl import FaultPlan, MirroredSystem
 
 
 def bench_random_steps(steps: int = 5_000) -> float:

@@ -18,14 +18,14 @@ from collections.abc import Callable
 from rich.console import Console
 from rich.table import Table
 
-from checkers.explicit import ExplicitChecker
-from checkers.symbolic import Unroller
-from checkers.z3_induction import Discharged, Discharger, induction
-from model.config import Bounds
-from model.protocol import MirrorModel
-from spec.invariants import support
-from spec.properties import BY_NAME, SAFETY
-from spec.state import RecoveryKind
+from pitmirror.checkers.explicit.checker import ExplicitChecker
+from pitmirror.checkers.symbolic.bmc import Unroller
+from pitmirror.checkers.symbolic.induction import Discharged, Discharger, induction
+from pitmirror.model.config import Bounds
+from pitmirror.model.protocol import MirrorModel
+from pitmirror.spec.invariants import support
+from pitmirror.spec.properties import BY_NAME, SAFETY
+from pitmirror.spec.state import RecoveryKind
 
 CORE = ("mirror_consistent", "journal_well_formed", "replay_is_point_in_time")
 

@@ -16,13 +16,13 @@ import time
 from rich.console import Console
 from rich.table import Table
 
-from checkers.explicit import ExplicitChecker
-from checkers.symbolic import Unroller, bmc
-from model.config import Bounds
-from model.mutants import MUTANTS
-from model.protocol import MirrorModel
-from spec.properties import BY_NAME, SAFETY
-from spec.state import RecoveryKind
+from pitmirror.checkers.explicit.checker import ExplicitChecker
+from pitmirror.checkers.symbolic.bmc import Unroller, bmc
+from pitmirror.model.config import Bounds
+from pitmirror.model.mutants import MUTANTS
+from pitmirror.model.protocol import MirrorModel
+from pitmirror.spec.properties import BY_NAME, SAFETY
+from pitmirror.spec.state import RecoveryKind
 
 
 def main() -> None:

@@ -7,7 +7,7 @@ controller cores do no I/O (they return a ``Ready``); a seeded driver runs them,
 
 A storage engineer's script::
 
-    from impl import MirroredSystem, text_block
+    from pitmirror.impl import MirroredSystem, text_block
 
     system = MirroredSystem(blocks=8, journal_capacity=16, fence_policy="never", mutant=None, seed=0)
     system.write(0, text_block("invoice 1001: 250.00 EUR"))      # acknowledged once on P, J and S
@@ -34,16 +34,16 @@ runs), ``system`` (the scripting API), ``abstraction`` (impl state -> model stat
 ``demo``.
 """
 
-from impl.actions import ACTION_NAMES, Action
-from impl.blocks import BLOCK_SIZE, block_of_value, describe_block, text_block, value_of_block
-from impl.driver import Driver, FaultPlan
-from impl.errors import ScsiError, SenseKey, UnknownMutantError
-from impl.hardware import PowerLoss
-from impl.messages import MirrorAck, MirrorWrite, RecoverRequest, SwapDone
-from impl.mutants import MUTANTS
-from impl.record import MARKER, JournalRecord
-from impl.states import FencePolicy, JournalingState, PairState, RecoveryKind
-from impl.system import MirroredSystem, RecoveryReport
+from pitmirror.impl.actions import ACTION_NAMES, Action
+from pitmirror.impl.blocks import BLOCK_SIZE, block_of_value, describe_block, text_block, value_of_block
+from pitmirror.impl.driver import Driver, FaultPlan
+from pitmirror.impl.errors import ScsiError, SenseKey, UnknownMutantError
+from pitmirror.impl.hardware import PowerLoss
+from pitmirror.impl.messages import MirrorAck, MirrorWrite, RecoverRequest, SwapDone
+from pitmirror.impl.mutants import MUTANTS
+from pitmirror.impl.record import MARKER, JournalRecord
+from pitmirror.impl.states import FencePolicy, JournalingState, PairState, RecoveryKind
+from pitmirror.impl.system import MirroredSystem, RecoveryReport
 
 __all__ = [
     "ACTION_NAMES", "BLOCK_SIZE", "MARKER", "MUTANTS", "Action", "Driver", "FaultPlan", "FencePolicy",

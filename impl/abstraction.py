@@ -7,12 +7,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from impl.blocks import value_of_block
-from impl.messages import Message
-from impl.record import MARKER, JournalRecord
+from pitmirror.impl.blocks import value_of_block
+from pitmirror.impl.messages import Message
+from pitmirror.impl.record import MARKER, JournalRecord
 
 if TYPE_CHECKING:
-    from impl.driver import Driver
+    from pitmirror.impl.driver import Driver
 
 
 def record_tuple(rec: JournalRecord) -> tuple[int, int, int]:

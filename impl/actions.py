@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from impl.messages import MESSAGE_NAMES
-from impl.states import RecoveryKind
+from pitmirror.impl.messages import MESSAGE_NAMES
+from pitmirror.impl.states import RecoveryKind
 
 #: Every action, in the order ``enabled_actions`` lists them. ``SwapTimeout`` is the model's name for
 #: MirrorTimeout's swap case (docs/PROTOCOL.md folds both into MirrorTimeout).

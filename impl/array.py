@@ -8,12 +8,12 @@ each of one block (header + data + trailer); JR, which cannot refuse what A mirr
 
 from __future__ import annotations
 
-from impl.blocks import BLOCK_SIZE
-from impl.errors import InvalidParameter, LbaOutOfRange, ScsiError
-from impl.hardware import BackEndController, DiskDrive, Interconnect, PowerSupply, carve
-from impl.record import sectors_for
-from impl.states import FencePolicy
-from impl.tables import JournalFunctionManagementTable, JournalLogTable, PairTable, SharedMemory, VolumeMap
+from pitmirror.impl.blocks import BLOCK_SIZE
+from pitmirror.impl.errors import InvalidParameter, LbaOutOfRange, ScsiError
+from pitmirror.impl.hardware import BackEndController, DiskDrive, Interconnect, PowerSupply, carve
+from pitmirror.impl.record import sectors_for
+from pitmirror.impl.states import FencePolicy
+from pitmirror.impl.tables import JournalFunctionManagementTable, JournalLogTable, PairTable, SharedMemory, VolumeMap
 
 #: role -> the name a storage engineer uses for that volume.
 VOLUME_NAMES = {

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from impl.blocks import ZERO_BLOCK, describe_block, text_block
-from impl.system import MirroredSystem, RecoveryReport
+from pitmirror.impl.blocks import ZERO_BLOCK, describe_block, text_block
+from pitmirror.impl.system import MirroredSystem, RecoveryReport
 
 LEDGER = {
     0: "ACCOUNT 4711  balance   1,250.00 EUR",

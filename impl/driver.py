@@ -17,23 +17,23 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
-from impl.actions import ACTION_NAMES, Action, snake
-from impl.array import StorageArray
-from impl.blocks import as_block, is_value_block, value_of_block
-from impl.errors import (
+from pitmirror.impl.actions import ACTION_NAMES, Action, snake
+from pitmirror.impl.array import StorageArray
+from pitmirror.impl.blocks import as_block, is_value_block, value_of_block
+from pitmirror.impl.errors import (
     CommandSequenceError,
     InvalidParameter,
     PathDown,
     ScsiError,
 )
-from impl.messages import Message, MirrorAck, MirrorWrite, RecoverRequest, SwapDone
-from impl.mutants import Mutant
-from impl.path import Path
-from impl.primary import ArrayAController
-from impl.ready import HostRequest, Ready, RequestStatus
-from impl.remote import ArrayRController
-from impl.states import FencePolicy, RecoveryKind, RemoteSwapStatus
-from impl.tables import RecoveryEntry
+from pitmirror.impl.messages import Message, MirrorAck, MirrorWrite, RecoverRequest, SwapDone
+from pitmirror.impl.mutants import Mutant
+from pitmirror.impl.path import Path
+from pitmirror.impl.primary import ArrayAController
+from pitmirror.impl.ready import HostRequest, Ready, RequestStatus
+from pitmirror.impl.remote import ArrayRController
+from pitmirror.impl.states import FencePolicy, RecoveryKind, RemoteSwapStatus
+from pitmirror.impl.tables import RecoveryEntry
 
 
 def parse_recovery_kind(kind: Any) -> RecoveryKind:

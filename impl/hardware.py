@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from impl.blocks import BLOCK_SIZE
+from pitmirror.impl.blocks import BLOCK_SIZE
 
 
 class PowerLoss(Exception):

@@ -12,10 +12,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 
-from impl.array import StorageArray
-from impl.errors import JournalRecordError, ProtocolViolation, RecordMismatchError
-from impl.record import MARKER, JournalRecord, decode, encode
-from impl.tables import JournalLogTable, LogEntry
+from pitmirror.impl.array import StorageArray
+from pitmirror.impl.errors import JournalRecordError, ProtocolViolation, RecordMismatchError
+from pitmirror.impl.record import MARKER, JournalRecord, decode, encode
+from pitmirror.impl.tables import JournalLogTable, LogEntry
 
 
 class Journal:

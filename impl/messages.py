@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from impl.blocks import is_value_block, value_of_block
-from impl.record import MARKER
+from pitmirror.impl.blocks import is_value_block, value_of_block
+from pitmirror.impl.record import MARKER
 
 #: ``fields()`` value of a MirrorWrite whose block is not the image of any model value (host text).
 OPAQUE = -1

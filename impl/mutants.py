@@ -6,7 +6,7 @@ asking for a name that is not in the table is itself an error, so a typo cannot 
 
 from __future__ import annotations
 
-from impl.errors import UnknownMutantError
+from pitmirror.impl.errors import UnknownMutantError
 
 #: name -> the wrong step (docs/PROTOCOL.md, "Mutants").
 MUTANTS: dict[str, str] = {

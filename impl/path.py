@@ -14,7 +14,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from impl.messages import Message, MirrorWrite, message_key
+from pitmirror.impl.messages import Message, MirrorWrite, message_key
 
 
 @dataclass

@@ -18,8 +18,8 @@ Every place a mutant switches a step is marked ``MUTANT``.
 
 from __future__ import annotations
 
-from impl.array import StorageArray
-from impl.errors import (
+from pitmirror.impl.array import StorageArray
+from pitmirror.impl.errors import (
     CommandSequenceError,
     ControllerReset,
     InvalidParameter,
@@ -35,13 +35,13 @@ from impl.errors import (
     TooManyInFlight,
     WritesInFlight,
 )
-from impl.journal import Journal
-from impl.messages import Message, MirrorAck, MirrorWrite, SwapDone
-from impl.mutants import Mutant
-from impl.ready import HostRequest, InFlight, Persist, Ready, ResyncBatch
-from impl.record import MARKER, MAX_NAME, JournalRecord
-from impl.recovery import RecoveryEngine
-from impl.states import (
+from pitmirror.impl.journal import Journal
+from pitmirror.impl.messages import Message, MirrorAck, MirrorWrite, SwapDone
+from pitmirror.impl.mutants import Mutant
+from pitmirror.impl.ready import HostRequest, InFlight, Persist, Ready, ResyncBatch
+from pitmirror.impl.record import MARKER, MAX_NAME, JournalRecord
+from pitmirror.impl.recovery import RecoveryEngine
+from pitmirror.impl.states import (
     FencePolicy,
     JournalingState,
     Origin,
@@ -50,7 +50,7 @@ from impl.states import (
     RemoteSwapStatus,
     next_pair_state,
 )
-from impl.tables import JournalFunctionManagementTable, JournalLogTable, PairTable
+from pitmirror.impl.tables import JournalFunctionManagementTable, JournalLogTable, PairTable
 
 
 class ArrayAController:

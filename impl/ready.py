@@ -7,10 +7,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import Enum
 
-from impl.errors import ScsiError
-from impl.messages import Message
-from impl.record import JournalRecord
-from impl.states import Origin
+from pitmirror.impl.errors import ScsiError
+from pitmirror.impl.messages import Message
+from pitmirror.impl.record import JournalRecord
+from pitmirror.impl.states import Origin
 
 
 class RequestStatus(Enum):

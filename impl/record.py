@@ -30,8 +30,8 @@ import struct
 import zlib
 from dataclasses import dataclass
 
-from impl.blocks import BLOCK_SIZE
-from impl.errors import RecordChecksumError, RecordMismatchError, TornRecordError
+from pitmirror.impl.blocks import BLOCK_SIZE
+from pitmirror.impl.errors import RecordChecksumError, RecordMismatchError, TornRecordError
 
 #: ``lba`` of a marker record (the model's ``MARKER``).
 MARKER = -1

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from impl.errors import (
+from pitmirror.impl.errors import (
     CommandSequenceError,
     JournalFull,
     JournalRecordError,
@@ -31,11 +31,11 @@ from impl.errors import (
     UnknownMarker,
     WritesInFlight,
 )
-from impl.messages import RecoverRequest
-from impl.mutants import Mutant
-from impl.ready import Persist, Ready
-from impl.record import JournalRecord
-from impl.states import (
+from pitmirror.impl.messages import RecoverRequest
+from pitmirror.impl.mutants import Mutant
+from pitmirror.impl.ready import Persist, Ready
+from pitmirror.impl.record import JournalRecord
+from pitmirror.impl.states import (
     JournalingState,
     Origin,
     PairState,
@@ -44,11 +44,11 @@ from impl.states import (
     next_journaling_state,
     next_pair_state,
 )
-from impl.tables import RecoveryEntry
+from pitmirror.impl.tables import RecoveryEntry
 
 if TYPE_CHECKING:
-    from impl.array import StorageArray
-    from impl.primary import ArrayAController
+    from pitmirror.impl.array import StorageArray
+    from pitmirror.impl.primary import ArrayAController
 
 
 def replay(base: list[bytes], current: list[bytes], records: list[JournalRecord], target: int,

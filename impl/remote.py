@@ -10,15 +10,15 @@ from __future__ import annotations
 
 import bisect
 
-from impl.array import StorageArray
-from impl.errors import JournalFull, JournalRecordError, ProtocolViolation
-from impl.journal import Journal
-from impl.messages import Message, MirrorAck, MirrorWrite, RecoverRequest, SwapDone
-from impl.mutants import Mutant
-from impl.ready import Persist, Ready, ResyncBatch
-from impl.record import JournalRecord
-from impl.recovery import install_image, replay
-from impl.tables import JournalFunctionManagementTable, JournalLogTable
+from pitmirror.impl.array import StorageArray
+from pitmirror.impl.errors import JournalFull, JournalRecordError, ProtocolViolation
+from pitmirror.impl.journal import Journal
+from pitmirror.impl.messages import Message, MirrorAck, MirrorWrite, RecoverRequest, SwapDone
+from pitmirror.impl.mutants import Mutant
+from pitmirror.impl.ready import Persist, Ready, ResyncBatch
+from pitmirror.impl.record import JournalRecord
+from pitmirror.impl.recovery import install_image, replay
+from pitmirror.impl.tables import JournalFunctionManagementTable, JournalLogTable
 
 
 def record_of(msg: MirrorWrite) -> JournalRecord:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from enum import IntEnum
 
-from impl.errors import ProtocolViolation
+from pitmirror.impl.errors import ProtocolViolation
 
 
 class PairState(IntEnum):

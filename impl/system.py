@@ -8,14 +8,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from impl.abstraction import abstract_state
-from impl.actions import Action
-from impl.driver import Driver, parse_recovery_kind
-from impl.errors import RecoveryInProgress, RecoveryStalled, ScsiError
-from impl.path import PathStats
-from impl.ready import HostRequest, RequestStatus
-from impl.record import JournalRecord
-from impl.states import JournalingState, PairState, RecoveryKind
+from pitmirror.impl.abstraction import abstract_state
+from pitmirror.impl.actions import Action
+from pitmirror.impl.driver import Driver, parse_recovery_kind
+from pitmirror.impl.errors import RecoveryInProgress, RecoveryStalled, ScsiError
+from pitmirror.impl.path import PathStats
+from pitmirror.impl.ready import HostRequest, RequestStatus
+from pitmirror.impl.record import JournalRecord
+from pitmirror.impl.states import JournalingState, PairState, RecoveryKind
 
 
 @dataclass

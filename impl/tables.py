@@ -16,7 +16,7 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass, field
 
-from impl.states import FencePolicy, JournalingState, PairState, RecoveryKind, RemoteSwapStatus
+from pitmirror.impl.states import FencePolicy, JournalingState, PairState, RecoveryKind, RemoteSwapStatus
 
 
 @dataclass(frozen=True)

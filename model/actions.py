@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import Any, ClassVar
 
-from spec.state import Message, RecoveryKind, message_from_fields
+from pitmirror.spec.state import Message, RecoveryKind, message_from_fields
 
 
 @dataclass(frozen=True, slots=True)

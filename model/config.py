@@ -6,8 +6,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from model.mutants import MUTANTS, check_mutant
-from spec.state import FencePolicy, RecoveryKind
+from pitmirror.model.mutants import MUTANTS, check_mutant
+from pitmirror.spec.state import FencePolicy, RecoveryKind
 
 
 class BoundsError(ValueError):

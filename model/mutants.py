@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from spec.state import RecoveryKind
+from pitmirror.spec.state import RecoveryKind
 
 
 @dataclass(frozen=True)

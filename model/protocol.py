@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from model.actions import (
+from pitmirror.model.actions import (
     Action,
     Checkpoint,
     CrashArray,
@@ -37,8 +37,8 @@ from model.actions import (
     SwapTimeout,
     SwapVolumes,
 )
-from model.config import Bounds
-from spec.state import (
+from pitmirror.model.config import Bounds
+from pitmirror.spec.state import (
     MARKER,
     FencePolicy,
     GhostWrite,

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from itertools import permutations
 from typing import Any
 
-from spec.state import (
+from pitmirror.spec.state import (
     MARKER,
     GhostWrite,
     InFlight,

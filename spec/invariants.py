@@ -17,8 +17,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from itertools import pairwise
 
-from spec.properties import journal_well_formed
-from spec.state import (
+from pitmirror.spec.properties import journal_well_formed
+from pitmirror.spec.state import (
     MARKER,
     JournalingState,
     MessageKind,

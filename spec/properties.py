@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 
-from spec.state import (
+from pitmirror.spec.state import (
     MARKER,
     JournalingState,
     PairState,

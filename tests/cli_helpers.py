@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from checkers import cli
+from pitmirror.checkers.cli import main as cli
 
 
 def run_cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:

@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from model.mutants import MUTANTS
-from spec.properties import BY_NAME, Kind
+from pitmirror.model.mutants import MUTANTS
+from pitmirror.spec.properties import BY_NAME, Kind
 
 
 def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     """Run the installed entry point's code as a user would, capturing everything."""
-    return subprocess.run([sys.executable, "-m", "checkers.cli", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "pitmirror", *args], capture_output=True, text=True,
                           cwd=cwd, timeout=300)
 
 
@@ -120,7 +120,7 @@ def test_ctrl_c_gives_a_partial_verdict_and_stops_everything(jobs: str, tmp_path
     import signal
     import time
 
-    proc = subprocess.Popen([sys.executable, "-m", "checkers.cli", "check", "--jobs", jobs, "--out", str(tmp_path)],
+    proc = subprocess.Popen([sys.executable, "-m", "pitmirror", "check", "--jobs", jobs, "--out", str(tmp_path)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
     time.sleep(4)
     os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C reaches the whole process group, as in a terminal

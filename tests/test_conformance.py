@@ -11,8 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from checkers import trace as tr
-from checkers.conformance import (
+from pitmirror.checkers.conformance.lockstep import (
     COMPARED_FIELDS,
     ConformanceError,
     Lockstep,
@@ -23,12 +22,13 @@ from checkers.conformance import (
     replay_on_impl,
     safety_properties,
 )
-from checkers.runner import CheckJob, run_job
-from model.actions import FailPath, HostWrite, RepairPath
-from model.config import PRESETS, Bounds
-from model.mutants import MUTANTS
-from spec.properties import BY_NAME, PROPERTIES, Kind
-from spec.state import FencePolicy, RecoveryKind
+from pitmirror.checkers.explicit.runner import CheckJob, run_job
+from pitmirror.checkers.traces import trace as tr
+from pitmirror.model.actions import FailPath, HostWrite, RepairPath
+from pitmirror.model.config import PRESETS, Bounds
+from pitmirror.model.mutants import MUTANTS
+from pitmirror.spec.properties import BY_NAME, PROPERTIES, Kind
+from pitmirror.spec.state import FencePolicy, RecoveryKind
 
 SAFETY_AND_LIVENESS = tuple(p.name for p in PROPERTIES if p.kind is not Kind.SOMETIMES)
 FUZZ_LIKE = Bounds(blocks=2, values=3, host_writes=6, concurrency=2, journal_capacity=3, markers=1,
@@ -147,8 +147,8 @@ def test_a_trace_the_impl_cannot_follow_is_reported_at_its_step() -> None:
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    # the entry point's way in (``python -m checkers.cli`` would run the module as __main__)
-    return subprocess.run([sys.executable, "-c", "from checkers.cli import main; main()", *args],
+    # the entry point's way in (``python -m pitmirror.checkers.cli.main`` would run the module as __main__)
+    return subprocess.run([sys.executable, "-c", "from pitmirror.checkers.cli.main import main; main()", *args],
                           capture_output=True, text=True, timeout=300)
 
 

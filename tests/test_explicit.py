@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from checkers import trace as tr
-from checkers.explicit import ExplicitChecker, Verdict
-from checkers.runner import CheckJob, run_job
-from model.config import PRESETS, Bounds
-from model.mutants import MUTANTS
-from model.protocol import MirrorModel
-from spec.properties import BY_NAME, EXPECTED_TRADE_OFFS, PROPERTIES, Kind
-from spec.state import RecoveryKind
+from pitmirror.checkers.explicit.checker import ExplicitChecker, Verdict
+from pitmirror.checkers.explicit.runner import CheckJob, run_job
+from pitmirror.checkers.traces import trace as tr
+from pitmirror.model.config import PRESETS, Bounds
+from pitmirror.model.mutants import MUTANTS
+from pitmirror.model.protocol import MirrorModel
+from pitmirror.spec.properties import BY_NAME, EXPECTED_TRADE_OFFS, PROPERTIES, Kind
+from pitmirror.spec.state import RecoveryKind
 
 SAFETY_AND_LIVENESS = tuple(p.name for p in PROPERTIES if p.kind is not Kind.SOMETIMES)
 

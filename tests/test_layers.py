@@ -8,28 +8,60 @@ from pathlib import Path
 
 import pytest
 
-import impl.actions
-import impl.messages
-import impl.mutants
-import impl.states
-import model.actions
-import model.mutants
-import spec.state
+import pitmirror.impl.actions
+import pitmirror.impl.messages
+import pitmirror.impl.mutants
+import pitmirror.impl.states
+import pitmirror.model.actions
+import pitmirror.model.mutants
+import pitmirror.spec.state
 
 ROOT = Path(__file__).resolve().parent.parent
 LAYERS = ("spec", "model", "impl", "checkers")
 #: what each layer may import from the others
 ALLOWED = {"spec": set(), "model": {"spec"}, "impl": set(), "checkers": {"spec", "model", "impl"}}
+#: the sub-layers of checkers/: traces are data every engine writes; the engines stand side by side; reports
+#: compare engines; the command line sits on top of everything
+CHECKER_SUBLAYERS = ("traces", "explicit", "symbolic", "conformance", "reports", "cli")
+ALLOWED_SUB = {
+    "traces": set(),
+    "explicit": {"traces"},
+    "symbolic": {"traces"},
+    "conformance": {"traces"},
+    "reports": {"traces", "explicit", "symbolic", "conformance"},
+    "cli": {"traces", "explicit", "symbolic", "conformance", "reports"},
+}
+#: checkers/ sub-layers that may import impl/: conformance compares it with the model; the command line runs
+#: the impl's demo (and nothing else of it)
+SEES_IMPL = {"conformance", "cli"}
 
 
-def _imported_layers(path: Path) -> set[str]:
+def _imported_modules(path: Path, root: Path = ROOT) -> set[str]:
+    """Every module a file imports, absolute (relative imports resolved against the file's package)."""
+    rel = path.relative_to(root).with_suffix("")
+    package = ["pitmirror", *rel.parts[:-1]]
     found = set()
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.Import):
-            found |= {a.name.split(".")[0] for a in node.names}
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            found.add(node.module.split(".")[0])
-    return found & set(LAYERS)
+            found |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            base = ".".join(package[: len(package) - node.level + 1]) if node.level else ""
+            mod = ".".join(x for x in (base, node.module or "") if x)
+            found.add(mod)
+            found |= {f"{mod}.{a.name}" for a in node.names}
+    return found
+
+
+def _imported_layers(path: Path) -> set[str]:
+    mods = _imported_modules(path)
+    bare = {m.split(".")[0] for m in mods} & set(LAYERS)
+    assert not bare, f"{path.relative_to(ROOT)} imports {sorted(bare)} outside pitmirror: use pitmirror.<layer>"
+    return {m.split(".")[1] for m in mods if m.startswith("pitmirror.") and m.count(".") >= 1} & set(LAYERS)
+
+
+def _imported_sublayers(path: Path, root: Path = ROOT) -> set[str]:
+    return {m.split(".")[2] for m in _imported_modules(path, root)
+            if m.startswith("pitmirror.checkers.") and m.count(".") >= 2} & set(CHECKER_SUBLAYERS)
 
 
 @pytest.mark.parametrize("layer", LAYERS)
@@ -39,21 +71,46 @@ def test_imports_run_one_way(layer: str) -> None:
         assert not bad, f"{path.relative_to(ROOT)} imports {sorted(bad)}: not allowed for {layer}/"
 
 
+def test_checkers_has_exactly_the_named_sublayers() -> None:
+    found = {p.name for p in (ROOT / "checkers").iterdir() if p.is_dir() and (p / "__init__.py").exists()}
+    assert found == set(CHECKER_SUBLAYERS)
+    assert not [p.name for p in (ROOT / "checkers").glob("*.py") if p.name != "__init__.py"], \
+        "checkers/ holds sub-packages only: put a new module in the engine or concern it belongs to"
+
+
+@pytest.mark.parametrize("sub", CHECKER_SUBLAYERS)
+def test_checker_sublayers_import_one_way(sub: str) -> None:
+    for path in sorted((ROOT / "checkers" / sub).rglob("*.py")):
+        bad = _imported_sublayers(path) - ALLOWED_SUB[sub] - {sub}
+        assert not bad, f"{path.relative_to(ROOT)} imports checkers sub-layers {sorted(bad)}: not allowed"
+        if sub not in SEES_IMPL:
+            assert "impl" not in _imported_layers(path), f"{path.relative_to(ROOT)} imports impl/"
+
+
+def test_the_layer_test_sees_a_wrong_way_import(tmp_path: Path) -> None:
+    # the checks above must be able to fail: a traces module importing an engine is caught
+    bad = tmp_path / "checkers" / "traces" / "probe.py"
+    bad.parent.mkdir(parents=True)
+    bad.write_text("from pitmirror.checkers.explicit.checker import Verdict\nfrom ..symbolic import bmc\n")
+    assert _imported_sublayers(bad, tmp_path) == {"explicit", "symbolic"}
+    assert not ({"explicit", "symbolic"} <= ALLOWED_SUB["traces"])
+
+
 def test_only_the_conformance_layer_sees_both_impl_and_model() -> None:
-    both = [p.name for p in sorted((ROOT / "checkers").glob("*.py"))
-            if {"impl", "model"} <= _imported_layers(p) and p.name not in ("conformance.py", "fuzz.py", "cli.py")]
+    both = [str(p.relative_to(ROOT)) for p in sorted((ROOT / "checkers").rglob("*.py"))
+            if {"impl", "model"} <= _imported_layers(p) and p.parent.name not in SEES_IMPL]
     assert not both, f"modules outside the conformance layer import both impl and model: {both}"
 
 
 @pytest.mark.parametrize("name", ["PairState", "JournalingState", "FencePolicy", "RecoveryKind",
                                   "RemoteSwapStatus", "Origin"])
 def test_impl_enums_agree_with_the_spec(name: str) -> None:
-    ours = {m.name: int(m) for m in getattr(spec.state, name)}
-    theirs = {m.name: int(m) for m in getattr(impl.states, name)}
+    ours = {m.name: int(m) for m in getattr(pitmirror.spec.state, name)}
+    theirs = {m.name: int(m) for m in getattr(pitmirror.impl.states, name)}
     assert ours == theirs
 
 
 def test_impl_speaks_the_models_action_message_and_mutant_names() -> None:
-    assert set(impl.actions.ACTION_NAMES) == set(model.actions.ACTION_TYPES)
-    assert set(impl.messages.MESSAGE_NAMES) == set(spec.state.MESSAGE_NAMES.values())
-    assert list(impl.mutants.MUTANTS) == list(model.mutants.MUTANTS)
+    assert set(pitmirror.impl.actions.ACTION_NAMES) == set(pitmirror.model.actions.ACTION_TYPES)
+    assert set(pitmirror.impl.messages.MESSAGE_NAMES) == set(pitmirror.spec.state.MESSAGE_NAMES.values())
+    assert list(pitmirror.impl.mutants.MUTANTS) == list(pitmirror.model.mutants.MUTANTS)

@@ -6,14 +6,14 @@ import random
 
 import pytest
 
-from checkers.explicit import ExplicitChecker, Verdict
-from model import actions as actions_module
-from model.config import PRESETS, Bounds, BoundsError
-from model.protocol import MirrorModel
-from model.symmetry import Canonicalizer, apply_perm, symmetry_group
-from spec import state as state_module
-from spec.properties import SAFETY
-from spec.state import FencePolicy, PairState, RecoveryKind
+from pitmirror.checkers.explicit.checker import ExplicitChecker, Verdict
+from pitmirror.model import actions as actions_module
+from pitmirror.model.config import PRESETS, Bounds, BoundsError
+from pitmirror.model.protocol import MirrorModel
+from pitmirror.model.symmetry import Canonicalizer, apply_perm, symmetry_group
+from pitmirror.spec import state as state_module
+from pitmirror.spec.properties import SAFETY
+from pitmirror.spec.state import FencePolicy, PairState, RecoveryKind
 
 
 def test_initial_states_one_per_fence_policy() -> None:

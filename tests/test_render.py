@@ -15,15 +15,15 @@ from cli_helpers import run_cli
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from checkers import render
-from checkers import trace as tr
-from checkers.runner import CheckJob, run_job
-from checkers.trace import Trace
-from model.config import PRESETS, Bounds
-from model.mutants import MUTANTS
-from model.protocol import MirrorModel
-from spec.properties import BY_NAME, PROPERTIES, Kind
-from spec.state import RecoveryKind
+from pitmirror.checkers.explicit.runner import CheckJob, run_job
+from pitmirror.checkers.traces import render
+from pitmirror.checkers.traces import trace as tr
+from pitmirror.checkers.traces.trace import Trace
+from pitmirror.model.config import PRESETS, Bounds
+from pitmirror.model.mutants import MUTANTS
+from pitmirror.model.protocol import MirrorModel
+from pitmirror.spec.properties import BY_NAME, PROPERTIES, Kind
+from pitmirror.spec.state import RecoveryKind
 
 # Fast mutants that between them cover host writes, deliveries, swaps, checkpoints and liveness.
 SAMPLE_MUTANTS = ("ack_before_remote", "remote_applies_in_arrival_order", "swap_without_freeze",
@@ -109,7 +109,7 @@ def test_page_escapes_everything_from_the_file(traces: dict[str, Path]) -> None:
 
 
 def test_each_field_has_one_lane() -> None:
-    from spec.state import State
+    from pitmirror.spec.state import State
 
     assert set(render.FIELD_LANE) == set(State._fields)
     assert set(render.FIELD_LANE.values()) <= {*render.LANES, render.GHOST}
@@ -204,7 +204,7 @@ _json = st.recursive(st.none() | st.booleans() | st.integers(-3, 9) | st.text(ma
 def test_any_json_in_a_state_renders_and_shows(traces: dict[str, Path], values: list[tuple[str, Any]]) -> None:
     """A foreign but schema-valid trace may hold any JSON in its states: the page, the change texts and the
     diff must cope, never raise."""
-    from checkers import tracediff
+    from pitmirror.checkers.traces import diff as tracediff
 
     doc = tr.load(traces["ack_before_remote"])
     for k, (name, v) in enumerate(values):

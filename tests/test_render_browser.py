@@ -17,15 +17,15 @@ from typing import Any
 
 import pytest
 
-from checkers import render
-from checkers import trace as tr
-from checkers.runner import CheckJob, run_job
-from checkers.trace import Trace
-from model.config import PRESETS, Bounds
-from model.mutants import MUTANTS
-from model.protocol import MirrorModel
-from spec.properties import BY_NAME, PROPERTIES, Kind
-from spec.state import RecoveryKind
+from pitmirror.checkers.explicit.runner import CheckJob, run_job
+from pitmirror.checkers.traces import render
+from pitmirror.checkers.traces import trace as tr
+from pitmirror.checkers.traces.trace import Trace
+from pitmirror.model.config import PRESETS, Bounds
+from pitmirror.model.mutants import MUTANTS
+from pitmirror.model.protocol import MirrorModel
+from pitmirror.spec.properties import BY_NAME, PROPERTIES, Kind
+from pitmirror.spec.state import RecoveryKind
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

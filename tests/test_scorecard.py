@@ -10,10 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from checkers import cli, scorecard
-from checkers.scorecard import CORRECT, Cell, Outcome, Settings
-from model.config import PRESETS
-from model.mutants import MUTANTS
+from pitmirror.checkers.cli import main as cli
+from pitmirror.checkers.reports import scorecard
+from pitmirror.checkers.reports.scorecard import CORRECT, Cell, Outcome, Settings
+from pitmirror.model.config import PRESETS
+from pitmirror.model.mutants import MUTANTS
 
 # The small preset with two writes in flight reaches every mutant in a few seconds on 2 cores.
 SMALL = PRESETS["small"].with_(concurrency=2)
@@ -87,7 +88,7 @@ def test_a_miss_must_say_why() -> None:
 
 
 def test_a_plugged_checker_joins_through_its_hook(monkeypatch: pytest.MonkeyPatch) -> None:
-    fake = types.ModuleType("checkers.fuzz")
+    fake = types.ModuleType("pitmirror.checkers.conformance.fuzz")
 
     def scorecard_cell(mutant: str | None, bounds: object) -> dict[str, object]:
         if mutant is None:
@@ -95,11 +96,12 @@ def test_a_plugged_checker_joins_through_its_hook(monkeypatch: pytest.MonkeyPatc
         return {"verdict": "caught", "property": MUTANTS[mutant].breaks, "steps": 3}
 
     fake.scorecard_cell = scorecard_cell  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "checkers.fuzz", fake)
+    monkeypatch.setitem(sys.modules, "pitmirror.checkers.conformance.fuzz", fake)
     adapter = scorecard.FuzzAdapter(Settings(base=SMALL))
     assert adapter(MUTANTS["skip_journal"]).property == "journal_well_formed"
     assert adapter(None).verdict is Outcome.HOLDS
-    monkeypatch.setitem(sys.modules, "checkers.fuzz", types.ModuleType("checkers.fuzz"))
+    name = "pitmirror.checkers.conformance.fuzz"
+    monkeypatch.setitem(sys.modules, name, types.ModuleType(name))
     c = scorecard.FuzzAdapter(Settings(base=SMALL))(None)
     assert c.verdict is Outcome.UNAVAILABLE and "hook" in c.note
 

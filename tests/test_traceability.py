@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from checkers import traceability
-from spec.properties import PROPERTIES
+from pitmirror.checkers.reports import traceability
+from pitmirror.spec.properties import PROPERTIES
 
 ROOT = Path(__file__).resolve().parent.parent
 

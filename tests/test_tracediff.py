@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 from cli_helpers import run_cli
 
-from checkers import trace as tr
-from checkers import tracediff
-from checkers.runner import CheckJob, run_job
-from model.config import PRESETS
-from model.mutants import MUTANTS
-from spec.properties import PROPERTIES, Kind
+from pitmirror.checkers.explicit.runner import CheckJob, run_job
+from pitmirror.checkers.traces import diff as tracediff
+from pitmirror.checkers.traces import trace as tr
+from pitmirror.model.config import PRESETS
+from pitmirror.model.mutants import MUTANTS
+from pitmirror.spec.properties import PROPERTIES, Kind
 
 SMALL = PRESETS["small"].with_(concurrency=2)
 

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import pytest
 
-from checkers.z3_agree import agree_concrete, agree_solver, check_state, predicates, reachable, sample
-from checkers.z3_encoding import Encoding
-from model.config import PRESETS, Bounds
-from model.mutants import MUTANTS
-from spec.state import RecoveryKind
+from helpers.z3_agree import agree_concrete, agree_solver, check_state, predicates, reachable, sample
+from pitmirror.checkers.symbolic.encoding import Encoding
+from pitmirror.model.config import PRESETS, Bounds
+from pitmirror.model.mutants import MUTANTS
+from pitmirror.spec.state import RecoveryKind
 
 KINDS = (RecoveryKind.WRITETHROUGH, RecoveryKind.SWAP)
 #: Bounds where every mutant shows its bug in a few steps (one block keeps the state space and formulas small).

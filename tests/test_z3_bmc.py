@@ -15,14 +15,14 @@ from pathlib import Path
 import pytest
 import z3
 
-from checkers import trace as tr
-from checkers.explicit import ExplicitChecker, Verdict
-from checkers.symbolic import DepthReport, Unroller, bmc
-from model.config import Bounds
-from model.mutants import MUTANTS
-from model.protocol import MirrorModel
-from spec.properties import BY_NAME, EXPECTED_TRADE_OFFS, SAFETY
-from spec.state import FencePolicy, RecoveryKind
+from pitmirror.checkers.explicit.checker import ExplicitChecker, Verdict
+from pitmirror.checkers.symbolic.bmc import DepthReport, Unroller, bmc
+from pitmirror.checkers.traces import trace as tr
+from pitmirror.model.config import Bounds
+from pitmirror.model.mutants import MUTANTS
+from pitmirror.model.protocol import MirrorModel
+from pitmirror.spec.properties import BY_NAME, EXPECTED_TRADE_OFFS, SAFETY
+from pitmirror.spec.state import FencePolicy, RecoveryKind
 
 #: One block keeps the formulas small; every mutant still shows its bug (see bench/bench_prove.py).
 MUTANT_BOUNDS = Bounds(blocks=1, values=2, host_writes=2, concurrency=1, journal_capacity=2, crashes=1,
@@ -135,7 +135,7 @@ def test_values_bits_32_finds_a_bug_and_replays_renamed(tmp_path: Path) -> None:
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "checkers.cli", *args], capture_output=True, text=True, timeout=300)
+    return subprocess.run([sys.executable, "-m", "pitmirror", *args], capture_output=True, text=True, timeout=300)
 
 
 def test_cli_prove_exit_codes_and_trace(tmp_path: Path) -> None:

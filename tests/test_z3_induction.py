@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from checkers.symbolic import Outcome, Unroller
-from checkers.z3_agree import reachable
-from checkers.z3_induction import Discharged, Discharger, induction
-from model.config import PRESETS, Bounds
-from spec.invariants import INVARIANTS, SUPPORT, SWAP_SUPPORT, support
-from spec.properties import BY_NAME
-from spec.state import RecoveryKind
+from helpers.z3_agree import reachable
+from pitmirror.checkers.symbolic.bmc import Outcome, Unroller
+from pitmirror.checkers.symbolic.induction import Discharged, Discharger, induction
+from pitmirror.model.config import PRESETS, Bounds
+from pitmirror.spec.invariants import INVARIANTS, SUPPORT, SWAP_SUPPORT, support
+from pitmirror.spec.properties import BY_NAME
+from pitmirror.spec.state import RecoveryKind
 
 ONE_BLOCK = Bounds(blocks=1, values=2, host_writes=2, concurrency=1, journal_capacity=2, crashes=1,
                    path_failures=1, recoveries=1)
@@ -114,18 +114,18 @@ def test_induction_does_not_prove_a_mutant(mutant: str, name: str, blamed: str |
 def test_cli_induction_labels_proved_and_possibly_unreachable(tmp_path: Path) -> None:
     common = ["prove", "--preset", "small", "--blocks", "1", "--recovery", "writethrough", "--induction",
               "--depth", "1", "--quiet", "--out", str(tmp_path)]
-    r = subprocess.run([sys.executable, "-m", "checkers.cli", *common, "--property", "journal_well_formed"],
+    r = subprocess.run([sys.executable, "-m", "pitmirror", *common, "--property", "journal_well_formed"],
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "proved" in r.stdout and "not proved" not in r.stdout
-    r = subprocess.run([sys.executable, "-m", "checkers.cli", *common, "--property", "bases_agree"],
+    r = subprocess.run([sys.executable, "-m", "pitmirror", *common, "--property", "bases_agree"],
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "possibly-unreachable" in r.stdout
     doc = json.loads((tmp_path / "z3-cti-correct-writethrough-bases_agree.json").read_text())
     assert doc["verdict"] == "possibly-unreachable" and doc["source"] == "z3"
     # step 0 of a CTI is a state the solver chose, and the trace says so rather than "initial state"
-    show = subprocess.run([sys.executable, "-m", "checkers.cli", "trace", "show",
+    show = subprocess.run([sys.executable, "-m", "pitmirror", "trace", "show",
                            str(tmp_path / "z3-cti-correct-writethrough-bases_agree.json")],
                           capture_output=True, text=True, timeout=60)
     assert "arbitrary start state" in show.stdout and "(initial state)" not in show.stdout
@@ -158,7 +158,7 @@ def test_core_properties_are_proved_at_default_bounds(name: str, kind: RecoveryK
 
 
 def test_cli_induction_needs_k_of_at_least_one() -> None:
-    r = subprocess.run([sys.executable, "-m", "checkers.cli", "prove", "--induction", "--depth", "0"],
+    r = subprocess.run([sys.executable, "-m", "pitmirror", "prove", "--induction", "--depth", "0"],
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 2
     assert "--depth 1 or more" in r.stderr and "Traceback" not in r.stderr

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from impl.blocks import (
+from pitmirror.impl.blocks import (
     BLOCK_SIZE,
     ZERO_BLOCK,
     as_block,

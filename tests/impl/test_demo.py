@@ -5,7 +5,7 @@ from __future__ import annotations
 import textwrap
 
 import impl
-from impl.demo import run_demo
+from pitmirror.impl.demo import run_demo
 
 
 def test_demo_narrates_and_succeeds() -> None:

@@ -12,11 +12,11 @@ from typing import Any
 
 import pytest
 
-from impl import ACTION_NAMES, Action, FaultPlan, MirroredSystem
-from impl.blocks import value_of_block
-from impl.messages import MirrorWrite
-from impl.record import JournalRecord
-from impl.states import PairState, RecoveryKind
+from pitmirror.impl import ACTION_NAMES, Action, FaultPlan, MirroredSystem
+from pitmirror.impl.blocks import value_of_block
+from pitmirror.impl.messages import MirrorWrite
+from pitmirror.impl.record import JournalRecord
+from pitmirror.impl.states import PairState, RecoveryKind
 
 HEAVY = FaultPlan(loss=1.0, duplication=1.0, path_failure=0.3, crash=0.3, recovery=0.5)
 

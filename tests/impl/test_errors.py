@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from impl import MirroredSystem
-from impl.errors import (
+from pitmirror.impl import MirroredSystem
+from pitmirror.impl.errors import (
     CommandSequenceError,
     InvalidParameter,
     JournalFull,
@@ -27,7 +27,7 @@ from impl.errors import (
     UnknownMutantError,
     WritesInFlight,
 )
-from impl.messages import MirrorAck
+from pitmirror.impl.messages import MirrorAck
 
 
 def fresh(**kw: Any) -> MirroredSystem:

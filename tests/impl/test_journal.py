@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from impl import MirroredSystem
-from impl.array import StorageArray
-from impl.blocks import block_of_value
-from impl.errors import RecordChecksumError, TornRecordError
-from impl.hardware import PowerLoss
-from impl.journal import Journal
-from impl.record import MARKER, JournalRecord
-from impl.states import FencePolicy
+from pitmirror.impl import MirroredSystem
+from pitmirror.impl.array import StorageArray
+from pitmirror.impl.blocks import block_of_value
+from pitmirror.impl.errors import RecordChecksumError, TornRecordError
+from pitmirror.impl.hardware import PowerLoss
+from pitmirror.impl.journal import Journal
+from pitmirror.impl.record import MARKER, JournalRecord
+from pitmirror.impl.states import FencePolicy
 
 
 def _journal(records: int = 3) -> Journal:
@@ -89,7 +89,7 @@ def test_torn_journal_write_is_not_in_the_table_and_is_redone_never() -> None:
     # the sectors past next_free hold a torn record that nobody points at
     torn = s.a.log.next_free
     sectors = [s.a.array.read("journal", torn + i) for i in range(3)]
-    from impl.record import decode
+    from pitmirror.impl.record import decode
     with pytest.raises(TornRecordError):
         decode(sectors, "J", expect_seq=2)
     s.crash_array("A")

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import pytest
 
-from impl import MirroredSystem
-from impl.blocks import block_of_value, value_of_block
-from impl.errors import ControllerReset, PairSuspended
-from impl.messages import MirrorAck, MirrorWrite
-from impl.ready import RequestStatus
-from impl.states import Origin, PairState
+from pitmirror.impl import MirroredSystem
+from pitmirror.impl.blocks import block_of_value, value_of_block
+from pitmirror.impl.errors import ControllerReset, PairSuspended
+from pitmirror.impl.messages import MirrorAck, MirrorWrite
+from pitmirror.impl.ready import RequestStatus
+from pitmirror.impl.states import Origin, PairState
 
 
 def vals(blocks: list[bytes]) -> list[int]:
@@ -36,7 +36,7 @@ def test_host_ack_waits_for_r_and_the_journal_comes_first() -> None:
 
 def test_ready_reports_journal_before_primary_before_send() -> None:
     s = MirroredSystem(blocks=4, journal_capacity=8)
-    from impl.ready import HostRequest
+    from pitmirror.impl.ready import HostRequest
     ready = s.a.host_write(HostRequest(1, 0, block_of_value(3)))
     assert [p.what for p in ready.persisted] == ["journal", "primary"]
     assert ready.messages and not ready.acked

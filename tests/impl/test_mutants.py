@@ -7,12 +7,12 @@ from collections.abc import Callable
 
 import pytest
 
-from impl import MUTANTS, MirroredSystem
-from impl.blocks import block_of_value, value_of_block
-from impl.errors import RecoveryInProgress, UnknownMutantError
-from impl.messages import MirrorWrite, RecoverRequest
-from impl.mutants import Mutant
-from impl.ready import RequestStatus
+from pitmirror.impl import MUTANTS, MirroredSystem
+from pitmirror.impl.blocks import block_of_value, value_of_block
+from pitmirror.impl.errors import RecoveryInProgress, UnknownMutantError
+from pitmirror.impl.messages import MirrorWrite, RecoverRequest
+from pitmirror.impl.mutants import Mutant
+from pitmirror.impl.ready import RequestStatus
 
 
 def system(mutant: str | None, **kw: object) -> MirroredSystem:

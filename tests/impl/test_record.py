@@ -7,9 +7,9 @@ import zlib
 
 import pytest
 
-from impl.blocks import BLOCK_SIZE, block_of_value, text_block
-from impl.errors import RecordChecksumError, RecordMismatchError, SenseKey, TornRecordError
-from impl.record import MARKER, JournalRecord, decode, encode, sectors_for
+from pitmirror.impl.blocks import BLOCK_SIZE, block_of_value, text_block
+from pitmirror.impl.errors import RecordChecksumError, RecordMismatchError, SenseKey, TornRecordError
+from pitmirror.impl.record import MARKER, JournalRecord, decode, encode, sectors_for
 
 
 @pytest.mark.claims(2, 4)

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import pytest
 
-from impl import MirroredSystem
-from impl.blocks import block_of_value, value_of_block
-from impl.errors import RecoveryStalled
-from impl.messages import MirrorAck, MirrorWrite, RecoverRequest, SwapDone
-from impl.states import JournalingState, PairState, RecoveryKind, RemoteSwapStatus
+from pitmirror.impl import MirroredSystem
+from pitmirror.impl.blocks import block_of_value, value_of_block
+from pitmirror.impl.errors import RecoveryStalled
+from pitmirror.impl.messages import MirrorAck, MirrorWrite, RecoverRequest, SwapDone
+from pitmirror.impl.states import JournalingState, PairState, RecoveryKind, RemoteSwapStatus
 
 
 def vals(blocks: list[bytes]) -> list[int]:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from impl.array import StorageArray
-from impl.blocks import BLOCK_SIZE, block_of_value
-from impl.errors import ProtocolViolation
-from impl.hardware import DiskDrive, PowerLoss, PowerSupply, carve
-from impl.states import FencePolicy, JournalingState, PairState, next_journaling_state, next_pair_state
-from impl.tables import JournalLogTable, LogEntry, PairTable, VolumeMap
+from pitmirror.impl.array import StorageArray
+from pitmirror.impl.blocks import BLOCK_SIZE, block_of_value
+from pitmirror.impl.errors import ProtocolViolation
+from pitmirror.impl.hardware import DiskDrive, PowerLoss, PowerSupply, carve
+from pitmirror.impl.states import FencePolicy, JournalingState, PairState, next_journaling_state, next_pair_state
+from pitmirror.impl.tables import JournalLogTable, LogEntry, PairTable, VolumeMap
 
 
 @pytest.mark.claims(2, 4, 16, 18)

@@ -25,11 +25,11 @@ from typing import Any
 
 import jsonschema
 
-from model.actions import Action, action_from_json
-from model.config import Bounds, BoundsError
-from model.protocol import MirrorModel
-from spec.properties import BY_NAME, Kind, Property
-from spec.state import Message, State
+from pitmirror.model.actions import Action, action_from_json
+from pitmirror.model.config import Bounds, BoundsError
+from pitmirror.model.protocol import MirrorModel
+from pitmirror.spec.properties import BY_NAME, Kind, Property
+from pitmirror.spec.state import Message, State
 
 FORMAT = "pitmirror-trace"
 VERSION = 1

@@ -8,7 +8,7 @@ or an expected trade-off) or an *explained* miss: a miss without a reason is a b
 Checkers plug in through a small registry, ``ADAPTERS``: name -> adapter class, where an adapter is a
 callable ``(mutant | None) -> Cell`` (``None`` is the correct protocol) with an optional batch method
 ``cells`` so that a checker can run its rows in parallel. The explicit checker is implemented here; the
-Z3 (``checkers.symbolic``) and fuzz (``checkers.fuzz``) checkers are looked up at run time and give an
+Z3 (``checkers.symbolic.bmc``) and fuzz (``checkers.conformance.fuzz``) checkers are looked up at run time and give an
 explained miss, "not available in this build", until their modules exist. Those modules join the
 scorecard by defining ``scorecard_cell(mutant: str | None, bounds: Bounds) -> Cell`` (or a mapping with
 the fields of ``Cell``).
@@ -26,12 +26,12 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, ClassVar
 
-from checkers.explicit import Verdict
-from checkers.runner import CheckJob, JobOutcome, run_jobs
-from model.config import Bounds
-from model.mutants import MUTANTS, Mutant
-from spec.properties import EXPECTED_TRADE_OFFS, PROPERTIES, Kind
-from spec.state import RecoveryKind
+from pitmirror.checkers.explicit.checker import Verdict
+from pitmirror.checkers.explicit.runner import CheckJob, JobOutcome, run_jobs
+from pitmirror.model.config import Bounds
+from pitmirror.model.mutants import MUTANTS, Mutant
+from pitmirror.spec.properties import EXPECTED_TRADE_OFFS, PROPERTIES, Kind
+from pitmirror.spec.state import RecoveryKind
 
 CORRECT = "correct protocol"  # the row label of the protocol without a mutant
 
@@ -276,14 +276,14 @@ class SymbolicAdapter(PluggedAdapter):
     """Z3 bounded model checking and k-induction (`pitmirror prove`)."""
 
     name = "z3"
-    module = "checkers.symbolic"
+    module = "pitmirror.checkers.symbolic.bmc"
 
 
 class FuzzAdapter(PluggedAdapter):
     """Hypothesis stateful testing of impl against model (`pitmirror fuzz`)."""
 
     name = "fuzz"
-    module = "checkers.fuzz"
+    module = "pitmirror.checkers.conformance.fuzz"
 
 
 #: The registry: checker name -> adapter. A new checker adds one line here.

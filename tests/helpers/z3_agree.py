@@ -1,4 +1,4 @@
-"""The agreement check that keeps ``checkers.z3_encoding`` from drifting from ``model/`` and ``spec/``.
+"""The agreement check that keeps ``pitmirror.checkers.symbolic.encoding`` from drifting from ``model/`` and ``spec/``.
 
 Two ways, same encoding code:
 
@@ -22,13 +22,13 @@ from collections.abc import Callable
 
 import z3
 
-from checkers.z3_encoding import Encoding, Inst
-from checkers.z3_terms import SV, CapacityError, Term
-from model.actions import Action
-from model.config import Bounds
-from spec.invariants import INVARIANTS
-from spec.properties import SAFETY
-from spec.state import State
+from pitmirror.checkers.symbolic.encoding import Encoding, Inst
+from pitmirror.checkers.symbolic.terms import SV, CapacityError, Term
+from pitmirror.model.actions import Action
+from pitmirror.model.config import Bounds
+from pitmirror.spec.invariants import INVARIANTS
+from pitmirror.spec.properties import SAFETY
+from pitmirror.spec.state import State
 
 
 def predicates(enc: Encoding) -> list[tuple[str, Callable[[State], bool], Callable[[SV], Term]]]:
@@ -42,7 +42,7 @@ def predicates(enc: Encoding) -> list[tuple[str, Callable[[State], bool], Callab
 
 def reachable(bounds: Bounds, max_states: int | None = None) -> list[State]:
     """Every reachable state of the model (breadth-first, no symmetry reduction), up to ``max_states``."""
-    from model.protocol import MirrorModel
+    from pitmirror.model.protocol import MirrorModel
 
     m = MirrorModel(bounds)
     seen = set(m.init_states())

@@ -4,7 +4,7 @@ k-induction proves a safety property P by proving the strengthened predicate
 
     Q = P & well_formed & the invariants spec.invariants.SUPPORT names for P
 
-inductive. The base case is bounded model checking of Q (``checkers.symbolic.Unroller``). The step case asks
+inductive. The base case is bounded model checking of Q (``checkers.symbolic.bmc.Unroller``). The step case asks
 whether k consecutive Q-states followed by one transition can end outside Q. Asked as one formula (every
 action instance in one transition relation, the negation of every conjunct of Q at once) it did not finish
 in 25 minutes for ``mirror_consistent`` at the default bounds. So it is split, one *proof obligation* per
@@ -33,11 +33,11 @@ from multiprocessing.pool import Pool
 
 import z3
 
-from checkers.symbolic import DepthReport, Outcome, ReportFn, Steps, Unroller, _b, decode, well_formed
-from checkers.z3_terms import SV, Term, conj
-from model.actions import Action
-from model.config import Bounds
-from spec.properties import Property
+from pitmirror.checkers.symbolic.bmc import DepthReport, Outcome, ReportFn, Steps, Unroller, _b, decode, well_formed
+from pitmirror.checkers.symbolic.terms import SV, Term, conj
+from pitmirror.model.actions import Action
+from pitmirror.model.config import Bounds
+from pitmirror.spec.properties import Property
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""The model's transitions and the spec's properties over the state vector of ``checkers.z3_terms``.
+"""The model's transitions and the spec's properties over the state vector of ``checkers.symbolic.terms``.
 
 This is a hand-written transcription of ``model/protocol.py`` and ``spec/properties.py``. It cannot drift
 unnoticed: ``tests/test_z3_agreement.py`` enumerates every reachable state at small bounds (both recovery
@@ -20,7 +20,7 @@ exception is a seeded bug: under ``reuse_sequence_number`` two buffered records 
 itself then applies the smaller value first.) So the value domain appears only as the range of the
 ``HostWrite`` parameter and of the well-formedness constraint; ``--values-bits 32`` widens it to 2^32 values
 per block, and by the model's value symmetry (``model.symmetry``) a counterexample found there renames to one
-the explicit model replays (``checkers.symbolic.decode``).
+the explicit model replays (``checkers.symbolic.bmc.decode``).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from checkers.z3_terms import (
+from pitmirror.checkers.symbolic.terms import (
     RECOVERY_SCALARS,
     SV,
     Layout,
@@ -59,7 +59,7 @@ from checkers.z3_terms import (
     vol_eq,
     zero,
 )
-from model.actions import (
+from pitmirror.model.actions import (
     Action,
     Checkpoint,
     CrashArray,
@@ -81,9 +81,9 @@ from model.actions import (
     SwapTimeout,
     SwapVolumes,
 )
-from model.config import Bounds
-from model.protocol import MirrorModel
-from spec.state import (
+from pitmirror.model.config import Bounds
+from pitmirror.model.protocol import MirrorModel
+from pitmirror.spec.state import (
     MARKER,
     FencePolicy,
     JournalingState,

@@ -10,7 +10,7 @@ Trace files are untrusted data: everything taken from one is passed through ``ht
 reaches the page, and the page is self-contained (inline CSS, no script, no network) so that opening a
 trace can neither fetch nor run anything.
 
-The functions take the checked JSON document (``checkers.trace.load``), not ``Trace`` objects: the
+The functions take the checked JSON document (``checkers.traces.trace.load``), not ``Trace`` objects: the
 schema guarantees the outline, and every value inside a state is treated as arbitrary JSON so a foreign
 but well-formed trace still renders.
 """
@@ -24,9 +24,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from model.mutants import MUTANTS
-from spec.properties import EXPECTED_TRADE_OFFS
-from spec.state import MARKER, RecoveryKind
+from pitmirror.model.mutants import MUTANTS
+from pitmirror.spec.properties import EXPECTED_TRADE_OFFS
+from pitmirror.spec.state import MARKER, RecoveryKind
 
 #: The lanes of the page, left to right: who issues requests, the primary array, the path, the remote array.
 LANES: tuple[str, ...] = ("host", "A", "path", "R")
@@ -539,7 +539,7 @@ def _status(doc: dict[str, Any]) -> str:
 
 
 def render_html(doc: dict[str, Any]) -> str:
-    """The whole page for a checked trace document (``checkers.trace.load``)."""
+    """The whole page for a checked trace document (``checkers.traces.trace.load``)."""
     status = _status(doc)
     states = [s["state"] for s in doc["steps"]]
     varying = _varying_fields(states)

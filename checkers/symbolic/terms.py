@@ -1,6 +1,6 @@
 """Terms that are either concrete Python values or Z3 expressions, and the fixed-width state vector.
 
-The symbolic encoding (``checkers.z3_encoding``) is written once over these helpers. Given Python ints it
+The symbolic encoding (``checkers.symbolic.encoding``) is written once over these helpers. Given Python ints it
 computes concretely (``ite`` on a Python bool picks a branch, ``conj`` folds constants), given Z3 terms it
 builds formulas. So the same code is run two ways: concretely by the agreement test on every reachable state
 at small bounds (fast), and symbolically by the solver (also compared with the model by the test).
@@ -18,8 +18,8 @@ from typing import Any
 
 import z3
 
-from model.config import Bounds
-from spec.state import (
+from pitmirror.model.config import Bounds
+from pitmirror.spec.state import (
     FencePolicy,
     GhostWrite,
     InFlight,

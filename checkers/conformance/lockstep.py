@@ -20,13 +20,13 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any
 
-from checkers import trace as tr
-from impl import ScsiError
-from impl.abstraction import abstract_state
-from impl.actions import Action as ImplAction
-from impl.ready import RequestStatus
-from impl.system import MirroredSystem
-from model.actions import (
+from pitmirror.checkers.traces import trace as tr
+from pitmirror.impl import ScsiError
+from pitmirror.impl.abstraction import abstract_state
+from pitmirror.impl.actions import Action as ImplAction
+from pitmirror.impl.ready import RequestStatus
+from pitmirror.impl.system import MirroredSystem
+from pitmirror.model.actions import (
     Action,
     CrashArray,
     Deliver,
@@ -46,10 +46,10 @@ from model.actions import (
     SwapVolumes,
     action_from_json,
 )
-from model.config import Bounds
-from model.protocol import MirrorModel
-from spec.properties import BY_NAME, EXPECTED_TRADE_OFFS, SAFETY, Kind, Property
-from spec.state import (
+from pitmirror.model.config import Bounds
+from pitmirror.model.protocol import MirrorModel
+from pitmirror.spec.properties import BY_NAME, EXPECTED_TRADE_OFFS, SAFETY, Kind, Property
+from pitmirror.spec.state import (
     FencePolicy,
     InFlight,
     JournalingState,

@@ -11,8 +11,8 @@ import ast
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from model.actions import ACTION_TYPES
-from spec.properties import PROPERTIES
+from pitmirror.model.actions import ACTION_TYPES
+from pitmirror.spec.properties import PROPERTIES
 
 CLAIMS = range(1, 29)  # US 7,139,851 has claims 1-28
 

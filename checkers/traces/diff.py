@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from checkers.render import action_text, change_text
+from pitmirror.checkers.traces.render import action_text, change_text
 
 
 @dataclass(frozen=True)
@@ -66,7 +66,7 @@ class TraceDiff:
 
 
 def compare(a: dict[str, Any], b: dict[str, Any]) -> TraceDiff:
-    """Compare two checked trace documents (``checkers.trace.load``)."""
+    """Compare two checked trace documents (``checkers.traces.trace.load``)."""
     d = TraceDiff(property_a=a["property"]["name"], property_b=b["property"]["name"],
                   verdict_a=a["verdict"], verdict_b=b["verdict"],
                   length_a=len(a["steps"]) - 1, length_b=len(b["steps"]) - 1,

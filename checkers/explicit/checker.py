@@ -24,11 +24,11 @@ from enum import Enum
 
 import networkx as nx
 
-from model.actions import Action
-from model.protocol import MirrorModel
-from model.symmetry import Canonicalizer
-from spec.properties import Kind, Property
-from spec.state import State
+from pitmirror.model.actions import Action
+from pitmirror.model.protocol import MirrorModel
+from pitmirror.model.symmetry import Canonicalizer
+from pitmirror.spec.properties import Kind, Property
+from pitmirror.spec.state import State
 
 INTERRUPTED = "interrupted (Ctrl-C)"
 

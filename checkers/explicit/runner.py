@@ -13,11 +13,11 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from checkers.explicit import INTERRUPTED, CheckResult, Discovery, ExplicitChecker, Verdict
-from checkers.trace import Trace
-from model.config import Bounds
-from model.protocol import MirrorModel
-from spec.properties import BY_NAME, Property
+from pitmirror.checkers.explicit.checker import INTERRUPTED, CheckResult, Discovery, ExplicitChecker, Verdict
+from pitmirror.checkers.traces.trace import Trace
+from pitmirror.model.config import Bounds
+from pitmirror.model.protocol import MirrorModel
+from pitmirror.spec.properties import BY_NAME, Property
 
 
 @dataclass(frozen=True)

@@ -1,11 +1,11 @@
-"""Z3 bounded model checking over the model (issue 5); k-induction builds on it in ``checkers.z3_induction``.
+"""Z3 bounded model checking over the model (issue 5); k-induction builds on it in ``checkers.symbolic.induction``.
 
-The transition relation is built from ``checkers.z3_encoding`` (kept in step with ``model/protocol.py`` by
+The transition relation is built from ``checkers.symbolic.encoding`` (kept in step with ``model/protocol.py`` by
 ``tests/test_z3_agreement.py``): per step ``k`` a vector of integer constants, an instance selector
 ``sel@k`` and a value parameter ``val@k``; ``T(s_k, s_k+1)`` says the selected instance's guard holds and
 every slot of ``s_k+1`` is that instance's effect. A satisfying model therefore names the action of every
 step; ``decode`` turns it into concrete actions and re-executes them on ``MirrorModel``, so a z3 trace is a
-model trace like any other (``checkers.trace.replay_on_model`` accepts it).
+model trace like any other (``checkers.traces.trace.replay_on_model`` accepts it).
 
 BMC is incremental: one solver per property, one transition added per depth, the violation asked for with
 an assumption, so depth d reuses what the solver learnt at depth d-1 and the first violation found is a
@@ -23,13 +23,13 @@ from typing import Any
 
 import z3
 
-from checkers.z3_encoding import Encoding
-from checkers.z3_terms import SV, Layout, Term, all_of, conj, implies, same
-from model.actions import Action
-from model.config import Bounds
-from model.protocol import MirrorModel
-from spec.properties import Property
-from spec.state import MARKER, State
+from pitmirror.checkers.symbolic.encoding import Encoding
+from pitmirror.checkers.symbolic.terms import SV, Layout, Term, all_of, conj, implies, same
+from pitmirror.model.actions import Action
+from pitmirror.model.config import Bounds
+from pitmirror.model.protocol import MirrorModel
+from pitmirror.spec.properties import Property
+from pitmirror.spec.state import MARKER, State
 
 Steps = list[tuple[Action | None, State]]
 
@@ -380,9 +380,9 @@ CORRECT_DEPTH = 4
 def scorecard_cell(mutant: str | None, bounds: Bounds) -> dict[str, Any]:
     """The scorecard's z3 column: BMC of the property the mutant breaks at ``SCORECARD_BOUNDS``; for the
     correct protocol, BMC of every safety property to ``CORRECT_DEPTH`` for both recovery kinds."""
-    from model.mutants import MUTANTS
-    from spec.properties import BY_NAME, EXPECTED_TRADE_OFFS, SAFETY, Kind
-    from spec.state import RecoveryKind
+    from pitmirror.model.mutants import MUTANTS
+    from pitmirror.spec.properties import BY_NAME, EXPECTED_TRADE_OFFS, SAFETY, Kind
+    from pitmirror.spec.state import RecoveryKind
 
     started = time.perf_counter()
     if mutant is not None:

@@ -4,7 +4,7 @@ Theory of operation (Hypothesis's ``DatabaseComparison`` shape): ``ConformanceMa
 model action. Each rule's precondition asks the MODEL whether an action of that kind is enabled, and the
 rule draws one of the model's enabled actions of that kind (``data.draw(sampled_from(...))``), so Hypothesis
 filters instead of discarding runs and every step is one the protocol allows. The step goes to both sides
-(``checkers.conformance.Lockstep``). Two invariants run after every step:
+(``checkers.conformance.lockstep.Lockstep``). Two invariants run after every step:
 
 * ``conforms``: abstraction(impl) == the model state (non-ghost, non-budget fields, differing fields named),
   and the impl enables exactly the model's actions (budgets applied);
@@ -44,11 +44,17 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from checkers.conformance import ConformanceError, Lockstep, PropertyViolation, impl_view, safety_properties
-from checkers.trace import Trace
-from impl.blocks import value_of_block
-from impl.errors import LbaOutOfRange, RecoveryInProgress, ScsiError, TargetOutOfWindow, UnknownMarker
-from model.actions import (
+from pitmirror.checkers.conformance.lockstep import (
+    ConformanceError,
+    Lockstep,
+    PropertyViolation,
+    impl_view,
+    safety_properties,
+)
+from pitmirror.checkers.traces.trace import Trace
+from pitmirror.impl.blocks import value_of_block
+from pitmirror.impl.errors import LbaOutOfRange, RecoveryInProgress, ScsiError, TargetOutOfWindow, UnknownMarker
+from pitmirror.model.actions import (
     Action,
     Checkpoint,
     CrashArray,
@@ -70,9 +76,9 @@ from model.actions import (
     SwapTimeout,
     SwapVolumes,
 )
-from model.config import RANGES, Bounds
-from spec.properties import Kind, Property
-from spec.state import RecoveryKind, State, pending_host_writes, recovery_active
+from pitmirror.model.config import RANGES, Bounds
+from pitmirror.spec.properties import Kind, Property
+from pitmirror.spec.state import RecoveryKind, State, pending_host_writes, recovery_active
 
 #: Defaults of ``pitmirror fuzz``: the correct protocol runs clean in a few seconds per recovery kind, and
 #: every mutant is found with seed 0 (tests/test_fuzz.py).
@@ -571,7 +577,7 @@ def fuzz(config: FuzzConfig, progress: Callable[[int, int], None] | None = None)
             lines.append(str(text))
 
         with with_reporter(report), shrink_time_limit(config.shrink_seconds):
-            run_state_machine_as_test(cls, settings=hypothesis_settings(config))  # type: ignore[no-untyped-call]
+            run_state_machine_as_test(cls, settings=hypothesis_settings(config))  # type: ignore[no-untyped-call,unused-ignore]
     except HypothesisException:
         raise  # a broken machine definition or a flaky run: a bug of the fuzzer, not a finding
     except Exception as e:  # PropertyViolation, ConformanceError, a bad request's check, or an impl crash

@@ -1,8 +1,8 @@
-"""``pitmirror fuzz``: Hypothesis runs the reference implementation against the model (``checkers.fuzz``).
+"""``pitmirror fuzz``: Hypothesis runs the reference implementation against the model (``checkers.conformance.fuzz``).
 
 ``checkers/cli.py`` registers it with one line, passing itself: ``build_fuzz(cli_module)`` builds the command
 on that module's shared options (``_bounds_options``, ``make_bounds``, ``UsageError``, the consoles). This
-module does not import ``checkers.cli``: under ``python -m checkers.cli`` the running module is
+module does not import ``checkers.cli.main``: under ``python -m pitmirror`` the running module is
 ``__main__``, and an import would load a second copy (and a cycle) instead of registering on the group
 that runs. Exit codes as for every command: 0 clean, 1 a violation or divergence, 2 usage error.
 """
@@ -22,7 +22,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from checkers.fuzz import (
+from pitmirror.checkers.conformance.fuzz import (
     DEFAULT_EXAMPLES,
     DEFAULT_SHRINK_SECONDS,
     DEFAULT_STEPS,
@@ -31,9 +31,9 @@ from checkers.fuzz import (
     FuzzResult,
     fuzz,
 )
-from model.config import BoundsError
-from model.mutants import MUTANTS
-from spec.state import RecoveryKind
+from pitmirror.model.config import BoundsError
+from pitmirror.model.mutants import MUTANTS
+from pitmirror.spec.state import RecoveryKind
 
 
 def _run_one(config: FuzzConfig, quiet: bool, label: str, err: Console) -> FuzzResult:

@@ -4,8 +4,8 @@ Exit codes as ``check``: 0 when every property holds up to the depth (or is prov
 shown as such; 1 when a property is violated; 2 for a usage error. A property that k-induction cannot prove
 is reported (with its counterexample to induction, verdict ``possibly-unreachable``) but is no violation.
 
-The command is built by ``build_prove(cli_module)``: this module does not import ``checkers.cli`` (under
-``python -m checkers.cli`` the running module is ``__main__``, and an import would load a second copy and a
+The command is built by ``build_prove(cli_module)``: this module does not import ``checkers.cli.main`` (under
+``python -m pitmirror`` the running module is ``__main__``, and an import would load a second copy and a
 cycle), it takes the shared bound options and helpers from the module that registers it.
 """
 
@@ -24,13 +24,13 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from checkers.symbolic import DecodeError, DepthReport, Outcome, Unroller, bmc
-from checkers.trace import Trace
-from checkers.z3_induction import Discharged, Discharger
-from checkers.z3_induction import induction as k_induction
-from model.config import Bounds
-from spec.invariants import support as invariant_support
-from spec.properties import BY_NAME, EXPECTED_TRADE_OFFS, SAFETY, Kind, Property
+from pitmirror.checkers.symbolic.bmc import DecodeError, DepthReport, Outcome, Unroller, bmc
+from pitmirror.checkers.symbolic.induction import Discharged, Discharger
+from pitmirror.checkers.symbolic.induction import induction as k_induction
+from pitmirror.checkers.traces.trace import Trace
+from pitmirror.model.config import Bounds
+from pitmirror.spec.invariants import support as invariant_support
+from pitmirror.spec.properties import BY_NAME, EXPECTED_TRADE_OFFS, SAFETY, Kind, Property
 
 
 def build_prove(cli: ModuleType) -> click.Command:

@@ -21,14 +21,16 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from checkers import render, scorecard, tracediff
-from checkers import trace as tr
-from checkers.explicit import INTERRUPTED, Verdict
-from checkers.runner import CheckJob, JobOutcome, run_jobs
-from model.config import PRESETS, RANGES, Bounds, BoundsError
-from model.mutants import MUTANTS
-from spec.properties import BY_NAME, EXPECTED_TRADE_OFFS, PROPERTIES, Kind
-from spec.state import FencePolicy, RecoveryKind
+from pitmirror.checkers.explicit.checker import INTERRUPTED, Verdict
+from pitmirror.checkers.explicit.runner import CheckJob, JobOutcome, run_jobs
+from pitmirror.checkers.reports import scorecard
+from pitmirror.checkers.traces import diff as tracediff
+from pitmirror.checkers.traces import render
+from pitmirror.checkers.traces import trace as tr
+from pitmirror.model.config import PRESETS, RANGES, Bounds, BoundsError
+from pitmirror.model.mutants import MUTANTS
+from pitmirror.spec.properties import BY_NAME, EXPECTED_TRADE_OFFS, PROPERTIES, Kind
+from pitmirror.spec.state import FencePolicy, RecoveryKind
 
 # Piped output (CI logs, files) gets a wide console so tables do not wrap at 80 columns.
 _WIDTH = None if sys.stdout.isatty() else 160
@@ -198,7 +200,7 @@ def _load(path: Path) -> dict[str, Any]:
 
 
 def _brief(v: Any) -> str:
-    """A JSON value in the protocol's words (shared with the page and the diff: ``checkers.render``)."""
+    """A JSON value in the protocol's words (shared with the page and the diff: ``checkers.traces.render``)."""
     return render.brief(v)
 
 
@@ -299,7 +301,9 @@ def trace_replay(file: Path) -> None:
     """Replay a trace on the model and on the reference implementation (a fresh impl with the trace's bounds
     and mutant, every step's action applied to both): where either diverges, and which property fails at
     which step. Exit 0 when both replay clean, 1 otherwise."""
-    from checkers import conformance  # imported here: the one checker module that also imports impl/
+    from pitmirror.checkers.conformance import (
+        lockstep as conformance,  # imported here: the one checker module that also imports impl/
+    )
 
     doc = _load(file)
     try:
@@ -401,7 +405,7 @@ def mutants(checker: str, preset: str, fence: str | None, only: tuple[str, ...],
               show_default=True, help="folder of the tests whose @pytest.mark.claims marks to read")
 def claims(markdown_file: Path | None, tests_dir: Path) -> None:
     """The claims traceability table: each claim -> properties, model actions, tests."""
-    from checkers import traceability
+    from pitmirror.checkers.reports import traceability
 
     rows = traceability.build(tests_dir)
     table = Table(pad_edge=False)
@@ -421,7 +425,7 @@ def claims(markdown_file: Path | None, tests_dir: Path) -> None:
 def demo() -> None:
     """A narrated scenario on real data: host writes, a marker, a logical corruption, and recovery to the
     marker by each method; ends by checking P == S == image(marker) and printing what crossed the path."""
-    from impl.demo import run_demo  # the reference arrays only; the demo never consults the model
+    from pitmirror.impl.demo import run_demo  # the reference arrays only; the demo never consults the model
 
     ok = run_demo(lambda line: out.print(line, markup=False))
     sys.exit(0 if ok else 1)
@@ -450,8 +454,8 @@ def main() -> None:
 
 
 # Commands contributed by other modules register here, one line each.
-from checkers.cli_fuzz import build_fuzz; cli.add_command(build_fuzz(sys.modules[__name__]))  # noqa: E402, E702, I001
-from checkers.cli_prove import build_prove; cli.add_command(build_prove(sys.modules[__name__]))  # noqa: E402, E702, I001
+from pitmirror.checkers.cli.fuzz import build_fuzz; cli.add_command(build_fuzz(sys.modules[__name__]))  # noqa: E402, E702, I001
+from pitmirror.checkers.cli.prove import build_prove; cli.add_command(build_prove(sys.modules[__name__]))  # noqa: E402, E702, I001
 
 if __name__ == "__main__":
     main()

@@ -1,0 +1,1 @@
+"""The ``pitmirror`` command line (``pitmirror.checkers.cli.main:main``)."""

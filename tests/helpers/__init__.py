@@ -1,0 +1,1 @@
+"""Helpers used only by the tests (not shipped in the wheel)."""
