@@ -1,1 +1,4 @@
-"""Conformance: the reference implementation run against the model in lockstep (through the abstraction function), and the Hypothesis stateful fuzzer that drives both. The one place in ``checkers`` that sees ``impl`` and ``model`` together."""
+"""Conformance: the reference implementation run against the model in lockstep (through the abstraction function),
+and the Hypothesis stateful fuzzer that drives both. The one place in ``checkers`` that sees ``impl`` and
+``model`` together.
+"""

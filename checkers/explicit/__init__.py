@@ -1,1 +1,3 @@
-"""The explicit-state engine: breadth-first exhaustive search (shortest counterexamples), symmetry, liveness by backward reachability, and the job runner that spreads a check over worker processes."""
+"""The explicit-state engine: breadth-first exhaustive search (shortest counterexamples), symmetry, liveness by
+backward reachability, and the job runner that spreads a check over worker processes.
+"""
