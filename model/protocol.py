@@ -38,6 +38,7 @@ from pitmirror.model.actions import (
     SwapVolumes,
 )
 from pitmirror.model.config import Bounds
+from pitmirror.model.symmetry import Canonicalizer
 from pitmirror.spec.state import (
     MARKER,
     FencePolicy,
@@ -83,6 +84,11 @@ class MirrorModel:
         self.mutant = bounds.mutant
         self.blocks = range(bounds.blocks)
         self.values = range(bounds.values)
+
+    def canonicalizer(self) -> Canonicalizer:
+        """The symmetry of these bounds: blocks are interchangeable, and so are the non-zero values (the
+        optional ``HasSymmetry`` hook of ``pitmirror.spec.interface``, which the explicit engine asks)."""
+        return Canonicalizer(self.bounds.blocks, self.bounds.values)
 
     # --- initial states -------------------------------------------------------------------------------
 

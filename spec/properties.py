@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from enum import Enum
 
+from pitmirror.spec.interface import Kind
 from pitmirror.spec.state import (
     MARKER,
     JournalingState,
@@ -27,17 +27,12 @@ from pitmirror.spec.state import (
 )
 
 
-class Kind(Enum):
-    """How a property quantifies over behaviours."""
-
-    ALWAYS = "always"
-    EVENTUALLY = "eventually"
-    SOMETIMES = "sometimes"
-
-
 @dataclass(frozen=True)
 class Property:
-    """One entry of the catalogue. ``predicate(state)`` is the single definition every checker uses."""
+    """One entry of the catalogue. ``predicate(state)`` is the single definition every checker uses.
+
+    It is a ``pitmirror.spec.interface.Property[State]`` (name, kind, predicate), so any engine written
+    against that interface checks it; meaning and claims are what the mirror's reports add."""
 
     name: str
     kind: Kind

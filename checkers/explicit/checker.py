@@ -1,16 +1,21 @@
-"""The explicit-state model checker: exhaustive breadth-first search over the model's state space.
+"""The explicit-state model checker: exhaustive breadth-first search over any model's state space.
 
-Breadth-first, so the first state found violating a property is at the least depth: every counterexample
-is a shortest one. Storage is compact: one canonical state per symmetry orbit (``model.symmetry``) in a
-dict to an integer id, and per id a parent id in an ``array`` (stateright stores fingerprint -> parent and
-rebuilds a path by replaying actions; so do we). The successor lists are kept as flat integer arrays only
-for the liveness analysis, which runs backward reachability from the states where nothing is pending and
-hands the trapped region, if any, to networkx for its strongly connected components.
+The engine knows only ``pitmirror.spec.interface``: a ``Model[S, A]`` (initial states, actions, next state),
+``Property[S]`` values, and optionally a canonicalizer for symmetry (passed in, or asked of the model through
+its ``canonicalizer()`` hook) and a ``within_boundary`` hook. The mirror (``pitmirror.model``) is one such
+model; ``pitmirror.examples.two_phase_commit`` is another.
+
+Breadth-first, so the first state found violating a property is at the least depth: every counterexample is a
+shortest one. Storage is compact: one canonical state per symmetry orbit in a dict to an integer id, and per
+id a parent id in an ``array`` (stateright stores fingerprint -> parent and rebuilds a path by replaying
+actions; so do we). The successor lists are kept as flat integer arrays only for the liveness analysis, which
+runs backward reachability from the states where nothing is pending and hands the trapped region, if any, to
+networkx for its strongly connected components.
 
 Safety: every ``ALWAYS`` property is evaluated on every state. Liveness: an ``EVENTUALLY`` property holds
-when from every reachable pending state some non-pending state is reachable (with the path eventually up:
-``RepairPath`` is always enabled while the path is down). Reachability: every ``SOMETIMES`` property must be
-reached, or the bounds are vacuous for it.
+when from every reachable pending state some non-pending state is reachable (no fairness assumed: the model
+must offer the way out, as the mirror's ``RepairPath`` is always enabled while the path is down).
+Reachability: every ``SOMETIMES`` property must be reached, or the bounds are vacuous for it.
 """
 
 from __future__ import annotations
@@ -21,14 +26,15 @@ from array import array
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
+from typing import Generic, TypeVar
 
 import networkx as nx
 
-from pitmirror.model.actions import Action
-from pitmirror.model.protocol import MirrorModel
-from pitmirror.model.symmetry import Canonicalizer
-from pitmirror.spec.properties import Kind, Property
-from pitmirror.spec.state import State
+from pitmirror.spec.interface import Canonicalizer, HasBoundary, HasSymmetry, Identity, Kind, Model, Property
+
+S = TypeVar("S")
+A = TypeVar("A")
+Path = list[tuple[A | None, S]]  # (action into the state, state), from an initial state
 
 INTERRUPTED = "interrupted (Ctrl-C)"
 
@@ -48,20 +54,20 @@ class Verdict(Enum):
 
 
 @dataclass
-class Discovery:
+class Discovery(Generic[S, A]):
     """A property's verdict with, for a violation or a witness, the shortest path from an initial state."""
 
-    prop: Property
+    prop: Property[S]
     verdict: Verdict
-    path: list[tuple[Action | None, State]] = field(default_factory=list)  # (action into state, state)
+    path: Path[A, S] = field(default_factory=list)  # (action into state, state)
     note: str = ""
 
 
 @dataclass
-class CheckResult:
+class CheckResult(Generic[S, A]):
     """What a run found: per-property discoveries and the run's figures."""
 
-    discoveries: dict[str, Discovery]
+    discoveries: dict[str, Discovery[S, A]]
     states: int
     transitions: int
     depth: int
@@ -81,7 +87,7 @@ class CheckResult:
         """Unique states explored per second of wall time."""
         return self.states / self.seconds if self.seconds > 0 else float(self.states)
 
-    def violated(self) -> list[Discovery]:
+    def violated(self) -> list[Discovery[S, A]]:
         """The discoveries that are violations, catalogue order."""
         return [d for d in self.discoveries.values() if d.verdict is Verdict.VIOLATED]
 
@@ -89,27 +95,38 @@ class CheckResult:
 ProgressFn = Callable[[int, int, int], None]  # (states, depth, frontier remaining)
 
 
-class ExplicitChecker:
-    """Breadth-first exhaustive checker. A builder, like stateright's: configure, then ``run()``."""
+class ExplicitChecker(Generic[S, A]):
+    """Breadth-first exhaustive checker. A builder, like stateright's: configure, then ``run()``.
 
-    def __init__(self, model: MirrorModel, properties: Sequence[Property], *, symmetry: bool = True,
-                 max_states: int | None = None,
+    Symmetry: with ``symmetry`` on, states are stored by the representative ``canonicalizer`` gives, or,
+    when none is passed, the one the model's ``canonicalizer()`` hook gives (none: no reduction). With
+    ``symmetry`` off no canonicalizer is built or called. A model with ``within_boundary(state)`` has the
+    states outside it neither checked nor explored."""
+
+    def __init__(self, model: Model[S, A], properties: Sequence[Property[S]], *, symmetry: bool = True,
+                 canonicalizer: Canonicalizer[S] | None = None, max_states: int | None = None,
                  stop_when_violated: Sequence[str] = (), progress: ProgressFn | None = None) -> None:
         self.model = model
         self.properties = list(properties)
-        self.canon = Canonicalizer(model.bounds.blocks, model.bounds.values, enabled=symmetry)
+        self.canon: Canonicalizer[S] = Identity()
+        if symmetry:
+            if canonicalizer is not None:
+                self.canon = canonicalizer
+            elif isinstance(model, HasSymmetry):
+                self.canon = model.canonicalizer()
         self.max_states = max_states
         self.stop_when_violated = set(stop_when_violated)
         self.progress = progress
 
-    def run(self) -> CheckResult:
+    def run(self) -> CheckResult[S, A]:
         """Explore, check, and return the verdict of every property. Ctrl-C ends it with a partial verdict."""
         model, canon = self.model, self.canon
         safety = [p for p in self.properties if p.kind is Kind.ALWAYS]
         liveness = [p for p in self.properties if p.kind is Kind.EVENTUALLY]
         sometimes = [p for p in self.properties if p.kind is Kind.SOMETIMES]
-        ids: dict[State, int] = {}
-        states: list[State] = []
+        within = model.within_boundary if isinstance(model, HasBoundary) else None
+        ids: dict[S, int] = {}
+        states: list[S] = []
         parent = array("q")
         depth_of = array("i")
         succ_start = array("q")
@@ -118,7 +135,7 @@ class ExplicitChecker:
         first_seen: dict[str, int] = {}
         keep_edges = bool(liveness)
 
-        def add(s: State, par: int, depth: int) -> int:
+        def add(s: S, par: int, depth: int) -> int:
             sid = len(states)
             ids[s] = sid
             states.append(s)
@@ -139,7 +156,7 @@ class ExplicitChecker:
         i = 0
         for s0 in model.init_states():
             c = canon(s0)
-            if c not in ids:
+            if c not in ids and (within is None or within(c)):
                 add(c, -1, 0)
         try:
             while i < len(states):
@@ -152,6 +169,8 @@ class ExplicitChecker:
                     transitions += 1
                     tid = ids.get(t)
                     if tid is None:
+                        if within is not None and not within(t):
+                            continue  # outside the bounds: no state, no edge (a dead end for liveness)
                         tid = add(t, i, d)
                     if keep_edges:
                         succ.append(tid)
@@ -174,10 +193,10 @@ class ExplicitChecker:
         if self.progress is not None:
             self.progress(len(states), max(depth_of) if depth_of else 0, len(states) - i)
 
-        def path_to(sid: int) -> list[tuple[Action | None, State]]:
+        def path_to(sid: int) -> Path[A, S]:
             return self._concrete_path(states, parent, sid)
 
-        discoveries: dict[str, Discovery] = {}
+        discoveries: dict[str, Discovery[S, A]] = {}
         for p in safety:
             if p.name in first_bad:
                 discoveries[p.name] = Discovery(p, Verdict.VIOLATED, path_to(first_bad[p.name]))
@@ -198,8 +217,8 @@ class ExplicitChecker:
                            time.perf_counter() - started, complete, stop_reason, self.canon.group_size,
                            max(0, _peak_rss_bytes() - rss_before))
 
-    def _liveness(self, p: Property, states: list[State], succ_start: array[int], succ: array[int],
-                  path_to: Callable[[int], list[tuple[Action | None, State]]]) -> Discovery:
+    def _liveness(self, p: Property[S], states: list[S], succ_start: array[int], succ: array[int],
+                  path_to: Callable[[int], Path[A, S]]) -> Discovery[S, A]:
         """From every pending state a non-pending one must be reachable; else show the shortest way in."""
         n = len(states)
         pending = [p.predicate(s) for s in states]
@@ -247,8 +266,7 @@ class ExplicitChecker:
                 f"reachable from there, all pending; they end in {kind} of {len(members)} state(s)")
         return Discovery(p, Verdict.VIOLATED, path_to(entry), note=note)
 
-    def _concrete_path(self, states: list[State], parent: array[int],
-                       sid: int) -> list[tuple[Action | None, State]]:
+    def _concrete_path(self, states: list[S], parent: array[int], sid: int) -> Path[A, S]:
         """Rebuild a concrete execution to state ``sid``: walk the canonical parents back, then replay
         forward, at each step choosing an action whose successor has the next canonical state."""
         chain = []
@@ -259,7 +277,7 @@ class ExplicitChecker:
         model, canon = self.model, self.canon
         inits = [s for s in model.init_states() if canon(s) == chain[0]]
         cur = inits[0]
-        out: list[tuple[Action | None, State]] = [(None, cur)]
+        out: Path[A, S] = [(None, cur)]
         for want in chain[1:]:
             for a in model.actions(cur):
                 nxt = model.next_state(cur, a)

@@ -1,7 +1,9 @@
 """Running explicit checks: one job per recovery kind, on both cores when there are two jobs.
 
 The command line and the scorecard call ``run_jobs``; each job is a plain, picklable ``CheckJob`` so it can
-run in a worker process (the 2-core machine explores write-through and swap side by side).
+run in a worker process (the 2-core machine explores write-through and swap side by side). A job names
+bounds and catalogue properties; which model those bounds build is the ``model_factory`` (``MirrorModel``
+unless a caller checks a variant of the protocol), so the runner, like the engine, is not welded to it.
 """
 
 from __future__ import annotations
@@ -15,9 +17,15 @@ from typing import Any
 
 from pitmirror.checkers.explicit.checker import INTERRUPTED, CheckResult, Discovery, ExplicitChecker, Verdict
 from pitmirror.checkers.traces.trace import Trace
+from pitmirror.model.actions import Action
 from pitmirror.model.config import Bounds
 from pitmirror.model.protocol import MirrorModel
+from pitmirror.spec.interface import Model
 from pitmirror.spec.properties import BY_NAME, Property
+from pitmirror.spec.state import State
+
+#: builds the model a job checks from the job's bounds (a module-level callable, so jobs pickle)
+ModelFactory = Callable[[Bounds], Model[State, Action]]
 
 
 @dataclass(frozen=True)
@@ -37,24 +45,25 @@ class JobOutcome:
     """A finished job: its result and the traces of its discoveries."""
 
     job: CheckJob
-    result: CheckResult
+    result: CheckResult[State, Action]
     traces: dict[str, Trace] = field(default_factory=dict)
 
 
-def trace_of(job: CheckJob, d: Discovery, source: str = "explicit") -> Trace:
-    """The discovery as a trace in the common format."""
+def trace_of(job: CheckJob, d: Discovery[State, Action], source: str = "explicit") -> Trace:
+    """The discovery as a trace in the common format (with the catalogue's entry for its property)."""
     verdict = "witness" if d.verdict is Verdict.REACHED else "violated"
-    return Trace(source, job.bounds, d.prop, verdict, d.path, note=d.note)
+    return Trace(source, job.bounds, BY_NAME[d.prop.name], verdict, d.path, note=d.note)
 
 
 ProgressSink = Callable[[str, int, int, int], None]  # (label, states, depth, frontier)
 
 
-def run_job(job: CheckJob, progress: ProgressSink | None = None) -> JobOutcome:
-    """Run one job in this process."""
+def run_job(job: CheckJob, progress: ProgressSink | None = None,
+            model_factory: ModelFactory = MirrorModel) -> JobOutcome:
+    """Run one job in this process, on the model ``model_factory`` builds from the job's bounds."""
     props: list[Property] = [BY_NAME[n] for n in job.properties]
     cb = None if progress is None else (lambda n, d, f: progress(job.label, n, d, f))
-    checker = ExplicitChecker(MirrorModel(job.bounds), props, symmetry=job.symmetry, max_states=job.max_states,
+    checker = ExplicitChecker(model_factory(job.bounds), props, symmetry=job.symmetry, max_states=job.max_states,
                               stop_when_violated=job.stop_when_violated, progress=cb)
     result = checker.run()
     traces = {name: trace_of(job, d) for name, d in result.discoveries.items()
@@ -62,19 +71,20 @@ def run_job(job: CheckJob, progress: ProgressSink | None = None) -> JobOutcome:
     return JobOutcome(job, result, traces)
 
 
-def _worker(job: CheckJob, shared: Any) -> JobOutcome:
+def _worker(job: CheckJob, shared: Any, model_factory: ModelFactory) -> JobOutcome:
     def sink(label: str, n: int, d: int, f: int) -> None:
         shared[label] = (n, d, f)
 
-    return run_job(job, sink)  # the checker turns Ctrl-C into a partial verdict itself
+    return run_job(job, sink, model_factory)  # the checker turns Ctrl-C into a partial verdict itself
 
 
-def run_jobs(jobs: list[CheckJob], progress: ProgressSink | None = None, workers: int = 2) -> list[JobOutcome]:
+def run_jobs(jobs: list[CheckJob], progress: ProgressSink | None = None, workers: int = 2,
+             model_factory: ModelFactory = MirrorModel) -> list[JobOutcome]:
     """Run the jobs, in worker processes when there is more than one job and more than one worker."""
     if len(jobs) <= 1 or workers <= 1:
         outcomes = []
         for j in jobs:
-            outcomes.append(run_job(j, progress))
+            outcomes.append(run_job(j, progress, model_factory))
             if outcomes[-1].result.stop_reason == INTERRUPTED:
                 break  # Ctrl-C ends the whole run, not just the job it landed in
         return outcomes
@@ -82,7 +92,7 @@ def run_jobs(jobs: list[CheckJob], progress: ProgressSink | None = None, workers
     with ctx.Manager() as manager:
         shared = manager.dict()
         with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=ctx) as pool:
-            futures: list[Future[JobOutcome]] = [pool.submit(_worker, j, shared) for j in jobs]
+            futures: list[Future[JobOutcome]] = [pool.submit(_worker, j, shared, model_factory) for j in jobs]
             while not all(f.done() for f in futures):
                 try:
                     if progress is not None:
