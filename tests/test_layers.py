@@ -17,9 +17,13 @@ import pitmirror.model.mutants
 import pitmirror.spec.state
 
 ROOT = Path(__file__).resolve().parent.parent
-LAYERS = ("spec", "model", "impl", "checkers")
-#: what each layer may import from the others
-ALLOWED = {"spec": set(), "model": {"spec"}, "impl": set(), "checkers": {"spec", "model", "impl"}}
+LAYERS = ("spec", "model", "impl", "checkers", "examples")
+#: what each layer may import from the others (nothing may import examples/: they are users of the engine)
+ALLOWED = {"spec": set(), "model": {"spec"}, "impl": set(), "checkers": {"spec", "model", "impl"},
+           "examples": {"spec", "checkers"}}
+#: the only modules an example may import from pitmirror: the engine interface and the explicit engine, so
+#: an example shows what checking a model of one's own takes, and proves the engine needs nothing else
+EXAMPLE_MAY_IMPORT = ("pitmirror.spec.interface", "pitmirror.checkers.explicit")
 #: the sub-layers of checkers/: traces are data every engine writes; the engines stand side by side; reports
 #: compare engines; the command line sits on top of everything
 CHECKER_SUBLAYERS = ("traces", "explicit", "symbolic", "conformance", "reports", "cli")
@@ -69,6 +73,17 @@ def test_imports_run_one_way(layer: str) -> None:
     for path in sorted((ROOT / layer).rglob("*.py")):
         bad = _imported_layers(path) - ALLOWED[layer] - {layer}
         assert not bad, f"{path.relative_to(ROOT)} imports {sorted(bad)}: not allowed for {layer}/"
+
+
+def test_examples_import_only_the_engine_and_its_interface() -> None:
+    paths = sorted((ROOT / "examples").rglob("*.py"))
+    assert paths
+    for path in paths:
+        ours = {m for m in _imported_modules(path) if m.startswith("pitmirror.")}
+        bad = {m for m in ours if not m.startswith(EXAMPLE_MAY_IMPORT)}
+        assert not bad, f"{path.relative_to(ROOT)} imports {sorted(bad)}: an example sees only the engine"
+        # the explicit engine's package, not its mirror-specific runner
+        assert not [m for m in ours if m.startswith("pitmirror.checkers.explicit.runner")]
 
 
 def test_checkers_has_exactly_the_named_sublayers() -> None:

@@ -26,7 +26,7 @@ def test_wheel_exposes_only_pitmirror(wheel: Path) -> None:
     names = zipfile.ZipFile(wheel).namelist()
     assert {n.split("/")[0] for n in names} == {"pitmirror", wheel.name.split("-")[0] + "-" + wheel.name.split("-")[1]
                                                 + ".dist-info"}
-    for layer in ("spec", "model", "impl", "checkers"):
+    for layer in ("spec", "model", "impl", "checkers", "examples"):
         assert f"pitmirror/{layer}/__init__.py" in names
     assert "pitmirror/py.typed" in names and "pitmirror/__main__.py" in names
     assert not [n for n in names if n.startswith("pitmirror/tests") or "/helpers/" in n]
