@@ -29,8 +29,9 @@ Step by step, with the model's action names (for conformance with ``model/``)::
 Modules: ``blocks`` (value <-> bytes), ``hardware`` (drives, back end, LDEVs, interconnect), ``array``
 (one site), ``tables`` (the control tables), ``record`` (the journal record format), ``journal`` (J and JR),
 ``messages``, ``ready``, ``states`` (states and transition tables), ``primary`` / ``remote`` (the controller
-cores), ``recovery`` (replay, write-through and swap), ``path``, ``actions``, ``driver`` (step API, random
-runs), ``system`` (the scripting API), ``abstraction`` (impl state -> model state), ``mutants``, ``errors``,
+cores), ``rebuild`` (replay and the volume swap, which both arrays use), ``recovery`` (A's write-through and
+swap steps, over a declared ``RecoveryController`` protocol), ``path``, ``actions``, ``driver`` (step API,
+random runs), ``system`` (the scripting API), ``abstraction`` (impl state -> model state), ``mutants``, ``errors``,
 ``demo``.
 """
 

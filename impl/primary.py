@@ -4,7 +4,8 @@ Theory of operation. Each input (``host_write``, ``set_marker``, ``receive(messa
 ``checkpoint``, ...) first checks its guard and raises the typed refusal with nothing changed; then it
 persists what it must to A's own drives and shared memory, and returns a ``Ready``: what it persisted,
 the messages for the path, the host requests to acknowledge or fail. It never touches the path or the
-host: the driver does, after the Ready is returned. Recovery lives in ``recovery.py`` (``self.recovery``).
+host: the driver does, after the Ready is returned. Recovery lives in ``recovery.py`` (``self.recovery``),
+which sees this controller only through its ``RecoveryController`` protocol.
 
 The write order, for host, marker and recovery writes alike (``journaled_write``):
   1. the journal record is persisted to J (claim 4: the log table gives location and seq);

@@ -1,4 +1,4 @@
-"""Point-in-time recovery of P: ``replay`` (claims 5, 6, 11, 12) and array A's recovery steps.
+"""Point-in-time recovery of P: array A's recovery steps, over ``replay`` and ``install_image`` (``rebuild.py``).
 
 Write-through (claims 1-7, 15-21): ``StartRecovery`` freezes host I/O; each ``RecoveryWrite(lba)`` writes
 one block where P differs from ``replay(B, J, T)`` through the normal synchronous path (journaled, so a
@@ -17,8 +17,9 @@ A recovery's state lives in the journal function management table (shared memory
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Protocol
 
+from pitmirror.impl.array import StorageArray
 from pitmirror.impl.errors import (
     CommandSequenceError,
     JournalFull,
@@ -33,7 +34,8 @@ from pitmirror.impl.errors import (
 )
 from pitmirror.impl.messages import RecoverRequest
 from pitmirror.impl.mutants import Mutant
-from pitmirror.impl.ready import Persist, Ready
+from pitmirror.impl.ready import HostRequest, InFlight, Persist, Ready
+from pitmirror.impl.rebuild import install_image, replay
 from pitmirror.impl.record import JournalRecord
 from pitmirror.impl.states import (
     JournalingState,
@@ -44,49 +46,65 @@ from pitmirror.impl.states import (
     next_journaling_state,
     next_pair_state,
 )
-from pitmirror.impl.tables import RecoveryEntry
-
-if TYPE_CHECKING:
-    from pitmirror.impl.array import StorageArray
-    from pitmirror.impl.primary import ArrayAController
+from pitmirror.impl.tables import JournalFunctionManagementTable, JournalLogTable, PairTable, RecoveryEntry
 
 
-def replay(base: list[bytes], current: list[bytes], records: list[JournalRecord], target: int,
-           mutant: Mutant) -> list[bytes]:
-    """image(target) as an array rebuilds it: ``base`` with every record of ``seq <= target`` applied in
-    sequence order (markers carry no data). ``current`` is the volume being recovered (P at A, S at R)."""
-    if mutant("recovery_off_by_one"):
-        chosen = [r for r in records if r.seq < target]  # MUTANT: records < T
-    else:
-        chosen = [r for r in records if r.seq <= target]
-    chosen.sort(key=lambda r: r.seq)
-    if mutant("replay_out_of_order"):
-        chosen.reverse()  # MUTANT: newest first
-    image = list(current if mutant("rebuild_from_primary") else base)  # MUTANT: start from P / S
-    for r in chosen:
-        if not r.is_marker:
-            image[r.lba] = r.payload
-    return image
+class RecoveryController(Protocol):
+    """What the recovery engine needs from array A's controller, and nothing more: its hardware and tables,
+    its views of P, B and J, its journal space, its in-flight writes, and the one journaled write path
+    (``primary.ArrayAController`` provides it). Declared here so that recovery depends on this, not on the
+    controller class, and the controller may import the engine without a cycle."""
 
+    array: StorageArray
+    mutant: Mutant
+    in_flight: list[InFlight]
+    journal_cache: list[JournalRecord]
 
-def install_image(array: StorageArray, image: list[bytes], data_role: str, base_role: str) -> list[Persist]:
-    """The swap at one array (claims 13, 14): build ``image`` in the spare LDEV and swap it in as the data
-    volume (P or S); write the same image into the volume left over and swap it in as the base (B or RB);
-    the old base becomes the spare. Each step is durable before the next, and a rebuild from the old base
-    and journal gives the same image, so a swap cut short by a power loss is simply done again."""
-    vmap, done = array.shm.volume_map, []
-    for role in (data_role, base_role):
-        for lba, block in enumerate(image):
-            array.write("spare", lba, block)
-        vmap.swap_volumes(role, "spare")  # one volume-map update
-        done += [Persist(role, vmap.ldev(role)), Persist("volume map")]
-    return done
+    @property
+    def jfmt(self) -> JournalFunctionManagementTable:
+        """The journal function management table."""
+        ...
+
+    @property
+    def log(self) -> JournalLogTable:
+        """The journal log table."""
+        ...
+
+    @property
+    def pair(self) -> PairTable:
+        """The pair table."""
+        ...
+
+    def label(self, role: str) -> str:
+        """A volume's name for messages: ``P (LDEV 0x01)``."""
+        ...
+
+    def primary(self) -> list[bytes]:
+        """Every block of P."""
+        ...
+
+    def base(self) -> list[bytes]:
+        """Every block of B."""
+        ...
+
+    def records(self, upto: int | None = None) -> list[JournalRecord]:
+        """J's records (of ``seq <= upto``), verified as they are read."""
+        ...
+
+    def journal_free(self, for_recovery: bool = False) -> int:
+        """Free journal slots (with the recovery reserve if ``for_recovery``)."""
+        ...
+
+    def journaled_write(self, ready: Ready, lba: int, data: bytes, origin: Origin,
+                        request: HostRequest | None = None, name: str = "") -> None:
+        """Journal, write P and mirror one block, as every write of A does."""
+        ...
 
 
 class RecoveryEngine:
     """Array A's recovery steps. Holds no state: everything is in A's tables and volumes."""
 
-    def __init__(self, a: ArrayAController) -> None:
+    def __init__(self, a: RecoveryController) -> None:
         self.a = a
         # image(target) memo, valid while nothing it reads changes (see _version); guards ask often
         self._memo: dict[int, list[bytes]] = {}

@@ -16,8 +16,8 @@ from pitmirror.impl.journal import Journal
 from pitmirror.impl.messages import Message, MirrorAck, MirrorWrite, RecoverRequest, SwapDone
 from pitmirror.impl.mutants import Mutant
 from pitmirror.impl.ready import Persist, Ready, ResyncBatch
+from pitmirror.impl.rebuild import install_image, replay
 from pitmirror.impl.record import JournalRecord
-from pitmirror.impl.recovery import install_image, replay
 from pitmirror.impl.tables import JournalFunctionManagementTable, JournalLogTable
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+import networkx as nx
 import pytest
 
 import pitmirror.impl.actions
@@ -109,6 +110,18 @@ def test_the_layer_test_sees_a_wrong_way_import(tmp_path: Path) -> None:
     bad.write_text("from pitmirror.checkers.explicit.checker import Verdict\nfrom ..symbolic import bmc\n")
     assert _imported_sublayers(bad, tmp_path) == {"explicit", "symbolic"}
     assert not ({"explicit", "symbolic"} <= ALLOWED_SUB["traces"])
+
+
+@pytest.mark.parametrize("layer", ["spec", "model", "impl"])
+def test_modules_of_a_layer_import_one_another_without_a_cycle(layer: str) -> None:
+    # imports under TYPE_CHECKING count too: a cycle of types is a cycle of ideas (primary <-> recovery was one)
+    graph = nx.DiGraph()
+    for path in sorted((ROOT / layer).glob("*.py")):
+        me = f"pitmirror.{layer}.{path.stem}"
+        graph.add_node(me)
+        graph.add_edges_from((me, m) for m in _imported_modules(path)
+                             if m.startswith(f"pitmirror.{layer}.") and m.count(".") == 2 and m != me)
+    assert nx.is_directed_acyclic_graph(graph), f"{layer}/ import cycle: {nx.find_cycle(graph)}"
 
 
 def test_only_the_conformance_layer_sees_both_impl_and_model() -> None:
