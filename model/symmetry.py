@@ -12,6 +12,7 @@ from collections.abc import Callable
 from itertools import permutations
 from typing import Any
 
+from pitmirror.spec.fields import BY_NAME, FIELDS, Content
 from pitmirror.spec.state import (
     MARKER,
     GhostWrite,
@@ -95,15 +96,20 @@ def _recovery(r: Recovery | None, bp: tuple[int, ...], vp: tuple[int, ...]) -> R
 
 _Transform = Callable[[Any, tuple[int, ...], tuple[int, ...]], Any]
 
-#: How each State field changes under a renaming; fields absent here hold no block index or data value.
-#: Journals and history keep their order (the order writes were applied); multisets are re-sorted.
-FIELD_TRANSFORMS: dict[str, _Transform] = {
-    "primary": _vol, "base": _vol, "journal": _records, "journal_cache": _records, "in_flight": _in_flight,
-    "dirty": _dirty, "recovery": _recovery, "path": _path, "remote": _vol, "replica_base": _vol,
-    "remote_journal": _records, "remote_buffer": _sorted_records, "ghost_base": _vol,
-    "history": _history, "recovery_ended": _recovery, "retired_image": _maybe_vol,
+#: How a renaming acts on each kind of content (``spec.fields.Content``). Journals and history keep their
+#: order (the order writes were applied); multisets are re-sorted.
+CONTENT_TRANSFORMS: dict[Content, _Transform] = {
+    Content.VOLUME: _vol, Content.BITMAP: _dirty, Content.RECORDS: _records,
+    Content.RECORD_MULTISET: _sorted_records, Content.IN_FLIGHT: _in_flight, Content.MESSAGES: _path,
+    Content.HISTORY: _history, Content.RECOVERY: _recovery, Content.OPTIONAL_VOLUME: _maybe_vol,
 }
-_PLAN: list[tuple[int, _Transform | None]] = [(i, FIELD_TRANSFORMS.get(f)) for i, f in enumerate(State._fields)]
+#: How each State field changes under a renaming, from what ``spec.fields`` says it holds; fields absent
+#: here hold no block index or data value.
+FIELD_TRANSFORMS: dict[str, _Transform] = {f.name: CONTENT_TRANSFORMS[f.content] for f in FIELDS
+                                           if f.content.block_indexed}
+# BY_NAME[f] fails at import for a State field spec.fields does not describe: no field goes unrenamed silently
+_PLAN: list[tuple[int, _Transform | None]] = [(i, FIELD_TRANSFORMS.get(BY_NAME[f].name))
+                                              for i, f in enumerate(State._fields)]
 
 
 def apply_perm(s: State, perm: Perm) -> State:

@@ -48,6 +48,7 @@ from pitmirror.model.actions import (
 )
 from pitmirror.model.config import Bounds
 from pitmirror.model.protocol import MirrorModel
+from pitmirror.spec.fields import BUDGET_FIELDS, GHOST_FIELDS
 from pitmirror.spec.properties import BY_NAME, EXPECTED_TRADE_OFFS, SAFETY, Kind, Property
 from pitmirror.spec.state import (
     FencePolicy,
@@ -66,11 +67,9 @@ from pitmirror.spec.state import (
     recovery_active,
 )
 
-#: The spec's ghost variables: only the spec reads them, the impl has no such thing.
-GHOST_FIELDS = ("ghost_base", "ghost_base_seq", "history", "recovery_ended", "retired_image")
-#: The checker's budgets (how many writes, faults, recoveries were used): bounds, not protocol state.
-BUDGET_FIELDS = ("host_writes_issued", "markers_set", "recoveries_started", "path_failures", "crashes",
-                 "message_faults")
+# GHOST_FIELDS: the spec's ghost variables: only the spec reads them, the impl has no such thing.
+# BUDGET_FIELDS: the checker's budgets (how many writes, faults, recoveries were used): bounds, not protocol
+# state. Both from spec.fields, the one table of what each State field is.
 #: Every field compared after each step, in the state's order.
 COMPARED_FIELDS = tuple(f for f in State._fields if f not in GHOST_FIELDS + BUDGET_FIELDS)
 #: The protocol's part of a ``Recovery`` entry (the rest are ghost fields the spec reads).

@@ -1,0 +1,117 @@
+"""What each field of ``State`` is: one table, from which the other layers derive their views of the state.
+
+For every field: the lane that owns it (the host, array A, the path, array R, or the ghost that only the
+spec reads), whether it is volatile (lost when its array crashes), whether it is a ghost variable, whether it
+is a budget (how much of a bound a run has used: bounds, not protocol state), what it holds (``Content``:
+which says how a renaming of blocks and data values acts on it), and the storage engineer's short name.
+
+Derived from it: ``model.symmetry`` (how each field is renamed), ``checkers.conformance.lockstep`` (the ghost
+and budget fields the impl does not have). ``tests/test_fields.py`` checks every ``State`` field is here
+once, in order, and that the tables not yet derived from it (the trace page's lanes, the Z3 layout's
+scalars and volumes) agree with it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+
+class Lane(Enum):
+    """Who owns a field (the lanes of a trace page, left to right, and the ghost apart)."""
+
+    HOST = "host"
+    A = "A"
+    PATH = "path"
+    R = "R"
+    GHOST = "ghost"
+
+
+class Content(Enum):
+    """What a field holds, which decides how renaming blocks and non-zero values acts on it."""
+
+    SCALAR = "scalar"  # a number, flag or enum: no block index, no data value
+    VOLUME = "volume"  # one data value per block
+    BITMAP = "bitmap"  # one 0/1 per block: block-indexed, but not data
+    RECORDS = "records"  # journal records (seq, lba, value) in the order they were applied
+    RECORD_MULTISET = "record multiset"  # records in no order of their own, kept sorted
+    IN_FLIGHT = "in flight"  # writes in flight (seq, lba, value, origin, host acked), in seq order
+    MESSAGES = "messages"  # a sorted multiset of messages, some carrying an lba and a value
+    HISTORY = "history"  # the ghost history of writes (seq, lba, value, acked, point in time)
+    RECOVERY = "recovery"  # a recovery entry or None; its images are volumes
+    OPTIONAL_VOLUME = "optional volume"  # a volume or None
+
+    @property
+    def block_indexed(self) -> bool:
+        """Whether a renaming of blocks changes the field."""
+        return self is not Content.SCALAR
+
+    @property
+    def holds_values(self) -> bool:
+        """Whether a renaming of data values changes the field."""
+        return self not in (Content.SCALAR, Content.BITMAP)
+
+
+@dataclass(frozen=True)
+class Field:
+    """One field of ``pitmirror.spec.state.State``."""
+
+    name: str
+    lane: Lane
+    content: Content = Content.SCALAR
+    volatile: bool = False
+    ghost: bool = False
+    budget: bool = False
+    label: str = ""  # the short name storage engineers use (DESIGN section 1), when shorter than ``name``
+
+
+_A, _R, _P, _H, _G = Lane.A, Lane.R, Lane.PATH, Lane.HOST, Lane.GHOST
+_V, _REC = Content.VOLUME, Content.RECORDS
+
+#: Every field of ``State``, in its order.
+FIELDS: tuple[Field, ...] = (
+    # array A: volumes P, B, J and the control tables in its shared memory
+    Field("fence_policy", _A, label="fence"),
+    Field("primary", _A, _V, label="P"),
+    Field("base", _A, _V, label="B"),
+    Field("base_seq", _A),
+    Field("next_seq", _A),
+    Field("journal", _A, _REC, label="J"),
+    Field("journal_cache", _A, _REC, volatile=True, label="J cache"),
+    Field("in_flight", _A, Content.IN_FLIGHT, volatile=True, label="in flight"),
+    Field("pair_state", _A, label="pair"),
+    Field("dirty", _A, Content.BITMAP),
+    Field("journaling_state", _A, label="journaling"),
+    Field("recovery", _A, Content.RECOVERY),
+    # the path: its links and the messages on it
+    Field("path_up", _P, label="path up"),
+    Field("path", _P, Content.MESSAGES),
+    # array R: volumes S, RB, JR and its reorder buffer
+    Field("remote", _R, _V, label="S"),
+    Field("replica_base", _R, _V, label="RB"),
+    Field("replica_base_seq", _R, label="RB seq"),
+    Field("remote_journal", _R, _REC, label="JR"),
+    Field("remote_applied_seq", _R, label="applied seq"),
+    Field("remote_buffer", _R, Content.RECORD_MULTISET, volatile=True, label="R buffer"),
+    Field("remote_recovery_id", _R, label="recovery id"),
+    # budgets, owned by whoever spends them (a crash hits either array, so it sits with the ghost)
+    Field("host_writes_issued", _H, budget=True, label="host writes"),
+    Field("markers_set", _H, budget=True, label="markers"),
+    Field("recoveries_started", _H, budget=True, label="recoveries"),
+    Field("path_failures", _P, budget=True, label="failures"),
+    Field("crashes", _G, budget=True),
+    Field("message_faults", _P, budget=True, label="msg faults"),
+    # the ghost: only the spec reads these
+    Field("ghost_base", _G, _V, ghost=True),
+    Field("ghost_base_seq", _G, ghost=True),
+    Field("history", _G, Content.HISTORY, ghost=True),
+    Field("recovery_ended", _G, Content.RECOVERY, ghost=True),
+    Field("retired_image", _G, Content.OPTIONAL_VOLUME, ghost=True),
+)
+
+BY_NAME: dict[str, Field] = {f.name: f for f in FIELDS}
+GHOST_FIELDS: tuple[str, ...] = tuple(f.name for f in FIELDS if f.ghost)
+BUDGET_FIELDS: tuple[str, ...] = tuple(f.name for f in FIELDS if f.budget)
+VOLATILE_FIELDS: tuple[str, ...] = tuple(f.name for f in FIELDS if f.volatile)
+
+__all__ = ["BUDGET_FIELDS", "BY_NAME", "FIELDS", "GHOST_FIELDS", "VOLATILE_FIELDS", "Content", "Field", "Lane"]
