@@ -7,11 +7,12 @@ import pytest
 from pitmirror.checkers.explicit.checker import ExplicitChecker, Verdict
 from pitmirror.checkers.explicit.runner import CheckJob, run_job
 from pitmirror.checkers.traces import trace as tr
+from pitmirror.model.actions import Action, Checkpoint
 from pitmirror.model.config import PRESETS, Bounds
 from pitmirror.model.mutants import MUTANTS
 from pitmirror.model.protocol import MirrorModel
 from pitmirror.spec.properties import BY_NAME, EXPECTED_TRADE_OFFS, PROPERTIES, Kind
-from pitmirror.spec.state import RecoveryKind
+from pitmirror.spec.state import RecoveryKind, State
 
 SAFETY_AND_LIVENESS = tuple(p.name for p in PROPERTIES if p.kind is not Kind.SOMETIMES)
 
@@ -77,3 +78,17 @@ def test_max_states_gives_a_partial_verdict() -> None:
     r = ExplicitChecker(MirrorModel(Bounds()), PROPERTIES, max_states=500).run()
     assert not r.complete and "max-states" in r.stop_reason
     assert all(d.verdict is not Verdict.HOLDS for d in r.discoveries.values())
+
+
+class WithoutCheckpoints(MirrorModel):
+    """A variant of the protocol (module level, so a job using it would pickle): A never checkpoints."""
+
+    def actions(self, s: State) -> list[Action]:
+        return [a for a in super().actions(s) if not isinstance(a, Checkpoint)]
+
+
+def test_run_job_checks_the_model_its_factory_builds() -> None:
+    job = CheckJob(PRESETS["small"], ("checkpoint_reachable",))
+    assert run_job(job).result.discoveries["checkpoint_reachable"].verdict is Verdict.REACHED
+    variant = run_job(job, model_factory=WithoutCheckpoints).result
+    assert variant.complete and variant.discoveries["checkpoint_reachable"].verdict is Verdict.NOT_REACHED
