@@ -7,6 +7,8 @@ stands alone, and ``checkers.conformance`` is the one place that sees both ``imp
 - ``pitmirror.model``: the protocol as a state machine, its bounds, seeded bugs and symmetry;
 - ``pitmirror.impl``: the reference implementation of both arrays (sans-I/O cores, seeded driver);
 - ``pitmirror.checkers``: the engines (explicit, symbolic, conformance), traces, reports and the CLI.
+- ``pitmirror.examples``: other models the same engine checks (two-phase commit), through the generic
+  interface ``pitmirror.spec.interface`` only.
 
 In the source tree these are the top-level folders ``spec/``, ``model/``, ``impl/`` and ``checkers/``
 (the design card's layout); ``pitmirror/`` links them under one name, and a built wheel carries them as
