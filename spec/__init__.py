@@ -1,11 +1,12 @@
 """What must hold: the abstract state of the mirror, ``image(n)``, the property catalogue (each property once,
 with its claims), the proof invariants, and the generic interface between a model and an engine.
 
-The names most users need are re-exported here; ``spec.state``, ``spec.properties``, ``spec.invariants`` and
-``spec.interface`` hold the rest.
+The names most users need are re-exported here (``Property`` is the catalogue's entry, which satisfies the
+interface's ``Property`` protocol); ``spec.state``, ``spec.properties``, ``spec.fields``, ``spec.invariants``
+and ``spec.interface`` hold the rest.
 """
 
-from pitmirror.spec.interface import Canonicalizer, Kind, Model
+from pitmirror.spec.interface import Kind, Model
 from pitmirror.spec.properties import (
     BY_NAME,
     EXPECTED_TRADE_OFFS,
@@ -29,6 +30,6 @@ from pitmirror.spec.state import (
 
 __all__ = [
     "BY_NAME", "EXPECTED_TRADE_OFFS", "LIVENESS", "MARKER", "PROPERTIES", "REACHABILITY", "SAFETY",
-    "Canonicalizer", "FencePolicy", "JournalingState", "Kind", "Model", "PairState", "Property", "RecoveryKind",
+    "FencePolicy", "JournalingState", "Kind", "Model", "PairState", "Property", "RecoveryKind",
     "State", "get", "image", "replay",
 ]
