@@ -60,7 +60,7 @@ class ArrayAController:
         self.array = array
         self.mutant = mutant
         self.max_in_flight = max_in_flight
-        self.journal = Journal(array)
+        self.journal = Journal(array, mutant)
         # Volatile state: lost by a crash. Everything else is on the drives or in shared memory.
         self.in_flight: list[InFlight] = []
         self.journal_cache: list[JournalRecord] = []  # only journal_not_persisted_before_ack fills it
@@ -276,7 +276,8 @@ class ArrayAController:
         ready = Ready()
         pair = self.pair
         for e in self.in_flight:
-            if e.lba != MARKER:
+            # MUTANT timeout_dirties_only_lost_write (impl only): the other writes in flight are forgotten
+            if e.lba != MARKER and (e.seq == seq or not self.mutant("timeout_dirties_only_lost_write")):
                 pair.mark_dirty(e.lba)
         never = pair.fence_policy == FencePolicy.NEVER
         for e in self.in_flight:
@@ -364,7 +365,10 @@ class ArrayAController:
         if not rec.is_marker and not self.mutant("checkpoint_drops_record"):  # MUTANT: freed unapplied
             self.array.write("base", rec.lba, rec.payload)  # idempotent: safe to redo at restart
             ready.persisted.append(Persist("base", self.jfmt.ldev_b, rec.lba, rec.seq))
-        self.log.pop_oldest()  # the commit: one shared-memory update
+        if self.mutant("log_table_frees_newest"):
+            self.log.entries.pop()  # MUTANT (impl only): the newest entry is freed, the oldest stays
+        else:
+            self.log.pop_oldest()  # the commit: one shared-memory update
         self.jfmt.base_seq = rec.seq
         self.jfmt.checkpoint_seq = None
         self.log.markers = {n: s for n, s in self.log.markers.items() if s >= rec.seq}

@@ -1,17 +1,21 @@
 """Stateful fuzzing: the correct protocol runs clean, every mutant is found at the default budget with a
-fixed seed, the failure comes with Hypothesis's shrunk program and a trace that replays on model and impl."""
+fixed seed, the failure comes with Hypothesis's shrunk program and a trace that replays on model and impl;
+every impl-only mutant is caught by conformance alone, the first divergent field named; a seed shrinks to
+the same trace whatever the clock says."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
-from pitmirror.checkers.conformance.fuzz import FUZZ_BOUNDS, FuzzConfig, fuzz, shrink_time_limit
+from pitmirror.checkers.conformance.fuzz import FUZZ_BOUNDS, FuzzConfig, fuzz
 from pitmirror.checkers.conformance.lockstep import replay_on_impl
 from pitmirror.checkers.traces import trace as tr
+from pitmirror.impl.mutants import IMPL_ONLY_MUTANTS, IMPL_ONLY_RECOVERY
 from pitmirror.model.mutants import MUTANTS
 from pitmirror.spec.properties import BY_NAME, EXPECTED_TRADE_OFFS, Kind
 from pitmirror.spec.state import RecoveryKind
@@ -54,13 +58,12 @@ def test_every_mutant_is_found_at_the_default_budget(name: str, tmp_path: Path) 
 
 def test_a_failure_is_shrunk_and_printed_as_a_program() -> None:
     bounds = FUZZ_BOUNDS.with_(mutant="ack_before_remote")
-    with shrink_time_limit(20):
-        r = fuzz(FuzzConfig(bounds, seed=0))
+    r = fuzz(FuzzConfig(bounds, seed=0))
     f = r.failure
     assert f is not None and f.prop is not None and f.prop.name == "ack_durable"
     text = "\n".join(f.program)
     assert "state = ConformanceMachine_ack_before_remote_writethrough()" in text
-    assert "state.host_write(data=data(...))" in text and "HostWrite(lba=0, value=1)" in text
+    assert "state.step(choice=" in text and "step 1: HostWrite(lba=0, value=1)" in text
     assert f.trace is not None and len(f.trace.steps) == 2  # shrunk to the one host write
     assert f.script() == ["  1  HostWrite(lba=0, value=1)"]
 
@@ -70,6 +73,37 @@ def test_the_same_seed_gives_the_same_run() -> None:
     a, b = (fuzz(FuzzConfig(bounds, seed=3, shrink=False)) for _ in range(2))
     assert a.failure is not None and b.failure is not None and a.failure.trace and b.failure.trace
     assert a.failure.trace.steps == b.failure.trace.steps and a.steps == b.steps
+
+
+def test_shrinking_ends_where_the_search_ends_not_when_a_clock_says(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two runs of a seed shrink to the same trace, the second under a clock that jumps an hour at every
+    reading: a time limit on shrinking would cut that one short (Hypothesis reads ``time.perf_counter``)."""
+    bounds = FUZZ_BOUNDS.with_(mutant="checkpoint_drops_record")
+    a = fuzz(FuzzConfig(bounds, seed=5))
+    real = time.perf_counter
+    ticks = iter(range(10**9))
+    monkeypatch.setattr(time, "perf_counter", lambda: real() + 3600.0 * next(ticks))
+    b = fuzz(FuzzConfig(bounds, seed=5))
+    monkeypatch.undo()
+    assert a.failure is not None and b.failure is not None
+    assert a.failure.actions == b.failure.actions and a.failure.program == b.failure.program
+    assert a.steps == b.steps  # every run Hypothesis made, the same
+
+
+@pytest.mark.parametrize("name", list(IMPL_ONLY_MUTANTS))
+def test_every_impl_only_mutant_is_caught_by_conformance(name: str) -> None:
+    """The model stays correct; conformance names the first field where the impl departs from it. The run
+    replays: the same divergence at the same step with the bug, none without it (the model's run is a run
+    of the correct protocol, which the correct impl follows)."""
+    kind = RecoveryKind[IMPL_ONLY_RECOVERY.get(name, "writethrough").upper()]
+    r = fuzz(FuzzConfig(FUZZ_BOUNDS.with_(recovery_kind=kind), seed=0, impl_mutant=name, shrink=False))
+    f = r.failure
+    assert f is not None, f"{name} not caught in {r.examples} runs / {r.steps} steps"
+    assert f.kind == "divergence" and f.fields and f.step == len(f.actions), f.message
+    assert all(field in f.message for field in f.fields)
+    again = f.replay()
+    assert again is not None and again.step == f.step and again.fields == f.fields
+    assert f.replay(with_impl_mutant=False) is None  # the correct impl follows the same run all along
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
