@@ -197,10 +197,15 @@ HISTORY_WEIGHTS: dict[str, int] = {
     "StartRecovery": 6, "Checkpoint": 4, "SetMarker": 2, "FailPath": 2, "LoseMessage": 2, "DuplicateMessage": 2,
     "CrashArray": 2, "RemoteCheckpoint": 3,
 }
+#: While a recovery runs: drive it to its end, and try what must not happen meanwhile (a checkpoint that
+#: passes the target, a host write into a swap, a crash or a path failure in the middle).
+RECOVERY_WEIGHTS: dict[str, int] = {
+    **HISTORY_WEIGHTS, "Checkpoint": 8, "HostWrite": 8, "CrashArray": 2, "FailPath": 2,
+}
 #: Slots of the wheel a step's number turns: each kind owns a run of slots in ``KINDS`` order, as many as
-#: its weight's share. A number picks a slot; when that kind is not offered now, the next offered kind in
-#: ``KINDS`` order is taken. A number keeps its meaning (a kind) wherever it lands in a run, so Hypothesis
-#: can delete the steps before it while shrinking, which a position among the offered kinds would not allow.
+#: its weight's share. A number picks a slot; when that kind is offered now it is taken, so a number keeps
+#: its meaning (a kind) wherever it lands in a run and Hypothesis can delete the steps before it while
+#: shrinking. When it is not offered, the rest of the number picks among the offered kinds by weight.
 WHEEL = 1 << 10
 
 
@@ -214,17 +219,18 @@ def _wheel(weights: dict[str, int]) -> tuple[int, ...]:
     return tuple(next(i for i, b in enumerate(bounds) if slot < b) for slot in range(WHEEL))
 
 
-BASE_WHEEL = _wheel(BASE_WEIGHTS)
-HISTORY_WHEEL = _wheel(HISTORY_WEIGHTS)
+#: (weights, wheel) of each phase: no history yet, history in the journal, a recovery running.
+PHASES = tuple((w, _wheel(w)) for w in (BASE_WEIGHTS, {**BASE_WEIGHTS, **HISTORY_WEIGHTS},
+                                          {**BASE_WEIGHTS, **RECOVERY_WEIGHTS}))
 
-#: Swarm testing: each example switches each of these off with probability 1/2 (drawn by the ``start``
-#: rule), so some runs are fault-free, some only checkpoint, some never read, ... The rest (host writes,
-#: delivery, and every step that settles a fault or finishes a recovery) are always on, so a run never
-#: starts what it cannot end.
-SWARM: tuple[str, ...] = (
-    "Checkpoint", "StartRecovery", "SetMarker", "FailPath", "LoseMessage", "DuplicateMessage", "CrashArray",
-    "RemoteCheckpoint", "HostRead", "BadRequest", "Drain",
-)
+#: Swarm testing: each example switches each of these off (drawn by the ``start`` rule), so some runs are
+#: fault-free, some never checkpoint, some never read, ... Checkpoints and recoveries are off in a quarter
+#: of the examples, the rest in half. The kinds not listed (host writes, delivery, and every step that
+#: settles a fault or finishes a recovery) are always on, so a run never starts what it cannot end.
+SWARM: dict[str, int] = {
+    "Checkpoint": 3, "StartRecovery": 3, "SetMarker": 2, "FailPath": 2, "LoseMessage": 2, "DuplicateMessage": 2,
+    "CrashArray": 2, "RemoteCheckpoint": 2, "HostRead": 2, "BadRequest": 2, "Drain": 2,
+}  # name -> off when the example's draw in 0..3 is at least this
 
 #: The range of the number each step draws: enough for the total weight times the most instances of a
 #: kind times a rule's own arguments, with room to spare so that the remainders are close to uniform.
@@ -348,8 +354,8 @@ class ConformanceMachine(RuleBasedStateMachine):
         which optional kinds of step this example leaves out (each drawn, so it shrinks to "all on")."""
         fences = self.bounds.fence_policies
         fence = fences[0] if len(fences) == 1 else data.draw(st.sampled_from(fences), label="fence_policy")
-        off = data.draw(st.lists(st.booleans(), min_size=len(SWARM), max_size=len(SWARM)), label="swarm off")
-        self.off = frozenset(k for k, o in zip(SWARM, off, strict=True) if o)
+        draws = data.draw(st.lists(st.integers(0, 3), min_size=len(SWARM), max_size=len(SWARM)), label="swarm")
+        self.off = frozenset(k for (k, at), d in zip(SWARM.items(), draws, strict=True) if d >= at)
         self._run = Lockstep(self.bounds, fence, impl_mutant=self.impl_mutant)
 
     # --- the one rule ---------------------------------------------------------------------------------
@@ -363,10 +369,15 @@ class ConformanceMachine(RuleBasedStateMachine):
         in the reproduction of a failure."""
         s = self.run.state
         offered = dict(self.offered())
-        wheel = HISTORY_WHEEL if len(s.journal) >= 2 else BASE_WHEEL
-        start, rest = wheel[choice % WHEEL], choice // WHEEL
-        ring = KINDS[start:] + KINDS[:start]
-        k = next(kind for kind in ring if kind in offered)
+        weights, wheel = PHASES[2 if s.recovery is not None else 1 if len(s.journal) >= 2 else 0]
+        k, rest = KINDS[wheel[choice % WHEEL]], choice // WHEEL
+        if k not in offered:
+            total = sum(weights[o.name] for o in offered)
+            r, rest = rest % total, rest // total
+            for k in offered:
+                r -= weights[k.name]
+                if r < 0:
+                    break
         acts = offered[k]
         if k.action is None:
             {"HostRead": self.host_read, "BadRequest": self.bad_request, "Drain": self.drain}[k.name](rest)
