@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from pitmirror.checkers.conformance.fuzz import FUZZ_BOUNDS, FuzzConfig, fuzz
+from pitmirror.checkers.conformance.fuzz import FUZZ_BOUNDS, FuzzConfig, fuzz, impl_only_cell
 from pitmirror.checkers.conformance.lockstep import replay_on_impl
 from pitmirror.checkers.traces import trace as tr
 from pitmirror.impl.mutants import IMPL_ONLY_MUTANTS, IMPL_ONLY_RECOVERY
@@ -106,6 +106,14 @@ def test_every_impl_only_mutant_is_caught_by_conformance(name: str) -> None:
     assert f.replay(with_impl_mutant=False) is None  # the correct impl follows the same run all along
 
 
+def test_the_impl_only_scorecard_cell_is_the_same_on_every_run() -> None:
+    a, b = (impl_only_cell("journal_location_ignores_header") for _ in range(2))
+    assert a["verdict"] == "caught" and a["property"] == "conformance: journal"
+    assert {k: v for k, v in a.items() if k != "seconds"} == {k: v for k, v in b.items() if k != "seconds"}
+    with pytest.raises(KeyError):
+        impl_only_cell("skip_journal")  # a shared mutant, not an impl-only one
+
+
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
     # the entry point's way in (as the ``pitmirror`` script does)
     return subprocess.run([sys.executable, "-c", "from pitmirror.checkers.cli.main import main; main()", *args],
@@ -126,7 +134,12 @@ def test_cli_fuzz_exit_codes_and_trace(tmp_path: Path) -> None:
     assert trace.exists()
     replayed = _cli("trace", "replay", str(trace))
     assert replayed.returncode == 1 and "impl: bases_agree violated" in replayed.stdout
-    for bad in (["--mutant", "nope"], ["--blocks", "9"]):
+    r = _cli("fuzz", "--impl-mutant", "journal_location_ignores_header", "--quiet", "--out", str(tmp_path),
+             "--shrinks", "0")
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "impl and model diverge" in r.stdout and "first divergent field: journal" in r.stdout
+    for bad in (["--mutant", "nope"], ["--blocks", "9"], ["--impl-mutant", "nope"],
+                ["--impl-mutant", "log_table_frees_newest", "--mutant", "skip_journal"]):
         r = _cli("fuzz", "--quiet", *bad)
         assert r.returncode == 2, (bad, r.stdout, r.stderr)
         assert "Traceback" not in r.stderr

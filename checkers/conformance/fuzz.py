@@ -55,6 +55,7 @@ from pitmirror.checkers.conformance.lockstep import (
 from pitmirror.checkers.traces.trace import Trace
 from pitmirror.impl.blocks import value_of_block
 from pitmirror.impl.errors import LbaOutOfRange, RecoveryInProgress, ScsiError, TargetOutOfWindow, UnknownMarker
+from pitmirror.impl.mutants import IMPL_ONLY_MUTANTS, IMPL_ONLY_RECOVERY
 from pitmirror.impl.system import MirroredSystem
 from pitmirror.model.actions import (
     Action,
@@ -706,7 +707,32 @@ def scorecard_cell(mutant: str | None, bounds: Bounds) -> dict[str, Any]:
     return {"verdict": "holds", "seconds": seconds, "note": note}
 
 
+def impl_only_cell(name: str, seed: int = 0) -> dict[str, Any]:
+    """A scorecard cell for a bug of the impl alone (``impl.mutants.IMPL_ONLY_MUTANTS``): fuzz at the
+    default budget with the model correct, shrinking by the default count (so the cell is the same on
+    every machine). Caught means conformance found the impl departing from the model; ``property`` names
+    the first divergent fields (``conformance: journal``), ``steps`` the shrunk run's length. The fields are
+    those of ``scorecard_cell``'s mapping (``checkers.reports.scorecard.Cell``)."""
+    if name not in IMPL_ONLY_MUTANTS:
+        raise KeyError(f"unknown impl-only mutant {name!r}; valid: {', '.join(IMPL_ONLY_MUTANTS)}")
+    kind = RecoveryKind[IMPL_ONLY_RECOVERY.get(name, "writethrough").upper()]
+    started = time.perf_counter()
+    result = fuzz(FuzzConfig(FUZZ_BOUNDS.with_(recovery_kind=kind), seed=seed, impl_mutant=name))
+    seconds = time.perf_counter() - started
+    f = result.failure
+    if f is None:
+        return {"verdict": "missed", "seconds": seconds,
+                "note": f"seed {seed}, {result.steps} steps at the default budget: the impl conformed throughout"}
+    if f.kind != "divergence":
+        return {"verdict": "missed", "seconds": seconds,
+                "note": f"seed {seed}: not a divergence but {f.kind}: {f.message}"}
+    return {"verdict": "caught", "property": f"conformance: {', '.join(f.fields)}", "steps": len(f.actions),
+            "seconds": seconds, "note": f"{result.steps} fuzz steps to find and shrink it; impl != model "
+                                        f"first at step {f.step} ({', '.join(f.fields)})"}
+
+
 __all__ = [
     "DEFAULT_EXAMPLES", "DEFAULT_SHRINKS", "DEFAULT_STEPS", "FUZZ_BOUNDS", "ConformanceMachine", "Failure",
-    "FuzzConfig", "FuzzResult", "FuzzTrace", "fuzz", "machine_class", "scorecard_cell", "shrink_budget",
+    "FuzzConfig", "FuzzResult", "FuzzTrace", "fuzz", "impl_only_cell", "machine_class", "scorecard_cell",
+    "shrink_budget",
 ]
