@@ -46,6 +46,9 @@ IMPL_ONLY_MUTANTS: dict[str, str] = {
                                        "block in flight",
     "swap_skips_base_remap": "A's swap maps the rebuilt LDEV in as P but never remaps the base role: B keeps "
                              "the old image while base_seq moves on",
+    "redo_trusts_commit": "written_seq moves when the journal record commits, before P is written: after a "
+                          "power loss between the two, the restart's redo skips the record and P keeps the "
+                          "old block",
 }
 
 #: The recovery kind whose runs reach each impl-only mutant's step (write-through unless named).

@@ -202,6 +202,8 @@ class ArrayAController:
             # Step 1: the journal record is persisted BEFORE P is written and before any send or ack.
             self.journal.append([record], next_seq)
             ready.persisted.append(Persist("journal", self.jfmt.ldev_j, None if lba == MARKER else lba, seq))
+            if self.mutant("redo_trusts_commit"):
+                self.log.written_seq = max(self.log.written_seq, seq)  # MUTANT (impl only): before P is written
         if lba != MARKER:  # step 2
             self.array.write("primary", lba, data)
             ready.persisted.append(Persist("primary", self.jfmt.ldev_p, lba, seq))

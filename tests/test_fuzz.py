@@ -16,6 +16,7 @@ from pitmirror.checkers.conformance.fuzz import FUZZ_BOUNDS, FuzzConfig, fuzz, i
 from pitmirror.checkers.conformance.lockstep import replay_on_impl
 from pitmirror.checkers.traces import trace as tr
 from pitmirror.impl.mutants import IMPL_ONLY_MUTANTS, IMPL_ONLY_RECOVERY
+from pitmirror.model.actions import HostWrite
 from pitmirror.model.mutants import MUTANTS
 from pitmirror.spec.properties import BY_NAME, EXPECTED_TRADE_OFFS, Kind
 from pitmirror.spec.state import RecoveryKind
@@ -61,9 +62,10 @@ def test_a_failure_is_shrunk_and_printed_as_a_program() -> None:
     assert f is not None and f.prop is not None and f.prop.name == "ack_durable"
     text = "\n".join(f.program)
     assert "state = ConformanceMachine_ack_before_remote_writethrough()" in text
-    assert "state.step(choice=" in text and "step 1: HostWrite(lba=0, value=1)" in text
-    assert f.trace is not None and len(f.trace.steps) == 2  # shrunk to the one host write
-    assert f.script() == ["  1  HostWrite(lba=0, value=1)"]
+    assert "state.step(choice=" in text and "step 1: HostWrite(lba=" in text
+    assert f.trace is not None and len(f.trace.steps) == 2  # shrunk to the one host write (of a new value)
+    (a,) = f.actions
+    assert isinstance(a, HostWrite) and a.value != 0 and f.script() == [f"  1  {a!r}"]
 
 
 def test_the_same_seed_gives_the_same_run() -> None:
@@ -76,12 +78,12 @@ def test_the_same_seed_gives_the_same_run() -> None:
 def test_shrinking_ends_where_the_search_ends_not_when_a_clock_says(monkeypatch: pytest.MonkeyPatch) -> None:
     """Two runs of a seed shrink to the same trace, the second under a clock that jumps an hour at every
     reading: a time limit on shrinking would cut that one short (Hypothesis reads ``time.perf_counter``)."""
-    bounds = FUZZ_BOUNDS.with_(mutant="checkpoint_drops_record")
-    a = fuzz(FuzzConfig(bounds, seed=5))
+    bounds = FUZZ_BOUNDS.with_(mutant="ack_before_remote")  # under a 30 s cap and that clock: 101 runs, not 361
+    a = fuzz(FuzzConfig(bounds, seed=0))
     real = time.perf_counter
     ticks = iter(range(10**9))
     monkeypatch.setattr(time, "perf_counter", lambda: real() + 3600.0 * next(ticks))
-    b = fuzz(FuzzConfig(bounds, seed=5))
+    b = fuzz(FuzzConfig(bounds, seed=0))
     monkeypatch.undo()
     assert a.failure is not None and b.failure is not None
     assert a.failure.actions == b.failure.actions and a.failure.program == b.failure.program

@@ -24,6 +24,7 @@ Hypothesis's shrunk program and the model's (action, state) steps of that shrunk
 from __future__ import annotations
 
 import contextlib
+import functools
 import pickle
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -53,9 +54,11 @@ from pitmirror.checkers.conformance.lockstep import (
     safety_properties,
 )
 from pitmirror.checkers.traces.trace import Trace
-from pitmirror.impl.blocks import value_of_block
+from pitmirror.impl.blocks import BLOCK_SIZE, value_of_block
 from pitmirror.impl.errors import LbaOutOfRange, RecoveryInProgress, ScsiError, TargetOutOfWindow, UnknownMarker
+from pitmirror.impl.hardware import PowerLoss
 from pitmirror.impl.mutants import IMPL_ONLY_MUTANTS, IMPL_ONLY_RECOVERY
+from pitmirror.impl.record import sectors_for
 from pitmirror.impl.system import MirroredSystem
 from pitmirror.model.actions import (
     Action,
@@ -81,7 +84,14 @@ from pitmirror.model.actions import (
 )
 from pitmirror.model.config import Bounds
 from pitmirror.spec.properties import Kind, Property
-from pitmirror.spec.state import FencePolicy, RecoveryKind, State, pending_host_writes, recovery_active
+from pitmirror.spec.state import (
+    FencePolicy,
+    PairState,
+    RecoveryKind,
+    State,
+    pending_host_writes,
+    recovery_active,
+)
 
 #: Defaults of ``pitmirror fuzz``: the correct protocol runs clean in a few seconds per recovery kind, and
 #: every mutant is found with seed 0 (tests/test_fuzz.py).
@@ -183,6 +193,7 @@ KINDS: tuple[StepKind, ...] = (
     _k(SwapTimeout), _k(StartResync), _k(FinishResync), _k(PersistJournal), _k(Checkpoint), _k(HostWrite),
     _k(StartRecovery), _k(SetMarker), _k(RemoteCheckpoint), _k(FailPath), _k(LoseMessage),
     _k(DuplicateMessage), _k(CrashArray), StepKind("HostRead"), StepKind("BadRequest"), StepKind("Drain"),
+    StepKind("PowerCut"),
 )
 BY_KIND: dict[str, StepKind] = {k.name: k for k in KINDS}
 #: Base weights: the protocol's own moves are frequent; a started recovery is driven on to its end (its
@@ -191,7 +202,7 @@ BASE_WEIGHTS: dict[str, int] = {
     "HostWrite": 4, "Deliver": 6, "Checkpoint": 2, "StartRecovery": 1, "RecoveryWrite": 8, "SwapVolumes": 8,
     "FinishRecovery": 8, "SetMarker": 1, "FailPath": 1, "RepairPath": 4, "LoseMessage": 1, "DuplicateMessage": 1,
     "MirrorTimeout": 4, "SwapTimeout": 4, "CrashArray": 1, "StartResync": 4, "FinishResync": 4,
-    "RemoteCheckpoint": 2, "PersistJournal": 2, "HostRead": 1, "BadRequest": 1, "Drain": 1,
+    "RemoteCheckpoint": 2, "PersistJournal": 2, "HostRead": 1, "BadRequest": 1, "Drain": 1, "PowerCut": 6,
 }
 #: Once the journal holds two records there is history to recover to and to checkpoint: these weigh more.
 HISTORY_WEIGHTS: dict[str, int] = {
@@ -230,7 +241,7 @@ PHASES = tuple((w, _wheel(w)) for w in (BASE_WEIGHTS, {**BASE_WEIGHTS, **HISTORY
 #: settles a fault or finishes a recovery) are always on, so a run never starts what it cannot end.
 SWARM: dict[str, int] = {
     "Checkpoint": 3, "StartRecovery": 3, "SetMarker": 2, "FailPath": 2, "LoseMessage": 2, "DuplicateMessage": 2,
-    "CrashArray": 2, "RemoteCheckpoint": 2, "HostRead": 2, "BadRequest": 2, "Drain": 2,
+    "CrashArray": 2, "RemoteCheckpoint": 2, "HostRead": 2, "BadRequest": 2, "Drain": 2, "PowerCut": 3,
 }  # name -> off when the example's draw in 0..3 is at least this
 
 #: The range of the number each step draws: enough for the total weight times the most instances of a
@@ -255,6 +266,20 @@ def _fingerprint(system: MirroredSystem) -> bytes:
         a.journal_cache, r.buffer, system.path.messages, system.path.up, system.path.stats, len(system.events),
         [(q.tag, q.status) for q in system.requests], system.rng.getstate(),
     ))
+
+
+def power_cut_write(system: MirroredSystem, a: HostWrite) -> None:
+    """``a`` on the impl, cut by a power loss after its journal record's sectors are written and the log
+    table committed, before P is written (the restart is the next step, ``CrashArray("A")``)."""
+    system.a.power_fail_after(sectors_for(BLOCK_SIZE))  # the record's sectors; then the P write fails
+    try:
+        system.host_write(a.lba, a.value)
+    except PowerLoss:
+        pass
+    else:
+        raise AssertionError(f"{a!r}: the power did not fail between the journal and P")
+    finally:
+        system.a.power_fail_after(None)
 
 
 def _kinds(enabled: Sequence[Action], *kinds: type[Action]) -> list[Action]:
@@ -286,6 +311,7 @@ class ConformanceMachine(RuleBasedStateMachine):
         self.failure: AssertionError | None = None
         self.observed = False  # the last step was an observation or a bad request: nothing changed
         self.off: frozenset[str] = frozenset()  # the kinds swarm testing switched off for this example
+        self.cuts: list[int] = []  # the steps that were host writes cut by a power loss
         type(self).recorder.last = self
 
     # --- helpers --------------------------------------------------------------------------------------
@@ -314,6 +340,10 @@ class ConformanceMachine(RuleBasedStateMachine):
             if k.action is not None:
                 if k.action in by_class:
                     out.append((k, by_class[k.action]))
+            elif k.name == "PowerCut":
+                cut = self.power_cuts()
+                if cut:
+                    out.append((k, cut))
             elif k.name != "Drain" or pending_host_writes(s) or recovery_active(s):
                 out.append((k, []))
         on = [(k, acts) for k, acts in out if k.name not in self.off]
@@ -380,6 +410,9 @@ class ConformanceMachine(RuleBasedStateMachine):
                 if r < 0:
                     break
         acts = offered[k]
+        if k.name == "PowerCut":
+            self.power_cut(acts[rest % len(acts)])
+            return
         if k.action is None:
             {"HostRead": self.host_read, "BadRequest": self.bad_request, "Drain": self.drain}[k.name](rest)
             return
@@ -401,6 +434,35 @@ class ConformanceMachine(RuleBasedStateMachine):
             self.run.step(a)
         self.observed = False
         type(self).recorder.step()
+
+    def power_cuts(self) -> list[Action]:
+        """The host writes a power loss may cut between their journal commit and their P write, where that
+        run is the model's ``HostWrite`` then ``CrashArray("A")``: nothing of the write reaches the path
+        (the pair is suspended with fence ``never``, or in PAIR with the path down), so after the restart's
+        redo the impl must be where the model is. Only for the correct model (a model mutant may change
+        what a write or a crash does)."""
+        run = self.run
+        s = run.state
+        if self.bounds.mutant is not None or s.crashes >= self.bounds.crashes or s.journal_cache:
+            return []
+        quiet = (s.pair_state == PairState.SUSPENDED and s.fence_policy == FencePolicy.NEVER) or \
+            (s.pair_state == PairState.PAIR and not s.path_up)
+        return self.enabled(HostWrite) if quiet else []
+
+    def power_cut(self, a: Action) -> None:
+        """PowerCut: the power fails after the write's journal record is on J (its sectors written and the
+        log table committed) and before P is written; A restarts (``CrashArray("A")``), and its redo must
+        write P. Two model steps, checked together after the second (in between, the impl is mid-write)."""
+        assert isinstance(a, HostWrite)
+        system = self.run.system
+        self.run.step(a, lambda: power_cut_write(system, a))
+        self.cuts.append(self.run.step_index)
+        self.run.step(CrashArray("A"))
+        self.observed = False
+        type(self).recorder.step()
+        if _final():
+            note(f"step {self.run.step_index - 1}: {a!r} cut by a power loss before P is written")
+            note(f"step {self.run.step_index}: {CrashArray('A')!r}")
 
     def host_read(self, rest: int) -> None:
         """A host READ returns the model's ``primary[lba]``; during a recovery it is refused (NOT READY)
@@ -548,6 +610,7 @@ class Failure:
     fence: FencePolicy | None = None  # the shrunk run's fence policy
     bounds: Bounds | None = None
     impl_mutant: str | None = None
+    power_cuts: list[int] = field(default_factory=list)  # steps that were host writes cut by a power loss
 
     def replay(self, with_impl_mutant: bool = True) -> ConformanceError | None:
         """Run ``actions`` again on a fresh impl (with the run's impl-only mutant, unless told not to) and
@@ -556,7 +619,10 @@ class Failure:
         run = Lockstep(self.bounds, self.fence, impl_mutant=self.impl_mutant if with_impl_mutant else None)
         try:
             run.check_conforms()
-            for a in self.actions:
+            for i, a in enumerate(self.actions, start=1):
+                if i in self.power_cuts and isinstance(a, HostWrite):
+                    run.step(a, functools.partial(power_cut_write, run.system, a))
+                    continue  # mid-write until the restart, the next step
                 run.step(a)
                 run.check_conforms()
         except ConformanceError as e:
@@ -565,7 +631,8 @@ class Failure:
 
     def script(self) -> list[str]:
         """The shrunk run as a protocol script, one model action per line."""
-        return [f"{i:>3}  {a!r}" for i, a in enumerate(self.actions, start=1)]
+        return [f"{i:>3}  {a!r}" + ("  (cut by a power loss before P is written)" if i in self.power_cuts else "")
+                for i, a in enumerate(self.actions, start=1)]
 
 
 @dataclass
@@ -652,7 +719,8 @@ def fuzz(config: FuzzConfig, progress: Callable[[int, int], None] | None = None)
             [a for a, _ in machine._run.steps if a is not None]
         fence = None if machine is None or machine._run is None else machine._run.fence
         where: dict[str, Any] = {"actions": actions, "fence": fence, "bounds": config.bounds,
-                                 "impl_mutant": config.impl_mutant}
+                                 "impl_mutant": config.impl_mutant,
+                                 "power_cuts": [] if machine is None else list(machine.cuts)}
         if not isinstance(e, AssertionError):
             # the impl (or the model) raised something other than a typed refusal: shrunk like any failure
             step = machine._run.step_index if machine is not None and machine._run is not None else None
