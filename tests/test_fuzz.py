@@ -91,10 +91,11 @@ def test_shrinking_ends_where_the_search_ends_not_when_a_clock_says(monkeypatch:
 
 
 @pytest.mark.parametrize("name", list(IMPL_ONLY_MUTANTS))
-def test_every_impl_only_mutant_is_caught_by_conformance(name: str) -> None:
+def test_every_impl_only_mutant_is_caught_by_conformance(name: str, tmp_path: Path) -> None:
     """The model stays correct; conformance names the first field where the impl departs from it. The run
     replays: the same divergence at the same step with the bug, none without it (the model's run is a run
-    of the correct protocol, which the correct impl follows)."""
+    of the correct protocol, which the correct impl follows). When the impl's state also violates a
+    property, the failure has a trace file, and ``replay_on_impl`` finds the divergence in it."""
     kind = RecoveryKind[IMPL_ONLY_RECOVERY.get(name, "writethrough").upper()]
     r = fuzz(FuzzConfig(FUZZ_BOUNDS.with_(recovery_kind=kind), seed=0, impl_mutant=name, shrink=False))
     f = r.failure
@@ -104,6 +105,13 @@ def test_every_impl_only_mutant_is_caught_by_conformance(name: str) -> None:
     again = f.replay()
     assert again is not None and again.step == f.step and again.fields == f.fields
     assert f.replay(with_impl_mutant=False) is None  # the correct impl follows the same run all along
+    if f.trace is not None:
+        f.trace.write(tmp_path / "t.json")
+        doc = tr.load(tmp_path / "t.json")
+        assert doc["impl_mutant"] == name and doc["divergence"]["fields"] == list(f.fields)
+        report = replay_on_impl(doc)
+        assert report.diverged_at == f.step and all(field in report.divergence for field in f.fields)
+        assert replay_on_impl({**doc, "impl_mutant": None}).diverged_at is None
 
 
 def test_the_impl_only_scorecard_cell_is_the_same_on_every_run() -> None:

@@ -51,14 +51,13 @@ from pitmirror.checkers.conformance.lockstep import (
     Lockstep,
     PropertyViolation,
     impl_view,
+    power_cut_write,
     safety_properties,
 )
 from pitmirror.checkers.traces.trace import Trace
-from pitmirror.impl.blocks import BLOCK_SIZE, value_of_block
+from pitmirror.impl.blocks import value_of_block
 from pitmirror.impl.errors import LbaOutOfRange, RecoveryInProgress, ScsiError, TargetOutOfWindow, UnknownMarker
-from pitmirror.impl.hardware import PowerLoss
 from pitmirror.impl.mutants import IMPL_ONLY_MUTANTS, IMPL_ONLY_RECOVERY
-from pitmirror.impl.record import sectors_for
 from pitmirror.impl.system import MirroredSystem
 from pitmirror.model.actions import (
     Action,
@@ -266,20 +265,6 @@ def _fingerprint(system: MirroredSystem) -> bytes:
         a.journal_cache, r.buffer, system.path.messages, system.path.up, system.path.stats, len(system.events),
         [(q.tag, q.status) for q in system.requests], system.rng.getstate(),
     ))
-
-
-def power_cut_write(system: MirroredSystem, a: HostWrite) -> None:
-    """``a`` on the impl, cut by a power loss after its journal record's sectors are written and the log
-    table committed, before P is written (the restart is the next step, ``CrashArray("A")``)."""
-    system.a.power_fail_after(sectors_for(BLOCK_SIZE))  # the record's sectors; then the P write fails
-    try:
-        system.host_write(a.lba, a.value)
-    except PowerLoss:
-        pass
-    else:
-        raise AssertionError(f"{a!r}: the power did not fail between the journal and P")
-    finally:
-        system.a.power_fail_after(None)
 
 
 def _kinds(enabled: Sequence[Action], *kinds: type[Action]) -> list[Action]:
@@ -642,10 +627,13 @@ class FuzzTrace(Trace):
 
     impl_mutant: str | None = None
     divergence: dict[str, Any] | None = None
+    power_cuts: list[int] = field(default_factory=list)  # steps that were host writes cut by a power loss
 
     def to_dict(self) -> dict[str, Any]:
-        """The trace format's document, with ``impl_mutant`` and ``divergence`` when set."""
+        """The trace format's document, with ``impl_mutant``, ``divergence`` and ``power_cuts`` when set."""
         doc = super().to_dict()
+        if self.power_cuts:
+            doc["power_cuts"] = list(self.power_cuts)
         if self.impl_mutant is not None:
             doc["impl_mutant"] = self.impl_mutant
         if self.divergence is not None:
@@ -692,7 +680,8 @@ def _trace_of(config: FuzzConfig, machine: ConformanceMachine | None, prop: Prop
         # model's question the drain's, and the run still replays (it used no more than that).
         s = run.state
         bounds = bounds.with_(crashes=s.crashes, path_failures=s.path_failures, message_faults=s.message_faults)
-    return FuzzTrace("fuzz", bounds, prop, "violated", list(run.steps), note=note, impl_mutant=config.impl_mutant)
+    return FuzzTrace("fuzz", bounds, prop, "violated", list(run.steps), note=note, impl_mutant=config.impl_mutant,
+                     power_cuts=list(machine.cuts))
 
 
 def fuzz(config: FuzzConfig, progress: Callable[[int, int], None] | None = None) -> FuzzResult:

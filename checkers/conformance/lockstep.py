@@ -25,6 +25,7 @@ the first step where they diverge, or which property fails at which step, on the
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from enum import IntEnum
@@ -34,12 +35,13 @@ from pitmirror.checkers.traces import trace as tr
 from pitmirror.impl import ScsiError
 from pitmirror.impl.abstraction import abstract_state, message_tuple, record_tuple
 from pitmirror.impl.actions import Action as ImplAction
-from pitmirror.impl.blocks import value_of_block
+from pitmirror.impl.blocks import BLOCK_SIZE, value_of_block
 from pitmirror.impl.errors import JournalRecordError
+from pitmirror.impl.hardware import PowerLoss
 from pitmirror.impl.journal import Journal
 from pitmirror.impl.mutants import IMPL_ONLY_MUTANTS
 from pitmirror.impl.ready import RequestStatus
-from pitmirror.impl.record import MARKER
+from pitmirror.impl.record import MARKER, sectors_for
 from pitmirror.impl.system import MirroredSystem
 from pitmirror.model.actions import (
     Action,
@@ -499,6 +501,20 @@ class Lockstep:
 # --- replaying any trace on the impl ------------------------------------------------------------------------
 
 
+def power_cut_write(system: MirroredSystem, a: HostWrite) -> None:
+    """``a`` on the impl, cut by a power loss after its journal record's sectors are written and the log
+    table committed, before P is written (the restart is the next step, ``CrashArray("A")``)."""
+    system.a.power_fail_after(sectors_for(BLOCK_SIZE))  # the record's sectors; then the P write fails
+    try:
+        system.host_write(a.lba, a.value)
+    except PowerLoss:
+        pass
+    else:
+        raise AssertionError(f"{a!r}: the power did not fail between the journal and P")
+    finally:
+        system.a.power_fail_after(None)
+
+
 @dataclass
 class ImplReplayReport:
     """What replaying a trace on the impl and the model in lockstep found."""
@@ -538,12 +554,17 @@ def replay_on_impl(doc: dict[str, Any], drain_limit: int = 200, impl_mutant: str
         raise tr.TraceError(str(e)) from None
     report = ImplReplayReport(steps_replayed=0)
     safety = [p for p in BY_NAME.values() if p.kind is Kind.ALWAYS]
+    cuts = {int(c) for c in doc.get("power_cuts", [])}  # host writes cut by a power loss (a fuzz trace's)
     for i, a in enumerate(actions):
         try:
             if a is not None:
                 if a not in run.enabled():
                     report.diverged_at, report.divergence = i, f"{a!r} is not enabled in the model here"
                     return report
+                if i in cuts and isinstance(a, HostWrite):
+                    run.step(a, functools.partial(power_cut_write, run.system, a))
+                    report.steps_replayed = i + 1
+                    continue  # mid-write until the restart, the next step: compared after that
                 run.step(a)
             run.check_conforms()
         except ConformanceError as e:
