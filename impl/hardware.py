@@ -142,12 +142,14 @@ def carve(drives: list[DiskDrive], sizes: list[tuple[int, int]]) -> dict[int, LD
 
 class Interconnect:
     """Connects the front end, the back-end controllers and the shared memory (claim 8). Every block
-    transfer between a controller and an LDEV goes through here, and is counted."""
+    transfer between a controller and an LDEV goes through here, and is counted: in all, and the writes per
+    block (``block_writes``, so an observer can tell which blocks changed since it last read them)."""
 
     def __init__(self, backends: list[BackEndController], ldevs: dict[int, LDEV]) -> None:
         self.ldevs = ldevs
         self._backend_of = {drive_id: be for be in backends for drive_id in be.drives}
         self.transfers = 0
+        self.block_writes: dict[tuple[int, int], int] = {}  # (ldev_id, lba) -> writes that reached it
 
     def read(self, ldev_id: int, lba: int) -> bytes:
         """Block ``lba`` of LDEV ``ldev_id``."""
@@ -160,6 +162,8 @@ class Interconnect:
         drive_id, sector = self.ldevs[ldev_id].locate(lba)
         self.transfers += 1
         self._backend_of[drive_id].write(drive_id, sector, block)
+        key = (ldev_id, lba)
+        self.block_writes[key] = self.block_writes.get(key, 0) + 1
 
     def read_all(self, ldev_id: int) -> list[bytes]:
         """Every block of an LDEV, in LBA order."""

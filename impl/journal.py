@@ -14,6 +14,7 @@ from dataclasses import replace
 
 from pitmirror.impl.array import StorageArray
 from pitmirror.impl.errors import JournalRecordError, ProtocolViolation, RecordMismatchError
+from pitmirror.impl.mutants import Mutant
 from pitmirror.impl.record import MARKER, JournalRecord, decode, encode
 from pitmirror.impl.tables import JournalLogTable, LogEntry
 
@@ -21,8 +22,9 @@ from pitmirror.impl.tables import JournalLogTable, LogEntry
 class Journal:
     """The journal of one array, reached through its controller's interconnect."""
 
-    def __init__(self, array: StorageArray) -> None:
+    def __init__(self, array: StorageArray, mutant: Mutant | None = None) -> None:
         self.array = array
+        self.mutant = mutant if mutant is not None else Mutant(None)
 
     @property
     def log(self) -> JournalLogTable:
@@ -49,10 +51,14 @@ class Journal:
             stamped = replace(rec, timestamp=clock)
             if used + stamped.nsectors > log.size:
                 raise ProtocolViolation(f"{self.label} has no room for seq {rec.seq}: capacity checks failed")
-            for i, sector in enumerate(encode(stamped)):
+            # MUTANT record_crc_omits_marker_name: the encoder's CRC leaves the marker name out
+            sectors = encode(stamped, name_in_crc=not self.mutant("record_crc_omits_marker_name"))
+            for i, sector in enumerate(sectors):
                 self.array.write(self.role, (loc + i) % log.size, sector)
             entries.append(LogEntry(rec.seq, loc, rec.lba, len(rec.payload), stamped.nsectors))
-            loc, used = (loc + stamped.nsectors) % log.size, used + stamped.nsectors
+            # MUTANT journal_location_ignores_header: the location moves by the payload sectors alone
+            step = stamped.nblocks if self.mutant("journal_location_ignores_header") else stamped.nsectors
+            loc, used = (loc + step) % log.size, used + stamped.nsectors
         log.commit(entries, loc, next_seq)  # the commit point: one shared-memory update
         log.clock = clock
         return entries

@@ -2,6 +2,11 @@
 
 The controllers ask ``mutant("skip_journal")`` at the one place that step lives (grep ``MUTANT``);
 asking for a name that is not in the table is itself an error, so a typo cannot silently disable a check.
+
+``MUTANTS`` are the protocol's seeded bugs: the model has each of them too (tests/test_layers.py compares the
+names). ``IMPL_ONLY_MUTANTS`` are bugs that exist only here, at the places an implementation goes wrong and
+a model does not (the journal ring, the record format, the log table, R's reorder buffer, the dirty bitmap,
+the volume map): the model stays correct, so only conformance (abstraction(impl) != model) can catch them.
 """
 
 from __future__ import annotations
@@ -27,10 +32,36 @@ MUTANTS: dict[str, str] = {
 }
 
 
+#: name -> the wrong step, for bugs of the implementation alone (the model has no such step to get wrong).
+IMPL_ONLY_MUTANTS: dict[str, str] = {
+    "journal_location_ignores_header": "the ring's next free location advances by a record's payload sectors "
+                                       "only, not its header and trailer: the next record overwrites its tail",
+    "record_crc_omits_marker_name": "the encoder's CRC32 leaves out a marker's name (the decoder checks it): "
+                                    "every marker record reads back as corrupt",
+    "log_table_frees_newest": "a checkpoint applies the oldest record but frees the newest entry of the "
+                              "journal log table",
+    "reorder_buffer_releases_one": "R's reorder buffer releases only the next write when a gap closes, not "
+                                   "every consecutive one waiting behind it",
+    "timeout_dirties_only_lost_write": "a mirror timeout marks only the lost write's block dirty, not every "
+                                       "block in flight",
+    "swap_skips_base_remap": "A's swap maps the rebuilt LDEV in as P but never remaps the base role: B keeps "
+                             "the old image while base_seq moves on",
+    "redo_trusts_commit": "written_seq moves when the journal record commits, before P is written: after a "
+                          "power loss between the two, the restart's redo skips the record and P keeps the "
+                          "old block",
+}
+
+#: The recovery kind whose runs reach each impl-only mutant's step (write-through unless named).
+IMPL_ONLY_RECOVERY: dict[str, str] = {"swap_skips_base_remap": "swap"}
+
+_ALL = {**MUTANTS, **IMPL_ONLY_MUTANTS}
+
+
 def check_mutant(name: str | None) -> str | None:
-    """``name`` if it is a mutant (or ``None`` for the correct protocol), else ``UnknownMutantError``."""
-    if name is not None and name not in MUTANTS:
-        raise UnknownMutantError(f"unknown mutant {name!r}; valid names: {', '.join(MUTANTS)}")
+    """``name`` if it is a mutant of either registry (or ``None`` for the correct protocol), else
+    ``UnknownMutantError``."""
+    if name is not None and name not in _ALL:
+        raise UnknownMutantError(f"unknown mutant {name!r}; valid names: {', '.join(_ALL)}")
     return name
 
 
@@ -42,8 +73,8 @@ class Mutant:
         self.name = check_mutant(name)
 
     def __call__(self, name: str) -> bool:
-        if name not in MUTANTS:
-            raise UnknownMutantError(f"no mutant {name!r} to ask about; valid names: {', '.join(MUTANTS)}")
+        if name not in _ALL:
+            raise UnknownMutantError(f"no mutant {name!r} to ask about; valid names: {', '.join(_ALL)}")
         return self.name == name
 
     def __repr__(self) -> str:

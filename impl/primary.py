@@ -61,7 +61,7 @@ class ArrayAController:
         self.array = array
         self.mutant = mutant
         self.max_in_flight = max_in_flight
-        self.journal = Journal(array)
+        self.journal = Journal(array, mutant)
         # Volatile state: lost by a crash. Everything else is on the drives or in shared memory.
         self.in_flight: list[InFlight] = []
         self.journal_cache: list[JournalRecord] = []  # only journal_not_persisted_before_ack fills it
@@ -203,6 +203,8 @@ class ArrayAController:
             # Step 1: the journal record is persisted BEFORE P is written and before any send or ack.
             self.journal.append([record], next_seq)
             ready.persisted.append(Persist("journal", self.jfmt.ldev_j, None if lba == MARKER else lba, seq))
+            if self.mutant("redo_trusts_commit"):
+                self.log.written_seq = max(self.log.written_seq, seq)  # MUTANT (impl only): before P is written
         if lba != MARKER:  # step 2
             self.array.write("primary", lba, data)
             ready.persisted.append(Persist("primary", self.jfmt.ldev_p, lba, seq))
@@ -277,7 +279,8 @@ class ArrayAController:
         ready = Ready()
         pair = self.pair
         for e in self.in_flight:
-            if e.lba != MARKER:
+            # MUTANT timeout_dirties_only_lost_write (impl only): the other writes in flight are forgotten
+            if e.lba != MARKER and (e.seq == seq or not self.mutant("timeout_dirties_only_lost_write")):
                 pair.mark_dirty(e.lba)
         never = pair.fence_policy == FencePolicy.NEVER
         for e in self.in_flight:
@@ -365,7 +368,10 @@ class ArrayAController:
         if not rec.is_marker and not self.mutant("checkpoint_drops_record"):  # MUTANT: freed unapplied
             self.array.write("base", rec.lba, rec.payload)  # idempotent: safe to redo at restart
             ready.persisted.append(Persist("base", self.jfmt.ldev_b, rec.lba, rec.seq))
-        self.log.pop_oldest()  # the commit: one shared-memory update
+        if self.mutant("log_table_frees_newest"):
+            self.log.entries.pop()  # MUTANT (impl only): the newest entry is freed, the oldest stays
+        else:
+            self.log.pop_oldest()  # the commit: one shared-memory update
         self.jfmt.base_seq = rec.seq
         self.jfmt.checkpoint_seq = None
         self.log.markers = {n: s for n, s in self.log.markers.items() if s >= rec.seq}

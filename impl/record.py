@@ -76,14 +76,15 @@ def sectors_for(payload_len: int) -> int:
     return -(-payload_len // BLOCK_SIZE) + 2
 
 
-def encode(rec: JournalRecord) -> list[bytes]:
-    """The record as the sectors to write, in write order (header first, trailer last)."""
+def encode(rec: JournalRecord, name_in_crc: bool = True) -> list[bytes]:
+    """The record as the sectors to write, in write order (header first, trailer last). ``name_in_crc``
+    is False only under the ``record_crc_omits_marker_name`` impl-only mutant (a wrong CRC for markers)."""
     name = rec.name.encode()
     if len(name) > MAX_NAME:
         raise ValueError(f"marker name of {len(name)} bytes exceeds {MAX_NAME}")
     fixed = _HEADER.pack(MAGIC, VERSION, len(name), rec.seq, rec.lba, len(rec.payload), rec.nblocks,
                          rec.timestamp)
-    crc = zlib.crc32(rec.payload, zlib.crc32(name, zlib.crc32(fixed)))
+    crc = zlib.crc32(rec.payload, zlib.crc32(name if name_in_crc else b"", zlib.crc32(fixed)))
     header = (fixed + _CRC.pack(crc) + name).ljust(BLOCK_SIZE, b"\0")
     padded = rec.payload.ljust(rec.nblocks * BLOCK_SIZE, b"\0")
     payload = [padded[i * BLOCK_SIZE : (i + 1) * BLOCK_SIZE] for i in range(rec.nblocks)]

@@ -109,6 +109,9 @@ class RecoveryEngine:
         # image(target) memo, valid while nothing it reads changes (see _version); guards ask often
         self._memo: dict[int, list[bytes]] = {}
         self._memo_version: tuple[int, ...] = ()
+        # what every image of this version reads: B, P and each live record (or why it cannot be trusted)
+        self._inputs: tuple[list[bytes], list[bytes], list[tuple[int, JournalRecord | JournalRecordError]]] | None \
+            = None
 
     def _version(self) -> tuple[int, ...]:
         """Changes whenever B, J, P, the journal tables or the volume map may have: every sector write
@@ -127,10 +130,26 @@ class RecoveryEngine:
         cannot be trusted."""
         version = self._version()
         if version != self._memo_version:
-            self._memo, self._memo_version = {}, version
+            self._memo, self._memo_version, self._inputs = {}, version, None
         if target not in self._memo:
             a = self.a
-            self._memo[target] = replay(a.base(), a.primary(), a.records(upto=target), target, a.mutant)
+            if self._inputs is None:
+                # read B, P and J once per version, not once per target: the guards ask for every target
+                read: list[tuple[int, JournalRecord | JournalRecordError]] = []
+                for e in a.log.entries:
+                    try:
+                        read.append((e.seq, a.journal.read(e)))
+                    except JournalRecordError as err:
+                        read.append((e.seq, err))
+                self._inputs = (a.base(), a.primary(), read)
+            base, primary, records = self._inputs
+            chosen: list[JournalRecord] = []
+            for seq, rec in records:  # as a.records(upto=target): the first untrusted one it needs is raised
+                if seq <= target:
+                    if isinstance(rec, JournalRecordError):
+                        raise rec
+                    chosen.append(rec)
+            self._memo[target] = replay(base, primary, chosen, target, a.mutant)
         return list(self._memo[target])
 
     def resolve(self, target: int | str) -> int:
@@ -278,7 +297,14 @@ class RecoveryEngine:
             raise err
         a, r = self.a, self.entry
         assert r is not None
-        ready = Ready(persisted=install_image(a.array, self.local_image(), "primary", "base"))
+        if a.mutant("swap_skips_base_remap"):
+            # MUTANT (impl only): the rebuilt LDEV becomes P, the base role is never remapped
+            for lba, block in enumerate(self.local_image()):
+                a.array.write("spare", lba, block)
+            a.array.shm.volume_map.swap_volumes("primary", "spare")
+            ready = Ready(persisted=[Persist("primary", a.jfmt.ldev_p), Persist("volume map")])
+        else:
+            ready = Ready(persisted=install_image(a.array, self.local_image(), "primary", "base"))
         base_seq = a.log.next_seq
         a.jfmt.base_seq = base_seq  # with the two lines below, one shared-memory update
         a.log.restart(base_seq)

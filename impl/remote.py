@@ -39,7 +39,7 @@ class ArrayRController:
     def __init__(self, array: StorageArray, mutant: Mutant) -> None:
         self.array = array
         self.mutant = mutant
-        self.journal = Journal(array)
+        self.journal = Journal(array, mutant)
         self.buffer: list[MirrorWrite] = []  # volatile reorder buffer, in path order
 
     @property
@@ -93,6 +93,8 @@ class ArrayRController:
         while self.buffer and self.buffer[0].seq == self.applied_seq + 1 and not ready.errors:
             nxt = self.buffer.pop(0)
             self._apply(ready, nxt, nxt.seq + 1)
+            if self.mutant("reorder_buffer_releases_one"):
+                break  # MUTANT (impl only): the writes waiting behind it stay buffered
         return ready
 
     def _apply(self, ready: Ready, msg: MirrorWrite, next_seq: int) -> None:

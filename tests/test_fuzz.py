@@ -1,24 +1,25 @@
 """Stateful fuzzing: the correct protocol runs clean, every mutant is found at the default budget with a
-fixed seed, the failure comes with Hypothesis's shrunk program and a trace that replays on model and impl."""
+fixed seed, the failure comes with Hypothesis's shrunk program and a trace that replays on model and impl;
+every impl-only mutant is caught by conformance alone, the first divergent field named; a seed shrinks to
+the same trace whatever the clock says."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
-from pitmirror.checkers.conformance.fuzz import FUZZ_BOUNDS, FuzzConfig, fuzz, shrink_time_limit
+from pitmirror.checkers.conformance.fuzz import FUZZ_BOUNDS, FuzzConfig, fuzz, impl_only_cell
 from pitmirror.checkers.conformance.lockstep import replay_on_impl
 from pitmirror.checkers.traces import trace as tr
+from pitmirror.impl.mutants import IMPL_ONLY_MUTANTS, IMPL_ONLY_RECOVERY
+from pitmirror.model.actions import HostWrite
 from pitmirror.model.mutants import MUTANTS
 from pitmirror.spec.properties import BY_NAME, EXPECTED_TRADE_OFFS, Kind
 from pitmirror.spec.state import RecoveryKind
-
-#: Mutants whose seed-0 default-budget run takes more than a few seconds (deep recoveries): marked slow.
-SLOW = {"recovery_off_by_one", "replay_out_of_order", "checkpoint_during_recovery", "rebuild_from_primary",
-        "swap_without_freeze"}
 
 
 @pytest.mark.parametrize("kind", list(RecoveryKind))
@@ -30,10 +31,12 @@ def test_correct_protocol_runs_clean(kind: RecoveryKind) -> None:
     assert excluded == {n for (n, k) in EXPECTED_TRADE_OFFS if k == kind}
 
 
-@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in SLOW else n for n in MUTANTS])
+@pytest.mark.parametrize("name", list(MUTANTS))
 def test_every_mutant_is_found_at_the_default_budget(name: str, tmp_path: Path) -> None:
     """Seed 0, the default examples and steps; shrinking off to keep CI fast (the shrunk program is tested
-    below). The trace replays on the model and on the impl to the same violated property."""
+    below). The trace replays on the model and on the impl to the same violated property. None is slow any
+    more: the deepest (replay_out_of_order) takes about 5,000 steps, 4 CPU-seconds; bench/bench_fuzz.py
+    measures every mutant over 20 seeds."""
     m = MUTANTS[name]
     r = fuzz(FuzzConfig(FUZZ_BOUNDS.with_(mutant=name, recovery_kind=m.recovery_kind), seed=0, shrink=False))
     f = r.failure
@@ -54,15 +57,15 @@ def test_every_mutant_is_found_at_the_default_budget(name: str, tmp_path: Path) 
 
 def test_a_failure_is_shrunk_and_printed_as_a_program() -> None:
     bounds = FUZZ_BOUNDS.with_(mutant="ack_before_remote")
-    with shrink_time_limit(20):
-        r = fuzz(FuzzConfig(bounds, seed=0))
+    r = fuzz(FuzzConfig(bounds, seed=0))
     f = r.failure
     assert f is not None and f.prop is not None and f.prop.name == "ack_durable"
     text = "\n".join(f.program)
     assert "state = ConformanceMachine_ack_before_remote_writethrough()" in text
-    assert "state.host_write(data=data(...))" in text and "HostWrite(lba=0, value=1)" in text
-    assert f.trace is not None and len(f.trace.steps) == 2  # shrunk to the one host write
-    assert f.script() == ["  1  HostWrite(lba=0, value=1)"]
+    assert "state.step(choice=" in text and "step 1: HostWrite(lba=" in text
+    assert f.trace is not None and len(f.trace.steps) == 2  # shrunk to the one host write (of a new value)
+    (a,) = f.actions
+    assert isinstance(a, HostWrite) and a.value != 0 and f.script() == [f"  1  {a!r}"]
 
 
 def test_the_same_seed_gives_the_same_run() -> None:
@@ -70,6 +73,53 @@ def test_the_same_seed_gives_the_same_run() -> None:
     a, b = (fuzz(FuzzConfig(bounds, seed=3, shrink=False)) for _ in range(2))
     assert a.failure is not None and b.failure is not None and a.failure.trace and b.failure.trace
     assert a.failure.trace.steps == b.failure.trace.steps and a.steps == b.steps
+
+
+def test_shrinking_ends_where_the_search_ends_not_when_a_clock_says(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two runs of a seed shrink to the same trace, the second under a clock that jumps an hour at every
+    reading: a time limit on shrinking would cut that one short (Hypothesis reads ``time.perf_counter``)."""
+    bounds = FUZZ_BOUNDS.with_(mutant="ack_before_remote")  # under a 30 s cap and that clock: 101 runs, not 361
+    a = fuzz(FuzzConfig(bounds, seed=0))
+    real = time.perf_counter
+    ticks = iter(range(10**9))
+    monkeypatch.setattr(time, "perf_counter", lambda: real() + 3600.0 * next(ticks))
+    b = fuzz(FuzzConfig(bounds, seed=0))
+    monkeypatch.undo()
+    assert a.failure is not None and b.failure is not None
+    assert a.failure.actions == b.failure.actions and a.failure.program == b.failure.program
+    assert a.steps == b.steps  # every run Hypothesis made, the same
+
+
+@pytest.mark.parametrize("name", list(IMPL_ONLY_MUTANTS))
+def test_every_impl_only_mutant_is_caught_by_conformance(name: str, tmp_path: Path) -> None:
+    """The model stays correct; conformance names the first field where the impl departs from it. The run
+    replays: the same divergence at the same step with the bug, none without it (the model's run is a run
+    of the correct protocol, which the correct impl follows). When the impl's state also violates a
+    property, the failure has a trace file, and ``replay_on_impl`` finds the divergence in it."""
+    kind = RecoveryKind[IMPL_ONLY_RECOVERY.get(name, "writethrough").upper()]
+    r = fuzz(FuzzConfig(FUZZ_BOUNDS.with_(recovery_kind=kind), seed=0, impl_mutant=name, shrink=False))
+    f = r.failure
+    assert f is not None, f"{name} not caught in {r.examples} runs / {r.steps} steps"
+    assert f.kind == "divergence" and f.fields and f.step == len(f.actions), f.message
+    assert all(field in f.message for field in f.fields)
+    again = f.replay()
+    assert again is not None and again.step == f.step and again.fields == f.fields
+    assert f.replay(with_impl_mutant=False) is None  # the correct impl follows the same run all along
+    if f.trace is not None:
+        f.trace.write(tmp_path / "t.json")
+        doc = tr.load(tmp_path / "t.json")
+        assert doc["impl_mutant"] == name and doc["divergence"]["fields"] == list(f.fields)
+        report = replay_on_impl(doc)
+        assert report.diverged_at == f.step and all(field in report.divergence for field in f.fields)
+        assert replay_on_impl({**doc, "impl_mutant": None}).diverged_at is None
+
+
+def test_the_impl_only_scorecard_cell_is_the_same_on_every_run() -> None:
+    a, b = (impl_only_cell("journal_location_ignores_header") for _ in range(2))
+    assert a["verdict"] == "caught" and a["property"] == "conformance: journal"
+    assert {k: v for k, v in a.items() if k != "seconds"} == {k: v for k, v in b.items() if k != "seconds"}
+    with pytest.raises(KeyError):
+        impl_only_cell("skip_journal")  # a shared mutant, not an impl-only one
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -92,7 +142,12 @@ def test_cli_fuzz_exit_codes_and_trace(tmp_path: Path) -> None:
     assert trace.exists()
     replayed = _cli("trace", "replay", str(trace))
     assert replayed.returncode == 1 and "impl: bases_agree violated" in replayed.stdout
-    for bad in (["--mutant", "nope"], ["--blocks", "9"]):
+    r = _cli("fuzz", "--impl-mutant", "journal_location_ignores_header", "--quiet", "--out", str(tmp_path),
+             "--shrinks", "0")
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "impl and model diverge" in r.stdout and "first divergent field: journal" in r.stdout
+    for bad in (["--mutant", "nope"], ["--blocks", "9"], ["--impl-mutant", "nope"],
+                ["--impl-mutant", "log_table_frees_newest", "--mutant", "skip_journal"]):
         r = _cli("fuzz", "--quiet", *bad)
         assert r.returncode == 2, (bad, r.stdout, r.stderr)
         assert "Traceback" not in r.stderr

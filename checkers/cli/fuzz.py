@@ -24,13 +24,14 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from pitmirror.checkers.conformance.fuzz import (
     DEFAULT_EXAMPLES,
-    DEFAULT_SHRINK_SECONDS,
+    DEFAULT_SHRINKS,
     DEFAULT_STEPS,
     FUZZ_BOUNDS,
     FuzzConfig,
     FuzzResult,
     fuzz,
 )
+from pitmirror.impl.mutants import IMPL_ONLY_MUTANTS, IMPL_ONLY_RECOVERY
 from pitmirror.model.config import BoundsError
 from pitmirror.model.mutants import MUTANTS
 from pitmirror.spec.state import RecoveryKind
@@ -72,15 +73,19 @@ def _report(result: FuzzResult, label: str, out_dir: Path, out: Console, usage_e
     out.print(f"[bold red]{label}: {escape(what)}[/] ({summary})")
     out.print(escape(f.message))
     if f.program:
-        shrunk = "shrunk" if result.config.shrink else "unshrunk (--shrink-seconds 0)"
+        shrunk = "shrunk" if result.config.shrink else "unshrunk (--shrinks 0)"
         out.print(f"[bold]Hypothesis's {shrunk} reproduction:[/]")
         for line in f.program:
             out.print(escape(line))
-    if f.trace is not None:
-        out.print(f"[bold]the shrunk run in the protocol's words ({len(f.trace.steps) - 1} steps):[/]")
+    if f.fields:
+        out.print(f"first divergent field{'s' if len(f.fields) > 1 else ''}: {', '.join(f.fields)}")
+    if f.actions:
+        out.print(f"[bold]the shrunk run in the protocol's words ({len(f.actions)} steps):[/]")
         for line in f.script():
             out.print(escape(line))
-        name = f"fuzz-{b.mutant or 'correct'}-{b.recovery_kind.name.lower()}-{f.prop.name if f.prop else 'divergence'}"
+    if f.trace is not None:
+        who = result.config.impl_mutant or b.mutant or "correct"
+        name = f"fuzz-{who}-{b.recovery_kind.name.lower()}-{f.prop.name if f.prop else 'divergence'}"
         path = out_dir / f"{name}.json"
         try:
             f.trace.write(path)
@@ -106,14 +111,20 @@ def build_fuzz(m: ModuleType) -> click.Command:
     @bounds_options
     @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("traces"),
                   show_default=True, help="folder for the trace of a failing run")
-    @click.option("--shrink-seconds", type=click.IntRange(0, 3600), default=DEFAULT_SHRINK_SECONDS,
-                  show_default=True, help="how long Hypothesis may shrink a failure (0: no shrinking)")
+    @click.option("--shrinks", type=click.IntRange(0, 100_000), default=DEFAULT_SHRINKS, show_default=True,
+                  help="shrink budget: successful shrinks of a failure (0: no shrinking); a count, not a "
+                       "clock, so a seed gives the same trace on every machine")
+    @click.option("--shrink-seconds", type=click.IntRange(0, 3600), default=None,
+                  help="also cap shrinking by wall-clock seconds (0: no shrinking) [default: no cap]")
+    @click.option("--impl-mutant", default=None, metavar="NAME",
+                  help="run a bug of the implementation alone against the correct model: "
+                       + ", ".join(IMPL_ONLY_MUTANTS))
     @click.option("--no-enabled-check", is_flag=True,
                   help="do not require the impl's enabled actions to equal the model's after each step")
     @click.option("--quiet", is_flag=True, help="no progress display")
     def fuzz_command(examples: int, steps: int, seed: int, mutant: str | None, recovery: str | None, preset: str,
-                     fence: str | None, out_dir: Path, shrink_seconds: int, no_enabled_check: bool, quiet: bool,
-                     **bounds: int | None) -> None:
+                     fence: str | None, out_dir: Path, shrinks: int, shrink_seconds: int | None,
+                     impl_mutant: str | None, no_enabled_check: bool, quiet: bool, **bounds: int | None) -> None:
         """Stateful fuzzing: Hypothesis runs impl against model.
 
         Every step is one the model enables, taken on both; after each, abstraction(impl) == model state and
@@ -122,6 +133,10 @@ def build_fuzz(m: ModuleType) -> click.Command:
         path up is stuck forever) are rules too. Bounds start from the fuzz defaults (larger budgets than
         check's) unless --preset is given. Exit 0 clean, 1 violation or divergence, 2 usage error."""
         m._check_names(mutant, ())
+        if impl_mutant is not None and impl_mutant not in IMPL_ONLY_MUTANTS:
+            raise m.UsageError(f"unknown impl-only mutant {impl_mutant!r}; valid: {', '.join(IMPL_ONLY_MUTANTS)}")
+        if impl_mutant is not None and mutant is not None:
+            raise m.UsageError("--impl-mutant runs against the correct model: give it without --mutant")
         ctx = click.get_current_context()
         if ctx.get_parameter_source("preset") == ParameterSource.DEFAULT:
             # a fuzz run is a walk, not a search: start from FUZZ_BOUNDS, with the same overrides make_bounds takes
@@ -134,7 +149,10 @@ def build_fuzz(m: ModuleType) -> click.Command:
                 raise m.UsageError(str(e)) from None
         else:
             start = m.make_bounds(preset, fence, mutant, bounds)
-        if recovery is None:
+        kinds: tuple[RecoveryKind, ...]
+        if recovery is None and impl_mutant is not None:
+            kinds = (RecoveryKind[IMPL_ONLY_RECOVERY.get(impl_mutant, "writethrough").upper()],)
+        elif recovery is None:
             kinds = (MUTANTS[mutant].recovery_kind,) if mutant else (RecoveryKind.WRITETHROUGH, RecoveryKind.SWAP)
         else:
             kinds = m.KINDS[recovery]
@@ -142,8 +160,8 @@ def build_fuzz(m: ModuleType) -> click.Command:
         for kind in kinds:
             label = kind.name.lower()
             config = FuzzConfig(start.with_(recovery_kind=kind), examples=examples, steps=steps, seed=seed,
-                                check_enabled=not no_enabled_check, shrink=shrink_seconds > 0,
-                                shrink_seconds=shrink_seconds)
+                                check_enabled=not no_enabled_check, shrink=shrinks > 0 and shrink_seconds != 0,
+                                shrinks=shrinks, shrink_seconds=shrink_seconds, impl_mutant=impl_mutant)
             result = _run_one(config, quiet, label, m.err)
             status = max(status, _report(result, label, out_dir, m.out, m.UsageError))
         sys.exit(status)

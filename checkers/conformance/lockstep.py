@@ -9,12 +9,23 @@ differing fields are named. The spec's safety predicates are evaluated on the mo
 meaningful, on the impl's: ``impl_state`` grafts the model's ghost and budget fields (which the impl does not
 have) onto the impl's view, so the SAME predicates of ``spec.properties`` judge the impl too.
 
+The lockstep's hot path reads the impl through ``ImplViewer``: the same abstraction, but a volume or a
+journal record is decoded again only when a sector of its array was written (or the volume map moved) since
+it was last read, and a record that cannot be trusted (torn, bad CRC, not where the log table points) is left
+out of the journal's view, with the reason kept, instead of stopping the comparison: the model never holds an
+untrustworthy record, so the difference is named as a divergence of ``journal`` (or ``remote_journal``).
+tests/test_conformance.py proves the viewer equals ``impl_view`` after every step of random walks.
+
+``impl_mutant`` runs a bug of ``impl.mutants.IMPL_ONLY_MUTANTS`` in the impl alone, under a correct model:
+what only conformance can catch.
+
 ``replay_on_impl`` steps a trace of any source (explicit, z3, fuzz) through a fresh impl and the model:
 the first step where they diverge, or which property fails at which step, on the impl's side.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from enum import IntEnum
@@ -22,9 +33,15 @@ from typing import Any
 
 from pitmirror.checkers.traces import trace as tr
 from pitmirror.impl import ScsiError
-from pitmirror.impl.abstraction import abstract_state
+from pitmirror.impl.abstraction import abstract_state, message_tuple, record_tuple
 from pitmirror.impl.actions import Action as ImplAction
+from pitmirror.impl.blocks import BLOCK_SIZE, value_of_block
+from pitmirror.impl.errors import JournalRecordError
+from pitmirror.impl.hardware import PowerLoss
+from pitmirror.impl.journal import Journal
+from pitmirror.impl.mutants import IMPL_ONLY_MUTANTS
 from pitmirror.impl.ready import RequestStatus
+from pitmirror.impl.record import MARKER, sectors_for
 from pitmirror.impl.system import MirroredSystem
 from pitmirror.model.actions import (
     Action,
@@ -95,6 +112,29 @@ def _key(name: str, args: dict[str, Any]) -> tuple[str, Any]:
                               for k, v in args.items()))
 
 
+_KEYS: dict[Any, tuple[str, Any]] = {}
+
+
+def _model_key(a: Action) -> tuple[str, Any]:
+    """``_key`` of a model action, computed once per action (actions are frozen and recur at every step)."""
+    got = _KEYS.get(a)
+    if got is None:
+        if len(_KEYS) > 100_000:
+            _KEYS.clear()
+        got = _KEYS[a] = _key(a.name, a.args())
+    return got
+
+
+def _impl_key(a: ImplAction) -> tuple[str, Any]:
+    """``_key`` of an impl action, computed once per action (``("impl", action)`` keeps the two apart)."""
+    got = _KEYS.get(("impl", a))
+    if got is None:
+        if len(_KEYS) > 100_000:
+            _KEYS.clear()
+        got = _KEYS[("impl", a)] = _key(a.name, a.to_json()["args"])
+    return got
+
+
 def _show_key(key: tuple[str, Any]) -> str:
     name, args = key
     return f"{name}({', '.join(f'{k}={v}' for k, v in args)})"
@@ -159,6 +199,85 @@ def impl_view(system: MirroredSystem) -> dict[str, Any]:
     return view
 
 
+class ImplViewer:
+    """``impl_view`` for the hot path: a block of a volume, or a journal record, is decoded again only when
+    one of its blocks was written since it was last read (the interconnect counts the writes that reach
+    each block, and every write goes through it). Untrustworthy records are left out of the journal views
+    and their errors kept in ``unreadable``."""
+
+    def __init__(self, system: MirroredSystem) -> None:
+        self.system = system
+        self._blocks: dict[tuple[str, int, int], tuple[int, int]] = {}  # (site, ldev, lba) -> (writes, value)
+        self._records: dict[tuple[str, Any], tuple[tuple[int, ...], tuple[int, int, int] | JournalRecordError]] = {}
+        self.unreadable: list[str] = []
+
+    def _volume(self, site: str, array: Any, role: str) -> tuple[int, ...]:
+        ldev = array.shm.volume_map.roles[role]
+        writes = array.interconnect.block_writes
+        out: list[int] = []
+        for lba in range(array.blocks):
+            n = writes.get((ldev, lba), 0)
+            got = self._blocks.get((site, ldev, lba))
+            if got is None or got[0] != n:
+                got = self._blocks[(site, ldev, lba)] = (n, value_of_block(array.interconnect.read(ldev, lba)))
+            out.append(got[1])
+        return tuple(out)
+
+    def _journal(self, site: str, journal: Journal) -> tuple[tuple[int, int, int], ...]:
+        array = journal.array
+        ldev, size = array.shm.volume_map.roles[journal.role], journal.log.size
+        writes = array.interconnect.block_writes
+        out: list[tuple[int, int, int]] = []
+        for e in journal.log.entries:
+            counts = tuple(writes.get((ldev, (e.location + i) % size), 0) for i in range(e.nsectors))
+            got = self._records.get((site, e))
+            if got is None or got[0] != counts:
+                try:
+                    rec: tuple[int, int, int] | JournalRecordError = record_tuple(journal.read(e))
+                except JournalRecordError as err:
+                    rec = err
+                got = self._records[(site, e)] = (counts, rec)
+            if isinstance(got[1], JournalRecordError):
+                self.unreadable.append(f"{journal.label} seq {e.seq}: {got[1]}")
+            else:
+                out.append(got[1])
+        if len(self._records) > 10_000:
+            self._records.clear()  # entries of freed records pile up otherwise
+        return tuple(out)
+
+    def view(self) -> dict[str, Any]:
+        """The impl's state in the model's terms, as ``impl_view`` gives it."""
+        system = self.system
+        a, r = system.a, system.r
+        self.unreadable = []
+        rec = a.jfmt.recovery
+        return {
+            "fence_policy": int(a.pair.fence_policy),
+            "primary": self._volume("A", a.array, "primary"),
+            "base": self._volume("A", a.array, "base"),
+            "base_seq": a.jfmt.base_seq,
+            "next_seq": a.log.next_seq,
+            "journal": self._journal("A", a.journal),
+            "journal_cache": tuple(record_tuple(x) for x in a.journal_cache),
+            "in_flight": tuple((e.seq, e.lba, 0 if e.lba == MARKER else value_of_block(e.data), int(e.origin),
+                                e.host_acked) for e in a.in_flight),
+            "pair_state": int(a.pair.pair_state),
+            "dirty": tuple(int(d) for d in a.pair.dirty),
+            "journaling_state": int(a.jfmt.journaling_state),
+            "recovery": None if rec is None else (rec.recovery_id, int(rec.kind), rec.target, rec.a_swapped,
+                                                  int(rec.remote_status)),
+            "path_up": system.path.up,
+            "path": tuple(sorted(message_tuple(m) for m in system.path.messages)),
+            "remote": self._volume("R", r.array, "remote"),
+            "replica_base": self._volume("R", r.array, "replica_base"),
+            "replica_base_seq": r.replica_base_seq,
+            "remote_journal": self._journal("R", r.journal),
+            "remote_applied_seq": r.applied_seq,
+            "remote_buffer": tuple(sorted((m.seq, m.lba, m.value) for m in r.buffer)),
+            "remote_recovery_id": r.jfmt.last_recovery_id,
+        }
+
+
 def differences(impl: dict[str, Any], model: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
     """``field -> (impl, model)`` for every compared field that differs (a missing field differs too)."""
     return {f: (impl.get(f), model.get(f)) for f in COMPARED_FIELDS if impl.get(f) != model.get(f)}
@@ -203,10 +322,13 @@ def impl_state(system: MirroredSystem, ghost: State, view: dict[str, Any] | None
 # --- building an impl for bounds, and speaking its actions -------------------------------------------------
 
 
-def make_impl(bounds: Bounds, fence: FencePolicy, seed: int = 0) -> MirroredSystem:
-    """A fresh impl sized like the model's bounds, with the same mutant, fence policy and recovery kind."""
+def make_impl(bounds: Bounds, fence: FencePolicy, seed: int = 0, impl_mutant: str | None = None) -> MirroredSystem:
+    """A fresh impl sized like the model's bounds, with the same mutant, fence policy and recovery kind (or,
+    with ``impl_mutant``, a bug of the impl alone: ``impl.mutants.IMPL_ONLY_MUTANTS``)."""
+    if impl_mutant is not None and bounds.mutant is not None:
+        raise ValueError("an impl-only mutant runs against the correct model: give no model mutant with it")
     return MirroredSystem(blocks=bounds.blocks, journal_capacity=bounds.journal_capacity,
-                          fence_policy=fence.name.lower(), mutant=bounds.mutant, seed=seed,
+                          fence_policy=fence.name.lower(), mutant=impl_mutant or bounds.mutant, seed=seed,
                           max_in_flight=bounds.concurrency, recovery=bounds.recovery_kind.name.lower(),
                           values=bounds.values)
 
@@ -246,11 +368,15 @@ class Lockstep:
     bounds: Bounds
     fence: FencePolicy
     seed: int = 0
+    impl_mutant: str | None = None
     model: MirrorModel = field(init=False)
     system: MirroredSystem = field(init=False)
     state: State = field(init=False)
     steps: list[tuple[Action | None, State]] = field(init=False)
     _view: tuple[int, dict[str, Any]] | None = field(init=False, default=None)
+    _viewer: ImplViewer = field(init=False)
+    _enabled: tuple[State, list[Action]] | None = field(init=False, default=None)
+    _conforms_at: int = field(init=False, default=-1)  # the step whose views were last found equal
 
     def __post_init__(self) -> None:
         self.model = MirrorModel(self.bounds)
@@ -258,7 +384,8 @@ class Lockstep:
         if not inits:
             raise ValueError(f"fence policy {self.fence.name.lower()} is not among the bounds' policies")
         self.state = inits[0]
-        self.system = make_impl(self.bounds, self.fence, self.seed)
+        self.system = make_impl(self.bounds, self.fence, self.seed, self.impl_mutant)
+        self._viewer = ImplViewer(self.system)
         self.steps = [(None, self.state)]
 
     @property
@@ -267,21 +394,23 @@ class Lockstep:
         return len(self.steps) - 1
 
     def enabled(self) -> list[Action]:
-        """The model's enabled actions: what both sides must be able to do now."""
-        return self.model.actions(self.state)
+        """The model's enabled actions: what both sides must be able to do now (computed once per state)."""
+        if self._enabled is None or self._enabled[0] is not self.state:
+            self._enabled = (self.state, self.model.actions(self.state))
+        return self._enabled[1]
 
     def view(self) -> dict[str, Any]:
-        """The impl's view (``impl_view``), computed once per step: only a step changes the impl (a refused
-        request changes nothing, and the fuzzer checks that separately)."""
+        """The impl's view (``ImplViewer``: equal to ``impl_view``), computed once per step: only a step
+        changes the impl (a refused request changes nothing, and the fuzzer checks that separately)."""
         if self._view is None or self._view[0] != len(self.steps):
-            self._view = (len(self.steps), impl_view(self.system))
+            self._view = (len(self.steps), self._viewer.view())
         return self._view[1]
 
     def step(self, a: Action, request: Callable[[], object] | None = None) -> None:
         """Take ``a`` on the model (it must be enabled there) and on the impl (``system.apply(a)``, or
         ``request``: the same step asked another way, e.g. a recovery to a marker by name); an impl refusal
         is a divergence. The states are compared by ``check_conforms``, not here."""
-        if a not in self.model.actions(self.state):
+        if a not in self.enabled():
             raise ValueError(f"{a!r} is not enabled in the model")
         self.state = self.model.next_state(self.state, a)
         self.steps.append((a, self.state))
@@ -298,19 +427,21 @@ class Lockstep:
         """abstraction(impl) == the model state's non-ghost, non-budget fields; else name the fields."""
         diff = differences(self.view(), model_view(self.state))
         if diff:
-            raise ConformanceError(self.step_index, f"after {self.steps[-1][0]!r}: {describe(diff)}",
+            why = "".join(f"; untrusted: {u}" for u in self._viewer.unreadable)
+            raise ConformanceError(self.step_index, f"after {self.steps[-1][0]!r}: {describe(diff)}{why}",
                                    tuple(diff))
+        self._conforms_at = len(self.steps)
 
     def check_enabled(self) -> None:
         """The impl enables exactly the model's actions, once the model's budgets are applied to it.
         Compared by name and JSON arguments (both sides speak the trace format), which is cheaper than
         rebuilding model action objects: this runs after every fuzz step."""
-        model = {_key(a.name, a.args()) for a in self.enabled()}
+        model = {_model_key(a) for a in self.enabled()}
         impl: set[tuple[str, Any]] = set()
         for ia in self.system.enabled_actions():
             budget = _BUDGETS_BY_NAME.get(ia.name)
             if budget is None or getattr(self.state, budget[0]) < getattr(self.bounds, budget[1]):
-                impl.add(_key(ia.name, ia.to_json()["args"]))
+                impl.add(_impl_key(ia))
         if model != impl:
             only_m = ", ".join(sorted(map(_show_key, model - impl))) or "-"
             only_i = ", ".join(sorted(map(_show_key, impl - model))) or "-"
@@ -318,13 +449,16 @@ class Lockstep:
                                                     f"only the impl enables {only_i}", ("enabled",))
 
     def violated(self, props: Iterable[Property]) -> list[tuple[Property, str]]:
-        """The properties violated now: on the model's state, then on the impl's (``impl_state``)."""
+        """The properties violated now: on the model's state, then on the impl's (``impl_state``). When
+        ``check_conforms`` passed at this step, the impl's state equals the model's field for field (the
+        views are equal and the ghost is the model's), so the predicates are not evaluated twice."""
         out: list[tuple[Property, str]] = []
-        impl_s = impl_state(self.system, self.state, self.view())
+        same = self._conforms_at == len(self.steps)
+        impl_s = None if same else impl_state(self.system, self.state, self.view())
         for p in props:
             if not p.predicate(self.state):
                 out.append((p, "model"))
-            elif not p.predicate(impl_s):
+            elif impl_s is not None and not p.predicate(impl_s):
                 out.append((p, "impl"))
         return out
 
@@ -366,6 +500,20 @@ class Lockstep:
 # --- replaying any trace on the impl ------------------------------------------------------------------------
 
 
+def power_cut_write(system: MirroredSystem, a: HostWrite) -> None:
+    """``a`` on the impl, cut by a power loss after its journal record's sectors are written and the log
+    table committed, before P is written (the restart is the next step, ``CrashArray("A")``)."""
+    system.a.power_fail_after(sectors_for(BLOCK_SIZE))  # the record's sectors; then the P write fails
+    try:
+        system.host_write(a.lba, a.value)
+    except PowerLoss:
+        pass
+    else:
+        raise AssertionError(f"{a!r}: the power did not fail between the journal and P")
+    finally:
+        system.a.power_fail_after(None)
+
+
 @dataclass
 class ImplReplayReport:
     """What replaying a trace on the impl and the model in lockstep found."""
@@ -382,35 +530,46 @@ class ImplReplayReport:
         return self.diverged_at is None and not self.violated_at
 
 
-def replay_on_impl(doc: dict[str, Any], drain_limit: int = 200) -> ImplReplayReport:
+def replay_on_impl(doc: dict[str, Any], drain_limit: int = 200, impl_mutant: str | None = None) -> ImplReplayReport:
     """Apply each step's action of a checked trace document to a fresh impl (with the trace's bounds and
     mutant) and to the model: the first step where the impl refuses a step or its state differs, and the
     first step at which each safety property fails on the impl's state. For a liveness trace, the end state
-    is drained (``Lockstep.check_liveness``): a host write or recovery still pending is the violation."""
+    is drained (``Lockstep.check_liveness``): a host write or recovery still pending is the violation.
+    ``impl_mutant`` (default: the document's ``impl_mutant``, which a fuzz trace of an impl-only mutant
+    carries) runs that bug in the impl alone."""
     bounds, prop, actions = tr.parse(doc)
+    if impl_mutant is None and doc.get("impl_mutant") is not None:
+        impl_mutant = str(doc["impl_mutant"])
+    if impl_mutant is not None and impl_mutant not in IMPL_ONLY_MUTANTS:
+        raise tr.TraceError(f"unknown impl-only mutant {impl_mutant!r}; valid: {', '.join(IMPL_ONLY_MUTANTS)}")
     fence_name = doc["steps"][0]["state"].get("fence_policy")
     try:
         fence = FencePolicy[str(fence_name)]
     except KeyError:
         raise tr.TraceError(f"initial fence_policy {fence_name!r} is not a fence policy") from None
     try:
-        run = Lockstep(bounds, fence)
+        run = Lockstep(bounds, fence, impl_mutant=impl_mutant)
     except ValueError as e:
         raise tr.TraceError(str(e)) from None
     report = ImplReplayReport(steps_replayed=0)
     safety = [p for p in BY_NAME.values() if p.kind is Kind.ALWAYS]
+    cuts = {int(c) for c in doc.get("power_cuts", [])}  # host writes cut by a power loss (a fuzz trace's)
     for i, a in enumerate(actions):
         try:
             if a is not None:
                 if a not in run.enabled():
                     report.diverged_at, report.divergence = i, f"{a!r} is not enabled in the model here"
                     return report
+                if i in cuts and isinstance(a, HostWrite):
+                    run.step(a, functools.partial(power_cut_write, run.system, a))
+                    report.steps_replayed = i + 1
+                    continue  # mid-write until the restart, the next step: compared after that
                 run.step(a)
             run.check_conforms()
         except ConformanceError as e:
             report.diverged_at, report.divergence = i, e.detail
             return report
-        impl_s = impl_state(run.system, run.state)
+        impl_s = impl_state(run.system, run.state, run.view())
         for p in safety:
             if p.name not in report.violated_at and not p.predicate(impl_s):
                 report.violated_at[p.name] = i
