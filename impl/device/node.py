@@ -306,8 +306,11 @@ class ArrayANode(Node):
                     return errno.EIO
                 if not isinstance(err, TRANSIENT):
                     return errno.EINVAL
-                if isinstance(err, JournalFull) and self.try_checkpoint():
-                    continue
+                if isinstance(err, JournalFull):
+                    if self.try_checkpoint():
+                        continue
+                    if self.a.pair.pair_state != PairState.PAIR or not self.path_up:
+                        return errno.ENOSPC  # no checkpoint without R: the window is full until resync
                 self.commit()
                 await self.wait_change()
             self.tag += 1
