@@ -142,10 +142,11 @@ def build_serve(cli: ModuleType) -> None:
                        f"{v.values - 1} contents per block); every step enabled, every safety property held")
             return
         click.echo(f"REJECTED: {v.reason}", err=True)
-        if v.trace is not None:
-            for st in v.trace["steps"][-6:]:
-                click.echo(f"  {st['index']:>6}  {st['action'] or 'init'} {json.dumps(st['args'])}", err=True)
-            if output is not None:
-                output.write_text(json.dumps(v.trace, indent=1) + "\n")
-                click.echo(f"trace written to {output} (pitmirror trace show {output})", err=True)
+        first = max(len(v.taken) - 6, 0)
+        for i, (action, _) in enumerate(v.taken[first:], first):
+            click.echo(f"  {i:>6}  {action!r}", err=True)
+        click.echo(f"  {v.failed_step:>6}  <- the step the model rejects", err=True)
+        if output is not None:
+            output.write_text(json.dumps(v.trace(), indent=1) + "\n")
+            click.echo(f"trace written to {output} (pitmirror trace show {output})", err=True)
         sys.exit(1)

@@ -71,9 +71,15 @@ class Validation:
     reason: str = ""
     property: Property | None = None
     trade_offs: dict[str, str] = field(default_factory=dict)
-    trace: dict[str, Any] | None = None
+    taken: list[tuple[Action | None, State]] = field(default_factory=list, repr=False)
     blocks: int = 0
     values: int = 0
+
+    def trace(self) -> dict[str, Any]:
+        """The replay as a ``pitmirror-trace`` document (built on demand: a long run's is large)."""
+        note = self.reason or "the log validates"
+        return Trace("impl", self.bounds, self.property or ENABLED, "violated" if not self.ok else "witness",
+                     self.taken, note=note).to_dict()
 
 
 def read_logs(paths: list[Path]) -> list[dict[str, Any]]:
@@ -183,6 +189,7 @@ def validate(paths: list[Path], journal_capacity: int, concurrency: int,
                                              "model's state")
         s = model.next_state(s, action)
         taken.append((action, s))
+        result.taken = taken
         result.steps = i
         for p in checked:
             if not p.predicate(s):
@@ -195,6 +202,5 @@ def _reject(result: Validation, taken: list[tuple[Action | None, State]], step: 
     """A rejected log: the verdict, and the trace of the steps the model took, ending at the divergence
     (the last step shown is the last one the model enabled, or the one that broke the property)."""
     result.ok, result.failed_step, result.reason = False, step, reason
-    trace = Trace("impl", result.bounds, result.property or ENABLED, "violated", taken, note=reason)
-    result.trace = trace.to_dict()
+    result.taken = taken
     return result

@@ -227,6 +227,7 @@ class ArrayANode(Node):
         self.path_wanted = True  # false between ctl fail-path and repair-path
         self.outbox: list[Message] = []
         self.unsent: list[Message] = []
+        self.closing = False  # fail-path has half-closed the connection: nothing more is sent on it
         self.tag = 0
         self.resync_done: asyncio.Future[None] | None = None
         self.recovering = False
@@ -258,7 +259,7 @@ class ArrayANode(Node):
         self.store.meta["path_up"] = self.path_up
         super().commit()
         out, self.outbox = self.outbox, []
-        if self.writer is None:
+        if self.writer is None or self.closing:
             if self.path_up:  # on the model's path: sent as soon as the connection is there
                 self.unsent += out
             return
@@ -266,7 +267,9 @@ class ArrayANode(Node):
             self.send(*encode_message(msg))
 
     def send(self, header: dict[str, Any], data: bytes = b"") -> None:
-        assert self.writer is not None
+        if self.writer is None or self.closing:
+            return  # the path is going down: the model's FailPath will drop it
+
         raw = frame(header, data)
         self.writer.write(raw)
         self.bytes_sent += len(raw)
@@ -326,7 +329,7 @@ class ArrayANode(Node):
 
     def try_checkpoint(self) -> bool:
         """Checkpoint the oldest record, in lockstep with R, if the protocol allows it now."""
-        if self.writer is None or not self.path_up or self.a.check_checkpoint() is not None:
+        if self.writer is None or self.closing or not self.path_up or self.a.check_checkpoint() is not None:
             return False
         oldest = self.a.log.entries[0].seq
         if any(e.seq <= oldest for e in self.a.in_flight):
@@ -353,7 +356,7 @@ class ArrayANode(Node):
                     self.lose_path()
                 await asyncio.sleep(0.2)
                 continue
-            self.writer = writer
+            self.writer, self.closing = writer, False
             unsent, self.unsent = self.unsent, []
             for msg in unsent:
                 self.send(*encode_message(msg))
@@ -398,6 +401,8 @@ class ArrayANode(Node):
     async def resync(self) -> None:
         """While connected: bring a suspended pair back to PAIR (StartResync, the batch, FinishResync)."""
         while self.writer is not None:
+            if self.closing:
+                return
             if self.a.pair.pair_state == PairState.SUSPENDED and self.a.check_start_resync() is None:
                 self.run(self.a.start_resync)
                 self.events.record("StartResync")
@@ -455,6 +460,7 @@ class ArrayANode(Node):
         self.path_wanted = False
         writer = self.writer
         if writer is not None:
+            self.closing = True
             writer.write_eof()
             while self.writer is not None:
                 await self.wait_change(0.05)
