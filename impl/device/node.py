@@ -369,6 +369,8 @@ class ArrayANode(Node):
                 while True:
                     header, data = await read_frame(reader)
                     self.on_frame(header, data)
+                    if not more_buffered(reader):
+                        self.commit()  # group commit of the acknowledgements already here
             except (asyncio.IncompleteReadError, ConnectionError, WireError):
                 pass
             resync.cancel()
@@ -396,7 +398,6 @@ class ArrayANode(Node):
             raise WireError(f"array A does not receive {msg!r}")
         self.run(lambda: self.a.receive(msg))
         self.events.record("Deliver", message=message_event(msg))
-        self.commit()
 
     async def resync(self) -> None:
         """While connected: bring a suspended pair back to PAIR (StartResync, the batch, FinishResync)."""
@@ -541,13 +542,19 @@ class ArrayRNode(Node):
         if previous is not None:
             with contextlib.suppress(BaseException):
                 await previous
+        replies: list[tuple[dict[str, Any], bytes]] = []
         try:
             while True:
                 header, data = await read_frame(reader)
-                for h, d in self.on_frame(header, data):
+                replies += self.on_frame(header, data)
+                if more_buffered(reader):
+                    continue  # group commit: the frames already here share one commit
+                self.commit()
+                for h, d in replies:
                     raw = frame(h, d)
                     writer.write(raw)
                     self.bytes_sent += len(raw)
+                replies = []
                 await writer.drain()
         except (asyncio.IncompleteReadError, ConnectionError, WireError):
             pass
@@ -559,24 +566,26 @@ class ArrayRNode(Node):
         if kind == "Checkpoint":
             if self.r.holds_oldest(int(header["seq"])):
                 self.r.checkpoint()
-            self.commit()
             return []
         if kind == "Resync":
             self.r.apply_resync(decode_batch(header, data, self.blocks))
-            self.commit()
             return [({"kind": "ResyncDone"}, b"")]
         msg = decode_message(header, data)
         if not isinstance(msg, MirrorWrite | RecoverRequest):
             raise WireError(f"array R does not receive {msg!r}")
         ready = self.r.receive(msg)
         self.events.record("Deliver", message=message_event(msg))
-        self.commit()
-        return [encode_message(m) for m in ready.messages]
+        return [encode_message(m) for m in ready.messages]  # sent after the commit
 
     def status(self) -> dict[str, Any]:
         r = self.r
         return {**super().status(), "applied_seq": r.applied_seq, "replica_base_seq": r.replica_base_seq,
                 "journal_records": len(r.log.entries)}
+
+
+def more_buffered(reader: asyncio.StreamReader) -> bool:
+    """Whether bytes of a next frame are already read in (asyncio has no public call for it)."""
+    return bool(getattr(reader, "_buffer", b""))
 
 
 def encode_batch(batch: ResyncBatch) -> tuple[dict[str, Any], bytes]:

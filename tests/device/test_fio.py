@@ -74,5 +74,6 @@ def test_fio_verifies_across_a_path_cut_a_kill_of_r_and_a_recovery(serve_cli: An
     assert v.ok, v.reason
     taken = [a.name for a, _ in v.taken if a is not None]
     # the outages really fell inside the writes: the pair suspended twice, and resynchronized twice
-    assert taken.count("FailPath") == 2 and taken.count("CrashArray") == 1 and taken.count("MirrorTimeout") >= 1
-    assert taken.count("FinishResync") == 2
+    # (a connection the dying R's kernel still accepted can add a FailPath: harmless, and validated)
+    assert taken.count("FailPath") >= 2 and taken.count("CrashArray") == 1 and taken.count("MirrorTimeout") >= 1
+    assert taken.count("FinishResync") == 2 and taken.count("SwapVolumes") == 1
