@@ -118,7 +118,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="pm-bench-") as tmp_name:
         tmp = Path(tmp_name)
         data = tmp / "data.bin"
-        data.write_bytes(os.urandom(writes).ljust(size, b"\0")[:size])
+        data.write_bytes(os.urandom(writes))  # nbdcopy writes the first `writes` bytes of the volume
         with plain_file(tmp, size) as port:
             t_plain = copy_in(data, port)
             lat_plain = latency(port, args.latency_writes)
@@ -135,8 +135,8 @@ def main() -> None:
               f"{lat_mirror[0] / lat_plain[0]:.1f}x")
         before = tmp / "before.bin"
         after = tmp / "after.bin"
-        before.write_bytes(os.urandom(changes).ljust(size, b"\0")[:size])
-        after.write_bytes(os.urandom(changes).ljust(size, b"\0")[:size])
+        before.write_bytes(os.urandom(changes))
+        after.write_bytes(os.urandom(changes))
         blocks = changes // 4096
         print(f"recovery of {changes / 2**20:.0f} MiB of changes ({blocks} blocks) to a marker:")
         for method in ("writethrough", "swap"):
