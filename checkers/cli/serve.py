@@ -148,5 +148,5 @@ def build_serve(cli: ModuleType) -> None:
         click.echo(f"  {v.failed_step:>6}  <- the step the model rejects", err=True)
         if output is not None:
             output.write_text(json.dumps(v.trace(), indent=1) + "\n")
-            click.echo(f"trace written to {output} (pitmirror trace show {output})", err=True)
+            click.echo(f"trace written to {output}", err=True)
         sys.exit(1)
