@@ -508,11 +508,14 @@ class ArrayANode(Node):
                 progressed = True
             elif kind == RecoveryKind.WRITETHROUGH:
                 for lba in eng.differing():
-                    if eng.check_write(lba) is None:
+                    # eng.write checks its own guard; asking check_write first would rebuild image(T) twice
+                    try:
                         self.run(lambda lba=lba: eng.write(lba))
-                        self.events.record("RecoveryWrite", lba=lba)
-                        self.time_out_lost()
-                        progressed = True
+                    except ScsiError:
+                        continue  # in flight, or the pair left PAIR: a later round takes it
+                    self.events.record("RecoveryWrite", lba=lba)
+                    self.time_out_lost()
+                    progressed = True
             self.time_out_lost()
             self.commit()
             if not progressed:
