@@ -27,7 +27,7 @@ def fio(uri: str, offset: str, seed: int, *extra: str) -> subprocess.CompletedPr
     re-reads it), paced to last about 2 s so an outage can land in the middle of it."""
     return subprocess.run(["fio", "--name=pm", "--ioengine=nbd", f"--uri={uri}", "--rw=randwrite", "--bs=16k",
                            f"--offset={offset}", "--size=256k", "--rate_iops=8", "--verify=crc32c", "--iodepth=4",
-                           f"--randseed={seed}", "--verify_fatal=1", *extra],
+                           f"--randseed={seed}", "--verify_fatal=1", "--verify_state_save=0", *extra],
                           capture_output=True, text=True, timeout=180)
 
 
