@@ -8,6 +8,8 @@ each of one block (header + data + trailer); JR, which cannot refuse what A mirr
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from pitmirror.impl.blocks import BLOCK_SIZE
 from pitmirror.impl.errors import InvalidParameter, LbaOutOfRange, ScsiError
 from pitmirror.impl.hardware import BackEndController, DiskDrive, Interconnect, PowerSupply, carve
@@ -20,6 +22,9 @@ VOLUME_NAMES = {
     "primary": "P", "journal": "J", "base": "B", "spare": "spare",
     "remote": "S", "remote_journal": "JR", "replica_base": "RB",
 }
+
+#: builds drive ``i`` of ``sectors`` blocks: in memory by default, file-backed for a served array (impl/device/)
+DriveFactory = Callable[[int, int, PowerSupply], DiskDrive]
 
 A_LDEVS = {"primary": 0x01, "journal": 0x02, "base": 0x03, "spare": 0x04}
 R_LDEVS = {"remote": 0x11, "remote_journal": 0x12, "replica_base": 0x13, "spare": 0x14}
@@ -53,7 +58,8 @@ class StorageArray:
     """Drives, back-end controllers, LDEVs, the interconnect, shared memory and the front end of one site."""
 
     def __init__(self, name: str, ldev_ids: dict[str, int], blocks: int, journal_capacity: int,
-                 shm_roles: tuple[str, str, str], pair: PairTable | None, drives: int = 2) -> None:
+                 shm_roles: tuple[str, str, str], pair: PairTable | None, drives: int = 2,
+                 drive_factory: DriveFactory = DiskDrive) -> None:
         self.name = name
         self.blocks = blocks
         self.power = PowerSupply()
@@ -65,7 +71,7 @@ class StorageArray:
         sizes = [(ldev_ids[r], journal_sectors if r in ("journal", "remote_journal") else blocks)
                  for r in ldev_ids]
         per_drive = -(-sum(n for _, n in sizes) // drives)
-        self.drives = [DiskDrive(i, per_drive, self.power) for i in range(drives)]
+        self.drives = [drive_factory(i, per_drive, self.power) for i in range(drives)]
         self.backends = [BackEndController(i, [d]) for i, d in enumerate(self.drives)]
         self.interconnect = Interconnect(self.backends, carve(self.drives, sizes))
         log = JournalLogTable(size=journal_sectors)
@@ -75,15 +81,18 @@ class StorageArray:
         self.front_end = FrontEndController(self, f"CL1-{name}", f"CL2-{name}")
 
     @classmethod
-    def main_site(cls, blocks: int, journal_capacity: int, fence_policy: FencePolicy) -> StorageArray:
+    def main_site(cls, blocks: int, journal_capacity: int, fence_policy: FencePolicy,
+                  drive_factory: DriveFactory = DiskDrive) -> StorageArray:
         """Array A: P, J, B, spare; the pair table with its fence policy."""
         pair = PairTable(fence_policy, [False] * blocks)
-        return cls("A", A_LDEVS, blocks, journal_capacity, ("primary", "journal", "base"), pair)
+        return cls("A", A_LDEVS, blocks, journal_capacity, ("primary", "journal", "base"), pair,
+                   drive_factory=drive_factory)
 
     @classmethod
-    def remote_site(cls, blocks: int, journal_capacity: int) -> StorageArray:
+    def remote_site(cls, blocks: int, journal_capacity: int, drive_factory: DriveFactory = DiskDrive) -> StorageArray:
         """Array R: S, JR, RB, spare."""
-        return cls("R", R_LDEVS, blocks, journal_capacity, ("remote", "remote_journal", "replica_base"), None)
+        return cls("R", R_LDEVS, blocks, journal_capacity, ("remote", "remote_journal", "replica_base"), None,
+                   drive_factory=drive_factory)
 
     def volume_label(self, role: str) -> str:
         """``P (LDEV 0x01)``."""

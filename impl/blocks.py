@@ -15,9 +15,21 @@ block in a log line either way.
 
 from __future__ import annotations
 
+import os
 import struct
 
-BLOCK_SIZE = 512
+
+def _block_size_from_env() -> int:
+    """512 unless the process was started with ``PITMIRROR_BLOCK_SIZE`` (a served array, impl/device/,
+    runs real 4 KiB blocks). Read once at import: every module binds ``BLOCK_SIZE`` by name."""
+    raw = os.environ.get("PITMIRROR_BLOCK_SIZE", "512")
+    size = int(raw) if raw.isdigit() else 0
+    if size < 512 or size % 16 or size & (size - 1):
+        raise ValueError(f"PITMIRROR_BLOCK_SIZE must be a power of two >= 512, got {raw!r}")
+    return size
+
+
+BLOCK_SIZE = _block_size_from_env()
 ZERO_BLOCK = bytes(BLOCK_SIZE)
 MAX_VALUE = 2**32 - 1
 

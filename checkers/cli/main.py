@@ -459,3 +459,4 @@ from pitmirror.checkers.cli.prove import build_prove; cli.add_command(build_prov
 
 if __name__ == "__main__":
     main()
+from pitmirror.checkers.cli.serve import build_serve; build_serve(sys.modules[__name__])  # noqa: E402, E702, I001

@@ -1,0 +1,160 @@
+"""Figures for the served arrays (``pitmirror serve``); prints them, asserts nothing.
+
+1. Host write throughput (nbdcopy of random data to P) and 4 KiB synchronous write latency (libnbd), through
+   the mirror and through the same nbdkit serving a plain file (``nbdkit file``): the ratio is the cost of
+   the synchronous mirror, the journal, and the Python controllers.
+2. For each recovery method: the bytes that crossed the path against the bytes that differ (write-through
+   should send exactly the differing blocks, swap none), and the time to recover the changes.
+
+    python bench/bench_device.py                     # 16 MiB of writes and of changes (a few minutes)
+    python bench/bench_device.py --changes 64M --size 128M   # the issue's 64 MiB of changes (longer)
+
+Needs nbdkit, nbdkit-plugin-python, libnbd-bin, python3-libnbd (Debian). Everything runs on loopback and is
+stopped at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from pitmirror.checkers.cli.serve import parse_size  # noqa: E402
+from pitmirror.impl.device.control import call  # noqa: E402
+
+LATENCY = """
+import sys, time, nbd
+h = nbd.NBD(); h.connect_uri(sys.argv[1]); n = int(sys.argv[2]); buf = bytes(range(256)) * 16
+lat = []
+for i in range(n):
+    t = time.perf_counter(); h.pwrite(buf, (i * 4096 * 7) % (8 << 20)); lat.append(time.perf_counter() - t)
+lat.sort(); print(lat[len(lat) // 2], lat[int(len(lat) * 0.99)])
+"""
+
+
+def free_port() -> int:
+    for _ in range(50):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = int(s.getsockname()[1])
+        with socket.socket() as s2:
+            if s2.connect_ex(("127.0.0.1", port + 1)) != 0 and port < 65000:
+                return port
+    raise RuntimeError("no free port")
+
+
+@contextlib.contextmanager
+def served(folder: Path, size: str, journal: int) -> Iterator[int]:
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "pitmirror", "serve", "--dir", str(folder), "--size", size,
+                             "--journal-capacity", str(journal), "--port", str(port),
+                             "--path-port", str(free_port())],
+                            env=dict(os.environ, PYTHONPATH=str(ROOT)), stdout=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while not (folder / "serve.json").exists():
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("serve did not start")
+            time.sleep(0.1)
+        yield port
+    finally:
+        proc.terminate()
+        proc.wait(30)
+
+
+@contextlib.contextmanager
+def plain_file(folder: Path, size: int) -> Iterator[int]:
+    port = free_port()
+    disk = folder / "plain.img"
+    with open(disk, "wb") as f:
+        f.truncate(size)
+    proc = subprocess.Popen(["nbdkit", "--foreground", "--exit-with-parent", "-i", "127.0.0.1", "-p", str(port),
+                             "--filter=blocksize", "file", str(disk), "minblock=4096"])
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                break
+            if time.monotonic() > deadline:
+                raise RuntimeError("nbdkit file did not start")
+            time.sleep(0.05)
+        yield port
+    finally:
+        proc.terminate()
+        proc.wait(30)
+
+
+def copy_in(src: Path, port: int) -> float:
+    t = time.perf_counter()
+    subprocess.run(["nbdcopy", str(src), f"nbd://127.0.0.1:{port}"], check=True, timeout=3600)
+    return time.perf_counter() - t
+
+
+def latency(port: int, n: int) -> tuple[float, float]:
+    out = subprocess.run(["/usr/bin/python3", "-c", LATENCY, f"nbd://127.0.0.1:{port}", str(n)],
+                         capture_output=True, text=True, check=True, timeout=600).stdout.split()
+    return float(out[0]), float(out[1])
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--size", default="64M", help="volume size")
+    p.add_argument("--writes", default="16M", help="bytes written for the throughput figure")
+    p.add_argument("--changes", default="16M", help="bytes changed after the marker, then recovered")
+    p.add_argument("--latency-writes", type=int, default=200)
+    args = p.parse_args()
+    size, writes, changes = parse_size(args.size), parse_size(args.writes), parse_size(args.changes)
+    with tempfile.TemporaryDirectory(prefix="pm-bench-") as tmp_name:
+        tmp = Path(tmp_name)
+        data = tmp / "data.bin"
+        data.write_bytes(os.urandom(writes))  # nbdcopy writes the first `writes` bytes of the volume
+        with plain_file(tmp, size) as port:
+            t_plain = copy_in(data, port)
+            lat_plain = latency(port, args.latency_writes)
+        with served(tmp / "tp", args.size, journal=1024) as port:
+            t_mirror = copy_in(data, port)
+            lat_mirror = latency(port, args.latency_writes)
+        mb = writes / 2**20
+        print(f"host writes, {mb:.0f} MiB with nbdcopy (4 KiB blocks):")
+        print(f"  nbdkit file (plain file):  {mb / t_plain:8.1f} MiB/s   4 KiB write p50 {lat_plain[0] * 1e3:.2f} ms, "
+              f"p99 {lat_plain[1] * 1e3:.2f} ms")
+        print(f"  pitmirror (A -> R mirror): {mb / t_mirror:8.1f} MiB/s   4 KiB write p50 "
+              f"{lat_mirror[0] * 1e3:.2f} ms, p99 {lat_mirror[1] * 1e3:.2f} ms")
+        print(f"  ratio plain / mirror: throughput {t_mirror / t_plain:.1f}x, p50 latency "
+              f"{lat_mirror[0] / lat_plain[0]:.1f}x")
+        before = tmp / "before.bin"
+        after = tmp / "after.bin"
+        before.write_bytes(os.urandom(changes))
+        after.write_bytes(os.urandom(changes))
+        blocks = changes // 4096
+        print(f"recovery of {changes / 2**20:.0f} MiB of changes ({blocks} blocks) to a marker:")
+        for method in ("writethrough", "swap"):
+            folder = tmp / method
+            with served(folder, args.size, journal=blocks + 64) as port:
+                copy_in(before, port)
+                call(folder, "marker", name="before")
+                copy_in(after, port)
+                answer = call(folder, "recover", to="before", method=method, timeout=3600)
+            if not answer.get("ok"):
+                print(f"  {method}: refused: {answer.get('error')}")
+                continue
+            differ = answer["blocks_differing"] * 4096
+            print(f"  {method:<12}: {answer['blocks_differing']} blocks differ ({differ / 2**20:.1f} MiB); "
+                  f"crossed the path: {answer['data_blocks_sent']} data blocks, {answer['bytes_sent']} bytes "
+                  f"({answer['bytes_sent'] / max(differ, 1):.3f} x the differing bytes); {answer['seconds']:.1f} s")
+            print("    " + json.dumps({k: answer[k] for k in ("target", "pair_state")}))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,87 @@
+"""The bytes on the real path and on the local sockets, and the event log's lines.
+
+A frame is ``>II`` (header length, data length), a UTF-8 JSON header, then the raw data. The path
+carries the protocol's four messages (``MirrorWrite``, ``MirrorAck``, ``RecoverRequest``, ``SwapDone``)
+and the two steps the in-process driver performs on both arrays at once, here split into a request and an
+answer: ``Checkpoint`` (R checkpoints the same record in lockstep) and ``Resync`` / ``ResyncDone``.
+
+The event log (one JSON object a line, ``<site>-events.jsonl``) names each step in the model's action
+vocabulary (``impl.actions.ACTION_NAMES``) with its arguments. Block contents appear as ``digest``: "0"
+for a block of zeros, else 16 hex digits of BLAKE2b. ``pitmirror trace validate`` maps digests to the
+model's small values per block (checkers/traces/validate.py explains the abstraction).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import struct
+from typing import Any
+
+from pitmirror.impl.messages import Message, MirrorAck, MirrorWrite, RecoverRequest, SwapDone
+from pitmirror.impl.record import MARKER
+
+_FRAME = struct.Struct(">II")
+MAX_HEADER = 1 << 20
+
+
+class WireError(ValueError):
+    """A frame that is not one this protocol sends."""
+
+
+def digest(block: bytes) -> str:
+    """The name of a block's content in the event log: "0" for zeros, else 16 hex digits."""
+    if not any(block):
+        return "0"
+    return hashlib.blake2b(block, digest_size=8).hexdigest()
+
+
+def frame(header: dict[str, Any], data: bytes = b"") -> bytes:
+    """One frame."""
+    raw = json.dumps(header, separators=(",", ":")).encode()
+    return _FRAME.pack(len(raw), len(data)) + raw + data
+
+
+async def read_frame(reader: asyncio.StreamReader) -> tuple[dict[str, Any], bytes]:
+    """The next frame; ``asyncio.IncompleteReadError`` at end of stream."""
+    hlen, dlen = _FRAME.unpack(await reader.readexactly(_FRAME.size))
+    if hlen > MAX_HEADER:
+        raise WireError(f"frame header of {hlen} bytes")
+    header = json.loads(await reader.readexactly(hlen))
+    if not isinstance(header, dict) or not isinstance(header.get("kind"), str):
+        raise WireError("frame header without a kind")
+    data = await reader.readexactly(dlen) if dlen else b""
+    return header, data
+
+
+def encode_message(msg: Message) -> tuple[dict[str, Any], bytes]:
+    """A protocol message as a frame's header and data."""
+    if isinstance(msg, MirrorWrite):
+        return {"kind": "MirrorWrite", "seq": msg.seq, "lba": msg.lba}, msg.data
+    return {"kind": msg.name, **msg.fields()}, b""
+
+
+def decode_message(header: dict[str, Any], data: bytes) -> Message:
+    """Inverse of ``encode_message``; ``WireError`` for anything else."""
+    kind = header["kind"]
+    try:
+        if kind == "MirrorWrite":
+            return MirrorWrite(int(header["seq"]), int(header["lba"]), data)
+        if kind == "MirrorAck":
+            return MirrorAck(int(header["seq"]))
+        if kind == "RecoverRequest":
+            return RecoverRequest(int(header["recovery_id"]), int(header["target"]))
+        if kind == "SwapDone":
+            return SwapDone(int(header["recovery_id"]))
+    except (KeyError, TypeError, ValueError) as e:
+        raise WireError(f"malformed {kind}: {e}") from None
+    raise WireError(f"not a protocol message: {kind!r}")
+
+
+def message_event(msg: Message) -> dict[str, Any]:
+    """A message as an event argument: the model's fields, with the block's digest for a write."""
+    if isinstance(msg, MirrorWrite):
+        return {"kind": "MirrorWrite", "seq": msg.seq, "lba": msg.lba,
+                "digest": "0" if msg.lba == MARKER else digest(msg.data)}
+    return {"kind": msg.name, **msg.fields()}
