@@ -1,0 +1,403 @@
+"""The frontier engine: breadth-first exhaustive search a whole frontier at a time, over numpy arrays.
+
+The transition relation is not written here. Every action instance (guard and effect) and every safety
+property is ``checkers.symbolic.encoding``'s, the one definition the Z3 engines use too, evaluated over
+arrays (``checkers.symbolic.terms`` dispatches ``ite`` to ``np.where``, ``conj`` to ``&``, ...): a frontier is
+an ``int8`` array with one row per slot of the state vector and one column per state, so a guard is one
+boolean array over the frontier and an effect is computed once for all the states where it is enabled (the
+HostWrite value and the delivered path slot are expanded, one evaluation each).
+
+Storage per state, in arrays: a 64-bit fingerprint in a sorted visited array with the state's id beside it,
+and the parent id, action-instance id and parameter (``--exact`` keeps the packed vector itself instead of
+the fingerprint, so no two states can be confused). States are numbered in breadth-first order, so the first
+violation found is at the least depth: a counterexample is a shortest path. It is rebuilt from the parent
+chain by re-running the recorded instances on the canonical vectors, then replayed on ``MirrorModel`` (at each
+step the model action whose successor has the next canonical vector), so it is a normal trace of concrete
+states and actions that ``pitmirror trace replay`` accepts.
+
+A transition whose successor does not fit the vector's capacities is an error (``CapacityError``), never a
+pruned transition. Liveness is the object engine's: backward reachability from the states where nothing is
+pending, over the edges kept as two id arrays, and networkx only for the strongly connected components of a
+trapped region.
+"""
+
+from __future__ import annotations
+
+import resource
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import networkx as nx
+import numpy as np
+
+from pitmirror.checkers.explicit.checker import INTERRUPTED, CheckResult, Discovery, ProgressFn, Verdict
+from pitmirror.checkers.frontier.predicates import vector_predicates
+from pitmirror.checkers.frontier.symmetry import RowSymmetry
+from pitmirror.checkers.symbolic.encoding import Encoding
+from pitmirror.checkers.symbolic.terms import SV, CapacityError
+from pitmirror.model.actions import Action
+from pitmirror.model.protocol import MirrorModel
+from pitmirror.spec.properties import Kind, Property
+from pitmirror.spec.state import State
+
+DTYPE = np.int8
+_M1 = np.uint64(0x9E3779B97F4A7C15)
+_M2 = np.uint64(0xBF58476D1CE4E5B9)
+_M3 = np.uint64(0x94D049BB133111EB)
+
+
+def fingerprints(f: np.ndarray) -> np.ndarray:
+    """A 64-bit fingerprint of every vector (column) of a frontier: the packed vector read as 64-bit words,
+    each folded in by xor, multiply and xor-shift, then a splitmix64 finish."""
+    rows = pack(f)
+    words = rows.view(np.uint64)
+    h = np.full(rows.shape[0], np.uint64(0x243F6A8885A308D3), dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        for j in range(words.shape[1]):
+            h ^= words[:, j]
+            h *= _M1
+            h ^= h >> np.uint64(29)
+        h ^= h >> np.uint64(30)
+        h *= _M2
+        h ^= h >> np.uint64(27)
+        h *= _M3
+        h ^= h >> np.uint64(31)
+    return h
+
+
+def pack(f: np.ndarray) -> np.ndarray:
+    """The vectors of a frontier as rows of bytes, padded to whole 64-bit words."""
+    w, n = f.shape
+    padded = -(-w // 8) * 8
+    rows = np.zeros((n, padded), dtype=DTYPE)
+    rows[:, :w] = f.T
+    return rows
+
+
+def exact_keys(f: np.ndarray) -> np.ndarray:
+    """The vectors of a frontier as one opaque, orderable key each (``--exact``)."""
+    rows = pack(f)
+    return rows.view(np.dtype((np.void, rows.shape[1]))).reshape(-1)
+
+
+def collision_probability(states: int) -> float:
+    """The chance that two of ``states`` distinct states share a 64-bit fingerprint, were fingerprints
+    uniformly random (TLC's optimistic estimate): n(n-1)/2 / 2^64."""
+    return states * (states - 1) / 2 / 2.0**64
+
+
+def _peak_rss_bytes() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+@dataclass
+class FrontierStats:
+    """Figures of a run beyond ``CheckResult``'s: what the visited set and parents take, and the collision
+    probability of the fingerprints (0 with ``--exact``)."""
+
+    stored_bytes: int
+    collision_probability: float
+    exact: bool
+    rss_growth_bytes: int
+
+
+class FrontierChecker:
+    """Breadth-first exhaustive checker over frontiers of state vectors. Same interface and results as
+    ``ExplicitChecker`` (a builder: configure, then ``run()``)."""
+
+    def __init__(self, model: MirrorModel, properties: Sequence[Property], *, symmetry: bool = True,
+                 exact: bool = False, max_states: int | None = None, stop_when_violated: Sequence[str] = (),
+                 progress: ProgressFn | None = None) -> None:
+        self.model = model
+        self.properties = list(properties)
+        self.enc = Encoding(model.bounds)
+        self.lay = self.enc.lay
+        self.sym = RowSymmetry(self.lay, model.bounds.values, enabled=symmetry)
+        self.exact = exact
+        self.max_states = max_states
+        self.stop_when_violated = set(stop_when_violated)
+        self.progress = progress
+        preds = vector_predicates(self.enc)
+        self.preds = {p.name: preds[p.name] for p in self.properties}
+        self.stats = FrontierStats(0, 0.0, exact, 0)
+
+    # --- evaluation over a frontier ----------------------------------------------------------------------
+
+    def view(self, f: np.ndarray) -> SV:
+        """A frontier as a state vector whose slots are arrays (one element per state)."""
+        return SV(self.lay, dict(zip(self.lay.names, f, strict=True)))
+
+    def evaluate(self, name: str, f: np.ndarray) -> np.ndarray:
+        """A property's predicate on every state of a frontier."""
+        got = self.preds[name](self.view(f))
+        return np.broadcast_to(np.asarray(got, dtype=bool), (f.shape[1],))
+
+    def successors(self, f: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Every successor of every state of ``f``: the vectors, and per successor the index of its source
+        column, its action instance and its parameter."""
+        s = self.view(f)
+        n = f.shape[1]
+        outs, srcs, insts, params = [], [], [], []
+        for a, inst in enumerate(self.enc.instances):
+            for v in self.enc.params(inst):
+                g = inst.guard(s, v)
+                if g is False:
+                    continue
+                rows = np.arange(n) if g is True else np.flatnonzero(g)
+                if rows.size == 0:
+                    continue
+                sub = f[:, rows]
+                t, ok = inst.effect(self.view(sub), v)
+                if ok is not True and not np.all(ok):
+                    bad = self.lay.decode(dict(zip(self.lay.names, (int(x) for x in sub[:, int(np.argmin(ok))]),
+                                                   strict=True)))
+                    raise CapacityError(f"{inst.name} (parameter {v}) outgrows the vector's capacities "
+                                        f"{self.lay.caps} from {bad!r}")
+                out = np.empty_like(sub)
+                for k, name in enumerate(self.lay.names):
+                    out[k] = t.d[name]
+                outs.append(out)
+                srcs.append(rows)
+                insts.append(np.full(rows.size, a, dtype=np.int16))
+                params.append(np.full(rows.size, v, dtype=np.int16))
+        if not outs:
+            w = len(self.lay.names)
+            return (np.empty((w, 0), DTYPE), np.empty(0, np.int64), np.empty(0, np.int16), np.empty(0, np.int16))
+        return np.concatenate(outs, axis=1), np.concatenate(srcs), np.concatenate(insts), np.concatenate(params)
+
+    def keys(self, f: np.ndarray) -> np.ndarray:
+        """The visited-set keys of a frontier's vectors: fingerprints, or the packed vectors (``--exact``)."""
+        return exact_keys(f) if self.exact else fingerprints(f)
+
+    def initial(self) -> np.ndarray:
+        """The canonical vectors of the model's initial states."""
+        names = self.lay.names
+        f = np.array([[d[k] for k in names] for d in self.enc.init_vectors()], dtype=DTYPE).T
+        return self.sym.canonical(f)
+
+    # --- the search ----------------------------------------------------------------------------------------
+
+    def run(self) -> CheckResult:
+        """Explore, check, and return the verdict of every property. Ctrl-C ends it with a partial verdict."""
+        safety = [p for p in self.properties if p.kind is Kind.ALWAYS]
+        liveness = [p for p in self.properties if p.kind is Kind.EVENTUALLY]
+        sometimes = [p for p in self.properties if p.kind is Kind.SOMETIMES]
+        keep_edges = bool(liveness)
+        started = time.perf_counter()
+        rss_before = _peak_rss_bytes()
+        first_bad: dict[str, int] = {}
+        first_seen: dict[str, int] = {}
+        pending: dict[str, list[np.ndarray]] = {p.name: [] for p in liveness}
+        parents: list[np.ndarray] = []
+        inst_ids: list[np.ndarray] = []
+        param_ids: list[np.ndarray] = []
+        edge_src: list[np.ndarray] = []
+        edge_dst: list[np.ndarray] = []
+
+        f0 = self.initial()
+        k0 = self.keys(f0)
+        _, first = np.unique(k0, return_index=True)
+        first.sort()
+        frontier = f0[:, first]
+        order = np.argsort(k0[first], kind="stable")
+        visited, visited_ids = k0[first][order], order.astype(np.int32)
+        parents.append(np.full(first.size, -1, dtype=np.int32))
+        inst_ids.append(np.full(first.size, -1, dtype=np.int16))
+        param_ids.append(first.astype(np.int16))  # an initial state records which initial vector it is
+        self._inits = f0
+        count, depth, transitions = first.size, 0, 0
+        base = 0  # id of the frontier's first state
+        stop_reason = ""
+
+        def record(f: np.ndarray, ids_from: int) -> None:
+            for p in safety:
+                if p.name not in first_bad:
+                    bad = np.flatnonzero(~self.evaluate(p.name, f))
+                    if bad.size:
+                        first_bad[p.name] = ids_from + int(bad[0])
+            for p in sometimes:
+                if p.name not in first_seen:
+                    hit = np.flatnonzero(self.evaluate(p.name, f))
+                    if hit.size:
+                        first_seen[p.name] = ids_from + int(hit[0])
+            for p in liveness:
+                pending[p.name].append(self.evaluate(p.name, f).copy())
+
+        try:
+            record(frontier, 0)
+            while frontier.shape[1]:
+                if self.stop_when_violated and self.stop_when_violated <= first_bad.keys():
+                    stop_reason = "stopped: " + ", ".join(sorted(self.stop_when_violated)) + " violated"
+                    break
+                if self.max_states is not None and count >= self.max_states:
+                    stop_reason = f"stopped at --max-states {self.max_states}"
+                    break
+                succ, src, inst, param = self.successors(frontier)
+                transitions += succ.shape[1]
+                succ = self.sym.canonical(succ)
+                keys = self.keys(succ)
+                order = np.argsort(keys, kind="stable")
+                sk = keys[order]
+                firsts = np.ones(sk.size, dtype=bool)
+                firsts[1:] = sk[1:] != sk[:-1]
+                uk, ui = sk[firsts], order[firsts]  # each distinct successor, at its first occurrence
+                if visited.size:
+                    pos = np.minimum(np.searchsorted(visited, uk), visited.size - 1)
+                    new = visited[pos] != uk
+                else:
+                    new = np.ones(uk.size, dtype=bool)
+                nk, ni = uk[new], ui[new]
+                by_discovery = np.argsort(ni, kind="stable")
+                nk, ni = nk[by_discovery], ni[by_discovery]
+                if self.max_states is not None and count + ni.size >= self.max_states:
+                    nk, ni = nk[: self.max_states - count], ni[: self.max_states - count]
+                    stop_reason = f"stopped at --max-states {self.max_states}"
+                ids = np.arange(count, count + ni.size, dtype=np.int32)
+                srt = np.argsort(nk, kind="stable")
+                at = np.searchsorted(visited, nk[srt])
+                visited = np.insert(visited, at, nk[srt])
+                visited_ids = np.insert(visited_ids, at, ids[srt])
+                parents.append((base + src[ni]).astype(np.int32))
+                inst_ids.append(inst[ni])
+                param_ids.append(param[ni])
+                if keep_edges:
+                    pos = np.minimum(np.searchsorted(visited, keys), visited.size - 1)
+                    known = visited[pos] == keys  # all but those cut off by --max-states
+                    edge_src.append((base + src[known]).astype(np.int32))
+                    edge_dst.append(visited_ids[pos[known]])
+                base = count
+                count += ni.size
+                frontier = succ[:, ni]
+                if frontier.shape[1]:
+                    depth += 1
+                    record(frontier, base)
+                if self.progress is not None:
+                    self.progress(count, depth, frontier.shape[1])
+                if stop_reason:
+                    break
+        except KeyboardInterrupt:
+            stop_reason = INTERRUPTED
+        complete = not stop_reason
+        if complete:
+            stop_reason = "state space exhausted"
+        self._parent = np.concatenate(parents)
+        self._inst = np.concatenate(inst_ids)
+        self._param = np.concatenate(param_ids)
+        src_all = np.concatenate(edge_src) if edge_src else np.empty(0, np.int32)
+        dst_all = np.concatenate(edge_dst) if edge_dst else np.empty(0, np.int32)
+        stored = (visited.nbytes + visited_ids.nbytes + self._parent.nbytes + self._inst.nbytes
+                  + self._param.nbytes + src_all.nbytes + dst_all.nbytes)
+        self.stats = FrontierStats(stored, 0.0 if self.exact else collision_probability(count), self.exact,
+                                   max(0, _peak_rss_bytes() - rss_before))
+
+        discoveries: dict[str, Discovery] = {}
+        for p in safety:
+            if p.name in first_bad:
+                discoveries[p.name] = Discovery(p, Verdict.VIOLATED, self.path_to(first_bad[p.name]))
+            else:
+                discoveries[p.name] = Discovery(p, Verdict.HOLDS if complete else Verdict.UNKNOWN)
+        for p in sometimes:
+            if p.name in first_seen:
+                discoveries[p.name] = Discovery(p, Verdict.REACHED, self.path_to(first_seen[p.name]))
+            else:
+                discoveries[p.name] = Discovery(p, Verdict.NOT_REACHED if complete else Verdict.UNKNOWN)
+        for p in liveness:
+            if not complete:
+                discoveries[p.name] = Discovery(p, Verdict.UNKNOWN, note="liveness needs the whole graph")
+                continue
+            discoveries[p.name] = self._liveness(p, np.concatenate(pending[p.name])[:count], src_all, dst_all)
+        ordered = {p.name: discoveries[p.name] for p in self.properties}
+        return CheckResult(ordered, count, transitions, depth, time.perf_counter() - started, complete,
+                           stop_reason, self.sym.group_size, stored)
+
+    # --- liveness ------------------------------------------------------------------------------------------
+
+    def _liveness(self, p: Property, pending: np.ndarray, src: np.ndarray, dst: np.ndarray) -> Discovery:
+        """From every pending state a non-pending one must be reachable; else show the shortest way in."""
+        n = pending.size
+        ok = ~pending
+        # backward reachability from the non-pending states, sweeping the edge arrays until nothing changes
+        order = np.argsort(dst, kind="stable")
+        rsrc, rdst = src[order], dst[order]
+        rstart = np.searchsorted(rdst, np.arange(n + 1))
+        frontier = np.flatnonzero(ok)
+        while frontier.size:
+            lo, hi = rstart[frontier], rstart[frontier + 1]
+            sizes = hi - lo
+            if not sizes.sum():
+                break
+            idx = np.repeat(lo - np.concatenate(([0], np.cumsum(sizes)[:-1])), sizes) + np.arange(sizes.sum())
+            preds = np.unique(rsrc[idx])
+            preds = preds[~ok[preds]]
+            ok[preds] = True
+            frontier = preds
+        trapped = np.flatnonzero(~ok)
+        if not trapped.size:
+            return Discovery(p, Verdict.HOLDS)
+        entry = int(trapped[0])  # ids are in BFS order: the least id is the shallowest trapped state
+        forder = np.argsort(src, kind="stable")
+        fsrc, fdst = src[forder], dst[forder]
+        fstart = np.searchsorted(fsrc, np.arange(n + 1))
+        graph = nx.DiGraph()
+        graph.add_node(entry)
+        stack = [entry]
+        while stack:
+            u = stack.pop()
+            for t in fdst[fstart[u]:fstart[u + 1]].tolist():
+                if t not in graph:
+                    stack.append(t)
+                graph.add_edge(u, t)
+        cond = nx.condensation(graph)
+        bottom = [c for c in cond.nodes if cond.out_degree(c) == 0]
+        members = cond.nodes[bottom[0]]["members"]
+        kind = "a cycle" if len(members) > 1 or graph.has_edge(entry, entry) else "a dead end"
+        path = self.path_to(entry)
+        note = (f"from step {len(path) - 1} on, no sequence of steps ends it: {len(graph)} states "
+                f"reachable from there, all pending; they end in {kind} of {len(members)} state(s)")
+        return Discovery(p, Verdict.VIOLATED, path, note=note)
+
+    # --- counterexamples -----------------------------------------------------------------------------------
+
+    def canonical_chain(self, sid: int) -> list[np.ndarray]:
+        """The canonical vectors from an initial state to state ``sid``, recomputed from the recorded
+        action instances (only ids are stored per state)."""
+        steps = []
+        while self._parent[sid] != -1:
+            steps.append((int(self._inst[sid]), int(self._param[sid])))
+            sid = int(self._parent[sid])
+        steps.reverse()
+        cur = self._inits[:, [int(self._param[sid])]]
+        chain = [cur]
+        for a, v in steps:
+            inst = self.enc.instances[a]
+            t, _ = inst.effect(self.view(cur), v)
+            nxt = np.empty_like(cur)
+            for k, name in enumerate(self.lay.names):
+                nxt[k] = t.d[name]
+            cur = self.sym.canonical(nxt)
+            chain.append(cur)
+        return chain
+
+    def path_to(self, sid: int) -> list[tuple[Action | None, State]]:
+        """A concrete shortest execution to state ``sid``: the canonical chain, replayed on the model by
+        choosing at each step an action whose successor has the next canonical vector."""
+        chain = self.canonical_chain(sid)
+        model, lay = self.model, self.lay
+
+        def canon_of(s: State) -> np.ndarray:
+            d = lay.encode(s)
+            return self.sym.canonical(np.array([[d[k]] for k in lay.names], dtype=DTYPE))
+
+        cur = next(s for s in model.init_states() if np.array_equal(canon_of(s), chain[0]))
+        out: list[tuple[Action | None, State]] = [(None, cur)]
+        for want in chain[1:]:
+            for a in model.actions(cur):
+                nxt = model.next_state(cur, a)
+                if np.array_equal(canon_of(nxt), want):
+                    out.append((a, nxt))
+                    cur = nxt
+                    break
+            else:  # pragma: no cover - would mean the encoding and the model disagree
+                raise AssertionError("could not replay the frontier engine's path on the model")
+        return out
