@@ -12,7 +12,7 @@ import pytest
 from helpers.z3_agree import reachable
 from pitmirror.checkers.explicit.checker import ExplicitChecker, Verdict
 from pitmirror.checkers.explicit.runner import CheckJob, trace_of
-from pitmirror.checkers.frontier.engine import FrontierChecker, collision_probability
+from pitmirror.checkers.frontier.engine import FrontierChecker, collision_probability, pack
 from pitmirror.checkers.frontier.predicates import OTHER_PREDICATES, host_write_pending
 from pitmirror.checkers.frontier.symmetry import RENAMED_FIELDS, RowSymmetry
 from pitmirror.checkers.symbolic.encoding import Encoding, Inst
@@ -100,9 +100,9 @@ def _walk(bounds: Bounds, steps: int, seed: int) -> list[State]:
     return out
 
 
-def _column(lay: Layout, s: State) -> np.ndarray:
-    d = lay.encode(s)
-    return np.array([[d[k]] for k in lay.names], dtype=np.int8)
+def _rows(lay: Layout, states: list[State]) -> np.ndarray:
+    """The packed vectors of states, one row each."""
+    return pack(np.array([[lay.encode(s)[k] for s in states] for k in lay.names], dtype=np.int8))
 
 
 # reuse_sequence_number lets two mirror writes share a seq: the one case where renaming reorders the path
@@ -113,15 +113,12 @@ def test_renaming_a_vector_is_renaming_its_state(kind: RecoveryKind, mutant: str
     lay = Layout(bounds)
     sym = RowSymmetry(lay, bounds.values)
     states = _walk(bounds, 300, seed=5) + reachable(bounds, max_states=1000)
-    frontier = np.concatenate([_column(lay, s) for s in states], axis=1)
+    frontier = _rows(lay, states)
     for perm in symmetry_group(bounds.blocks, bounds.values):
-        want = np.concatenate([_column(lay, apply_perm(s, perm)) for s in states], axis=1)
-        assert np.array_equal(sym.apply(frontier, perm), want), perm
-    # the canonical form is one vector per orbit: every renaming of a state has the same one
-    canon = sym.canonical(frontier)
-    for perm in symmetry_group(bounds.blocks, bounds.values):
-        renamed = np.concatenate([_column(lay, apply_perm(s, perm)) for s in states], axis=1)
-        assert np.array_equal(sym.canonical(renamed), canon)
+        renamed = _rows(lay, [apply_perm(s, perm) for s in states])
+        assert np.array_equal(sym.apply(frontier, perm), renamed), perm
+        # the canonical form is one vector per orbit: every renaming of a state has the same one
+        assert np.array_equal(sym.canonical(renamed), sym.canonical(frontier))
 
 
 def test_the_frontier_renames_every_field_the_model_renames() -> None:
@@ -138,9 +135,9 @@ def test_the_renaming_test_sees_an_unsorted_multiset() -> None:
             return None
 
     states = reachable(bounds, max_states=1000)
-    frontier = np.concatenate([_column(lay, s) for s in states], axis=1)
+    frontier = _rows(lay, states)
     perm = symmetry_group(bounds.blocks, bounds.values)[-1]
-    want = np.concatenate([_column(lay, apply_perm(s, perm)) for s in states], axis=1)
+    want = _rows(lay, [apply_perm(s, perm) for s in states])
     assert not np.array_equal(Unsorted(lay, bounds.values).apply(frontier, perm), want)
 
 

@@ -47,10 +47,9 @@ _M2 = np.uint64(0xBF58476D1CE4E5B9)
 _M3 = np.uint64(0x94D049BB133111EB)
 
 
-def fingerprints(f: np.ndarray) -> np.ndarray:
-    """A 64-bit fingerprint of every vector (column) of a frontier: the packed vector read as 64-bit words,
-    each folded in by xor, multiply and xor-shift, then a splitmix64 finish."""
-    rows = pack(f)
+def fingerprints(rows: np.ndarray) -> np.ndarray:
+    """A 64-bit fingerprint of every packed vector (row): its 64-bit words, each folded in by xor, multiply
+    and xor-shift, then a splitmix64 finish."""
     words = rows.view(np.uint64)
     h = np.full(rows.shape[0], np.uint64(0x243F6A8885A308D3), dtype=np.uint64)
     with np.errstate(over="ignore"):
@@ -66,19 +65,28 @@ def fingerprints(f: np.ndarray) -> np.ndarray:
     return h
 
 
+def padded_width(w: int) -> int:
+    """Slots per packed vector: ``w`` rounded up to whole 64-bit words."""
+    return -(-w // 8) * 8
+
+
 def pack(f: np.ndarray) -> np.ndarray:
-    """The vectors of a frontier as rows of bytes, padded to whole 64-bit words."""
+    """A frontier (one row per slot, one column per state) as packed vectors: one row of bytes per state,
+    padded with zeros to whole 64-bit words (what fingerprints, keys and symmetry work on)."""
     w, n = f.shape
-    padded = -(-w // 8) * 8
-    rows = np.zeros((n, padded), dtype=DTYPE)
+    rows = np.zeros((n, padded_width(w)), dtype=DTYPE)
     rows[:, :w] = f.T
     return rows
 
 
-def exact_keys(f: np.ndarray) -> np.ndarray:
-    """The vectors of a frontier as one opaque, orderable key each (``--exact``)."""
-    rows = pack(f)
-    return rows.view(np.dtype((np.void, rows.shape[1]))).reshape(-1)
+def unpack(rows: np.ndarray, w: int) -> np.ndarray:
+    """Packed vectors back to a frontier of ``w`` slots (what the encoding is evaluated on)."""
+    return np.ascontiguousarray(rows[:, :w].T)
+
+
+def exact_keys(rows: np.ndarray) -> np.ndarray:
+    """Packed vectors as one opaque, orderable key each (``--exact``)."""
+    return np.ascontiguousarray(rows).view(np.dtype((np.void, rows.shape[1]))).reshape(-1)
 
 
 def collision_probability(states: int) -> float:
@@ -134,10 +142,12 @@ class FrontierChecker:
         return np.broadcast_to(np.asarray(got, dtype=bool), (f.shape[1],))
 
     def successors(self, f: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """Every successor of every state of ``f``: the vectors, and per successor the index of its source
-        column, its action instance and its parameter."""
+        """Every successor of every state of ``f``: the packed vectors, and per successor the index of its
+        source column, its action instance and its parameter."""
         s = self.view(f)
         n = f.shape[1]
+        w = len(self.lay.names)
+        wp = padded_width(w)
         outs, srcs, insts, params = [], [], [], []
         for a, inst in enumerate(self.enc.instances):
             for v in self.enc.params(inst):
@@ -148,33 +158,40 @@ class FrontierChecker:
                 if rows.size == 0:
                     continue
                 sub = f[:, rows]
-                t, ok = inst.effect(self.view(sub), v)
+                sub_view = self.view(sub)
+                sub_cols = list(sub_view.d.values())
+                t, ok = inst.effect(sub_view, v)
                 if ok is not True and not np.all(ok):
                     bad = self.lay.decode(dict(zip(self.lay.names, (int(x) for x in sub[:, int(np.argmin(ok))]),
                                                    strict=True)))
                     raise CapacityError(f"{inst.name} (parameter {v}) outgrows the vector's capacities "
                                         f"{self.lay.caps} from {bad!r}")
-                out = np.empty_like(sub)
+                out = np.zeros((rows.size, wp), dtype=DTYPE)
+                out[:, :w] = sub.T
                 for k, name in enumerate(self.lay.names):
-                    out[k] = t.d[name]
+                    x = t.d[name]
+                    if x is not sub_cols[k]:  # only the slots the effect changed
+                        out[:, k] = x
                 outs.append(out)
                 srcs.append(rows)
                 insts.append(np.full(rows.size, a, dtype=np.int16))
                 params.append(np.full(rows.size, v, dtype=np.int16))
         if not outs:
-            w = len(self.lay.names)
-            return (np.empty((w, 0), DTYPE), np.empty(0, np.int64), np.empty(0, np.int16), np.empty(0, np.int16))
-        return np.concatenate(outs, axis=1), np.concatenate(srcs), np.concatenate(insts), np.concatenate(params)
+            return (np.empty((0, wp), DTYPE), np.empty(0, np.int64), np.empty(0, np.int16), np.empty(0, np.int16))
+        return np.concatenate(outs), np.concatenate(srcs), np.concatenate(insts), np.concatenate(params)
 
-    def keys(self, f: np.ndarray) -> np.ndarray:
-        """The visited-set keys of a frontier's vectors: fingerprints, or the packed vectors (``--exact``)."""
-        return exact_keys(f) if self.exact else fingerprints(f)
+    def keys(self, rows: np.ndarray) -> np.ndarray:
+        """The visited-set keys of packed vectors: fingerprints, or the packed vectors (``--exact``)."""
+        return exact_keys(rows) if self.exact else fingerprints(rows)
+
+    def packed(self, s: State) -> np.ndarray:
+        """The packed vector of one concrete state (a 1-row array)."""
+        d = self.lay.encode(s)
+        return pack(np.array([[d[k]] for k in self.lay.names], dtype=DTYPE))
 
     def initial(self) -> np.ndarray:
-        """The canonical vectors of the model's initial states."""
-        names = self.lay.names
-        f = np.array([[d[k] for k in names] for d in self.enc.init_vectors()], dtype=DTYPE).T
-        return self.sym.canonical(f)
+        """The canonical packed vectors of the model's initial states."""
+        return self.sym.canonical(np.concatenate([self.packed(s) for s in self.model.init_states()]))
 
     # --- the search ----------------------------------------------------------------------------------------
 
@@ -199,7 +216,7 @@ class FrontierChecker:
         k0 = self.keys(f0)
         _, first = np.unique(k0, return_index=True)
         first.sort()
-        frontier = f0[:, first]
+        frontier = f0[first]
         order = np.argsort(k0[first], kind="stable")
         visited, visited_ids = k0[first][order], order.astype(np.int32)
         parents.append(np.full(first.size, -1, dtype=np.int32))
@@ -225,6 +242,8 @@ class FrontierChecker:
                 pending[p.name].append(self.evaluate(p.name, f).copy())
 
         try:
+            w = len(self.lay.names)
+            frontier = unpack(frontier, w)
             record(frontier, 0)
             while frontier.shape[1]:
                 if self.stop_when_violated and self.stop_when_violated <= first_bad.keys():
@@ -234,25 +253,34 @@ class FrontierChecker:
                     stop_reason = f"stopped at --max-states {self.max_states}"
                     break
                 succ, src, inst, param = self.successors(frontier)
-                transitions += succ.shape[1]
-                succ = self.sym.canonical(succ)
-                keys = self.keys(succ)
-                order = np.argsort(keys, kind="stable")
-                sk = keys[order]
+                transitions += succ.shape[0]
+                # dedupe the raw successors first: only distinct vectors are canonicalized
+                raw_keys = self.keys(succ)
+                _, raw_first, raw_of = np.unique(raw_keys, return_index=True, return_inverse=True)
+                cand = succ[raw_first]
+                if self.sym.enabled:
+                    cand = self.sym.canonical(cand)
+                    cand_keys = self.keys(cand)
+                else:
+                    cand_keys = raw_keys[raw_first]
+                # each distinct canonical vector at its first discovery (least successor index)
+                order = np.lexsort((raw_first, cand_keys))
+                sk = cand_keys[order]
                 firsts = np.ones(sk.size, dtype=bool)
                 firsts[1:] = sk[1:] != sk[:-1]
-                uk, ui = sk[firsts], order[firsts]  # each distinct successor, at its first occurrence
+                uk, uj = sk[firsts], order[firsts]
                 if visited.size:
                     pos = np.minimum(np.searchsorted(visited, uk), visited.size - 1)
                     new = visited[pos] != uk
                 else:
                     new = np.ones(uk.size, dtype=bool)
-                nk, ni = uk[new], ui[new]
-                by_discovery = np.argsort(ni, kind="stable")
-                nk, ni = nk[by_discovery], ni[by_discovery]
-                if self.max_states is not None and count + ni.size >= self.max_states:
-                    nk, ni = nk[: self.max_states - count], ni[: self.max_states - count]
+                nk, nj = uk[new], uj[new]
+                by_discovery = np.argsort(raw_first[nj], kind="stable")
+                nk, nj = nk[by_discovery], nj[by_discovery]
+                if self.max_states is not None and count + nj.size >= self.max_states:
+                    nk, nj = nk[: self.max_states - count], nj[: self.max_states - count]
                     stop_reason = f"stopped at --max-states {self.max_states}"
+                ni = raw_first[nj]  # the successor that discovered each new state
                 ids = np.arange(count, count + ni.size, dtype=np.int32)
                 srt = np.argsort(nk, kind="stable")
                 at = np.searchsorted(visited, nk[srt])
@@ -262,13 +290,14 @@ class FrontierChecker:
                 inst_ids.append(inst[ni])
                 param_ids.append(param[ni])
                 if keep_edges:
+                    keys = cand_keys[raw_of]  # the canonical key of every successor
                     pos = np.minimum(np.searchsorted(visited, keys), visited.size - 1)
                     known = visited[pos] == keys  # all but those cut off by --max-states
                     edge_src.append((base + src[known]).astype(np.int32))
                     edge_dst.append(visited_ids[pos[known]])
                 base = count
                 count += ni.size
-                frontier = succ[:, ni]
+                frontier = unpack(cand[nj], w)
                 if frontier.shape[1]:
                     depth += 1
                     record(frontier, base)
@@ -367,15 +396,13 @@ class FrontierChecker:
             steps.append((int(self._inst[sid]), int(self._param[sid])))
             sid = int(self._parent[sid])
         steps.reverse()
-        cur = self._inits[:, [int(self._param[sid])]]
+        w = len(self.lay.names)
+        cur = self._inits[[int(self._param[sid])]]
         chain = [cur]
         for a, v in steps:
-            inst = self.enc.instances[a]
-            t, _ = inst.effect(self.view(cur), v)
-            nxt = np.empty_like(cur)
-            for k, name in enumerate(self.lay.names):
-                nxt[k] = t.d[name]
-            cur = self.sym.canonical(nxt)
+            t, _ = self.enc.instances[a].effect(self.view(unpack(cur, w)), v)
+            nxt = np.array([np.broadcast_to(t.d[name], (1,)) for name in self.lay.names], dtype=DTYPE)
+            cur = self.sym.canonical(pack(nxt))
             chain.append(cur)
         return chain
 
@@ -383,11 +410,10 @@ class FrontierChecker:
         """A concrete shortest execution to state ``sid``: the canonical chain, replayed on the model by
         choosing at each step an action whose successor has the next canonical vector."""
         chain = self.canonical_chain(sid)
-        model, lay = self.model, self.lay
+        model = self.model
 
         def canon_of(s: State) -> np.ndarray:
-            d = lay.encode(s)
-            return self.sym.canonical(np.array([[d[k]] for k in lay.names], dtype=DTYPE))
+            return self.sym.canonical(self.packed(s))
 
         cur = next(s for s in model.init_states() if np.array_equal(canon_of(s), chain[0]))
         out: list[tuple[Action | None, State]] = [(None, cur)]

@@ -384,7 +384,17 @@ def merge(c: Term, a: SV, b: SV) -> SV:
         return a
     if c is False:
         return b
+    if isinstance(c, np.ndarray):  # a frontier where every state takes the same branch
+        if c.all():
+            return a
+        if not c.any():
+            return b
     return SV(a.lay, {k: ite(c, x, b.d[k]) for k, x in a.d.items()})
+
+
+def never(c: Term) -> bool:
+    """``c`` is false for certain: the constant ``False`` or, over a frontier, false for every state."""
+    return c is False or (isinstance(c, np.ndarray) and not c.any())
 
 
 def zero(width: int) -> Tup:
