@@ -5,9 +5,11 @@ liveness and reachability predicates that are the catalogue's."""
 from __future__ import annotations
 
 import random
+import re
 
 import numpy as np
 import pytest
+from cli_helpers import run_cli
 
 from helpers.z3_agree import reachable
 from pitmirror.checkers.explicit.checker import ExplicitChecker, Verdict
@@ -165,3 +167,15 @@ def test_the_predicate_test_sees_a_wrong_pending_predicate() -> None:
     states = reachable(bounds)
     assert all(host_write_pending(lay.concrete(s)) is BY_NAME["host_write_completes"].predicate(s) for s in states)
     assert any(wrong(lay.concrete(s)) is not BY_NAME["host_write_completes"].predicate(s) for s in states)
+
+
+def test_check_command_runs_either_engine_with_the_same_counts(monkeypatch: pytest.MonkeyPatch,
+                                                               capsys: pytest.CaptureFixture[str],
+                                                               tmp_path: object) -> None:
+    common = ("check", "--preset", "small", "--recovery", "swap", "--quiet", "--out", str(tmp_path))
+    code_f, out_f, _ = run_cli(monkeypatch, capsys, *common, "--exact")
+    code_o, out_o, _ = run_cli(monkeypatch, capsys, *common, "--engine", "object")
+    assert code_f == code_o == 0
+    counts = re.compile(r"([\d,]+) states, ([\d,]+) transitions, depth (\d+)")
+    assert counts.findall(out_f) == counts.findall(out_o) != []
+    assert "collision probability" not in out_f  # --exact keeps whole states

@@ -48,6 +48,7 @@ def trace_of(job: CheckJob, d: Discovery, source: str = "explicit") -> Trace:
 
 
 ProgressSink = Callable[[str, int, int, int], None]  # (label, states, depth, frontier)
+JobRunner = Callable[[CheckJob, "ProgressSink | None"], "JobOutcome"]  # runs one job in this process
 
 
 def run_job(job: CheckJob, progress: ProgressSink | None = None) -> JobOutcome:
@@ -62,19 +63,21 @@ def run_job(job: CheckJob, progress: ProgressSink | None = None) -> JobOutcome:
     return JobOutcome(job, result, traces)
 
 
-def _worker(job: CheckJob, shared: Any) -> JobOutcome:
+def _worker(job: CheckJob, shared: Any, run: JobRunner) -> JobOutcome:
     def sink(label: str, n: int, d: int, f: int) -> None:
         shared[label] = (n, d, f)
 
-    return run_job(job, sink)  # the checker turns Ctrl-C into a partial verdict itself
+    return run(job, sink)  # the checker turns Ctrl-C into a partial verdict itself
 
 
-def run_jobs(jobs: list[CheckJob], progress: ProgressSink | None = None, workers: int = 2) -> list[JobOutcome]:
-    """Run the jobs, in worker processes when there is more than one job and more than one worker."""
+def run_jobs(jobs: list[CheckJob], progress: ProgressSink | None = None, workers: int = 2,
+             run: JobRunner = run_job) -> list[JobOutcome]:
+    """Run the jobs, in worker processes when there is more than one job and more than one worker.
+    ``run`` runs one job (this engine's ``run_job`` unless another engine brings its own)."""
     if len(jobs) <= 1 or workers <= 1:
         outcomes = []
         for j in jobs:
-            outcomes.append(run_job(j, progress))
+            outcomes.append(run(j, progress))
             if outcomes[-1].result.stop_reason == INTERRUPTED:
                 break  # Ctrl-C ends the whole run, not just the job it landed in
         return outcomes
@@ -82,7 +85,7 @@ def run_jobs(jobs: list[CheckJob], progress: ProgressSink | None = None, workers
     with ctx.Manager() as manager:
         shared = manager.dict()
         with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=ctx) as pool:
-            futures: list[Future[JobOutcome]] = [pool.submit(_worker, j, shared) for j in jobs]
+            futures: list[Future[JobOutcome]] = [pool.submit(_worker, j, shared, run) for j in jobs]
             while not all(f.done() for f in futures):
                 try:
                     if progress is not None:

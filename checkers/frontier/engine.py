@@ -100,6 +100,16 @@ def _peak_rss_bytes() -> int:
 
 
 @dataclass
+class FrontierResult(CheckResult):
+    """``CheckResult`` with the frontier engine's own figures: ``memory_bytes`` counts the arrays kept per
+    state (visited keys and ids, parents, action ids, liveness edges), and the fingerprint collision
+    probability of the run (0 with ``--exact``)."""
+
+    collision_probability: float = 0.0
+    exact: bool = False
+
+
+@dataclass
 class FrontierStats:
     """Figures of a run beyond ``CheckResult``'s: what the visited set and parents take, and the collision
     probability of the fingerprints (0 with ``--exact``)."""
@@ -195,7 +205,7 @@ class FrontierChecker:
 
     # --- the search ----------------------------------------------------------------------------------------
 
-    def run(self) -> CheckResult:
+    def run(self) -> FrontierResult:
         """Explore, check, and return the verdict of every property. Ctrl-C ends it with a partial verdict."""
         safety = [p for p in self.properties if p.kind is Kind.ALWAYS]
         liveness = [p for p in self.properties if p.kind is Kind.EVENTUALLY]
@@ -337,8 +347,9 @@ class FrontierChecker:
                 continue
             discoveries[p.name] = self._liveness(p, np.concatenate(pending[p.name])[:count], src_all, dst_all)
         ordered = {p.name: discoveries[p.name] for p in self.properties}
-        return CheckResult(ordered, count, transitions, depth, time.perf_counter() - started, complete,
-                           stop_reason, self.sym.group_size, stored)
+        return FrontierResult(ordered, count, transitions, depth, time.perf_counter() - started, complete,
+                              stop_reason, self.sym.group_size, stored, self.stats.collision_probability,
+                              self.exact)
 
     # --- liveness ------------------------------------------------------------------------------------------
 
