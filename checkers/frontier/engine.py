@@ -151,13 +151,15 @@ class FrontierChecker:
         got = self.preds[name](self.view(f))
         return np.broadcast_to(np.asarray(got, dtype=bool), (f.shape[1],))
 
-    def successors(self, f: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    def successors(self, f: np.ndarray, packed: np.ndarray | None = None
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Every successor of every state of ``f``: the packed vectors, and per successor the index of its
-        source column, its action instance and its parameter."""
+        source column, its action instance and its parameter. ``packed`` is ``pack(f)`` if at hand."""
         s = self.view(f)
         n = f.shape[1]
         w = len(self.lay.names)
         wp = padded_width(w)
+        packed = pack(f) if packed is None else packed
         outs, srcs, insts, params = [], [], [], []
         for a, inst in enumerate(self.enc.instances):
             for v in self.enc.params(inst):
@@ -176,11 +178,10 @@ class FrontierChecker:
                                                    strict=True)))
                     raise CapacityError(f"{inst.name} (parameter {v}) outgrows the vector's capacities "
                                         f"{self.lay.caps} from {bad!r}")
-                out = np.zeros((rows.size, wp), dtype=DTYPE)
-                out[:, :w] = sub.T
+                out = packed[rows]  # the state before; then the slots the effect changed
                 for k, name in enumerate(self.lay.names):
                     x = t.d[name]
-                    if x is not sub_cols[k]:  # only the slots the effect changed
+                    if x is not sub_cols[k]:
                         out[:, k] = x
                 outs.append(out)
                 srcs.append(rows)
@@ -253,7 +254,7 @@ class FrontierChecker:
 
         try:
             w = len(self.lay.names)
-            frontier = unpack(frontier, w)
+            packed, frontier = frontier, unpack(frontier, w)
             record(frontier, 0)
             while frontier.shape[1]:
                 if self.stop_when_violated and self.stop_when_violated <= first_bad.keys():
@@ -262,7 +263,7 @@ class FrontierChecker:
                 if self.max_states is not None and count >= self.max_states:
                     stop_reason = f"stopped at --max-states {self.max_states}"
                     break
-                succ, src, inst, param = self.successors(frontier)
+                succ, src, inst, param = self.successors(frontier, packed)
                 transitions += succ.shape[0]
                 # dedupe the raw successors first: only distinct vectors are canonicalized
                 raw_keys = self.keys(succ)
@@ -307,7 +308,8 @@ class FrontierChecker:
                     edge_dst.append(visited_ids[pos[known]])
                 base = count
                 count += ni.size
-                frontier = unpack(cand[nj], w)
+                packed = cand[nj]
+                frontier = unpack(packed, w)
                 if frontier.shape[1]:
                     depth += 1
                     record(frontier, base)
@@ -429,12 +431,11 @@ class FrontierChecker:
         cur = next(s for s in model.init_states() if np.array_equal(canon_of(s), chain[0]))
         out: list[tuple[Action | None, State]] = [(None, cur)]
         for want in chain[1:]:
-            for a in model.actions(cur):
-                nxt = model.next_state(cur, a)
-                if np.array_equal(canon_of(nxt), want):
-                    out.append((a, nxt))
-                    cur = nxt
-                    break
-            else:  # pragma: no cover - would mean the encoding and the model disagree
+            steps = [(a, model.next_state(cur, a)) for a in model.actions(cur)]
+            canon = self.sym.canonical(np.concatenate([self.packed(t) for _, t in steps]))
+            hits = np.flatnonzero((canon == want).all(axis=1))
+            if not hits.size:  # pragma: no cover - would mean the encoding and the model disagree
                 raise AssertionError("could not replay the frontier engine's path on the model")
+            out.append(steps[int(hits[0])])
+            cur = out[-1][1]
         return out
