@@ -14,6 +14,7 @@ from cli_helpers import run_cli
 from helpers.z3_agree import reachable
 from pitmirror.checkers.explicit.checker import ExplicitChecker, Verdict
 from pitmirror.checkers.explicit.runner import CheckJob, trace_of
+from pitmirror.checkers.frontier import engine
 from pitmirror.checkers.frontier.engine import FrontierChecker, collision_probability, pack
 from pitmirror.checkers.frontier.predicates import OTHER_PREDICATES, host_write_pending
 from pitmirror.checkers.frontier.symmetry import RENAMED_FIELDS, RowSymmetry
@@ -54,6 +55,16 @@ def test_exact_mode_keeps_the_same_states() -> None:
     assert _summary(exact) == _summary(hashed)
     assert exact_checker.stats.collision_probability == 0.0
     assert 0 < collision_probability(hashed.states) < 1e-9
+
+
+def test_worker_processes_find_the_same_states(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(engine, "_MIN_SPLIT", 1)  # split every frontier, however small
+    model = MirrorModel(PRESETS["small"].with_(mutant="no_remote_timeout"))  # a liveness violation too
+    one = FrontierChecker(model, PROPERTIES).run()
+    two = FrontierChecker(model, PROPERTIES, jobs=2).run()
+    assert (two.states, two.transitions, two.depth) == (one.states, one.transitions, one.depth)
+    assert _summary(two) == _summary(one)
+    assert two.discoveries["host_write_completes"].verdict is Verdict.VIOLATED
 
 
 def _mutant_bounds(name: str) -> Bounds:

@@ -23,10 +23,14 @@ trapped region.
 
 from __future__ import annotations
 
+import itertools
+import multiprocessing as mp
 import resource
+import signal
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import networkx as nx
 import numpy as np
@@ -99,6 +103,31 @@ def _peak_rss_bytes() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
+_MIN_SPLIT = 2000  # frontier rows per worker below which splitting costs more than it saves
+_WORKER: FrontierChecker | None = None  # the checker a forked worker process expands frontiers for
+
+
+def _expand_in_worker(packed: np.ndarray, keep_edges: bool) -> Expansion:
+    assert _WORKER is not None
+    return _WORKER.expand(packed, keep_edges)
+
+
+@dataclass
+class Expansion:
+    """The expansion of a frontier: distinct candidate successors (packed, canonical) in discovery order,
+    their keys, and the source row, action instance and parameter of each; with liveness, per successor the
+    candidate it is and its source row (the edges)."""
+
+    cand: np.ndarray
+    cand_keys: np.ndarray
+    src: np.ndarray
+    inst: np.ndarray
+    param: np.ndarray
+    transitions: int
+    edge_cand: np.ndarray | None
+    edge_src: np.ndarray | None
+
+
 @dataclass
 class FrontierResult(CheckResult):
     """``CheckResult`` with the frontier engine's own figures: ``memory_bytes`` counts the arrays kept per
@@ -126,13 +155,14 @@ class FrontierChecker:
 
     def __init__(self, model: MirrorModel, properties: Sequence[Property], *, symmetry: bool = True,
                  exact: bool = False, max_states: int | None = None, stop_when_violated: Sequence[str] = (),
-                 progress: ProgressFn | None = None) -> None:
+                 progress: ProgressFn | None = None, jobs: int = 1) -> None:
         self.model = model
         self.properties = list(properties)
         self.enc = Encoding(model.bounds)
         self.lay = self.enc.lay
         self.sym = RowSymmetry(self.lay, model.bounds.values, enabled=symmetry)
         self.exact = exact
+        self.jobs = jobs  # worker processes that expand parts of each frontier
         self.max_states = max_states
         self.stop_when_violated = set(stop_when_violated)
         self.progress = progress
@@ -204,6 +234,53 @@ class FrontierChecker:
         """The canonical packed vectors of the model's initial states."""
         return self.sym.canonical(np.concatenate([self.packed(s) for s in self.model.init_states()]))
 
+    def expand(self, packed: np.ndarray, keep_edges: bool) -> Expansion:
+        """Expand a frontier (packed rows): its successors deduplicated, canonicalized and keyed, in the order
+        of discovery, each with the source row, action instance and parameter that found it first."""
+        succ, src, inst, param = self.successors(unpack(packed, len(self.lay.names)), packed)
+        raw_keys = self.keys(succ)
+        # dedupe the raw successors first: only distinct vectors are canonicalized
+        _, raw_first, raw_of = np.unique(raw_keys, return_index=True, return_inverse=True)
+        by_discovery = np.argsort(raw_first, kind="stable")
+        raw_first = raw_first[by_discovery]
+        rank = np.empty_like(by_discovery)
+        rank[by_discovery] = np.arange(by_discovery.size)
+        cand = succ[raw_first]
+        if self.sym.enabled:
+            cand = self.sym.canonical(cand)
+            cand_keys = self.keys(cand)
+        else:
+            cand_keys = raw_keys[raw_first]
+        return Expansion(cand, cand_keys, src[raw_first], inst[raw_first], param[raw_first], succ.shape[0],
+                         rank[raw_of.reshape(-1)] if keep_edges else None, src if keep_edges else None)
+
+    def _pool(self) -> Any:
+        """Worker processes for ``jobs > 1`` (forked: they inherit this checker), or ``None``."""
+        if self.jobs <= 1 or "fork" not in mp.get_all_start_methods():
+            return None
+        global _WORKER
+        _WORKER = self
+        return mp.get_context("fork").Pool(self.jobs, initializer=signal.signal,
+                                           initargs=(signal.SIGINT, signal.SIG_IGN))
+
+    def _expand_all(self, packed: np.ndarray, keep_edges: bool, pool: Any) -> Expansion:
+        """``expand`` on the whole frontier, split across the worker processes when there are some."""
+        if pool is None or packed.shape[0] < _MIN_SPLIT * self.jobs:
+            return self.expand(packed, keep_edges)
+        bounds = np.linspace(0, packed.shape[0], self.jobs + 1).astype(int)
+        chunks = [packed[lo:hi] for lo, hi in itertools.pairwise(bounds)]
+        parts: list[Expansion] = pool.starmap(_expand_in_worker, [(c, keep_edges) for c in chunks])
+        cand_at = np.cumsum([0, *(p.cand.shape[0] for p in parts)])
+        return Expansion(
+            np.concatenate([p.cand for p in parts]), np.concatenate([p.cand_keys for p in parts]),
+            np.concatenate([p.src + lo for p, lo in zip(parts, bounds, strict=False)]),
+            np.concatenate([p.inst for p in parts]), np.concatenate([p.param for p in parts]),
+            sum(p.transitions for p in parts),
+            np.concatenate([p.edge_cand + at for p, at in zip(parts, cand_at, strict=False)])
+            if keep_edges else None,
+            np.concatenate([p.edge_src + lo for p, lo in zip(parts, bounds, strict=False)])
+            if keep_edges else None)
+
     # --- the search ----------------------------------------------------------------------------------------
 
     def run(self) -> FrontierResult:
@@ -252,6 +329,7 @@ class FrontierChecker:
             for p in liveness:
                 pending[p.name].append(self.evaluate(p.name, f).copy())
 
+        pool = self._pool()
         try:
             w = len(self.lay.names)
             packed, frontier = frontier, unpack(frontier, w)
@@ -263,19 +341,11 @@ class FrontierChecker:
                 if self.max_states is not None and count >= self.max_states:
                     stop_reason = f"stopped at --max-states {self.max_states}"
                     break
-                succ, src, inst, param = self.successors(frontier, packed)
-                transitions += succ.shape[0]
-                # dedupe the raw successors first: only distinct vectors are canonicalized
-                raw_keys = self.keys(succ)
-                _, raw_first, raw_of = np.unique(raw_keys, return_index=True, return_inverse=True)
-                cand = succ[raw_first]
-                if self.sym.enabled:
-                    cand = self.sym.canonical(cand)
-                    cand_keys = self.keys(cand)
-                else:
-                    cand_keys = raw_keys[raw_first]
-                # each distinct canonical vector at its first discovery (least successor index)
-                order = np.lexsort((raw_first, cand_keys))
+                part = self._expand_all(packed, keep_edges, pool)
+                transitions += part.transitions
+                cand, cand_keys = part.cand, part.cand_keys
+                # each distinct canonical vector at its first discovery (candidates are in discovery order)
+                order = np.argsort(cand_keys, kind="stable")
                 sk = cand_keys[order]
                 firsts = np.ones(sk.size, dtype=bool)
                 firsts[1:] = sk[1:] != sk[:-1]
@@ -286,28 +356,28 @@ class FrontierChecker:
                 else:
                     new = np.ones(uk.size, dtype=bool)
                 nk, nj = uk[new], uj[new]
-                by_discovery = np.argsort(raw_first[nj], kind="stable")
+                by_discovery = np.argsort(nj, kind="stable")
                 nk, nj = nk[by_discovery], nj[by_discovery]
                 if self.max_states is not None and count + nj.size >= self.max_states:
                     nk, nj = nk[: self.max_states - count], nj[: self.max_states - count]
                     stop_reason = f"stopped at --max-states {self.max_states}"
-                ni = raw_first[nj]  # the successor that discovered each new state
-                ids = np.arange(count, count + ni.size, dtype=np.int32)
+                ids = np.arange(count, count + nj.size, dtype=np.int32)
                 srt = np.argsort(nk, kind="stable")
                 at = np.searchsorted(visited, nk[srt])
                 visited = np.insert(visited, at, nk[srt])
                 visited_ids = np.insert(visited_ids, at, ids[srt])
-                parents.append((base + src[ni]).astype(np.int32))
-                inst_ids.append(inst[ni])
-                param_ids.append(param[ni])
+                parents.append((base + part.src[nj]).astype(np.int32))
+                inst_ids.append(part.inst[nj])
+                param_ids.append(part.param[nj])
                 if keep_edges:
-                    keys = cand_keys[raw_of]  # the canonical key of every successor
+                    assert part.edge_cand is not None and part.edge_src is not None
+                    keys = cand_keys[part.edge_cand]  # the canonical key of every successor
                     pos = np.minimum(np.searchsorted(visited, keys), visited.size - 1)
                     known = visited[pos] == keys  # all but those cut off by --max-states
-                    edge_src.append((base + src[known]).astype(np.int32))
+                    edge_src.append((base + part.edge_src[known]).astype(np.int32))
                     edge_dst.append(visited_ids[pos[known]])
                 base = count
-                count += ni.size
+                count += nj.size
                 packed = cand[nj]
                 frontier = unpack(packed, w)
                 if frontier.shape[1]:
@@ -319,6 +389,10 @@ class FrontierChecker:
                     break
         except KeyboardInterrupt:
             stop_reason = INTERRUPTED
+        finally:
+            if pool is not None:
+                pool.terminate()
+                pool.join()
         complete = not stop_reason
         if complete:
             stop_reason = "state space exhausted"
