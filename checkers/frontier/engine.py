@@ -208,11 +208,13 @@ class FrontierChecker:
                                                    strict=True)))
                     raise CapacityError(f"{inst.name} (parameter {v}) outgrows the vector's capacities "
                                         f"{self.lay.caps} from {bad!r}")
-                out = packed[rows]  # the state before; then the slots the effect changed
-                for k, name in enumerate(self.lay.names):
-                    x = t.d[name]
-                    if x is not sub_cols[k]:
-                        out[:, k] = x
+                out = packed[rows]  # the state before; then the slots the effect changed, in one block
+                changed = [(k, x) for k, x in enumerate(map(t.d.__getitem__, self.lay.names)) if x is not sub_cols[k]]
+                if changed:
+                    block = np.empty((len(changed), rows.size), dtype=DTYPE)
+                    for j, (_, x) in enumerate(changed):
+                        block[j] = x
+                    out[:, [k for k, _ in changed]] = block.T
                 outs.append(out)
                 srcs.append(rows)
                 insts.append(np.full(rows.size, a, dtype=np.int16))
@@ -234,10 +236,13 @@ class FrontierChecker:
         """The canonical packed vectors of the model's initial states."""
         return self.sym.canonical(np.concatenate([self.packed(s) for s in self.model.init_states()]))
 
-    def expand(self, packed: np.ndarray, keep_edges: bool) -> Expansion:
-        """Expand a frontier (packed rows): its successors deduplicated, canonicalized and keyed, in the order
-        of discovery, each with the source row, action instance and parameter that found it first."""
-        succ, src, inst, param = self.successors(unpack(packed, len(self.lay.names)), packed)
+    def expand(self, packed: np.ndarray, keep_edges: bool, frontier: np.ndarray | None = None) -> Expansion:
+        """Expand a frontier (packed rows; ``frontier`` is ``unpack(packed)`` if at hand): its successors
+        deduplicated, canonicalized and keyed, in the order of discovery, each with the source row, action
+        instance and parameter that found it first."""
+        if frontier is None:
+            frontier = unpack(packed, len(self.lay.names))
+        succ, src, inst, param = self.successors(frontier, packed)
         raw_keys = self.keys(succ)
         # dedupe the raw successors first: only distinct vectors are canonicalized
         _, raw_first, raw_of = np.unique(raw_keys, return_index=True, return_inverse=True)
@@ -263,10 +268,10 @@ class FrontierChecker:
         return mp.get_context("fork").Pool(self.jobs, initializer=signal.signal,
                                            initargs=(signal.SIGINT, signal.SIG_IGN))
 
-    def _expand_all(self, packed: np.ndarray, keep_edges: bool, pool: Any) -> Expansion:
+    def _expand_all(self, packed: np.ndarray, frontier: np.ndarray, keep_edges: bool, pool: Any) -> Expansion:
         """``expand`` on the whole frontier, split across the worker processes when there are some."""
         if pool is None or packed.shape[0] < _MIN_SPLIT * self.jobs:
-            return self.expand(packed, keep_edges)
+            return self.expand(packed, keep_edges, frontier)
         bounds = np.linspace(0, packed.shape[0], self.jobs + 1).astype(int)
         chunks = [packed[lo:hi] for lo, hi in itertools.pairwise(bounds)]
         parts: list[Expansion] = pool.starmap(_expand_in_worker, [(c, keep_edges) for c in chunks])
@@ -341,7 +346,7 @@ class FrontierChecker:
                 if self.max_states is not None and count >= self.max_states:
                     stop_reason = f"stopped at --max-states {self.max_states}"
                     break
-                part = self._expand_all(packed, keep_edges, pool)
+                part = self._expand_all(packed, frontier, keep_edges, pool)
                 transitions += part.transitions
                 cand, cand_keys = part.cand, part.cand_keys
                 # each distinct canonical vector at its first discovery (candidates are in discovery order)

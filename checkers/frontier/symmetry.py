@@ -91,11 +91,12 @@ class RowSymmetry:
         g = np.ascontiguousarray(rows[:, order])
         vlut = np.array(vp, dtype=np.int8)
         blut = np.array([MARKER, *bp], dtype=np.int8)  # indexed by lba + 1, so MARKER stays MARKER
-        nb, nv = self.lay.nb, len(vp)
-        g[:, self._value_cols] = vlut[np.clip(g[:, self._value_cols], 0, nv - 1)]
+        nb = self.lay.nb
+        if list(vp) != sorted(vp):  # values are renamed (every value slot holds a value in range)
+            g[:, self._value_cols] = vlut[g[:, self._value_cols]]
         lba = g[:, self._lba_cols]
         valid = g[:, self._lba_len] > self._lba_slot.T
-        g[:, self._lba_cols] = np.where(valid, blut[np.clip(lba + 1, 0, nb)], 0)
+        g[:, self._lba_cols] = np.where(valid, blut[lba + 1], 0)  # an unused slot's lba is 0: in range
         pl = g[:, self._path_lba]
         mirror_write = (g[:, [self._path_len]] > self._path_slot.T) & (g[:, self._path_kind] == MW)
         g[:, self._path_lba] = np.where(mirror_write, blut[np.clip(pl + 1, 0, nb)], pl)
