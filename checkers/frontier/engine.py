@@ -160,6 +160,10 @@ class FrontierChecker:
         self.properties = list(properties)
         self.enc = Encoding(model.bounds)
         self.lay = self.enc.lay
+        # every slot is a sequence number, a count, a length, a value, an lba or an enum: all below this
+        widest = max(self.lay.maxseq + 2, self.lay.vmax, *self.lay.caps.values(), model.bounds.host_writes + 1)
+        if widest > np.iinfo(DTYPE).max:
+            raise ValueError(f"bounds {model.bounds} need slots up to {widest}: too wide for {DTYPE.__name__}")
         self.sym = RowSymmetry(self.lay, model.bounds.values, enabled=symmetry)
         self.exact = exact
         self.jobs = jobs  # worker processes that expand parts of each frontier
