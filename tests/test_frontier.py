@@ -57,13 +57,16 @@ def test_exact_mode_keeps_the_same_states() -> None:
     assert 0 < collision_probability(hashed.states) < 1e-9
 
 
-def test_worker_processes_find_the_same_states(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_worker_processes_and_slices_find_the_same_states(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(engine, "_MIN_SPLIT", 1)  # split every frontier, however small
     model = MirrorModel(PRESETS["small"].with_(mutant="no_remote_timeout"))  # a liveness violation too
     one = FrontierChecker(model, PROPERTIES).run()
     two = FrontierChecker(model, PROPERTIES, jobs=2).run()
-    assert (two.states, two.transitions, two.depth) == (one.states, one.transitions, one.depth)
-    assert _summary(two) == _summary(one)
+    monkeypatch.setattr(engine, "_CHUNK", 300)  # and, in one process, expand each frontier in slices
+    sliced = FrontierChecker(model, PROPERTIES).run()
+    for other in (two, sliced):
+        assert (other.states, other.transitions, other.depth) == (one.states, one.transitions, one.depth)
+        assert _summary(other) == _summary(one)
     assert two.discoveries["host_write_completes"].verdict is Verdict.VIOLATED
 
 

@@ -104,6 +104,7 @@ def _peak_rss_bytes() -> int:
 
 
 _MIN_SPLIT = 2000  # frontier rows per worker below which splitting costs more than it saves
+_CHUNK = 100_000  # frontier rows expanded at once (bounds the memory a level's successors take)
 _WORKER: FrontierChecker | None = None  # the checker a forked worker process expands frontiers for
 
 
@@ -273,21 +274,27 @@ class FrontierChecker:
                                            initargs=(signal.SIGINT, signal.SIG_IGN))
 
     def _expand_all(self, packed: np.ndarray, frontier: np.ndarray, keep_edges: bool, pool: Any) -> Expansion:
-        """``expand`` on the whole frontier, split across the worker processes when there are some."""
-        if pool is None or packed.shape[0] < _MIN_SPLIT * self.jobs:
+        """``expand`` on the whole frontier: split across the worker processes when there are some, and in
+        slices of at most ``_CHUNK`` rows, so that a level's successors never all sit in memory at once."""
+        n = packed.shape[0]
+        parts = max(self.jobs if pool is not None and n >= _MIN_SPLIT * self.jobs else 1, -(-n // _CHUNK))
+        if parts == 1:
             return self.expand(packed, keep_edges, frontier)
-        bounds = np.linspace(0, packed.shape[0], self.jobs + 1).astype(int)
+        bounds = np.linspace(0, n, parts + 1).astype(int)
         chunks = [packed[lo:hi] for lo, hi in itertools.pairwise(bounds)]
-        parts: list[Expansion] = pool.starmap(_expand_in_worker, [(c, keep_edges) for c in chunks])
-        cand_at = np.cumsum([0, *(p.cand.shape[0] for p in parts)])
+        if pool is not None:
+            done: list[Expansion] = pool.starmap(_expand_in_worker, [(c, keep_edges) for c in chunks])
+        else:
+            done = [self.expand(c, keep_edges) for c in chunks]
+        cand_at = np.cumsum([0, *(p.cand.shape[0] for p in done)])
         return Expansion(
-            np.concatenate([p.cand for p in parts]), np.concatenate([p.cand_keys for p in parts]),
-            np.concatenate([p.src + lo for p, lo in zip(parts, bounds, strict=False)]),
-            np.concatenate([p.inst for p in parts]), np.concatenate([p.param for p in parts]),
-            sum(p.transitions for p in parts),
-            np.concatenate([p.edge_cand + at for p, at in zip(parts, cand_at, strict=False)])
+            np.concatenate([p.cand for p in done]), np.concatenate([p.cand_keys for p in done]),
+            np.concatenate([p.src + lo for p, lo in zip(done, bounds, strict=False)]),
+            np.concatenate([p.inst for p in done]), np.concatenate([p.param for p in done]),
+            sum(p.transitions for p in done),
+            np.concatenate([p.edge_cand + at for p, at in zip(done, cand_at, strict=False)])
             if keep_edges else None,
-            np.concatenate([p.edge_src + lo for p, lo in zip(parts, bounds, strict=False)])
+            np.concatenate([p.edge_src + lo for p, lo in zip(done, bounds, strict=False)])
             if keep_edges else None)
 
     # --- the search ----------------------------------------------------------------------------------------
