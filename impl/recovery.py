@@ -32,6 +32,7 @@ from pitmirror.impl.errors import (
     UnknownMarker,
     WritesInFlight,
 )
+from pitmirror.impl.journal import Journal
 from pitmirror.impl.messages import RecoverRequest
 from pitmirror.impl.mutants import Mutant
 from pitmirror.impl.ready import HostRequest, InFlight, Persist, Ready
@@ -57,6 +58,7 @@ class RecoveryController(Protocol):
 
     array: StorageArray
     mutant: Mutant
+    journal: Journal
     in_flight: list[InFlight]
     journal_cache: list[JournalRecord]
 

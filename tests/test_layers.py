@@ -26,15 +26,17 @@ ALLOWED = {"spec": set(), "model": {"spec"}, "impl": set(), "checkers": {"spec",
 #: an example shows what checking a model of one's own takes, and proves the engine needs nothing else
 EXAMPLE_MAY_IMPORT = ("pitmirror.spec.interface", "pitmirror.checkers.explicit")
 #: the sub-layers of checkers/: traces are data every engine writes; the engines stand side by side; reports
-#: compare engines; the command line sits on top of everything
-CHECKER_SUBLAYERS = ("traces", "explicit", "symbolic", "conformance", "reports", "cli")
+#: compare engines; the command line sits on top of everything. The frontier engine evaluates the symbolic
+#: encoding over arrays and returns the explicit engine's result types (so the two engines are interchangeable)
+CHECKER_SUBLAYERS = ("traces", "explicit", "symbolic", "conformance", "frontier", "reports", "cli")
 ALLOWED_SUB = {
     "traces": set(),
     "explicit": {"traces"},
     "symbolic": {"traces"},
     "conformance": {"traces"},
-    "reports": {"traces", "explicit", "symbolic", "conformance"},
-    "cli": {"traces", "explicit", "symbolic", "conformance", "reports"},
+    "frontier": {"traces", "symbolic", "explicit"},
+    "reports": {"traces", "explicit", "symbolic", "conformance", "frontier"},
+    "cli": {"traces", "explicit", "symbolic", "conformance", "frontier", "reports"},
 }
 #: checkers/ sub-layers that may import impl/: conformance compares it with the model; the command line runs
 #: the impl's demo (and nothing else of it)

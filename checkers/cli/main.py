@@ -23,6 +23,8 @@ from rich.table import Table
 
 from pitmirror.checkers.explicit.checker import INTERRUPTED, Verdict
 from pitmirror.checkers.explicit.runner import CheckJob, JobOutcome, run_jobs
+from pitmirror.checkers.frontier.engine import FrontierResult
+from pitmirror.checkers.frontier.runner import run_frontier_jobs
 from pitmirror.checkers.reports import scorecard
 from pitmirror.checkers.traces import diff as tracediff
 from pitmirror.checkers.traces import render
@@ -118,10 +120,13 @@ def cli() -> None:
               show_default=True, help="folder for counterexample traces")
 @click.option("--no-symmetry", is_flag=True, help="do not reduce by block and value symmetry")
 @click.option("--jobs", type=click.IntRange(1, 8), default=2, show_default=True, help="worker processes")
+@click.option("--engine", type=click.Choice(["frontier", "object"]), default="frontier", show_default=True,
+              help="frontier: whole frontiers as arrays; object: one Python state at a time (the reference)")
+@click.option("--exact", is_flag=True, help="frontier engine: keep whole states, not 64-bit fingerprints")
 @click.option("--quiet", is_flag=True, help="no progress display")
 def check(preset: str, fence: str | None, recovery: str, mutant: str | None, properties: tuple[str, ...],
-          max_states: int | None, out_dir: Path, no_symmetry: bool, jobs: int, quiet: bool,
-          **bounds: int | None) -> None:
+          max_states: int | None, out_dir: Path, no_symmetry: bool, jobs: int, engine: str, exact: bool,
+          quiet: bool, **bounds: int | None) -> None:
     """Explore every reachable state breadth-first and check the properties (shortest counterexamples)."""
     _check_names(mutant, properties)
     base = make_bounds(preset, fence, mutant, bounds)
@@ -130,7 +135,7 @@ def check(preset: str, fence: str | None, recovery: str, mutant: str | None, pro
     stop = properties if all(BY_NAME[n].kind is Kind.ALWAYS for n in properties) else ()
     check_jobs = [CheckJob(base.with_(recovery_kind=k), names, symmetry=not no_symmetry, max_states=max_states,
                            stop_when_violated=stop, label=k.name.lower()) for k in KINDS[recovery]]
-    outcomes = _run_with_progress(check_jobs, jobs, quiet)
+    outcomes = _run_with_progress(check_jobs, jobs, quiet, engine, exact)
     status = 0
     for o in outcomes:
         status = max(status, _report(o, out_dir))
@@ -139,9 +144,12 @@ def check(preset: str, fence: str | None, recovery: str, mutant: str | None, pro
     sys.exit(status)
 
 
-def _run_with_progress(check_jobs: list[CheckJob], workers: int, quiet: bool) -> list[JobOutcome]:
+def _run_with_progress(check_jobs: list[CheckJob], workers: int, quiet: bool, engine: str = "object",
+                       exact: bool = False) -> list[JobOutcome]:
     view = _ProgressView([j.label for j in check_jobs], quiet)
     with view.progress:
+        if engine == "frontier":
+            return run_frontier_jobs(check_jobs, view.update, workers=workers, exact=exact)
         return run_jobs(check_jobs, view.update, workers=workers)
 
 
@@ -158,6 +166,9 @@ def _report(o: JobOutcome, out_dir: Path) -> int:
     out.print(f"\n[bold]{title}[/]: {r.states:,} states, {r.transitions:,} transitions, depth {r.depth}, "
               f"{r.seconds:.1f} s, {r.states_per_second:,.0f} states/s, ~{r.bytes_per_state:,.0f} bytes/state"
               f" (symmetry group {r.symmetry_group}); {r.stop_reason}")
+    if isinstance(r, FrontierResult) and not r.exact:  # the frontier engine's fingerprints, as TLC reports them
+        out.print(f"fingerprint collision probability (if 64-bit fingerprints were random): "
+                  f"{r.collision_probability:.1e}; --exact rules it out")
     table = Table(show_edge=False, pad_edge=False)
     for col in ("property", "kind", "verdict", "steps", "trace / note"):
         table.add_column(col)

@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from pitmirror.checkers.explicit.checker import INTERRUPTED, CheckResult, Discovery, ExplicitChecker, Verdict
@@ -56,6 +57,7 @@ def trace_of(job: CheckJob, d: Discovery[State, Action], source: str = "explicit
 
 
 ProgressSink = Callable[[str, int, int, int], None]  # (label, states, depth, frontier)
+JobRunner = Callable[[CheckJob, "ProgressSink | None"], "JobOutcome"]  # runs one job in this process
 
 
 def run_job(job: CheckJob, progress: ProgressSink | None = None,
@@ -71,20 +73,23 @@ def run_job(job: CheckJob, progress: ProgressSink | None = None,
     return JobOutcome(job, result, traces)
 
 
-def _worker(job: CheckJob, shared: Any, model_factory: ModelFactory) -> JobOutcome:
+def _worker(job: CheckJob, shared: Any, run: JobRunner) -> JobOutcome:
     def sink(label: str, n: int, d: int, f: int) -> None:
         shared[label] = (n, d, f)
 
-    return run_job(job, sink, model_factory)  # the checker turns Ctrl-C into a partial verdict itself
+    return run(job, sink)  # the checker turns Ctrl-C into a partial verdict itself
 
 
 def run_jobs(jobs: list[CheckJob], progress: ProgressSink | None = None, workers: int = 2,
-             model_factory: ModelFactory = MirrorModel) -> list[JobOutcome]:
-    """Run the jobs, in worker processes when there is more than one job and more than one worker."""
+             model_factory: ModelFactory = MirrorModel, run: JobRunner | None = None) -> list[JobOutcome]:
+    """Run the jobs, in worker processes when there is more than one job and more than one worker.
+    ``run`` runs one job (this engine's ``run_job`` on ``model_factory`` unless another engine brings its own)."""
+    if run is None:
+        run = partial(run_job, model_factory=model_factory)
     if len(jobs) <= 1 or workers <= 1:
         outcomes = []
         for j in jobs:
-            outcomes.append(run_job(j, progress, model_factory))
+            outcomes.append(run(j, progress))
             if outcomes[-1].result.stop_reason == INTERRUPTED:
                 break  # Ctrl-C ends the whole run, not just the job it landed in
         return outcomes
@@ -92,7 +97,7 @@ def run_jobs(jobs: list[CheckJob], progress: ProgressSink | None = None, workers
     with ctx.Manager() as manager:
         shared = manager.dict()
         with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=ctx) as pool:
-            futures: list[Future[JobOutcome]] = [pool.submit(_worker, j, shared, model_factory) for j in jobs]
+            futures: list[Future[JobOutcome]] = [pool.submit(_worker, j, shared, run) for j in jobs]
             while not all(f.done() for f in futures):
                 try:
                     if progress is not None:

@@ -45,6 +45,7 @@ from pitmirror.checkers.symbolic.terms import (
     ite_t,
     merge,
     neg,
+    never,
     select,
     seq_append,
     seq_compress,
@@ -416,7 +417,7 @@ class Encoding:
             buf, bn = t.slots("remote_buffer"), t.length("remote_buffer")
             nxt = buf[0]
             go = conj(bn > 0, nxt[0] == t["remote_applied_seq"] + 1)
-            if go is False:
+            if never(go):
                 break
             u = t.copy()
             slots, n = seq_pop_front(buf, bn)

@@ -2,8 +2,11 @@
 
 The symbolic encoding (``checkers.symbolic.encoding``) is written once over these helpers. Given Python ints it
 computes concretely (``ite`` on a Python bool picks a branch, ``conj`` folds constants), given Z3 terms it
-builds formulas. So the same code is run two ways: concretely by the agreement test on every reachable state
-at small bounds (fast), and symbolically by the solver (also compared with the model by the test).
+builds formulas, and given numpy arrays (one element per state of a breadth-first frontier) it computes a
+whole frontier at once (``ite`` is ``np.where``, ``conj`` is ``&``). So the same code is run three ways:
+concretely by the agreement test on every reachable state at small bounds (fast), symbolically by the solver
+(also compared with the model by the test), and over arrays by the frontier engine (``checkers.frontier``),
+whose state counts and verdicts tests compare with the explicit engine's.
 
 State vector: every field of ``spec.state.State`` is flattened to named integer slots. Volumes are ``blocks``
 slots; bounded sequences (journal, path, history, ...) are fixed-capacity arrays of slots plus a length, with
@@ -16,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+import numpy as np
 import z3
 
 from pitmirror.model.config import Bounds
@@ -35,7 +39,7 @@ from pitmirror.spec.state import (
     State,
 )
 
-Term = Any  # an int / bool (concrete run) or a z3.ArithRef / z3.BoolRef (symbolic run)
+Term = Any  # an int / bool (concrete run), a z3.ArithRef / z3.BoolRef (symbolic run) or an np.ndarray (frontier)
 Tup = tuple[Term, ...]
 
 
@@ -47,6 +51,8 @@ def ite(c: Term, a: Term, b: Term) -> Term:
         return b
     if same(a, b):
         return a
+    if isinstance(c, np.ndarray):
+        return np.where(c, a, b)
     return z3.If(c, a, b)
 
 
@@ -77,7 +83,14 @@ def conj(*xs: Term) -> Term:
         out.append(x)
     if not out:
         return True
-    return out[0] if len(out) == 1 else z3.And(*out)
+    if len(out) == 1:
+        return out[0]
+    if isinstance(out[0], np.ndarray):
+        acc = out[0] & out[1]
+        for x in out[2:]:
+            acc &= x
+        return acc
+    return z3.And(*out)
 
 
 def disj(*xs: Term) -> Term:
@@ -91,7 +104,14 @@ def disj(*xs: Term) -> Term:
         out.append(x)
     if not out:
         return False
-    return out[0] if len(out) == 1 else z3.Or(*out)
+    if len(out) == 1:
+        return out[0]
+    if isinstance(out[0], np.ndarray):
+        acc = out[0] | out[1]
+        for x in out[2:]:
+            acc |= x
+        return acc
+    return z3.Or(*out)
 
 
 def all_of(xs: Iterable[Term]) -> Term:
@@ -108,6 +128,8 @@ def neg(x: Term) -> Term:
     """Negation with constant folding."""
     if isinstance(x, bool):
         return not x
+    if isinstance(x, np.ndarray):
+        return ~x
     return z3.Not(x)
 
 
@@ -122,6 +144,8 @@ def count(xs: Iterable[Term]) -> Term:
     for x in xs:
         if x is True:
             total = total + 1
+        elif isinstance(x, np.ndarray):
+            total = total + x.astype(np.int8)
         elif x is not False:
             total = total + z3.If(x, 1, 0)
     return total
@@ -360,7 +384,17 @@ def merge(c: Term, a: SV, b: SV) -> SV:
         return a
     if c is False:
         return b
+    if isinstance(c, np.ndarray):  # a frontier where every state takes the same branch
+        if c.all():
+            return a
+        if not c.any():
+            return b
     return SV(a.lay, {k: ite(c, x, b.d[k]) for k, x in a.d.items()})
+
+
+def never(c: Term) -> bool:
+    """``c`` is false for certain: the constant ``False`` or, over a frontier, false for every state."""
+    return c is False or (isinstance(c, np.ndarray) and not c.any())
 
 
 def zero(width: int) -> Tup:

@@ -1,0 +1,531 @@
+"""The frontier engine: breadth-first exhaustive search a whole frontier at a time, over numpy arrays.
+
+The transition relation is not written here. Every action instance (guard and effect) and every safety
+property is ``checkers.symbolic.encoding``'s, the one definition the Z3 engines use too, evaluated over
+arrays (``checkers.symbolic.terms`` dispatches ``ite`` to ``np.where``, ``conj`` to ``&``, ...): a frontier is
+an ``int8`` array with one row per slot of the state vector and one column per state, so a guard is one
+boolean array over the frontier and an effect is computed once for all the states where it is enabled (the
+HostWrite value and the delivered path slot are expanded, one evaluation each).
+
+Storage per state, in arrays: a 64-bit fingerprint in a sorted visited array with the state's id beside it,
+and the parent id, action-instance id and parameter (``--exact`` keeps the packed vector itself instead of
+the fingerprint, so no two states can be confused). States are numbered in breadth-first order, so the first
+violation found is at the least depth: a counterexample is a shortest path. It is rebuilt from the parent
+chain by re-running the recorded instances on the canonical vectors, then replayed on ``MirrorModel`` (at each
+step the model action whose successor has the next canonical vector), so it is a normal trace of concrete
+states and actions that ``pitmirror trace replay`` accepts.
+
+A transition whose successor does not fit the vector's capacities is an error (``CapacityError``), never a
+pruned transition. Liveness is the object engine's: backward reachability from the states where nothing is
+pending, over the edges kept as two id arrays, and networkx only for the strongly connected components of a
+trapped region.
+"""
+
+from __future__ import annotations
+
+import itertools
+import multiprocessing as mp
+import resource
+import signal
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import networkx as nx
+import numpy as np
+
+from pitmirror.checkers.explicit.checker import INTERRUPTED, CheckResult, Discovery, ProgressFn, Verdict
+from pitmirror.checkers.frontier.predicates import vector_predicates
+from pitmirror.checkers.frontier.symmetry import RowSymmetry
+from pitmirror.checkers.symbolic.encoding import Encoding
+from pitmirror.checkers.symbolic.terms import SV, CapacityError
+from pitmirror.model.actions import Action
+from pitmirror.model.protocol import MirrorModel
+from pitmirror.spec.properties import Kind, Property
+from pitmirror.spec.state import State
+
+DTYPE = np.int8
+_M1 = np.uint64(0x9E3779B97F4A7C15)
+_M2 = np.uint64(0xBF58476D1CE4E5B9)
+_M3 = np.uint64(0x94D049BB133111EB)
+
+
+def fingerprints(rows: np.ndarray) -> np.ndarray:
+    """A 64-bit fingerprint of every packed vector (row): its 64-bit words, each folded in by xor, multiply
+    and xor-shift, then a splitmix64 finish."""
+    words = rows.view(np.uint64)
+    h = np.full(rows.shape[0], np.uint64(0x243F6A8885A308D3), dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        for j in range(words.shape[1]):
+            h ^= words[:, j]
+            h *= _M1
+            h ^= h >> np.uint64(29)
+        h ^= h >> np.uint64(30)
+        h *= _M2
+        h ^= h >> np.uint64(27)
+        h *= _M3
+        h ^= h >> np.uint64(31)
+    return h
+
+
+def padded_width(w: int) -> int:
+    """Slots per packed vector: ``w`` rounded up to whole 64-bit words."""
+    return -(-w // 8) * 8
+
+
+def pack(f: np.ndarray) -> np.ndarray:
+    """A frontier (one row per slot, one column per state) as packed vectors: one row of bytes per state,
+    padded with zeros to whole 64-bit words (what fingerprints, keys and symmetry work on)."""
+    w, n = f.shape
+    rows = np.zeros((n, padded_width(w)), dtype=DTYPE)
+    rows[:, :w] = f.T
+    return rows
+
+
+def unpack(rows: np.ndarray, w: int) -> np.ndarray:
+    """Packed vectors back to a frontier of ``w`` slots (what the encoding is evaluated on)."""
+    return np.ascontiguousarray(rows[:, :w].T)
+
+
+def exact_keys(rows: np.ndarray) -> np.ndarray:
+    """Packed vectors as one opaque, orderable key each (``--exact``)."""
+    return np.ascontiguousarray(rows).view(np.dtype((np.void, rows.shape[1]))).reshape(-1)
+
+
+def collision_probability(states: int) -> float:
+    """The chance that two of ``states`` distinct states share a 64-bit fingerprint, were fingerprints
+    uniformly random (TLC's optimistic estimate): n(n-1)/2 / 2^64."""
+    return states * (states - 1) / 2 / 2.0**64
+
+
+def _peak_rss_bytes() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+_MIN_SPLIT = 2000  # frontier rows per worker below which splitting costs more than it saves
+_CHUNK = 100_000  # frontier rows expanded at once (bounds the memory a level's successors take)
+_WORKER: FrontierChecker | None = None  # the checker a forked worker process expands frontiers for
+
+
+def _expand_in_worker(packed: np.ndarray, keep_edges: bool) -> Expansion:
+    assert _WORKER is not None
+    return _WORKER.expand(packed, keep_edges)
+
+
+@dataclass
+class Expansion:
+    """The expansion of a frontier: distinct candidate successors (packed, canonical) in discovery order,
+    their keys, and the source row, action instance and parameter of each; with liveness, per successor the
+    candidate it is and its source row (the edges)."""
+
+    cand: np.ndarray
+    cand_keys: np.ndarray
+    src: np.ndarray
+    inst: np.ndarray
+    param: np.ndarray
+    transitions: int
+    edge_cand: np.ndarray | None
+    edge_src: np.ndarray | None
+
+
+@dataclass
+class FrontierResult(CheckResult[Any, Any]):
+    """``CheckResult`` with the frontier engine's own figures: ``memory_bytes`` counts the arrays kept per
+    state (visited keys and ids, parents, action ids, liveness edges), and the fingerprint collision
+    probability of the run (0 with ``--exact``)."""
+
+    collision_probability: float = 0.0
+    exact: bool = False
+
+
+@dataclass
+class FrontierStats:
+    """Figures of a run beyond ``CheckResult``'s: what the visited set and parents take, and the collision
+    probability of the fingerprints (0 with ``--exact``)."""
+
+    stored_bytes: int
+    collision_probability: float
+    exact: bool
+    rss_growth_bytes: int
+
+
+class FrontierChecker:
+    """Breadth-first exhaustive checker over frontiers of state vectors. Same interface and results as
+    ``ExplicitChecker`` (a builder: configure, then ``run()``)."""
+
+    def __init__(self, model: MirrorModel, properties: Sequence[Property], *, symmetry: bool = True,
+                 exact: bool = False, max_states: int | None = None, stop_when_violated: Sequence[str] = (),
+                 progress: ProgressFn | None = None, jobs: int = 1) -> None:
+        self.model = model
+        self.properties = list(properties)
+        self.enc = Encoding(model.bounds)
+        self.lay = self.enc.lay
+        # every slot is a sequence number, a count, a length, a value, an lba or an enum: all below this
+        widest = max(self.lay.maxseq + 2, self.lay.vmax, *self.lay.caps.values(), model.bounds.host_writes + 1)
+        if widest > np.iinfo(DTYPE).max:
+            raise ValueError(f"bounds {model.bounds} need slots up to {widest}: too wide for {DTYPE.__name__}")
+        self.sym = RowSymmetry(self.lay, model.bounds.values, enabled=symmetry)
+        self.exact = exact
+        self.jobs = jobs  # worker processes that expand parts of each frontier
+        self.max_states = max_states
+        self.stop_when_violated = set(stop_when_violated)
+        self.progress = progress
+        preds = vector_predicates(self.enc)
+        self.preds = {p.name: preds[p.name] for p in self.properties}
+        self.stats = FrontierStats(0, 0.0, exact, 0)
+
+    # --- evaluation over a frontier ----------------------------------------------------------------------
+
+    def view(self, f: np.ndarray) -> SV:
+        """A frontier as a state vector whose slots are arrays (one element per state)."""
+        return SV(self.lay, dict(zip(self.lay.names, f, strict=True)))
+
+    def evaluate(self, name: str, f: np.ndarray) -> np.ndarray:
+        """A property's predicate on every state of a frontier."""
+        got = self.preds[name](self.view(f))
+        return np.broadcast_to(np.asarray(got, dtype=bool), (f.shape[1],))
+
+    def successors(self, f: np.ndarray, packed: np.ndarray | None = None
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Every successor of every state of ``f``: the packed vectors, and per successor the index of its
+        source column, its action instance and its parameter. ``packed`` is ``pack(f)`` if at hand."""
+        s = self.view(f)
+        n = f.shape[1]
+        w = len(self.lay.names)
+        wp = padded_width(w)
+        packed = pack(f) if packed is None else packed
+        outs, srcs, insts, params = [], [], [], []
+        for a, inst in enumerate(self.enc.instances):
+            for v in self.enc.params(inst):
+                g = inst.guard(s, v)
+                if g is False:
+                    continue
+                rows = np.arange(n) if g is True else np.flatnonzero(g)
+                if rows.size == 0:
+                    continue
+                sub = f[:, rows]
+                sub_view = self.view(sub)
+                sub_cols = list(sub_view.d.values())
+                t, ok = inst.effect(sub_view, v)
+                if ok is not True and not np.all(ok):
+                    bad = self.lay.decode(dict(zip(self.lay.names, (int(x) for x in sub[:, int(np.argmin(ok))]),
+                                                   strict=True)))
+                    raise CapacityError(f"{inst.name} (parameter {v}) outgrows the vector's capacities "
+                                        f"{self.lay.caps} from {bad!r}")
+                out = packed[rows]  # the state before; then the slots the effect changed, in one block
+                changed = [(k, x) for k, x in enumerate(map(t.d.__getitem__, self.lay.names)) if x is not sub_cols[k]]
+                if changed:
+                    block = np.empty((len(changed), rows.size), dtype=DTYPE)
+                    for j, (_, x) in enumerate(changed):
+                        block[j] = x
+                    out[:, [k for k, _ in changed]] = block.T
+                outs.append(out)
+                srcs.append(rows)
+                insts.append(np.full(rows.size, a, dtype=np.int16))
+                params.append(np.full(rows.size, v, dtype=np.int16))
+        if not outs:
+            return (np.empty((0, wp), DTYPE), np.empty(0, np.int64), np.empty(0, np.int16), np.empty(0, np.int16))
+        return np.concatenate(outs), np.concatenate(srcs), np.concatenate(insts), np.concatenate(params)
+
+    def keys(self, rows: np.ndarray) -> np.ndarray:
+        """The visited-set keys of packed vectors: fingerprints, or the packed vectors (``--exact``)."""
+        return exact_keys(rows) if self.exact else fingerprints(rows)
+
+    def packed(self, s: State) -> np.ndarray:
+        """The packed vector of one concrete state (a 1-row array)."""
+        d = self.lay.encode(s)
+        return pack(np.array([[d[k]] for k in self.lay.names], dtype=DTYPE))
+
+    def initial(self) -> np.ndarray:
+        """The canonical packed vectors of the model's initial states."""
+        return self.sym.canonical(np.concatenate([self.packed(s) for s in self.model.init_states()]))
+
+    def expand(self, packed: np.ndarray, keep_edges: bool, frontier: np.ndarray | None = None) -> Expansion:
+        """Expand a frontier (packed rows; ``frontier`` is ``unpack(packed)`` if at hand): its successors
+        deduplicated, canonicalized and keyed, in the order of discovery, each with the source row, action
+        instance and parameter that found it first."""
+        if frontier is None:
+            frontier = unpack(packed, len(self.lay.names))
+        succ, src, inst, param = self.successors(frontier, packed)
+        raw_keys = self.keys(succ)
+        # dedupe the raw successors first: only distinct vectors are canonicalized
+        _, raw_first, raw_of = np.unique(raw_keys, return_index=True, return_inverse=True)
+        by_discovery = np.argsort(raw_first, kind="stable")
+        raw_first = raw_first[by_discovery]
+        rank = np.empty_like(by_discovery)
+        rank[by_discovery] = np.arange(by_discovery.size)
+        cand = succ[raw_first]
+        if self.sym.enabled:
+            cand = self.sym.canonical(cand)
+            cand_keys = self.keys(cand)
+        else:
+            cand_keys = raw_keys[raw_first]
+        return Expansion(cand, cand_keys, src[raw_first], inst[raw_first], param[raw_first], succ.shape[0],
+                         rank[raw_of.reshape(-1)] if keep_edges else None, src if keep_edges else None)
+
+    def _pool(self) -> Any:
+        """Worker processes for ``jobs > 1`` (forked: they inherit this checker), or ``None``."""
+        if self.jobs <= 1 or "fork" not in mp.get_all_start_methods():
+            return None
+        global _WORKER
+        _WORKER = self
+        return mp.get_context("fork").Pool(self.jobs, initializer=signal.signal,
+                                           initargs=(signal.SIGINT, signal.SIG_IGN))
+
+    def _expand_all(self, packed: np.ndarray, frontier: np.ndarray, keep_edges: bool, pool: Any) -> Expansion:
+        """``expand`` on the whole frontier: split across the worker processes when there are some, and in
+        slices of at most ``_CHUNK`` rows, so that a level's successors never all sit in memory at once."""
+        n = packed.shape[0]
+        parts = max(self.jobs if pool is not None and n >= _MIN_SPLIT * self.jobs else 1, -(-n // _CHUNK))
+        if parts == 1:
+            return self.expand(packed, keep_edges, frontier)
+        bounds = np.linspace(0, n, parts + 1).astype(int)
+        chunks = [packed[lo:hi] for lo, hi in itertools.pairwise(bounds)]
+        if pool is not None:
+            done: list[Expansion] = pool.starmap(_expand_in_worker, [(c, keep_edges) for c in chunks])
+        else:
+            done = [self.expand(c, keep_edges) for c in chunks]
+        cand_at = np.cumsum([0, *(p.cand.shape[0] for p in done)])
+        return Expansion(
+            np.concatenate([p.cand for p in done]), np.concatenate([p.cand_keys for p in done]),
+            np.concatenate([p.src + lo for p, lo in zip(done, bounds, strict=False)]),
+            np.concatenate([p.inst for p in done]), np.concatenate([p.param for p in done]),
+            sum(p.transitions for p in done),
+            np.concatenate([p.edge_cand + at for p, at in zip(done, cand_at, strict=False)])
+            if keep_edges else None,
+            np.concatenate([p.edge_src + lo for p, lo in zip(done, bounds, strict=False)])
+            if keep_edges else None)
+
+    # --- the search ----------------------------------------------------------------------------------------
+
+    def run(self) -> FrontierResult:
+        """Explore, check, and return the verdict of every property. Ctrl-C ends it with a partial verdict."""
+        safety = [p for p in self.properties if p.kind is Kind.ALWAYS]
+        liveness = [p for p in self.properties if p.kind is Kind.EVENTUALLY]
+        sometimes = [p for p in self.properties if p.kind is Kind.SOMETIMES]
+        keep_edges = bool(liveness)
+        started = time.perf_counter()
+        rss_before = _peak_rss_bytes()
+        first_bad: dict[str, int] = {}
+        first_seen: dict[str, int] = {}
+        pending: dict[str, list[np.ndarray]] = {p.name: [] for p in liveness}
+        parents: list[np.ndarray] = []
+        inst_ids: list[np.ndarray] = []
+        param_ids: list[np.ndarray] = []
+        edge_src: list[np.ndarray] = []
+        edge_dst: list[np.ndarray] = []
+
+        f0 = self.initial()
+        k0 = self.keys(f0)
+        _, first = np.unique(k0, return_index=True)
+        first.sort()
+        frontier = f0[first]
+        order = np.argsort(k0[first], kind="stable")
+        visited, visited_ids = k0[first][order], order.astype(np.int32)
+        parents.append(np.full(first.size, -1, dtype=np.int32))
+        inst_ids.append(np.full(first.size, -1, dtype=np.int16))
+        param_ids.append(first.astype(np.int16))  # an initial state records which initial vector it is
+        self._inits = f0
+        count, depth, transitions = first.size, 0, 0
+        base = 0  # id of the frontier's first state
+        stop_reason = ""
+
+        def record(f: np.ndarray, ids_from: int) -> None:
+            for p in safety:
+                if p.name not in first_bad:
+                    bad = np.flatnonzero(~self.evaluate(p.name, f))
+                    if bad.size:
+                        first_bad[p.name] = ids_from + int(bad[0])
+            for p in sometimes:
+                if p.name not in first_seen:
+                    hit = np.flatnonzero(self.evaluate(p.name, f))
+                    if hit.size:
+                        first_seen[p.name] = ids_from + int(hit[0])
+            for p in liveness:
+                pending[p.name].append(self.evaluate(p.name, f).copy())
+
+        pool = self._pool()
+        try:
+            w = len(self.lay.names)
+            packed, frontier = frontier, unpack(frontier, w)
+            record(frontier, 0)
+            while frontier.shape[1]:
+                if self.stop_when_violated and self.stop_when_violated <= first_bad.keys():
+                    stop_reason = "stopped: " + ", ".join(sorted(self.stop_when_violated)) + " violated"
+                    break
+                if self.max_states is not None and count >= self.max_states:
+                    stop_reason = f"stopped at --max-states {self.max_states}"
+                    break
+                part = self._expand_all(packed, frontier, keep_edges, pool)
+                transitions += part.transitions
+                cand, cand_keys = part.cand, part.cand_keys
+                # each distinct canonical vector at its first discovery (candidates are in discovery order)
+                order = np.argsort(cand_keys, kind="stable")
+                sk = cand_keys[order]
+                firsts = np.ones(sk.size, dtype=bool)
+                firsts[1:] = sk[1:] != sk[:-1]
+                uk, uj = sk[firsts], order[firsts]
+                if visited.size:
+                    pos = np.minimum(np.searchsorted(visited, uk), visited.size - 1)
+                    new = visited[pos] != uk
+                else:
+                    new = np.ones(uk.size, dtype=bool)
+                nk, nj = uk[new], uj[new]
+                by_discovery = np.argsort(nj, kind="stable")
+                nk, nj = nk[by_discovery], nj[by_discovery]
+                if self.max_states is not None and count + nj.size >= self.max_states:
+                    nk, nj = nk[: self.max_states - count], nj[: self.max_states - count]
+                    stop_reason = f"stopped at --max-states {self.max_states}"
+                ids = np.arange(count, count + nj.size, dtype=np.int32)
+                srt = np.argsort(nk, kind="stable")
+                at = np.searchsorted(visited, nk[srt])
+                visited = np.insert(visited, at, nk[srt])
+                visited_ids = np.insert(visited_ids, at, ids[srt])
+                parents.append((base + part.src[nj]).astype(np.int32))
+                inst_ids.append(part.inst[nj])
+                param_ids.append(part.param[nj])
+                if keep_edges:
+                    assert part.edge_cand is not None and part.edge_src is not None
+                    keys = cand_keys[part.edge_cand]  # the canonical key of every successor
+                    pos = np.minimum(np.searchsorted(visited, keys), visited.size - 1)
+                    known = visited[pos] == keys  # all but those cut off by --max-states
+                    edge_src.append((base + part.edge_src[known]).astype(np.int32))
+                    edge_dst.append(visited_ids[pos[known]])
+                base = count
+                count += nj.size
+                packed = cand[nj]
+                frontier = unpack(packed, w)
+                if frontier.shape[1]:
+                    depth += 1
+                    record(frontier, base)
+                if self.progress is not None:
+                    self.progress(count, depth, frontier.shape[1])
+                if stop_reason:
+                    break
+        except KeyboardInterrupt:
+            stop_reason = INTERRUPTED
+        finally:
+            if pool is not None:
+                pool.terminate()
+                pool.join()
+        complete = not stop_reason
+        if complete:
+            stop_reason = "state space exhausted"
+        self._parent = np.concatenate(parents)
+        self._inst = np.concatenate(inst_ids)
+        self._param = np.concatenate(param_ids)
+        src_all = np.concatenate(edge_src) if edge_src else np.empty(0, np.int32)
+        dst_all = np.concatenate(edge_dst) if edge_dst else np.empty(0, np.int32)
+        stored = (visited.nbytes + visited_ids.nbytes + self._parent.nbytes + self._inst.nbytes
+                  + self._param.nbytes + src_all.nbytes + dst_all.nbytes)
+        self.stats = FrontierStats(stored, 0.0 if self.exact else collision_probability(count), self.exact,
+                                   max(0, _peak_rss_bytes() - rss_before))
+
+        discoveries: dict[str, Discovery[State, Action]] = {}
+        for p in safety:
+            if p.name in first_bad:
+                discoveries[p.name] = Discovery(p, Verdict.VIOLATED, self.path_to(first_bad[p.name]))
+            else:
+                discoveries[p.name] = Discovery(p, Verdict.HOLDS if complete else Verdict.UNKNOWN)
+        for p in sometimes:
+            if p.name in first_seen:
+                discoveries[p.name] = Discovery(p, Verdict.REACHED, self.path_to(first_seen[p.name]))
+            else:
+                discoveries[p.name] = Discovery(p, Verdict.NOT_REACHED if complete else Verdict.UNKNOWN)
+        for p in liveness:
+            if not complete:
+                discoveries[p.name] = Discovery(p, Verdict.UNKNOWN, note="liveness needs the whole graph")
+                continue
+            discoveries[p.name] = self._liveness(p, np.concatenate(pending[p.name])[:count], src_all, dst_all)
+        ordered = {p.name: discoveries[p.name] for p in self.properties}
+        return FrontierResult(ordered, count, transitions, depth, time.perf_counter() - started, complete,
+                              stop_reason, self.sym.group_size, stored, self.stats.collision_probability,
+                              self.exact)
+
+    # --- liveness ------------------------------------------------------------------------------------------
+
+    def _liveness(self, p: Property, pending: np.ndarray, src: np.ndarray, dst: np.ndarray) -> Discovery[State, Action]:
+        """From every pending state a non-pending one must be reachable; else show the shortest way in."""
+        n = pending.size
+        ok = ~pending
+        # backward reachability from the non-pending states, sweeping the edge arrays until nothing changes
+        order = np.argsort(dst, kind="stable")
+        rsrc, rdst = src[order], dst[order]
+        rstart = np.searchsorted(rdst, np.arange(n + 1))
+        frontier = np.flatnonzero(ok)
+        while frontier.size:
+            lo, hi = rstart[frontier], rstart[frontier + 1]
+            sizes = hi - lo
+            if not sizes.sum():
+                break
+            idx = np.repeat(lo - np.concatenate(([0], np.cumsum(sizes)[:-1])), sizes) + np.arange(sizes.sum())
+            preds = np.unique(rsrc[idx])
+            preds = preds[~ok[preds]]
+            ok[preds] = True
+            frontier = preds
+        trapped = np.flatnonzero(~ok)
+        if not trapped.size:
+            return Discovery(p, Verdict.HOLDS)
+        entry = int(trapped[0])  # ids are in BFS order: the least id is the shallowest trapped state
+        forder = np.argsort(src, kind="stable")
+        fsrc, fdst = src[forder], dst[forder]
+        fstart = np.searchsorted(fsrc, np.arange(n + 1))
+        graph = nx.DiGraph()
+        graph.add_node(entry)
+        stack = [entry]
+        while stack:
+            u = stack.pop()
+            for t in fdst[fstart[u]:fstart[u + 1]].tolist():
+                if t not in graph:
+                    stack.append(t)
+                graph.add_edge(u, t)
+        cond = nx.condensation(graph)
+        bottom = [c for c in cond.nodes if cond.out_degree(c) == 0]
+        members = cond.nodes[bottom[0]]["members"]
+        kind = "a cycle" if len(members) > 1 or graph.has_edge(entry, entry) else "a dead end"
+        path = self.path_to(entry)
+        note = (f"from step {len(path) - 1} on, no sequence of steps ends it: {len(graph)} states "
+                f"reachable from there, all pending; they end in {kind} of {len(members)} state(s)")
+        return Discovery(p, Verdict.VIOLATED, path, note=note)
+
+    # --- counterexamples -----------------------------------------------------------------------------------
+
+    def canonical_chain(self, sid: int) -> list[np.ndarray]:
+        """The canonical vectors from an initial state to state ``sid``, recomputed from the recorded
+        action instances (only ids are stored per state)."""
+        steps = []
+        while self._parent[sid] != -1:
+            steps.append((int(self._inst[sid]), int(self._param[sid])))
+            sid = int(self._parent[sid])
+        steps.reverse()
+        w = len(self.lay.names)
+        cur = self._inits[[int(self._param[sid])]]
+        chain = [cur]
+        for a, v in steps:
+            t, _ = self.enc.instances[a].effect(self.view(unpack(cur, w)), v)
+            nxt = np.array([np.broadcast_to(t.d[name], (1,)) for name in self.lay.names], dtype=DTYPE)
+            cur = self.sym.canonical(pack(nxt))
+            chain.append(cur)
+        return chain
+
+    def path_to(self, sid: int) -> list[tuple[Action | None, State]]:
+        """A concrete shortest execution to state ``sid``: the canonical chain, replayed on the model by
+        choosing at each step an action whose successor has the next canonical vector."""
+        chain = self.canonical_chain(sid)
+        model = self.model
+
+        def canon_of(s: State) -> np.ndarray:
+            return self.sym.canonical(self.packed(s))
+
+        cur = next(s for s in model.init_states() if np.array_equal(canon_of(s), chain[0]))
+        out: list[tuple[Action | None, State]] = [(None, cur)]
+        for want in chain[1:]:
+            steps = [(a, model.next_state(cur, a)) for a in model.actions(cur)]
+            canon = self.sym.canonical(np.concatenate([self.packed(t) for _, t in steps]))
+            hits = np.flatnonzero((canon == want).all(axis=1))
+            if not hits.size:  # pragma: no cover - would mean the encoding and the model disagree
+                raise AssertionError("could not replay the frontier engine's path on the model")
+            out.append(steps[int(hits[0])])
+            cur = out[-1][1]
+        return out
