@@ -102,6 +102,7 @@ FIELD_TRANSFORMS: dict[str, _Transform] = {
     "dirty": _dirty, "recovery": _recovery, "path": _path, "remote": _vol, "replica_base": _vol,
     "remote_journal": _records, "remote_buffer": _sorted_records, "ghost_base": _vol,
     "history": _history, "recovery_ended": _recovery, "retired_image": _maybe_vol,
+    "recovery_awaiting_resync": _recovery,
 }
 _PLAN: list[tuple[int, _Transform | None]] = [(i, FIELD_TRANSFORMS.get(f)) for i, f in enumerate(State._fields)]
 

@@ -30,7 +30,7 @@ def test_every_transition_agrees_small_prefix(kind: RecoveryKind) -> None:
 
 @pytest.mark.parametrize("name", sorted(MUTANTS))
 def test_every_transition_agrees_under_each_mutant(name: str) -> None:
-    b = MUTANT_BOUNDS.with_(mutant=name, recovery_kind=MUTANTS[name].recovery_kind)
+    b = MUTANTS[name].exposed_in(MUTANT_BOUNDS)
     n, problems = agree_concrete(b, max_states=500)
     assert n > 10
     assert not problems, "\n".join(problems)

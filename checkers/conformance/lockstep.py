@@ -67,7 +67,8 @@ from pitmirror.spec.state import (
 )
 
 #: The spec's ghost variables: only the spec reads them, the impl has no such thing.
-GHOST_FIELDS = ("ghost_base", "ghost_base_seq", "history", "recovery_ended", "retired_image")
+GHOST_FIELDS = ("ghost_base", "ghost_base_seq", "history", "recovery_ended", "retired_image",
+                "recovery_awaiting_resync")
 #: The checker's budgets (how many writes, faults, recoveries were used): bounds, not protocol state.
 BUDGET_FIELDS = ("host_writes_issued", "markers_set", "recoveries_started", "path_failures", "crashes",
                  "message_faults")

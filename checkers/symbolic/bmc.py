@@ -24,7 +24,7 @@ from typing import Any
 import z3
 
 from pitmirror.checkers.symbolic.encoding import Encoding
-from pitmirror.checkers.symbolic.terms import SV, Layout, Term, all_of, conj, implies, same
+from pitmirror.checkers.symbolic.terms import RECOVERY_ENTRIES, SV, Layout, Term, all_of, conj, implies, same
 from pitmirror.model.actions import Action
 from pitmirror.model.config import Bounds
 from pitmirror.model.protocol import MirrorModel
@@ -174,7 +174,7 @@ def well_formed(enc: Encoding, s: SV) -> Term:
             if q in ("in_flight", "history"):
                 out.append(implies(i < n, conj(slot[3] >= 0, slot[3] <= (2 if q == "in_flight" else 1),
                                                slot[4] >= 0, slot[4] <= 1)))
-    for r in ("recovery", "recovery_ended"):
+    for r in RECOVERY_ENTRIES:
         present = s[f"{r}.present"]
         rng(present, 0, 1)
         keys = [k for k in lay.names if k.startswith(f"{r}.") and k != f"{r}.present"]
@@ -381,7 +381,7 @@ def scorecard_cell(mutant: str | None, bounds: Bounds) -> dict[str, Any]:
     """The scorecard's z3 column: BMC of the property the mutant breaks at ``SCORECARD_BOUNDS``; for the
     correct protocol, BMC of every safety property to ``CORRECT_DEPTH`` for both recovery kinds."""
     from pitmirror.model.mutants import MUTANTS
-    from pitmirror.spec.properties import BY_NAME, EXPECTED_TRADE_OFFS, SAFETY, Kind
+    from pitmirror.spec.properties import BY_NAME, SAFETY, Kind, trade_off
     from pitmirror.spec.state import RecoveryKind
 
     started = time.perf_counter()
@@ -391,20 +391,22 @@ def scorecard_cell(mutant: str | None, bounds: Bounds) -> dict[str, Any]:
         if prop.kind is not Kind.ALWAYS:
             return {"verdict": "missed", "note": f"{m.breaks} is a liveness property; bounded model checking "
                                                  "of safety properties cannot show a run that never ends"}
-        un = Unroller(SCORECARD_BOUNDS.with_(mutant=mutant, recovery_kind=m.recovery_kind))
+        b = m.exposed_in(SCORECARD_BOUNDS)
+        un = Unroller(b)
         o = bmc(un, prop, un.enc.properties()[prop.name], SCORECARD_DEPTH)
+        where = "one block" if b.blocks == 1 else f"{b.blocks} blocks, {b.concurrency} writes in flight"
         if o.verdict == "violated":
             return {"verdict": "caught", "property": prop.name, "steps": o.depth,
-                    "seconds": time.perf_counter() - started, "note": "one block, BMC"}
+                    "seconds": time.perf_counter() - started, "note": f"{where}, BMC"}
         return {"verdict": "missed", "seconds": time.perf_counter() - started,
-                "note": f"BMC {o.verdict} to depth {o.depth} at one block {o.note}".strip()}
+                "note": f"BMC {o.verdict} to depth {o.depth} at {where} {o.note}".strip()}
     notes = []
     for kind in RecoveryKind:
         un = Unroller(SCORECARD_BOUNDS.with_(recovery_kind=kind))
         sym = un.enc.properties()
         for p in SAFETY:
             o = bmc(un, p, sym[p.name], CORRECT_DEPTH)
-            if o.verdict == "violated" and (p.name, kind) not in EXPECTED_TRADE_OFFS:
+            if o.verdict == "violated" and trade_off(p.name, kind, o.steps[-1][1]) is None:
                 return {"verdict": "false alarm", "property": p.name, "steps": o.depth,
                         "seconds": time.perf_counter() - started}
             if o.verdict == "violated":

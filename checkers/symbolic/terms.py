@@ -166,6 +166,8 @@ SCALARS = ("fence_policy", "base_seq", "next_seq", "pair_state", "journaling_sta
            "replica_base_seq", "remote_applied_seq", "remote_recovery_id", "host_writes_issued", "markers_set",
            "recoveries_started", "path_failures", "crashes", "message_faults", "ghost_base_seq")
 VOLUMES = ("primary", "base", "dirty", "remote", "replica_base", "ghost_base")
+#: the optional ``Recovery`` fields of ``State``, each a ``present`` slot, the scalars and the two images
+RECOVERY_ENTRIES = ("recovery", "recovery_ended", "recovery_awaiting_resync")
 
 
 class CapacityError(ValueError):
@@ -207,7 +209,7 @@ class Layout:
         for q, cap in self.caps.items():
             names.append(f"{q}.len")
             names += [f"{q}.{i}.{f}" for i in range(cap) for f in self.subs[q]]
-        for r in ("recovery", "recovery_ended"):
+        for r in RECOVERY_ENTRIES:
             names.append(f"{r}.present")
             names += [f"{r}.{f}" for f in RECOVERY_SCALARS]
             names += [f"{r}.target_image.{i}" for i in range(nb)] + [f"{r}.start_image.{i}" for i in range(nb)]
@@ -237,7 +239,7 @@ class Layout:
             for i, it in enumerate(items):
                 for f, x in zip(self.subs[q], it, strict=True):
                     d[f"{q}.{i}.{f}"] = int(x)
-        for r in ("recovery", "recovery_ended"):
+        for r in RECOVERY_ENTRIES:
             rec: Recovery | None = getattr(s, r)
             if rec is not None:
                 d[f"{r}.present"] = 1
@@ -289,6 +291,7 @@ class Layout:
             history=tuple(GhostWrite(x[0], x[1], x[2], bool(x[3]), bool(x[4])) for x in items("history")),
             recovery_ended=recovery("recovery_ended"),
             retired_image=vol("retired_image") if d["retired_image.present"] else None,
+            recovery_awaiting_resync=recovery("recovery_awaiting_resync"),
         )
 
     def symbolic(self, tag: str) -> SV:
