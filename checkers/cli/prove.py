@@ -24,7 +24,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from pitmirror.checkers.symbolic.bmc import DecodeError, DepthReport, Outcome, Unroller, bmc
+from pitmirror.checkers.symbolic.bmc import CapacityError, DecodeError, DepthReport, Outcome, Unroller, bmc
 from pitmirror.checkers.symbolic.induction import Discharged, Discharger
 from pitmirror.checkers.symbolic.induction import induction as k_induction
 from pitmirror.checkers.traces.trace import Trace
@@ -115,6 +115,9 @@ def build_prove(cli: ModuleType) -> click.Command:
                         o = bmc(un, p, sym[p.name], depth, report, timeout_s * 1000)
                 except DecodeError as e:
                     out.print(f"[bold red]internal disagreement between the Z3 encoding and the model: {e}[/]")
+                    sys.exit(70)
+                except CapacityError as e:  # a too-small capacity is an error, never a pruned transition
+                    out.print(f"[bold red]no verdict for {p.name}: {e}[/]")
                     sys.exit(70)
                 outcomes.append(o)
             table = Table(title=f"{kname} recovery" + (f", mutant {b.mutant}" if b.mutant else "") + f" ({mode})",

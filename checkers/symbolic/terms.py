@@ -189,16 +189,7 @@ class Layout:
         self.nb = nb
         self.maxseq = b.host_writes + b.markers + b.recoveries * (nb + 1)
         self.vmax = (1 << value_bits) if value_bits else b.values  # values are 0 .. vmax-1
-        jc = b.journal_capacity + nb  # host writes fill journal_capacity; recovery has a reserve of nb
-        self.caps: dict[str, int] = {
-            "journal": jc,
-            "journal_cache": jc if b.mutant == "journal_not_persisted_before_ack" else 0,
-            "in_flight": b.concurrency + nb,
-            "path": 2 * (b.concurrency + nb) + 2 * b.message_faults + 2,
-            "history": b.host_writes + b.markers + b.recoveries * nb,
-            "remote_journal": max(self.maxseq, jc),
-            "remote_buffer": b.concurrency + nb + b.message_faults,
-        }
+        self.caps: dict[str, int] = self.capacities(b)
         self.subs: dict[str, tuple[str, ...]] = {
             "journal": REC, "journal_cache": REC, "in_flight": IFL, "path": MSG, "history": HIST,
             "remote_journal": REC, "remote_buffer": REC,
@@ -220,6 +211,22 @@ class Layout:
         self.slot_keys: dict[str, list[tuple[str, ...]]] = {
             q: [tuple(f"{q}.{i}.{f}" for f in self.subs[q]) for i in range(cap)] for q, cap in self.caps.items()}
         self.vol_keys: dict[str, tuple[str, ...]] = {}
+
+    def capacities(self, b: Bounds) -> dict[str, int]:
+        """The capacity of each bounded sequence at bounds ``b``, derived by hand from the budgets. Nothing
+        relies on them being right: a state that does not fit is a ``CapacityError`` in ``encode``, and an
+        effect that outgrows one is reported by BMC and induction, never taken as a disabled transition."""
+        nb = b.blocks
+        jc = b.journal_capacity + nb  # host writes fill journal_capacity; recovery has a reserve of nb
+        return {
+            "journal": jc,
+            "journal_cache": jc if b.mutant == "journal_not_persisted_before_ack" else 0,
+            "in_flight": b.concurrency + nb,
+            "path": 2 * (b.concurrency + nb) + 2 * b.message_faults + 2,
+            "history": b.host_writes + b.markers + b.recoveries * nb,
+            "remote_journal": max(self.maxseq, jc),
+            "remote_buffer": b.concurrency + nb + b.message_faults,
+        }
 
     # concrete <-> vector
 
