@@ -57,7 +57,7 @@ MUTANTS: dict[str, Mutant] = {m.name: m for m in (
     Mutant("journal_not_persisted_before_ack",
            "the journal record sits in a volatile cache; the host ack does not wait for it", "ack_durable"),
     Mutant("no_remote_timeout", "A never times out a lost mirror write or swap answer",
-           "host_write_completes"),
+           "host_write_completes", needs=(("path_failures", 1),)),  # a message must be lost to time out
     Mutant("remote_writes_ahead_of_gap",
            "R writes a mirrored write to S as it arrives, before the earlier writes it waits for (JR stays in order)",
            "remote_is_point_in_time_or_recovering", needs=(("blocks", 2), ("concurrency", 2))),
