@@ -92,6 +92,7 @@ def test_cli_fuzz_exit_codes_and_trace(tmp_path: Path) -> None:
     assert r.returncode == 0, r.stdout + r.stderr
     assert "writethrough: clean" in r.stdout and "swap: clean" in r.stdout and "steps/s" in r.stdout
     assert "remote_is_point_in_time not checked" in r.stdout  # the write-through trade-off, said so
+    assert "remote_is_point_in_time_or_recovering, is checked" in " ".join(r.stdout.split())  # its window is
     r = _cli("fuzz", "--mutant", "remote_checkpoints_alone", "--quiet", "--out", str(tmp_path),
              "--shrink-seconds", "0")
     assert r.returncode == 1, r.stdout + r.stderr
