@@ -29,6 +29,7 @@ MUTANTS: dict[str, str] = {
     "rebuild_from_primary": "replay starts from the current P (S at R) instead of the base",
     "journal_not_persisted_before_ack": "the record sits in a volatile cache until PersistJournal()",
     "no_remote_timeout": "A never times out a lost mirror write or swap answer",
+    "remote_writes_ahead_of_gap": "R writes a mirrored write to S as it arrives, before the writes it waits for",
 }
 
 

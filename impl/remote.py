@@ -90,6 +90,10 @@ class ArrayRController:
             return ready
         if msg not in self.buffer:
             bisect.insort(self.buffer, msg, key=lambda m: m.sort_key())
+        if self.mutant("remote_writes_ahead_of_gap") and not msg.is_marker:
+            # MUTANT: S takes the write on arrival, ahead of the earlier writes still missing (JR stays in order)
+            self.array.write("remote", msg.lba, msg.data)
+            ready.persisted.append(Persist("remote", self.jfmt.ldev_p, msg.lba, msg.seq))
         while self.buffer and self.buffer[0].seq == self.applied_seq + 1 and not ready.errors:
             nxt = self.buffer.pop(0)
             self._apply(ready, nxt, nxt.seq + 1)

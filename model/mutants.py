@@ -7,8 +7,20 @@ that exposes it. Tests assert that every checker reports that property for every
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, Protocol, Self, TypeVar
 
 from pitmirror.spec.state import RecoveryKind
+
+
+class _Raisable(Protocol):
+    """What ``Mutant.exposed_in`` needs of the bounds (``model.config.Bounds``, which imports this module)."""
+
+    def with_(self, **changes: Any) -> Self:
+        """A copy with some bounds changed."""
+        ...
+
+
+B = TypeVar("B", bound=_Raisable)
 
 
 @dataclass(frozen=True)
@@ -19,6 +31,14 @@ class Mutant:
     wrong_step: str
     breaks: str
     recovery_kind: RecoveryKind = RecoveryKind.WRITETHROUGH
+    #: the least bounds that can show the bug, for checkers that run small fixed bounds (the Z3 column runs one
+    #: block and one write in flight: a mixed image of S needs two blocks and two writes in flight)
+    needs: tuple[tuple[str, int], ...] = ()
+
+    def exposed_in(self, bounds: B) -> B:
+        """``bounds`` with this mutant and its recovery kind, every bound raised to what it ``needs``."""
+        raised = {k: max(getattr(bounds, k), v) for k, v in self.needs}
+        return bounds.with_(mutant=self.name, recovery_kind=self.recovery_kind, **raised)
 
 
 MUTANTS: dict[str, Mutant] = {m.name: m for m in (
@@ -45,7 +65,10 @@ MUTANTS: dict[str, Mutant] = {m.name: m for m in (
     Mutant("journal_not_persisted_before_ack",
            "the journal record sits in a volatile cache; the host ack does not wait for it", "ack_durable"),
     Mutant("no_remote_timeout", "A never times out a lost mirror write or swap answer",
-           "host_write_completes"),
+           "host_write_completes", needs=(("path_failures", 1),)),  # a message must be lost to time out
+    Mutant("remote_writes_ahead_of_gap",
+           "R writes a mirrored write to S as it arrives, before the earlier writes it waits for (JR stays in order)",
+           "remote_is_point_in_time_or_recovering", needs=(("blocks", 2), ("concurrency", 2))),
 )}
 
 

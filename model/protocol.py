@@ -104,6 +104,7 @@ class MirrorModel:
                 remote_applied_seq=0, remote_buffer=(), remote_recovery_id=0, host_writes_issued=0,
                 markers_set=0, recoveries_started=0, path_failures=0, crashes=0, message_faults=0,
                 ghost_base=zero, ghost_base_seq=0, history=(), recovery_ended=None, retired_image=None,
+                recovery_awaiting_resync=None,
             )
             for fence in self.bounds.fence_policies
         ]
@@ -338,6 +339,8 @@ class MirrorModel:
             return s._replace(path=_add(s.path, MirrorAck(rec.seq)))
         buffer = s.remote_buffer if rec in s.remote_buffer else tuple(sorted((*s.remote_buffer, rec)))
         remote, rj, applied, path = s.remote, s.remote_journal, s.remote_applied_seq, s.path
+        if self.mutant == "remote_writes_ahead_of_gap" and rec.lba != MARKER:
+            remote = _set(remote, rec.lba, rec.value)  # MUTANT: S written on arrival, before the gap fills
         while buffer and buffer[0].seq == applied + 1:
             nxt, buffer = buffer[0], buffer[1:]
             if nxt.lba != MARKER:
@@ -459,7 +462,8 @@ class MirrorModel:
         return s._replace(remote=remote, replica_base=s.base, replica_base_seq=s.base_seq,
                           remote_journal=s.journal, remote_applied_seq=s.next_seq - 1,
                           remote_recovery_id=max(s.remote_recovery_id, s.recoveries_started),
-                          remote_buffer=(), dirty=(0,) * self.bounds.blocks, pair_state=PairState.PAIR)
+                          remote_buffer=(), dirty=(0,) * self.bounds.blocks, pair_state=PairState.PAIR,
+                          recovery_awaiting_resync=None)  # ghost: S is whole again
 
     # recovery
 
@@ -509,7 +513,10 @@ class MirrorModel:
         history = s.history
         if history and not history[-1].point_in_time:  # ghost: the host sees this image when I/O resumes
             history = (*history[:-1], history[-1]._replace(point_in_time=True))
-        return s._replace(recovery=None, history=history, recovery_ended=r, journaling_state=JournalingState.JOURNALING)
+        # ghost: a write-through recovery cut short by a fault leaves S mixing its images until the resync
+        awaiting = r if r.kind == RecoveryKind.WRITETHROUGH and s.pair_state != PairState.PAIR else None
+        return s._replace(recovery=None, history=history, recovery_ended=r, journaling_state=JournalingState.JOURNALING,
+                          recovery_awaiting_resync=awaiting)
 
 
 def _distinct(path: tuple[Message, ...]) -> Iterator[Message]:

@@ -107,6 +107,7 @@ FIELDS: tuple[Field, ...] = (
     Field("history", _G, Content.HISTORY, ghost=True),
     Field("recovery_ended", _G, Content.RECOVERY, ghost=True),
     Field("retired_image", _G, Content.OPTIONAL_VOLUME, ghost=True),
+    Field("recovery_awaiting_resync", _G, Content.RECOVERY, ghost=True),
 )
 
 BY_NAME: dict[str, Field] = {f.name: f for f in FIELDS}

@@ -145,6 +145,20 @@ def remote_is_point_in_time(s: State) -> bool:
     return any(image(s, k) == s.remote for k in points_in_time(s))
 
 
+def remote_is_point_in_time_or_recovering(s: State) -> bool:
+    """S equals an image the host saw, except while a write-through recovery sends its differing blocks
+    (and, when a fault cut that short, until the resync after it): then each block of S is either the
+    image from before the recovery or image(T), so the blocks the recovery does not write are untouched."""
+    if remote_is_point_in_time(s):
+        return True
+    r = s.recovery
+    if r is None or r.kind != RecoveryKind.WRITETHROUGH:
+        r = s.recovery_awaiting_resync
+    if r is None:
+        return False
+    return all(x in (before, after) for x, before, after in zip(s.remote, r.start_image, r.target_image, strict=True))
+
+
 # --- liveness: the pending predicates -------------------------------------------------------------------
 
 
@@ -202,6 +216,10 @@ PROPERTIES: tuple[Property, ...] = (
     Property("remote_is_point_in_time", Kind.ALWAYS,
              "S always equals image(k) for some k (a usable disaster-recovery copy)",
              (), remote_is_point_in_time, beyond_claims=True),
+    Property("remote_is_point_in_time_or_recovering", Kind.ALWAYS,
+             "S equals an image the host saw, except while a write-through recovery (or the resync a fault "
+             "leaves it owing) sends its blocks: then each block is the pre-recovery image or image(T)",
+             (), remote_is_point_in_time_or_recovering, beyond_claims=True),
     Property("recovery_completes", Kind.EVENTUALLY,
              "with the path eventually up, every recovery ends",
              (1, 10), recovery_pending),
@@ -230,6 +248,28 @@ EXPECTED_TRADE_OFFS: dict[tuple[str, RecoveryKind], str] = {
     ("remote_is_point_in_time", RecoveryKind.WRITETHROUGH):
         "write-through recovery passes S through mixed images while the differing blocks cross the path",
 }
+# The window of each trade-off: the property that holds exactly where the trade-off is allowed. A violation
+# is labelled a trade-off only in a state the window property accepts, and a checker that checks a
+# trade-off property checks its window too, so the label can never hide a violation outside the window.
+TRADE_OFF_WINDOWS: dict[str, str] = {
+    "remote_is_point_in_time": "remote_is_point_in_time_or_recovering",
+}
+
+
+def trade_off(name: str, kind: RecoveryKind, violating: State) -> str | None:
+    """The reason when the violation of ``name`` in the state ``violating`` is the expected trade-off of
+    ``kind`` recovery; ``None`` when it is a real violation (no trade-off, or outside its window)."""
+    reason = EXPECTED_TRADE_OFFS.get((name, kind))
+    window = TRADE_OFF_WINDOWS.get(name)
+    if reason is None or (window is not None and not BY_NAME[window].predicate(violating)):
+        return None
+    return reason
+
+
+def with_windows(names: tuple[str, ...] | list[str]) -> tuple[str, ...]:
+    """``names`` and the window of every trade-off property among them (in catalogue order)."""
+    wanted = set(names) | {TRADE_OFF_WINDOWS[n] for n in names if n in TRADE_OFF_WINDOWS}
+    return tuple(p.name for p in PROPERTIES if p.name in wanted)
 
 
 def get(name: str) -> Property:
@@ -241,6 +281,6 @@ def get(name: str) -> Property:
 
 
 __all__ = [
-    "BY_NAME", "EXPECTED_TRADE_OFFS", "LIVENESS", "PROPERTIES", "REACHABILITY", "SAFETY",
-    "JournalingState", "Kind", "Property", "get",
+    "BY_NAME", "EXPECTED_TRADE_OFFS", "LIVENESS", "PROPERTIES", "REACHABILITY", "SAFETY", "TRADE_OFF_WINDOWS",
+    "JournalingState", "Kind", "Property", "get", "trade_off", "with_windows",
 ]

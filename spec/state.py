@@ -241,6 +241,9 @@ class State(NamedTuple):
     history: tuple[GhostWrite, ...]
     recovery_ended: Recovery | None  # set only in the state right after FinishRecovery
     retired_image: tuple[int, ...] | None  # P's image just before the last swap: still a point in time
+    # a write-through recovery that ended outside PAIR (a fault cut its mirroring short): until the resync,
+    # S may still mix its start and target images
+    recovery_awaiting_resync: Recovery | None
 
 
 def apply_records(image: tuple[int, ...], records: tuple[Record, ...] | list[Record]) -> tuple[int, ...]:

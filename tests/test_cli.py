@@ -137,3 +137,28 @@ def test_claims_table_lists_every_claim(tmp_path: Path) -> None:
     assert r.returncode == 0, r.stderr
     text = md.read_text()
     assert all(f"| {c} |" in text for c in range(1, 29))
+
+
+def test_a_slip_outside_the_trade_off_window_exits_1(monkeypatch: pytest.MonkeyPatch,
+                                                     capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """Issue 18: a slip at R in the protocol itself (no mutant named, so the trade-off label is in play),
+    checked for the labelled property alone. Its violation lies outside the write-through window: no label,
+    and the window property, checked along with it, is violated too. Exit 1."""
+    from cli_helpers import run_cli
+
+    from pitmirror.model.protocol import MirrorModel
+
+    real_init = MirrorModel.__init__
+
+    def slipped(self: MirrorModel, bounds: object) -> None:
+        real_init(self, bounds)  # type: ignore[arg-type]
+        self.mutant = "remote_writes_ahead_of_gap"  # the step as the slip changed it, under the correct name
+
+    monkeypatch.setattr(MirrorModel, "__init__", slipped)
+    code, out, _err = run_cli(monkeypatch, capsys, "check", "--preset", "small", "--concurrency", "2",
+                              "--recovery", "writethrough", "--property", "remote_is_point_in_time", "--quiet",
+                              "--out", str(tmp_path))
+    assert code == 1, out
+    assert "expected trade-off" not in out
+    rows = {line.split()[0]: line for line in out.splitlines() if line.strip().startswith("remote_is_point_in_time")}
+    assert "violated" in rows["remote_is_point_in_time"] and "violated" in rows["remote_is_point_in_time_or_recovering"]

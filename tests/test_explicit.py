@@ -7,11 +7,24 @@ import pytest
 from pitmirror.checkers.explicit.checker import ExplicitChecker, Verdict
 from pitmirror.checkers.explicit.runner import CheckJob, run_job
 from pitmirror.checkers.traces import trace as tr
-from pitmirror.model.actions import Action, Checkpoint
+from pitmirror.model.actions import (
+    Action,
+    Checkpoint,
+    Deliver,
+    FailPath,
+    FinishRecovery,
+    FinishResync,
+    HostWrite,
+    MirrorTimeout,
+    RecoveryWrite,
+    RepairPath,
+    StartRecovery,
+    StartResync,
+)
 from pitmirror.model.config import PRESETS, Bounds
 from pitmirror.model.mutants import MUTANTS
 from pitmirror.model.protocol import MirrorModel
-from pitmirror.spec.properties import BY_NAME, EXPECTED_TRADE_OFFS, PROPERTIES, Kind
+from pitmirror.spec.properties import BY_NAME, EXPECTED_TRADE_OFFS, PROPERTIES, TRADE_OFF_WINDOWS, Kind, trade_off
 from pitmirror.spec.state import RecoveryKind, State
 
 SAFETY_AND_LIVENESS = tuple(p.name for p in PROPERTIES if p.kind is not Kind.SOMETIMES)
@@ -37,6 +50,47 @@ def test_write_through_trade_off_has_a_shortest_trace() -> None:
     d = r.discoveries["remote_is_point_in_time"]
     assert d.verdict is Verdict.VIOLATED
     assert [a.name for a, _ in d.path[1:] if a is not None][-2:] == ["RecoveryWrite", "Deliver"]
+
+
+def test_the_trade_off_label_stays_inside_its_window() -> None:
+    """Issue 18: the write-through trade-off's counterexample ends inside its window, so it is labelled; a
+    slip at R that mixes S outside any recovery violates remote_is_point_in_time too, and is not."""
+    prop, window = "remote_is_point_in_time", TRADE_OFF_WINDOWS["remote_is_point_in_time"]
+    wt = RecoveryKind.WRITETHROUGH
+    correct = ExplicitChecker(MirrorModel(PRESETS["small"].with_(recovery_kind=wt)), [BY_NAME[prop]],
+                              stop_when_violated=(prop,)).run().discoveries[prop]
+    last = correct.path[-1][1]
+    assert last.recovery is not None and BY_NAME[window].predicate(last)
+    assert trade_off(prop, wt, last) == EXPECTED_TRADE_OFFS[(prop, wt)]
+    slip = MUTANTS["remote_writes_ahead_of_gap"]
+    found = ExplicitChecker(MirrorModel(slip.exposed_in(PRESETS["small"])), [BY_NAME[prop]],
+                            stop_when_violated=(prop,)).run().discoveries[prop]
+    last = found.path[-1][1]
+    assert found.verdict is Verdict.VIOLATED and last.recovery is None
+    assert trade_off(prop, wt, last) is None and not BY_NAME[window].predicate(last)
+
+
+def test_a_faulted_write_through_recovery_leaves_s_mixed_until_the_resync() -> None:
+    """Why the window outlives the recovery: a fault can end a write-through recovery with S mixed, and only
+    the resync makes S a point in time again. The window property holds there (the ghost
+    ``recovery_awaiting_resync`` remembers the two images); remote_is_point_in_time does not."""
+    m = MirrorModel(PRESETS["small"])
+    window = BY_NAME[TRADE_OFF_WINDOWS["remote_is_point_in_time"]]
+    s = m.init_states()[0]
+    # recover to seq 0 after two writes: the first recovery write reaches R, the path fails under the second
+    steps = [HostWrite(0, 1), None, None, HostWrite(1, 1), None, None, StartRecovery(0, RecoveryKind.WRITETHROUGH),
+             RecoveryWrite(0), None, FailPath(), RecoveryWrite(1), MirrorTimeout(3), FinishRecovery()]
+    for a in steps:
+        if a is None:  # deliver what is on the path (one message at a time here)
+            a = next(x for x in m.actions(s) if isinstance(x, Deliver))
+        assert a in m.actions(s), (a, s)
+        s = m.next_state(s, a)
+    assert s.recovery is None and s.remote == (0, 1) and s.primary == (0, 0)
+    assert s.recovery_awaiting_resync is not None
+    assert not BY_NAME["remote_is_point_in_time"].predicate(s) and window.predicate(s)
+    for a in (RepairPath(), StartResync(), FinishResync()):
+        s = m.next_state(s, a)
+    assert s.recovery_awaiting_resync is None and s.remote == s.primary and window.predicate(s)
 
 
 def _mutant_bounds(name: str) -> Bounds:

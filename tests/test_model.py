@@ -42,8 +42,8 @@ def test_action_reprs_are_valid_python_and_order_is_fixed() -> None:
 # stateright pins the number of unique states per example: a change to the model that changes the state
 # space must change these numbers on purpose.
 @pytest.mark.parametrize(("kind", "symmetry", "states", "transitions", "depth"), [
-    (RecoveryKind.WRITETHROUGH, True, 4416, 7500, 20),
-    (RecoveryKind.WRITETHROUGH, False, 8690, 14676, 20),
+    (RecoveryKind.WRITETHROUGH, True, 4432, 7516, 20),  # the ghost recovery_awaiting_resync splits 16 states
+    (RecoveryKind.WRITETHROUGH, False, 8722, 14708, 20),
     (RecoveryKind.SWAP, True, 5436, 9690, 16),
     (RecoveryKind.SWAP, False, 10254, 18262, 16),
 ])

@@ -1,18 +1,30 @@
 """The Z3 encoding agrees with the model and the spec on every transition and every property (issue 5).
 
-This is what keeps ``checkers/z3_encoding.py`` (a hand transcription of ``model/protocol.py`` and
-``spec/properties.py``) from drifting: every reachable state at small bounds, both recovery kinds, every
-mutant (mutants change transitions). Concretely on every state; through the solver on a sample.
+This is what keeps ``checkers/symbolic/encoding.py`` (a hand transcription of ``model/protocol.py`` and
+``spec/properties.py``) from drifting: reachable states at small bounds, both recovery kinds, every mutant
+(mutants change transitions). Concretely on every state; through the solver on a sample. The tests also
+assert coverage: every action instance fired, every mutant's branch taken, every property compared.
 """
 
 from __future__ import annotations
 
 import pytest
 
-from helpers.z3_agree import agree_concrete, agree_solver, check_state, predicates, reachable, sample
+from helpers.z3_agree import (
+    Coverage,
+    agree_concrete,
+    agree_solver,
+    check_state,
+    expected_instances,
+    predicates,
+    reachable,
+    sample,
+    sample_reachable,
+)
 from pitmirror.checkers.symbolic.encoding import Encoding
 from pitmirror.model.config import PRESETS, Bounds
 from pitmirror.model.mutants import MUTANTS
+from pitmirror.spec.properties import SAFETY
 from pitmirror.spec.state import RecoveryKind
 
 KINDS = (RecoveryKind.WRITETHROUGH, RecoveryKind.SWAP)
@@ -28,12 +40,51 @@ def test_every_transition_agrees_small_prefix(kind: RecoveryKind) -> None:
     assert not problems, "\n".join(problems)
 
 
+#: The coverage matrix (issue 13): a marker, a message fault (LoseMessage, DuplicateMessage), a crash and two
+#: writes in flight. One host write keeps every recovery target reachable within the sample.
+COVERAGE_BOUNDS = PRESETS["small"].with_(concurrency=2, markers=1, message_faults=1, crashes=1, host_writes=1)
+#: Instances only a mutant enables (its extra step).
+MUTANT_ONLY = {"remote_checkpoints_alone": "RemoteCheckpoint", "journal_not_persisted_before_ack": "PersistJournal"}
+
+
 @pytest.mark.parametrize("name", sorted(MUTANTS))
 def test_every_transition_agrees_under_each_mutant(name: str) -> None:
-    b = MUTANT_BOUNDS.with_(mutant=name, recovery_kind=MUTANTS[name].recovery_kind)
-    n, problems = agree_concrete(b, max_states=500)
+    """The mutant's branch is compared, not just states where it makes no difference."""
+    b = MUTANTS[name].exposed_in(MUTANT_BOUNDS)
+    cov = Coverage()
+    n, problems = agree_concrete(b, cov=cov, states=sample_reachable(b, 300, 12, search=3000))
     assert n > 10
     assert not problems, "\n".join(problems)
+    assert name in cov.branches, f"{name}: no compared state takes the mutant's branch"
+    if name in MUTANT_ONLY:
+        assert MUTANT_ONLY[name] in cov.fired
+
+
+@pytest.mark.parametrize("kind", KINDS, ids=lambda k: k.name.lower())
+def test_every_instance_and_property_is_compared(kind: RecoveryKind) -> None:
+    """On the coverage matrix every action instance fires (its guard and effect compared on a state that
+    enables it) and every property and invariant is compared."""
+    b = COVERAGE_BOUNDS.with_(recovery_kind=kind)
+    cov = Coverage()
+    _n, problems = agree_concrete(b, cov=cov, states=sample_reachable(b, 120, 6))
+    assert not problems, "\n".join(problems)
+    enc = Encoding(b)
+    assert not expected_instances(enc) - cov.fired, f"never compared: {sorted(expected_instances(enc) - cov.fired)}"
+    assert set(enc.properties()) == {p.name for p in SAFETY}
+    assert cov.properties == {name for name, _, _ in predicates(enc)}
+
+
+def test_coverage_fails_when_an_instance_is_never_fired() -> None:
+    """The coverage check can fail: on a prefix too short to reach a recovery, RecoveryWrite never fires."""
+    b = COVERAGE_BOUNDS
+    cov = Coverage()
+    agree_concrete(b, cov=cov, states=reachable(b, 40))
+    missing = expected_instances(Encoding(b)) - cov.fired
+    assert {"RecoveryWrite[0]", "RecoveryWrite[1]"} <= missing
+    cov = Coverage()
+    agree_concrete(MUTANTS["remote_writes_ahead_of_gap"].exposed_in(MUTANT_BOUNDS), cov=cov,
+                   states=reachable(MUTANTS["remote_writes_ahead_of_gap"].exposed_in(MUTANT_BOUNDS), 3))
+    assert not cov.branches  # three states: no mirrored write has arrived ahead of a gap yet
 
 
 @pytest.mark.parametrize("kind", KINDS, ids=lambda k: k.name.lower())
@@ -62,6 +113,19 @@ def test_every_transition_agrees_small_preset_in_full(kind: RecoveryKind) -> Non
     n, problems = agree_concrete(PRESETS["small"].with_(recovery_kind=kind))
     assert n > 8000
     assert not problems, "\n".join(problems)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", KINDS, ids=lambda k: k.name.lower())
+@pytest.mark.parametrize("host_writes", [1, 2])
+def test_every_instance_is_compared_on_a_fuller_matrix(kind: RecoveryKind, host_writes: int) -> None:
+    b = COVERAGE_BOUNDS.with_(recovery_kind=kind, host_writes=host_writes)
+    cov = Coverage()
+    states = list(dict.fromkeys(s for seed in range(3) for s in sample_reachable(b, 400, 12, seed, 60_000)))
+    _n, problems = agree_concrete(b, cov=cov, states=states)
+    assert not problems, "\n".join(problems)
+    missing = expected_instances(Encoding(b)) - cov.fired
+    assert not missing, f"never compared: {sorted(missing)}"
 
 
 @pytest.mark.slow

@@ -34,6 +34,7 @@ from pitmirror.checkers.conformance.fuzz import (
 from pitmirror.impl.mutants import IMPL_ONLY_MUTANTS, IMPL_ONLY_RECOVERY
 from pitmirror.model.config import BoundsError
 from pitmirror.model.mutants import MUTANTS
+from pitmirror.spec.properties import TRADE_OFF_WINDOWS
 from pitmirror.spec.state import RecoveryKind
 
 
@@ -58,8 +59,10 @@ def _run_one(config: FuzzConfig, quiet: bool, label: str, err: Console) -> FuzzR
 def _report(result: FuzzResult, label: str, out_dir: Path, out: Console, usage_error: Any) -> int:
     b = result.config.bounds
     for p, reason in result.excluded:
+        window = TRADE_OFF_WINDOWS.get(p.name)
         out.print(f"[yellow]{label}: {p.name} not checked: the documented trade-off of "
-                  f"{b.recovery_kind.name.lower()} recovery ({escape(reason)})[/]")
+                  f"{b.recovery_kind.name.lower()} recovery ({escape(reason)})"
+                  + (f"; its window, {window}, is checked" if window else "") + "[/]")
     summary = (f"{result.examples} runs (examples, discarded and shrinking ones included), {result.steps:,} steps "
                f"in {result.seconds:.1f} s "
                f"({result.steps_per_second:,.0f} steps/s)")

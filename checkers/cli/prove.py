@@ -24,13 +24,13 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from pitmirror.checkers.symbolic.bmc import DecodeError, DepthReport, Outcome, Unroller, bmc
+from pitmirror.checkers.symbolic.bmc import CapacityError, DecodeError, DepthReport, Outcome, Unroller, bmc
 from pitmirror.checkers.symbolic.induction import Discharged, Discharger
 from pitmirror.checkers.symbolic.induction import induction as k_induction
 from pitmirror.checkers.traces.trace import Trace
 from pitmirror.model.config import Bounds
 from pitmirror.spec.invariants import support as invariant_support
-from pitmirror.spec.properties import BY_NAME, EXPECTED_TRADE_OFFS, SAFETY, Kind, Property
+from pitmirror.spec.properties import BY_NAME, SAFETY, Kind, Property, trade_off, with_windows
 
 
 def build_prove(cli: ModuleType) -> click.Command:
@@ -67,7 +67,8 @@ def build_prove(cli: ModuleType) -> click.Command:
             if BY_NAME[name].kind is not Kind.ALWAYS:
                 raise usage_error(f"{name} is a {BY_NAME[name].kind.value} property; prove handles safety (always) "
                                  "properties")
-        props = [BY_NAME[n] for n in properties] if properties else list(SAFETY)
+        # a trade-off property is proved with its window, so its label cannot hide a violation outside it
+        props = [BY_NAME[n] for n in with_windows(properties)] if properties else list(SAFETY)
         base = cli.make_bounds(preset, fence, mutant, bounds)
         if depth is None:
             depth = 1 if induction else 8
@@ -115,6 +116,9 @@ def build_prove(cli: ModuleType) -> click.Command:
                 except DecodeError as e:
                     out.print(f"[bold red]internal disagreement between the Z3 encoding and the model: {e}[/]")
                     sys.exit(70)
+                except CapacityError as e:  # a too-small capacity is an error, never a pruned transition
+                    out.print(f"[bold red]no verdict for {p.name}: {e}[/]")
+                    sys.exit(70)
                 outcomes.append(o)
             table = Table(title=f"{kname} recovery" + (f", mutant {b.mutant}" if b.mutant else "") + f" ({mode})",
                           pad_edge=False)
@@ -127,9 +131,10 @@ def build_prove(cli: ModuleType) -> click.Command:
                     Trace("z3", o.bounds or b, o.prop, "violated", o.steps, note=o.note).write(path)
                     where = str(path) + (f" (replays at values={o.bounds.values})"
                                          if o.bounds is not None and o.bounds.values != b.values else "")
-                    if (o.prop.name, kind) in EXPECTED_TRADE_OFFS and b.mutant is None:
+                    reason = None if b.mutant is not None else trade_off(o.prop.name, kind, o.steps[-1][1])
+                    if reason is not None:
                         verdict, style = "violated (expected trade-off)", "yellow"
-                        where = f"{path}: {EXPECTED_TRADE_OFFS[(o.prop.name, kind)]}"
+                        where = f"{path}: {reason}"
                     else:
                         style, status = "bold red", 1
                 elif o.verdict == "not proved":

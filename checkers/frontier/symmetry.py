@@ -22,22 +22,24 @@ import numpy as np
 
 from pitmirror.checkers.symbolic.terms import Layout
 from pitmirror.model.symmetry import Perm, symmetry_group
+from pitmirror.spec.fields import FIELDS, Content
 from pitmirror.spec.state import MARKER, MessageKind
 
+# Which columns a renaming touches, derived from spec.fields (the one table of what each State field holds),
+# so a field added to State is renamed here by what it holds, not by a second hand-kept list.
+_BY_CONTENT: dict[Content, tuple[str, ...]] = {c: tuple(f.name for f in FIELDS if f.content is c) for c in Content}
 #: volumes whose blocks move and whose values are renamed (``_vol`` / ``_recovery`` / ``_maybe_vol``)
-VALUE_VOLUMES = ("primary", "base", "remote", "replica_base", "ghost_base", "recovery.target_image",
-                 "recovery.start_image", "recovery_ended.target_image", "recovery_ended.start_image",
-                 "retired_image")
+VALUE_VOLUMES = (*_BY_CONTENT[Content.VOLUME],
+                 *(f"{r}.{image}" for r in _BY_CONTENT[Content.RECOVERY] for image in ("target_image", "start_image")),
+                 *_BY_CONTENT[Content.OPTIONAL_VOLUME])
 #: volumes whose blocks move and hold no data value (``_dirty``)
-POSITION_VOLUMES = ("dirty",)
+POSITION_VOLUMES = _BY_CONTENT[Content.BITMAP]
 #: bounded sequences of (.., lba, value, ..) entries, in order (``_records``, ``_in_flight``, ``_history``)
-ENTRY_SEQUENCES = ("journal", "journal_cache", "remote_journal", "in_flight", "history")
+ENTRY_SEQUENCES = (*_BY_CONTENT[Content.RECORDS], *_BY_CONTENT[Content.IN_FLIGHT], *_BY_CONTENT[Content.HISTORY])
 #: bounded sequences that are multisets the model keeps sorted (``_sorted_records``, ``_path``)
-SORTED_SEQUENCES = ("remote_buffer", "path")
+SORTED_SEQUENCES = (*_BY_CONTENT[Content.RECORD_MULTISET], *_BY_CONTENT[Content.MESSAGES])
 #: the State fields renamed above (tests/test_frontier.py: exactly those ``model.symmetry`` renames)
-RENAMED_FIELDS = {"primary", "base", "remote", "replica_base", "ghost_base", "recovery", "recovery_ended",
-                  "retired_image", "dirty", "journal", "journal_cache", "remote_journal", "in_flight", "history",
-                  "remote_buffer", "path"}
+RENAMED_FIELDS = {f.name for f in FIELDS if f.content is not Content.SCALAR}
 
 MW = int(MessageKind.MIRROR_WRITE)
 _KEY_BASE = 128  # every field of a path message or record is in -1 .. 126 at any bounds RANGES allows

@@ -30,7 +30,7 @@ from pitmirror.checkers.explicit.checker import Verdict
 from pitmirror.checkers.explicit.runner import CheckJob, JobOutcome, run_jobs
 from pitmirror.model.config import Bounds
 from pitmirror.model.mutants import MUTANTS, Mutant
-from pitmirror.spec.properties import EXPECTED_TRADE_OFFS, PROPERTIES, Kind
+from pitmirror.spec.properties import PROPERTIES, Kind, trade_off
 from pitmirror.spec.state import RecoveryKind
 
 CORRECT = "correct protocol"  # the row label of the protocol without a mutant
@@ -204,7 +204,7 @@ class ExplicitAdapter(CheckerAdapter):
             kind = o.job.bounds.recovery_kind
             for n, d in o.result.discoveries.items():
                 if d.verdict is Verdict.VIOLATED:
-                    reason = EXPECTED_TRADE_OFFS.get((n, kind))
+                    reason = trade_off(n, kind, d.path[-1][1])
                     if reason is None:
                         unexpected.append((o, n))
                     else:

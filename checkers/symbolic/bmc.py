@@ -24,7 +24,17 @@ from typing import Any
 import z3
 
 from pitmirror.checkers.symbolic.encoding import Encoding
-from pitmirror.checkers.symbolic.terms import SV, Layout, Term, all_of, conj, implies, same
+from pitmirror.checkers.symbolic.terms import (
+    RECOVERY_ENTRIES,
+    SV,
+    CapacityError,
+    Layout,
+    Term,
+    all_of,
+    conj,
+    implies,
+    same,
+)
 from pitmirror.model.actions import Action
 from pitmirror.model.config import Bounds
 from pitmirror.model.protocol import MirrorModel
@@ -52,6 +62,8 @@ class Unroller:
         self._props: dict[tuple[str, int], z3.BoolRef] = {}
         self._generic_props: dict[str, z3.BoolRef] = {}
         self._generic: z3.BoolRef | None = None
+        self._generic_overflow: z3.BoolRef | None = None
+        self.overflows: list[z3.BoolRef] = []  # overflows[k]: transition k outgrows a capacity of the vector
         self._xy = (self.lay.symbolic("x"), self.lay.symbolic("y"))
         self._sv = (z3.Int("sel@x"), z3.Int("val@x"))
 
@@ -81,7 +93,16 @@ class Unroller:
             pairs = [(x[n], s[n]) for n in self.lay.names] + [(y[n], t[n]) for n in self.lay.names]
             pairs += [(self._sv[0], sel), (self._sv[1], val)]
             self.trans.append(z3.substitute(self._generic, *pairs))
+            assert self._generic_overflow is not None
+            self.overflows.append(z3.substitute(self._generic_overflow, *pairs))
         return self.trans[k]
+
+    def overflow(self, k: int) -> z3.BoolRef:
+        """Transition ``k`` is an enabled action whose successor does not fit the vector (a capacity of the
+        ``Layout`` too small). ``T`` does not exclude such a step, so every engine asks this too and
+        reports it (``CapacityError``) instead of exploring a truncated successor or missing it."""
+        self.transition(k)
+        return self.overflows[k]
 
     def _build(self) -> z3.BoolRef:
         s, t = self._xy
@@ -89,6 +110,7 @@ class Unroller:
         insts = self.enc.instances
         parts: list[z3.BoolRef] = [sel >= 0, sel < len(insts), val >= 0]
         effects: list[SV | None] = []
+        overflow: list[z3.BoolRef] = []
         for i, inst in enumerate(insts):
             g = inst.guard(s, val)
             if g is False:
@@ -96,8 +118,13 @@ class Unroller:
                 effects.append(None)
                 continue
             eff, ok = inst.effect(s, val)
-            parts.append(z3.Implies(sel == i, _b(conj(g, ok))))
+            # the guard alone enables the step: a successor that does not fit is asked for separately
+            # (``overflow``) and reported, never pruned by conjoining the capacity condition here
+            parts.append(z3.Implies(sel == i, _b(g)))
+            if ok is not True:
+                overflow.append(z3.And(sel == i, _b(g), z3.Not(_b(ok))))
             effects.append(eff)
+        self._generic_overflow = z3.Or(*overflow) if overflow else z3.BoolVal(False)
         for name in self.lay.names:
             terms = [(i, e.d[name]) for i, e in enumerate(effects) if e is not None]
             # the most common effect term is the default; only the others need a case in the If chain
@@ -174,7 +201,7 @@ def well_formed(enc: Encoding, s: SV) -> Term:
             if q in ("in_flight", "history"):
                 out.append(implies(i < n, conj(slot[3] >= 0, slot[3] <= (2 if q == "in_flight" else 1),
                                                slot[4] >= 0, slot[4] <= 1)))
-    for r in ("recovery", "recovery_ended"):
+    for r in RECOVERY_ENTRIES:
         present = s[f"{r}.present"]
         rng(present, 0, 1)
         keys = [k for k in lay.names if k.startswith(f"{r}.") and k != f"{r}.present"]
@@ -299,13 +326,18 @@ def bmc(un: Unroller, prop: Property, sym: Callable[[SV], Term], max_depth: int,
         if d > 0:
             solver.add(un.transition(d - 1))
         if first_depth > 0 and d == first_depth:
-            continue  # the query of ``_within`` found no violation at exactly this depth
+            continue  # the query of ``_within`` found no violation (nor overflow) at exactly this depth
         bad = z3.Not(un.prop(prop.name, d, sym))
-        r = solver.check(bad)
+        # one query for both: the property broken at d, or the step into d outgrowing a capacity (an
+        # overflow at an earlier step was excluded at its own depth, and stays excluded)
+        r = solver.check(z3.Or(bad, un.overflow(d - 1)) if d > 0 else bad)
         if report is not None:
             report(DepthReport(prop.name, d, str(r), time.perf_counter() - t0))
         if r == z3.sat:
-            return _violated(un, prop, solver.model(), d, started)
+            model = solver.model()
+            if d > 0 and z3.is_true(model.eval(un.overflow(d - 1), model_completion=True)):
+                raise _capacity_error(un, model, d - 1)
+            return _violated(un, prop, model, d, started)
         if r != z3.unsat:
             return Outcome(prop, "unknown", d, time.perf_counter() - started,
                            note=f"solver gave up at depth {d}: {solver.reason_unknown()}")
@@ -334,18 +366,37 @@ def _within(un: Unroller, prop: Property, sym: Callable[[SV], Term], depth: int,
     for k in range(depth):
         solver.add(un.transition(k))
     bads = [z3.Not(un.prop(prop.name, j, sym)) for j in range(depth + 1)]
-    solver.add(z3.Or(*bads))
+    overs = [un.overflow(k) for k in range(depth)]
+    solver.add(z3.Or(*bads, *overs))
     r = solver.check()
     if report is not None:
         report(DepthReport(prop.name, depth, str(r), time.perf_counter() - t0, note=f"steps 0..{depth} in one query"))
     if r == z3.sat:
         model = solver.model()
-        first = next(j for j, bad in enumerate(bads) if z3.is_true(model.eval(bad, model_completion=True)))
+
+        def holds(f: z3.BoolRef) -> bool:
+            return bool(z3.is_true(model.eval(f, model_completion=True)))
+
+        first = next((j for j, bad in enumerate(bads) if holds(bad)), depth + 1)
+        over = next((k for k, o in enumerate(overs) if holds(o)), depth)
+        if over < first:  # the step into state over + 1 outgrew the vector: what follows it is not the model's
+            raise _capacity_error(un, model, over)
         return _violated(un, prop, model, first, started)
     if r == z3.unsat:
         return None
     return Outcome(prop, "unknown", depth, time.perf_counter() - started,
                    note=f"solver gave up on steps 0..{depth}: {solver.reason_unknown()}")
+
+
+def _capacity_error(un: Unroller, model: z3.ModelRef, k: int) -> CapacityError:
+    """The error for a model whose transition ``k`` outgrows a capacity: which action, which sequences."""
+    inst = un.enc.instances[model.eval(un.sel[k], model_completion=True).as_long()]
+    after = un.state(k + 1)
+    full = [q for q, cap in un.lay.caps.items()
+            if model.eval(after.length(q), model_completion=True).as_long() > cap]
+    return CapacityError(f"{inst.name} at step {k + 1} outgrows the capacity of {', '.join(full) or 'a sequence'} "
+                         f"at these bounds ({', '.join(f'{q}={un.lay.caps[q]}' for q in full)}): the Layout's "
+                         "capacities are too small, so no verdict is given")
 
 
 def _violated(un: Unroller, prop: Property, model: z3.ModelRef, depth: int, started: float) -> Outcome:
@@ -358,6 +409,7 @@ def _violated(un: Unroller, prop: Property, model: z3.ModelRef, depth: int, star
 
 
 __all__ = [
+    "CapacityError",
     "DecodeError",
     "DepthReport",
     "Outcome",
@@ -381,7 +433,7 @@ def scorecard_cell(mutant: str | None, bounds: Bounds) -> dict[str, Any]:
     """The scorecard's z3 column: BMC of the property the mutant breaks at ``SCORECARD_BOUNDS``; for the
     correct protocol, BMC of every safety property to ``CORRECT_DEPTH`` for both recovery kinds."""
     from pitmirror.model.mutants import MUTANTS
-    from pitmirror.spec.properties import BY_NAME, EXPECTED_TRADE_OFFS, SAFETY, Kind
+    from pitmirror.spec.properties import BY_NAME, SAFETY, Kind, trade_off
     from pitmirror.spec.state import RecoveryKind
 
     started = time.perf_counter()
@@ -391,20 +443,22 @@ def scorecard_cell(mutant: str | None, bounds: Bounds) -> dict[str, Any]:
         if prop.kind is not Kind.ALWAYS:
             return {"verdict": "missed", "note": f"{m.breaks} is a liveness property; bounded model checking "
                                                  "of safety properties cannot show a run that never ends"}
-        un = Unroller(SCORECARD_BOUNDS.with_(mutant=mutant, recovery_kind=m.recovery_kind))
+        b = m.exposed_in(SCORECARD_BOUNDS)
+        un = Unroller(b)
         o = bmc(un, prop, un.enc.properties()[prop.name], SCORECARD_DEPTH)
+        where = "one block" if b.blocks == 1 else f"{b.blocks} blocks, {b.concurrency} writes in flight"
         if o.verdict == "violated":
             return {"verdict": "caught", "property": prop.name, "steps": o.depth,
-                    "seconds": time.perf_counter() - started, "note": "one block, BMC"}
+                    "seconds": time.perf_counter() - started, "note": f"{where}, BMC"}
         return {"verdict": "missed", "seconds": time.perf_counter() - started,
-                "note": f"BMC {o.verdict} to depth {o.depth} at one block {o.note}".strip()}
+                "note": f"BMC {o.verdict} to depth {o.depth} at {where} {o.note}".strip()}
     notes = []
     for kind in RecoveryKind:
         un = Unroller(SCORECARD_BOUNDS.with_(recovery_kind=kind))
         sym = un.enc.properties()
         for p in SAFETY:
             o = bmc(un, p, sym[p.name], CORRECT_DEPTH)
-            if o.verdict == "violated" and (p.name, kind) not in EXPECTED_TRADE_OFFS:
+            if o.verdict == "violated" and trade_off(p.name, kind, o.steps[-1][1]) is None:
                 return {"verdict": "false alarm", "property": p.name, "steps": o.depth,
                         "seconds": time.perf_counter() - started}
             if o.verdict == "violated":

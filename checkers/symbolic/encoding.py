@@ -413,6 +413,8 @@ class Encoding:
         t.set_seq("remote_buffer", [tuple(ite(have, x, y) for x, y in zip(a, c, strict=True))
                                     for a, c in zip(buf, ins, strict=True)], ite(have, bn, inn))
         ok: Term = implies(neg(have), ok_ins)
+        if self.mut == "remote_writes_ahead_of_gap":  # S written on arrival (a marker's lba stores nothing)
+            t.set_vol("remote", store(t.vol("remote"), lba, val))
         for _ in range(self.lay.caps["remote_buffer"]):
             buf, bn = t.slots("remote_buffer"), t.length("remote_buffer")
             nxt = buf[0]
@@ -629,6 +631,9 @@ class Encoding:
         s.clear_seq("remote_buffer")
         s.set_vol("dirty", [0] * self.nb)
         s["pair_state"] = PAIR
+        for k in self.lay.names:
+            if k.startswith("recovery_awaiting_resync."):
+                s[k] = 0  # ghost: S is whole again
         return s
 
     # recovery
@@ -733,9 +738,13 @@ class Encoding:
     def _e_finish_recovery(self, s0: SV, v: Term) -> SV:
         s = self.pre(s0)
         s["recovery.left_pair"] = ite(s["pair_state"] != PAIR, 1, s["recovery.left_pair"])
+        # ghost: a write-through recovery ending outside PAIR leaves S mixing its images until the resync
+        awaiting = conj(self.kind == WT, s["pair_state"] != PAIR)
         for k in list(s.d):
             if k.startswith("recovery."):
-                s["recovery_ended." + k[len("recovery."):]] = s[k]
+                field = k[len("recovery."):]
+                s["recovery_ended." + field] = s[k]
+                s["recovery_awaiting_resync." + field] = ite(awaiting, s[k], 0)
                 s[k] = 0
         hs, hn = s.slots("history"), s.length("history")
         s.set_seq("history", [(*h[:4], ite(hn - 1 == i, 1, h[4])) for i, h in enumerate(hs)], hn)
@@ -832,6 +841,18 @@ class Encoding:
         points += [conj(i < hn, h[4] == 1, vol_eq(self.image(s, h[0]), remote)) for i, h in enumerate(hs)]
         return disj(swapped, retired, any_of(points))
 
+    def prop_remote_is_point_in_time_or_recovering(self, s: SV) -> Term:
+        """``spec.properties.remote_is_point_in_time_or_recovering``."""
+        running_wt = conj(s["recovery.present"] == 1, s["recovery.kind"] == WT)
+
+        def mixes(r: str) -> Term:
+            return all_of(disj(x == a, x == b) for x, a, b in zip(
+                s.vol("remote"), s.vol(f"{r}.start_image"), s.vol(f"{r}.target_image"), strict=True))
+
+        window = ite(running_wt, mixes("recovery"),
+                     conj(s["recovery_awaiting_resync.present"] == 1, mixes("recovery_awaiting_resync")))
+        return disj(self.prop_remote_is_point_in_time(s), window)
+
     def properties(self) -> dict[str, Callable[[SV], Term]]:
         """Every safety property of the catalogue, by name."""
         return {
@@ -843,6 +864,7 @@ class Encoding:
             "bases_agree": self.prop_bases_agree,
             "swap_correct": self.prop_swap_correct,
             "remote_is_point_in_time": self.prop_remote_is_point_in_time,
+            "remote_is_point_in_time_or_recovering": self.prop_remote_is_point_in_time_or_recovering,
         }
 
     def invariants(self) -> dict[str, Callable[[SV], Term]]:

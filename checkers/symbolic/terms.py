@@ -190,6 +190,8 @@ SCALARS = ("fence_policy", "base_seq", "next_seq", "pair_state", "journaling_sta
            "replica_base_seq", "remote_applied_seq", "remote_recovery_id", "host_writes_issued", "markers_set",
            "recoveries_started", "path_failures", "crashes", "message_faults", "ghost_base_seq")
 VOLUMES = ("primary", "base", "dirty", "remote", "replica_base", "ghost_base")
+#: the optional ``Recovery`` fields of ``State``, each a ``present`` slot, the scalars and the two images
+RECOVERY_ENTRIES = ("recovery", "recovery_ended", "recovery_awaiting_resync")
 
 
 class CapacityError(ValueError):
@@ -211,16 +213,7 @@ class Layout:
         self.nb = nb
         self.maxseq = b.host_writes + b.markers + b.recoveries * (nb + 1)
         self.vmax = (1 << value_bits) if value_bits else b.values  # values are 0 .. vmax-1
-        jc = b.journal_capacity + nb  # host writes fill journal_capacity; recovery has a reserve of nb
-        self.caps: dict[str, int] = {
-            "journal": jc,
-            "journal_cache": jc if b.mutant == "journal_not_persisted_before_ack" else 0,
-            "in_flight": b.concurrency + nb,
-            "path": 2 * (b.concurrency + nb) + 2 * b.message_faults + 2,
-            "history": b.host_writes + b.markers + b.recoveries * nb,
-            "remote_journal": max(self.maxseq, jc),
-            "remote_buffer": b.concurrency + nb + b.message_faults,
-        }
+        self.caps: dict[str, int] = self.capacities(b)
         self.subs: dict[str, tuple[str, ...]] = {
             "journal": REC, "journal_cache": REC, "in_flight": IFL, "path": MSG, "history": HIST,
             "remote_journal": REC, "remote_buffer": REC,
@@ -231,7 +224,7 @@ class Layout:
         for q, cap in self.caps.items():
             names.append(f"{q}.len")
             names += [f"{q}.{i}.{f}" for i in range(cap) for f in self.subs[q]]
-        for r in ("recovery", "recovery_ended"):
+        for r in RECOVERY_ENTRIES:
             names.append(f"{r}.present")
             names += [f"{r}.{f}" for f in RECOVERY_SCALARS]
             names += [f"{r}.target_image.{i}" for i in range(nb)] + [f"{r}.start_image.{i}" for i in range(nb)]
@@ -242,6 +235,22 @@ class Layout:
         self.slot_keys: dict[str, list[tuple[str, ...]]] = {
             q: [tuple(f"{q}.{i}.{f}" for f in self.subs[q]) for i in range(cap)] for q, cap in self.caps.items()}
         self.vol_keys: dict[str, tuple[str, ...]] = {}
+
+    def capacities(self, b: Bounds) -> dict[str, int]:
+        """The capacity of each bounded sequence at bounds ``b``, derived by hand from the budgets. Nothing
+        relies on them being right: a state that does not fit is a ``CapacityError`` in ``encode``, and an
+        effect that outgrows one is reported by BMC and induction, never taken as a disabled transition."""
+        nb = b.blocks
+        jc = b.journal_capacity + nb  # host writes fill journal_capacity; recovery has a reserve of nb
+        return {
+            "journal": jc,
+            "journal_cache": jc if b.mutant == "journal_not_persisted_before_ack" else 0,
+            "in_flight": b.concurrency + nb,
+            "path": 2 * (b.concurrency + nb) + 2 * b.message_faults + 2,
+            "history": b.host_writes + b.markers + b.recoveries * nb,
+            "remote_journal": max(self.maxseq, jc),
+            "remote_buffer": b.concurrency + nb + b.message_faults,
+        }
 
     # concrete <-> vector
 
@@ -261,7 +270,7 @@ class Layout:
             for i, it in enumerate(items):
                 for f, x in zip(self.subs[q], it, strict=True):
                     d[f"{q}.{i}.{f}"] = int(x)
-        for r in ("recovery", "recovery_ended"):
+        for r in RECOVERY_ENTRIES:
             rec: Recovery | None = getattr(s, r)
             if rec is not None:
                 d[f"{r}.present"] = 1
@@ -313,6 +322,7 @@ class Layout:
             history=tuple(GhostWrite(x[0], x[1], x[2], bool(x[3]), bool(x[4])) for x in items("history")),
             recovery_ended=recovery("recovery_ended"),
             retired_image=vol("retired_image") if d["retired_image.present"] else None,
+            recovery_awaiting_resync=recovery("recovery_awaiting_resync"),
         )
 
     def symbolic(self, tag: str) -> SV:

@@ -24,8 +24,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from pitmirror.checkers.traces.trace import final_state
 from pitmirror.model.mutants import MUTANTS
-from pitmirror.spec.properties import EXPECTED_TRADE_OFFS
+from pitmirror.spec.properties import EXPECTED_TRADE_OFFS, trade_off
 from pitmirror.spec.state import MARKER, RecoveryKind
 
 #: The lanes of the page, left to right: who issues requests, the primary array, the path, the remote array.
@@ -48,7 +49,7 @@ FIELD_LANE: dict[str, str] = {
     "remote_applied_seq": "R", "remote_buffer": "R", "remote_recovery_id": "R",
     # spec only, and the crash budget (a crash hits either array)
     "crashes": GHOST, "ghost_base": GHOST, "ghost_base_seq": GHOST, "history": GHOST, "recovery_ended": GHOST,
-    "retired_image": GHOST,
+    "retired_image": GHOST, "recovery_awaiting_resync": GHOST,
 }
 
 #: The names storage engineers use (DESIGN section 1) where they are shorter than the field name.
@@ -196,7 +197,9 @@ def action_text(step: dict[str, Any], start: str = "(initial state)") -> str:
 
 
 def expected_trade_off(doc: dict[str, Any]) -> str | None:
-    """The reason, when this trace shows a trade-off the design expects (not a bug), else ``None``."""
+    """The reason, when this trace shows a trade-off the design expects (not a bug), else ``None``: only for
+    the correct protocol, and only when the trace ends inside the trade-off's window (the model replays it
+    to judge its last state; ``spec.properties.trade_off``)."""
     cfg = doc["config"]
     if cfg.get("mutant") is not None or doc["verdict"] != "violated":
         return None
@@ -204,7 +207,11 @@ def expected_trade_off(doc: dict[str, Any]) -> str | None:
         kind = RecoveryKind[str(cfg.get("recovery_kind", "")).upper()]
     except KeyError:
         return None
-    return EXPECTED_TRADE_OFFS.get((doc["property"]["name"], kind))
+    name = doc["property"]["name"]
+    if (name, kind) not in EXPECTED_TRADE_OFFS:
+        return None
+    last = final_state(doc)
+    return None if last is None else trade_off(name, kind, last)
 
 
 def verdict_line(doc: dict[str, Any]) -> str:

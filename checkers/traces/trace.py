@@ -227,6 +227,23 @@ def trapped(model: MirrorModel, start: State, prop: Property, limit: int = 200_0
     return True
 
 
+def final_state(doc: dict[str, Any]) -> State | None:
+    """The model's state at the end of a trace, replayed from its actions; ``None`` when the trace does not
+    replay (an action not enabled, a malformed step)."""
+    try:
+        bounds, _prop, actions = parse(doc)
+        model = MirrorModel(bounds)
+        fence = doc["steps"][0]["state"].get("fence_policy")
+        s = next(x for x in model.init_states() if x.fence_policy.name == fence)
+        for a in actions[1:]:
+            if a is None or a not in model.actions(s):
+                return None
+            s = model.next_state(s, a)
+    except (TraceError, KeyError, StopIteration, TypeError, AttributeError):
+        return None
+    return s
+
+
 def replay_on_model(doc: dict[str, Any], compare_states: bool = True) -> ReplayReport:
     """Step the model along a trace: every action must be enabled, every recorded state must match, and
     every safety property is evaluated after every step. For a liveness trace, the last state must be a

@@ -13,12 +13,19 @@ Two ways, same encoding code:
   and that each symbolic property evaluates to the predicate's verdict.
 
 Every mismatch is reported as one line naming the state, the action and the differing slot.
+
+Coverage (issue 13): a run records in a ``Coverage`` every action instance whose guard and effect it compared
+on a state that enables it, every property it compared, and, under a mutant, whether the mutant's branch was
+taken (on some compared state the mutant model enables other actions, or reaches another successor, than the
+correct model). The tests fail when an instance, a mutant branch or a property was never compared, so an
+agreement that holds only because the sampled states never exercise a step is not taken for one.
 """
 
 from __future__ import annotations
 
 import random
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import z3
 
@@ -26,9 +33,38 @@ from pitmirror.checkers.symbolic.encoding import Encoding, Inst
 from pitmirror.checkers.symbolic.terms import SV, CapacityError, Term
 from pitmirror.model.actions import Action
 from pitmirror.model.config import Bounds
+from pitmirror.model.protocol import MirrorModel
 from pitmirror.spec.invariants import INVARIANTS
 from pitmirror.spec.properties import SAFETY
 from pitmirror.spec.state import State
+
+
+@dataclass
+class Coverage:
+    """What an agreement run compared: instances fired, mutant branches taken, properties compared."""
+
+    fired: set[str] = field(default_factory=set)
+    branches: set[str] = field(default_factory=set)
+    properties: set[str] = field(default_factory=set)
+    states: int = 0
+
+    def update(self, other: Coverage) -> None:
+        """Add another run's coverage to this one."""
+        self.fired |= other.fired
+        self.branches |= other.branches
+        self.properties |= other.properties
+        self.states += other.states
+
+
+def expected_instances(enc: Encoding) -> set[str]:
+    """The instances a run at ``enc``'s bounds can fire: every one, but ``StartRecovery[t]`` for targets no
+    recovery can have (a target is a sequence number already taken, and before the last recovery at most the
+    host writes, the markers and the earlier recoveries' writes have taken one; the encoding builds the
+    instances up to the largest sequence number of all)."""
+    b = enc.b
+    last_target = b.host_writes + b.markers + (b.recoveries - 1) * (b.blocks + 1)
+    return {i.name for i in enc.instances
+            if not (i.name.startswith("StartRecovery[") and int(i.name[14:-1]) > last_target)}
 
 
 def predicates(enc: Encoding) -> list[tuple[str, Callable[[State], bool], Callable[[SV], Term]]]:
@@ -42,8 +78,6 @@ def predicates(enc: Encoding) -> list[tuple[str, Callable[[State], bool], Callab
 
 def reachable(bounds: Bounds, max_states: int | None = None) -> list[State]:
     """Every reachable state of the model (breadth-first, no symmetry reduction), up to ``max_states``."""
-    from pitmirror.model.protocol import MirrorModel
-
     m = MirrorModel(bounds)
     seen = set(m.init_states())
     order = list(m.init_states())
@@ -59,17 +93,86 @@ def reachable(bounds: Bounds, max_states: int | None = None) -> list[State]:
     return order if max_states is None else order[:max_states]
 
 
-def check_state(enc: Encoding, s: State, preds: list[tuple[str, Callable[[State], bool], Callable[[SV], Term]]]
-                ) -> list[str]:
-    """The mismatches between encoding and model on one state, run concretely."""
+def sample_reachable(bounds: Bounds, max_states: int, per_depth: int, seed: int = 0, search: int = 20_000
+                     ) -> list[State]:
+    """Reachable states, breadth-first but at most ``per_depth`` of each depth, up to ``max_states``: deep
+    steps (recoveries, resyncs, timeouts) are reached at a small cost. Each layer keeps first a state for
+    every action not yet enabled in a kept state (rare steps are not sampled away), then a seeded sample."""
+    m = MirrorModel(bounds)
+    rng = random.Random(seed)
+    seen = set(m.init_states())
+    layer = list(m.init_states())
+    out: list[State] = []
+    enabled_seen: set[str] = set()
+    while layer and len(out) < max_states:
+        if len(layer) > per_depth:
+            keep: list[State] = []
+            for s in layer:
+                new = {_instance_key(a) for a in m.actions(s)} - enabled_seen
+                if new and len(keep) < per_depth:
+                    keep.append(s)
+                    enabled_seen |= new
+            rest = [s for s in layer if s not in set(keep)]
+            layer = keep + rng.sample(rest, per_depth - len(keep))
+        for s in layer:
+            enabled_seen |= {_instance_key(a) for a in m.actions(s)}
+        out += layer
+        nxt = []
+        for s in layer:
+            for a in m.actions(s):
+                t = m.next_state(s, a)
+                if t not in seen:
+                    seen.add(t)
+                    nxt.append(t)
+        layer = nxt
+    out = out[:max_states]
+    # and a state for every action a breadth-first search of ``search`` states enables that none of these
+    # does, and under a mutant the first state where its branch is taken (the sample above follows few
+    # paths; a rare step must not be missed by bad luck)
+    reference = MirrorModel(bounds.with_(mutant=None)) if bounds.mutant is not None else None
+    for s in reachable(bounds, search):
+        new = {_instance_key(a) for a in m.actions(s)} - enabled_seen
+        if new:
+            out.append(s)
+            enabled_seen |= new
+        if reference is not None and _branch_taken(m, reference, s):
+            out.append(s)
+            reference = None
+    return out
+
+
+def _instance_key(a: Action) -> str:
+    """An action without its data value (an encoding instance: ``HostWrite[0]``, ``Deliver[MirrorAck]``)."""
+    parts = [str(v["kind"] if f == "message" else v) for f, v in a.args().items() if f != "value"]
+    return f"{a.name}[{','.join(parts)}]"
+
+
+def _branch_taken(model: MirrorModel, reference: MirrorModel, s: State) -> bool:
+    """The mutant's step differs from the correct one here: other actions enabled, or another successor."""
+    mine, theirs = model.actions(s), reference.actions(s)
+    if mine != theirs:
+        return True
+    return any(model.next_state(s, a) != reference.next_state(s, a) for a in mine)
+
+
+def check_state(enc: Encoding, s: State, preds: list[tuple[str, Callable[[State], bool], Callable[[SV], Term]]],
+                cov: Coverage | None = None, reference: MirrorModel | None = None) -> list[str]:
+    """The mismatches between encoding and model on one state, run concretely (recorded in ``cov``; with a
+    ``reference`` model of the correct protocol, whether the mutant's branch is taken here)."""
     problems: list[str] = []
     lay, m = enc.lay, enc.model
     try:
         cs = lay.concrete(s)
     except CapacityError as e:
         return [f"state does not fit: {e}"]
+    if cov is not None:
+        cov.states += 1
+        if reference is not None and enc.mut is not None and _branch_taken(m, reference, s):
+            cov.branches.add(enc.mut)
     for name, pred, sym in preds:
         got = sym(cs)
+        if cov is not None:
+            cov.properties.add(name)
         if got is not pred(s):
             problems.append(f"property {name}: encoding says {got}, predicate says {pred(s)} in {s!r}")
     enabled: dict[Action, tuple[str, SV, Term]] = {}
@@ -91,6 +194,8 @@ def check_state(enc: Encoding, s: State, preds: list[tuple[str, Callable[[State]
             problems.append(f"{a!r} is enabled in the model, not in the encoding, in {s!r}")
             continue
         name, t, ok = enabled[a]
+        if cov is not None:
+            cov.fired.add(name)
         if ok is not True:
             problems.append(f"{name} ({a!r}) overflows a capacity from {s!r}")
             continue
@@ -106,14 +211,18 @@ def check_state(enc: Encoding, s: State, preds: list[tuple[str, Callable[[State]
     return problems
 
 
-def agree_concrete(bounds: Bounds, max_states: int | None = None, limit: int = 5) -> tuple[int, list[str]]:
-    """Run ``check_state`` on every reachable state; returns (states checked, first ``limit`` problems)."""
+def agree_concrete(bounds: Bounds, max_states: int | None = None, limit: int = 5, cov: Coverage | None = None,
+                   states: list[State] | None = None) -> tuple[int, list[str]]:
+    """Run ``check_state`` on every reachable state (or on ``states``); returns (states checked, first
+    ``limit`` problems), and records what it compared in ``cov``."""
     enc = Encoding(bounds)
     preds = predicates(enc)
+    reference = MirrorModel(bounds.with_(mutant=None)) if bounds.mutant is not None else None
     problems: list[str] = []
-    states = reachable(bounds, max_states)
+    if states is None:
+        states = reachable(bounds, max_states)
     for s in states:
-        problems += check_state(enc, s, preds)
+        problems += check_state(enc, s, preds, cov, reference)
         if len(problems) >= limit:
             break
     return len(states), problems[:limit]
