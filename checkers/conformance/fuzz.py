@@ -32,6 +32,7 @@ from typing import Any, ClassVar
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis import seed as hypothesis_seed
 from hypothesis import strategies as st
+from hypothesis.database import DirectoryBasedExampleDatabase
 from hypothesis.errors import HypothesisException
 from hypothesis.internal.conjecture import engine as _engine
 from hypothesis.reporting import with_reporter
@@ -108,6 +109,7 @@ class FuzzConfig:
     check_enabled: bool = True  # also require the impl's enabled actions to equal the model's
     shrink: bool = True
     shrink_seconds: int = DEFAULT_SHRINK_SECONDS
+    database: str | None = None  # a folder for Hypothesis's example database; None: none (a seed is a run)
 
 
 @dataclass
@@ -498,11 +500,13 @@ def machine_class(config: FuzzConfig, recorder: Recorder) -> type[ConformanceMac
 
 
 def hypothesis_settings(config: FuzzConfig) -> settings:
-    """Settings for a run outside pytest: no example database (a run is reproduced from its seed), no
+    """Settings for a run outside pytest: no example database unless the config names a folder for one (a
+    run is reproduced from its seed, and an example saved by an earlier run would change it), no
     deadline (the model's replays are slow on the first call), and every health check off (the machine's
     data draws are deliberate)."""
     phases = [Phase.explicit, Phase.reuse, Phase.generate] + ([Phase.shrink] if config.shrink else [])
-    return settings(max_examples=config.examples, stateful_step_count=config.steps, database=None,
+    database = None if config.database is None else DirectoryBasedExampleDatabase(config.database)
+    return settings(max_examples=config.examples, stateful_step_count=config.steps, database=database,
                     deadline=None, derandomize=False, suppress_health_check=list(HealthCheck),
                     report_multiple_bugs=False, print_blob=False, phases=phases)
 

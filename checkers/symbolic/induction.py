@@ -33,7 +33,17 @@ from multiprocessing.pool import Pool
 
 import z3
 
-from pitmirror.checkers.symbolic.bmc import DepthReport, Outcome, ReportFn, Steps, Unroller, _b, decode, well_formed
+from pitmirror.checkers.symbolic.bmc import (
+    DepthReport,
+    Outcome,
+    ReportFn,
+    Steps,
+    Unroller,
+    _b,
+    decode,
+    gave_up,
+    well_formed,
+)
 from pitmirror.checkers.symbolic.terms import SV, Term, conj
 from pitmirror.model.actions import Action
 from pitmirror.model.config import Bounds
@@ -143,7 +153,7 @@ class StepProver:
         if r == z3.unsat:
             return Discharged(ob, task.instance, k, "unsat", seconds)
         if r != z3.sat:
-            return Discharged(ob, task.instance, k, "unknown", seconds, reason=solver.reason_unknown())
+            return Discharged(ob, task.instance, k, "unknown", seconds, reason=gave_up(solver))
         m = solver.model()
         vectors = [_vector(m, un.state(j).d) for j in range(k)] + [_vector(m, eff.d)]
         choices = [(_int(m, un.sel[j]), _int(m, un.val[j])) for j in range(k - 1)] + [(task.instance, _int(m, v))]
