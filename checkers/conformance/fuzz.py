@@ -24,6 +24,7 @@ Hypothesis's shrunk program and the model's (action, state) steps of that shrunk
 from __future__ import annotations
 
 import contextlib
+import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -32,6 +33,7 @@ from typing import Any, ClassVar
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis import seed as hypothesis_seed
 from hypothesis import strategies as st
+from hypothesis.configuration import set_hypothesis_home_dir
 from hypothesis.database import DirectoryBasedExampleDatabase
 from hypothesis.errors import HypothesisException
 from hypothesis.internal.conjecture import engine as _engine
@@ -490,6 +492,19 @@ def shrink_time_limit(seconds: float) -> Iterator[None]:
         _engine.MAX_SHRINKING_SECONDS = old
 
 
+@contextlib.contextmanager
+def private_hypothesis_home() -> Iterator[None]:
+    """Give Hypothesis a throw-away home for this run. Even without an example database it writes caches
+    (``.hypothesis/constants/``) into the working directory, and a run must write nothing there but what
+    its options name."""
+    with tempfile.TemporaryDirectory(prefix="pitmirror-hypothesis-") as home:
+        set_hypothesis_home_dir(home)
+        try:
+            yield
+        finally:
+            set_hypothesis_home_dir(None)  # back to Hypothesis's own default (its environment variable or cwd)
+
+
 def machine_class(config: FuzzConfig, recorder: Recorder) -> type[ConformanceMachine]:
     """A ``ConformanceMachine`` for these bounds; the seed is attached the way ``@hypothesis.seed`` does."""
     name = f"ConformanceMachine_{(config.bounds.mutant or 'correct')}_{config.bounds.recovery_kind.name.lower()}"
@@ -580,7 +595,7 @@ def fuzz(config: FuzzConfig, progress: Callable[[int, int], None] | None = None)
         def report(text: object) -> None:
             lines.append(str(text))
 
-        with with_reporter(report), shrink_time_limit(config.shrink_seconds):
+        with with_reporter(report), shrink_time_limit(config.shrink_seconds), private_hypothesis_home():
             run_state_machine_as_test(cls, settings=hypothesis_settings(config))  # type: ignore[no-untyped-call,unused-ignore]
     except HypothesisException:
         raise  # a broken machine definition or a flaky run: a bug of the fuzzer, not a finding

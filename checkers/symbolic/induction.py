@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import signal
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -222,7 +223,16 @@ class Discharger:
                 yield local.discharge(t)
             return
         if self._pool is None:
-            self._pool = mp.get_context("spawn").Pool(self.jobs, initializer=_ignore_interrupts)
+            # Workers start with Ctrl-C ignored (an ignored signal stays ignored across exec): one that arrives
+            # while a worker is still starting up would otherwise print a KeyboardInterrupt traceback before
+            # its initializer runs
+            main = threading.current_thread() is threading.main_thread()
+            old = signal.signal(signal.SIGINT, signal.SIG_IGN) if main else None
+            try:
+                self._pool = mp.get_context("spawn").Pool(self.jobs, initializer=_ignore_interrupts)
+            finally:
+                if main:
+                    signal.signal(signal.SIGINT, old)
         yield from self._pool.imap_unordered(_discharge_in_worker, tasks)
 
 
