@@ -189,6 +189,12 @@ def trace_show(file: Path) -> None:
     crash budget are dimmed in a column of their own."""
     doc = _load(file)
     p = doc["property"]
+    style = "green" if doc["verdict"] == "witness" else ("yellow" if render.expected_trade_off(doc) else "bold red")
+    # the verdict first: what broke, at which step, expected against actual; then the steps that led there
+    line, why = render.headline(doc)
+    out.print(f"[{style}]{lit(line)}[/]", soft_wrap=True)
+    if why:
+        out.print(f"[bold]{lit(why)}[/]", soft_wrap=True)
     # every text from the file is escaped: a trace is data, and must not smuggle rich markup in
     out.print(f"[bold]{lit(p['name'])}[/] {lit(doc['verdict'])} ({lit(doc['source'])}, "
               f"{len(doc['steps']) - 1} steps): {lit(p['meaning'])}"
@@ -211,8 +217,7 @@ def trace_show(file: Path) -> None:
                       lit("; ".join(shown)), lit("; ".join(ghost)))
         prev = step["state"]
     out.print(table)
-    style = "green" if doc["verdict"] == "witness" else ("yellow" if render.expected_trade_off(doc) else "bold red")
-    out.print(f"[{style}]{lit(render.verdict_line(doc))}[/]")
+    out.print(f"[{style}]{lit(line)}[/]", soft_wrap=True)
     if doc.get("note"):
         out.print(lit(doc["note"]))
 
