@@ -74,7 +74,8 @@ def check(preset: str, fence: str | None, recovery: str, mutant: str | None, pro
     check_jobs = [CheckJob(base.with_(recovery_kind=k), names, symmetry=not no_symmetry, max_states=max_states,
                            stop_when_violated=stop, label=k.name.lower()) for k in KINDS[recovery]]
     started = time.perf_counter()
-    outcomes = _run_with_progress(check_jobs, jobs, quiet)
+    with Ticker(quiet) as ticker:
+        outcomes = _run_with_progress(check_jobs, jobs, ticker)
     runs = [_report(o, out_dir) for o in outcomes]
     status = worst(*(code for code, _ in runs))
     if json_path is not None:
@@ -82,18 +83,17 @@ def check(preset: str, fence: str | None, recovery: str, mutant: str | None, pro
     sys.exit(status)
 
 
-def _run_with_progress(check_jobs: list[CheckJob], workers: int, quiet: bool) -> list[JobOutcome]:
+def _run_with_progress(check_jobs: list[CheckJob], workers: int, ticker: Ticker) -> list[JobOutcome]:
     """Run explicit jobs with one progress line each: states, depth, frontier, states per second."""
-    with Ticker(quiet) as ticker:
-        updates = {j.label: ticker.task(j.label) for j in check_jobs}
-        started = time.perf_counter()
+    updates = {j.label: ticker.task(j.label) for j in check_jobs}
+    started = time.perf_counter()
 
-        def update(label: str, states: int, depth: int, frontier: int) -> None:
-            rate = states / max(1e-6, time.perf_counter() - started)
-            updates[label](states - frontier, states,
-                           f"{states:>10,} states  depth {depth:>3}  frontier {frontier:>8,}  {rate:>9,.0f} states/s")
+    def update(label: str, states: int, depth: int, frontier: int) -> None:
+        rate = states / max(1e-6, time.perf_counter() - started)
+        updates[label](states - frontier, states,
+                       f"{states:>10,} states  depth {depth:>3}  frontier {frontier:>8,}  {rate:>9,.0f} states/s")
 
-        return run_jobs(check_jobs, update, workers=workers)
+    return run_jobs(check_jobs, update, workers=workers)
 
 
 def _trace_name(o: JobOutcome, prop: str) -> str:
@@ -346,7 +346,7 @@ def mutants(checker: str, preset: str, fence: str | None, only: tuple[str, ...],
             columns[c](done, total, f"mutants done  (now: {row})")
 
         settings = scorecard.Settings(base=base, out_dir=out_dir, workers=jobs,
-                                      runner=lambda js: _run_with_progress(js, jobs, quiet), progress=on_row)
+                                      runner=lambda js: _run_with_progress(js, jobs, ticker), progress=on_row)
         card = scorecard.build(names, settings, mutants=list(only) or None)
     seconds = time.perf_counter() - started
     styles = {scorecard.Outcome.CAUGHT: "green", scorecard.Outcome.HOLDS: "green",
