@@ -207,6 +207,7 @@ def _interrupt(args: list[str], after: float, cwd: Path) -> tuple[int, str, str,
     return proc.returncode, stdout, stderr, time.perf_counter() - sent
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("args", [["prove", "--depth", "8"],
                                   ["prove", "--induction", "--jobs", "2"]], ids=["bmc", "induction"])
 def test_ctrl_c_stops_prove_whole(args: list[str], tmp_path: Path) -> None:
@@ -217,6 +218,7 @@ def test_ctrl_c_stops_prove_whole(args: list[str], tmp_path: Path) -> None:
     assert took < 10, f"prove took {took:.1f} s to stop"
 
 
+@pytest.mark.slow
 def test_ctrl_c_writes_a_partial_scorecard(tmp_path: Path) -> None:
     code, stdout, stderr, took = _interrupt(["mutants", "--out", str(tmp_path)], 6, tmp_path)
     assert code == 130, stdout + stderr
@@ -230,9 +232,11 @@ def test_ctrl_c_writes_a_partial_scorecard(tmp_path: Path) -> None:
 # --- progress in a log ----------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("args", [["check", "--preset", "small"],
-                                  ["prove", "--preset", "small", "--depth", "3", "--recovery", "swap"],
+                                  ["prove", "--preset", "small", "--depth", "3", "--recovery", "swap", "--property",
+                                   "ack_durable"],
                                   ["fuzz", "--examples", "30", "--steps", "30", "--recovery", "swap"],
-                                  ["mutants", "--checker", "z3", "--mutant", "skip_journal"]],
+                                  pytest.param(["mutants", "--checker", "z3", "--mutant", "skip_journal"],
+                                               marks=pytest.mark.slow)],
                          ids=lambda a: a[0])
 def test_piped_output_gets_plain_periodic_progress_lines(args: list[str], tmp_path: Path) -> None:
     r = run(*args, "--out", str(tmp_path), env={"PITMIRROR_PROGRESS_SECONDS": "0.3"})
@@ -311,3 +315,12 @@ def test_the_schema_rejects_a_wrong_document() -> None:
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate({"format": "pitmirror-results", "version": 1, "command": "check", "exit_code": 70,
                              "status": "ok", "partial": False, "seconds": 1, "runs": []}, SCHEMA)
+
+
+def test_ctrl_c_stops_fuzz_and_writes_partial_results(tmp_path: Path) -> None:
+    code, stdout, stderr, took = _interrupt(["fuzz", "--examples", "100000", "--out", str(tmp_path), "--json",
+                                             str(tmp_path / "r.json")], 5, tmp_path)
+    assert code == 130 and "Traceback" not in stderr, stdout + stderr
+    doc = json.loads((tmp_path / "r.json").read_text())
+    assert doc["partial"] is True and doc["status"] == "interrupted"
+    assert took < 10
