@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from pitmirror.impl.blocks import ZERO_BLOCK, describe_block, text_block
+from pitmirror.impl.blocks import ZERO_BLOCK, describe_block, is_value_block, text_block
 from pitmirror.impl.system import MirroredSystem, RecoveryReport
 
 LEDGER = {
@@ -20,7 +20,14 @@ LEDGER = {
 
 
 def _volume(system: MirroredSystem) -> str:
-    return " | ".join(describe_block(b)[:22] for b in system.primary_blocks()[:6])
+    """P's blocks that hold data, one line each and whole: the balance at the end of a block is what shows
+    which version came back, so a preview must never stop before it."""
+    lines = []
+    for lba, b in enumerate(system.primary_blocks()):
+        if b != ZERO_BLOCK:
+            text = describe_block(b) if is_value_block(b) else repr(b.rstrip(b"\0").decode(errors="replace"))
+            lines.append(f"\n      block {lba}: {text}")
+    return "".join(lines) + "\n      every other block: zeros"
 
 
 def _corrupt(system: MirroredSystem, out: Callable[[str], None], job: str, lbas: tuple[int, ...]) -> None:
@@ -34,7 +41,7 @@ def _check(system: MirroredSystem, expected: list[bytes], out: Callable[[str], N
     p, s = system.primary_blocks(), system.remote_blocks()
     ok = p == s == expected
     out(f"  {report}")
-    out(f"  P == S == image(marker): {'yes' if ok else 'NO'}   P: {_volume(system)}")
+    out(f"  P == S == image(marker): {'yes' if ok else 'NO'}; P:{_volume(system)}")
     return ok
 
 
@@ -51,7 +58,7 @@ def run_demo(out: Callable[[str], None] = print) -> bool:
     system.stabilize()
     out(f"  marker {marker!r} set at seq {system.markers[marker]} (journaled and mirrored, no data)")
     expected = [text_block(LEDGER[4]), *(text_block(LEDGER[i]) for i in (1, 2, 3))] + [ZERO_BLOCK] * 4
-    out(f"  P: {_volume(system)}")
+    out(f"  P:{_volume(system)}")
 
     ok = True
     out("")

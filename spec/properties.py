@@ -5,6 +5,10 @@ US 7,139,851 it comes from, and one predicate. ``ALWAYS`` predicates hold in eve
 ``EVENTUALLY`` properties are liveness, given as the set of states that are *pending* (a recovery running,
 a host write waiting): the checker requires that from every pending state a non-pending state is reachable;
 ``SOMETIMES`` predicates must hold in some reachable state, proving the bounds are not vacuous.
+
+Next to each predicate, ``explain_<predicate>`` says in one line what a state that breaks it shows,
+expected against actual ("expected P = image(1) = (1,0), got P = (0,0)"): the trace page and ``trace show``
+open with it. An explanation decides nothing; the predicate alone is the property.
 """
 
 from __future__ import annotations
@@ -40,9 +44,19 @@ class Property:
     claims: tuple[int, ...]
     predicate: Callable[[State], bool]
     beyond_claims: bool = False
+    explain: Callable[[State], str] | None = None  # for a state the predicate rejects (or, sometimes, accepts)
+
+    def explanation(self, s: State) -> str:
+        """What ``s`` shows about this property, in one line (empty when the property has no explanation)."""
+        return "" if self.explain is None else self.explain(s)
 
 
 # --- safety -------------------------------------------------------------------------------------------
+
+
+def _v(volume: tuple[int, ...] | None) -> str:
+    """A volume as the trace tools print it: ``(1,0)``."""
+    return "none" if volume is None else "(" + ",".join(map(str, volume)) + ")"
 
 
 def mirror_consistent(s: State) -> bool:
@@ -54,6 +68,15 @@ def mirror_consistent(s: State) -> bool:
             return True  # between the two swaps P and S legitimately differ; swap_correct covers the end
         return s.primary == s.remote
     return all(p == r or d for p, r, d in zip(s.primary, s.remote, s.dirty, strict=True))
+
+
+def explain_mirror_consistent(s: State) -> str:
+    """Which blocks of P and S differ where they must not."""
+    if s.pair_state == PairState.PAIR:
+        return f"in PAIR with no write in flight, expected S = P = {_v(s.primary)}, got S = {_v(s.remote)}"
+    bad = [i for i, (p, r, d) in enumerate(zip(s.primary, s.remote, s.dirty, strict=True)) if p != r and not d]
+    return (f"in {s.pair_state.name}, P and S may differ only on dirty blocks: block(s) {bad} differ and are not "
+            f"dirty (P = {_v(s.primary)}, S = {_v(s.remote)}, dirty = {_v(s.dirty)})")
 
 
 def ack_durable(s: State) -> bool:
@@ -77,6 +100,28 @@ def ack_durable(s: State) -> bool:
     return True
 
 
+def explain_ack_durable(s: State) -> str:
+    """The acknowledged write that is missing from P, J or S."""
+    latest: dict[int, int] = {}
+    for i, h in enumerate(s.history):
+        if h.lba != MARKER:
+            latest[h.lba] = i
+    journal = set(s.journal)
+    for i in latest.values():
+        h = s.history[i]
+        if not h.acked:
+            continue
+        what = f"write seq {h.seq} (block {h.lba} = {h.value}) was acknowledged: "
+        if s.primary[h.lba] != h.value:
+            return what + f"expected P[{h.lba}] = {h.value}, got P = {_v(s.primary)}"
+        if h.seq > s.base_seq and (h.seq, h.lba, h.value) not in journal:
+            seqs = [r.seq for r in s.journal]
+            return what + f"expected its record in J, got J with seqs {seqs}"
+        if s.pair_state == PairState.PAIR and s.recovery is None and s.remote[h.lba] != h.value:
+            return what + f"in PAIR expected S[{h.lba}] = {h.value}, got S = {_v(s.remote)}"
+    return "every acknowledged write is on P, in J and on S"
+
+
 def journal_well_formed(s: State) -> bool:
     """J holds exactly seqs base_seq+1 .. next_seq-1, each once, in the order the writes were applied to P."""
     seqs = [r.seq for r in s.journal]
@@ -86,9 +131,29 @@ def journal_well_formed(s: State) -> bool:
     return [tuple(r) for r in s.journal] == applied
 
 
+def explain_journal_well_formed(s: State) -> str:
+    """The sequence numbers J should hold, or the records it should hold, against what it holds."""
+    seqs = [r.seq for r in s.journal]
+    want = list(range(s.base_seq + 1, s.next_seq))
+    if seqs != want:
+        return f"expected J to hold seqs {want} (base_seq + 1 .. next_seq - 1) once each, got seqs {seqs}"
+    applied = [(h.seq, h.lba, h.value) for h in s.history if h.seq > s.base_seq]
+    return (f"expected J = the writes applied to P, (seq, lba, value) {applied}, "
+            f"got {[tuple(r) for r in s.journal]}")
+
+
 def replay_is_point_in_time(s: State) -> bool:
     """For every n in the window, B + the records of seq <= n equals image(n)."""
     return all(replay(s.base, s.journal, n) == image(s, n) for n in range(s.base_seq, s.next_seq))
+
+
+def explain_replay_is_point_in_time(s: State) -> str:
+    """The first point in time that B + J does not rebuild."""
+    for n in range(s.base_seq, s.next_seq):
+        got, want = replay(s.base, s.journal, n), image(s, n)
+        if got != want:
+            return f"expected B + records <= {n} = image({n}) = {_v(want)}, got {_v(got)}"
+    return "B + J rebuilds every point in time of the window"
 
 
 def recovery_correct(s: State) -> bool:
@@ -103,6 +168,23 @@ def recovery_correct(s: State) -> bool:
     if ended.faulted:
         return True  # the pair may be suspended by the fault; mirror_consistent still bounds P vs S
     return not ended.left_pair and s.pair_state == PairState.PAIR and s.remote == target_image
+
+
+def explain_recovery_correct(s: State) -> str:
+    """What the recovery that just ended left on P, on S, and in the pair state."""
+    e = s.recovery_ended
+    if e is None:
+        return "no recovery has just ended"
+    t = f"the recovery to {e.target} ({e.kind.name.lower()}) ended: "
+    if s.primary != e.target_image:
+        return t + f"expected P = image({e.target}) = {_v(e.target_image)}, got P = {_v(s.primary)}"
+    if e.faulted:
+        return t + "P is right"
+    if e.left_pair:
+        return t + "expected the pair to stay in PAIR throughout (no fault), but it left PAIR"
+    if s.pair_state != PairState.PAIR:
+        return t + f"expected the pair in PAIR (no fault), got {s.pair_state.name}"
+    return t + f"expected S = image({e.target}) = {_v(e.target_image)}, got S = {_v(s.remote)}"
 
 
 def bases_agree(s: State) -> bool:
@@ -122,6 +204,17 @@ def bases_agree(s: State) -> bool:
     return local == remote
 
 
+def explain_bases_agree(s: State) -> str:
+    """Where B and RB, or J and JR, disagree."""
+    if s.base != s.replica_base or s.base_seq != s.replica_base_seq:
+        return (f"in PAIR expected RB = B = {_v(s.base)} at base_seq {s.base_seq}, "
+                f"got RB = {_v(s.replica_base)} at base_seq {s.replica_base_seq}")
+    upto = min(s.remote_applied_seq, s.next_seq - 1)
+    local = [tuple(r) for r in s.journal if r.seq <= upto]
+    remote = [tuple(r) for r in s.remote_journal if r.seq <= upto]
+    return f"expected JR = J up to seq {upto}, (seq, lba, value): J has {local}, JR has {remote}"
+
+
 def swap_correct(s: State) -> bool:
     """No host I/O between the two swaps; when a swap recovery ends, P == S == image(T) (P alone if faulted)."""
     if s.recovery is not None and s.recovery.host_io_during_swap:
@@ -133,6 +226,20 @@ def swap_correct(s: State) -> bool:
     if ended.host_io_during_swap or s.primary != target_image:
         return False
     return ended.faulted or s.remote == target_image
+
+
+def explain_swap_correct(s: State) -> str:
+    """Host I/O between the swaps, or what a finished swap left on P and S."""
+    if (s.recovery is not None and s.recovery.host_io_during_swap) or (
+            s.recovery_ended is not None and s.recovery_ended.host_io_during_swap):
+        return "expected no host I/O between the two swaps, got host I/O while one array had swapped"
+    e = s.recovery_ended
+    if e is None:
+        return "no swap has just ended"
+    t = f"the swap to {e.target} ended: "
+    if s.primary != e.target_image:
+        return t + f"expected P = image({e.target}) = {_v(e.target_image)}, got P = {_v(s.primary)}"
+    return t + f"expected S = image({e.target}) = {_v(e.target_image)}, got S = {_v(s.remote)}"
 
 
 def remote_is_point_in_time(s: State) -> bool:
@@ -159,6 +266,24 @@ def remote_is_point_in_time_or_recovering(s: State) -> bool:
     return all(x in (before, after) for x, before, after in zip(s.remote, r.start_image, r.target_image, strict=True))
 
 
+def explain_remote_is_point_in_time_or_recovering(s: State) -> str:
+    """S against the host-seen images and, in a write-through recovery's window, against its two images."""
+    r = s.recovery if s.recovery is not None and s.recovery.kind == RecoveryKind.WRITETHROUGH \
+        else s.recovery_awaiting_resync
+    if r is None:
+        return explain_remote_is_point_in_time(s) + " (no write-through recovery is running)"
+    bad = [i for i, (x, before, after) in enumerate(zip(s.remote, r.start_image, r.target_image, strict=True))
+           if x not in (before, after)]
+    return (f"expected each block of S to be the pre-recovery image {_v(r.start_image)} or image({r.target}) = "
+            f"{_v(r.target_image)}; got S = {_v(s.remote)} (blocks {', '.join(map(str, bad))})")
+
+
+def explain_remote_is_point_in_time(s: State) -> str:
+    """S against the images the host saw."""
+    seen = sorted({image(s, k) for k in points_in_time(s)})
+    return f"expected S = image(k) for some point in time k, one of {', '.join(map(_v, seen))}; got S = {_v(s.remote)}"
+
+
 # --- liveness: the pending predicates -------------------------------------------------------------------
 
 
@@ -172,6 +297,21 @@ def host_write_pending(s: State) -> bool:
     return pending_host_writes(s)
 
 
+def explain_recovery_pending(s: State) -> str:
+    """The recovery that can never end."""
+    r = s.recovery
+    what = "a recovery" if r is None else f"the recovery to {r.target} ({r.kind.name.lower()})"
+    return f"{what} is running and no continuation ends it (pair {s.pair_state.name}, path " \
+           f"{'up' if s.path_up else 'down'})"
+
+
+def explain_host_write_pending(s: State) -> str:
+    """The host writes that can never complete."""
+    seqs = [w.seq for w in s.in_flight if not w.host_acked]
+    return (f"host write(s) seq {seqs} pending and no continuation acknowledges or fails them "
+            f"(pair {s.pair_state.name}, path {'up' if s.path_up else 'down'})")
+
+
 # --- sometimes: the bounds reach the interesting behaviour ------------------------------------------------
 
 
@@ -181,9 +321,22 @@ def recovery_ended_with_change(s: State) -> bool:
     return e is not None and e.target_image != e.start_image
 
 
+def explain_recovery_ended_with_change(s: State) -> str:
+    """The recovery that changed P."""
+    e = s.recovery_ended
+    return "no recovery has just ended" if e is None else (
+        f"the recovery to {e.target} changed P from {_v(e.start_image)} to {_v(s.primary)}")
+
+
 def resynchronized(s: State) -> bool:
     """The pair was suspended and is back in PAIR after a resync (all budgets for it are reachable)."""
     return s.pair_state == PairState.PAIR and s.path_failures + s.crashes + s.message_faults > 0
+
+
+def explain_resynchronized(s: State) -> str:
+    """The faults the pair came back from."""
+    return (f"pair {s.pair_state.name} after {s.path_failures} path failure(s), {s.crashes} crash(es), "
+            f"{s.message_faults} message fault(s)")
 
 
 def checkpoint_taken(s: State) -> bool:
@@ -191,50 +344,68 @@ def checkpoint_taken(s: State) -> bool:
     return s.base_seq > 0
 
 
+def explain_checkpoint_taken(s: State) -> str:
+    """Where the base now stands."""
+    return f"base_seq = {s.base_seq}, B = {_v(s.base)}"
+
+
 PROPERTIES: tuple[Property, ...] = (
     Property("mirror_consistent", Kind.ALWAYS,
              "pair in PAIR and no write in flight => P == S; in SUSPENDED, P and S differ only on dirty blocks",
-             (1, 15), mirror_consistent),
+             (1, 15), mirror_consistent,
+             explain=explain_mirror_consistent),
     Property("ack_durable", Kind.ALWAYS,
              "every acknowledged write is on P, on S (unless suspended) and in J, until overwritten",
-             (1, 5), ack_durable),
+             (1, 5), ack_durable,
+             explain=explain_ack_durable),
     Property("journal_well_formed", Kind.ALWAYS,
              "sequence numbers contiguous from base_seq + 1, one record each, in the order applied to P",
-             (2, 3, 4, 16, 17, 18), journal_well_formed),
+             (2, 3, 4, 16, 17, 18), journal_well_formed,
+             explain=explain_journal_well_formed),
     Property("replay_is_point_in_time", Kind.ALWAYS,
              "for every n in the window, B + records <= n equals the image P had right after write n",
-             (5, 6, 19, 20), replay_is_point_in_time),
+             (5, 6, 19, 20), replay_is_point_in_time,
+             explain=explain_replay_is_point_in_time),
     Property("recovery_correct", Kind.ALWAYS,
              "when a recovery to T ends, P == S == image(T), and the pair stayed in PAIR throughout",
-             (1, 6, 7, 20, 21), recovery_correct),
+             (1, 6, 7, 20, 21), recovery_correct,
+             explain=explain_recovery_correct),
     Property("bases_agree", Kind.ALWAYS,
              "in PAIR, B == RB and J, JR agree up to the last sequence number both arrays hold",
-             (10, 24), bases_agree),
+             (10, 24), bases_agree,
+             explain=explain_bases_agree),
     Property("swap_correct", Kind.ALWAYS,
              "after a swap recovery P == S == image(T); no host I/O between the two swaps",
-             (11, 12, 13, 14, 25, 26, 27, 28), swap_correct),
+             (11, 12, 13, 14, 25, 26, 27, 28), swap_correct,
+             explain=explain_swap_correct),
     Property("remote_is_point_in_time", Kind.ALWAYS,
              "S always equals image(k) for some k (a usable disaster-recovery copy)",
-             (), remote_is_point_in_time, beyond_claims=True),
+             (), remote_is_point_in_time, beyond_claims=True, explain=explain_remote_is_point_in_time),
     Property("remote_is_point_in_time_or_recovering", Kind.ALWAYS,
              "S equals an image the host saw, except while a write-through recovery (or the resync a fault "
              "leaves it owing) sends its blocks: then each block is the pre-recovery image or image(T)",
-             (), remote_is_point_in_time_or_recovering, beyond_claims=True),
+             (), remote_is_point_in_time_or_recovering, beyond_claims=True,
+             explain=explain_remote_is_point_in_time_or_recovering),
     Property("recovery_completes", Kind.EVENTUALLY,
              "with the path eventually up, every recovery ends",
-             (1, 10), recovery_pending),
+             (1, 10), recovery_pending,
+             explain=explain_recovery_pending),
     Property("host_write_completes", Kind.EVENTUALLY,
              "with the path eventually up, every host write is acknowledged or failed",
-             (1, 15), host_write_pending),
+             (1, 15), host_write_pending,
+             explain=explain_host_write_pending),
     Property("recovery_reachable", Kind.SOMETIMES,
              "a recovery that changes P can run to its end within the bounds",
-             (1, 10), recovery_ended_with_change),
+             (1, 10), recovery_ended_with_change,
+             explain=explain_recovery_ended_with_change),
     Property("resync_reachable", Kind.SOMETIMES,
              "a suspended pair can be resynchronized to PAIR within the bounds",
-             (1,), resynchronized),
+             (1,), resynchronized,
+             explain=explain_resynchronized),
     Property("checkpoint_reachable", Kind.SOMETIMES,
              "a checkpoint can advance base_seq within the bounds",
-             (10,), checkpoint_taken),
+             (10,), checkpoint_taken,
+             explain=explain_checkpoint_taken),
 )
 
 BY_NAME: dict[str, Property] = {p.name: p for p in PROPERTIES}

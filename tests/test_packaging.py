@@ -29,6 +29,7 @@ def test_wheel_exposes_only_pitmirror(wheel: Path) -> None:
     for layer in ("spec", "model", "impl", "checkers", "examples"):
         assert f"pitmirror/{layer}/__init__.py" in names
     assert "pitmirror/py.typed" in names and "pitmirror/__main__.py" in names
+    assert "pitmirror/checkers/reports/results.schema.json" in names  # the --json schema ships with the package
     assert not [n for n in names if n.startswith("pitmirror/tests") or "/helpers/" in n]
 
 

@@ -7,6 +7,8 @@ Skips when Chromium is absent. CI installs it (Debian): ``apt-get install -y --n
 
 from __future__ import annotations
 
+import html
+import json
 import random
 import shutil
 import subprocess
@@ -145,3 +147,92 @@ def test_browser_thirty_steps(tmp_path: Path) -> None:
     dom = dom_of(doc, tmp_path / "walk.html")
     assert sorted(dom.steps) == list(range(31))
     assert "reached at step 30" in " ".join(" ".join(dom.verdict).split())
+
+
+#: Measures the laid-out page: any value that sticks out of its lane cell or is clipped by its box, and any
+#: text that wraps inside a word (a line break between two letters). Appended to a copy of the page with the
+#: Content-Security-Policy removed (the real page runs no script); the findings land in the DOM as JSON.
+LAYOUT_PROBE = r"""<script>
+(function () {
+  const problems = [];
+  const say = (what, el) => problems.push(what + ": " + JSON.stringify(el.textContent.trim().slice(0, 80)));
+  for (const cell of document.querySelectorAll(".cell")) {
+    const box = cell.getBoundingClientRect();
+    for (const v of cell.querySelectorAll(".k, .v, .sub, .item, .blk, .now, .was")) {
+      const r = v.getBoundingClientRect();
+      if (r.width > 0 && (r.right > box.right + 1 || r.left < box.left - 1)) say("sticks out of its lane", v);
+      if (getComputedStyle(v).overflow !== "visible" && v.scrollWidth > v.clientWidth + 1) say("clipped", v);
+    }
+  }
+  const page = document.documentElement.clientWidth;
+  for (const t of document.querySelectorAll(".arrow .t, .badge, .headline, .verdict")) {
+    const r = t.getBoundingClientRect();
+    if (r.right > page + 1 || r.left < -1) say("off the page", t);
+  }
+  const between = /[\s,=(\/;:\-.\]]/;
+  for (const root of document.querySelectorAll(".cell, .verdict, .headline, .note, .badge, .arrow .t, .meta")) {
+    const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
+    for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+      const text = node.textContent;
+      let top = null;
+      for (let i = 0; i < text.length; i++) {
+        const range = document.createRange();
+        range.setStart(node, i);
+        range.setEnd(node, i + 1);
+        const rects = range.getClientRects();
+        if (!rects.length) continue;
+        if (top !== null && rects[0].top > top + 2 && !between.test(text[i - 1]) && !/\s/.test(text[i])) {
+          problems.push("wraps inside a word: " + JSON.stringify(text.slice(Math.max(0, i - 20), i) + "|" +
+                                                               text.slice(i, i + 20)));
+        }
+        top = rects[0].top;
+      }
+    }
+  }
+  const out = document.createElement("pre");
+  out.id = "layout-report";
+  out.textContent = JSON.stringify(problems);
+  document.body.appendChild(out);
+})();
+</script>"""
+
+
+def layout_problems(doc: dict[str, Any], tmp_path: Path, width: int) -> list[str]:
+    """What the probe finds on the page of ``doc`` in a window ``width`` pixels wide."""
+    page = render.render_html(doc)
+    csp = page.index("<meta http-equiv")
+    page = page[:csp] + page[page.index(">", csp) + 1:]
+    probe = tmp_path / f"probe-{width}.html"
+    probe.write_text(page.replace("</body>", LAYOUT_PROBE + "</body>"), encoding="utf-8")
+    dom = chromium(probe.as_uri(), "--dump-dom", f"--window-size={width},3000", "--hide-scrollbars")
+    start = dom.index('<pre id="layout-report">') + len('<pre id="layout-report">')
+    found: list[str] = json.loads(html.unescape(dom[start:dom.index("</pre>", start)]))
+    return found
+
+
+@pytest.mark.parametrize("width", [900, 1400])
+def test_nothing_clipped_or_split_mid_word(width: int, tmp_path: Path) -> None:
+    """At 900 and 1400 px: no value sticks out of its lane or is clipped (``a_swapped=fals``), no text wraps
+    inside a word, and the page opens with the verdict: property, step, expected against actual. A
+    screenshot of each width is kept in artifacts/ for a person to look at."""
+    m = MUTANTS["recovery_off_by_one"]
+    job = CheckJob(PRESETS["small"].with_(concurrency=2, mutant=m.name, recovery_kind=m.recovery_kind), (m.breaks,),
+                   stop_when_violated=(m.breaks,))
+    traces = [run_job(job).traces[m.breaks], walk_trace()]
+    for k, t in enumerate(traces):
+        path = tmp_path / f"t{k}.json"
+        t.write(path)
+        doc = tr.load(path)
+        assert layout_problems(doc, tmp_path, width) == [], (k, width)
+    doc = tr.load(tmp_path / "t0.json")
+    page = tmp_path / "mutant.html"
+    dom = dom_of(doc, page)
+    text = " ".join(" ".join(dom.text).split())
+    opening = text[:text.index("step 0")]
+    assert "recovery_correct violated at step" in opening
+    assert "expected P = image(" in opening and "got P = (" in opening
+    ARTIFACTS.mkdir(exist_ok=True)
+    shot = ARTIFACTS / f"trace-{width}.png"
+    shot.unlink(missing_ok=True)
+    chromium(page.as_uri(), f"--screenshot={shot}", f"--window-size={width},1200", "--hide-scrollbars")
+    assert shot.exists() and shot.stat().st_size > 20_000

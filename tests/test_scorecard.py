@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import sys
-import types
 from pathlib import Path
 
 import pytest
@@ -35,9 +34,7 @@ def card(tmp_path_factory: pytest.TempPathFactory) -> scorecard.Scorecard:
     settings = Settings(base=SMALL, out_dir=tmp_path_factory.mktemp("card"), workers=2)
     with pytest.MonkeyPatch.context() as mp:
         for adapter in (scorecard.SymbolicAdapter, scorecard.FuzzAdapter):
-            module = types.ModuleType(adapter.module)
-            module.scorecard_cell = _stand_in  # type: ignore[attr-defined]
-            mp.setitem(sys.modules, adapter.module, module)
+            mp.setattr(adapter, "hook", lambda self: _stand_in)
         return scorecard.build(list(scorecard.ADAPTERS), settings)
 
 
@@ -59,15 +56,37 @@ def test_explicit_catches_every_mutant_and_shows_the_trade_off(card: scorecard.S
     assert not card.false_alarms("explicit")
 
 
-@pytest.mark.parametrize("checker", ["z3", "fuzz"])
-def test_absent_checkers_are_explained_misses(checker: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    adapter_cls = scorecard.ADAPTERS[checker]
-    assert issubclass(adapter_cls, scorecard.PluggedAdapter)
-    monkeypatch.setitem(sys.modules, adapter_cls.module, None)  # as in a build without that checker
-    cells = adapter_cls(Settings(base=SMALL)).cells([None, MUTANTS["ack_before_remote"]])
-    for c in cells:
-        assert c.verdict is Outcome.UNAVAILABLE and "not available in this build" in c.note
-        assert c.explained()
+def test_a_safety_checker_is_out_of_scope_for_a_liveness_mutant(monkeypatch: pytest.MonkeyPatch) -> None:
+    liveness = next(m for m in MUTANTS.values() if m.breaks == "host_write_completes")
+    monkeypatch.setattr(scorecard.SymbolicAdapter, "hook", lambda self: _stand_in)
+    (cell,) = scorecard.SymbolicAdapter(Settings(base=SMALL)).cells([liveness])
+    assert cell.verdict is Outcome.OUT_OF_SCOPE and "always" in cell.note
+    card = scorecard.Scorecard(["z3"], [liveness.name, CORRECT], {liveness.name: liveness.breaks, CORRECT: ""},
+                               {(liveness.name, "z3"): cell, (CORRECT, "z3"): Cell(Outcome.HOLDS)}, SMALL)
+    assert card.missed("z3") == [] and card.caught("z3") == 0  # neither a catch nor a miss
+
+
+def test_ctrl_c_leaves_the_rest_not_run_and_the_card_partial(monkeypatch: pytest.MonkeyPatch,
+                                                             tmp_path: Path) -> None:
+    calls: list[str | None] = []
+
+    def interrupted_on_the_second(mutant: str | None, bounds: object) -> dict[str, object]:
+        calls.append(mutant)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return _stand_in(mutant, bounds)
+
+    for adapter in (scorecard.SymbolicAdapter, scorecard.FuzzAdapter):
+        monkeypatch.setattr(adapter, "hook", lambda self: interrupted_on_the_second)
+    rows = ["ack_before_remote", "skip_journal", "reuse_sequence_number"]
+    card = scorecard.build(["z3", "fuzz"], Settings(base=SMALL), mutants=rows)
+    assert card.partial and len(calls) == 2  # the fuzz column never started
+    assert [card.cell(r, "z3").verdict for r in rows] == [Outcome.CAUGHT, Outcome.NOT_RUN, Outcome.NOT_RUN]
+    assert all(card.cell(r, "fuzz").verdict is Outcome.NOT_RUN for r in card.rows)
+    assert card.missed("z3") == [] and card.unexplained() == []
+    card.write(tmp_path / "s.md", tmp_path / "s.json")
+    assert "PARTIAL" in (tmp_path / "s.md").read_text().splitlines()[0]
+    assert json.loads((tmp_path / "s.json").read_text())["partial"] is True
 
 
 def test_markdown_and_json(card: scorecard.Scorecard, tmp_path: Path) -> None:
@@ -87,25 +106,6 @@ def test_a_miss_must_say_why() -> None:
     assert Cell(Outcome.CAUGHT, "ack_durable", 1, 0.0).explained()
 
 
-def test_a_plugged_checker_joins_through_its_hook(monkeypatch: pytest.MonkeyPatch) -> None:
-    fake = types.ModuleType("pitmirror.checkers.conformance.fuzz")
-
-    def scorecard_cell(mutant: str | None, bounds: object) -> dict[str, object]:
-        if mutant is None:
-            return {"verdict": "holds"}
-        return {"verdict": "caught", "property": MUTANTS[mutant].breaks, "steps": 3}
-
-    fake.scorecard_cell = scorecard_cell  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "pitmirror.checkers.conformance.fuzz", fake)
-    adapter = scorecard.FuzzAdapter(Settings(base=SMALL))
-    assert adapter(MUTANTS["skip_journal"]).property == "journal_well_formed"
-    assert adapter(None).verdict is Outcome.HOLDS
-    name = "pitmirror.checkers.conformance.fuzz"
-    monkeypatch.setitem(sys.modules, name, types.ModuleType(name))
-    c = scorecard.FuzzAdapter(Settings(base=SMALL))(None)
-    assert c.verdict is Outcome.UNAVAILABLE and "hook" in c.note
-
-
 def test_mutants_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     md, js = tmp_path / "card.md", tmp_path / "card.json"
     monkeypatch.setattr(sys, "argv", ["pitmirror", "mutants", "--checker", "explicit", "--preset", "small",
@@ -118,3 +118,17 @@ def test_mutants_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
     assert e.value.code == 0
     assert "ack_before_remote" in out and "correct protocol" in out and "expected trade-off" in out
     assert md.exists() and js.exists()
+
+
+def test_mutants_exits_1_when_any_checker_misses(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    def misses(mutant: str | None, bounds: object) -> dict[str, object]:
+        return {"verdict": "missed", "note": "stand-in miss"} if mutant else {"verdict": "holds"}
+
+    monkeypatch.setattr(scorecard.SymbolicAdapter, "hook", lambda self: misses)
+    monkeypatch.setattr(sys, "argv", ["pitmirror", "mutants", "--checker", "z3", "--mutant", "skip_journal",
+                                      "--quiet", "--out", str(tmp_path)])
+    with pytest.raises(SystemExit) as e:
+        cli.main()
+    assert e.value.code == 1
+    assert "missed: skip_journal" in capsys.readouterr().out

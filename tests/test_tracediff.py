@@ -50,7 +50,7 @@ def test_a_changed_state_field_is_found(traces: dict[str, Path], tmp_path: Path,
                                         monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     a = traces["ack_before_remote"]
     doc = json.loads(a.read_text())
-    doc["steps"][-1]["state"]["remote"] = [9, 9]
+    doc["steps"][-1]["state"]["remote"] = [1, 1]  # within the bounds (values=2): a trace out of its bounds is refused
     b = tmp_path / "b.json"
     b.write_text(json.dumps(doc))
     d = tracediff.compare(tr.load(a), tr.load(b))
@@ -58,7 +58,7 @@ def test_a_changed_state_field_is_found(traces: dict[str, Path], tmp_path: Path,
     last = len(doc["steps"]) - 1
     assert [(s.index, [f for f, _, _ in s.fields]) for s in d.steps] == [(last, ["remote"])]
     code, out, _ = run_cli(monkeypatch, capsys, "trace", "diff", str(a), str(b))
-    assert code == 1 and "S (0,0)->(9,9)" in " ".join(out.split())
+    assert code == 1 and "S (0,0)->(1,1)" in " ".join(out.split())
 
 
 def test_different_counterexamples(traces: dict[str, Path], monkeypatch: pytest.MonkeyPatch,

@@ -1,29 +1,41 @@
 """``pitmirror prove``: Z3 bounded model checking and k-induction of the safety properties.
 
-Exit codes as ``check``: 0 when every property holds up to the depth (or is proved), an expected trade-off
-shown as such; 1 when a property is violated; 2 for a usage error. A property that k-induction cannot prove
-is reported (with its counterexample to induction, verdict ``possibly-unreachable``) but is no violation.
-
-The command is built by ``build_prove(cli_module)``: this module does not import ``checkers.cli.main`` (under
-``python -m pitmirror`` the running module is ``__main__``, and an import would load a second copy and a
-cycle), it takes the shared bound options and helpers from the module that registers it.
+Exit codes as every command (``common.ExitCode``): 0 when every property holds up to the depth (or is
+proved), an expected trade-off shown as such; 1 when a property is violated; 2 for a usage error; 3 when a
+property is not proved by k-induction (its counterexample to induction, verdict ``possibly-unreachable``,
+is no violation but nothing was proved) or the solver gave up (a timeout); 130 when Ctrl-C stopped the run
+(Z3 cancels the query it was in, and the whole run stops there).
 """
 
 from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import click
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from pitmirror.checkers.cli.common import (
+    KINDS,
+    ExitCode,
+    Ticker,
+    UsageError,
+    bounds_options,
+    check_names,
+    check_out_dir,
+    check_out_file,
+    cli,
+    json_option,
+    lit,
+    make_bounds,
+    out,
+    results_doc,
+    worst,
+    write_json,
+)
 from pitmirror.checkers.symbolic.bmc import CapacityError, DecodeError, DepthReport, Outcome, Unroller, bmc
 from pitmirror.checkers.symbolic.induction import Discharged, Discharger
 from pitmirror.checkers.symbolic.induction import induction as k_induction
@@ -33,139 +45,182 @@ from pitmirror.spec.invariants import support as invariant_support
 from pitmirror.spec.properties import BY_NAME, SAFETY, Kind, Property, trade_off, with_windows
 
 
-def build_prove(cli: ModuleType) -> click.Command:
-    """The ``prove`` command, using ``cli``'s bound options, ``make_bounds``, name checks and console."""
-    kinds: dict[str, Any] = cli.KINDS
-    usage_error: type[click.UsageError] = cli.UsageError
-    out = cli.out
-    bounds_options: Callable[[Callable[..., Any]], Callable[..., Any]] = cli._bounds_options
-
-    @bounds_options
-    @click.option("--depth", type=click.IntRange(0, 60), default=None,
-                  help="BMC: transitions to unroll (default 8); --induction: the largest k to try (default 1)")
-    @click.option("--induction", is_flag=True, help="prove by k-induction (every depth) instead of bounded checking")
-    @click.option("--recovery", type=click.Choice(sorted(kinds)), default="both", show_default=True,
-                  help="recovery kind; 'both' proves each kind")
-    @click.option("--mutant", default=None, metavar="NAME", help="seed a known bug (see `pitmirror mutants`)")
-    @click.option("--property", "properties", multiple=True, metavar="NAME",
-                  help="prove only these safety properties (repeatable)")
-    @click.option("--values-bits", type=click.IntRange(1, 62), default=None,
-                  help="symbolic block values of this many bits (2^N values per block) instead of --values")
-    @click.option("--timeout", "timeout_s", type=click.IntRange(min=0), default=0,
-                  help="seconds per solver call (0: none)")
-    @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("traces"),
-                  show_default=True, help="folder for counterexample traces")
-    @click.option("--jobs", type=click.IntRange(1, 8), default=2, show_default=True,
-                  help="--induction: worker processes for the step case's proof obligations")
-    @click.option("--quiet", is_flag=True, help="no per-depth progress")
-    def _prove(preset: str, fence: str | None, depth: int | None, induction: bool, recovery: str, mutant: str | None,
-              properties: tuple[str, ...], values_bits: int | None, timeout_s: int, out_dir: Path, jobs: int,
-              quiet: bool, **bounds: int | None) -> None:
-        """Bounded model checking (or k-induction) of every safety property with Z3, over the same model."""
-        cli._check_names(mutant, properties)
-        for name in properties:
-            if BY_NAME[name].kind is not Kind.ALWAYS:
-                raise usage_error(f"{name} is a {BY_NAME[name].kind.value} property; prove handles safety (always) "
-                                 "properties")
-        # a trade-off property is proved with its window, so its label cannot hide a violation outside it
-        props = [BY_NAME[n] for n in with_windows(properties)] if properties else list(SAFETY)
-        base = cli.make_bounds(preset, fence, mutant, bounds)
-        if depth is None:
-            depth = 1 if induction else 8
-        if induction and depth == 0:
-            raise usage_error("--induction needs --depth 1 or more (k of k-induction)")
-        mode = f"{depth}-induction" if induction else f"BMC to depth {depth}"
+@cli.command("prove")
+@bounds_options
+@click.option("--depth", type=click.IntRange(0, 60), default=None,
+              help="BMC: transitions to unroll (default 8); --induction: the largest k to try (default 1)")
+@click.option("--induction", is_flag=True, help="prove by k-induction (every depth) instead of bounded checking")
+@click.option("--recovery", type=click.Choice(sorted(KINDS)), default="both", show_default=True,
+              help="recovery kind; 'both' proves each kind")
+@click.option("--mutant", default=None, metavar="NAME", help="seed a known bug (see `pitmirror mutants`)")
+@click.option("--property", "properties", multiple=True, metavar="NAME",
+              help="prove only these safety properties (repeatable)")
+@click.option("--values-bits", type=click.IntRange(1, 62), default=None,
+              help="symbolic block values of this many bits (2^N values per block) instead of --values")
+@click.option("--timeout", "timeout_s", type=click.IntRange(min=0), default=0,
+              help="seconds per solver call (0: none)")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("traces"),
+              show_default=True, help="folder for counterexample traces")
+@json_option
+@click.option("--jobs", type=click.IntRange(1, 8), default=2, show_default=True,
+              help="--induction: worker processes for the step case's proof obligations")
+@click.option("--quiet", is_flag=True, help="no per-depth progress")
+def prove(preset: str, fence: str | None, depth: int | None, induction: bool, recovery: str, mutant: str | None,
+          properties: tuple[str, ...], values_bits: int | None, timeout_s: int, out_dir: Path,
+          json_path: Path | None, jobs: int, quiet: bool, **bounds: int | None) -> None:
+    """Bounded model checking (or k-induction) of every safety property with Z3, over the same model."""
+    check_names(mutant, properties)
+    for name in properties:
+        if BY_NAME[name].kind is not Kind.ALWAYS:
+            raise UsageError(f"{name} is a {BY_NAME[name].kind.value} property; prove handles safety (always) "
+                             "properties")
+    # a trade-off property is proved with its window, so its label cannot hide a violation outside it
+    props = [BY_NAME[n] for n in with_windows(properties)] if properties else list(SAFETY)
+    base = make_bounds(preset, fence, mutant, bounds)
+    if depth is None:
+        depth = 1 if induction else 8
+    if induction and depth == 0:
+        raise UsageError("--induction needs --depth 1 or more (k of k-induction)")
+    check_out_dir(out_dir)
+    if json_path is not None:
+        check_out_file(json_path, "--json", frozenset({out_dir}))
+    mode = f"{depth}-induction" if induction else f"BMC to depth {depth}"
+    run = _Run(depth, induction, props, values_bits, timeout_s, out_dir, quiet, mode,
+               pairs=len(props) * len(KINDS[recovery]))
+    started = time.perf_counter()
+    try:
         with Discharger(jobs if induction else 1) as discharger:
-            status = _prove_kinds(b0=base, depth=depth, induction=induction, recovery=recovery, props=props,
-                                  values_bits=values_bits, timeout_s=timeout_s, out_dir=out_dir, quiet=quiet,
-                                  mode=mode, discharger=discharger)
-        sys.exit(status)
+            for kind in KINDS[recovery]:
+                run.kind(base.with_(recovery_kind=kind), discharger)
+    except KeyboardInterrupt:
+        # Z3's handler cancelled the query in flight and the run was stopped there (workers are killed by
+        # the Discharger); what was decided so far is printed, marked partial
+        run.interrupted = True
+        run.table()
+        out.print(f"[yellow]interrupted (Ctrl-C): partial results, {run.position()}[/]")
+        run.status = worst(run.status, ExitCode.INTERRUPTED)
+    if json_path is not None:
+        write_json(json_path, results_doc("prove", run.status, time.perf_counter() - started, run.runs))
+    sys.exit(run.status)
 
-    def _prove_kinds(b0: Bounds, depth: int, induction: bool, recovery: str, props: list[Property],
-                     values_bits: int | None, timeout_s: int, out_dir: Path, quiet: bool, mode: str,
-                     discharger: Discharger) -> int:
-        base, status = b0, 0
-        for kind in kinds[recovery]:
-            b = base.with_(recovery_kind=kind)
-            kname = kind.name.lower()
-            values = f"2^{values_bits}" if values_bits else str(b.values)
-            out.print(f"[bold]{kname} recovery[/]" + (f", mutant {b.mutant}" if b.mutant else "")
-                      + f": {mode}, {b.blocks} blocks x {values} values")
-            started = time.perf_counter()
-            un = Unroller(b, values_bits)
-            sym = un.enc.properties()
-            if not quiet:
-                out.print(f"  encoding: {len(un.lay.names)} slots per state, {len(un.enc.instances)} action instances "
-                          f"({time.perf_counter() - started:.1f}s)")
 
-            def report(r: DepthReport) -> None:
-                if not quiet:
-                    note = f"  {r.note}" if r.note else ""
-                    out.print(f"  {r.prop:<24} depth {r.depth:>2}  {r.result:<12} {r.seconds:7.2f}s{note}")
+class _Run:
+    """One ``prove`` run: the property x kind pairs in order, their outcomes, tables and exit status."""
 
-            outcomes: list[Outcome] = []
-            for p in props:
+    def __init__(self, depth: int, induction: bool, props: list[Property], values_bits: int | None,
+                 timeout_s: int, out_dir: Path, quiet: bool, mode: str, pairs: int) -> None:
+        self.depth, self.induction, self.props, self.values_bits = depth, induction, props, values_bits
+        self.timeout_s, self.out_dir, self.quiet, self.mode = timeout_s, out_dir, quiet, mode
+        self.status = ExitCode.OK
+        self.runs: list[dict[str, Any]] = []
+        self.outcomes: list[Outcome] = []
+        self.bounds: Bounds | None = None
+        self.pairs_done = 0
+        self.pairs_total = pairs
+        self.interrupted = False
+
+    def position(self) -> str:
+        """Where the run is among its property x kind pairs."""
+        return f"{self.pairs_done} of {self.pairs_total} property x kind pairs decided"
+
+    def kind(self, b: Bounds, discharger: Discharger) -> None:
+        """Prove every property for one recovery kind and print its table."""
+        self.bounds, self.outcomes = b, []
+        kname = b.recovery_kind.name.lower()
+        values = f"2^{self.values_bits}" if self.values_bits else str(b.values)
+        out.print(f"[bold]{kname} recovery[/]" + (f", mutant {lit(b.mutant)}" if b.mutant else "")
+                  + f": {self.mode}, {b.blocks} blocks x {values} values")
+        started = time.perf_counter()
+        un = Unroller(b, self.values_bits)
+        sym = un.enc.properties()
+        if not self.quiet:
+            out.print(f"  encoding: {len(un.lay.names)} slots per state, {len(un.enc.instances)} action instances "
+                      f"({time.perf_counter() - started:.1f}s)")
+        with Ticker(self.quiet) as ticker:
+            for p in self.props:
+                label = f"{p.name} ({kname})"
+                update = ticker.task(label)
+                where = f"pair {self.pairs_done + 1} of {self.pairs_total}"
+
+                def report(r: DepthReport, update: Callable[..., None] = update, where: str = where) -> None:
+                    if not self.quiet:  # the time of each depth is a result: printed, above a live display
+                        note = f"  {r.note}" if r.note else ""
+                        line = f"  {r.prop:<24} depth {r.depth:>2}  {r.result:<12} {r.seconds:7.2f}s{lit(note)}"
+                        (ticker.progress.print if ticker.live else out.print)(line)
+                    update(None, None, f"{where}: depth {r.depth} {r.result} ({r.seconds:.1f}s)")
+
+                def on_obligation(d: Discharged, n: int, total: int, update: Callable[..., None] = update,
+                                  where: str = where) -> None:
+                    update(n, total, f"{where}: step k={d.k} obligations ({d.obligation})")
+
                 try:
-                    if induction:
-                        support = invariant_support(p.name, kind)
-                        with _obligation_progress(out, p.name, quiet) as on_obligation:
-                            o = k_induction(un, p, support, depth, report, timeout_s * 1000, discharger,
-                                            on_obligation)
+                    if self.induction:
+                        support = invariant_support(p.name, b.recovery_kind)
+                        o = k_induction(un, p, support, self.depth, report, self.timeout_s * 1000, discharger,
+                                        on_obligation)
                     else:
-                        o = bmc(un, p, sym[p.name], depth, report, timeout_s * 1000)
+                        o = bmc(un, p, sym[p.name], self.depth, report, self.timeout_s * 1000)
                 except DecodeError as e:
-                    out.print(f"[bold red]internal disagreement between the Z3 encoding and the model: {e}[/]")
-                    sys.exit(70)
+                    out.print(f"[bold red]internal disagreement between the Z3 encoding and the model: {lit(e)}[/]")
+                    sys.exit(ExitCode.INTERNAL)
                 except CapacityError as e:  # a too-small capacity is an error, never a pruned transition
-                    out.print(f"[bold red]no verdict for {p.name}: {e}[/]")
-                    sys.exit(70)
-                outcomes.append(o)
-            table = Table(title=f"{kname} recovery" + (f", mutant {b.mutant}" if b.mutant else "") + f" ({mode})",
-                          pad_edge=False)
-            for col in ("property", "verdict", "depth", "seconds", "trace / note"):
-                table.add_column(col)
-            for o in outcomes:
-                verdict, style, where = o.verdict, "green", o.note
-                if o.verdict == "violated":
-                    path = out_dir / f"z3-{b.mutant or 'correct'}-{kname}-{o.prop.name}.json"
-                    Trace("z3", o.bounds or b, o.prop, "violated", o.steps, note=o.note).write(path)
-                    where = str(path) + (f" (replays at values={o.bounds.values})"
-                                         if o.bounds is not None and o.bounds.values != b.values else "")
-                    reason = None if b.mutant is not None else trade_off(o.prop.name, kind, o.steps[-1][1])
-                    if reason is not None:
-                        verdict, style = "violated (expected trade-off)", "yellow"
-                        where = f"{path}: {reason}"
-                    else:
-                        style, status = "bold red", 1
-                elif o.verdict == "not proved":
-                    path = out_dir / f"z3-cti-{b.mutant or 'correct'}-{kname}-{o.prop.name}.json"
-                    Trace("z3", b, o.prop, "possibly-unreachable", o.steps, note=o.note).write(path)
-                    verdict, style, where = "not proved (possibly-unreachable CTI)", "yellow", f"{path}: {o.note}"
-                elif o.verdict == "holds":
-                    verdict = f"holds to depth {o.depth}"
-                elif o.verdict == "proved":
-                    verdict = f"proved (every depth, k={o.depth})"
+                    out.print(f"[bold red]no verdict for {lit(p.name)}: {lit(e)}[/]")
+                    sys.exit(ExitCode.INTERNAL)
+                self.outcomes.append(o)
+                self.pairs_done += 1
+        self.table()
+
+    def table(self) -> None:
+        """Print the current kind's outcomes, write their traces, and fold them into the exit status."""
+        b = self.bounds
+        if b is None or not self.outcomes:
+            return
+        kind = b.recovery_kind
+        kname = kind.name.lower()
+        table = Table(title=f"{kname} recovery" + (f", mutant {lit(b.mutant)}" if b.mutant else "")
+                      + f" ({self.mode})" + (" (partial)" if self.interrupted else ""), pad_edge=False)
+        for col in ("property", "verdict", "depth", "seconds"):
+            table.add_column(col, no_wrap=True)
+        table.add_column("note", overflow="fold")
+        results: list[dict[str, Any]] = []
+        traces: list[str] = []
+        for o in self.outcomes:
+            verdict, style, note, path, trade = o.verdict, "green", o.note, None, False
+            if o.verdict == "violated":
+                path = self.out_dir / f"z3-{b.mutant or 'correct'}-{kname}-{o.prop.name}.json"
+                Trace("z3", o.bounds or b, o.prop, "violated", o.steps, note=o.note).write(path)
+                if o.bounds is not None and o.bounds.values != b.values:
+                    note = f"replays at values={o.bounds.values}"
+                reason = None if b.mutant is not None else trade_off(o.prop.name, kind, o.steps[-1][1])
+                if reason is not None:
+                    verdict, style, trade = "violated (expected trade-off)", "yellow", True
+                    note = reason
                 else:
-                    style = "yellow"
-                steps = str(len(o.steps) - 1) if o.steps else str(o.depth)
-                table.add_row(o.prop.name, f"[{style}]{verdict}[/]", steps, f"{o.seconds:.1f}", where)
-            out.print(table)
-        return status
-
-    return click.command("prove")(_prove)
-
-
-@contextmanager
-def _obligation_progress(console: Console, prop: str, quiet: bool) -> Iterator[Callable[[Discharged, int, int], None]]:
-    """A transient progress bar over the step case's proof obligations (nothing when quiet)."""
-    if quiet:
-        yield lambda d, n, total: None
-        return
-    with Progress(TextColumn("  {task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=console, transient=True) as bar:
-        task = bar.add_task(f"{prop} step obligations", total=None)
-
-        def update(d: Discharged, n: int, total: int) -> None:
-            bar.update(task, completed=n, total=total, description=f"{prop} step k={d.k}: {d.obligation}")
-
-        yield update
+                    style, self.status = "bold red", ExitCode.VIOLATED
+            elif o.verdict == "not proved":
+                path = self.out_dir / f"z3-cti-{b.mutant or 'correct'}-{kname}-{o.prop.name}.json"
+                Trace("z3", b, o.prop, "possibly-unreachable", o.steps, note=o.note).write(path)
+                verdict, style = "not proved (possibly-unreachable CTI)", "yellow"
+                self.status = worst(self.status, ExitCode.INCONCLUSIVE)
+            elif o.verdict == "holds":
+                verdict = f"holds to depth {o.depth}"
+            elif o.verdict == "proved":
+                verdict = f"proved (every depth, k={o.depth})"
+            else:  # the solver gave up (a timeout): nothing decided
+                style = "yellow"
+                self.status = worst(self.status, ExitCode.INCONCLUSIVE)
+            if path is not None:
+                traces.append(f"trace of {o.prop.name}: {lit(path)}")
+            steps = str(len(o.steps) - 1) if o.steps else str(o.depth)
+            table.add_row(o.prop.name, f"[{style}]{verdict}[/]", steps, f"{o.seconds:.1f}", lit(note))
+            results.append({"property": o.prop.name, "kind": o.prop.kind.value, "verdict": o.verdict,
+                            "expected_trade_off": trade, "depth": o.depth,
+                            "steps": len(o.steps) - 1 if o.steps else None, "seconds": round(o.seconds, 3),
+                            "trace": None if path is None else str(path), "note": o.note})
+        out.print(table)
+        for line in traces:
+            out.print(line, soft_wrap=True)
+        self.runs.append({"label": kname, "checker": "z3", "bounds": b.to_json(), "mode": self.mode,
+                          "seconds": round(sum(o.seconds for o in self.outcomes), 3),
+                          "complete": not self.interrupted, "results": results})
+        self.outcomes = []

@@ -1,7 +1,7 @@
 """``pitmirror serve``, ``pitmirror ctl ...`` and ``pitmirror trace validate``: the served arrays
-(impl/device/) and the check of their event logs against the model (checkers/traces/validate.py).
+(impl/device/) and the check of their event logs against the model (checkers/traces/eventlog.py).
 
-``checkers/cli/main.py`` registers them with one line, passing itself (as ``build_fuzz`` does). Exit codes:
+``checkers/cli/main.py`` registers them with one call, ``build_serve(cli, trace)``. Exit codes:
 0 done (a log that validates), 1 a log the model rejects or a refused control command, 2 usage error.
 """
 
@@ -11,12 +11,11 @@ import json
 import re
 import sys
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import click
 
-from pitmirror.checkers.traces.validate import LogError, validate
+from pitmirror.checkers.traces.eventlog import LogError, validate
 from pitmirror.impl.device.control import ControlError, call
 from pitmirror.impl.device.serve import ServeConfig, ServeError, Supervisor, saved_config
 
@@ -32,9 +31,8 @@ def parse_size(text: str) -> int:
     return int(m.group(1)) * {"B": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30}[unit]
 
 
-def build_serve(cli: ModuleType) -> None:
-    """Add ``serve``, ``ctl`` and ``trace validate`` to the command line of ``cli``."""
-    group: click.Group = cli.cli
+def build_serve(group: click.Group, trace: click.Group) -> None:
+    """Add ``serve`` and ``ctl`` to ``group`` and ``validate`` to its ``trace`` group."""
 
     @group.command()
     @click.option("--dir", "folder", type=click.Path(file_okay=False, path_type=Path), required=True,
@@ -112,8 +110,6 @@ def build_serve(cli: ModuleType) -> None:
     def repair_path(folder: Path) -> None:
         """Restore the path (A reconnects and resynchronizes)."""
         _call(folder, "repair-path")
-
-    trace: click.Group = cli.trace
 
     @trace.command("validate")
     @click.argument("logs", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))

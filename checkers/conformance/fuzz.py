@@ -26,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import pickle
+import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -34,7 +35,9 @@ from typing import Any, ClassVar
 from hypothesis import HealthCheck, Phase, note, settings
 from hypothesis import seed as hypothesis_seed
 from hypothesis import strategies as st
+from hypothesis.configuration import set_hypothesis_home_dir
 from hypothesis.control import current_build_context
+from hypothesis.database import DirectoryBasedExampleDatabase
 from hypothesis.errors import HypothesisException
 from hypothesis.internal.conjecture import engine as _engine
 from hypothesis.reporting import with_reporter
@@ -124,6 +127,7 @@ class FuzzConfig:
     shrinks: int = DEFAULT_SHRINKS  # the shrink budget, in successful shrinks
     shrink_seconds: int | None = None  # an optional wall-clock cap (off: a clock would make runs differ)
     impl_mutant: str | None = None  # a bug of the impl alone (impl.mutants.IMPL_ONLY_MUTANTS), model correct
+    database: str | None = None  # a folder for Hypothesis's example database; None: none (a seed is a run)
 
 
 @dataclass
@@ -557,6 +561,19 @@ def shrink_budget(shrinks: int, seconds: float | None = None) -> Iterator[None]:
             setattr(_engine, n, v)
 
 
+@contextlib.contextmanager
+def private_hypothesis_home() -> Iterator[None]:
+    """Give Hypothesis a throw-away home for this run. Even without an example database it writes caches
+    (``.hypothesis/constants/``) into the working directory, and a run must write nothing there but what
+    its options name."""
+    with tempfile.TemporaryDirectory(prefix="pitmirror-hypothesis-") as home:
+        set_hypothesis_home_dir(home)
+        try:
+            yield
+        finally:
+            set_hypothesis_home_dir(None)  # back to Hypothesis's own default (its environment variable or cwd)
+
+
 def machine_class(config: FuzzConfig, recorder: Recorder) -> type[ConformanceMachine]:
     """A ``ConformanceMachine`` for these bounds; the seed is attached the way ``@hypothesis.seed`` does."""
     who = config.impl_mutant or config.bounds.mutant or "correct"
@@ -569,11 +586,13 @@ def machine_class(config: FuzzConfig, recorder: Recorder) -> type[ConformanceMac
 
 
 def hypothesis_settings(config: FuzzConfig) -> settings:
-    """Settings for a run outside pytest: deterministic for the seed (no example database, since a run is
-    reproduced from its seed; no deadline; every health check off, the machine's draws are deliberate;
-    the shrink phase bounded by ``shrink_budget``, not by time)."""
+    """Settings for a run outside pytest: deterministic for the seed (no example database unless the config
+    names a folder for one, since a run is reproduced from its seed and a saved example would change it; no
+    deadline; every health check off, the machine's draws are deliberate; the shrink phase bounded by
+    ``shrink_budget``, not by time)."""
     phases = [Phase.explicit, Phase.reuse, Phase.generate] + ([Phase.shrink] if config.shrink else [])
-    return settings(max_examples=config.examples, stateful_step_count=config.steps, database=None,
+    database = None if config.database is None else DirectoryBasedExampleDatabase(config.database)
+    return settings(max_examples=config.examples, stateful_step_count=config.steps, database=database,
                     deadline=None, derandomize=False, suppress_health_check=list(HealthCheck),
                     report_multiple_bugs=False, print_blob=False, phases=phases)
 
@@ -697,7 +716,7 @@ def fuzz(config: FuzzConfig, progress: Callable[[int, int], None] | None = None)
         def report(text: object) -> None:
             lines.append(str(text))
 
-        with with_reporter(report), shrink_budget(config.shrinks, config.shrink_seconds):
+        with with_reporter(report), shrink_budget(config.shrinks, config.shrink_seconds), private_hypothesis_home():
             run_state_machine_as_test(cls, settings=hypothesis_settings(config))  # type: ignore[no-untyped-call,unused-ignore]
     except HypothesisException:
         raise  # a broken machine definition or a flaky run: a bug of the fuzzer, not a finding

@@ -80,18 +80,26 @@ def _worker(job: CheckJob, shared: Any, run: JobRunner) -> JobOutcome:
     return run(job, sink)  # the checker turns Ctrl-C into a partial verdict itself
 
 
+def not_run(job: CheckJob) -> JobOutcome:
+    """The outcome of a job that Ctrl-C stopped before it started: every property unknown."""
+    props: dict[str, Discovery[State, Action]] = {n: Discovery(BY_NAME[n], Verdict.UNKNOWN) for n in job.properties}
+    return JobOutcome(job, CheckResult(props, 0, 0, 0, 0.0, False, INTERRUPTED, 1))
+
+
 def run_jobs(jobs: list[CheckJob], progress: ProgressSink | None = None, workers: int = 2,
              model_factory: ModelFactory = MirrorModel, run: JobRunner | None = None) -> list[JobOutcome]:
-    """Run the jobs, in worker processes when there is more than one job and more than one worker.
-    ``run`` runs one job (this engine's ``run_job`` on ``model_factory`` unless another engine brings its own)."""
+    """Run the jobs, in worker processes when there is more than one job and more than one worker. One
+    outcome per job, in order; after Ctrl-C, the jobs not yet started are ``not_run``. ``run`` runs one job
+    (this engine's ``run_job`` on ``model_factory`` unless another engine brings its own)."""
     if run is None:
         run = partial(run_job, model_factory=model_factory)
     if len(jobs) <= 1 or workers <= 1:
-        outcomes = []
+        outcomes: list[JobOutcome] = []
         for j in jobs:
-            outcomes.append(run(j, progress))
-            if outcomes[-1].result.stop_reason == INTERRUPTED:
-                break  # Ctrl-C ends the whole run, not just the job it landed in
+            if outcomes and outcomes[-1].result.stop_reason == INTERRUPTED:
+                outcomes.append(not_run(j))  # Ctrl-C ends the whole run, not just the job it landed in
+            else:
+                outcomes.append(run(j, progress))
         return outcomes
     ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else mp.get_context()
     with ctx.Manager() as manager:
@@ -105,5 +113,8 @@ def run_jobs(jobs: list[CheckJob], progress: ProgressSink | None = None, workers
                             progress(label, n, d, f)
                     time.sleep(0.2)
                 except KeyboardInterrupt:
-                    continue  # Ctrl-C reached the workers too: each returns its partial verdict
-            return [f.result() for f in futures]
+                    # Ctrl-C reached the running workers too: each returns its partial verdict; the queued
+                    # jobs must not start afterwards
+                    for f in futures:
+                        f.cancel()
+            return [not_run(j) if f.cancelled() else f.result() for j, f in zip(jobs, futures, strict=True)]

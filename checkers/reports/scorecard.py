@@ -5,32 +5,32 @@ row is a mutant of ``model.mutants.MUTANTS`` or the correct protocol; a column i
 what that checker found there. Every cell must be either a catch (or, for the correct protocol, "holds"
 or an expected trade-off) or an *explained* miss: a miss without a reason is a bug in the scorecard.
 
-Checkers plug in through a small registry, ``ADAPTERS``: name -> adapter class, where an adapter is a
-callable ``(mutant | None) -> Cell`` (``None`` is the correct protocol) with an optional batch method
-``cells`` so that a checker can run its rows in parallel. The explicit checker is implemented here; the
-Z3 (``checkers.symbolic.bmc``) and fuzz (``checkers.conformance.fuzz``) checkers are looked up at run time and give an
-explained miss, "not available in this build", until their modules exist. Those modules join the
-scorecard by defining ``scorecard_cell(mutant: str | None, bounds: Bounds) -> Cell`` (or a mapping with
-the fields of ``Cell``).
+Checkers join through a small registry, ``ADAPTERS``: name -> adapter class, where an adapter is a
+callable ``(mutant | None) -> Cell`` (``None`` is the correct protocol) with a batch method ``cells`` so
+that a checker can run its rows in parallel. The explicit checker runs here; the Z3 column calls
+``checkers.symbolic.bmc.scorecard_cell`` and the fuzz column ``checkers.conformance.fuzz.scorecard_cell``.
+
+Ctrl-C ends the scorecard with what it has: the cells computed so far, the rest ``not run``, and the
+scorecard marked partial (``Scorecard.partial``), so an aborted run still writes its files.
 """
 
 from __future__ import annotations
 
-import importlib
 import json
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from enum import Enum
 from pathlib import Path
-from types import ModuleType
 from typing import Any, ClassVar
 
-from pitmirror.checkers.explicit.checker import Verdict
+from pitmirror.checkers.conformance import fuzz as fuzz_checker
+from pitmirror.checkers.explicit.checker import INTERRUPTED, Verdict
 from pitmirror.checkers.explicit.runner import CheckJob, JobOutcome, run_jobs
+from pitmirror.checkers.symbolic import bmc
 from pitmirror.model.config import Bounds
 from pitmirror.model.mutants import MUTANTS, Mutant
-from pitmirror.spec.properties import PROPERTIES, Kind, trade_off
+from pitmirror.spec.properties import BY_NAME, PROPERTIES, Kind, trade_off
 from pitmirror.spec.state import RecoveryKind
 
 CORRECT = "correct protocol"  # the row label of the protocol without a mutant
@@ -44,10 +44,13 @@ class Outcome(Enum):
     HOLDS = "holds"  # the correct protocol: every property holds
     TRADE_OFF = "expected trade-off"  # the correct protocol: only the trade-offs the design expects fail
     FALSE_ALARM = "false alarm"  # the correct protocol: a property the design requires fails
-    UNAVAILABLE = "not available"  # the checker is not in this build (the note says why)
+    OUT_OF_SCOPE = "out of scope"  # the mutant breaks a kind of property this checker does not check (note)
+    NOT_RUN = "not run"  # Ctrl-C ended the scorecard before this cell
 
 
 GOOD = frozenset({Outcome.CAUGHT, Outcome.HOLDS, Outcome.TRADE_OFF})
+#: Not a verdict on the row: a checker that cannot express the property, or a cell Ctrl-C left out.
+NO_VERDICT = frozenset({Outcome.OUT_OF_SCOPE, Outcome.NOT_RUN})
 
 
 @dataclass(frozen=True)
@@ -90,6 +93,7 @@ class Cell:
 
 
 JobRunner = Callable[[list[CheckJob]], list[JobOutcome]]
+RowProgress = Callable[[str, int, int, str], None]  # (checker, rows done, rows, the row now running)
 
 
 @dataclass
@@ -102,6 +106,7 @@ class Settings:
     out_dir: Path = Path("traces")
     workers: int = 2
     runner: JobRunner | None = None
+    progress: RowProgress | None = None  # the columns that run row by row report each row
 
     def run(self, jobs: list[CheckJob]) -> list[JobOutcome]:
         """Run explicit jobs with the configured runner (default: ``run_jobs`` on ``workers`` cores)."""
@@ -125,6 +130,7 @@ class CheckerAdapter:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        self.interrupted = False  # Ctrl-C ended this column early (its remaining cells are ``not run``)
 
     def __call__(self, target: Target) -> Cell:
         """The cell for one row."""
@@ -181,6 +187,9 @@ class ExplicitAdapter(CheckerAdapter):
         r = o.result
         violated = [n for n, d in r.discoveries.items() if d.verdict is Verdict.VIOLATED]
         prop = m.breaks if m.breaks in violated else (violated[0] if violated else None)
+        if prop is None and r.stop_reason == INTERRUPTED:
+            self.interrupted = True
+            return Cell(Outcome.NOT_RUN, None, None, r.seconds, "interrupted (Ctrl-C) before a violation was found")
         if prop is None:
             d = r.discoveries[m.breaks]
             why = (f"{m.breaks} {d.verdict.value} within these bounds ({r.states:,} states, {r.stop_reason})"
@@ -213,6 +222,8 @@ class ExplicitAdapter(CheckerAdapter):
                     notes.append(f"{n} {d.verdict.value} ({kind.name.lower()})")
             if not o.result.complete:
                 notes.append(f"{kind.name.lower()}: partial, {o.result.stop_reason}")
+            if o.result.stop_reason == INTERRUPTED:
+                self.interrupted = True
         if unexpected:
             o, n = unexpected[0]
             more = [f"{x}" for _, x in unexpected[1:]]
@@ -225,65 +236,78 @@ class ExplicitAdapter(CheckerAdapter):
             note = "; ".join([f"{o.job.bounds.recovery_kind.name.lower()} recovery: {reason}", *notes])
             return Cell(Outcome.TRADE_OFF, n, len(o.result.discoveries[n].path) - 1, seconds, note,
                         self._write(o, n))
+        if self.interrupted:
+            return Cell(Outcome.NOT_RUN, None, None, seconds, "; ".join(notes))
         return Cell(Outcome.HOLDS, None, None, seconds, "; ".join(notes))
 
 
-class PluggedAdapter(CheckerAdapter):
-    """A checker that lives in another module and joins through its ``scorecard_cell`` hook; an
-    explained miss for every row while that module or hook is absent from this build."""
+Hook = Callable[[str | None, Bounds], Mapping[str, Any]]
 
-    module: ClassVar[str] = ""
-    HOOK = "scorecard_cell"
 
-    def __init__(self, settings: Settings) -> None:
-        super().__init__(settings)
-        self.missing = ""
-        self.mod: ModuleType | None = None
-        try:
-            self.mod = importlib.import_module(self.module)
-        except ImportError as e:
-            self.missing = f"not available in this build ({self.module}: {e})"
-            return
-        except Exception as e:  # a half-written module must not take the whole scorecard down
-            self.missing = f"not available in this build ({self.module} fails to import: {type(e).__name__}: {e})"
-            return
-        if not callable(getattr(self.mod, self.HOOK, None)):
-            self.missing = f"not available in this build ({self.module} has no {self.HOOK}() hook yet)"
+class RowByRowAdapter(CheckerAdapter):
+    """A checker whose module gives one cell per row through a ``scorecard_cell(mutant, bounds)`` hook.
+    Checks only safety (``always``) properties unless ``liveness``; a mutant breaking another kind is out
+    of its scope, said so, rather than a miss."""
+
+    liveness: ClassVar[bool] = False
+
+    def hook(self) -> Hook:
+        """The checker's ``scorecard_cell``."""
+        raise NotImplementedError
 
     def cells(self, targets: Sequence[Target]) -> list[Cell]:
-        """One hook call per row (or the explained miss)."""
-        if self.missing:
-            return [Cell(Outcome.UNAVAILABLE, note=self.missing) for _ in targets]
-        hook = getattr(self.mod, self.HOOK)
-        out = []
-        for t in targets:
+        """One hook call per row, with progress; Ctrl-C leaves the rest of the column ``not run``."""
+        hook = self.hook()
+        out: list[Cell] = []
+        for k, t in enumerate(targets):
+            if self.settings.progress is not None:
+                self.settings.progress(self.name, k, len(targets), row_label(t))
+            if self.interrupted:
+                out.append(Cell(Outcome.NOT_RUN, note="interrupted (Ctrl-C) before this cell"))
+                continue
+            if t is not None and not self.liveness and BY_NAME[t.breaks].kind is not Kind.ALWAYS:
+                out.append(Cell(Outcome.OUT_OF_SCOPE, note=f"{t.breaks} is a {BY_NAME[t.breaks].kind.value} "
+                                f"property; the {self.name} checker checks safety (always) properties"))
+                continue
             b = self.settings.base.with_(mutant=None if t is None else t.name,
                                          recovery_kind=RecoveryKind.WRITETHROUGH if t is None else t.recovery_kind)
             started = time.perf_counter()
             try:
                 got = hook(None if t is None else t.name, b)
                 cell = got if isinstance(got, Cell) else Cell.from_mapping(got)
-            except Exception as e:  # shown in its cell, so one checker's crash does not hide the others' results
-                cell = Cell(Outcome.MISSED, note=f"{self.module}.{self.HOOK} raised {type(e).__name__}: {e}")
+            except KeyboardInterrupt:
+                self.interrupted = True
+                out.append(Cell(Outcome.NOT_RUN, note="interrupted (Ctrl-C) before this cell"))
+                continue
             if cell.seconds is None:
                 cell = Cell(cell.verdict, cell.property, cell.steps, time.perf_counter() - started, cell.note,
                             cell.trace)
             out.append(cell)
+        if self.settings.progress is not None:
+            self.settings.progress(self.name, len(targets), len(targets), "done")
         return out
 
 
-class SymbolicAdapter(PluggedAdapter):
-    """Z3 bounded model checking and k-induction (`pitmirror prove`)."""
+class SymbolicAdapter(RowByRowAdapter):
+    """Z3 bounded model checking (`pitmirror prove`)."""
 
     name = "z3"
-    module = "pitmirror.checkers.symbolic.bmc"
+
+    def hook(self) -> Hook:
+        """``checkers.symbolic.bmc.scorecard_cell``."""
+        return bmc.scorecard_cell
 
 
-class FuzzAdapter(PluggedAdapter):
-    """Hypothesis stateful testing of impl against model (`pitmirror fuzz`)."""
+class FuzzAdapter(RowByRowAdapter):
+    """Hypothesis stateful testing of impl against model (`pitmirror fuzz`): its drains show a write that
+    can never complete, so it covers liveness too."""
 
     name = "fuzz"
-    module = "pitmirror.checkers.conformance.fuzz"
+    liveness = True
+
+    def hook(self) -> Hook:
+        """``checkers.conformance.fuzz.scorecard_cell``."""
+        return fuzz_checker.scorecard_cell
 
 
 #: The registry: checker name -> adapter. A new checker adds one line here.
@@ -299,14 +323,20 @@ class Scorecard:
     expected: dict[str, str]  # row -> the property its mutant is meant to break ("" for the correct protocol)
     cells: dict[tuple[str, str], Cell]  # (row, checker) -> cell
     bounds: Bounds
+    partial: bool = False  # Ctrl-C ended the run: some cells are ``not run``
 
     def cell(self, row: str, checker: str) -> Cell:
         """One cell."""
         return self.cells[(row, checker)]
 
     def missed(self, checker: str) -> list[str]:
-        """Mutants this checker did not catch (unavailable checkers miss everything, explained)."""
-        return [r for r in self.rows if r != CORRECT and self.cell(r, checker).verdict is not Outcome.CAUGHT]
+        """Mutants this checker ran on and did not catch (out-of-scope and not-run cells are no misses)."""
+        return [r for r in self.rows if r != CORRECT
+                and self.cell(r, checker).verdict not in {Outcome.CAUGHT, *NO_VERDICT}]
+
+    def caught(self, checker: str) -> int:
+        """Mutants this checker caught."""
+        return sum(self.cell(r, checker).verdict is Outcome.CAUGHT for r in self.rows if r != CORRECT)
 
     def false_alarms(self, checker: str) -> bool:
         """The checker reports a property the design requires as violated on the correct protocol."""
@@ -322,8 +352,9 @@ class Scorecard:
             "bounds": self.bounds.to_json(), "checkers": self.checkers,
             "rows": [{"row": r, "expected": self.expected[r] or None,
                       "cells": {c: self.cell(r, c).to_json() for c in self.checkers}} for r in self.rows],
-            "caught": {c: len(self.rows) - 1 - len(self.missed(c)) for c in self.checkers},
-            "mutants": len(self.rows) - 1,
+            "caught": {c: self.caught(c) for c in self.checkers},
+            "missed": {c: self.missed(c) for c in self.checkers},
+            "mutants": len(self.rows) - 1, "partial": self.partial,
         }
 
     def footnotes(self) -> tuple[dict[tuple[str, str], int], list[str]]:
@@ -335,7 +366,7 @@ class Scorecard:
             for c in self.checkers:
                 note = self.cell(r, c).note
                 if note:
-                    text = f"{c}: {note}" if self.cell(r, c).verdict is Outcome.UNAVAILABLE else f"{r} / {c}: {note}"
+                    text = f"{c}: {note}" if self.cell(r, c).verdict is Outcome.NOT_RUN else f"{r} / {c}: {note}"
                     refs[(r, c)] = numbers.setdefault(text, len(numbers) + 1)
         return refs, list(numbers)
 
@@ -352,10 +383,11 @@ class Scorecard:
                     text += f" [{refs[(r, c)]}]"
                 row.append(text)
             lines.append("| " + " | ".join(row) + " |")
-        caught = ", ".join(f"{c}: {len(self.rows) - 1 - len(self.missed(c))} of {len(self.rows) - 1}"
-                           for c in self.checkers)
+        caught = ", ".join(f"{c}: {self.caught(c)} of {len(self.rows) - 1}" for c in self.checkers)
         b = ", ".join(f"{k}={v}" for k, v in self.bounds.to_json().items() if k not in ("mutant", "recovery_kind"))
-        out = ["# pitmirror scorecard: mutants x checkers", "", f"Bounds: {b}.", "", *lines, "",
+        title = "# pitmirror scorecard: mutants x checkers" + (" (PARTIAL: interrupted by Ctrl-C)" if self.partial
+                                                               else "")
+        out = [title, "", f"Bounds: {b}.", "", *lines, "",
                f"Mutants caught: {caught}.", ""]
         if notes:
             out += ["Notes:", "", *(f"{i}. {n.replace(chr(10), ' ')}" for i, n in enumerate(notes, 1)), ""]
@@ -375,8 +407,15 @@ def build(checkers: Sequence[str], settings: Settings, mutants: Sequence[str] | 
     targets: list[Target] = [MUTANTS[n] for n in (mutants if mutants is not None else MUTANTS)] + [None]
     rows = [row_label(t) for t in targets]
     cells: dict[tuple[str, str], Cell] = {}
+    partial = False
     for name in checkers:
-        for t, cell in zip(targets, ADAPTERS[name](settings).cells(targets), strict=True):
+        if partial:  # Ctrl-C ends the whole scorecard, not one column
+            got = [Cell(Outcome.NOT_RUN, note="interrupted (Ctrl-C) before this column") for _ in targets]
+        else:
+            adapter = ADAPTERS[name](settings)
+            got = adapter.cells(targets)
+            partial = adapter.interrupted
+        for t, cell in zip(targets, got, strict=True):
             cells[(row_label(t), name)] = cell
     expected = {row_label(t): "" if t is None else t.breaks for t in targets}
-    return Scorecard(list(checkers), rows, expected, cells, settings.base)
+    return Scorecard(list(checkers), rows, expected, cells, settings.base, partial)

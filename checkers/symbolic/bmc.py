@@ -16,6 +16,7 @@ which skips the unsat checks below d; see ``bmc``.
 
 from __future__ import annotations
 
+import multiprocessing as mp
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -340,8 +341,23 @@ def bmc(un: Unroller, prop: Property, sym: Callable[[SV], Term], max_depth: int,
             return _violated(un, prop, model, d, started)
         if r != z3.unsat:
             return Outcome(prop, "unknown", d, time.perf_counter() - started,
-                           note=f"solver gave up at depth {d}: {solver.reason_unknown()}")
+                           note=f"solver gave up at depth {d}: {gave_up(solver)}")
     return Outcome(prop, "holds", max_depth, time.perf_counter() - started)
+
+
+#: What Z3 says when its own Ctrl-C handler (installed during every query) cancelled the query.
+INTERRUPTED_REASONS = frozenset({"canceled", "interrupted from keyboard"})
+
+
+def gave_up(solver: Any) -> str:
+    """Why ``solver`` answered unknown. A Ctrl-C during a query reaches Z3's handler, not Python's: Z3 cancels
+    that one query and swallows the interrupt. In the main process it was meant for the whole run, so it is
+    raised again as ``KeyboardInterrupt`` (a worker process leaves that to its parent, which got the same
+    signal)."""
+    reason = str(solver.reason_unknown())
+    if reason in INTERRUPTED_REASONS and mp.parent_process() is None:
+        raise KeyboardInterrupt
+    return reason
 
 
 #: The solver of ``_within``: ``solve-eqs`` substitutes every state vector by its defining equations (each
@@ -385,7 +401,7 @@ def _within(un: Unroller, prop: Property, sym: Callable[[SV], Term], depth: int,
     if r == z3.unsat:
         return None
     return Outcome(prop, "unknown", depth, time.perf_counter() - started,
-                   note=f"solver gave up on steps 0..{depth}: {solver.reason_unknown()}")
+                   note=f"solver gave up on steps 0..{depth}: {gave_up(solver)}")
 
 
 def _capacity_error(un: Unroller, model: z3.ModelRef, k: int) -> CapacityError:
@@ -416,6 +432,7 @@ __all__ = [
     "Unroller",
     "bmc",
     "decode",
+    "gave_up",
     "same",
     "well_formed",
 ]

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import signal
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -42,6 +43,7 @@ from pitmirror.checkers.symbolic.bmc import (
     _b,
     _capacity_error,
     decode,
+    gave_up,
     well_formed,
 )
 from pitmirror.checkers.symbolic.terms import SV, Term, conj
@@ -158,7 +160,7 @@ class StepProver:
         if r == z3.unsat:
             return Discharged(ob, task.instance, k, "unsat", seconds)
         if r != z3.sat:
-            return Discharged(ob, task.instance, k, "unknown", seconds, reason=solver.reason_unknown())
+            return Discharged(ob, task.instance, k, "unknown", seconds, reason=gave_up(solver))
         m = solver.model()
         vectors = [_vector(m, un.state(j).d) for j in range(k)] + [_vector(m, eff.d)]
         choices = [(_int(m, un.sel[j]), _int(m, un.val[j])) for j in range(k - 1)] + [(task.instance, _int(m, v))]
@@ -227,7 +229,16 @@ class Discharger:
                 yield local.discharge(t)
             return
         if self._pool is None:
-            self._pool = mp.get_context("spawn").Pool(self.jobs, initializer=_ignore_interrupts)
+            # Workers start with Ctrl-C ignored (an ignored signal stays ignored across exec): one that arrives
+            # while a worker is still starting up would otherwise print a KeyboardInterrupt traceback before
+            # its initializer runs
+            main = threading.current_thread() is threading.main_thread()
+            old = signal.signal(signal.SIGINT, signal.SIG_IGN) if main else None
+            try:
+                self._pool = mp.get_context("spawn").Pool(self.jobs, initializer=_ignore_interrupts)
+            finally:
+                if main:
+                    signal.signal(signal.SIGINT, old)
         yield from self._pool.imap_unordered(_discharge_in_worker, tasks)
 
 

@@ -25,8 +25,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from pitmirror.checkers.traces.trace import final_state
+from pitmirror.checkers.traces.validate import StateShapeError, state_from_json
 from pitmirror.model.mutants import MUTANTS
-from pitmirror.spec.properties import EXPECTED_TRADE_OFFS, trade_off
+from pitmirror.spec.properties import BY_NAME, EXPECTED_TRADE_OFFS, trade_off
 from pitmirror.spec.state import MARKER, RecoveryKind
 
 #: The lanes of the page, left to right: who issues requests, the primary array, the path, the remote array.
@@ -229,6 +230,24 @@ def verdict_line(doc: dict[str, Any]) -> str:
     return f"{p['name']} {doc['verdict']} (step {last})"
 
 
+def explanation(doc: dict[str, Any]) -> str:
+    """What the last state shows, expected against actual, in the property's own words
+    (``spec.properties``: each property explains a violating state); empty when it cannot say."""
+    prop = BY_NAME.get(str(doc["property"]["name"]))
+    if prop is None:
+        return ""
+    try:
+        state = state_from_json(doc["steps"][-1]["state"])
+        return prop.explanation(state)
+    except (StateShapeError, KeyError, IndexError, ValueError, TypeError):
+        return ""  # a state that does not fit the spec (a validated trace always does)
+
+
+def headline(doc: dict[str, Any]) -> tuple[str, str]:
+    """The verdict first: the property, the step, and expected against actual."""
+    return verdict_line(doc), explanation(doc)
+
+
 # --- the arrows of a step --------------------------------------------------------------------------------
 
 
@@ -332,16 +351,20 @@ code, .v, .mono { font-family: ui-monospace, "DejaVu Sans Mono", Menlo, monospac
 .badge { margin: 4px 6px; padding: 2px 6px; border: 1px solid #555; border-radius: 4px; background: #fff;
   text-align: center; font: 600 12px ui-monospace, "DejaVu Sans Mono", monospace; }
 .badge.fault { border-color: #b00020; color: #b00020; background: #fff0f0; }
-.cell { padding: 3px 6px 5px; border-left: 1px solid #ddd; min-width: 0; overflow-wrap: anywhere; }
+/* text breaks only between words and after , = ( (the page marks those with <wbr>), never inside a word */
+.cell { padding: 3px 6px 5px; border-left: 1px solid #ddd; min-width: 0; overflow-wrap: normal; }
 .c-A { columns: 2 15em; column-gap: 10px; } /* A has the most fields: two columns halve a step's height */
-.c-host .f, .c-R .f { grid-template-columns: 6.6em 1fr; }
+.c-host .f, .c-R .f { --kw: 6.6em; }
 .tag { display: block; margin-top: 4px; padding: 1px 2px; font-size: 10px; color: #fff; background: #b00020;
   border-radius: 3px; text-align: center; }
 .witness .tag { background: #1d7a2c; } .trade .tag { background: #a15c00; }
 .verdict.other { border-color: #666; background: #f4f4f4; } h1 .verdict-other { color: #555; }
 .f { break-inside: avoid; }
-.f { display: grid; grid-template-columns: 5.8em 1fr; gap: 0 4px; }
-.f .k { color: #555; text-align: right; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
+/* a field is its label and its value side by side; a value too wide for the rest of the line goes below its
+   label instead of out of the lane (the narrow host lane, the recovery table) */
+.f { display: flex; flex-wrap: wrap; gap: 0 4px; }
+.f .k { flex: 0 0 var(--kw, 5.8em); color: #555; text-align: right; }
+.f .v { flex: 1 1 auto; min-width: 0; }
 .f.chg .k { color: #000; font-weight: 700; }
 .chg > .v > .now, .blk.chg, .sub.chg { background: var(--chg); }
 .was { color: #888; margin-left: 4px; } .was::before { content: "was "; }
@@ -350,15 +373,21 @@ code, .v, .mono { font-family: ui-monospace, "DejaVu Sans Mono", Menlo, monospac
 .item { display: inline-block; margin: 0 3px 1px 0; padding: 0 3px; font-size: 11px; border-radius: 3px;
   background: #0000000a; }
 .item.add { background: var(--add); } .item.del { background: var(--del); text-decoration: line-through; }
-.sub { padding: 0 2px; display: inline-block; white-space: nowrap; }
+.sub { padding: 0 2px; }
 .empty { color: #999; }
 .ghost { grid-column: 2 / -1; padding: 2px 6px 4px; color: #777; font-size: 11px; border-top: 1px dotted #ccc; }
-.ghost .f { display: inline-grid; grid-template-columns: auto auto; margin-right: 14px; }
+.ghost .f { display: inline-flex; margin-right: 14px; } .ghost .f .k { flex-basis: auto; }
 .ghost .v { font-size: 11px; } .ghost .chg .now { background: #fff2b0; }
 .verdict { grid-column: 2 / -1; margin: 4px 0; padding: 10px 18px; border: 3px solid #b00020; background: #fff0f0; }
 .verdict.witness { border-color: #1d7a2c; background: #effaf0; }
 .verdict.trade { border-color: #a15c00; background: #fff6e6; }
 .verdict h2 { margin: 0 0 4px; font-size: 17px; }
+.headline { margin: 6px 0 8px; padding: 8px 14px; border: 3px solid #b00020; background: #fff0f0; font-size: 15px; }
+.headline.witness { border-color: #1d7a2c; background: #effaf0; }
+.headline.trade { border-color: #a15c00; background: #fff6e6; }
+.headline.other { border-color: #666; background: #f4f4f4; }
+.headline .what { font-weight: 700; }
+.why { font: 600 13px ui-monospace, "DejaVu Sans Mono", monospace; margin: 2px 0 4px; }
 .step.last { box-shadow: inset 6px 0 0 #b00020; }
 .step.last.witness { box-shadow: inset 6px 0 0 #1d7a2c; } .step.last.trade { box-shadow: inset 6px 0 0 #a15c00; }
 .const { font-size: 11px; color: #666; }
@@ -370,6 +399,12 @@ footer { padding: 10px 18px; color: #777; }
 def esc(v: Any) -> str:
     """Any value as escaped HTML text: trace files are untrusted."""
     return html.escape(str(v), quote=True)
+
+
+def breakable(text: str) -> str:
+    """``text`` escaped, with line-break opportunities after ``,`` and ``(`` (``MirrorWrite(seq=1,lba=0,
+    value=1)`` breaks between its arguments, never inside a word)."""
+    return esc(text).replace(",", ",<wbr>").replace("(", "(<wbr>")
 
 
 def _varying_fields(states: list[dict[str, Any]]) -> set[str]:
@@ -399,8 +434,8 @@ def _value_html(field: str, value: Any, prev: Any, changed: bool) -> str:
             if pending[_key(x)] > 0:
                 pending[_key(x)] -= 1
                 cls = "item add"
-            items.append(f'<span class="{cls}">{esc(brief(x))}</span>')
-        items += [f'<span class="item del">{esc(brief(x))}</span>' for x in removed]
+            items.append(f'<span class="{cls}">{breakable(brief(x))}</span>')
+        items += [f'<span class="item del">{breakable(brief(x))}</span>' for x in removed]
         return "".join(items) if items else '<span class="empty">empty</span>'
     if not isinstance(value, dict) or not (prev is None or isinstance(prev, dict)):
         was = f'<span class="was">{esc(brief(prev, field))}</span>' if changed else ""
@@ -409,7 +444,7 @@ def _value_html(field: str, value: Any, prev: Any, changed: bool) -> str:
     subs = []
     for k, x in value.items():
         cls = "sub chg" if changed and (not isinstance(prev, dict) or prev.get(k) != x) else "sub"
-        subs.append(f'<span class="{cls}">{esc(k)}={esc(brief(x, k))}</span>')
+        subs.append(f'<span class="{cls}">{esc(k)}=<wbr>{breakable(brief(x, k))}</span>')
     was = '<span class="was">none</span>' if changed and prev is None else ""
     return " ".join(subs) + was
 
@@ -494,7 +529,9 @@ def _verdict_html(doc: dict[str, Any], status: str) -> str:
         head = f"✖ violated from step {last} on: {esc(p['name'])} (liveness)"
     else:
         head = f"✖ violated at step {last}: {esc(p['name'])}"
-    body = [f"<h2>{head}</h2>", f"<div><b>meaning:</b> {esc(p['meaning'])}</div>",
+    why = explanation(doc)
+    body = [f"<h2>{head}</h2>", *([f'<div class="why">{esc(why)}</div>'] if why else []),
+            f"<div><b>meaning:</b> {esc(p['meaning'])}</div>",
             f"<div><b>kind:</b> {esc(p['kind'])} &nbsp; <b>claims of US 7,139,851:</b> {esc(claims)}</div>"]
     if trade is not None:
         body.append(f"<div><b>why expected:</b> {esc(trade)}</div>")
@@ -531,8 +568,13 @@ def _header_html(doc: dict[str, Any], status: str, varying: set[str]) -> str:
               '<span>— solid: request / delivery</span><span>- - dashed: message put on the path</span>'
               '<span>··· dotted: same step at R</span><span><a href="#verdict">jump to the verdict</a></span>'
               '</div>')
+    line, why = headline(doc)
+    # the verdict first: what broke, where, and expected against actual, before the details and the steps
+    first = (f'<div class="headline {status}" id="headline"><div class="what">{esc(line)}</div>'
+             + (f'<div class="why">{esc(why)}</div>' if why else "")
+             + '<div><a href="#verdict">the state where it breaks</a></div></div>')
     return (f'<header><h1>{esc(p["name"])}: <span class="verdict-{status}">{esc(word)}</span></h1>'
-            f'<dl class="meta">{meta}</dl>{note}{legend}</header>')
+            f'{first}<dl class="meta">{meta}</dl>{note}{legend}</header>')
 
 
 def _status(doc: dict[str, Any]) -> str:

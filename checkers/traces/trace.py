@@ -25,6 +25,7 @@ from typing import Any
 
 import jsonschema
 
+from pitmirror.checkers.traces.validate import StateShapeError, check_action_args, check_state, state_from_json
 from pitmirror.model.actions import Action, action_from_json
 from pitmirror.model.config import Bounds, BoundsError
 from pitmirror.model.protocol import MirrorModel
@@ -150,9 +151,15 @@ class Trace:
 def load(path: Path) -> dict[str, Any]:
     """Read and schema-check a trace file; ``TraceError`` with one line on anything wrong."""
     try:
-        text = path.read_text()
+        data = path.read_bytes()
     except OSError as e:
         raise TraceError(f"cannot read {path}: {e.strerror}") from None
+    if b"\0" in data:
+        raise TraceError(f"{path} is a binary file, not a trace (JSON text)")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise TraceError(f"{path} is not UTF-8 text (byte {e.start}): not a trace") from None
     try:
         doc = json.loads(text)
     except json.JSONDecodeError as e:
@@ -178,7 +185,14 @@ def parse(doc: dict[str, Any]) -> tuple[Bounds, Property, list[Action | None]]:
     except BoundsError as e:
         raise TraceError(f"trace config: {e}") from None
     actions: list[Action | None] = []
-    for step in doc["steps"]:
+    for k, step in enumerate(doc["steps"]):
+        if step["index"] != k:
+            raise TraceError(f"step {k} is numbered {step['index']}")
+        try:
+            check_state(state_from_json(step["state"]), bounds)
+            check_action_args(step["args"], bounds, f"action {step['action']}")
+        except StateShapeError as e:
+            raise TraceError(f"step {k}: {e}") from None
         if step["action"] is None:
             if step["index"] != 0:
                 raise TraceError(f"step {step['index']} has no action (only step 0 is the initial state)")

@@ -1,206 +1,168 @@
-"""``pitmirror trace validate LOG...``: a real run's event logs replayed on the model, step by step.
+"""A trace checked against its own bounds before anything shows, renders, diffs or replays it.
 
-As etcd raft checks its logs against its TLA+ spec: the served arrays (impl/device/) log every protocol
-step they take in the model's action vocabulary; this module merges the logs of both arrays and replays
-them on ``MirrorModel``. Every step must be one the model enables in the state reached so far, and after
-every step every safety property must hold (except an expected trade-off of a recovery kind the run used,
-``spec.properties.EXPECTED_TRADE_OFFS``, reported as such). A rejected log becomes a trace (the
-``pitmirror-trace`` format, ``source: impl``) ending at the first divergent step.
-
-Merging. Each line carries ``t``, CLOCK_MONOTONIC nanoseconds of the machine both arrays run on; the
-merged log is sorted by ``(t, array, n)``, which is real-time order and therefore respects causality (a
-message is sent, at A's step, before R's ``Deliver`` of it is stamped).
-
-The abstraction from 4 KiB blocks to the model's small values. The model's values only ever move within
-one block (P[lba] -> S[lba], J's record for lba, B[lba]), so a value need only be consistent per block:
-at each LBA, the distinct contents written there are numbered in the order they first appear in the log
-(``digest`` names a content: "0" is a block of zeros and maps to value 0, the initial content). Equal
-bytes get equal values and different bytes different ones, so P == S in the model exactly when it holds
-for the real blocks (up to 64-bit BLAKE2b collisions). Blocks the run never wrote stay zero on every
-volume in both worlds, so only the LBAs the log names become model blocks, numbered in order of first
-appearance. The model is then bounded to the run: that many blocks, ``max values per block + 1`` values,
-the run's host writes, markers, faults and recoveries, and the array's journal capacity and in-flight
-limit (``--journal-capacity`` / ``--concurrency``).
-
-Enabledness is asked of the model's own guards (``MirrorModel._actions``, in its fixed order, stopped at
-the first match), with the ``values`` range narrowed to the step's own value so a real-sized run does not
-enumerate every (block, value) pair. The recovery kind bound is the kind of the recovery in progress.
+The JSON schema (``trace.SCHEMA``) checks the document's outline; this module checks what the schema cannot:
+every step's state has exactly the fields of ``spec.state.State`` with the right types (enum values by name,
+records and messages as objects), every volume has ``blocks`` entries, every block address is below
+``blocks`` (or the marker), every data value below ``values``, and every action's arguments fit the same
+bounds. The state is rebuilt into the spec's own types, so a new field of ``State`` is checked without
+touching this file.
 """
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass, field, replace
-from pathlib import Path
-from typing import Any
+import types
+import typing
+from enum import Enum
+from typing import Any, NamedTuple, get_args, get_origin, get_type_hints
 
-from pitmirror.checkers.traces.trace import Trace
-from pitmirror.model.actions import Action, action_from_json
 from pitmirror.model.config import Bounds
-from pitmirror.model.protocol import MirrorModel
-from pitmirror.spec.properties import EXPECTED_TRADE_OFFS, SAFETY, Kind, Property
-from pitmirror.spec.state import MARKER, FencePolicy, RecoveryKind, State
-
-#: what a divergent step breaks: not a property of the protocol, the premise of validation
-ENABLED = Property("step_enabled", Kind.ALWAYS, "every step a served array logged is one the model enables",
-                   (), lambda s: True)
+from pitmirror.spec.state import MARKER, MESSAGE_NAMES, Message, MessageKind, State, message_from_fields
 
 
-class LogError(ValueError):
-    """An event log is unreadable or not one a served array writes: a usage error."""
+class StateShapeError(ValueError):
+    """A state (or an action argument) in a trace does not fit the spec's types or the trace's bounds."""
 
 
-@dataclass(frozen=True)
-class RunBounds(Bounds):
-    """Bounds sized to a real run: the ranges that keep ``pitmirror check`` finite do not apply to a
-    replay, which visits one path only."""
-
-    def __post_init__(self) -> None:
-        pass
+_HINTS: dict[type, dict[str, Any]] = {}
 
 
-@dataclass
-class Validation:
-    """The verdict: ``ok``, the steps replayed, the first divergent step (1-based) and why, the
-    properties shown as expected trade-offs, and the trace of the replay up to where it stopped."""
-
-    ok: bool
-    steps: int
-    bounds: Bounds
-    failed_step: int | None = None
-    reason: str = ""
-    property: Property | None = None
-    trade_offs: dict[str, str] = field(default_factory=dict)
-    taken: list[tuple[Action | None, State]] = field(default_factory=list, repr=False)
-    blocks: int = 0
-    values: int = 0
-
-    def trace(self) -> dict[str, Any]:
-        """The replay as a ``pitmirror-trace`` document (built on demand: a long run's is large)."""
-        note = self.reason or "the log validates"
-        return Trace("impl", self.bounds, self.property or ENABLED, "violated" if not self.ok else "witness",
-                     self.taken, note=note).to_dict()
+def _hints(cls: type) -> dict[str, Any]:
+    if cls not in _HINTS:
+        _HINTS[cls] = get_type_hints(cls)
+    return _HINTS[cls]
 
 
-def read_logs(paths: list[Path]) -> list[dict[str, Any]]:
-    """Every line of every log, merged in real-time order."""
-    events: list[dict[str, Any]] = []
-    for path in paths:
+def _is_int(v: object) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _build(value: Any, hint: Any, where: str) -> Any:
+    """``value`` (JSON) rebuilt as the spec type ``hint``; ``StateShapeError`` naming ``where`` if it is not."""
+    origin = get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        options = get_args(hint)
+        if value is None and type(None) in options:
+            return None
+        (inner,) = [o for o in options if o is not type(None)]
+        return _build(value, inner, where)
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise StateShapeError(f"{where} must be true or false, not {value!r}")
+        return value
+    if hint is int:
+        if not _is_int(value):
+            raise StateShapeError(f"{where} must be an integer, not {value!r}")
+        return value
+    if isinstance(hint, type) and issubclass(hint, Enum):
+        if not isinstance(value, str) or value not in hint.__members__:
+            raise StateShapeError(f"{where} must be one of {', '.join(hint.__members__)}, not {value!r}")
+        return hint[value]
+    if hint is Message:
+        if not isinstance(value, dict) or value.get("kind") not in MESSAGE_NAMES.values():
+            raise StateShapeError(f"{where} must be a message ({', '.join(MESSAGE_NAMES.values())})")
+        fields = {k: v for k, v in value.items() if k != "kind"}
+        if not all(_is_int(v) for v in fields.values()):
+            raise StateShapeError(f"{where}: a message's fields are integers")
         try:
-            lines = path.read_text().splitlines()
-        except OSError as e:
-            raise LogError(f"cannot read {path}: {e.strerror or e}") from None
-        for i, line in enumerate(lines, 1):
-            try:
-                ev = json.loads(line)
-                if not isinstance(ev, dict) or not isinstance(ev.get("action"), str) \
-                        or not isinstance(ev.get("t"), int) or ev.get("array") not in ("A", "R") \
-                        or not isinstance(ev.get("args"), dict):
-                    raise ValueError("not an event")
-            except ValueError:
-                raise LogError(f"{path}:{i}: not an event line of a served array") from None
-            events.append(ev)
-    events.sort(key=lambda e: (e["t"], e["array"], e.get("n", 0)))
-    return events
+            return message_from_fields(str(value["kind"]), fields)
+        except (TypeError, KeyError, ValueError) as e:
+            raise StateShapeError(f"{where}: malformed {value['kind']} ({e})") from None
+    if origin is tuple:
+        args = get_args(hint)
+        if not isinstance(value, list):
+            raise StateShapeError(f"{where} must be a list")
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_build(v, args[0], f"{where}[{i}]") for i, v in enumerate(value))
+    if isinstance(hint, type) and issubclass(hint, tuple) and hasattr(hint, "_fields"):
+        return _record(value, hint, where)
+    raise StateShapeError(f"{where}: unexpected value {value!r}")
 
 
-class _Abstraction:
-    """Real LBAs -> model blocks, and per block content digests -> model values."""
-
-    def __init__(self) -> None:
-        self.lbas: dict[int, int] = {}
-        self.values: dict[int, dict[str, int]] = {}
-
-    def block(self, lba: int) -> int:
-        if lba == MARKER:
-            return MARKER
-        return self.lbas.setdefault(lba, len(self.lbas))
-
-    def value(self, lba: int, digest: str) -> int:
-        if lba == MARKER or digest == "0":
-            return 0
-        seen = self.values.setdefault(lba, {})
-        return seen.setdefault(digest, len(seen) + 1)
-
-    def action(self, ev: dict[str, Any]) -> dict[str, Any]:
-        """The event as a model action's JSON (name and args)."""
-        name, args = ev["action"], dict(ev["args"])
-        if name == "HostWrite":
-            lba = int(args["lba"])
-            args = {"lba": self.block(lba), "value": self.value(lba, str(args["digest"]))}
-        elif name == "SetMarker":
-            args = {}
-        elif name == "RecoveryWrite":
-            args = {"lba": self.block(int(args["lba"]))}
-        elif name in ("Deliver", "LoseMessage", "DuplicateMessage"):
-            m = dict(args["message"])
-            if m.get("kind") == "MirrorWrite":
-                lba = int(m["lba"])
-                m = {"kind": "MirrorWrite", "seq": m["seq"], "lba": self.block(lba),
-                     "value": self.value(lba, str(m.get("digest", "0")))}
-            args = {"message": m}
-        return {"action": name, "args": args}
+def _record(value: Any, cls: type, where: str) -> Any:
+    if not isinstance(value, dict):
+        raise StateShapeError(f"{where or 'state'} must be an object with fields {', '.join(cls._fields)}")  # type: ignore[attr-defined]
+    names: tuple[str, ...] = cls._fields  # type: ignore[attr-defined]
+    missing = [n for n in names if n not in value]
+    extra = [k for k in value if k not in names]
+    if missing or extra:
+        what = "; ".join(x for x in (missing and f"missing {', '.join(missing)}",
+                                     extra and f"unknown {', '.join(extra)}") if x)
+        raise StateShapeError(f"{where or 'state'}: {what}")
+    hints = _hints(cls)
+    return cls(**{n: _build(value[n], hints[n], f"{where}.{n}" if where else n) for n in names})
 
 
-def _enabled(model: MirrorModel, s: State, action: Action) -> bool:
-    """Whether the model's guards enable ``action`` in ``s`` (see the module docstring)."""
-    value = getattr(action, "value", None) if action.name == "HostWrite" else None
-    model.values = range(value, value + 1) if isinstance(value, int) else range(0)
-    try:
-        return any(a == action for a in model._actions(s))
-    finally:
-        model.values = range(model.bounds.values)
+def state_from_json(doc: Any) -> State:
+    """A trace step's ``state`` rebuilt as a ``State``; ``StateShapeError`` when its shape is wrong."""
+    state: State = _record(doc, State, "")
+    return state
 
 
-def validate(paths: list[Path], journal_capacity: int, concurrency: int,
-             fence: str = "never") -> Validation:
-    """Replay the merged logs on the model (see the module docstring)."""
-    events = read_logs(paths)
-    if not events:
-        raise LogError("the logs hold no events")
-    ab = _Abstraction()
-    try:
-        steps = [ab.action(ev) for ev in events]
-    except (KeyError, TypeError, ValueError) as e:
-        raise LogError(f"an event's arguments are malformed: {e}") from None
-    count = {name: sum(1 for st in steps if st["action"] == name) for name in
-             ("HostWrite", "SetMarker", "FailPath", "CrashArray", "StartRecovery")}
-    nvalues = max([len(v) for v in ab.values.values()] + [1]) + 1
-    kinds = {str(st["args"].get("kind")) for st in steps if st["action"] == "StartRecovery"}
-    bounds = RunBounds(blocks=max(len(ab.lbas), 1), values=nvalues, host_writes=count["HostWrite"],
-                       concurrency=concurrency, journal_capacity=journal_capacity, markers=count["SetMarker"],
-                       path_failures=count["FailPath"], crashes=count["CrashArray"], message_faults=0,
-                       recoveries=count["StartRecovery"], fence_policies=(FencePolicy[fence.upper()],))
-    trade_offs = {name: why for (name, kind), why in EXPECTED_TRADE_OFFS.items() if kind.name.lower() in kinds}
-    checked = [p for p in SAFETY if p.name not in trade_offs]
-    model = MirrorModel(bounds)
-    s = model.init_states()[0]
-    taken: list[tuple[Action | None, State]] = [(None, s)]
-    result = Validation(True, 0, bounds, trade_offs=trade_offs, blocks=len(ab.lbas), values=nvalues)
-    for i, (ev, st) in enumerate(zip(events, steps, strict=True), 1):
-        try:
-            action = action_from_json(st["action"], st["args"])
-        except ValueError as e:
-            return _reject(result, taken, i, f"{ev['array']} logged a step the model has no words for: {e}")
-        if action.name == "StartRecovery":
-            model.bounds = replace(model.bounds, recovery_kind=getattr(action, "kind", RecoveryKind.WRITETHROUGH))
-        if not _enabled(model, s, action):
-            return _reject(result, taken, i, f"step {i} ({ev['array']}): {action!r} is not enabled in the "
-                                             "model's state")
-        s = model.next_state(s, action)
-        taken.append((action, s))
-        result.taken = taken
-        result.steps = i
-        for p in checked:
-            if not p.predicate(s):
-                result.property = p
-                return _reject(result, taken, i, f"step {i} ({ev['array']}): {action!r} violates {p.name}")
-    return result
+class _Located(NamedTuple):
+    where: str
+    value: Any
 
 
-def _reject(result: Validation, taken: list[tuple[Action | None, State]], step: int, reason: str) -> Validation:
-    """A rejected log: the verdict, and the trace of the steps the model took, ending at the divergence
-    (the last step shown is the last one the model enabled, or the one that broke the property)."""
-    result.ok, result.failed_step, result.reason = False, step, reason
-    result.taken = taken
-    return result
+def _walk(value: Any, where: str) -> typing.Iterator[_Located]:
+    """Every part of a rebuilt state, with its path."""
+    yield _Located(where, value)
+    if isinstance(value, Message):
+        return
+    if isinstance(value, tuple) and hasattr(value, "_fields"):
+        for f in value._fields:
+            yield from _walk(getattr(value, f), f"{where}.{f}" if where else f)
+    elif isinstance(value, tuple):
+        for i, v in enumerate(value):
+            yield from _walk(v, f"{where}[{i}]")
+
+
+# Fields that are whole volumes (one entry per block) or block-indexed bitmaps.
+VOLUMES = frozenset({"primary", "base", "remote", "replica_base", "ghost_base", "retired_image", "target_image",
+                     "start_image", "dirty"})
+
+
+def check_state(state: State, bounds: Bounds) -> None:
+    """``StateShapeError`` when a part of ``state`` is out of the trace's bounds."""
+    for loc in _walk(state, ""):
+        field = loc.where.rsplit(".", 1)[-1]
+        v = loc.value
+        if field in VOLUMES and isinstance(v, tuple):
+            if len(v) != bounds.blocks:
+                raise StateShapeError(f"{loc.where} has {len(v)} blocks; the trace's bounds say blocks={bounds.blocks}")
+            top = 2 if field == "dirty" else bounds.values
+            for i, x in enumerate(v):
+                if not 0 <= x < top:
+                    raise StateShapeError(f"{loc.where}[{i}] = {x} is out of range (0..{top - 1})")
+        elif isinstance(v, Message):
+            _check_message(v, bounds, loc.where)
+        elif hasattr(v, "_fields") and "lba" in v._fields:
+            _check_block(v.lba, v.value, bounds, loc.where)
+        elif _is_int(v) and not isinstance(v, Enum) and v < 0 and field not in ("lba",):
+            raise StateShapeError(f"{loc.where} = {v} is negative")
+
+
+def _check_block(lba: int, value: int, bounds: Bounds, where: str) -> None:
+    if lba != MARKER and not 0 <= lba < bounds.blocks:
+        raise StateShapeError(f"{where}: lba={lba} is out of range (0..{bounds.blocks - 1})")
+    if not 0 <= value < max(bounds.values, 1) and not (lba == MARKER and value >= 0):
+        raise StateShapeError(f"{where}: value={value} is out of range (0..{bounds.values - 1})")
+
+
+def _check_message(m: Message, bounds: Bounds, where: str) -> None:
+    if m.kind is MessageKind.MIRROR_WRITE:
+        _check_block(m.b, m.c, bounds, where)
+
+
+def check_action_args(args: dict[str, Any], bounds: Bounds, where: str) -> None:
+    """``StateShapeError`` when an action's block address or value is out of the trace's bounds."""
+    lba = args.get("lba")
+    if isinstance(lba, int) and _is_int(lba) and lba != MARKER and not 0 <= lba < bounds.blocks:
+        raise StateShapeError(f"{where}: lba={lba} is out of range (0..{bounds.blocks - 1})")
+    value = args.get("value")
+    if isinstance(value, int) and _is_int(value) and not 0 <= value < bounds.values:
+        raise StateShapeError(f"{where}: value={value} is out of range (0..{bounds.values - 1})")
+    message = args.get("message")
+    if isinstance(message, dict) and message.get("kind") == MESSAGE_NAMES[MessageKind.MIRROR_WRITE]:
+        m_lba, m_value = message.get("lba"), message.get("value")
+        if isinstance(m_lba, int) and isinstance(m_value, int) and _is_int(m_lba) and _is_int(m_value):
+            _check_block(m_lba, m_value, bounds, f"{where} message")

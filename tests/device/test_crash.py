@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from pitmirror.checkers.traces.validate import validate
+from pitmirror.checkers.traces.eventlog import validate
 
 WRITER = Path(__file__).with_name("writer.py")
 CHUNK = 64 << 10

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from pitmirror.checkers.traces.validate import validate
+from pitmirror.checkers.traces.eventlog import validate
 from pitmirror.impl.device.control import call
 from pitmirror.impl.device.serve import ServeConfig, Supervisor
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from pitmirror.checkers.traces.validate import validate
+from pitmirror.checkers.traces.eventlog import validate
 
 pytestmark = pytest.mark.skipif(any(shutil.which(t) is None for t in ("fio", "nbdkit", "qemu-io")),
                                 reason="needs fio, nbdkit, qemu-io (Debian: fio nbdkit nbdkit-plugin-python "

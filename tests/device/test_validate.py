@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from helpers.device_logs import D1, D2, ev, faithful, logs, write_ack
-from pitmirror.checkers.traces.validate import LogError, validate
+from pitmirror.checkers.traces.eventlog import LogError, validate
 
 
 def test_a_faithful_log_validates(tmp_path: Path) -> None:

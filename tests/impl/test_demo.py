@@ -24,3 +24,12 @@ def test_the_package_docstring_example_runs() -> None:
     start = doc.index("A storage engineer's script::") + len("A storage engineer's script::")
     script = textwrap.dedent(doc[start:doc.index("Step by step")]).replace("print(report)", "str(report)")
     exec(compile(script, "impl/__init__.py docstring", "exec"), {})  # our own docstring
+
+
+def test_demo_shows_each_recovered_block_whole() -> None:
+    """The balance at the end of block 0 tells which version came back: a preview must not cut it off."""
+    lines: list[str] = []
+    run_demo(lines.append)
+    text = "\n".join(lines)
+    for verdict in text.split("P == S == image(marker): yes")[1:]:
+        assert "block 0: 'ACCOUNT 4711  balance   1,190.00 EUR  (after order 1001)'" in verdict.split("\n\n")[0]

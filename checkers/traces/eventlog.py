@@ -1,0 +1,206 @@
+"""``pitmirror trace validate LOG...``: a real run's event logs replayed on the model, step by step.
+
+As etcd raft checks its logs against its TLA+ spec: the served arrays (impl/device/) log every protocol
+step they take in the model's action vocabulary; this module merges the logs of both arrays and replays
+them on ``MirrorModel``. Every step must be one the model enables in the state reached so far, and after
+every step every safety property must hold (except an expected trade-off of a recovery kind the run used,
+``spec.properties.EXPECTED_TRADE_OFFS``, reported as such). A rejected log becomes a trace (the
+``pitmirror-trace`` format, ``source: impl``) ending at the first divergent step.
+
+Merging. Each line carries ``t``, CLOCK_MONOTONIC nanoseconds of the machine both arrays run on; the
+merged log is sorted by ``(t, array, n)``, which is real-time order and therefore respects causality (a
+message is sent, at A's step, before R's ``Deliver`` of it is stamped).
+
+The abstraction from 4 KiB blocks to the model's small values. The model's values only ever move within
+one block (P[lba] -> S[lba], J's record for lba, B[lba]), so a value need only be consistent per block:
+at each LBA, the distinct contents written there are numbered in the order they first appear in the log
+(``digest`` names a content: "0" is a block of zeros and maps to value 0, the initial content). Equal
+bytes get equal values and different bytes different ones, so P == S in the model exactly when it holds
+for the real blocks (up to 64-bit BLAKE2b collisions). Blocks the run never wrote stay zero on every
+volume in both worlds, so only the LBAs the log names become model blocks, numbered in order of first
+appearance. The model is then bounded to the run: that many blocks, ``max values per block + 1`` values,
+the run's host writes, markers, faults and recoveries, and the array's journal capacity and in-flight
+limit (``--journal-capacity`` / ``--concurrency``).
+
+Enabledness is asked of the model's own guards (``MirrorModel._actions``, in its fixed order, stopped at
+the first match), with the ``values`` range narrowed to the step's own value so a real-sized run does not
+enumerate every (block, value) pair. The recovery kind bound is the kind of the recovery in progress.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from pitmirror.checkers.traces.trace import Trace
+from pitmirror.model.actions import Action, action_from_json
+from pitmirror.model.config import Bounds
+from pitmirror.model.protocol import MirrorModel
+from pitmirror.spec.properties import EXPECTED_TRADE_OFFS, SAFETY, Kind, Property
+from pitmirror.spec.state import MARKER, FencePolicy, RecoveryKind, State
+
+#: what a divergent step breaks: not a property of the protocol, the premise of validation
+ENABLED = Property("step_enabled", Kind.ALWAYS, "every step a served array logged is one the model enables",
+                   (), lambda s: True)
+
+
+class LogError(ValueError):
+    """An event log is unreadable or not one a served array writes: a usage error."""
+
+
+@dataclass(frozen=True)
+class RunBounds(Bounds):
+    """Bounds sized to a real run: the ranges that keep ``pitmirror check`` finite do not apply to a
+    replay, which visits one path only."""
+
+    def __post_init__(self) -> None:
+        pass
+
+
+@dataclass
+class Validation:
+    """The verdict: ``ok``, the steps replayed, the first divergent step (1-based) and why, the
+    properties shown as expected trade-offs, and the trace of the replay up to where it stopped."""
+
+    ok: bool
+    steps: int
+    bounds: Bounds
+    failed_step: int | None = None
+    reason: str = ""
+    property: Property | None = None
+    trade_offs: dict[str, str] = field(default_factory=dict)
+    taken: list[tuple[Action | None, State]] = field(default_factory=list, repr=False)
+    blocks: int = 0
+    values: int = 0
+
+    def trace(self) -> dict[str, Any]:
+        """The replay as a ``pitmirror-trace`` document (built on demand: a long run's is large)."""
+        note = self.reason or "the log validates"
+        return Trace("impl", self.bounds, self.property or ENABLED, "violated" if not self.ok else "witness",
+                     self.taken, note=note).to_dict()
+
+
+def read_logs(paths: list[Path]) -> list[dict[str, Any]]:
+    """Every line of every log, merged in real-time order."""
+    events: list[dict[str, Any]] = []
+    for path in paths:
+        try:
+            lines = path.read_text().splitlines()
+        except OSError as e:
+            raise LogError(f"cannot read {path}: {e.strerror or e}") from None
+        for i, line in enumerate(lines, 1):
+            try:
+                ev = json.loads(line)
+                if not isinstance(ev, dict) or not isinstance(ev.get("action"), str) \
+                        or not isinstance(ev.get("t"), int) or ev.get("array") not in ("A", "R") \
+                        or not isinstance(ev.get("args"), dict):
+                    raise ValueError("not an event")
+            except ValueError:
+                raise LogError(f"{path}:{i}: not an event line of a served array") from None
+            events.append(ev)
+    events.sort(key=lambda e: (e["t"], e["array"], e.get("n", 0)))
+    return events
+
+
+class _Abstraction:
+    """Real LBAs -> model blocks, and per block content digests -> model values."""
+
+    def __init__(self) -> None:
+        self.lbas: dict[int, int] = {}
+        self.values: dict[int, dict[str, int]] = {}
+
+    def block(self, lba: int) -> int:
+        if lba == MARKER:
+            return MARKER
+        return self.lbas.setdefault(lba, len(self.lbas))
+
+    def value(self, lba: int, digest: str) -> int:
+        if lba == MARKER or digest == "0":
+            return 0
+        seen = self.values.setdefault(lba, {})
+        return seen.setdefault(digest, len(seen) + 1)
+
+    def action(self, ev: dict[str, Any]) -> dict[str, Any]:
+        """The event as a model action's JSON (name and args)."""
+        name, args = ev["action"], dict(ev["args"])
+        if name == "HostWrite":
+            lba = int(args["lba"])
+            args = {"lba": self.block(lba), "value": self.value(lba, str(args["digest"]))}
+        elif name == "SetMarker":
+            args = {}
+        elif name == "RecoveryWrite":
+            args = {"lba": self.block(int(args["lba"]))}
+        elif name in ("Deliver", "LoseMessage", "DuplicateMessage"):
+            m = dict(args["message"])
+            if m.get("kind") == "MirrorWrite":
+                lba = int(m["lba"])
+                m = {"kind": "MirrorWrite", "seq": m["seq"], "lba": self.block(lba),
+                     "value": self.value(lba, str(m.get("digest", "0")))}
+            args = {"message": m}
+        return {"action": name, "args": args}
+
+
+def _enabled(model: MirrorModel, s: State, action: Action) -> bool:
+    """Whether the model's guards enable ``action`` in ``s`` (see the module docstring)."""
+    value = getattr(action, "value", None) if action.name == "HostWrite" else None
+    model.values = range(value, value + 1) if isinstance(value, int) else range(0)
+    try:
+        return any(a == action for a in model._actions(s))
+    finally:
+        model.values = range(model.bounds.values)
+
+
+def validate(paths: list[Path], journal_capacity: int, concurrency: int,
+             fence: str = "never") -> Validation:
+    """Replay the merged logs on the model (see the module docstring)."""
+    events = read_logs(paths)
+    if not events:
+        raise LogError("the logs hold no events")
+    ab = _Abstraction()
+    try:
+        steps = [ab.action(ev) for ev in events]
+    except (KeyError, TypeError, ValueError) as e:
+        raise LogError(f"an event's arguments are malformed: {e}") from None
+    count = {name: sum(1 for st in steps if st["action"] == name) for name in
+             ("HostWrite", "SetMarker", "FailPath", "CrashArray", "StartRecovery")}
+    nvalues = max([len(v) for v in ab.values.values()] + [1]) + 1
+    kinds = {str(st["args"].get("kind")) for st in steps if st["action"] == "StartRecovery"}
+    bounds = RunBounds(blocks=max(len(ab.lbas), 1), values=nvalues, host_writes=count["HostWrite"],
+                       concurrency=concurrency, journal_capacity=journal_capacity, markers=count["SetMarker"],
+                       path_failures=count["FailPath"], crashes=count["CrashArray"], message_faults=0,
+                       recoveries=count["StartRecovery"], fence_policies=(FencePolicy[fence.upper()],))
+    trade_offs = {name: why for (name, kind), why in EXPECTED_TRADE_OFFS.items() if kind.name.lower() in kinds}
+    checked = [p for p in SAFETY if p.name not in trade_offs]
+    model = MirrorModel(bounds)
+    s = model.init_states()[0]
+    taken: list[tuple[Action | None, State]] = [(None, s)]
+    result = Validation(True, 0, bounds, trade_offs=trade_offs, blocks=len(ab.lbas), values=nvalues)
+    for i, (ev, st) in enumerate(zip(events, steps, strict=True), 1):
+        try:
+            action = action_from_json(st["action"], st["args"])
+        except ValueError as e:
+            return _reject(result, taken, i, f"{ev['array']} logged a step the model has no words for: {e}")
+        if action.name == "StartRecovery":
+            model.bounds = replace(model.bounds, recovery_kind=getattr(action, "kind", RecoveryKind.WRITETHROUGH))
+        if not _enabled(model, s, action):
+            return _reject(result, taken, i, f"step {i} ({ev['array']}): {action!r} is not enabled in the "
+                                             "model's state")
+        s = model.next_state(s, action)
+        taken.append((action, s))
+        result.taken = taken
+        result.steps = i
+        for p in checked:
+            if not p.predicate(s):
+                result.property = p
+                return _reject(result, taken, i, f"step {i} ({ev['array']}): {action!r} violates {p.name}")
+    return result
+
+
+def _reject(result: Validation, taken: list[tuple[Action | None, State]], step: int, reason: str) -> Validation:
+    """A rejected log: the verdict, and the trace of the steps the model took, ending at the divergence
+    (the last step shown is the last one the model enabled, or the one that broke the property)."""
+    result.ok, result.failed_step, result.reason = False, step, reason
+    result.taken = taken
+    return result
