@@ -106,6 +106,16 @@ def remote_applies_in_arrival_order(m: str | None) -> bool:
     return synced(s, [2, 0])
 
 
+def remote_writes_ahead_of_gap(m: str | None) -> bool:
+    s = system(m)
+    s.host_write(0, 1)
+    s.host_write(1, 2)  # in flight with the first
+    s.deliver(MirrorWrite(2, 1, block_of_value(2)))  # arrives first: R must hold it until write 1 is in
+    s_before_gap = [value_of_block(b) for b in s.remote_blocks()]
+    s.stabilize()
+    return s_before_gap == [0, 0] and synced(s, [1, 2])
+
+
 def swap_without_freeze(m: str | None) -> bool:
     s = system(m, recovery="swap")
     s.write(0, 1)
@@ -160,7 +170,7 @@ SCENARIOS: dict[str, Callable[[str | None], bool]] = {
         ack_before_remote, skip_journal, reuse_sequence_number, recovery_bypasses_mirror, recovery_off_by_one,
         replay_out_of_order, checkpoint_drops_record, checkpoint_during_recovery,
         remote_applies_in_arrival_order, swap_without_freeze, remote_checkpoints_alone, rebuild_from_primary,
-        journal_not_persisted_before_ack, no_remote_timeout,
+        journal_not_persisted_before_ack, no_remote_timeout, remote_writes_ahead_of_gap,
     )
 }
 
