@@ -24,7 +24,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from pitmirror.checkers.symbolic.bmc import DecodeError, DepthReport, Outcome, Unroller, bmc
+from pitmirror.checkers.symbolic.bmc import DecodeError, DepthReport, Outcome, Unroller, bmc_all
 from pitmirror.checkers.symbolic.induction import Discharged, Discharger
 from pitmirror.checkers.symbolic.induction import induction as k_induction
 from pitmirror.checkers.traces.trace import Trace
@@ -103,19 +103,19 @@ def build_prove(cli: ModuleType) -> click.Command:
                     out.print(f"  {r.prop:<24} depth {r.depth:>2}  {r.result:<12} {r.seconds:7.2f}s{note}")
 
             outcomes: list[Outcome] = []
-            for p in props:
-                try:
-                    if induction:
+            try:
+                if induction:
+                    for p in props:
                         support = invariant_support(p.name, kind)
                         with _obligation_progress(out, p.name, quiet) as on_obligation:
-                            o = k_induction(un, p, support, depth, report, timeout_s * 1000, discharger,
-                                            on_obligation)
-                    else:
-                        o = bmc(un, p, sym[p.name], depth, report, timeout_s * 1000)
-                except DecodeError as e:
-                    out.print(f"[bold red]internal disagreement between the Z3 encoding and the model: {e}[/]")
-                    sys.exit(70)
-                outcomes.append(o)
+                            outcomes.append(k_induction(un, p, support, depth, report, timeout_s * 1000, discharger,
+                                                        on_obligation))
+                else:  # every property on one solver, depth by depth (``bmc_all``)
+                    together = bmc_all(un, props, sym, depth, report, timeout_s * 1000)
+                    outcomes = [together[p.name] for p in props]
+            except DecodeError as e:
+                out.print(f"[bold red]internal disagreement between the Z3 encoding and the model: {e}[/]")
+                sys.exit(70)
             table = Table(title=f"{kname} recovery" + (f", mutant {b.mutant}" if b.mutant else "") + f" ({mode})",
                           pad_edge=False)
             for col in ("property", "verdict", "depth", "seconds", "trace / note"):
