@@ -7,11 +7,12 @@ every slot of ``s_k+1`` is that instance's effect. A satisfying model therefore 
 step; ``decode`` turns it into concrete actions and re-executes them on ``MirrorModel``, so a z3 trace is a
 model trace like any other (``checkers.traces.trace.replay_on_model`` accepts it).
 
-BMC is incremental: one solver per property, one transition added per depth, the violation asked for with
-an assumption, so depth d reuses what the solver learnt at depth d-1 and the first violation found is a
-shortest one. A caller that already expects a violation around some depth (the tests know the explicit
-checker's shortest trace) can ask ``bmc(..., first_depth=d)``: one query for a violation within d steps,
-which skips the unsat checks below d; see ``bmc``.
+BMC is incremental (``bmc_all``): one solver for every depth and every property asked, one transition added
+per depth, "some property fails at depth d" asked once with an assumption (then, only if so, which), so
+depth d reuses what the solver learnt at depth d-1 and each property's first violation is a shortest one.
+``bmc`` is the same loop for one property. A caller that already expects a violation around some depth (the
+tests know the explicit checker's shortest trace) can ask ``bmc(..., first_depth=d)``: one query for a
+violation within d steps, which skips the unsat checks below d; see ``bmc``.
 """
 
 from __future__ import annotations
