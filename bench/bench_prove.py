@@ -1,28 +1,100 @@
-"""Time to verdict per property: ``prove`` (Z3 BMC) against ``check`` (explicit BFS) on the same bounds.
+"""Time to verdict per property: ``prove`` (Z3 BMC) against ``check`` (explicit BFS) on the same bounds, and
+today's BMC against an older commit's.
 
 For every mutant (the property it breaks, at its recovery kind) and for the correct protocol (every safety
-property to a fixed depth), both checkers run in this process, one after the other, and the table shows
-seconds, counterexample length and the ratio z3 / explicit measured in the same run. Not a timed test.
+property to a fixed depth), the explicit checker and today's BMC run in this process, one after the other;
+``--baseline REV`` (default: the commit before incremental multi-property BMC) runs that commit's own
+``bmc`` on the same bounds and depths in a subprocess (``git archive`` into a temporary folder), so the old
+and new figures come from one run. Times are CPU-seconds of the process (the machine is shared, so wall
+time says more about the neighbours than about the solver). The issue-15 goal is the ``new/explicit``
+column: each mutant's shortest violation in at most 3x the explicit time. Not a timed test.
 
-    python bench/bench_prove.py                 # the one-block bounds the tests use
-    python bench/bench_prove.py --blocks 2      # the default block count
+    python bench/bench_prove.py                       # the one-block bounds the tests use, old beside new
+    python bench/bench_prove.py --baseline ''         # today's figures only
+    python bench/bench_prove.py --only recovery_off_by_one replay_out_of_order
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import subprocess
+import sys
+import tempfile
 import time
+from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
 
 from pitmirror.checkers.explicit.checker import ExplicitChecker
-from pitmirror.checkers.symbolic.bmc import Unroller, bmc
+from pitmirror.checkers.symbolic.bmc import Unroller, bmc, bmc_all
 from pitmirror.model.config import Bounds
 from pitmirror.model.mutants import MUTANTS
 from pitmirror.model.protocol import MirrorModel
 from pitmirror.spec.properties import BY_NAME, SAFETY
 from pitmirror.spec.state import RecoveryKind
+
+ROOT = Path(__file__).resolve().parent.parent
+#: The last commit before incremental multi-property BMC (one solver per property, no lemmas).
+DEFAULT_BASELINE = "034ef0c"
+
+#: Run in the old tree: that commit's bmc(), per mutant at the depth given, then every safety property of
+#: the correct protocol one by one (as its ``prove`` did); one JSON line per row, CPU-seconds.
+_OLD = """
+import json, sys, time
+from pitmirror.checkers.symbolic.bmc import Unroller, bmc
+from pitmirror.model.config import Bounds
+from pitmirror.model.mutants import MUTANTS
+from pitmirror.spec.properties import BY_NAME, SAFETY
+from pitmirror.spec.state import RecoveryKind
+job = json.loads(sys.argv[1])
+base = Bounds(**job["bounds"])
+for name, depth in job["mutants"]:
+    m = MUTANTS[name]
+    c0 = time.process_time()
+    un = Unroller(base.with_(mutant=name, recovery_kind=m.recovery_kind))
+    o = bmc(un, BY_NAME[m.breaks], un.enc.properties()[m.breaks], depth)
+    print(json.dumps([name, len(o.steps) - 1 if o.steps else -1, time.process_time() - c0]), flush=True)
+for kind in (RecoveryKind.WRITETHROUGH, RecoveryKind.SWAP):
+    c0 = time.process_time()
+    un = Unroller(base.with_(recovery_kind=kind))
+    sym = un.enc.properties()
+    for p in SAFETY:
+        bmc(un, p, sym[p.name], job["depth"])
+    print(json.dumps(["correct " + kind.name.lower(), -1, time.process_time() - c0]), flush=True)
+"""
+
+
+def baseline(rev: str, bounds: Bounds, mutants: list[tuple[str, int]], depth: int, timeout_s: float
+             ) -> tuple[dict[str, float], str]:
+    """CPU-seconds of commit ``rev``'s BMC per row (a mutant's name, or ``correct <kind>``), and a note on
+    what it could not run (empty when all ran)."""
+    job = {"bounds": {k: getattr(bounds, k) for k in ("blocks", "values", "host_writes", "concurrency",
+                                                      "journal_capacity", "crashes", "path_failures",
+                                                      "recoveries")},
+           "mutants": mutants, "depth": depth}
+    with tempfile.TemporaryDirectory() as tmp:
+        archive = subprocess.run(["git", "-C", str(ROOT), "archive", rev], capture_output=True)
+        if archive.returncode != 0:
+            return {}, f"git archive {rev} failed: {archive.stderr.decode().strip()}"
+        subprocess.run(["tar", "-x", "-C", tmp], input=archive.stdout, check=True)
+        rows: dict[str, float] = {}
+        note = ""
+        try:
+            run = subprocess.run([sys.executable, "-c", _OLD, json.dumps(job)], capture_output=True, text=True,
+                                 cwd=tmp, env={"PYTHONPATH": tmp, "PATH": "/usr/bin:/bin"}, timeout=timeout_s)
+            stdout = run.stdout
+            if run.returncode != 0:
+                note = f"the BMC of {rev} failed: {run.stderr.strip().splitlines()[-1:]}"
+        except subprocess.TimeoutExpired as e:
+            stdout = e.stdout.decode() if isinstance(e.stdout, bytes) else (e.stdout or "")
+            note = f"the BMC of {rev} stopped after {timeout_s:.0f} s (--old-timeout)"
+        for line in stdout.splitlines():
+            if line.strip():
+                name, _, cpu = json.loads(line)
+                rows[name] = cpu
+        return rows, note
 
 
 def main() -> None:
@@ -31,44 +103,70 @@ def main() -> None:
     ap.add_argument("--blocks", type=int, default=1)
     ap.add_argument("--depth", type=int, default=4, help="BMC depth for the correct protocol")
     ap.add_argument("--skip", default="", help="comma-separated mutants to leave out")
+    ap.add_argument("--only", nargs="*", default=None, metavar="NAME", help="these mutants only")
+    ap.add_argument("--baseline", metavar="REV", default=DEFAULT_BASELINE,
+                    help=f"also time this commit's BMC ('' for none; default {DEFAULT_BASELINE})")
+    ap.add_argument("--old-timeout", type=float, default=600, help="seconds for the whole baseline run")
     args = ap.parse_args()
     base = Bounds(blocks=args.blocks, values=2, host_writes=2, concurrency=1, journal_capacity=2, crashes=1,
                   path_failures=0, recoveries=1)
-    table = Table(title=f"time to verdict, prove (z3) vs check (explicit), blocks={args.blocks}")
-    for col in ("mutant", "property", "explicit steps", "explicit s", "z3 steps", "z3 s", "z3/explicit"):
-        table.add_column(col)
     skip = set(args.skip.split(",")) if args.skip else set()
+    rows: list[tuple[str, str, str, float, str, float]] = []  # name, property, explicit, s, z3, s
+    depths: list[tuple[str, int]] = []
     for name, m in MUTANTS.items():
-        if name == "no_remote_timeout" or name in skip:
+        if name == "no_remote_timeout" or name in skip or (args.only is not None and name not in args.only):
             continue  # a liveness mutant: BMC of safety properties cannot show it
         b = base.with_(mutant=name, recovery_kind=m.recovery_kind)
-        t0 = time.perf_counter()
+        c0 = time.process_time()
         r = ExplicitChecker(MirrorModel(b), SAFETY, stop_when_violated=(m.breaks,)).run()
-        te = time.perf_counter() - t0
+        te = time.process_time() - c0
         d = r.discoveries[m.breaks]
         elen = len(d.path) - 1 if d.path else -1
-        t0 = time.perf_counter()
+        c0 = time.process_time()
         un = Unroller(b)
         o = bmc(un, BY_NAME[m.breaks], un.enc.properties()[m.breaks], max(elen, 1))
-        tz = time.perf_counter() - t0
+        tz = time.process_time() - c0
         zlen = len(o.steps) - 1 if o.steps else -1
-        table.add_row(name, m.breaks, str(elen), f"{te:.2f}", str(zlen), f"{tz:.2f}", f"{tz / max(te, 1e-3):.0f}x")
+        rows.append((name, m.breaks, f"{elen} steps", te, f"{zlen} steps", tz))
+        depths.append((name, max(elen, 1)))
         print(f"{name}: explicit {elen} steps {te:.2f}s, z3 {zlen} steps {tz:.2f}s", flush=True)
-    for kind in (RecoveryKind.WRITETHROUGH, RecoveryKind.SWAP):
-        b = base.with_(recovery_kind=kind)
-        t0 = time.perf_counter()
-        r = ExplicitChecker(MirrorModel(b), SAFETY).run()
-        te = time.perf_counter() - t0
-        un = Unroller(b)
-        sym = un.enc.properties()
-        for p in SAFETY:
-            t0 = time.perf_counter()
-            o = bmc(un, p, sym[p.name], args.depth)
-            tz = time.perf_counter() - t0
-            verdict = r.discoveries[p.name].verdict.value
-            table.add_row(f"correct ({kind.name.lower()})", p.name, f"{verdict} (all {r.states} states)",
-                          f"{te:.2f}", f"{o.verdict} to {o.depth}", f"{tz:.2f}", f"{tz / max(te, 1e-3):.0f}x")
-    Console(width=160).print(table)
+    if args.only is None:
+        for kind in (RecoveryKind.WRITETHROUGH, RecoveryKind.SWAP):
+            b = base.with_(recovery_kind=kind)
+            c0 = time.process_time()
+            r = ExplicitChecker(MirrorModel(b), SAFETY).run()
+            te = time.process_time() - c0
+            c0 = time.process_time()
+            un = Unroller(b)
+            outcomes = bmc_all(un, SAFETY, un.enc.properties(), args.depth)
+            tz = time.process_time() - c0
+            held = sum(o.verdict == "holds" for o in outcomes.values())
+            rows.append((f"correct {kind.name.lower()}", f"all {len(SAFETY)} safety", f"all {r.states} states",
+                         te, f"{held} hold to {args.depth}", tz))
+            print(f"correct {kind.name.lower()}: explicit {te:.2f}s, z3 {tz:.2f}s", flush=True)
+    old: dict[str, float] = {}
+    note = ""
+    if args.baseline:
+        print(f"timing the BMC of {args.baseline} ...", flush=True)
+        old, note = baseline(args.baseline, base, depths, args.depth, args.old_timeout)
+    table = Table(title=f"CPU-seconds to verdict, prove (z3) vs check (explicit), blocks={args.blocks}")
+    cols = ["mutant", "property", "explicit", "explicit s"]
+    if args.baseline:
+        cols += [f"z3 {args.baseline} s"]
+    cols += ["z3 now", "z3 now s", "now/explicit"] + (["old/now"] if args.baseline else [])
+    for col in cols:
+        table.add_column(col)
+    for name, prop, ex, te, z, tz in rows:
+        cells = [name, prop, ex, f"{te:.2f}"]
+        if args.baseline:
+            cells.append(f"{old[name]:.2f}" if name in old else "-")
+        cells += [z, f"{tz:.2f}", f"{tz / max(te, 1e-3):.1f}x"]
+        if args.baseline:
+            cells.append(f"{old[name] / max(tz, 1e-3):.2f}x" if name in old else "-")
+        table.add_row(*cells)
+    Console(width=180).print(table)
+    if note:
+        print(note)
 
 
 if __name__ == "__main__":

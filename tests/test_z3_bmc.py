@@ -16,7 +16,7 @@ import pytest
 import z3
 
 from pitmirror.checkers.explicit.checker import ExplicitChecker, Verdict
-from pitmirror.checkers.symbolic.bmc import CapacityError, DepthReport, Unroller, bmc
+from pitmirror.checkers.symbolic.bmc import CapacityError, DepthReport, Unroller, bmc, bmc_all
 from pitmirror.checkers.symbolic.terms import Layout
 from pitmirror.checkers.traces import trace as tr
 from pitmirror.model.config import Bounds
@@ -110,6 +110,28 @@ def test_first_depth_past_max_depth_is_an_error() -> None:
     prop = BY_NAME["journal_well_formed"]
     with pytest.raises(ValueError, match="first_depth"):
         bmc(un, prop, un.enc.properties()[prop.name], 2, first_depth=3)
+
+
+def test_bmc_all_gives_each_property_its_own_shortest_violation() -> None:
+    # skip_journal breaks four properties, two at step 1 and two at step 2: the one solver for all of them
+    # must find each at its own first depth, as BMC of that property alone does, and the rest hold
+    b = MUTANT_BOUNDS.with_(mutant="skip_journal", recovery_kind=RecoveryKind.WRITETHROUGH)
+    un = Unroller(b)
+    sym = un.enc.properties()
+    reports: list[DepthReport] = []
+    together = bmc_all(un, SAFETY, sym, 3, reports.append)
+    alone = {p.name: bmc(un, p, sym[p.name], 3) for p in SAFETY}
+    assert {n: (o.verdict, o.depth) for n, o in together.items()} == {n: (o.verdict, o.depth) for n, o in alone.items()}
+    assert {n for n, o in together.items() if o.verdict == "violated"} == {
+        "journal_well_formed", "replay_is_point_in_time", "ack_durable", "bases_agree"}
+    assert {together[n].depth for n in ("ack_durable", "bases_agree")} == {2}
+    for o in together.values():
+        if o.verdict == "violated":
+            report = tr.replay_on_model(tr.Trace("z3", o.bounds or b, o.prop, "violated", o.steps).to_dict())
+            assert report.diverged_at is None and report.violated_at.get(o.prop.name) == o.depth
+    # one query per depth for all of them until one fails
+    assert [(r.depth, r.result) for r in reports[:2]] == [(0, "unsat"), (1, "sat")]
+    assert reports[0].prop == f"any of {len(SAFETY)} properties"
 
 
 @pytest.mark.parametrize("kind", [RecoveryKind.WRITETHROUGH, RecoveryKind.SWAP], ids=lambda k: k.name.lower())

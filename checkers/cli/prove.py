@@ -36,7 +36,7 @@ from pitmirror.checkers.cli.common import (
     worst,
     write_json,
 )
-from pitmirror.checkers.symbolic.bmc import CapacityError, DecodeError, DepthReport, Outcome, Unroller, bmc
+from pitmirror.checkers.symbolic.bmc import CapacityError, DecodeError, DepthReport, Outcome, Unroller, bmc_all
 from pitmirror.checkers.symbolic.induction import Discharged, Discharger
 from pitmirror.checkers.symbolic.induction import induction as k_induction
 from pitmirror.checkers.traces.trace import Trace
@@ -137,7 +137,9 @@ class _Run:
             out.print(f"  encoding: {len(un.lay.names)} slots per state, {len(un.enc.instances)} action instances "
                       f"({time.perf_counter() - started:.1f}s)")
         with Ticker(self.quiet) as ticker:
-            for p in self.props:
+            if not self.induction:
+                self._bmc_together(un, sym, ticker, kname)
+            for p in self.props if self.induction else ():
                 label = f"{p.name} ({kname})"
                 update = ticker.task(label)
                 where = f"pair {self.pairs_done + 1} of {self.pairs_total}"
@@ -154,12 +156,9 @@ class _Run:
                     update(n, total, f"{where}: step k={d.k} obligations ({d.obligation})")
 
                 try:
-                    if self.induction:
-                        support = invariant_support(p.name, b.recovery_kind)
-                        o = k_induction(un, p, support, self.depth, report, self.timeout_s * 1000, discharger,
-                                        on_obligation)
-                    else:
-                        o = bmc(un, p, sym[p.name], self.depth, report, self.timeout_s * 1000)
+                    support = invariant_support(p.name, b.recovery_kind)
+                    o = k_induction(un, p, support, self.depth, report, self.timeout_s * 1000, discharger,
+                                    on_obligation)
                 except DecodeError as e:
                     out.print(f"[bold red]internal disagreement between the Z3 encoding and the model: {lit(e)}[/]")
                     sys.exit(ExitCode.INTERNAL)
@@ -169,6 +168,30 @@ class _Run:
                 self.outcomes.append(o)
                 self.pairs_done += 1
         self.table()
+
+    def _bmc_together(self, un: Unroller, sym: dict[str, Callable[[Any], Any]], ticker: Ticker, kname: str) -> None:
+        """BMC of every property on one solver, depth by depth (``bmc_all``): each still gets its own shortest
+        violation, and the properties that held at a depth help prune the next."""
+        update = ticker.task(f"{len(self.props)} properties ({kname})")
+        where = f"pairs {self.pairs_done + 1}-{self.pairs_done + len(self.props)} of {self.pairs_total}"
+
+        def report(r: DepthReport) -> None:
+            if not self.quiet:  # the time of each depth is a result: printed, above a live display
+                note = f"  {r.note}" if r.note else ""
+                line = f"  {r.prop:<24} depth {r.depth:>2}  {r.result:<12} {r.seconds:7.2f}s{lit(note)}"
+                (ticker.progress.print if ticker.live else out.print)(line)
+            update(None, None, f"{where}: depth {r.depth} {r.result} ({r.seconds:.1f}s)")
+
+        try:
+            together = bmc_all(un, self.props, sym, self.depth, report, self.timeout_s * 1000)
+        except DecodeError as e:
+            out.print(f"[bold red]internal disagreement between the Z3 encoding and the model: {lit(e)}[/]")
+            sys.exit(ExitCode.INTERNAL)
+        except CapacityError as e:  # a too-small capacity is an error, never a pruned transition
+            out.print(f"[bold red]no verdict for {lit(', '.join(p.name for p in self.props))}: {lit(e)}[/]")
+            sys.exit(ExitCode.INTERNAL)
+        self.outcomes.extend(together[p.name] for p in self.props)
+        self.pairs_done += len(self.props)
 
     def table(self) -> None:
         """Print the current kind's outcomes, write their traces, and fold them into the exit status."""

@@ -7,18 +7,19 @@ every slot of ``s_k+1`` is that instance's effect. A satisfying model therefore 
 step; ``decode`` turns it into concrete actions and re-executes them on ``MirrorModel``, so a z3 trace is a
 model trace like any other (``checkers.traces.trace.replay_on_model`` accepts it).
 
-BMC is incremental: one solver per property, one transition added per depth, the violation asked for with
-an assumption, so depth d reuses what the solver learnt at depth d-1 and the first violation found is a
-shortest one. A caller that already expects a violation around some depth (the tests know the explicit
-checker's shortest trace) can ask ``bmc(..., first_depth=d)``: one query for a violation within d steps,
-which skips the unsat checks below d; see ``bmc``.
+BMC is incremental (``bmc_all``): one solver for every depth and every property asked, one transition added
+per depth, "some property fails at depth d" asked once with an assumption (then, only if so, which), so
+depth d reuses what the solver learnt at depth d-1 and each property's first violation is a shortest one.
+``bmc`` is the same loop for one property. A caller that already expects a violation around some depth (the
+tests know the explicit checker's shortest trace) can ask ``bmc(..., first_depth=d)``: one query for a
+violation within d steps, which skips the unsat checks below d; see ``bmc``.
 """
 
 from __future__ import annotations
 
 import multiprocessing as mp
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -318,31 +319,87 @@ def bmc(un: Unroller, prop: Property, sym: Callable[[SV], Term], max_depth: int,
         o = _within(un, prop, sym, first_depth, report, timeout_ms, started)
         if o is not None:
             return o
+    return bmc_all(un, [prop], {prop.name: sym}, max_depth, report, timeout_ms,
+                   skip_depth=first_depth or None, started=started)[prop.name]
+
+
+def bmc_all(un: Unroller, props: Sequence[Property], syms: Mapping[str, Callable[[SV], Term]], max_depth: int,
+            report: ReportFn | None = None, timeout_ms: int = 0, skip_depth: int | None = None,
+            started: float | None = None) -> dict[str, Outcome]:
+    """Incremental BMC of several properties at once, up to ``max_depth`` transitions: an outcome per name.
+
+    One solver for every depth and property: step k's transition is added once, when depth k+1 is asked,
+    so the clauses learnt at one depth serve the next. At each depth one query asks whether *some* property
+    still unviolated fails there (an assumption, not an assertion, so it is gone at the next depth); only
+    when one does is each of them asked alone, to say which. Every property is so checked at every depth in
+    increasing order until it fails, and each violation found is a shortest one for its property.
+
+    A property that holds at depth d (the query was unsat) is then asserted at step d: every run of d steps
+    satisfies it, so the assertion excludes no run, and it hands the solver facts about reachable states
+    (the properties of the catalogue are mostly invariants) that prune the deeper queries. ``skip_depth``
+    leaves out the queries at that depth (``bmc``'s ``first_depth``: its one query already answered it).
+    """
+    started = time.perf_counter() if started is None else started
     solver = z3.Solver()
     if timeout_ms:
         solver.set("timeout", timeout_ms)
     solver.add(un.init())
+    pending = list(props)
+    outcomes: dict[str, Outcome] = {}
     for d in range(max_depth + 1):
+        if not pending:
+            break
         t0 = time.perf_counter()
         if d > 0:
             solver.add(un.transition(d - 1))
-        if first_depth > 0 and d == first_depth:
+        if d == skip_depth:
             continue  # the query of ``_within`` found no violation (nor overflow) at exactly this depth
-        bad = z3.Not(un.prop(prop.name, d, sym))
-        # one query for both: the property broken at d, or the step into d outgrowing a capacity (an
-        # overflow at an earlier step was excluded at its own depth, and stays excluded)
-        r = solver.check(z3.Or(bad, un.overflow(d - 1)) if d > 0 else bad)
+        bads = {p.name: z3.Not(un.prop(p.name, d, syms[p.name])) for p in pending}
+        label = pending[0].name if len(pending) == 1 else f"any of {len(pending)} properties"
+        # one query for all: some property broken at d, or the step into d outgrowing a capacity (an overflow
+        # at an earlier step was excluded at its own depth, and stays excluded)
+        over = un.overflow(d - 1) if d > 0 else None
+        r = solver.check(z3.Or(*bads.values(), *([over] if over is not None else [])))
         if report is not None:
-            report(DepthReport(prop.name, d, str(r), time.perf_counter() - t0))
-        if r == z3.sat:
+            report(DepthReport(label, d, str(r), time.perf_counter() - t0))
+        if r == z3.unknown:
+            note = f"solver gave up at depth {d}: {gave_up(solver)}"
+            for p in pending:
+                outcomes[p.name] = Outcome(p, "unknown", d, time.perf_counter() - started, note=note)
+            return outcomes
+        held: list[Property] = []
+        if r == z3.unsat:
+            held = pending
+        else:
             model = solver.model()
-            if d > 0 and z3.is_true(model.eval(un.overflow(d - 1), model_completion=True)):
+            if over is not None and z3.is_true(model.eval(over, model_completion=True)):
                 raise _capacity_error(un, model, d - 1)
-            return _violated(un, prop, model, d, started)
-        if r != z3.unsat:
-            return Outcome(prop, "unknown", d, time.perf_counter() - started,
-                           note=f"solver gave up at depth {d}: {gave_up(solver)}")
-    return Outcome(prop, "holds", max_depth, time.perf_counter() - started)
+            for p in pending:
+                if z3.is_true(model.eval(bads[p.name], model_completion=True)):
+                    outcomes[p.name] = _violated(un, p, model, d, started)
+                    continue
+                t1 = time.perf_counter()
+                rp = solver.check(bads[p.name])
+                if report is not None:
+                    report(DepthReport(p.name, d, str(rp), time.perf_counter() - t1))
+                if rp == z3.sat:
+                    outcomes[p.name] = _violated(un, p, solver.model(), d, started)
+                elif rp == z3.unsat:
+                    held.append(p)
+                else:
+                    outcomes[p.name] = Outcome(p, "unknown", d, time.perf_counter() - started,
+                                               note=f"solver gave up at depth {d}: {gave_up(solver)}")
+            # the query found a violation, so it said nothing of an overflow at this depth: ask that alone
+            if over is not None:
+                ro = solver.check(over)
+                if ro == z3.sat:
+                    raise _capacity_error(un, solver.model(), d - 1)
+        for p in held:
+            solver.add(z3.Not(bads[p.name]))
+        pending = held
+    for p in pending:
+        outcomes[p.name] = Outcome(p, "holds", max_depth, time.perf_counter() - started)
+    return outcomes
 
 
 #: What Z3 says when its own Ctrl-C handler (installed during every query) cancelled the query.
@@ -431,6 +488,7 @@ __all__ = [
     "Outcome",
     "Unroller",
     "bmc",
+    "bmc_all",
     "decode",
     "gave_up",
     "same",
@@ -472,9 +530,9 @@ def scorecard_cell(mutant: str | None, bounds: Bounds) -> dict[str, Any]:
     notes = []
     for kind in RecoveryKind:
         un = Unroller(SCORECARD_BOUNDS.with_(recovery_kind=kind))
-        sym = un.enc.properties()
+        outcomes = bmc_all(un, SAFETY, un.enc.properties(), CORRECT_DEPTH)
         for p in SAFETY:
-            o = bmc(un, p, sym[p.name], CORRECT_DEPTH)
+            o = outcomes[p.name]
             if o.verdict == "violated" and trade_off(p.name, kind, o.steps[-1][1]) is None:
                 return {"verdict": "false alarm", "property": p.name, "steps": o.depth,
                         "seconds": time.perf_counter() - started}
