@@ -63,7 +63,8 @@ def served(folder: Path, size: str, journal: int, root: Path = ROOT) -> Iterator
     proc = subprocess.Popen([sys.executable, "-m", "pitmirror", "serve", "--dir", str(folder), "--size", size,
                              "--journal-capacity", str(journal), "--port", str(port),
                              "--path-port", str(free_port())],
-                            env=dict(os.environ, PYTHONPATH=str(root)), stdout=subprocess.DEVNULL)
+                            env=dict(os.environ, PYTHONPATH=str(root)), stdout=subprocess.DEVNULL,
+                            cwd=root)  # `python -m` looks in the working directory before PYTHONPATH
     try:
         deadline = time.monotonic() + 60
         while not (folder / "serve.json").exists():
