@@ -151,7 +151,8 @@ def main() -> None:
     p.add_argument("--changes", default="16M", help="bytes changed after the marker, then recovered")
     p.add_argument("--latency-writes", type=int, default=200)
     p.add_argument("--no-writes", action="store_true", help="skip the host-write figures")
-    p.add_argument("--methods", default="writethrough,swap", help="recovery methods, comma-separated")
+    p.add_argument("--methods", default="writethrough,swap",
+                   help="recovery methods, comma-separated (empty: host writes only)")
     p.add_argument("--baseline", metavar="REV", default=None,
                    help="also recover with the served arrays of this commit (write-through before: slow)")
     p.add_argument("--baseline-changes", default=None, help="bytes changed for the baseline (default --changes)")
@@ -160,37 +161,41 @@ def main() -> None:
     methods = [m for m in args.methods.split(",") if m]
     with tempfile.TemporaryDirectory(prefix="pm-bench-") as tmp_name:
         tmp = Path(tmp_name)
-        if not args.no_writes:
-            host_writes(tmp, args.size, size, writes, args.latency_writes)
         runs: list[tuple[str, Path, int]] = []
         if args.baseline:
             base_changes = parse_size(args.baseline_changes) if args.baseline_changes else changes
             runs.append((args.baseline, old_tree(args.baseline, tmp / "baseline-tree"), base_changes))
         runs.append(("this tree", ROOT, changes))
+        if not args.no_writes:
+            host_writes(tmp, args.size, size, writes, args.latency_writes, [(label, root) for label, root, _ in runs])
+        if not methods:
+            return
         for label, root, n in runs:
             print(f"recovery of {n / 2**20:.0f} MiB of changes ({n // 4096} blocks) to a marker, {label}:")
             for method in methods:
                 recover_changes(tmp, args.size, n, method, root, label)
 
 
-def host_writes(tmp: Path, size_arg: str, size: int, writes: int, latency_writes: int) -> None:
-    """Host write throughput and latency, through the mirror and through nbdkit serving a plain file."""
+def host_writes(tmp: Path, size_arg: str, size: int, writes: int, latency_writes: int,
+                trees: list[tuple[str, Path]]) -> None:
+    """Host write throughput and latency, through nbdkit serving a plain file and through the mirror of
+    each tree."""
     data = tmp / "data.bin"
     data.write_bytes(os.urandom(writes))  # nbdcopy writes the first `writes` bytes of the volume
     with plain_file(tmp, size) as port:
         t_plain = copy_in(data, port)
         lat_plain = latency(port, latency_writes)
-    with served(tmp / "tp", size_arg, journal=1024) as port:
-        t_mirror = copy_in(data, port)
-        lat_mirror = latency(port, latency_writes)
     mb = writes / 2**20
     print(f"host writes, {mb:.0f} MiB with nbdcopy (4 KiB blocks):")
     print(f"  nbdkit file (plain file):  {mb / t_plain:8.1f} MiB/s   4 KiB write p50 {lat_plain[0] * 1e3:.2f} ms, "
           f"p99 {lat_plain[1] * 1e3:.2f} ms")
-    print(f"  pitmirror (A -> R mirror): {mb / t_mirror:8.1f} MiB/s   4 KiB write p50 "
-          f"{lat_mirror[0] * 1e3:.2f} ms, p99 {lat_mirror[1] * 1e3:.2f} ms")
-    print(f"  ratio plain / mirror: throughput {t_mirror / t_plain:.1f}x, p50 latency "
-          f"{lat_mirror[0] / lat_plain[0]:.1f}x")
+    for label, root in trees:
+        with served(tmp / f"tp-{len(label)}-{root.name}", size_arg, journal=1024, root=root) as port:
+            t_mirror = copy_in(data, port)
+            lat_mirror = latency(port, latency_writes)
+        print(f"  pitmirror, {label:<14} {mb / t_mirror:8.1f} MiB/s   4 KiB write p50 "
+              f"{lat_mirror[0] * 1e3:.2f} ms, p99 {lat_mirror[1] * 1e3:.2f} ms  (ratio to the plain file: "
+              f"throughput {t_mirror / t_plain:.1f}x, p50 latency {lat_mirror[0] / lat_plain[0]:.1f}x)")
 
 
 if __name__ == "__main__":
