@@ -122,6 +122,7 @@ class RecoveryEngine:
         # (seq, location, lba, length, nsectors, bypassing writes, writes to its sectors) -> the record read
         # there, or why it cannot be trusted
         self._records: dict[tuple[int, ...], JournalRecord | JournalRecordError] = {}
+        self._checked: dict[int, tuple[int, ...]] = {}  # target -> the counters when its memo last matched
 
     def _bypassed(self) -> int:
         """Sector writes that reached a drive without the interconnect (a test corrupting a sector in
@@ -160,13 +161,21 @@ class RecoveryEngine:
         changes (records after T are appended, B stays: no checkpoint may pass T), so each recovery write
         costs a look-up, not a replay; a checkpoint, a swap, a corrupted or torn record does change them."""
         a = self.a
+        # first the cheap test: nothing written, freed or remapped since this memo was last checked (the
+        # guards ask for an image many times between two writes)
+        seen = (sum(d.writes for d in a.array.drives), a.jfmt.base_seq, len(a.log.entries), a.log.next_seq,
+                a.jfmt.ldev_p, a.jfmt.ldev_b)
+        checked = self._checked.get(target)
+        memo = self._images.get(target)
+        if memo is not None and checked == seen:
+            return list(memo[1])
         base_key = self._volume_key("base")
         needed = self._record_keys(target)
         from_primary = a.mutant("rebuild_from_primary")
         key: tuple[object, ...] = (base_key, tuple(k for _, k in needed),
                                    self._volume_key("primary") if from_primary else None)
-        memo = self._images.get(target)
         if memo is not None and memo[0] == key:
+            self._checked[target] = seen
             return list(memo[1])
         if self._base is None or self._base[0] != base_key:
             self._base = (base_key, a.base())
@@ -192,6 +201,7 @@ class RecoveryEngine:
         image = replay(base, a.primary() if from_primary else base, chosen, target, a.mutant)
         self._images = {t: m for t, m in self._images.items() if t >= a.jfmt.base_seq}
         self._images[target] = (key, image)
+        self._checked[target] = seen
         return list(image)
 
     def resolve(self, target: int | str) -> int:
