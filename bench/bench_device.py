@@ -8,6 +8,8 @@
 
     python bench/bench_device.py                     # 16 MiB of writes and of changes (a few minutes)
     python bench/bench_device.py --changes 64M --size 128M   # the issue's 64 MiB of changes (longer)
+    python bench/bench_device.py --no-writes --changes 4M --baseline 2631686 --baseline-changes 1M
+        # recovery only, beside an older commit's served arrays (``git archive``d into a temporary folder)
 
 Needs nbdkit, nbdkit-plugin-python, libnbd-bin, python3-libnbd (Debian). Everything runs on loopback and is
 stopped at the end.
@@ -55,12 +57,14 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def served(folder: Path, size: str, journal: int) -> Iterator[int]:
+def served(folder: Path, size: str, journal: int, root: Path = ROOT) -> Iterator[int]:
+    """``pitmirror serve`` of the tree at ``root`` (this one, or an older commit's for a baseline)."""
     port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "pitmirror", "serve", "--dir", str(folder), "--size", size,
                              "--journal-capacity", str(journal), "--port", str(port),
                              "--path-port", str(free_port())],
-                            env=dict(os.environ, PYTHONPATH=str(ROOT)), stdout=subprocess.DEVNULL)
+                            env=dict(os.environ, PYTHONPATH=str(root)), stdout=subprocess.DEVNULL,
+                            cwd=root)  # `python -m` looks in the working directory before PYTHONPATH
     try:
         deadline = time.monotonic() + 60
         while not (folder / "serve.json").exists():
@@ -107,53 +111,91 @@ def latency(port: int, n: int) -> tuple[float, float]:
     return float(out[0]), float(out[1])
 
 
+def recover_changes(tmp: Path, size: str, changes: int, method: str, root: Path, label: str) -> None:
+    """Write ``changes`` bytes, set a marker, overwrite them, recover to the marker; print the figures."""
+    before = tmp / "before.bin"
+    after = tmp / "after.bin"
+    before.write_bytes(os.urandom(changes))
+    after.write_bytes(os.urandom(changes))
+    blocks = changes // 4096
+    folder = tmp / f"{label}-{method}-{blocks}"
+    with served(folder, size, journal=blocks + 64, root=root) as port:
+        copy_in(before, port)
+        call(folder, "marker", name="before")
+        copy_in(after, port)
+        answer = call(folder, "recover", to="before", method=method, timeout=3600)
+    if not answer.get("ok"):
+        print(f"  {label:<9} {method}: refused: {answer.get('error')}")
+        return
+    differ = answer["blocks_differing"] * 4096
+    print(f"  {label:<9} {method:<12}: {answer['blocks_differing']} blocks differ ({differ / 2**20:.1f} MiB); "
+          f"crossed the path: {answer['data_blocks_sent']} data blocks, {answer['bytes_sent']} bytes "
+          f"({answer['bytes_sent'] / max(differ, 1):.3f} x the differing bytes); {answer['seconds']:.1f} s")
+    print("    " + json.dumps({k: answer[k] for k in ("target", "pair_state")}))
+
+
+def old_tree(rev: str, into: Path) -> Path:
+    """Commit ``rev`` of this repository, extracted (``git archive``) into ``into``."""
+    into.mkdir()
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", rev], capture_output=True)
+    if archive.returncode != 0:
+        raise SystemExit(f"git archive {rev} failed: {archive.stderr.decode().strip()}")
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive.stdout, check=True)
+    return into
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--size", default="64M", help="volume size")
     p.add_argument("--writes", default="16M", help="bytes written for the throughput figure")
     p.add_argument("--changes", default="16M", help="bytes changed after the marker, then recovered")
     p.add_argument("--latency-writes", type=int, default=200)
+    p.add_argument("--no-writes", action="store_true", help="skip the host-write figures")
+    p.add_argument("--methods", default="writethrough,swap",
+                   help="recovery methods, comma-separated (empty: host writes only)")
+    p.add_argument("--baseline", metavar="REV", default=None,
+                   help="also recover with the served arrays of this commit (write-through before: slow)")
+    p.add_argument("--baseline-changes", default=None, help="bytes changed for the baseline (default --changes)")
     args = p.parse_args()
     size, writes, changes = parse_size(args.size), parse_size(args.writes), parse_size(args.changes)
+    methods = [m for m in args.methods.split(",") if m]
     with tempfile.TemporaryDirectory(prefix="pm-bench-") as tmp_name:
         tmp = Path(tmp_name)
-        data = tmp / "data.bin"
-        data.write_bytes(os.urandom(writes))  # nbdcopy writes the first `writes` bytes of the volume
-        with plain_file(tmp, size) as port:
-            t_plain = copy_in(data, port)
-            lat_plain = latency(port, args.latency_writes)
-        with served(tmp / "tp", args.size, journal=1024) as port:
+        runs: list[tuple[str, Path, int]] = []
+        if args.baseline:
+            base_changes = parse_size(args.baseline_changes) if args.baseline_changes else changes
+            runs.append((args.baseline, old_tree(args.baseline, tmp / "baseline-tree"), base_changes))
+        runs.append(("this tree", ROOT, changes))
+        if not args.no_writes:
+            host_writes(tmp, args.size, size, writes, args.latency_writes, [(label, root) for label, root, _ in runs])
+        if not methods:
+            return
+        for label, root, n in runs:
+            print(f"recovery of {n / 2**20:.0f} MiB of changes ({n // 4096} blocks) to a marker, {label}:")
+            for method in methods:
+                recover_changes(tmp, args.size, n, method, root, label)
+
+
+def host_writes(tmp: Path, size_arg: str, size: int, writes: int, latency_writes: int,
+                trees: list[tuple[str, Path]]) -> None:
+    """Host write throughput and latency, through nbdkit serving a plain file and through the mirror of
+    each tree."""
+    data = tmp / "data.bin"
+    data.write_bytes(os.urandom(writes))  # nbdcopy writes the first `writes` bytes of the volume
+    with plain_file(tmp, size) as port:
+        t_plain = copy_in(data, port)
+        lat_plain = latency(port, latency_writes)
+    mb = writes / 2**20
+    print(f"host writes, {mb:.0f} MiB with nbdcopy (4 KiB blocks):")
+    print(f"  nbdkit file (plain file):  {mb / t_plain:8.1f} MiB/s   4 KiB write p50 {lat_plain[0] * 1e3:.2f} ms, "
+          f"p99 {lat_plain[1] * 1e3:.2f} ms")
+    for label, root in trees:
+        with served(tmp / f"tp-{len(label)}-{root.name}", size_arg, journal=1024, root=root) as port:
             t_mirror = copy_in(data, port)
-            lat_mirror = latency(port, args.latency_writes)
-        mb = writes / 2**20
-        print(f"host writes, {mb:.0f} MiB with nbdcopy (4 KiB blocks):")
-        print(f"  nbdkit file (plain file):  {mb / t_plain:8.1f} MiB/s   4 KiB write p50 {lat_plain[0] * 1e3:.2f} ms, "
-              f"p99 {lat_plain[1] * 1e3:.2f} ms")
-        print(f"  pitmirror (A -> R mirror): {mb / t_mirror:8.1f} MiB/s   4 KiB write p50 "
-              f"{lat_mirror[0] * 1e3:.2f} ms, p99 {lat_mirror[1] * 1e3:.2f} ms")
-        print(f"  ratio plain / mirror: throughput {t_mirror / t_plain:.1f}x, p50 latency "
-              f"{lat_mirror[0] / lat_plain[0]:.1f}x")
-        before = tmp / "before.bin"
-        after = tmp / "after.bin"
-        before.write_bytes(os.urandom(changes))
-        after.write_bytes(os.urandom(changes))
-        blocks = changes // 4096
-        print(f"recovery of {changes / 2**20:.0f} MiB of changes ({blocks} blocks) to a marker:")
-        for method in ("writethrough", "swap"):
-            folder = tmp / method
-            with served(folder, args.size, journal=blocks + 64) as port:
-                copy_in(before, port)
-                call(folder, "marker", name="before")
-                copy_in(after, port)
-                answer = call(folder, "recover", to="before", method=method, timeout=3600)
-            if not answer.get("ok"):
-                print(f"  {method}: refused: {answer.get('error')}")
-                continue
-            differ = answer["blocks_differing"] * 4096
-            print(f"  {method:<12}: {answer['blocks_differing']} blocks differ ({differ / 2**20:.1f} MiB); "
-                  f"crossed the path: {answer['data_blocks_sent']} data blocks, {answer['bytes_sent']} bytes "
-                  f"({answer['bytes_sent'] / max(differ, 1):.3f} x the differing bytes); {answer['seconds']:.1f} s")
-            print("    " + json.dumps({k: answer[k] for k in ("target", "pair_state")}))
+            lat_mirror = latency(port, latency_writes)
+        print(f"  pitmirror, {label:<14} {mb / t_mirror:8.1f} MiB/s   4 KiB write p50 "
+              f"{lat_mirror[0] * 1e3:.2f} ms, p99 {lat_mirror[1] * 1e3:.2f} ms  (ratio to the plain file: "
+              f"throughput {t_mirror / t_plain:.1f}x, p50 latency {lat_mirror[0] / lat_plain[0]:.1f}x)")
 
 
 if __name__ == "__main__":

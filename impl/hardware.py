@@ -143,13 +143,16 @@ def carve(drives: list[DiskDrive], sizes: list[tuple[int, int]]) -> dict[int, LD
 class Interconnect:
     """Connects the front end, the back-end controllers and the shared memory (claim 8). Every block
     transfer between a controller and an LDEV goes through here, and is counted: in all, and the writes per
-    block (``block_writes``, so an observer can tell which blocks changed since it last read them)."""
+    block (``block_writes``, so an observer can tell which blocks changed since it last read them) and per
+    LDEV (``ldev_writes``)."""
 
     def __init__(self, backends: list[BackEndController], ldevs: dict[int, LDEV]) -> None:
         self.ldevs = ldevs
         self._backend_of = {drive_id: be for be in backends for drive_id in be.drives}
         self.transfers = 0
         self.block_writes: dict[tuple[int, int], int] = {}  # (ldev_id, lba) -> writes that reached it
+        self.ldev_writes: dict[int, int] = {}  # ldev_id -> writes that reached it (one look-up per volume)
+        self.writes = 0  # writes that reached a drive; a drive's own count beyond it bypassed the interconnect
 
     def read(self, ldev_id: int, lba: int) -> bytes:
         """Block ``lba`` of LDEV ``ldev_id``."""
@@ -164,6 +167,8 @@ class Interconnect:
         self._backend_of[drive_id].write(drive_id, sector, block)
         key = (ldev_id, lba)
         self.block_writes[key] = self.block_writes.get(key, 0) + 1
+        self.ldev_writes[ldev_id] = self.ldev_writes.get(ldev_id, 0) + 1
+        self.writes += 1
 
     def read_all(self, ldev_id: int) -> list[bytes]:
         """Every block of an LDEV, in LBA order."""

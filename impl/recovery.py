@@ -47,7 +47,13 @@ from pitmirror.impl.states import (
     next_journaling_state,
     next_pair_state,
 )
-from pitmirror.impl.tables import JournalFunctionManagementTable, JournalLogTable, PairTable, RecoveryEntry
+from pitmirror.impl.tables import (
+    JournalFunctionManagementTable,
+    JournalLogTable,
+    LogEntry,
+    PairTable,
+    RecoveryEntry,
+)
 
 
 class RecoveryController(Protocol):
@@ -57,6 +63,7 @@ class RecoveryController(Protocol):
     controller class, and the controller may import the engine without a cycle."""
 
     array: StorageArray
+    journal: Journal
     mutant: Mutant
     journal: Journal
     in_flight: list[InFlight]
@@ -108,19 +115,38 @@ class RecoveryEngine:
 
     def __init__(self, a: RecoveryController) -> None:
         self.a = a
-        # image(target) memo, valid while nothing it reads changes (see _version); guards ask often
-        self._memo: dict[int, list[bytes]] = {}
-        self._memo_version: tuple[int, ...] = ()
-        # what every image of this version reads: B, P and each live record (or why it cannot be trusted)
-        self._inputs: tuple[list[bytes], list[bytes], list[tuple[int, JournalRecord | JournalRecordError]]] | None \
-            = None
+        # Memos keyed on exactly what they read, so a write elsewhere (a recovery write appending a record
+        # after T and writing P) leaves them valid: rebuilding image(T) per recovery write read all of B
+        # and P each time, which made a write-through recovery quadratic in the blocks it writes.
+        self._images: dict[int, tuple[tuple[object, ...], list[bytes]]] = {}  # target -> (inputs, image)
+        self._base: tuple[tuple[int, int, int], list[bytes]] | None = None  # (B's key, B)
+        # (seq, location, lba, length, nsectors, bypassing writes, writes to its sectors) -> the record read
+        # there, or why it cannot be trusted
+        self._records: dict[tuple[int, ...], JournalRecord | JournalRecordError] = {}
+        self._checked: dict[int, tuple[int, ...]] = {}  # target -> the counters when its memo last matched
 
-    def _version(self) -> tuple[int, ...]:
-        """Changes whenever B, J, P, the journal tables or the volume map may have: every sector write
-        (through the interconnect or not), every record freed or cached, every swap."""
+    def _bypassed(self) -> int:
+        """Sector writes that reached a drive without the interconnect (a test corrupting a sector in
+        place): the engine cannot tell which volume they hit, so any of them invalidates every memo."""
         a = self.a
-        return (sum(d.writes for d in a.array.drives), a.jfmt.base_seq, len(a.log.entries), a.log.next_seq,
-                len(a.journal_cache), a.jfmt.ldev_p, a.jfmt.ldev_b)
+        return sum(d.writes for d in a.array.drives) - a.array.interconnect.writes
+
+    def _volume_key(self, role: str) -> tuple[int, int, int]:
+        """What identifies a volume's contents: the LDEV playing ``role``, the writes that reached it,
+        and the writes that bypassed the interconnect."""
+        ldev = self.a.array.shm.volume_map.ldev(role)
+        return ldev, self.a.array.interconnect.ldev_writes.get(ldev, 0), self._bypassed()
+
+    def _record_keys(self, target: int) -> list[tuple[LogEntry, tuple[int, ...]]]:
+        """The records image(target) reads, each with what identifies it: its live entry (``seq <= target``),
+        the writes that bypassed the interconnect and those that reached its sectors in J (a record is never
+        rewritten in place unless something tears or corrupts it). Reads no block."""
+        a = self.a
+        ldev_j, size, bypassed = a.jfmt.ldev_j, a.log.size, self._bypassed()
+        writes = a.array.interconnect.block_writes
+        return [(e, (e.seq, e.location, e.lba, e.length, e.nsectors, bypassed,
+                     sum(writes.get((ldev_j, (e.location + i) % size), 0) for i in range(e.nsectors))))
+                for e in a.log.entries if e.seq <= target]
 
     @property
     def entry(self) -> RecoveryEntry | None:
@@ -129,30 +155,55 @@ class RecoveryEngine:
 
     def image(self, target: int) -> list[bytes]:
         """A's rebuild of image(target): replay(B, J, target). ``JournalRecordError`` if a record it needs
-        cannot be trusted."""
-        version = self._version()
-        if version != self._memo_version:
-            self._memo, self._memo_version, self._inputs = {}, version, None
-        if target not in self._memo:
-            a = self.a
-            if self._inputs is None:
-                # read B, P and J once per version, not once per target: the guards ask for every target
-                read: list[tuple[int, JournalRecord | JournalRecordError]] = []
-                for e in a.log.entries:
-                    try:
-                        read.append((e.seq, a.journal.read(e)))
-                    except JournalRecordError as err:
-                        read.append((e.seq, err))
-                self._inputs = (a.base(), a.primary(), read)
-            base, primary, records = self._inputs
-            chosen: list[JournalRecord] = []
-            for seq, rec in records:  # as a.records(upto=target): the first untrusted one it needs is raised
-                if seq <= target:
-                    if isinstance(rec, JournalRecordError):
-                        raise rec
-                    chosen.append(rec)
-            self._memo[target] = replay(base, primary, chosen, target, a.mutant)
-        return list(self._memo[target])
+        cannot be trusted.
+
+        Rebuilt only when what it reads changed: B, the records of ``seq <= target`` (and P under the
+        ``rebuild_from_primary`` mutant, which starts from it). While a recovery to T runs, none of these
+        changes (records after T are appended, B stays: no checkpoint may pass T), so each recovery write
+        costs a look-up, not a replay; a checkpoint, a swap, a corrupted or torn record does change them."""
+        a = self.a
+        # first the cheap test: nothing written, freed or remapped since this memo was last checked (the
+        # guards ask for an image many times between two writes)
+        seen = (sum(d.writes for d in a.array.drives), a.jfmt.base_seq, len(a.log.entries), a.log.next_seq,
+                a.jfmt.ldev_p, a.jfmt.ldev_b)
+        checked = self._checked.get(target)
+        memo = self._images.get(target)
+        if memo is not None and checked == seen:
+            return list(memo[1])
+        base_key = self._volume_key("base")
+        needed = self._record_keys(target)
+        from_primary = a.mutant("rebuild_from_primary")
+        key: tuple[object, ...] = (base_key, tuple(k for _, k in needed),
+                                   self._volume_key("primary") if from_primary else None)
+        if memo is not None and memo[0] == key:
+            self._checked[target] = seen
+            return list(memo[1])
+        if self._base is None or self._base[0] != base_key:
+            self._base = (base_key, a.base())
+        base = self._base[1]
+        records: dict[tuple[int, ...], JournalRecord | JournalRecordError] = {}
+        chosen: list[JournalRecord] = []
+        for e, rkey in needed:  # in log order, as a.records(upto=target): the first untrusted one is raised
+            rec = self._records.get(rkey)
+            if rec is None:
+                try:
+                    rec = a.journal.read(e)
+                except JournalRecordError as err:
+                    rec = err
+            records[rkey] = rec
+            if isinstance(rec, JournalRecordError):
+                self._records.update(records)
+                raise rec
+            chosen.append(rec)
+        # forget the records a checkpoint or a swap freed, and the images of targets left behind the window
+        live = {(e.seq, e.location) for e in a.log.entries}
+        self._records = {k: v for k, v in self._records.items() if (k[0], k[1]) in live}
+        self._records.update(records)
+        image = replay(base, a.primary() if from_primary else base, chosen, target, a.mutant)
+        self._images = {t: m for t, m in self._images.items() if t >= a.jfmt.base_seq}
+        self._images[target] = (key, image)
+        self._checked[target] = seen
+        return list(image)
 
     def resolve(self, target: int | str) -> int:
         """A target as a sequence number: an int, or the name of a marker."""

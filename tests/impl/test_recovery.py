@@ -7,8 +7,9 @@ import pytest
 
 from pitmirror.impl import MirroredSystem
 from pitmirror.impl.blocks import block_of_value, value_of_block
-from pitmirror.impl.errors import RecoveryStalled
+from pitmirror.impl.errors import RecordChecksumError, RecoveryStalled
 from pitmirror.impl.messages import MirrorAck, MirrorWrite, RecoverRequest, SwapDone
+from pitmirror.impl.recovery import RecoveryEngine
 from pitmirror.impl.states import JournalingState, PairState, RecoveryKind, RemoteSwapStatus
 
 
@@ -265,3 +266,69 @@ def test_resync_settles_a_stale_recover_request_and_copies_the_base() -> None:
     s.deliver(SwapDone(1))
     s.finish_recovery()
     assert vals(s.primary_blocks()) == vals(s.remote_blocks()) == image(WRITES, 3)
+
+
+# --- the image memo: RecoveryEngine rebuilds image(T) only when what it reads changed -----------------------
+
+
+def test_image_reflects_a_record_that_reached_j_after_it_was_first_rebuilt() -> None:
+    """Under journal_not_persisted_before_ack a record sits in a volatile cache, not in J, when image(1)
+    is first rebuilt; it reaches J before the recovery starts, so the recovery must restore it."""
+    s = MirroredSystem(blocks=4, journal_capacity=8, mutant="journal_not_persisted_before_ack")
+    s.write(0, 1)
+    assert vals(s.image(1)) == [0, 0, 0, 0]  # seq 1 is not in J yet: the memo now holds this image
+    s.persist_journal()
+    s.write(0, 2)
+    s.persist_journal()
+    assert vals(s.image(1)) == [1, 0, 0, 0]
+    s.recover(to=1, method="writethrough")
+    assert vals(s.primary_blocks()) == vals(s.remote_blocks()) == [1, 0, 0, 0]
+
+
+@pytest.mark.claims(5, 19)
+@pytest.mark.parametrize("through", ["interconnect", "drive"])
+def test_a_record_corrupted_after_its_image_was_rebuilt_blocks_the_recovery(through: str) -> None:
+    """A sector of seq 2 flipped after image(3) was rebuilt (through the interconnect, or straight on the
+    drive where no LDEV counts it): no recovery that would replay seq 2 may use the remembered image."""
+    s = history_system(WRITES[:3])
+    assert vals(s.image(3)) == image(WRITES, 3)
+    entry = s.a.log.entries[1]
+    assert entry.seq == 2
+    if through == "interconnect":
+        raw = bytearray(s.a.array.read("journal", entry.location + 1))
+        raw[0] ^= 0xFF
+        s.a.array.write("journal", entry.location + 1, bytes(raw))
+    else:
+        drive_id, sector = s.a.array.interconnect.ldevs[s.a.jfmt.ldev_j].locate(entry.location + 1)
+        raw = bytearray(s.a.array.drives[drive_id].read(sector))
+        raw[0] ^= 0xFF
+        s.a.array.drives[drive_id].write(sector, bytes(raw))
+    before = s.snapshot()
+    with pytest.raises(RecordChecksumError):
+        s.recover(to=3)
+    assert s.snapshot() == before
+    s.recover(to=1)  # needs only seq 1
+    assert vals(s.primary_blocks()) == vals(s.remote_blocks()) == image(WRITES, 1)
+
+
+@pytest.mark.claims(1, 5, 6, 7)
+def test_write_through_resumed_after_a_crash_and_a_checkpoint_restores_the_image_it_started_from() -> None:
+    """The memo survives recovery writes, a checkpoint up to T (B changes) and a crash of A; after each,
+    what it returns is what a fresh rebuild from B and J gives, and the resumed recovery ends at image(T)."""
+    s = history_system(WRITES)
+    s.start_recovery(3, "writethrough")
+    first = s.a.recovery.differing()
+    assert len(first) > 2
+    for lba in first[:2]:
+        s.recovery_write(lba)
+    s.stabilize()
+    assert vals(s.a.recovery.local_image()) == image(WRITES, 3)
+    assert s.checkpoint() == 1 and s.checkpoint() == 2  # B moves towards T; image(T) must not
+    s.crash_array("A")
+    s.stabilize()
+    s.resync()
+    assert s.a.recovery.local_image() == RecoveryEngine(s.a).image(3)  # the memo == a rebuild from scratch
+    assert s.a.recovery.differing() == first[2:]
+    s.resume_recovery()
+    assert vals(s.primary_blocks()) == vals(s.remote_blocks()) == image(WRITES, 3)
+    assert s.journaling_state is JournalingState.JOURNALING and s.pair_state is PairState.PAIR

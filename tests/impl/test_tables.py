@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import copy
+import pickle
+
 import pytest
 
 from pitmirror.impl.array import StorageArray
 from pitmirror.impl.blocks import BLOCK_SIZE, block_of_value
 from pitmirror.impl.errors import ProtocolViolation
 from pitmirror.impl.hardware import DiskDrive, PowerLoss, PowerSupply, carve
+from pitmirror.impl.record import MARKER
 from pitmirror.impl.states import FencePolicy, JournalingState, PairState, next_journaling_state, next_pair_state
 from pitmirror.impl.tables import JournalLogTable, LogEntry, PairTable, VolumeMap
 
@@ -103,3 +107,17 @@ def test_power_loss_stops_sector_writes() -> None:
     with pytest.raises(PowerLoss):
         drive.write(1, b"\2" * BLOCK_SIZE)
     assert drive.read(1) == bytes(BLOCK_SIZE)
+
+
+def test_journal_log_table_survives_pickle_and_deepcopy_with_its_entries() -> None:
+    """A served array commits the table as a pickle (entries packed as integers): every field of every
+    entry, a marker's negative LBA included, comes back; so does a table pickled with a list of entries."""
+    log = JournalLogTable(size=64)
+    log.commit([LogEntry(7, 3, 5, 512, 3), LogEntry(8, 6, MARKER, 0, 2), LogEntry(9, 8, 1, 512, 3)], 11, 10)
+    log.markers["m"] = 8
+    back = pickle.loads(pickle.dumps(log))
+    assert back == log and back.entries == log.entries and back.next_free == 11 and back.markers == {"m": 8}
+    assert copy.deepcopy(log) == log
+    old = JournalLogTable(size=64)
+    old.__setstate__({**log.__dict__, "entries": list(log.entries)})  # a slot written before the packing
+    assert old == log
