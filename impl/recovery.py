@@ -65,7 +65,6 @@ class RecoveryController(Protocol):
     array: StorageArray
     journal: Journal
     mutant: Mutant
-    journal: Journal
     in_flight: list[InFlight]
     journal_cache: list[JournalRecord]
 
