@@ -23,7 +23,7 @@ from __future__ import annotations
 import resource
 import time
 from array import array
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Generic, TypeVar
@@ -51,6 +51,28 @@ class Verdict(Enum):
     REACHED = "reached"  # a SOMETIMES property was witnessed
     NOT_REACHED = "not reached"  # a SOMETIMES property was not: the bounds are vacuous for it
     UNKNOWN = "unknown"  # exploration stopped early (max states or interrupted)
+
+
+def trap_note(entry: int, successors: Callable[[int], Iterable[int]], step: int) -> str:
+    """Why an ``eventually`` property fails from state ``entry`` (id of the shallowest pending state from which
+    no non-pending state is reachable): how many states are trapped with it and whether they end in a cycle
+    or a dead end. networkx holds only this trapped region (its strongly connected components), never the
+    whole graph."""
+    graph = nx.DiGraph()
+    graph.add_node(entry)
+    stack = [entry]
+    while stack:
+        u = stack.pop()
+        for t in successors(u):
+            if t not in graph:
+                stack.append(t)
+            graph.add_edge(u, t)
+    cond = nx.condensation(graph)
+    bottom = [c for c in cond.nodes if cond.out_degree(c) == 0]
+    members = cond.nodes[bottom[0]]["members"]
+    kind = "a cycle" if len(members) > 1 or graph.has_edge(entry, entry) else "a dead end"
+    return (f"from step {step} on, no sequence of steps ends it: {len(graph)} states reachable from there, "
+            f"all pending; they end in {kind} of {len(members)} state(s)")
 
 
 @dataclass
@@ -248,22 +270,7 @@ class ExplicitChecker(Generic[S, A]):
         if not trapped:
             return Discovery(p, Verdict.HOLDS)
         entry = min(trapped)  # ids are in BFS order: the least id is the shallowest trapped state
-        graph = nx.DiGraph()
-        frontier = [entry]
-        graph.add_node(entry)
-        while frontier:
-            u = frontier.pop()
-            for k in range(succ_start[u], succ_start[u + 1]):
-                t = succ[k]
-                if t not in graph:
-                    frontier.append(t)
-                graph.add_edge(u, t)
-        cond = nx.condensation(graph)
-        bottom = [c for c in cond.nodes if cond.out_degree(c) == 0]
-        members = cond.nodes[bottom[0]]["members"]
-        kind = "a cycle" if len(members) > 1 or graph.has_edge(entry, entry) else "a dead end"
-        note = (f"from step {len(path_to(entry)) - 1} on, no sequence of steps ends it: {len(graph)} states "
-                f"reachable from there, all pending; they end in {kind} of {len(members)} state(s)")
+        note = trap_note(entry, lambda u: succ[succ_start[u]:succ_start[u + 1]], len(path_to(entry)) - 1)
         return Discovery(p, Verdict.VIOLATED, path_to(entry), note=note)
 
     def _concrete_path(self, states: list[S], parent: array[int], sid: int) -> Path[A, S]:

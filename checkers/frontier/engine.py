@@ -32,10 +32,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import networkx as nx
 import numpy as np
 
-from pitmirror.checkers.explicit.checker import INTERRUPTED, CheckResult, Discovery, ProgressFn, Verdict
+from pitmirror.checkers.explicit.checker import INTERRUPTED, CheckResult, Discovery, ProgressFn, Verdict, trap_note
 from pitmirror.checkers.frontier.predicates import vector_predicates
 from pitmirror.checkers.frontier.symmetry import RowSymmetry
 from pitmirror.checkers.symbolic.encoding import Encoding
@@ -471,22 +470,8 @@ class FrontierChecker:
         forder = np.argsort(src, kind="stable")
         fsrc, fdst = src[forder], dst[forder]
         fstart = np.searchsorted(fsrc, np.arange(n + 1))
-        graph = nx.DiGraph()
-        graph.add_node(entry)
-        stack = [entry]
-        while stack:
-            u = stack.pop()
-            for t in fdst[fstart[u]:fstart[u + 1]].tolist():
-                if t not in graph:
-                    stack.append(t)
-                graph.add_edge(u, t)
-        cond = nx.condensation(graph)
-        bottom = [c for c in cond.nodes if cond.out_degree(c) == 0]
-        members = cond.nodes[bottom[0]]["members"]
-        kind = "a cycle" if len(members) > 1 or graph.has_edge(entry, entry) else "a dead end"
         path = self.path_to(entry)
-        note = (f"from step {len(path) - 1} on, no sequence of steps ends it: {len(graph)} states "
-                f"reachable from there, all pending; they end in {kind} of {len(members)} state(s)")
+        note = trap_note(entry, lambda u: fdst[fstart[u]:fstart[u + 1]].tolist(), len(path) - 1)
         return Discovery(p, Verdict.VIOLATED, path, note=note)
 
     # --- counterexamples -----------------------------------------------------------------------------------
