@@ -358,8 +358,10 @@ def mutants(checker: str, preset: str, fence: str | None, only: tuple[str, ...],
         def on_row(c: str, done: int, total: int, row: str) -> None:
             columns[c](done, total, f"mutants done  (now: {row})")
 
-        settings = scorecard.Settings(base=base, out_dir=out_dir, workers=jobs,
-                                      runner=lambda js: _run_with_progress(js, jobs, ticker), progress=on_row)
+        # the explicit column runs check's default engine (tests/test_frontier.py: the same verdicts and
+        # shortest-trace lengths as the object engine on every mutant)
+        settings = scorecard.Settings(base=base, out_dir=out_dir, workers=jobs, progress=on_row,
+                                      runner=lambda js: _run_with_progress(js, jobs, ticker, "frontier"))
         card = scorecard.build(names, settings, mutants=list(only) or None)
     seconds = time.perf_counter() - started
     styles = {scorecard.Outcome.CAUGHT: "green", scorecard.Outcome.HOLDS: "green",
