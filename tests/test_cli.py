@@ -120,9 +120,17 @@ def test_ctrl_c_gives_a_partial_verdict_and_stops_everything(jobs: str, tmp_path
     import signal
     import time
 
-    proc = subprocess.Popen([sys.executable, "-m", "pitmirror", "check", "--jobs", jobs, "--out", str(tmp_path)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
-    time.sleep(4)
+    # thorough bounds run long enough to be interrupted; Ctrl-C goes in once the search reports progress (a
+    # fixed sleep raced the start-up on a busy machine, where Ctrl-C during the imports is a different path)
+    proc = subprocess.Popen([sys.executable, "-m", "pitmirror", "check", "--preset", "thorough", "--jobs", jobs,
+                             "--out", str(tmp_path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True, env={**os.environ, "PITMIRROR_PROGRESS_SECONDS": "0.2"})
+    assert proc.stderr is not None
+    deadline = time.monotonic() + 120
+    first = ""
+    while time.monotonic() < deadline and not first.startswith("progress"):
+        first = proc.stderr.readline()
+        assert first or proc.poll() is None, "check ended before it reported progress"
     os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C reaches the whole process group, as in a terminal
     stdout, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 130, stdout + stderr
