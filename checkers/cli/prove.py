@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -104,6 +105,20 @@ def prove(preset: str, fence: str | None, depth: int | None, induction: bool, re
     sys.exit(run.status)
 
 
+@contextmanager
+def _no_verdict_on_encoding_errors(names: str) -> Iterator[None]:
+    """An encoding that disagrees with the model, or a capacity too small for a step (an error, never a pruned
+    transition), ends the run with exit 70 and no verdict for ``names``."""
+    try:
+        yield
+    except DecodeError as e:
+        out.print(f"[bold red]internal disagreement between the Z3 encoding and the model: {lit(e)}[/]")
+        sys.exit(ExitCode.INTERNAL)
+    except CapacityError as e:
+        out.print(f"[bold red]no verdict for {lit(names)}: {lit(e)}[/]")
+        sys.exit(ExitCode.INTERNAL)
+
+
 class _Run:
     """One ``prove`` run: the property x kind pairs in order, their outcomes, tables and exit status."""
 
@@ -140,56 +155,42 @@ class _Run:
             if not self.induction:
                 self._bmc_together(un, sym, ticker, kname)
             for p in self.props if self.induction else ():
-                label = f"{p.name} ({kname})"
-                update = ticker.task(label)
+                update = ticker.task(f"{p.name} ({kname})")
                 where = f"pair {self.pairs_done + 1} of {self.pairs_total}"
-
-                def report(r: DepthReport, update: Callable[..., None] = update, where: str = where) -> None:
-                    if not self.quiet:  # the time of each depth is a result: printed, above a live display
-                        note = f"  {r.note}" if r.note else ""
-                        line = f"  {r.prop:<24} depth {r.depth:>2}  {r.result:<12} {r.seconds:7.2f}s{lit(note)}"
-                        (ticker.progress.print if ticker.live else out.print)(line)
-                    update(None, None, f"{where}: depth {r.depth} {r.result} ({r.seconds:.1f}s)")
+                report = self._depth_reporter(ticker, update, where)
 
                 def on_obligation(d: Discharged, n: int, total: int, update: Callable[..., None] = update,
                                   where: str = where) -> None:
                     update(n, total, f"{where}: step k={d.k} obligations ({d.obligation})")
 
-                try:
+                with _no_verdict_on_encoding_errors(p.name):
                     support = invariant_support(p.name, b.recovery_kind)
                     o = k_induction(un, p, support, self.depth, report, self.timeout_s * 1000, discharger,
                                     on_obligation)
-                except DecodeError as e:
-                    out.print(f"[bold red]internal disagreement between the Z3 encoding and the model: {lit(e)}[/]")
-                    sys.exit(ExitCode.INTERNAL)
-                except CapacityError as e:  # a too-small capacity is an error, never a pruned transition
-                    out.print(f"[bold red]no verdict for {lit(p.name)}: {lit(e)}[/]")
-                    sys.exit(ExitCode.INTERNAL)
                 self.outcomes.append(o)
                 self.pairs_done += 1
         self.table()
+
+    def _depth_reporter(self, ticker: Ticker, update: Callable[..., None], where: str) -> Callable[[DepthReport], None]:
+        """Print each depth's time (a result, above a live display) and move the ticker's line."""
+
+        def report(r: DepthReport) -> None:
+            if not self.quiet:
+                note = f"  {r.note}" if r.note else ""
+                line = f"  {r.prop:<24} depth {r.depth:>2}  {r.result:<12} {r.seconds:7.2f}s{lit(note)}"
+                (ticker.progress.print if ticker.live else out.print)(line)
+            update(None, None, f"{where}: depth {r.depth} {r.result} ({r.seconds:.1f}s)")
+
+        return report
 
     def _bmc_together(self, un: Unroller, sym: dict[str, Callable[[Any], Any]], ticker: Ticker, kname: str) -> None:
         """BMC of every property on one solver, depth by depth (``bmc_all``): each still gets its own shortest
         violation, and the properties that held at a depth help prune the next."""
         update = ticker.task(f"{len(self.props)} properties ({kname})")
         where = f"pairs {self.pairs_done + 1}-{self.pairs_done + len(self.props)} of {self.pairs_total}"
-
-        def report(r: DepthReport) -> None:
-            if not self.quiet:  # the time of each depth is a result: printed, above a live display
-                note = f"  {r.note}" if r.note else ""
-                line = f"  {r.prop:<24} depth {r.depth:>2}  {r.result:<12} {r.seconds:7.2f}s{lit(note)}"
-                (ticker.progress.print if ticker.live else out.print)(line)
-            update(None, None, f"{where}: depth {r.depth} {r.result} ({r.seconds:.1f}s)")
-
-        try:
+        report = self._depth_reporter(ticker, update, where)
+        with _no_verdict_on_encoding_errors(", ".join(p.name for p in self.props)):
             together = bmc_all(un, self.props, sym, self.depth, report, self.timeout_s * 1000)
-        except DecodeError as e:
-            out.print(f"[bold red]internal disagreement between the Z3 encoding and the model: {lit(e)}[/]")
-            sys.exit(ExitCode.INTERNAL)
-        except CapacityError as e:  # a too-small capacity is an error, never a pruned transition
-            out.print(f"[bold red]no verdict for {lit(', '.join(p.name for p in self.props))}: {lit(e)}[/]")
-            sys.exit(ExitCode.INTERNAL)
         self.outcomes.extend(together[p.name] for p in self.props)
         self.pairs_done += len(self.props)
 
