@@ -15,6 +15,7 @@ import pitmirror.impl.mutants
 import pitmirror.impl.states
 import pitmirror.model.actions
 import pitmirror.model.mutants
+import pitmirror.spec.actions
 import pitmirror.spec.state
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -141,6 +142,8 @@ def test_impl_enums_agree_with_the_spec(name: str) -> None:
 
 
 def test_impl_speaks_the_models_action_message_and_mutant_names() -> None:
-    assert set(pitmirror.impl.actions.ACTION_NAMES) == set(pitmirror.model.actions.ACTION_TYPES)
+    # the impl's copy of spec.actions' names, in the table's order (the order both list enabled actions in)
+    assert pitmirror.impl.actions.ACTION_NAMES == pitmirror.spec.actions.ACTION_NAMES
+    assert tuple(pitmirror.model.actions.ACTION_TYPES) == pitmirror.spec.actions.ACTION_NAMES
     assert set(pitmirror.impl.messages.MESSAGE_NAMES) == set(pitmirror.spec.state.MESSAGE_NAMES.values())
     assert list(pitmirror.impl.mutants.MUTANTS) == list(pitmirror.model.mutants.MUTANTS)
