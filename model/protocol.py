@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from pitmirror.model.actions import (
+    ACTION_TYPES,
     Action,
     Checkpoint,
     CrashArray,
@@ -63,6 +64,8 @@ from pitmirror.spec.state import (
     image,
 )
 
+_UNKNOWN = object()  # within_budget: not a key of the budget table
+
 
 def _set(vol: tuple[int, ...], lba: int, value: int) -> tuple[int, ...]:
     return (*vol[:lba], value, *vol[lba + 1:])
@@ -85,11 +88,12 @@ class MirrorModel:
         self.mutant = bounds.mutant
         self.blocks = range(bounds.blocks)
         self.values = range(bounds.values)
-        # action name -> (the State field counting what was used, its limit in these bounds), or None: the
-        # budget column of spec.actions, read by within_budget
-        self._budget_limits: dict[str, tuple[str, int] | None] = {
-            a.name: None if a.budget is None else (a.budget.used, getattr(bounds, a.budget.bound))
-            for a in spec_actions.ACTIONS}
+        # action name and action class -> (the State field counting what was used, its limit in these bounds),
+        # or None: the budget column of spec.actions, read by within_budget (keyed both ways: one lookup)
+        self._budget_limits: dict[str | type[Action], tuple[str, int] | None] = {}
+        for a in spec_actions.ACTIONS:
+            limit = None if a.budget is None else (a.budget.used, getattr(bounds, a.budget.bound))
+            self._budget_limits[a.name] = self._budget_limits[ACTION_TYPES[a.name]] = limit
 
     def canonicalizer(self) -> Canonicalizer:
         """The symmetry of these bounds: blocks are interchangeable, and so are the non-zero values (the
@@ -150,9 +154,10 @@ class MirrorModel:
         for ``action`` in ``s``, by the budget column of ``spec.actions`` (an action without a budget always
         has room). The guards below ask it instead of reading a budget, and so does conformance, which
         applies the model's budgets to the impl (the impl has none). ``KeyError`` for an unknown action."""
-        name = action if isinstance(action, str) else action.__name__ if isinstance(action, type) else action.name
-        limit = self._budget_limits[name]
-        return limit is None or getattr(s, limit[0]) < limit[1]
+        limit = self._budget_limits.get(action, _UNKNOWN)  # type: ignore[arg-type]
+        if limit is _UNKNOWN:  # an action object (or a name or class no table knows: KeyError)
+            limit = self._budget_limits[action.name if isinstance(action, Action) else action]
+        return limit is None or getattr(s, limit[0]) < limit[1]  # type: ignore[index]
 
     # --- enabled actions ------------------------------------------------------------------------------
 
