@@ -18,7 +18,7 @@ from pitmirror.model.actions import ACTION_TYPES, CrashArray, HostWrite
 from pitmirror.model.config import PRESETS, Bounds
 from pitmirror.model.mutants import MUTANTS
 from pitmirror.model.protocol import MirrorModel
-from pitmirror.spec.actions import ACTIONS, BY_NAME, DRAIN_ORDER, actions_for, budget_of
+from pitmirror.spec.actions import ACTIONS, BY_NAME, DRAIN_ORDER, FAULTS, actions_for, budget_of
 from pitmirror.spec.fields import BUDGET_FIELDS
 from pitmirror.spec.state import RecoveryKind, State
 
@@ -186,6 +186,7 @@ def test_the_drain_order_is_the_tables() -> None:
                                  "FinishResync", "RecoveryWrite", "SwapVolumes", "FinishRecovery"]
     for name in DRAIN_ORDER:  # a drain takes no new fault and no host I/O
         assert not BY_NAME[name].fault and BY_NAME[name].budget is None
+    assert FAULTS == ("LoseMessage", "DuplicateMessage", "FailPath", "CrashArray")
 
 
 def test_the_fuzzers_step_kinds_are_the_tables_actions() -> None:
