@@ -13,7 +13,8 @@ from typing import Any
 from pitmirror.impl.messages import MESSAGE_NAMES
 from pitmirror.impl.states import RecoveryKind
 
-#: Every action, in the order ``enabled_actions`` lists them. ``SwapTimeout`` is the model's name for
+#: Every action, in the order ``enabled_actions`` lists them: a copy of ``spec.actions.ACTION_NAMES`` (the impl may
+#: not import spec; tests/test_layers.py proves the two equal). ``SwapTimeout`` is the model's name for
 #: MirrorTimeout's swap case (docs/PROTOCOL.md folds both into MirrorTimeout).
 ACTION_NAMES: tuple[str, ...] = (
     "HostWrite", "SetMarker", "Deliver", "LoseMessage", "DuplicateMessage", "FailPath", "RepairPath",

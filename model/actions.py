@@ -1,7 +1,9 @@
 """The model's actions: frozen dataclasses named in the patent's words, whose repr is valid Python.
 
-Each carries the claims it realises (``claims``) and who performs it (``actor``: the lane on the trace page).
-The impl emits the same names, so a model trace replays on the impl and an impl run replays on the model.
+Each carries the claims it realises (``claims``) and who performs it (``actor``: the lane on the trace page),
+both read from ``spec.actions``, the one table of what each action is; a class missing from the table, or
+whose fields are not the table's parameters, fails at import. The impl emits the same names, so a model
+trace replays on the impl and an impl run replays on the model.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import Any, ClassVar
 
+from pitmirror.spec import actions as spec_actions
 from pitmirror.spec.state import Message, RecoveryKind, message_from_fields
 
 
@@ -18,6 +21,13 @@ class Action:
 
     claims: ClassVar[tuple[int, ...]] = ()
     actor: ClassVar[str] = "A"
+
+    def __init_subclass__(cls) -> None:
+        # claims and actor come from spec.actions, so they are written once (KeyError: not in the table).
+        # No super() call: slots=True rebuilds this class, which breaks the zero-argument form, and object's
+        # hook does nothing.
+        row = spec_actions.BY_NAME[cls.__name__]
+        cls.claims, cls.actor = row.claims, row.actor
 
     @property
     def name(self) -> str:
@@ -44,16 +54,12 @@ class HostWrite(Action):
 
     lba: int
     value: int
-    claims: ClassVar[tuple[int, ...]] = (1, 2, 4, 15, 16, 18)
-    actor: ClassVar[str] = "host"
 
 
 @dataclass(frozen=True, slots=True)
 class SetMarker(Action):
     """A named consistency point: a journal record with no data."""
 
-    claims: ClassVar[tuple[int, ...]] = (3, 4, 17, 18)
-    actor: ClassVar[str] = "host"
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,8 +67,6 @@ class Deliver(Action):
     """The path delivers one message (any one: the path reorders)."""
 
     message: Message
-    claims: ClassVar[tuple[int, ...]] = (1, 7, 10, 15, 21, 24)
-    actor: ClassVar[str] = "path"
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +74,6 @@ class LoseMessage(Action):
     """Fault: one message on the path is lost."""
 
     message: Message
-    actor: ClassVar[str] = "path"
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,21 +81,18 @@ class DuplicateMessage(Action):
     """Fault: one message on the path is duplicated."""
 
     message: Message
-    actor: ClassVar[str] = "path"
 
 
 @dataclass(frozen=True, slots=True)
 class FailPath(Action):
     """Fault: every link of the path goes down; what was on it is lost."""
 
-    actor: ClassVar[str] = "path"
 
 
 @dataclass(frozen=True, slots=True)
 class RepairPath(Action):
     """The path comes back up."""
 
-    actor: ClassVar[str] = "path"
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,14 +100,12 @@ class MirrorTimeout(Action):
     """A gives up waiting for R on the write ``seq``: the pair is suspended per the fence policy."""
 
     seq: int
-    claims: ClassVar[tuple[int, ...]] = (1, 15)
 
 
 @dataclass(frozen=True, slots=True)
 class SwapTimeout(Action):
     """A gives up waiting for R's half of a swap: the pair is suspended with every block dirty."""
 
-    claims: ClassVar[tuple[int, ...]] = (13, 14, 27, 28)
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,22 +113,18 @@ class CrashArray(Action):
     """Fault: crash and restart of one array's controller (``"A"`` or ``"R"``)."""
 
     array: str
-    claims: ClassVar[tuple[int, ...]] = (8, 22)
-    actor: ClassVar[str] = "fault"
 
 
 @dataclass(frozen=True, slots=True)
 class Checkpoint(Action):
     """Apply the oldest journal record to B and, in lockstep, to RB; free it."""
 
-    claims: ClassVar[tuple[int, ...]] = (10, 12, 24, 26)
 
 
 @dataclass(frozen=True, slots=True)
 class RemoteCheckpoint(Action):
     """R checkpoints RB on its own (only the ``remote_checkpoints_alone`` mutant enables it)."""
 
-    actor: ClassVar[str] = "R"
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,14 +136,12 @@ class PersistJournal(Action):
 class StartResync(Action):
     """SUSPENDED -> COPY: start copying the dirty blocks to R."""
 
-    claims: ClassVar[tuple[int, ...]] = (1, 15)
 
 
 @dataclass(frozen=True, slots=True)
 class FinishResync(Action):
     """COPY -> PAIR: every dirty block and missing journal record is on R."""
 
-    claims: ClassVar[tuple[int, ...]] = (1, 15)
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,8 +150,6 @@ class StartRecovery(Action):
 
     target: int
     kind: RecoveryKind
-    claims: ClassVar[tuple[int, ...]] = (1, 3, 5, 10, 15, 17, 19, 24)
-    actor: ClassVar[str] = "host"
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,31 +157,39 @@ class RecoveryWrite(Action):
     """Write-through: write one block where P differs from replay(B, J, T) through the synchronous path."""
 
     lba: int
-    claims: ClassVar[tuple[int, ...]] = (1, 5, 6, 7, 15, 19, 20, 21)
 
 
 @dataclass(frozen=True, slots=True)
 class SwapVolumes(Action):
     """Swap: A builds replay(B, J, T) in a spare LDEV and makes it the primary volume."""
 
-    claims: ClassVar[tuple[int, ...]] = (11, 13, 25, 27)
 
 
 @dataclass(frozen=True, slots=True)
 class FinishRecovery(Action):
     """The recovery is done; host I/O resumes."""
 
-    claims: ClassVar[tuple[int, ...]] = (1, 6, 7, 10, 15, 20, 21, 24)
 
 
-ACTION_TYPES: dict[str, type[Action]] = {
-    cls.__name__: cls
-    for cls in (
-        HostWrite, SetMarker, Deliver, LoseMessage, DuplicateMessage, FailPath, RepairPath, MirrorTimeout,
-        SwapTimeout, CrashArray, Checkpoint, RemoteCheckpoint, PersistJournal, StartResync, FinishResync,
-        StartRecovery, RecoveryWrite, SwapVolumes, FinishRecovery,
-    )
-}
+def _in_table_order(*classes: type[Action]) -> dict[str, type[Action]]:
+    """The action classes by name, in ``spec.actions`` order; ``TypeError`` when they are not exactly the
+    table's actions with the table's parameters (a class added here and not there, or the other way)."""
+    by_name = {cls.__name__: cls for cls in classes}
+    if set(by_name) != set(spec_actions.ACTION_NAMES):
+        raise TypeError(f"model actions {sorted(by_name)} are not spec.actions' {sorted(spec_actions.ACTION_NAMES)}")
+    for row in spec_actions.ACTIONS:
+        params = tuple(f.name for f in fields(by_name[row.name]))
+        if params != row.params:
+            raise TypeError(f"{row.name} has fields {params}, spec.actions says {row.params}")
+    return {name: by_name[name] for name in spec_actions.ACTION_NAMES}
+
+
+#: Every action class by name, in the order the model lists enabled actions (``spec.actions.ACTIONS``).
+ACTION_TYPES: dict[str, type[Action]] = _in_table_order(
+    HostWrite, SetMarker, Deliver, LoseMessage, DuplicateMessage, FailPath, RepairPath, MirrorTimeout,
+    SwapTimeout, CrashArray, Checkpoint, RemoteCheckpoint, PersistJournal, StartResync, FinishResync,
+    StartRecovery, RecoveryWrite, SwapVolumes, FinishRecovery,
+)
 
 
 def action_from_json(name: str, args: dict[str, Any]) -> Action:

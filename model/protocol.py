@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from pitmirror.model.actions import (
+    ACTION_TYPES,
     Action,
     Checkpoint,
     CrashArray,
@@ -39,6 +40,7 @@ from pitmirror.model.actions import (
 )
 from pitmirror.model.config import Bounds
 from pitmirror.model.symmetry import Canonicalizer
+from pitmirror.spec import actions as spec_actions
 from pitmirror.spec.state import (
     MARKER,
     FencePolicy,
@@ -62,6 +64,8 @@ from pitmirror.spec.state import (
     image,
 )
 
+_UNKNOWN = object()  # within_budget: not a key of the budget table
+
 
 def _set(vol: tuple[int, ...], lba: int, value: int) -> tuple[int, ...]:
     return (*vol[:lba], value, *vol[lba + 1:])
@@ -84,6 +88,12 @@ class MirrorModel:
         self.mutant = bounds.mutant
         self.blocks = range(bounds.blocks)
         self.values = range(bounds.values)
+        # action name and action class -> (the State field counting what was used, its limit in these bounds),
+        # or None: the budget column of spec.actions, read by within_budget (keyed both ways: one lookup)
+        self._budget_limits: dict[str | type[Action], tuple[str, int] | None] = {}
+        for a in spec_actions.ACTIONS:
+            limit = None if a.budget is None else (a.budget.used, getattr(bounds, a.budget.bound))
+            self._budget_limits[a.name] = self._budget_limits[ACTION_TYPES[a.name]] = limit
 
     def canonicalizer(self) -> Canonicalizer:
         """The symmetry of these bounds: blocks are interchangeable, and so are the non-zero values (the
@@ -137,6 +147,18 @@ class MirrorModel:
         reserve = self.bounds.blocks if for_recovery else 0
         return self.bounds.journal_capacity + reserve - len(s.journal) - len(s.journal_cache)
 
+    # --- bounds ---------------------------------------------------------------------------------------
+
+    def within_budget(self, s: State, action: Action | type[Action] | str) -> bool:
+        """The one budget hook (stateright's ``within_boundary``, per action): whether the bounds leave room
+        for ``action`` in ``s``, by the budget column of ``spec.actions`` (an action without a budget always
+        has room). The guards below ask it instead of reading a budget, and so does conformance, which
+        applies the model's budgets to the impl (the impl has none). ``KeyError`` for an unknown action."""
+        limit = self._budget_limits.get(action, _UNKNOWN)  # type: ignore[arg-type]
+        if limit is _UNKNOWN:  # an action object (or a name or class no table knows: KeyError)
+            limit = self._budget_limits[action.name if isinstance(action, Action) else action]
+        return limit is None or getattr(s, limit[0]) < limit[1]  # type: ignore[index]
+
     # --- enabled actions ------------------------------------------------------------------------------
 
     def actions(self, s: State) -> list[Action]:
@@ -144,24 +166,24 @@ class MirrorModel:
         return list(self._actions(s))
 
     def _actions(self, s: State) -> Iterator[Action]:
-        b = self.bounds
         mutant = self.mutant
         if self._host_io_allowed(s):
-            if s.host_writes_issued < b.host_writes:
+            if self.within_budget(s, HostWrite):
                 for lba in self.blocks:
                     for value in self.values:
                         yield HostWrite(lba, value)
-            if s.markers_set < b.markers:
+            if self.within_budget(s, SetMarker):
                 yield SetMarker()
         if s.path_up:
             for msg in _distinct(s.path):
                 yield Deliver(msg)
-        if s.message_faults < b.message_faults:
+        if self.within_budget(s, LoseMessage):
             for msg in _distinct(s.path):
                 yield LoseMessage(msg)
+        if self.within_budget(s, DuplicateMessage):
             for msg in _distinct(s.path):
                 yield DuplicateMessage(msg)
-        if s.path_up and s.path_failures < b.path_failures:
+        if s.path_up and self.within_budget(s, FailPath):
             yield FailPath()
         if not s.path_up:
             yield RepairPath()
@@ -175,7 +197,7 @@ class MirrorModel:
                     and not any(m.kind in (MessageKind.RECOVER_REQUEST, MessageKind.SWAP_DONE)
                                 and m.a == r.recovery_id for m in s.path)):
                 yield SwapTimeout()
-        if s.crashes < b.crashes:
+        if self.within_budget(s, CrashArray):
             yield CrashArray("A")
             yield CrashArray("R")
         if self._checkpoint_enabled(s):
@@ -234,7 +256,7 @@ class MirrorModel:
         b = self.bounds
         r = s.recovery
         if r is None:
-            if (s.recoveries_started < b.recoveries and s.pair_state == PairState.PAIR and not s.in_flight
+            if (self.within_budget(s, StartRecovery) and s.pair_state == PairState.PAIR and not s.in_flight
                     and s.journaling_state == JournalingState.JOURNALING):
                 for target in range(s.base_seq, s.next_seq):
                     img = self.replay(s, s.base, s.journal, s.primary, target)
@@ -566,3 +588,9 @@ _HANDLERS: dict[type[Action], Callable[[MirrorModel, State, Any], State]] = {
     SwapVolumes: MirrorModel._do_swap_volumes,
     FinishRecovery: MirrorModel._do_finish_recovery,
 }
+
+# The dispatch covers exactly the actions of spec.actions: an action added to the table without its handler
+# (or a handler left for an action that is gone) fails at import, not in the middle of a run.
+if {cls.__name__ for cls in _HANDLERS} != set(spec_actions.ACTION_NAMES):
+    raise TypeError(f"MirrorModel's handlers {sorted(c.__name__ for c in _HANDLERS)} are not spec.actions' "
+                    f"{sorted(spec_actions.ACTION_NAMES)}")

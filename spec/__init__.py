@@ -2,8 +2,8 @@
 with its claims), the proof invariants, and the generic interface between a model and an engine.
 
 The names most users need are re-exported here (``Property`` is the catalogue's entry, which satisfies the
-interface's ``Property`` protocol); ``spec.state``, ``spec.properties``, ``spec.fields``, ``spec.invariants``
-and ``spec.interface`` hold the rest.
+interface's ``Property`` protocol); ``spec.state``, ``spec.properties``, ``spec.fields`` (what each state field
+is), ``spec.actions`` (what each action is), ``spec.invariants`` and ``spec.interface`` hold the rest.
 """
 
 from pitmirror.spec.interface import Kind, Model

@@ -5,10 +5,12 @@ spec reads), whether it is volatile (lost when its array crashes), whether it is
 is a budget (how much of a bound a run has used: bounds, not protocol state), what it holds (``Content``:
 which says how a renaming of blocks and data values acts on it), and the storage engineer's short name.
 
-Derived from it: ``model.symmetry`` (how each field is renamed), ``checkers.conformance.lockstep`` (the ghost
-and budget fields the impl does not have). ``tests/test_fields.py`` checks every ``State`` field is here
-once, in order, and that the tables not yet derived from it (the trace page's lanes, the Z3 layout's
-scalars and volumes) agree with it.
+Derived from it: ``model.symmetry`` and ``checkers.frontier.symmetry`` (how each field is renamed),
+``checkers.conformance.lockstep`` (the ghost and budget fields the impl does not have),
+``checkers.traces.render`` (the page's lanes and labels), ``checkers.symbolic.terms.Layout`` (each field's
+slots in the Z3 state vector, and decoding a vector). ``tests/test_fields.py`` checks every ``State`` field
+is here once, in order, and that the one table kept by hand (the layout's capacities, which need the
+bounds) covers exactly the bounded sequences. What each action is lives in ``spec.actions``.
 """
 
 from __future__ import annotations

@@ -4,6 +4,8 @@ own copy of a vocabulary (it may not import spec or model), a test proves the co
 from __future__ import annotations
 
 import ast
+import importlib
+import importlib.util
 from pathlib import Path
 
 import networkx as nx
@@ -15,6 +17,7 @@ import pitmirror.impl.mutants
 import pitmirror.impl.states
 import pitmirror.model.actions
 import pitmirror.model.mutants
+import pitmirror.spec.actions
 import pitmirror.spec.state
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -141,6 +144,28 @@ def test_impl_enums_agree_with_the_spec(name: str) -> None:
 
 
 def test_impl_speaks_the_models_action_message_and_mutant_names() -> None:
-    assert set(pitmirror.impl.actions.ACTION_NAMES) == set(pitmirror.model.actions.ACTION_TYPES)
+    # the impl's copy of spec.actions' names, in the table's order (the order both list enabled actions in)
+    assert pitmirror.impl.actions.ACTION_NAMES == pitmirror.spec.actions.ACTION_NAMES
+    assert tuple(pitmirror.model.actions.ACTION_TYPES) == pitmirror.spec.actions.ACTION_NAMES
     assert set(pitmirror.impl.messages.MESSAGE_NAMES) == set(pitmirror.spec.state.MESSAGE_NAMES.values())
     assert list(pitmirror.impl.mutants.MUTANTS) == list(pitmirror.model.mutants.MUTANTS)
+
+
+def _packages() -> list[str]:
+    """Every package of pitmirror, by import name (the layers' folders with an ``__init__.py``)."""
+    out = ["pitmirror"]
+    for layer in LAYERS:
+        for init in sorted((ROOT / layer).rglob("__init__.py")):
+            out.append(".".join(("pitmirror", *init.parent.relative_to(ROOT).parts)))
+    return out
+
+
+@pytest.mark.parametrize("package", _packages())
+def test_every_package_declares_its_public_api(package: str) -> None:
+    # __all__ names what the package offers: a re-exported name, or one of its modules; each must resolve
+    mod = importlib.import_module(package)
+    public = getattr(mod, "__all__", None)
+    assert public, f"{package} has no __all__"
+    for name in public:
+        assert hasattr(mod, name) or importlib.util.find_spec(f"{package}.{name}") is not None, \
+            f"{package}.__all__ names {name!r}, which is neither an attribute nor a module"

@@ -24,6 +24,7 @@ from helpers.z3_agree import (
 from pitmirror.checkers.symbolic.encoding import Encoding
 from pitmirror.model.config import PRESETS, Bounds
 from pitmirror.model.mutants import MUTANTS
+from pitmirror.spec.actions import ACTIONS
 from pitmirror.spec.properties import SAFETY
 from pitmirror.spec.state import RecoveryKind
 
@@ -44,7 +45,7 @@ def test_every_transition_agrees_small_prefix(kind: RecoveryKind) -> None:
 #: writes in flight. One host write keeps every recovery target reachable within the sample.
 COVERAGE_BOUNDS = PRESETS["small"].with_(concurrency=2, markers=1, message_faults=1, crashes=1, host_writes=1)
 #: Instances only a mutant enables (its extra step).
-MUTANT_ONLY = {"remote_checkpoints_alone": "RemoteCheckpoint", "journal_not_persisted_before_ack": "PersistJournal"}
+MUTANT_ONLY = {a.added_by: a.name for a in ACTIONS if a.added_by is not None}
 
 
 @pytest.mark.parametrize("name", sorted(MUTANTS))

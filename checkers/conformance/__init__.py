@@ -2,3 +2,6 @@
 and the Hypothesis stateful fuzzer that drives both. The one place in ``checkers`` that sees ``impl`` and
 ``model`` together.
 """
+
+#: The public API: the package's modules (imported by name, so importing the package stays cheap).
+__all__ = ["fuzz", "lockstep"]

@@ -63,28 +63,14 @@ from pitmirror.impl.errors import LbaOutOfRange, RecoveryInProgress, ScsiError, 
 from pitmirror.impl.mutants import IMPL_ONLY_MUTANTS, IMPL_ONLY_RECOVERY
 from pitmirror.impl.system import MirroredSystem
 from pitmirror.model.actions import (
+    ACTION_TYPES,
     Action,
-    Checkpoint,
     CrashArray,
-    Deliver,
-    DuplicateMessage,
-    FailPath,
-    FinishRecovery,
-    FinishResync,
     HostWrite,
-    LoseMessage,
-    MirrorTimeout,
-    PersistJournal,
-    RecoveryWrite,
-    RemoteCheckpoint,
-    RepairPath,
-    SetMarker,
     StartRecovery,
-    StartResync,
-    SwapTimeout,
-    SwapVolumes,
 )
 from pitmirror.model.config import Bounds
+from pitmirror.spec import actions as spec_actions
 from pitmirror.spec.properties import Kind, Property
 from pitmirror.spec.state import (
     FencePolicy,
@@ -191,12 +177,18 @@ def _k(action: type[Action]) -> StepKind:
 #: steps that let what is pending settle (deliver, finish a recovery or a resync, repair, time out), then
 #: the protocol's own moves, then new faults and the machine's rules: a failing run whose every choice has
 #: shrunk to 0 lets the protocol settle whenever it can, and starts something new only when it cannot.
+#: The action kinds are exactly ``spec.actions``' (checked at import): the order is the fuzzer's own tuning.
+SHRINK_ORDER: tuple[str, ...] = (
+    "Deliver", "RecoveryWrite", "SwapVolumes", "FinishRecovery", "RepairPath", "MirrorTimeout", "SwapTimeout",
+    "StartResync", "FinishResync", "PersistJournal", "Checkpoint", "HostWrite", "StartRecovery", "SetMarker",
+    "RemoteCheckpoint", "FailPath", "LoseMessage", "DuplicateMessage", "CrashArray",
+)
+if sorted(SHRINK_ORDER) != sorted(spec_actions.ACTION_NAMES):
+    raise TypeError(f"the fuzzer's action kinds {sorted(SHRINK_ORDER)} are not spec.actions' "
+                    f"{sorted(spec_actions.ACTION_NAMES)}")
 KINDS: tuple[StepKind, ...] = (
-    _k(Deliver), _k(RecoveryWrite), _k(SwapVolumes), _k(FinishRecovery), _k(RepairPath), _k(MirrorTimeout),
-    _k(SwapTimeout), _k(StartResync), _k(FinishResync), _k(PersistJournal), _k(Checkpoint), _k(HostWrite),
-    _k(StartRecovery), _k(SetMarker), _k(RemoteCheckpoint), _k(FailPath), _k(LoseMessage),
-    _k(DuplicateMessage), _k(CrashArray), StepKind("HostRead"), StepKind("BadRequest"), StepKind("Drain"),
-    StepKind("PowerCut"),
+    *(_k(ACTION_TYPES[name]) for name in SHRINK_ORDER), StepKind("HostRead"), StepKind("BadRequest"),
+    StepKind("Drain"), StepKind("PowerCut"),
 )
 BY_KIND: dict[str, StepKind] = {k.name: k for k in KINDS}
 #: Base weights: the protocol's own moves are frequent; a started recovery is driven on to its end (its

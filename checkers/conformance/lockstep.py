@@ -44,27 +44,14 @@ from pitmirror.impl.ready import RequestStatus
 from pitmirror.impl.record import MARKER, sectors_for
 from pitmirror.impl.system import MirroredSystem
 from pitmirror.model.actions import (
+    ACTION_TYPES,
     Action,
-    CrashArray,
-    Deliver,
-    DuplicateMessage,
-    FailPath,
-    FinishRecovery,
-    FinishResync,
     HostWrite,
-    LoseMessage,
-    MirrorTimeout,
-    RecoveryWrite,
-    RepairPath,
-    SetMarker,
-    StartRecovery,
-    StartResync,
-    SwapTimeout,
-    SwapVolumes,
     action_from_json,
 )
 from pitmirror.model.config import Bounds
 from pitmirror.model.protocol import MirrorModel
+from pitmirror.spec import actions as spec_actions
 from pitmirror.spec.fields import BUDGET_FIELDS, GHOST_FIELDS
 from pitmirror.spec.properties import BY_NAME, EXPECTED_TRADE_OFFS, SAFETY, Kind, Property
 from pitmirror.spec.state import (
@@ -91,19 +78,6 @@ from pitmirror.spec.state import (
 COMPARED_FIELDS = tuple(f for f in State._fields if f not in GHOST_FIELDS + BUDGET_FIELDS)
 #: The protocol's part of a ``Recovery`` entry (the rest are ghost fields the spec reads).
 RECOVERY_FIELDS = ("recovery_id", "kind", "target", "a_swapped", "remote_status")
-
-#: Which model budget gates each budgeted action (the impl leaves budgets to its caller).
-_BUDGETS: dict[type[Action], tuple[str, str]] = {
-    HostWrite: ("host_writes_issued", "host_writes"),
-    SetMarker: ("markers_set", "markers"),
-    LoseMessage: ("message_faults", "message_faults"),
-    DuplicateMessage: ("message_faults", "message_faults"),
-    FailPath: ("path_failures", "path_failures"),
-    CrashArray: ("crashes", "crashes"),
-    StartRecovery: ("recoveries_started", "recoveries"),
-}
-
-_BUDGETS_BY_NAME = {cls.__name__: b for cls, b in _BUDGETS.items()}
 
 
 def _key(name: str, args: dict[str, Any]) -> tuple[str, Any]:
@@ -140,12 +114,10 @@ def _show_key(key: tuple[str, Any]) -> str:
     return f"{name}({', '.join(f'{k}={v}' for k, v in args)})"
 
 
-#: The order a drain (``Lockstep.drain``) prefers: repair, deliver, time out, resync, move a recovery on.
-#: Only steps the protocol takes by itself once the path is up: no host I/O, no new faults.
-DRAIN_ORDER: tuple[type[Action], ...] = (
-    RepairPath, Deliver, MirrorTimeout, SwapTimeout, StartResync, FinishResync, RecoveryWrite, SwapVolumes,
-    FinishRecovery,
-)
+#: The order a drain (``Lockstep.drain``) prefers: repair, deliver, time out, resync, move a recovery on
+#: (``spec.actions.DRAIN_ORDER``, the table's drain column). Only steps the protocol takes by itself once the
+#: path is up: no host I/O, no new faults.
+DRAIN_ORDER: tuple[type[Action], ...] = tuple(ACTION_TYPES[name] for name in spec_actions.DRAIN_ORDER)
 
 
 class ConformanceError(AssertionError):
@@ -338,12 +310,6 @@ def to_model_action(a: ImplAction) -> Action:
     return action_from_json(a.name, a.to_json()["args"])
 
 
-def within_budget(bounds: Bounds, s: State, a: Action) -> bool:
-    """Whether the model's budgets allow ``a`` in ``s`` (the impl has no budgets; the model bounds them)."""
-    budget = _BUDGETS.get(type(a))
-    return budget is None or getattr(s, budget[0]) < getattr(bounds, budget[1])
-
-
 def safety_properties(bounds: Bounds) -> tuple[list[Property], list[tuple[Property, str]]]:
     """The safety properties checked after each step for these bounds, and those left out as the
     documented trade-offs of this recovery kind (with the reason)."""
@@ -439,8 +405,7 @@ class Lockstep:
         model = {_model_key(a) for a in self.enabled()}
         impl: set[tuple[str, Any]] = set()
         for ia in self.system.enabled_actions():
-            budget = _BUDGETS_BY_NAME.get(ia.name)
-            if budget is None or getattr(self.state, budget[0]) < getattr(self.bounds, budget[1]):
+            if self.model.within_budget(self.state, ia.name):
                 impl.add(_impl_key(ia))
         if model != impl:
             only_m = ", ".join(sorted(map(_show_key, model - impl))) or "-"

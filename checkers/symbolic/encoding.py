@@ -84,6 +84,7 @@ from pitmirror.model.actions import (
 )
 from pitmirror.model.config import Bounds
 from pitmirror.model.protocol import MirrorModel
+from pitmirror.spec import actions as spec_actions
 from pitmirror.spec.state import (
     MARKER,
     FencePolicy,
@@ -131,14 +132,31 @@ def _fits(effect: Callable[[SV, Term], SV]) -> Callable[[SV, Term], tuple[SV, Te
 class Encoding:
     """Transitions and properties of ``MirrorModel(bounds)`` over ``Layout(bounds, value_bits)``."""
 
-    def __init__(self, bounds: Bounds, value_bits: int | None = None) -> None:
+    def __init__(self, bounds: Bounds, value_bits: int | None = None, budgets: bool = True) -> None:
         self.b = bounds
+        self.budgets = budgets  # False: no action is limited by a budget (see budget_guard)
         self.lay = Layout(bounds, value_bits)
         self.nb = bounds.blocks
         self.mut = bounds.mutant
         self.kind = int(bounds.recovery_kind)
         self.model = MirrorModel(bounds)
         self.instances: list[Inst] = self._instances()
+
+    # --- budgets ----------------------------------------------------------------------------------------
+
+    def budget_guard(self, name: str, s: SV) -> Term:
+        """The budget part of action ``name``'s guard: ``MirrorModel.within_budget`` over the vector, by the
+        budget column of ``spec.actions`` (true for an action without a budget). The one place the encoding
+        reads a budget, so an encoding built with ``budgets=False`` drops every budget here."""
+        budget = spec_actions.budget_of(name)
+        if budget is None or not self.budgets:
+            return True
+        return s[budget.used] < getattr(self.b, budget.bound)
+
+    def budget_left(self, name: str) -> bool:
+        """Whether the bounds give action ``name`` any budget at all (an action with none has no instance)."""
+        budget = spec_actions.budget_of(name)
+        return budget is None or not self.budgets or getattr(self.b, budget.bound) > 0
 
     # --- shared computations (protocol.py's helpers) ------------------------------------------------------
 
@@ -281,7 +299,7 @@ class Encoding:
     # --- the actions ------------------------------------------------------------------------------------
 
     def _instances(self) -> list[Inst]:
-        b, nb = self.b, self.nb
+        nb = self.nb
         out: list[Inst] = []
         for lba in range(nb):
             out.append(self._host_write(lba))
@@ -289,10 +307,11 @@ class Encoding:
         # RecoverRequest and SwapDone exist only in swap recovery
         for k in (MW, MA, RR, SD) if self.kind == SWAP else (MW, MA):
             out.append(self._deliver(k))
-        if b.message_faults > 0:
+        if self.budget_left("LoseMessage"):
             out.append(self._lose())
+        if self.budget_left("DuplicateMessage"):
             out.append(self._dup())
-        out.append(Inst("FailPath", lambda s, v: conj(s["path_up"] == 1, s["path_failures"] < b.path_failures),
+        out.append(Inst("FailPath", lambda s, v: conj(s["path_up"] == 1, self.budget_guard("FailPath", s)),
                         _fits(self._e_fail_path), lambda st, v: FailPath()))
         out.append(Inst("RepairPath", lambda s, v: s["path_up"] == 0, _fits(self._e_repair),
                         lambda st, v: RepairPath()))
@@ -329,7 +348,7 @@ class Encoding:
 
     def _host_write(self, lba: int) -> Inst:
         def guard(s: SV, v: Term) -> Term:
-            return conj(self.host_io_allowed(s), s["host_writes_issued"] < self.b.host_writes, v >= 0,
+            return conj(self.host_io_allowed(s), self.budget_guard("HostWrite", s), v >= 0,
                         v < self.lay.vmax)
 
         def effect(s: SV, v: Term) -> tuple[SV, Term]:
@@ -338,7 +357,7 @@ class Encoding:
         return Inst(f"HostWrite[{lba}]", guard, effect, lambda st, v: HostWrite(lba, v), param="value")
 
     def _g_marker(self, s: SV, v: Term) -> Term:
-        return conj(self.host_io_allowed(s), s["markers_set"] < self.b.markers)
+        return conj(self.host_io_allowed(s), self.budget_guard("SetMarker", s))
 
     def _e_marker(self, s: SV, v: Term) -> tuple[SV, Term]:
         t, ok = self.journaled_write(self.pre(s), MARKER, 0, MARK)
@@ -447,7 +466,7 @@ class Encoding:
 
     def _lose(self) -> Inst:
         def guard(s: SV, v: Term) -> Term:
-            return conj(s["message_faults"] < self.b.message_faults, v >= 0, v < s.length("path"))
+            return conj(self.budget_guard("LoseMessage", s), v >= 0, v < s.length("path"))
 
         def effect(s0: SV, v: Term) -> tuple[SV, Term]:
             s = self.pre(s0)
@@ -467,7 +486,7 @@ class Encoding:
             return s, ok
 
         def guard(s: SV, v: Term) -> Term:
-            return conj(s["message_faults"] < self.b.message_faults, v >= 0, v < s.length("path"))
+            return conj(self.budget_guard("DuplicateMessage", s), v >= 0, v < s.length("path"))
 
         return Inst("DuplicateMessage", guard, eff, lambda st, v: DuplicateMessage(st.path[v]), param="slot")
 
@@ -542,7 +561,7 @@ class Encoding:
             self.mark_faulted(s)
             return s
 
-        return Inst(f"CrashArray[{arr}]", lambda s, v: s["crashes"] < self.b.crashes, effect,
+        return Inst(f"CrashArray[{arr}]", lambda s, v: self.budget_guard("CrashArray", s), effect,
                     lambda st, v: CrashArray(arr))
 
     # checkpoint and resync
@@ -642,7 +661,7 @@ class Encoding:
         swap = self.kind == SWAP
 
         def guard(s: SV, v: Term) -> Term:
-            base = conj(s["recovery.present"] == 0, s["recoveries_started"] < self.b.recoveries,
+            base = conj(s["recovery.present"] == 0, self.budget_guard("StartRecovery", s),
                         s["pair_state"] == PAIR, s.length("in_flight") == 0,
                         s["journaling_state"] == JOURNALING, s["base_seq"] <= t, t < s["next_seq"])
             if base is False or swap:

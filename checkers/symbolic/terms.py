@@ -16,6 +16,7 @@ slot and zeros when absent. Booleans and enums are 0/1 and their integer values.
 
 from __future__ import annotations
 
+import typing
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -23,15 +24,14 @@ import numpy as np
 import z3
 
 from pitmirror.model.config import Bounds
+from pitmirror.spec.fields import BY_NAME as FIELD
+from pitmirror.spec.fields import FIELDS, Content
 from pitmirror.spec.state import (
-    FencePolicy,
     GhostWrite,
     InFlight,
-    JournalingState,
     Message,
     MessageKind,
     Origin,
-    PairState,
     Record,
     Recovery,
     RecoveryKind,
@@ -186,12 +186,32 @@ MSG = ("kind", "a", "b", "c")
 HIST = ("seq", "lba", "value", "acked", "pit")
 RECOVERY_SCALARS = ("recovery_id", "kind", "target", "a_swapped", "remote_status", "faulted", "left_pair",
                     "host_io_during_swap")
-SCALARS = ("fence_policy", "base_seq", "next_seq", "pair_state", "journaling_state", "path_up",
-           "replica_base_seq", "remote_applied_seq", "remote_recovery_id", "host_writes_issued", "markers_set",
-           "recoveries_started", "path_failures", "crashes", "message_faults", "ghost_base_seq")
-VOLUMES = ("primary", "base", "dirty", "remote", "replica_base", "ghost_base")
+# How each field of State is flattened, derived from spec.fields (the one table of what each field holds), in
+# the state's order: a field added there gets its slots here by what it holds.
+_BY_CONTENT: dict[Content, tuple[str, ...]] = {c: tuple(f.name for f in FIELDS if f.content is c) for c in Content}
+#: one slot each (numbers, flags, enums)
+SCALARS = _BY_CONTENT[Content.SCALAR]
+#: one slot per block (a bitmap's slots hold 0/1)
+VOLUMES = tuple(f.name for f in FIELDS if f.content in (Content.VOLUME, Content.BITMAP))
 #: the optional ``Recovery`` fields of ``State``, each a ``present`` slot, the scalars and the two images
-RECOVERY_ENTRIES = ("recovery", "recovery_ended", "recovery_awaiting_resync")
+RECOVERY_ENTRIES = _BY_CONTENT[Content.RECOVERY]
+#: optional volumes: a ``present`` slot and one slot per block
+OPTIONAL_VOLUMES = _BY_CONTENT[Content.OPTIONAL_VOLUME]
+#: the slots of one entry of a bounded sequence, by what the sequence holds
+ENTRY_SLOTS: dict[Content, tuple[str, ...]] = {
+    Content.RECORDS: REC, Content.RECORD_MULTISET: REC, Content.IN_FLIGHT: IFL, Content.MESSAGES: MSG,
+    Content.HISTORY: HIST,
+}
+#: an entry of a bounded sequence from its slots, by what the sequence holds
+_ENTRY: dict[Content, Any] = {
+    Content.RECORDS: lambda x: Record(*x),
+    Content.RECORD_MULTISET: lambda x: Record(*x),
+    Content.IN_FLIGHT: lambda x: InFlight(x[0], x[1], x[2], Origin(x[3]), bool(x[4])),
+    Content.MESSAGES: lambda x: Message(MessageKind(x[0]), x[1], x[2], x[3]),
+    Content.HISTORY: lambda x: GhostWrite(x[0], x[1], x[2], bool(x[3]), bool(x[4])),
+}
+#: a scalar from its slot: its enum, a flag, or the int itself (from State's annotations)
+_SCALAR_TYPE: dict[str, Any] = {f: t for f, t in typing.get_type_hints(State).items() if f in SCALARS}
 
 
 class CapacityError(ValueError):
@@ -214,10 +234,7 @@ class Layout:
         self.maxseq = b.host_writes + b.markers + b.recoveries * (nb + 1)
         self.vmax = (1 << value_bits) if value_bits else b.values  # values are 0 .. vmax-1
         self.caps: dict[str, int] = self.capacities(b)
-        self.subs: dict[str, tuple[str, ...]] = {
-            "journal": REC, "journal_cache": REC, "in_flight": IFL, "path": MSG, "history": HIST,
-            "remote_journal": REC, "remote_buffer": REC,
-        }
+        self.subs: dict[str, tuple[str, ...]] = {q: ENTRY_SLOTS[FIELD[q].content] for q in self.caps}
         names: list[str] = list(SCALARS)
         for v in VOLUMES:
             names += [f"{v}.{i}" for i in range(nb)]
@@ -228,8 +245,9 @@ class Layout:
             names.append(f"{r}.present")
             names += [f"{r}.{f}" for f in RECOVERY_SCALARS]
             names += [f"{r}.target_image.{i}" for i in range(nb)] + [f"{r}.start_image.{i}" for i in range(nb)]
-        names.append("retired_image.present")
-        names += [f"retired_image.{i}" for i in range(nb)]
+        for v in OPTIONAL_VOLUMES:
+            names.append(f"{v}.present")
+            names += [f"{v}.{i}" for i in range(nb)]
         self.names: tuple[str, ...] = tuple(names)
         # per bounded sequence, per slot, the slot names of its fields (hot in the concrete run)
         self.slot_keys: dict[str, list[tuple[str, ...]]] = {
@@ -239,7 +257,11 @@ class Layout:
     def capacities(self, b: Bounds) -> dict[str, int]:
         """The capacity of each bounded sequence at bounds ``b``, derived by hand from the budgets. Nothing
         relies on them being right: a state that does not fit is a ``CapacityError`` in ``encode``, and an
-        effect that outgrows one is reported by BMC and induction, never taken as a disabled transition."""
+        effect that outgrows one is reported by BMC and induction, never taken as a disabled transition.
+
+        This table stays by hand, not derived from ``spec.fields``: a capacity is an argument about the bounds
+        (which steps can fill a sequence, and how far), which no per-field column can say. Its keys (and
+        their order, which is the vector's slot order) are checked against the fields by tests/test_fields.py."""
         nb = b.blocks
         jc = b.journal_capacity + nb  # host writes fill journal_capacity; recovery has a reserve of nb
         return {
@@ -279,10 +301,12 @@ class Layout:
                 for i in range(self.nb):
                     d[f"{r}.target_image.{i}"] = rec.target_image[i]
                     d[f"{r}.start_image.{i}"] = rec.start_image[i]
-        if s.retired_image is not None:
-            d["retired_image.present"] = 1
-            for i in range(self.nb):
-                d[f"retired_image.{i}"] = s.retired_image[i]
+        for v in OPTIONAL_VOLUMES:
+            vol: tuple[int, ...] | None = getattr(s, v)
+            if vol is not None:
+                d[f"{v}.present"] = 1
+                for i in range(self.nb):
+                    d[f"{v}.{i}"] = vol[i]
         return d
 
     def decode(self, d: dict[str, int]) -> State:
@@ -301,29 +325,20 @@ class Layout:
                             RemoteSwapStatus(g["remote_status"]), bool(g["faulted"]), bool(g["left_pair"]),
                             bool(g["host_io_during_swap"]), vol(f"{r}.target_image"), vol(f"{r}.start_image"))
 
-        return State(
-            fence_policy=FencePolicy(d["fence_policy"]), primary=vol("primary"), base=vol("base"),
-            base_seq=d["base_seq"], next_seq=d["next_seq"],
-            journal=tuple(Record(*x) for x in items("journal")),
-            journal_cache=tuple(Record(*x) for x in items("journal_cache")),
-            in_flight=tuple(InFlight(x[0], x[1], x[2], Origin(x[3]), bool(x[4])) for x in items("in_flight")),
-            pair_state=PairState(d["pair_state"]), dirty=vol("dirty"),
-            journaling_state=JournalingState(d["journaling_state"]), recovery=recovery("recovery"),
-            path_up=bool(d["path_up"]),
-            path=tuple(Message(MessageKind(x[0]), x[1], x[2], x[3]) for x in items("path")),
-            remote=vol("remote"), replica_base=vol("replica_base"), replica_base_seq=d["replica_base_seq"],
-            remote_journal=tuple(Record(*x) for x in items("remote_journal")),
-            remote_applied_seq=d["remote_applied_seq"],
-            remote_buffer=tuple(Record(*x) for x in items("remote_buffer")),
-            remote_recovery_id=d["remote_recovery_id"], host_writes_issued=d["host_writes_issued"],
-            markers_set=d["markers_set"], recoveries_started=d["recoveries_started"],
-            path_failures=d["path_failures"], crashes=d["crashes"], message_faults=d["message_faults"],
-            ghost_base=vol("ghost_base"), ghost_base_seq=d["ghost_base_seq"],
-            history=tuple(GhostWrite(x[0], x[1], x[2], bool(x[3]), bool(x[4])) for x in items("history")),
-            recovery_ended=recovery("recovery_ended"),
-            retired_image=vol("retired_image") if d["retired_image.present"] else None,
-            recovery_awaiting_resync=recovery("recovery_awaiting_resync"),
-        )
+        out: dict[str, Any] = {}
+        for f in FIELDS:
+            c = f.content
+            if c is Content.SCALAR:
+                out[f.name] = _SCALAR_TYPE[f.name](d[f.name])
+            elif c in (Content.VOLUME, Content.BITMAP):
+                out[f.name] = vol(f.name)
+            elif c is Content.RECOVERY:
+                out[f.name] = recovery(f.name)
+            elif c is Content.OPTIONAL_VOLUME:
+                out[f.name] = vol(f.name) if d[f"{f.name}.present"] else None
+            else:
+                out[f.name] = tuple(_ENTRY[c](x) for x in items(f.name))
+        return State(**out)
 
     def symbolic(self, tag: str) -> SV:
         """A vector of fresh Z3 integer constants named ``<slot>@<tag>``."""

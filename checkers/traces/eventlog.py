@@ -38,6 +38,7 @@ from pitmirror.checkers.traces.trace import Trace
 from pitmirror.model.actions import Action, action_from_json
 from pitmirror.model.config import Bounds
 from pitmirror.model.protocol import MirrorModel
+from pitmirror.spec import actions as spec_actions
 from pitmirror.spec.properties import EXPECTED_TRADE_OFFS, SAFETY, Kind, Property
 from pitmirror.spec.state import MARKER, FencePolicy, RecoveryKind, State
 
@@ -163,14 +164,17 @@ def validate(paths: list[Path], journal_capacity: int, concurrency: int,
         steps = [ab.action(ev) for ev in events]
     except (KeyError, TypeError, ValueError) as e:
         raise LogError(f"an event's arguments are malformed: {e}") from None
-    count = {name: sum(1 for st in steps if st["action"] == name) for name in
-             ("HostWrite", "SetMarker", "FailPath", "CrashArray", "StartRecovery")}
+    # every budget is what the run used of it (the budget column of spec.actions): a log never exceeds it
+    budgets: dict[str, Any] = dict.fromkeys((a.budget.bound for a in spec_actions.ACTIONS if a.budget), 0)
+    for st in steps:
+        spent = spec_actions.BY_NAME.get(st["action"])
+        if spent is not None and spent.budget is not None:
+            budgets[spent.budget.bound] += 1
     nvalues = max([len(v) for v in ab.values.values()] + [1]) + 1
     kinds = {str(st["args"].get("kind")) for st in steps if st["action"] == "StartRecovery"}
-    bounds = RunBounds(blocks=max(len(ab.lbas), 1), values=nvalues, host_writes=count["HostWrite"],
-                       concurrency=concurrency, journal_capacity=journal_capacity, markers=count["SetMarker"],
-                       path_failures=count["FailPath"], crashes=count["CrashArray"], message_faults=0,
-                       recoveries=count["StartRecovery"], fence_policies=(FencePolicy[fence.upper()],))
+    bounds = replace(RunBounds(blocks=max(len(ab.lbas), 1), values=nvalues, concurrency=concurrency,
+                               journal_capacity=journal_capacity, fence_policies=(FencePolicy[fence.upper()],)),
+                     **budgets)
     trade_offs = {name: why for (name, kind), why in EXPECTED_TRADE_OFFS.items() if kind.name.lower() in kinds}
     checked = [p for p in SAFETY if p.name not in trade_offs]
     model = MirrorModel(bounds)

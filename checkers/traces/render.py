@@ -3,8 +3,8 @@
 A counterexample is read by a storage engineer, so the page is laid out like the system it shows: the
 host, array A, the path and array R as lanes (columns), one row per step, messages as arrows between the
 lanes, and the volumes and control tables of each lane after the step with what the step changed
-highlighted. ``FIELD_LANE`` below is the one table saying which lane owns which state field; the terminal
-table (``pitmirror trace show``) and the diff (``pitmirror trace diff``) use the same labels and texts.
+highlighted. ``FIELD_LANE`` below says which lane owns which state field (derived from ``spec.fields``); the
+terminal table (``pitmirror trace show``) and the diff (``pitmirror trace diff``) use the same labels and texts.
 
 Trace files are untrusted data: everything taken from one is passed through ``html.escape`` before it
 reaches the page, and the page is self-contained (inline CSS, no script, no network) so that opening a
@@ -27,41 +27,21 @@ from typing import Any
 from pitmirror.checkers.traces.trace import final_state
 from pitmirror.checkers.traces.validate import StateShapeError, state_from_json
 from pitmirror.model.mutants import MUTANTS
+from pitmirror.spec.fields import FIELDS, Lane
 from pitmirror.spec.properties import BY_NAME, EXPECTED_TRADE_OFFS, trade_off
 from pitmirror.spec.state import MARKER, RecoveryKind
 
 #: The lanes of the page, left to right: who issues requests, the primary array, the path, the remote array.
-LANES: tuple[str, ...] = ("host", "A", "path", "R")
-#: Not a lane: the ghost variables only the spec reads, and the fault budget; shown dimmed, apart.
-GHOST = "ghost"
+LANES: tuple[str, ...] = tuple(lane.value for lane in Lane if lane is not Lane.GHOST)
+#: Not a lane: the ghost variables only the spec reads, and the crash budget; shown dimmed, apart.
+GHOST = Lane.GHOST.value
 
-#: Which lane owns which state field (spec.state.State). The budgets go to whoever spends them.
-FIELD_LANE: dict[str, str] = {
-    # the host's requests (budgets of the bounds)
-    "host_writes_issued": "host", "markers_set": "host", "recoveries_started": "host",
-    # array A: volumes P, B, J and the control tables in its shared memory
-    "fence_policy": "A", "primary": "A", "base": "A", "base_seq": "A", "next_seq": "A", "journal": "A",
-    "journal_cache": "A", "in_flight": "A", "pair_state": "A", "dirty": "A", "journaling_state": "A",
-    "recovery": "A",
-    # the path: its links and the messages on it
-    "path_up": "path", "path": "path", "path_failures": "path", "message_faults": "path",
-    # array R: volumes S, RB, JR and its volatile reorder buffer
-    "remote": "R", "replica_base": "R", "replica_base_seq": "R", "remote_journal": "R",
-    "remote_applied_seq": "R", "remote_buffer": "R", "remote_recovery_id": "R",
-    # spec only, and the crash budget (a crash hits either array)
-    "crashes": GHOST, "ghost_base": GHOST, "ghost_base_seq": GHOST, "history": GHOST, "recovery_ended": GHOST,
-    "retired_image": GHOST, "recovery_awaiting_resync": GHOST,
-}
+#: Which lane owns which state field, from ``spec.fields`` (the one table of what each field is). The budgets go
+#: to whoever spends them; a crash hits either array, so its budget sits with the ghost.
+FIELD_LANE: dict[str, str] = {f.name: f.lane.value for f in FIELDS}
 
-#: The names storage engineers use (DESIGN section 1) where they are shorter than the field name.
-FIELD_LABEL: dict[str, str] = {
-    "primary": "P", "base": "B", "journal": "J", "journal_cache": "J cache", "remote": "S",
-    "replica_base": "RB", "remote_journal": "JR", "remote_buffer": "R buffer", "in_flight": "in flight",
-    "dirty": "dirty", "replica_base_seq": "RB seq", "remote_applied_seq": "applied seq",
-    "remote_recovery_id": "recovery id", "host_writes_issued": "host writes", "markers_set": "markers",
-    "recoveries_started": "recoveries", "path_up": "path up", "journaling_state": "journaling",
-    "pair_state": "pair", "fence_policy": "fence", "path_failures": "failures", "message_faults": "msg faults",
-}
+#: The names storage engineers use (DESIGN section 1) where they are shorter than the field name (``spec.fields``).
+FIELD_LABEL: dict[str, str] = {f.name: f.label for f in FIELDS if f.label}
 
 #: Messages travelling from A to R; every other message kind travels from R to A.
 A_TO_R_MESSAGES = frozenset({"MirrorWrite", "RecoverRequest"})
@@ -608,7 +588,7 @@ def render_html(doc: dict[str, Any]) -> str:
         '<main><div class="grid lanes">' + "".join(lanes) + "</div>",
         *steps,
         "</main><footer>pitmirror trace format "
-        f"{esc(doc.get('version'))}; lanes and field owners: checkers/render.py FIELD_LANE</footer>",
+        f"{esc(doc.get('version'))}; lanes and field owners: spec/fields.py</footer>",
         "</body></html>",
     ])
 

@@ -7,3 +7,7 @@ forwards every NBD request to its array's local socket. ``serve`` supervises the
 restarts an array that dies; ``control`` sends the ``ctl`` commands. Each array logs its protocol steps in
 the model's action vocabulary, for ``pitmirror trace validate``. Knows nothing of ``model`` or ``checkers``.
 """
+
+#: The public API: the package's modules (imported by name, so importing the package stays cheap). Not
+#: ``nbd_plugin``: it runs inside nbdkit's Python and imports ``nbdkit``, which only exists there.
+__all__ = ["control", "node", "serve", "storage", "wire"]
