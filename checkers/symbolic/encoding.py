@@ -515,6 +515,7 @@ class Encoding:
         s = self.pre(s0)
         s["recovery.remote_status"] = ST_TO
         s.set_vol("dirty", [1] * self.nb)
+        s["swap_timed_out"] = 1  # ghost: until the resync
         self.suspend(s)
         return s
 
@@ -634,6 +635,7 @@ class Encoding:
         for k in self.lay.names:
             if k.startswith("recovery_awaiting_resync."):
                 s[k] = 0  # ghost: S is whole again
+        s["swap_timed_out"] = 0
         return s
 
     # recovery
@@ -853,6 +855,10 @@ class Encoding:
                      conj(s["recovery_awaiting_resync.present"] == 1, mixes("recovery_awaiting_resync")))
         return disj(self.prop_remote_is_point_in_time(s), window)
 
+    def prop_primary_is_latest_image(self, s: SV) -> Term:
+        """``spec.properties.primary_is_latest_image``."""
+        return disj(s["recovery.present"] == 1, vol_eq(s.vol("primary"), self.image(s, s["next_seq"] - 1)))
+
     def properties(self) -> dict[str, Callable[[SV], Term]]:
         """Every safety property of the catalogue, by name."""
         return {
@@ -865,6 +871,7 @@ class Encoding:
             "swap_correct": self.prop_swap_correct,
             "remote_is_point_in_time": self.prop_remote_is_point_in_time,
             "remote_is_point_in_time_or_recovering": self.prop_remote_is_point_in_time_or_recovering,
+            "primary_is_latest_image": self.prop_primary_is_latest_image,
         }
 
     def invariants(self) -> dict[str, Callable[[SV], Term]]:

@@ -188,7 +188,7 @@ RECOVERY_SCALARS = ("recovery_id", "kind", "target", "a_swapped", "remote_status
                     "host_io_during_swap")
 SCALARS = ("fence_policy", "base_seq", "next_seq", "pair_state", "journaling_state", "path_up",
            "replica_base_seq", "remote_applied_seq", "remote_recovery_id", "host_writes_issued", "markers_set",
-           "recoveries_started", "path_failures", "crashes", "message_faults", "ghost_base_seq")
+           "recoveries_started", "path_failures", "crashes", "message_faults", "ghost_base_seq", "swap_timed_out")
 VOLUMES = ("primary", "base", "dirty", "remote", "replica_base", "ghost_base")
 #: the optional ``Recovery`` fields of ``State``, each a ``present`` slot, the scalars and the two images
 RECOVERY_ENTRIES = ("recovery", "recovery_ended", "recovery_awaiting_resync")
@@ -323,6 +323,7 @@ class Layout:
             recovery_ended=recovery("recovery_ended"),
             retired_image=vol("retired_image") if d["retired_image.present"] else None,
             recovery_awaiting_resync=recovery("recovery_awaiting_resync"),
+            swap_timed_out=bool(d["swap_timed_out"]),
         )
 
     def symbolic(self, tag: str) -> SV:

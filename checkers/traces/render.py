@@ -51,6 +51,7 @@ FIELD_LANE: dict[str, str] = {
     # spec only, and the crash budget (a crash hits either array)
     "crashes": GHOST, "ghost_base": GHOST, "ghost_base_seq": GHOST, "history": GHOST, "recovery_ended": GHOST,
     "retired_image": GHOST, "recovery_awaiting_resync": GHOST,
+    "swap_timed_out": GHOST,
 }
 
 #: The names storage engineers use (DESIGN section 1) where they are shorter than the field name.
