@@ -33,7 +33,7 @@ from pitmirror.spec.properties import (
     not_applicable,
     trade_off,
 )
-from pitmirror.spec.state import RecoveryKind, State
+from pitmirror.spec.state import RecoveryKind, State, image
 
 SAFETY_AND_LIVENESS = tuple(p.name for p in PROPERTIES if p.kind is not Kind.SOMETIMES)
 
@@ -158,3 +158,17 @@ def test_run_job_checks_the_model_its_factory_builds() -> None:
     assert run_job(job).result.discoveries["checkpoint_reachable"].verdict is Verdict.REACHED
     variant = run_job(job, model_factory=WithoutCheckpoints).result
     assert variant.complete and variant.discoveries["checkpoint_reachable"].verdict is Verdict.NOT_REACHED
+
+
+@pytest.mark.claims(1, 2, 15, 16)
+def test_primary_is_latest_image_catches_a_reused_sequence_number() -> None:
+    """Issue 14 item 8: with next_seq moving only when a write completes, the newest write on P is not in
+    image(next_seq - 1) right after it is applied; the correct protocol holds it everywhere (the test above)."""
+    prop = BY_NAME["primary_is_latest_image"]
+    r = ExplicitChecker(MirrorModel(Bounds(mutant="reuse_sequence_number")), [prop],
+                        stop_when_violated=(prop.name,)).run()
+    d = r.discoveries[prop.name]
+    assert d.verdict is Verdict.VIOLATED and len(d.path) == 2
+    s = d.path[-1][1]
+    assert s.recovery is None and s.primary != image(s, s.next_seq - 1)
+    assert "expected P = image(0)" in prop.explanation(s)
