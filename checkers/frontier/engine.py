@@ -186,6 +186,7 @@ class FrontierChecker:
         self.events = {p.name: (p.event.action, EVENT_PREDICATES[p.name]) for p in self.properties
                        if p.event is not None}
         self.preds = {p.name: preds[p.name] for p in self.properties if p.name not in self.events}
+        self.found_events: set[str] = set()  # witnesses already hit at a shallower level: not evaluated again
         self.stats = FrontierStats(0, 0.0, exact, 0)
 
     # --- evaluation over a frontier ----------------------------------------------------------------------
@@ -251,7 +252,7 @@ class FrontierChecker:
         """Record in ``hits`` the first of these steps (from the states ``rows``, by instance ``inst`` with
         parameter ``v``) that is the event of a witness not yet hit."""
         for name, (ev_action, ev) in self.events.items():
-            if name in hits or ev_action != action:
+            if name in hits or name in self.found_events or ev_action != action:
                 continue
             at = np.flatnonzero(np.broadcast_to(np.asarray(ev(pre, post), dtype=bool), (rows.size,)))
             if at.size:
@@ -339,6 +340,7 @@ class FrontierChecker:
         liveness = [p for p in self.properties if p.kind is Kind.EVENTUALLY]
         sometimes = [p for p in self.properties if p.kind is Kind.SOMETIMES and p.name not in self.events]
         first_step: dict[str, int] = {}  # a witness's event -> id of the state before its first step
+        self.found_events = set()
         keep_edges = bool(liveness)
         started = time.perf_counter()
         rss_before = _peak_rss_bytes()
@@ -396,6 +398,7 @@ class FrontierChecker:
                 transitions += part.transitions
                 for name, (row, _, _) in part.hits.items():
                     first_step.setdefault(name, base + row)
+                self.found_events.update(first_step)  # (forked workers keep evaluating: they only cost time)
                 cand, cand_keys = part.cand, part.cand_keys
                 # each distinct canonical vector at its first discovery (candidates are in discovery order)
                 order = np.argsort(cand_keys, kind="stable")
