@@ -415,6 +415,12 @@ class MirrorModel:
             return _mark_faulted(s._replace(remote_buffer=()))  # volatile reorder buffer lost
         # A: the in-flight table and any journal cache are lost; host writes in flight fail. A cannot tell
         # what R received, so the pair suspends with every block dirty (a full copy at resync).
+        if self.mutant == "crash_restores_blocks_from_base":  # MUTANT: P's blocks in flight re-read from B
+            primary = s.primary
+            for e in s.in_flight:
+                if e.origin == Origin.HOST and e.lba != MARKER:
+                    primary = _set(primary, e.lba, s.base[e.lba])
+            s = s._replace(primary=primary)
         for e in s.in_flight:
             if e.origin == Origin.HOST:
                 s = self._complete_host_write(s, e, acked=False)

@@ -161,7 +161,7 @@ class ExplicitAdapter(CheckerAdapter):
         if target is None:
             return [CheckJob(base.with_(mutant=None, recovery_kind=k), self.ALL, label=f"correct/{k.name.lower()}")
                     for k in (RecoveryKind.WRITETHROUGH, RecoveryKind.SWAP)]
-        b = base.with_(mutant=target.name, recovery_kind=target.recovery_kind)
+        b = target.exposed_in(base)  # the mutant, its recovery kind, and a bound it needs (a crash) if zero
         props = tuple(p.name for p in PROPERTIES if p.kind is not Kind.SOMETIMES)
         return [CheckJob(b, props, stop_when_violated=(target.breaks,), label=target.name)]
 

@@ -531,6 +531,13 @@ class Encoding:
                 self.mark_faulted(s)
                 return s
             ifl, n = s.slots("in_flight"), s.length("in_flight")
+            if self.mut == "crash_restores_blocks_from_base":  # P's blocks in flight re-read from B
+                base = s.vol("base")
+                prim = s.vol("primary")
+                for i, e in enumerate(ifl):
+                    hit = conj(i < n, e[3] == HOST, e[1] != MARKER)
+                    prim = [ite(conj(hit, e[1] == k), b, x) for k, (x, b) in enumerate(zip(prim, base, strict=True))]
+                s.set_vol("primary", prim)
             for i, e in enumerate(ifl):
                 self.complete_host_write(s, e, False, conj(i < n, e[3] == HOST))
             s.clear_seq("in_flight")
