@@ -30,6 +30,8 @@ MUTANTS: dict[str, str] = {
     "journal_not_persisted_before_ack": "the record sits in a volatile cache until PersistJournal()",
     "no_remote_timeout": "A never times out a lost mirror write or swap answer",
     "remote_writes_ahead_of_gap": "R writes a mirrored write to S as it arrives, before the writes it waits for",
+    "crash_restores_blocks_from_base": "A's restart re-reads the blocks of the host writes in flight from B, "
+                                       "though J keeps their records",
 }
 
 

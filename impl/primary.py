@@ -309,6 +309,11 @@ class ArrayAController:
         Drives and shared memory are kept: a recovery in progress resumes from B and J. Restart redoes any
         journal record P missed (a power loss between the journal and P)."""
         ready = Ready()
+        if self.mutant("crash_restores_blocks_from_base"):  # MUTANT: P's blocks in flight re-read from B
+            for e in self.in_flight:
+                if e.origin == Origin.HOST and e.lba != MARKER:
+                    self.array.write("primary", e.lba, self.array.read("base", e.lba))
+                    ready.persisted.append(Persist("primary", self.jfmt.ldev_p, e.lba))
         for e in self.in_flight:
             error = ControllerReset(f"WRITE lba={e.lba} to {self.label('primary')}",
                                     f"array A's controller restarted (seq {e.seq})")

@@ -69,6 +69,9 @@ MUTANTS: dict[str, Mutant] = {m.name: m for m in (
     Mutant("remote_writes_ahead_of_gap",
            "R writes a mirrored write to S as it arrives, before the earlier writes it waits for (JR stays in order)",
            "remote_is_point_in_time_or_recovering", needs=(("blocks", 2), ("concurrency", 2))),
+    Mutant("crash_restores_blocks_from_base",
+           "A's restart after a crash re-reads the blocks of the host writes in flight from B (the old data), "
+           "though J keeps their records", "primary_is_latest_image", needs=(("crashes", 1),)),
 )}
 
 

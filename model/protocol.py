@@ -114,7 +114,7 @@ class MirrorModel:
                 remote_applied_seq=0, remote_buffer=(), remote_recovery_id=0, host_writes_issued=0,
                 markers_set=0, recoveries_started=0, path_failures=0, crashes=0, message_faults=0,
                 ghost_base=zero, ghost_base_seq=0, history=(), recovery_ended=None, retired_image=None,
-                recovery_awaiting_resync=None,
+                recovery_awaiting_resync=None, swap_timed_out=False,
             )
             for fence in self.bounds.fence_policies
         ]
@@ -428,7 +428,7 @@ class MirrorModel:
     def _do_swap_timeout(self, s: State, a: SwapTimeout) -> State:
         assert s.recovery is not None
         s = s._replace(recovery=s.recovery._replace(remote_status=RemoteSwapStatus.TIMED_OUT),
-                       dirty=(1,) * self.bounds.blocks)
+                       dirty=(1,) * self.bounds.blocks, swap_timed_out=True)  # ghost: until the resync
         return _suspend(s)
 
     def _do_crash(self, s: State, a: CrashArray) -> State:
@@ -437,6 +437,12 @@ class MirrorModel:
             return _mark_faulted(s._replace(remote_buffer=()))  # volatile reorder buffer lost
         # A: the in-flight table and any journal cache are lost; host writes in flight fail. A cannot tell
         # what R received, so the pair suspends with every block dirty (a full copy at resync).
+        if self.mutant == "crash_restores_blocks_from_base":  # MUTANT: P's blocks in flight re-read from B
+            primary = s.primary
+            for e in s.in_flight:
+                if e.origin == Origin.HOST and e.lba != MARKER:
+                    primary = _set(primary, e.lba, s.base[e.lba])
+            s = s._replace(primary=primary)
         for e in s.in_flight:
             if e.origin == Origin.HOST:
                 s = self._complete_host_write(s, e, acked=False)
@@ -485,7 +491,8 @@ class MirrorModel:
                           remote_journal=s.journal, remote_applied_seq=s.next_seq - 1,
                           remote_recovery_id=max(s.remote_recovery_id, s.recoveries_started),
                           remote_buffer=(), dirty=(0,) * self.bounds.blocks, pair_state=PairState.PAIR,
-                          recovery_awaiting_resync=None)  # ghost: S is whole again
+                          recovery_awaiting_resync=None,  # ghost: S is whole again
+                          swap_timed_out=False)
 
     # recovery
 

@@ -110,6 +110,7 @@ FIELDS: tuple[Field, ...] = (
     Field("recovery_ended", _G, Content.RECOVERY, ghost=True),
     Field("retired_image", _G, Content.OPTIONAL_VOLUME, ghost=True),
     Field("recovery_awaiting_resync", _G, Content.RECOVERY, ghost=True),
+    Field("swap_timed_out", _G, ghost=True),
 )
 
 BY_NAME: dict[str, Field] = {f.name: f for f in FIELDS}

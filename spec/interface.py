@@ -15,6 +15,10 @@ A property is data: a name, a kind and one predicate. The kinds, as every pitmir
   ``AG(pending -> EF not pending)``: no fairness is assumed, and a cycle of pending states is fine as long
   as a way out exists (the mirror's "with the path eventually up": ``RepairPath`` is always enabled);
 - ``SOMETIMES``: the predicate holds in some reachable state, proving the bounds are not vacuous for it.
+  A ``SOMETIMES`` property may instead be witnessed by an *event*: a step (the state before, the action,
+  the state after) rather than a state. It then carries ``event`` (see ``event_of``), a predicate over the
+  step, and the engines evaluate it on every transition they explore, with no state of its own to store;
+  its ``predicate`` is not consulted. The witness's trace ends with the step that is the event.
 
 Optional, through extra methods a model may have (each a Protocol below, checked with ``isinstance``):
 ``canonicalizer()`` for symmetry reduction, ``within_boundary(state)`` for bounds kept out of the guards.
@@ -24,7 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from enum import Enum
-from typing import Protocol, TypeVar, runtime_checkable
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 S = TypeVar("S")
 A = TypeVar("A")
@@ -107,6 +111,13 @@ class HasBoundary(Protocol[S_contra]):
         ...
 
 
+def event_of(prop: Property[S]) -> Callable[[S, Any, S], bool] | None:
+    """The event that witnesses a ``SOMETIMES`` property, ``event(pre, action, post)``, or ``None`` for a
+    property witnessed by a state (an optional attribute ``event``: a property need not have it)."""
+    event: Callable[[S, Any, S], bool] | None = getattr(prop, "event", None)
+    return event
+
+
 class Identity:
     """The trivial canonicalizer: every state is its own representative."""
 
@@ -117,4 +128,4 @@ class Identity:
         return state
 
 
-__all__ = ["Canonicalizer", "HasBoundary", "HasSymmetry", "Identity", "Kind", "Model", "Property"]
+__all__ = ["Canonicalizer", "HasBoundary", "HasSymmetry", "Identity", "Kind", "Model", "Property", "event_of"]

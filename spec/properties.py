@@ -15,12 +15,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from pitmirror.spec.interface import Kind
 from pitmirror.spec.state import (
     MARKER,
     JournalingState,
     PairState,
+    Record,
     RecoveryKind,
     State,
     image,
@@ -29,6 +31,25 @@ from pitmirror.spec.state import (
     recovery_active,
     replay,
 )
+
+
+@dataclass(frozen=True)
+class Event:
+    """A step that witnesses a ``SOMETIMES`` property: the action, by its protocol name, and what the states
+    before and after it show. ``event(pre, action, post)`` is the one definition every engine evaluates on
+    the transitions it explores (no state of its own: an event predicate multiplies no state space)."""
+
+    action: str
+    holds: Callable[[State, State], bool]
+
+    def __call__(self, pre: State, action: object, post: State) -> bool:
+        """Whether the step ``pre --action--> post`` is this event."""
+        return type(action).__name__ == self.action and self.holds(pre, post)
+
+
+def _witnessed_by_a_step(s: State) -> bool:
+    """The ``predicate`` of a property witnessed by an event: no single state can witness it."""
+    raise TypeError("this property is witnessed by a step (its event), not by a state")
 
 
 @dataclass(frozen=True)
@@ -45,6 +66,13 @@ class Property:
     predicate: Callable[[State], bool]
     beyond_claims: bool = False
     explain: Callable[[State], str] | None = None  # for a state the predicate rejects (or, sometimes, accepts)
+    # a SOMETIMES property witnessed by a step, not a state (``spec.interface.event_of``); then ``explain``
+    # reads the state after the step
+    event: Event | None = None
+    # a witness of one recovery kind's behaviour (checked only in runs of that kind), and the least bounds
+    # it needs to be possible at all (a recovery to a marker needs a marker)
+    recovery_kind: RecoveryKind | None = None
+    needs: tuple[tuple[str, int], ...] = ()
 
     def explanation(self, s: State) -> str:
         """What ``s`` shows about this property, in one line (empty when the property has no explanation)."""
@@ -278,6 +306,26 @@ def explain_remote_is_point_in_time_or_recovering(s: State) -> str:
             f"{_v(r.target_image)}; got S = {_v(s.remote)} (blocks {', '.join(map(str, bad))})")
 
 
+def primary_is_latest_image(s: State) -> bool:
+    """Outside a recovery, P is image(next_seq - 1): the journal replayed to its newest write.
+
+    Which states may differ, checked against the protocol: a write is on P from the moment it takes its
+    sequence number (step 3 precedes the mirror's answer), so writes in flight are already in the image, and
+    a failed write (fence ``data``, a crash) stays on P as it stays in J; a marker takes a sequence number
+    and carries no data, which ``image`` skips. Only a recovery rewrites P towards an older image while it
+    runs (write-through block by block, swap in one step), which ``recovery_correct`` and ``swap_correct``
+    judge at its end. The trade-off: the property judges P against the ghost history, not against B + J,
+    so it says nothing about the journal itself (``journal_well_formed`` and ``replay_is_point_in_time`` do);
+    what it adds is that nothing but a journaled write, or a recovery, ever changes P."""
+    return s.recovery is not None or s.primary == image(s, s.next_seq - 1)
+
+
+def explain_primary_is_latest_image(s: State) -> str:
+    """P against the newest image."""
+    n = s.next_seq - 1
+    return f"no recovery is running: expected P = image({n}) = {_v(image(s, n))}, got P = {_v(s.primary)}"
+
+
 def explain_remote_is_point_in_time(s: State) -> str:
     """S against the images the host saw."""
     seen = sorted({image(s, k) for k in points_in_time(s)})
@@ -313,40 +361,73 @@ def explain_host_write_pending(s: State) -> str:
 
 
 # --- sometimes: the bounds reach the interesting behaviour ------------------------------------------------
+#
+# Each witness is an event: a step (state before, action, state after) that shows the behaviour it names,
+# so its shortest trace ends with that action. An event needs no ghost state when the step itself shows it;
+# only "a swap that timed out and was later resynced" needs memory (the ghost ``swap_timed_out``).
+# Hook for issue 14 item 1 (late deliveries with epochs): "a late delivery after a timeout" is one more event
+# here, a ``Deliver`` of a MirrorWrite (or its ack) whose epoch is older than the receiver's, once messages
+# carry epochs; its vector form goes beside the others in ``checkers.frontier.predicates.EVENT_PREDICATES``.
 
 
-def recovery_ended_with_change(s: State) -> bool:
-    """A recovery ended having changed P (the bounds reach a real recovery, not only no-ops)."""
-    e = s.recovery_ended
-    return e is not None and e.target_image != e.start_image
+def recovery_completed(pre: State, post: State) -> bool:
+    """A fault-free recovery that changed P ended in PAIR with P == S == image(T), the pair in PAIR
+    throughout (the step is ``FinishRecovery``)."""
+    e = post.recovery_ended
+    return (e is not None and not e.faulted and not e.left_pair and e.target_image != e.start_image
+            and post.pair_state == PairState.PAIR and post.primary == e.target_image
+            and post.remote == e.target_image)
 
 
-def explain_recovery_ended_with_change(s: State) -> str:
-    """The recovery that changed P."""
+def explain_recovery_completed(s: State) -> str:
+    """The recovery that ended, and what it left on P and S."""
     e = s.recovery_ended
     return "no recovery has just ended" if e is None else (
-        f"the recovery to {e.target} changed P from {_v(e.start_image)} to {_v(s.primary)}")
+        f"the {e.kind.name.lower()} recovery to {e.target} changed P from {_v(e.start_image)} to {_v(s.primary)} "
+        f"and ended in {s.pair_state.name} with S = {_v(s.remote)}")
 
 
-def resynchronized(s: State) -> bool:
-    """The pair was suspended and is back in PAIR after a resync (all budgets for it are reachable)."""
-    return s.pair_state == PairState.PAIR and s.path_failures + s.crashes + s.message_faults > 0
+def resync_completed(pre: State, post: State) -> bool:
+    """A resync copied what R lacked and returned the pair from COPY to PAIR with S == P (``FinishResync``)."""
+    return pre.pair_state == PairState.COPY and post.pair_state == PairState.PAIR and post.remote == post.primary
 
 
-def explain_resynchronized(s: State) -> str:
-    """The faults the pair came back from."""
-    return (f"pair {s.pair_state.name} after {s.path_failures} path failure(s), {s.crashes} crash(es), "
-            f"{s.message_faults} message fault(s)")
+def explain_resync_completed(s: State) -> str:
+    """What the resync left."""
+    return f"pair {s.pair_state.name} with S = {_v(s.remote)}, P = {_v(s.primary)} (dirty {_v(s.dirty)})"
 
 
-def checkpoint_taken(s: State) -> bool:
-    """A checkpoint advanced base_seq."""
-    return s.base_seq > 0
+def checkpoint_committed(pre: State, post: State) -> bool:
+    """A checkpoint that both arrays committed: B and RB advanced together to the same base_seq and hold the
+    same image (``Checkpoint``)."""
+    return (post.base_seq > pre.base_seq and post.replica_base_seq == post.base_seq
+            and post.replica_base == post.base)
 
 
-def explain_checkpoint_taken(s: State) -> str:
-    """Where the base now stands."""
-    return f"base_seq = {s.base_seq}, B = {_v(s.base)}"
+def explain_checkpoint_committed(s: State) -> str:
+    """Where both bases now stand."""
+    return (f"base_seq = {s.base_seq}, B = {_v(s.base)}; replica base seq = {s.replica_base_seq}, "
+            f"RB = {_v(s.replica_base)}")
+
+
+def swap_timeout_resynced(pre: State, post: State) -> bool:
+    """A swap recovery that timed out waiting for R was later resynchronized: the pair came back to PAIR with
+    S == P (``FinishResync`` while the ghost ``swap_timed_out`` remembers the timeout)."""
+    return pre.swap_timed_out and resync_completed(pre, post)
+
+
+def recovery_to_marker(pre: State, post: State) -> bool:
+    """A recovery started whose target is a marker in J (a named consistency point; ``StartRecovery``)."""
+    r = post.recovery
+    return r is not None and Record(r.target, MARKER, 0) in pre.journal
+
+
+def explain_recovery_to_marker(s: State) -> str:
+    """The recovery that targets a marker."""
+    r = s.recovery
+    if r is None:
+        return "no recovery is running"
+    return f"a {r.kind.name.lower()} recovery to the marker at seq {r.target}"
 
 
 PROPERTIES: tuple[Property, ...] = (
@@ -386,6 +467,10 @@ PROPERTIES: tuple[Property, ...] = (
              "leaves it owing) sends its blocks: then each block is the pre-recovery image or image(T)",
              (), remote_is_point_in_time_or_recovering, beyond_claims=True,
              explain=explain_remote_is_point_in_time_or_recovering),
+    Property("primary_is_latest_image", Kind.ALWAYS,
+             "outside a recovery, P == image(next_seq - 1): P holds the journal replayed to its newest write",
+             (1, 2, 15, 16), primary_is_latest_image,
+             explain=explain_primary_is_latest_image),
     Property("recovery_completes", Kind.EVENTUALLY,
              "with the path eventually up, every recovery ends",
              (1, 10), recovery_pending,
@@ -395,17 +480,25 @@ PROPERTIES: tuple[Property, ...] = (
              (1, 15), host_write_pending,
              explain=explain_host_write_pending),
     Property("recovery_reachable", Kind.SOMETIMES,
-             "a recovery that changes P can run to its end within the bounds",
-             (1, 10), recovery_ended_with_change,
-             explain=explain_recovery_ended_with_change),
+             "a fault-free recovery that changes P ends in PAIR with P == S == image(T), of the run's kind",
+             (1, 10), _witnessed_by_a_step, event=Event("FinishRecovery", recovery_completed),
+             explain=explain_recovery_completed),
     Property("resync_reachable", Kind.SOMETIMES,
-             "a suspended pair can be resynchronized to PAIR within the bounds",
-             (1,), resynchronized,
-             explain=explain_resynchronized),
+             "a resync completes: the pair returns from COPY to PAIR with S == P",
+             (1,), _witnessed_by_a_step, event=Event("FinishResync", resync_completed),
+             explain=explain_resync_completed),
     Property("checkpoint_reachable", Kind.SOMETIMES,
-             "a checkpoint can advance base_seq within the bounds",
-             (10,), checkpoint_taken,
-             explain=explain_checkpoint_taken),
+             "a checkpoint that both arrays commit: B and RB advance together to the same image",
+             (10,), _witnessed_by_a_step, event=Event("Checkpoint", checkpoint_committed),
+             explain=explain_checkpoint_committed),
+    Property("swap_timeout_resynced", Kind.SOMETIMES,
+             "a swap recovery that timed out waiting for R is resynchronized to PAIR with S == P",
+             (13, 14, 27, 28), _witnessed_by_a_step, event=Event("FinishResync", swap_timeout_resynced),
+             explain=explain_resync_completed, recovery_kind=RecoveryKind.SWAP),
+    Property("marker_recovery_reachable", Kind.SOMETIMES,
+             "a recovery to a marker (a named consistency point) starts",
+             (3, 4, 17, 18), _witnessed_by_a_step, event=Event("StartRecovery", recovery_to_marker),
+             explain=explain_recovery_to_marker, needs=(("markers", 1), ("recoveries", 1))),
 )
 
 BY_NAME: dict[str, Property] = {p.name: p for p in PROPERTIES}
@@ -443,6 +536,16 @@ def with_windows(names: tuple[str, ...] | list[str]) -> tuple[str, ...]:
     return tuple(p.name for p in PROPERTIES if p.name in wanted)
 
 
+def not_applicable(prop: Property, bounds: Any) -> str:
+    """Why the witness ``prop`` cannot be reached by construction in a run with ``bounds`` (a
+    ``model.config.Bounds``: a run of the other recovery kind, or a bound it needs at zero); empty when it
+    applies. A witness that applies and is not reached means the bounds are vacuous for it."""
+    if prop.recovery_kind is not None and bounds.recovery_kind != prop.recovery_kind:
+        return f"a witness of {prop.recovery_kind.name.lower()} recovery only"
+    short = [f"{k} >= {v}" for k, v in prop.needs if getattr(bounds, k) < v]
+    return f"needs {', '.join(short)}" if short else ""
+
+
 def get(name: str) -> Property:
     """Look up a property by name, with a clear error listing the valid names."""
     try:
@@ -453,5 +556,5 @@ def get(name: str) -> Property:
 
 __all__ = [
     "BY_NAME", "EXPECTED_TRADE_OFFS", "LIVENESS", "PROPERTIES", "REACHABILITY", "SAFETY", "TRADE_OFF_WINDOWS",
-    "JournalingState", "Kind", "Property", "get", "trade_off", "with_windows",
+    "Event", "JournalingState", "Kind", "Property", "get", "not_applicable", "trade_off", "with_windows",
 ]

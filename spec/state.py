@@ -244,6 +244,9 @@ class State(NamedTuple):
     # a write-through recovery that ended outside PAIR (a fault cut its mirroring short): until the resync,
     # S may still mix its start and target images
     recovery_awaiting_resync: Recovery | None
+    # a swap recovery timed out waiting for R, and the pair has not been resynchronized since: the memory the
+    # witness swap_timeout_resynced needs (set by SwapTimeout, cleared by FinishResync)
+    swap_timed_out: bool
 
 
 def apply_records(image: tuple[int, ...], records: tuple[Record, ...] | list[Record]) -> tuple[int, ...]:

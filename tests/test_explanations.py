@@ -19,7 +19,7 @@ SMALL = PRESETS["small"].with_(concurrency=2)
 def _counterexample(mutant: str) -> Trace:
     m = MUTANTS[mutant]
     props = tuple(p.name for p in PROPERTIES if p.kind is not Kind.SOMETIMES)
-    job = CheckJob(SMALL.with_(mutant=mutant, recovery_kind=m.recovery_kind), props, stop_when_violated=(m.breaks,))
+    job = CheckJob(m.exposed_in(SMALL), props, stop_when_violated=(m.breaks,))  # a crash, if the bug needs one
     return run_job(job).traces[m.breaks]
 
 

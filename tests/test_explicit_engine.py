@@ -137,6 +137,27 @@ def test_a_sometimes_witness_is_shortest_and_an_unreached_one_is_reported() -> N
     assert r.discoveries["thirty"].verdict is Verdict.NOT_REACHED
 
 
+@dataclass(frozen=True)
+class EventProp(Prop):
+    """A SOMETIMES property witnessed by a step: ``event(pre, action, post)`` (``spec.interface.event_of``)."""
+
+    event: Callable[[Any, Any, Any], bool] = lambda pre, a, post: False
+
+
+def test_an_event_witness_is_the_shortest_path_to_its_step_and_ends_with_it() -> None:
+    # "a +1 from an odd x to 12 or more": the state 12 alone is reached in 6 steps (+2 six times), but the
+    # step needs x = 11 first (6 steps: five +2 and one +1), then the +1: 7 steps, ending with that step
+    model = Counter()
+    never = EventProp("plus_two_from_twenty", Kind.SOMETIMES, lambda x: False, lambda pre, a, post: pre == 20)
+    r = ExplicitChecker(model, [EventProp("odd_plus_one_to_twelve", Kind.SOMETIMES, lambda x: False,
+                                          lambda pre, a, post: a == 1 and pre % 2 == 1 and post >= 12),
+                                never]).run()
+    d = r.discoveries["odd_plus_one_to_twelve"]
+    assert d.verdict is Verdict.REACHED and replays(model, d.path)
+    assert len(d.path) - 1 == 7 and d.path[-2][1] == 11 and d.path[-1] == (1, 12)
+    assert r.discoveries["plus_two_from_twenty"].verdict is Verdict.NOT_REACHED  # 20 has no step at all
+
+
 class UnboundedCounter(Counter):
     """No guard at all: the bound is the ``within_boundary`` hook."""
 

@@ -33,7 +33,7 @@ class ExitCode(IntEnum):
     """The one exit-code contract of every command."""
 
     OK = 0  # everything asked for was verified (an expected trade-off shown as such)
-    VIOLATED = 1  # a property is violated, a trace diverges, or a checker missed a mutant
+    VIOLATED = 1  # a property is violated, a witness not reached, a trace diverges, or a checker missed a mutant
     USAGE = 2  # bad options, an unknown name, an unusable output path, a malformed or foreign trace
     INCONCLUSIVE = 3  # --max-states, a timeout, the solver gave up or was cancelled, an unproved obligation
     INTERNAL = 70  # a bug of pitmirror itself (never bad input)
@@ -48,8 +48,9 @@ def worst(*codes: ExitCode) -> ExitCode:
 
 
 EXIT_CODES_HELP = ("\b\nExit codes: 0 everything asked for was verified (an expected trade-off shown as such),\n"
-                   "1 a violation or a missed mutant, 2 usage error, 3 inconclusive (--max-states,\n"
-                   "a timeout, the solver gave up or was cancelled, an unproved obligation), 130 interrupted.")
+                   "1 a violation or a missed mutant (check: or a witness not reached), 2 usage error,\n"
+                   "3 inconclusive (--max-states, a timeout, the solver gave up or was cancelled, an\n"
+                   "unproved obligation), 130 interrupted.")
 
 
 class Group(click.Group):

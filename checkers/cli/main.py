@@ -45,7 +45,7 @@ from pitmirror.checkers.reports import scorecard
 from pitmirror.checkers.traces import diff as tracediff
 from pitmirror.checkers.traces import render
 from pitmirror.checkers.traces import trace as tr
-from pitmirror.spec.properties import BY_NAME, PROPERTIES, Kind, trade_off, with_windows
+from pitmirror.spec.properties import BY_NAME, PROPERTIES, Kind, not_applicable, trade_off, with_windows
 
 
 @cli.command()
@@ -63,11 +63,20 @@ from pitmirror.spec.properties import BY_NAME, PROPERTIES, Kind, trade_off, with
 @click.option("--engine", type=click.Choice(["frontier", "object"]), default="frontier", show_default=True,
               help="frontier: whole frontiers as arrays; object: one Python state at a time (the reference)")
 @click.option("--exact", is_flag=True, help="frontier engine: keep whole states, not 64-bit fingerprints")
+@click.option("--allow-unreached", is_flag=True,
+              help="report a 'sometimes' witness the bounds never reach, but do not fail on it (exit 0 if all "
+                   "else holds)")
 @click.option("--quiet", is_flag=True, help="no progress display")
 def check(preset: str, fence: str | None, recovery: str, mutant: str | None, properties: tuple[str, ...],
           max_states: int | None, out_dir: Path, json_path: Path | None, no_symmetry: bool, jobs: int, engine: str,
-          exact: bool, quiet: bool, **bounds: int | None) -> None:
-    """Explore every reachable state breadth-first and check the properties (shortest counterexamples)."""
+          exact: bool, allow_unreached: bool, quiet: bool, **bounds: int | None) -> None:
+    """Explore every reachable state breadth-first and check the properties (shortest counterexamples).
+
+    The 'sometimes' properties are witnesses that the bounds are not vacuous: each is an event (a resync that
+    completed, a checkpoint both arrays committed, a fault-free recovery ending in PAIR with S checked, ...)
+    and its trace ends with that event's step. A witness the bounds never reach fails the check (exit 1)
+    unless --allow-unreached is given; one the bounds exclude by construction (a swap witness in a
+    write-through run, a marker recovery with --markers 0) is listed as not applicable."""
     check_names(mutant, properties)
     base = make_bounds(preset, fence, mutant, bounds)
     check_out_dir(out_dir)
@@ -77,12 +86,18 @@ def check(preset: str, fence: str | None, recovery: str, mutant: str | None, pro
     names = with_windows(properties) if properties else tuple(p.name for p in PROPERTIES)
     # Named safety properties only: once each is violated there is nothing more to learn from this run.
     stop = names if properties and all(BY_NAME[n].kind is Kind.ALWAYS for n in names) else ()
-    check_jobs = [CheckJob(base.with_(recovery_kind=k), names, symmetry=not no_symmetry, max_states=max_states,
-                           stop_when_violated=stop, label=k.name.lower()) for k in KINDS[recovery]]
+    check_jobs = []
+    skipped: dict[str, dict[str, str]] = {}  # per job: witness -> why it cannot be reached in it
+    for k in KINDS[recovery]:
+        kb = base.with_(recovery_kind=k)
+        skipped[k.name.lower()] = {n: why for n in names if (why := not_applicable(BY_NAME[n], kb))}
+        check_jobs.append(CheckJob(kb, tuple(n for n in names if n not in skipped[k.name.lower()]),
+                                   symmetry=not no_symmetry, max_states=max_states, stop_when_violated=stop,
+                                   label=k.name.lower()))
     started = time.perf_counter()
     with Ticker(quiet) as ticker:
         outcomes = _run_with_progress(check_jobs, jobs, ticker, engine, exact)
-    runs = [_report(o, out_dir) for o in outcomes]
+    runs = [_report(o, out_dir, allow_unreached, skipped.get(o.job.label, {})) for o in outcomes]
     status = worst(*(code for code, _ in runs))
     if json_path is not None:
         write_json(json_path, results_doc("check", status, time.perf_counter() - started, [r for _, r in runs]))
@@ -110,8 +125,11 @@ def _trace_name(o: JobOutcome, prop: str) -> str:
     return f"{label}-{o.job.bounds.recovery_kind.name.lower()}-{prop}.json"
 
 
-def _report(o: JobOutcome, out_dir: Path) -> tuple[ExitCode, dict[str, Any]]:
-    """Print one job's verdicts and write its traces; its exit status and its ``--json`` run record."""
+def _report(o: JobOutcome, out_dir: Path, allow_unreached: bool = False,
+            not_applicable: dict[str, str] | None = None) -> tuple[ExitCode, dict[str, Any]]:
+    """Print one job's verdicts and write its traces; its exit status and its ``--json`` run record. A witness
+    not reached is a failure (the bounds are vacuous for it) unless ``allow_unreached``; the witnesses in
+    ``not_applicable`` were not checked, with the reason."""
     r, b = o.result, o.job.bounds
     kind = b.recovery_kind.name.lower()
     title = f"{kind} recovery" + (f", mutant {lit(b.mutant)}" if b.mutant else "")
@@ -142,13 +160,22 @@ def _report(o: JobOutcome, out_dir: Path) -> tuple[ExitCode, dict[str, Any]]:
             traces.append(f"trace of {name}: {lit(path)}")
         elif d.verdict in (Verdict.HOLDS, Verdict.REACHED):
             style = "green"
-        else:  # unknown (stopped early) or not reached (the bounds are vacuous for it): nothing verified
+        elif d.verdict is Verdict.NOT_REACHED:  # the bounds are vacuous for it: a failure unless allowed
+            note = note or "the bounds never reach it" + (" (allowed: --allow-unreached)" if allow_unreached else "")
+            style = "yellow" if allow_unreached else "bold red"
+            if not allow_unreached:
+                status = worst(status, ExitCode.VIOLATED)
+        else:  # unknown (stopped early): nothing verified
             style, status = "yellow", worst(status, ExitCode.INCONCLUSIVE)
         steps = str(len(d.path) - 1) if d.path else ""
         table.add_row(name, d.prop.kind.value, f"[{style}]{verdict}[/]", steps, lit(note))
         results.append({"property": name, "kind": d.prop.kind.value, "verdict": d.verdict.value,
                         "expected_trade_off": trade, "steps": len(d.path) - 1 if d.path else None,
                         "trace": None if path is None else str(path), "note": note})
+    for name, why in (not_applicable or {}).items():
+        table.add_row(name, BY_NAME[name].kind.value, "[dim]not applicable[/]", "", lit(why))
+        results.append({"property": name, "kind": BY_NAME[name].kind.value, "verdict": "not applicable",
+                        "expected_trade_off": False, "steps": None, "trace": None, "note": why})
     out.print(table)
     for line in traces:  # whole, never folded or cut: a person copies the path into `trace show`
         out.print(line, soft_wrap=True)

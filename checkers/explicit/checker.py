@@ -15,7 +15,9 @@ networkx for its strongly connected components.
 Safety: every ``ALWAYS`` property is evaluated on every state. Liveness: an ``EVENTUALLY`` property holds
 when from every reachable pending state some non-pending state is reachable (no fairness assumed: the model
 must offer the way out, as the mirror's ``RepairPath`` is always enabled while the path is down).
-Reachability: every ``SOMETIMES`` property must be reached, or the bounds are vacuous for it.
+Reachability: every ``SOMETIMES`` property must be reached, or the bounds are vacuous for it. One witnessed by
+an event (``spec.interface.event_of``) is evaluated on every transition explored, as (state, action,
+successor); its trace is the shortest path to the state before the step, and then the step.
 """
 
 from __future__ import annotations
@@ -30,7 +32,16 @@ from typing import Generic, TypeVar
 
 import networkx as nx
 
-from pitmirror.spec.interface import Canonicalizer, HasBoundary, HasSymmetry, Identity, Kind, Model, Property
+from pitmirror.spec.interface import (
+    Canonicalizer,
+    HasBoundary,
+    HasSymmetry,
+    Identity,
+    Kind,
+    Model,
+    Property,
+    event_of,
+)
 
 S = TypeVar("S")
 A = TypeVar("A")
@@ -117,6 +128,17 @@ class CheckResult(Generic[S, A]):
 ProgressFn = Callable[[int, int, int], None]  # (states, depth, frontier remaining)
 
 
+def with_event(model: Model[S, A], path: Path[A, S], event: Callable[[S, A, S], bool]) -> Path[A, S]:
+    """``path`` (to a state where the step ``event`` names is enabled, up to symmetry) and then that step:
+    the first enabled action of the path's last concrete state whose step is the event."""
+    last = path[-1][1]
+    for a in model.actions(last):
+        nxt = model.next_state(last, a)
+        if event(last, a, nxt):
+            return [*path, (a, nxt)]
+    raise AssertionError("the event found on the canonical state is not enabled on its concrete state")
+
+
 class ExplicitChecker(Generic[S, A]):
     """Breadth-first exhaustive checker. A builder, like stateright's: configure, then ``run()``.
 
@@ -146,6 +168,9 @@ class ExplicitChecker(Generic[S, A]):
         safety = [p for p in self.properties if p.kind is Kind.ALWAYS]
         liveness = [p for p in self.properties if p.kind is Kind.EVENTUALLY]
         sometimes = [p for p in self.properties if p.kind is Kind.SOMETIMES]
+        events = {p.name: ev for p in sometimes if (ev := event_of(p)) is not None}
+        sometimes = [p for p in sometimes if p.name not in events]  # the rest are witnessed by a state
+        first_step: dict[str, tuple[int, A]] = {}  # event -> (state before the step, action)
         within = model.within_boundary if isinstance(model, HasBoundary) else None
         ids: dict[S, int] = {}
         states: list[S] = []
@@ -187,7 +212,8 @@ class ExplicitChecker(Generic[S, A]):
                 if keep_edges:
                     succ_start.append(len(succ))
                 for a in model.actions(s):
-                    t = canon(model.next_state(s, a))
+                    raw = model.next_state(s, a)
+                    t = canon(raw)
                     transitions += 1
                     tid = ids.get(t)
                     if tid is None:
@@ -196,6 +222,10 @@ class ExplicitChecker(Generic[S, A]):
                         tid = add(t, i, d)
                     if keep_edges:
                         succ.append(tid)
+                    if len(first_step) < len(events):
+                        for name, ev in events.items():
+                            if name not in first_step and ev(s, a, raw):
+                                first_step[name] = (i, a)
                 i += 1
                 if self.progress is not None and i & 0x3FF == 0:
                     self.progress(len(states), depth_of[i - 1], len(states) - i)
@@ -229,6 +259,13 @@ class ExplicitChecker(Generic[S, A]):
                 discoveries[p.name] = Discovery(p, Verdict.REACHED, path_to(first_seen[p.name]))
             else:
                 discoveries[p.name] = Discovery(p, Verdict.NOT_REACHED if complete else Verdict.UNKNOWN)
+        for p in self.properties:
+            if p.name in events:
+                if p.name in first_step:
+                    path = with_event(model, path_to(first_step[p.name][0]), events[p.name])
+                    discoveries[p.name] = Discovery(p, Verdict.REACHED, path)
+                else:
+                    discoveries[p.name] = Discovery(p, Verdict.NOT_REACHED if complete else Verdict.UNKNOWN)
         for p in liveness:
             if not complete:
                 discoveries[p.name] = Discovery(p, Verdict.UNKNOWN, note="liveness needs the whole graph")

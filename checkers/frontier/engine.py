@@ -34,13 +34,22 @@ from typing import Any
 
 import numpy as np
 
-from pitmirror.checkers.explicit.checker import INTERRUPTED, CheckResult, Discovery, ProgressFn, Verdict, trap_note
-from pitmirror.checkers.frontier.predicates import vector_predicates
+from pitmirror.checkers.explicit.checker import (
+    INTERRUPTED,
+    CheckResult,
+    Discovery,
+    ProgressFn,
+    Verdict,
+    trap_note,
+    with_event,
+)
+from pitmirror.checkers.frontier.predicates import EVENT_PREDICATES, vector_predicates
 from pitmirror.checkers.frontier.symmetry import RowSymmetry
 from pitmirror.checkers.symbolic.encoding import Encoding
 from pitmirror.checkers.symbolic.terms import SV, CapacityError
 from pitmirror.model.actions import Action
 from pitmirror.model.protocol import MirrorModel
+from pitmirror.spec.interface import event_of
 from pitmirror.spec.properties import Kind, Property
 from pitmirror.spec.state import State
 
@@ -126,6 +135,7 @@ class Expansion:
     transitions: int
     edge_cand: np.ndarray | None
     edge_src: np.ndarray | None
+    hits: dict[str, tuple[int, int, int]]  # event -> the first step that is it: (source row, instance, parameter)
 
 
 @dataclass
@@ -171,7 +181,12 @@ class FrontierChecker:
         self.stop_when_violated = set(stop_when_violated)
         self.progress = progress
         preds = vector_predicates(self.enc)
-        self.preds = {p.name: preds[p.name] for p in self.properties}
+        # a witness's event is evaluated on the steps of its action's instances (``Inst.name`` is the action's
+        # name, then the fixed parts in brackets)
+        self.events = {p.name: (p.event.action, EVENT_PREDICATES[p.name]) for p in self.properties
+                       if p.event is not None}
+        self.preds = {p.name: preds[p.name] for p in self.properties if p.name not in self.events}
+        self.found_events: set[str] = set()  # witnesses already hit at a shallower level: not evaluated again
         self.stats = FrontierStats(0, 0.0, exact, 0)
 
     # --- evaluation over a frontier ----------------------------------------------------------------------
@@ -185,10 +200,13 @@ class FrontierChecker:
         got = self.preds[name](self.view(f))
         return np.broadcast_to(np.asarray(got, dtype=bool), (f.shape[1],))
 
-    def successors(self, f: np.ndarray, packed: np.ndarray | None = None
+    def successors(self, f: np.ndarray, packed: np.ndarray | None = None,
+                   hits: dict[str, tuple[int, int, int]] | None = None
                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Every successor of every state of ``f``: the packed vectors, and per successor the index of its
-        source column, its action instance and its parameter. ``packed`` is ``pack(f)`` if at hand."""
+        source column, its action instance and its parameter. ``packed`` is ``pack(f)`` if at hand. With
+        ``hits``, the first step of each witness's event is added to it (source column, instance,
+        parameter), evaluated on the states before and after each step of the event's action."""
         s = self.view(f)
         n = f.shape[1]
         w = len(self.lay.names)
@@ -212,6 +230,8 @@ class FrontierChecker:
                                                    strict=True)))
                     raise CapacityError(f"{inst.name} (parameter {v}) outgrows the vector's capacities "
                                         f"{self.lay.caps} from {bad!r}")
+                if hits is not None:
+                    self._event_hits(hits, inst.name.split("[")[0], sub_view, t, rows, a, v)
                 out = packed[rows]  # the state before; then the slots the effect changed, in one block
                 changed = [(k, x) for k, x in enumerate(map(t.d.__getitem__, self.lay.names)) if x is not sub_cols[k]]
                 if changed:
@@ -226,6 +246,17 @@ class FrontierChecker:
         if not outs:
             return (np.empty((0, wp), DTYPE), np.empty(0, np.int64), np.empty(0, np.int16), np.empty(0, np.int16))
         return np.concatenate(outs), np.concatenate(srcs), np.concatenate(insts), np.concatenate(params)
+
+    def _event_hits(self, hits: dict[str, tuple[int, int, int]], action: str, pre: SV, post: SV, rows: np.ndarray,
+                    inst: int, v: int) -> None:
+        """Record in ``hits`` the first of these steps (from the states ``rows``, by instance ``inst`` with
+        parameter ``v``) that is the event of a witness not yet hit."""
+        for name, (ev_action, ev) in self.events.items():
+            if name in hits or name in self.found_events or ev_action != action:
+                continue
+            at = np.flatnonzero(np.broadcast_to(np.asarray(ev(pre, post), dtype=bool), (rows.size,)))
+            if at.size:
+                hits[name] = (int(rows[at[0]]), inst, v)
 
     def keys(self, rows: np.ndarray) -> np.ndarray:
         """The visited-set keys of packed vectors: fingerprints, or the packed vectors (``--exact``)."""
@@ -246,7 +277,8 @@ class FrontierChecker:
         instance and parameter that found it first."""
         if frontier is None:
             frontier = unpack(packed, len(self.lay.names))
-        succ, src, inst, param = self.successors(frontier, packed)
+        hits: dict[str, tuple[int, int, int]] = {}
+        succ, src, inst, param = self.successors(frontier, packed, hits if self.events else None)
         raw_keys = self.keys(succ)
         # dedupe the raw successors first: only distinct vectors are canonicalized
         _, raw_first, raw_of = np.unique(raw_keys, return_index=True, return_inverse=True)
@@ -261,7 +293,7 @@ class FrontierChecker:
         else:
             cand_keys = raw_keys[raw_first]
         return Expansion(cand, cand_keys, src[raw_first], inst[raw_first], param[raw_first], succ.shape[0],
-                         rank[raw_of.reshape(-1)] if keep_edges else None, src if keep_edges else None)
+                         rank[raw_of.reshape(-1)] if keep_edges else None, src if keep_edges else None, hits)
 
     def _pool(self) -> Any:
         """Worker processes for ``jobs > 1`` (forked: they inherit this checker), or ``None``."""
@@ -286,6 +318,10 @@ class FrontierChecker:
         else:
             done = [self.expand(c, keep_edges) for c in chunks]
         cand_at = np.cumsum([0, *(p.cand.shape[0] for p in done)])
+        hits: dict[str, tuple[int, int, int]] = {}
+        for p, lo in zip(done, bounds, strict=False):  # the first part's hit is the first in frontier order
+            for name, (row, a, v) in p.hits.items():
+                hits.setdefault(name, (int(row + lo), a, v))
         return Expansion(
             np.concatenate([p.cand for p in done]), np.concatenate([p.cand_keys for p in done]),
             np.concatenate([p.src + lo for p, lo in zip(done, bounds, strict=False)]),
@@ -294,7 +330,7 @@ class FrontierChecker:
             np.concatenate([p.edge_cand + at for p, at in zip(done, cand_at, strict=False)])
             if keep_edges else None,
             np.concatenate([p.edge_src + lo for p, lo in zip(done, bounds, strict=False)])
-            if keep_edges else None)
+            if keep_edges else None, hits)
 
     # --- the search ----------------------------------------------------------------------------------------
 
@@ -302,7 +338,9 @@ class FrontierChecker:
         """Explore, check, and return the verdict of every property. Ctrl-C ends it with a partial verdict."""
         safety = [p for p in self.properties if p.kind is Kind.ALWAYS]
         liveness = [p for p in self.properties if p.kind is Kind.EVENTUALLY]
-        sometimes = [p for p in self.properties if p.kind is Kind.SOMETIMES]
+        sometimes = [p for p in self.properties if p.kind is Kind.SOMETIMES and p.name not in self.events]
+        first_step: dict[str, int] = {}  # a witness's event -> id of the state before its first step
+        self.found_events = set()
         keep_edges = bool(liveness)
         started = time.perf_counter()
         rss_before = _peak_rss_bytes()
@@ -358,6 +396,9 @@ class FrontierChecker:
                     break
                 part = self._expand_all(packed, frontier, keep_edges, pool)
                 transitions += part.transitions
+                for name, (row, _, _) in part.hits.items():
+                    first_step.setdefault(name, base + row)
+                self.found_events.update(first_step)  # (forked workers keep evaluating: they only cost time)
                 cand, cand_keys = part.cand, part.cand_keys
                 # each distinct canonical vector at its first discovery (candidates are in discovery order)
                 order = np.argsort(cand_keys, kind="stable")
@@ -430,6 +471,15 @@ class FrontierChecker:
         for p in sometimes:
             if p.name in first_seen:
                 discoveries[p.name] = Discovery(p, Verdict.REACHED, self.path_to(first_seen[p.name]))
+            else:
+                discoveries[p.name] = Discovery(p, Verdict.NOT_REACHED if complete else Verdict.UNKNOWN)
+        for p in self.properties:
+            event = event_of(p)
+            if p.name not in self.events or event is None:
+                continue
+            if p.name in first_step:
+                path = with_event(self.model, self.path_to(first_step[p.name]), event)
+                discoveries[p.name] = Discovery(p, Verdict.REACHED, path)
             else:
                 discoveries[p.name] = Discovery(p, Verdict.NOT_REACHED if complete else Verdict.UNKNOWN)
         for p in liveness:

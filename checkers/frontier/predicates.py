@@ -1,18 +1,19 @@
 """The liveness and "sometimes" properties of ``spec.properties`` over the state vector.
 
-The safety properties already have their vector form in ``checkers.symbolic.encoding``; these five are the
-rest of the catalogue: the *pending* predicates of the two ``EVENTUALLY`` properties and the three
-``SOMETIMES`` predicates. They are written over the same term helpers, so they run on Python ints (where
-``tests/test_frontier.py`` compares each with its Python predicate on every reachable state) and on the
-frontier's arrays.
+The safety properties already have their vector form in ``checkers.symbolic.encoding``; these are the rest of
+the catalogue: the *pending* predicates of the two ``EVENTUALLY`` properties, and the events that witness the
+``SOMETIMES`` properties, each over the vectors before and after a step. They are written over the same term
+helpers, so they run on Python ints (where ``tests/test_frontier.py`` compares each with its Python form on
+every reachable state, or every enumerated step) and on the frontier's arrays.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from pitmirror.checkers.symbolic.encoding import HOST, PAIR, Encoding
-from pitmirror.checkers.symbolic.terms import SV, Term, any_of, conj
+from pitmirror.checkers.symbolic.encoding import COPY, HOST, PAIR, Encoding
+from pitmirror.checkers.symbolic.terms import SV, Term, any_of, conj, seq_contains, vol_eq
+from pitmirror.spec.state import MARKER
 
 
 def recovery_pending(s: SV) -> Term:
@@ -26,34 +27,60 @@ def host_write_pending(s: SV) -> Term:
     return any_of(conj(i < n, e[3] == HOST, e[4] == 0) for i, e in enumerate(s.slots("in_flight")))
 
 
-def recovery_ended_with_change(s: SV) -> Term:
-    """``spec.properties.recovery_ended_with_change``: a recovery ended having changed P."""
-    changed = any_of(t != x for t, x in zip(s.vol("recovery_ended.target_image"),
-                                            s.vol("recovery_ended.start_image"), strict=True))
-    return conj(s["recovery_ended.present"] == 1, changed)
-
-
-def resynchronized(s: SV) -> Term:
-    """``spec.properties.resynchronized``: back in PAIR after a fault."""
-    return conj(s["pair_state"] == PAIR, s["path_failures"] + s["crashes"] + s["message_faults"] > 0)
-
-
-def checkpoint_taken(s: SV) -> Term:
-    """``spec.properties.checkpoint_taken``: a checkpoint advanced ``base_seq``."""
-    return s["base_seq"] > 0
-
-
 #: property name -> its predicate over the vector (for EVENTUALLY properties: the pending states)
 OTHER_PREDICATES: dict[str, Callable[[SV], Term]] = {
     "recovery_completes": recovery_pending,
     "host_write_completes": host_write_pending,
-    "recovery_reachable": recovery_ended_with_change,
-    "resync_reachable": resynchronized,
-    "checkpoint_reachable": checkpoint_taken,
+}
+
+
+# --- the witnesses' events, over the vectors before and after a step (``spec.properties``, same names) --------
+# Which action each is a step of is the spec's ``Event.action``; the frontier engine evaluates these on the
+# steps of that action's instances only.
+
+
+def recovery_completed(pre: SV, post: SV) -> Term:
+    """``spec.properties.recovery_completed``."""
+    ti = post.vol("recovery_ended.target_image")
+    changed = any_of(t != x for t, x in zip(ti, post.vol("recovery_ended.start_image"), strict=True))
+    return conj(post["recovery_ended.present"] == 1, post["recovery_ended.faulted"] == 0,
+                post["recovery_ended.left_pair"] == 0, changed, post["pair_state"] == PAIR,
+                vol_eq(post.vol("primary"), ti), vol_eq(post.vol("remote"), ti))
+
+
+def resync_completed(pre: SV, post: SV) -> Term:
+    """``spec.properties.resync_completed``."""
+    return conj(pre["pair_state"] == COPY, post["pair_state"] == PAIR, vol_eq(post.vol("remote"), post.vol("primary")))
+
+
+def checkpoint_committed(pre: SV, post: SV) -> Term:
+    """``spec.properties.checkpoint_committed``."""
+    return conj(post["base_seq"] > pre["base_seq"], post["replica_base_seq"] == post["base_seq"],
+                vol_eq(post.vol("replica_base"), post.vol("base")))
+
+
+def swap_timeout_resynced(pre: SV, post: SV) -> Term:
+    """``spec.properties.swap_timeout_resynced``."""
+    return conj(pre["swap_timed_out"] == 1, resync_completed(pre, post))
+
+
+def recovery_to_marker(pre: SV, post: SV) -> Term:
+    """``spec.properties.recovery_to_marker``."""
+    marker = (post["recovery.target"], MARKER, 0)
+    return conj(post["recovery.present"] == 1, seq_contains(pre.slots("journal"), pre.length("journal"), marker))
+
+
+#: witness name -> its event over the vectors before and after the step
+EVENT_PREDICATES: dict[str, Callable[[SV, SV], Term]] = {
+    "recovery_reachable": recovery_completed,
+    "resync_reachable": resync_completed,
+    "checkpoint_reachable": checkpoint_committed,
+    "swap_timeout_resynced": swap_timeout_resynced,
+    "marker_recovery_reachable": recovery_to_marker,
 }
 
 
 def vector_predicates(enc: Encoding) -> dict[str, Callable[[SV], Term]]:
-    """Every property of the catalogue by name, over the vector: the encoding's safety properties and the
-    liveness and reachability predicates above."""
+    """Every property of the catalogue witnessed by a state, by name, over the vector: the encoding's safety
+    properties and the liveness predicates above (the witnesses' events are ``EVENT_PREDICATES``)."""
     return {**enc.properties(), **OTHER_PREDICATES}

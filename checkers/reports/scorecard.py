@@ -30,7 +30,7 @@ from pitmirror.checkers.explicit.runner import CheckJob, JobOutcome, run_jobs
 from pitmirror.checkers.symbolic import bmc
 from pitmirror.model.config import Bounds
 from pitmirror.model.mutants import MUTANTS, Mutant
-from pitmirror.spec.properties import BY_NAME, PROPERTIES, Kind, trade_off
+from pitmirror.spec.properties import BY_NAME, PROPERTIES, Kind, not_applicable, trade_off
 from pitmirror.spec.state import RecoveryKind
 
 CORRECT = "correct protocol"  # the row label of the protocol without a mutant
@@ -158,10 +158,11 @@ class ExplicitAdapter(CheckerAdapter):
 
     def _jobs(self, target: Target) -> list[CheckJob]:
         base = self.settings.base
-        if target is None:
-            return [CheckJob(base.with_(mutant=None, recovery_kind=k), self.ALL, label=f"correct/{k.name.lower()}")
-                    for k in (RecoveryKind.WRITETHROUGH, RecoveryKind.SWAP)]
-        b = base.with_(mutant=target.name, recovery_kind=target.recovery_kind)
+        if target is None:  # every property, but a witness the run's bounds exclude by construction
+            runs = [base.with_(mutant=None, recovery_kind=k) for k in (RecoveryKind.WRITETHROUGH, RecoveryKind.SWAP)]
+            return [CheckJob(b, tuple(n for n in self.ALL if not not_applicable(BY_NAME[n], b)),
+                             label=f"correct/{b.recovery_kind.name.lower()}") for b in runs]
+        b = target.exposed_in(base)  # the mutant, its recovery kind, and a bound it needs (a crash) if zero
         props = tuple(p.name for p in PROPERTIES if p.kind is not Kind.SOMETIMES)
         return [CheckJob(b, props, stop_when_violated=(target.breaks,), label=target.name)]
 

@@ -534,6 +534,7 @@ class Encoding:
         s = self.pre(s0)
         s["recovery.remote_status"] = ST_TO
         s.set_vol("dirty", [1] * self.nb)
+        s["swap_timed_out"] = 1  # ghost: until the resync
         self.suspend(s)
         return s
 
@@ -549,6 +550,13 @@ class Encoding:
                 self.mark_faulted(s)
                 return s
             ifl, n = s.slots("in_flight"), s.length("in_flight")
+            if self.mut == "crash_restores_blocks_from_base":  # P's blocks in flight re-read from B
+                base = s.vol("base")
+                prim = s.vol("primary")
+                for i, e in enumerate(ifl):
+                    hit = conj(i < n, e[3] == HOST, e[1] != MARKER)
+                    prim = [ite(conj(hit, e[1] == k), b, x) for k, (x, b) in enumerate(zip(prim, base, strict=True))]
+                s.set_vol("primary", prim)
             for i, e in enumerate(ifl):
                 self.complete_host_write(s, e, False, conj(i < n, e[3] == HOST))
             s.clear_seq("in_flight")
@@ -653,6 +661,7 @@ class Encoding:
         for k in self.lay.names:
             if k.startswith("recovery_awaiting_resync."):
                 s[k] = 0  # ghost: S is whole again
+        s["swap_timed_out"] = 0
         return s
 
     # recovery
@@ -872,6 +881,10 @@ class Encoding:
                      conj(s["recovery_awaiting_resync.present"] == 1, mixes("recovery_awaiting_resync")))
         return disj(self.prop_remote_is_point_in_time(s), window)
 
+    def prop_primary_is_latest_image(self, s: SV) -> Term:
+        """``spec.properties.primary_is_latest_image``."""
+        return disj(s["recovery.present"] == 1, vol_eq(s.vol("primary"), self.image(s, s["next_seq"] - 1)))
+
     def properties(self) -> dict[str, Callable[[SV], Term]]:
         """Every safety property of the catalogue, by name."""
         return {
@@ -884,6 +897,7 @@ class Encoding:
             "swap_correct": self.prop_swap_correct,
             "remote_is_point_in_time": self.prop_remote_is_point_in_time,
             "remote_is_point_in_time_or_recovering": self.prop_remote_is_point_in_time_or_recovering,
+            "primary_is_latest_image": self.prop_primary_is_latest_image,
         }
 
     def invariants(self) -> dict[str, Callable[[SV], Term]]:

@@ -116,6 +116,15 @@ def remote_writes_ahead_of_gap(m: str | None) -> bool:
     return s_before_gap == [0, 0] and synced(s, [1, 2])
 
 
+def crash_restores_blocks_from_base(m: str | None) -> bool:
+    s = system(m)
+    s.host_write(0, 1)  # in flight when A crashes: it fails, but P and J keep it (P == B + J to the newest)
+    s.crash_array("A")
+    kept = p(s) == [1, 0]
+    s.stabilize()
+    return kept and synced(s, [1, 0])
+
+
 def swap_without_freeze(m: str | None) -> bool:
     s = system(m, recovery="swap")
     s.write(0, 1)
@@ -171,6 +180,7 @@ SCENARIOS: dict[str, Callable[[str | None], bool]] = {
         replay_out_of_order, checkpoint_drops_record, checkpoint_during_recovery,
         remote_applies_in_arrival_order, swap_without_freeze, remote_checkpoints_alone, rebuild_from_primary,
         journal_not_persisted_before_ack, no_remote_timeout, remote_writes_ahead_of_gap,
+        crash_restores_blocks_from_base,
     )
 }
 

@@ -1,0 +1,164 @@
+"""The 'sometimes' witnesses are events: each trace ends with the step it names, both engines find it at the
+same shortest length, the vector form of every event is the catalogue's, and a witness the bounds never
+reach fails `check` unless --allow-unreached."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from cli_helpers import run_cli
+
+from helpers.z3_agree import reachable
+from pitmirror.checkers.explicit.checker import ExplicitChecker, Verdict
+from pitmirror.checkers.explicit.runner import CheckJob, trace_of
+from pitmirror.checkers.frontier.engine import FrontierChecker
+from pitmirror.checkers.frontier.predicates import EVENT_PREDICATES, resync_completed
+from pitmirror.checkers.symbolic.terms import SV, Layout, Term
+from pitmirror.checkers.traces import trace as tr
+from pitmirror.model.actions import Checkpoint, SwapVolumes
+from pitmirror.model.config import PRESETS, Bounds
+from pitmirror.model.protocol import MirrorModel
+from pitmirror.spec.properties import BY_NAME, REACHABILITY, not_applicable
+from pitmirror.spec.state import RecoveryKind
+
+#: small bounds where every witness applies to its recovery kind (a marker, so a recovery can target it; one
+#: host write, so that a recovery can change P)
+BOUNDS = PRESETS["small"].with_(markers=1, host_writes=1)
+CASES = [(p.name, k) for p in REACHABILITY for k in RecoveryKind
+         if not not_applicable(p, BOUNDS.with_(recovery_kind=k))]
+
+
+def test_every_witness_is_an_event_with_its_vector_form() -> None:
+    assert all(p.event is not None for p in REACHABILITY)
+    assert set(EVENT_PREDICATES) == {p.name for p in REACHABILITY}
+    assert {k for _, k in CASES} == set(RecoveryKind) and {n for n, _ in CASES} == set(EVENT_PREDICATES)
+
+
+@pytest.fixture(scope="module")
+def runs() -> dict[RecoveryKind, tuple[object, object]]:
+    out = {}
+    for k in RecoveryKind:
+        model = MirrorModel(BOUNDS.with_(recovery_kind=k))
+        out[k] = (ExplicitChecker(model, REACHABILITY).run(), FrontierChecker(model, list(REACHABILITY)).run())
+    return out
+
+
+@pytest.mark.parametrize(("name", "kind"), CASES)
+def test_each_witness_trace_ends_with_its_event(name: str, kind: RecoveryKind,
+                                                runs: dict[RecoveryKind, tuple[object, object]]) -> None:
+    prop = BY_NAME[name]
+    assert prop.event is not None
+    lengths = set()
+    for result in runs[kind]:
+        d = result.discoveries[name]  # type: ignore[attr-defined]
+        assert d.verdict is Verdict.REACHED, f"{name} not reached ({kind.name})"
+        (_, pre), (action, post) = d.path[-2], d.path[-1]
+        assert action is not None and action.name == prop.event.action
+        assert prop.event(pre, action, post)
+        # no earlier step of the trace is the event: the trace is the shortest way to it
+        earlier = zip(d.path[:-2], d.path[1:-1], strict=True)
+        assert not any(a is not None and prop.event(s, a, t) for (_, s), (a, t) in earlier)
+        lengths.add(len(d.path))
+        report = tr.replay_on_model(trace_of(CheckJob(BOUNDS.with_(recovery_kind=kind), (name,)), d).to_dict())
+        assert report.diverged_at is None
+    assert len(lengths) == 1, f"the engines disagree on the shortest {name} trace"
+
+
+@pytest.mark.parametrize("kind", list(RecoveryKind))
+def test_vector_events_agree_with_the_catalogue_on_every_step(kind: RecoveryKind) -> None:
+    # steps of every action, not only the event's own: the engines ask only the event's action, but the
+    # predicate over (before, after) must be the catalogue's everywhere, and both answers must occur
+    bounds = BOUNDS.with_(recovery_kind=kind)
+    model, lay = MirrorModel(bounds), Layout(bounds)
+    events = {p.name: p.event for p in REACHABILITY if not not_applicable(p, bounds) and p.event is not None}
+    seen: dict[str, set[bool]] = {n: set() for n in events}
+    for i, s in enumerate(reachable(bounds)):
+        cs = lay.concrete(s)
+        for a in model.actions(s):
+            t = model.next_state(s, a)
+            mine = [n for n, ev in events.items() if ev.action == a.name]
+            if not mine and i % 8:
+                continue  # every step of an event's action; the other steps from every eighth state (CI time)
+            ct = lay.concrete(t)
+            for name, ev in events.items():
+                want = ev.holds(s, t)
+                assert EVENT_PREDICATES[name](cs, ct) is want, f"{name} disagrees on {a!r} from {s!r}"
+                seen[name].add(want)
+    assert all(v == {True, False} for v in seen.values()), seen
+
+
+def test_the_event_test_sees_a_wrong_event() -> None:
+    bounds = BOUNDS.with_(recovery_kind=RecoveryKind.SWAP)
+    model, lay = MirrorModel(bounds), Layout(bounds)
+
+    def wrong(pre: SV, post: SV) -> Term:  # forgets that the swap must have timed out
+        return resync_completed(pre, post)
+
+    ev = BY_NAME["swap_timeout_resynced"].event
+    assert ev is not None
+    steps = [(s, a, model.next_state(s, a)) for s in reachable(bounds) for a in model.actions(s)
+             if a.name == ev.action]
+    assert any(wrong(lay.concrete(s), lay.concrete(t)) is not ev(s, a, t) for s, a, t in steps)
+
+
+def test_a_state_change_alone_is_no_event() -> None:
+    """Under swap, SwapVolumes advances base_seq (what the old checkpoint_reachable accepted): it is not a
+    checkpoint both arrays committed; a Checkpoint is."""
+    model = MirrorModel(BOUNDS.with_(recovery_kind=RecoveryKind.SWAP))
+    ev = BY_NAME["checkpoint_reachable"].event
+    assert ev is not None
+    swaps = checkpoints = 0
+    for s in reachable(model.bounds, max_states=4000):
+        for a in model.actions(s):
+            t = model.next_state(s, a)
+            if isinstance(a, SwapVolumes) and t.base_seq > s.base_seq:
+                swaps += 1
+                assert not ev(s, a, t)
+            if isinstance(a, Checkpoint):
+                checkpoints += 1
+                assert ev(s, a, t)
+    assert swaps and checkpoints
+
+
+def test_not_applicable_names_what_the_bounds_exclude() -> None:
+    wt, swap = Bounds(), Bounds(recovery_kind=RecoveryKind.SWAP, markers=1)
+    assert not_applicable(BY_NAME["swap_timeout_resynced"], wt) == "a witness of swap recovery only"
+    assert not_applicable(BY_NAME["swap_timeout_resynced"], swap) == ""
+    assert not_applicable(BY_NAME["marker_recovery_reachable"], wt) == "needs markers >= 1"
+    assert not_applicable(BY_NAME["marker_recovery_reachable"], swap) == ""
+
+
+# --- the command line: a witness not reached fails the check -------------------------------------------------
+
+NO_FAULTS = ("check", "--preset", "small", "--recovery", "writethrough", "--crashes", "0", "--path-failures", "0",
+             "--quiet")
+
+
+@pytest.mark.parametrize("engine", ["frontier", "object"])
+def test_a_witness_not_reached_exits_1_unless_allowed(engine: str, monkeypatch: pytest.MonkeyPatch,
+                                                      capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    # no fault at all: nothing ever suspends the pair, so no resync can complete
+    js = tmp_path / "r.json"
+    code, out, _ = run_cli(monkeypatch, capsys, *NO_FAULTS, "--engine", engine, "--out", str(tmp_path),
+                           "--json", str(js))
+    assert code == 1, out
+    results = {r["property"]: r for r in json.loads(js.read_text())["runs"][0]["results"]}
+    assert results["resync_reachable"]["verdict"] == "not reached"
+    assert results["checkpoint_reachable"]["verdict"] == "reached"
+    assert results["marker_recovery_reachable"]["verdict"] == "not applicable"
+    assert all(r["verdict"] in ("holds", "reached", "not applicable") or r["expected_trade_off"]
+               for n, r in results.items() if n != "resync_reachable")  # the one failure: the unreached witness
+    code, out, _ = run_cli(monkeypatch, capsys, *NO_FAULTS, "--engine", engine, "--out", str(tmp_path),
+                           "--allow-unreached")
+    assert code == 0, out
+    assert "resync_reachable" in out and "not reached" in out  # still reported
+
+
+def test_a_witness_the_bounds_exclude_does_not_fail(monkeypatch: pytest.MonkeyPatch,
+                                                    capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    code, out, _ = run_cli(monkeypatch, capsys, "check", "--preset", "small", "--recovery", "writethrough",
+                           "--quiet", "--out", str(tmp_path))
+    assert code == 0, out
+    assert "not applicable" in out and "needs markers >= 1" in out
