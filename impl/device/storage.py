@@ -28,10 +28,29 @@ next commit; until then a restart merely redoes a batch that was already on the 
 does the array send messages or answer the host. Checkpoint and swap batches change B or the
 volume map; a kill inside one of those batches is not covered by a test (see impl/device/README in the
 module docstring of ``node``).
+
+Power loss. A ``kill -9`` keeps what the process wrote (the kernel's page cache survives it); a power loss
+keeps only what was synced. Every file of an array (drives, slots, event log) is a ``VolatileFile``:
+before a write first overwrites bytes that were synced, it saves them in ``<file>.unsynced`` (with the
+synced length), and a sync (``fdatasync``) empties that file. ``drop_unsynced`` puts every saved byte back
+and cuts the file to its synced length: what the platters held when the power failed. ``ctl power-loss``
+leaves ``<array>.power-lost`` and kills the array; the restart drops what was not synced first.
+
+The durability points, so that a power loss never loses an acknowledged write: each commit syncs the
+drives (the journal sectors of this batch, the data of the batch before, whose ``written_seq`` this commit
+records), then the event log, then the slot, before any message or host answer goes out (the protocol:
+the journal record is durable before the mirrored write is sent and before the host ack; at R, before the
+ack to A). Data-volume writes that the journal can redo (P at A, S at R) stay volatile until the next
+commit; every other write of the batch (B or RB at a checkpoint, a rebuilt volume at a swap, S at a
+resync) is synced before the slot that depends on it (``commit(full=True)`` for a batch whose primary
+writes the journal cannot redo). The switch ``journal_not_persisted_before_ack`` (``serve --mutant``)
+skips these syncs, syncing only on the host's FLUSH, as a write cache left on would: a power loss then
+loses acknowledged writes (tests/device/test_power_loss.py shows it caught).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pickle
 import struct
@@ -47,6 +66,106 @@ from pitmirror.impl.tables import SharedMemory
 
 _SLOT = struct.Struct(">4sQQI")  # magic, generation, length, crc32 of the payload
 _SLOT_MAGIC = b"PMSM"
+_UNDO_HEAD = struct.Struct(">Q")  # the synced length of the file
+_UNDO_REC = struct.Struct(">QI")  # offset, length, then the synced bytes that were there
+#: the one device-level seeded bug: acknowledge without syncing (see the module docstring)
+DEVICE_MUTANTS = ("journal_not_persisted_before_ack",)
+
+
+class VolatileFile:
+    """A file whose writes since the last ``sync`` would not survive a power loss: the synced bytes a write
+    overwrites are saved first (once per ``granule`` bytes, or the whole synced file when ``granule`` is
+    None), so ``drop_unsynced`` can put them back."""
+
+    def __init__(self, path: Path, granule: int | None = None) -> None:
+        self.path = path
+        self.undo_path = path.with_name(path.name + ".unsynced")
+        self.fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        self.granule = granule
+        self.size = os.fstat(self.fd).st_size
+        self.synced_size: int | None = None  # None: nothing written since the last sync
+        self.saved: set[int] = set()
+        self.undo_fd = -1
+        self.sync()  # after a restart, whatever the page cache kept is as good as synced
+
+    def pwrite(self, data: bytes, offset: int) -> None:
+        """Write ``data`` at ``offset``, saving the synced bytes it overwrites first."""
+        if self.synced_size is None:
+            self.synced_size = self.size
+            self.undo_fd = os.open(self.undo_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+            os.write(self.undo_fd, _UNDO_HEAD.pack(self.synced_size))
+        end = min(offset + len(data), self.synced_size)
+        if offset < end:
+            if self.granule is None:
+                spans = [] if 0 in self.saved else [(0, self.synced_size)]
+                self.saved.add(0)
+            else:
+                g = self.granule
+                spans = [(k * g, min(g, self.synced_size - k * g)) for k in range(offset // g, -(-end // g))
+                         if k not in self.saved]
+                self.saved.update(range(offset // g, -(-end // g)))
+            for at, n in spans:
+                os.write(self.undo_fd, _UNDO_REC.pack(at, n) + os.pread(self.fd, n, at))
+        os.pwrite(self.fd, data, offset)
+        self.size = max(self.size, offset + len(data))
+
+    def append(self, data: bytes) -> None:
+        """Write ``data`` at the end."""
+        self.pwrite(data, self.size)
+
+    def truncate(self, size: int) -> None:
+        """Cut the file (a restart's own repair: synced at once)."""
+        os.ftruncate(self.fd, size)
+        self.size = size
+        self.sync()
+
+    def sync(self) -> None:
+        """A durability point: everything written so far survives a power loss."""
+        os.fdatasync(self.fd)
+        if self.undo_fd >= 0:
+            os.close(self.undo_fd)
+            self.undo_fd = -1
+        with contextlib.suppress(FileNotFoundError):
+            self.undo_path.unlink()
+        self.synced_size = None
+        self.saved = set()
+
+    def close(self) -> None:
+        """Close the file (its unsynced bytes stay unsynced: a power loss may still drop them)."""
+        if self.undo_fd >= 0:
+            os.close(self.undo_fd)
+        os.close(self.fd)
+
+
+def drop_unsynced(path: Path) -> int:
+    """A power loss for one file: the synced bytes its unsynced writes overwrote are put back and the file
+    cut to its synced length. Returns how many saved spans were put back."""
+    undo = path.with_name(path.name + ".unsynced")
+    try:
+        raw = undo.read_bytes()
+    except FileNotFoundError:
+        return 0
+    if len(raw) < _UNDO_HEAD.size:  # killed before the length was saved: nothing was overwritten yet
+        undo.unlink()
+        return 0
+    (synced,) = _UNDO_HEAD.unpack_from(raw)
+    pos, spans = _UNDO_HEAD.size, 0
+    fd = os.open(path, os.O_RDWR)
+    try:
+        while pos + _UNDO_REC.size <= len(raw):
+            at, n = _UNDO_REC.unpack_from(raw, pos)
+            old = raw[pos + _UNDO_REC.size : pos + _UNDO_REC.size + n]
+            if len(old) < n:
+                break  # a span cut short by the kill: its write had not started
+            os.pwrite(fd, old, at)
+            pos += _UNDO_REC.size + n
+            spans += 1
+        os.ftruncate(fd, synced)
+        os.fdatasync(fd)
+    finally:
+        os.close(fd)
+    undo.unlink()
+    return spans
 
 
 class FileDrive(DiskDrive):
@@ -60,9 +179,10 @@ class FileDrive(DiskDrive):
         self.reads = 0
         self.writes = 0
         self.path = path
-        self.fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-        if os.fstat(self.fd).st_size < sectors * BLOCK_SIZE:
-            os.ftruncate(self.fd, sectors * BLOCK_SIZE)  # sparse: unwritten sectors read as zeros
+        self.file = VolatileFile(path, BLOCK_SIZE)
+        self.fd = self.file.fd
+        if self.file.size < sectors * BLOCK_SIZE:
+            self.file.truncate(sectors * BLOCK_SIZE)  # sparse: unwritten sectors read as zeros
         self.pending: dict[int, bytes] = {}
 
     def read(self, sector: int) -> bytes:
@@ -83,12 +203,17 @@ class FileDrive(DiskDrive):
         self.writes += 1
         self.pending[sector] = bytes(block)
 
-    def flush(self, only: set[int] | None = None) -> int:
-        """Write buffered sectors to the file (those in ``only``, if given); returns how many."""
-        chosen = sorted(s for s in self.pending if only is None or s in only)
+    def flush(self, only: set[int] | None = None, but: set[int] | None = None) -> int:
+        """Write buffered sectors to the file (those in ``only`` if given, except those in ``but``);
+        returns how many. They are in the page cache: ``sync`` makes them survive a power loss."""
+        chosen = sorted(s for s in self.pending if (only is None or s in only) and (but is None or s not in but))
         for sector in chosen:
-            os.pwrite(self.fd, self.pending.pop(sector), sector * BLOCK_SIZE)
+            self.file.pwrite(self.pending.pop(sector), sector * BLOCK_SIZE)
         return len(chosen)
+
+    def sync(self) -> None:
+        """What reached the file survives a power loss."""
+        self.file.sync()
 
     def image(self) -> bytes:
         """The whole medium (small drives only: tests)."""
@@ -99,17 +224,29 @@ class FileDrive(DiskDrive):
 
     def close(self) -> None:
         """Close the file (buffered sectors are dropped: flush first)."""
-        os.close(self.fd)
+        self.file.close()
 
 
 class ArrayStore:
-    """One array's drives and tables in ``folder``; ``restarted`` tells whether they were there already."""
+    """One array's drives, tables and event log file in ``folder``; ``restarted`` tells whether they were
+    there already, ``power_lost`` whether the restart dropped what was not synced (``ctl power-loss``)."""
 
     def __init__(self, folder: Path, site: str, blocks: int, journal_capacity: int,
-                 fence_policy: FencePolicy = FencePolicy.NEVER) -> None:
+                 fence_policy: FencePolicy = FencePolicy.NEVER, mutant: str | None = None) -> None:
+        if mutant is not None and mutant not in DEVICE_MUTANTS:
+            raise ValueError(f"unknown device mutant {mutant!r}: {', '.join(DEVICE_MUTANTS)}")
         self.folder = folder
         self.site = site
-        self.slots = [folder / f"{site}-shm.{i}" for i in (0, 1)]
+        self.durable_commits = mutant != "journal_not_persisted_before_ack"
+        marker = power_loss_marker(folder, site)
+        self.power_lost = marker.exists()
+        self.dropped_spans = 0  # how many unsynced writes (spans of synced bytes overwritten) were undone
+        if self.power_lost:  # before anything is read: the files as the platters held them
+            for undo in sorted(folder.glob(f"{site}-*.unsynced")):
+                self.dropped_spans += drop_unsynced(undo.with_name(undo.name[: -len(".unsynced")]))
+            marker.unlink()
+        self.slots = [VolatileFile(folder / f"{site}-shm.{i}") for i in (0, 1)]
+        self.events_file = VolatileFile(folder / f"{site}-events.jsonl")
         self.generation = 0
         saved = self._load()
         self.restarted = saved is not None
@@ -129,15 +266,25 @@ class ArrayStore:
             shm, self.meta = saved["shm"], saved["meta"]
             if not isinstance(shm, SharedMemory) or saved.get("blocks") != blocks \
                     or saved.get("block_size") != BLOCK_SIZE:
-                raise ValueError(f"{self.slots[0]} is not array {site}'s memory for {blocks} blocks of "
+                raise ValueError(f"{self.slots[0].path} is not array {site}'s memory for {blocks} blocks of "
                                  f"{BLOCK_SIZE} bytes")
             self.array.shm = shm
-        # The journal LDEV never changes role (swaps exchange P, B and the spare only): its sectors,
-        # per drive, are the ones flushed before the tables are committed.
-        ldev = self.array.interconnect.ldevs[self.array.shm.volume_map.ldev(self.array.shm.jfmt.roles[1])]
-        self.journal_sectors: dict[int, set[int]] = {}
+        self._primary: tuple[int, dict[int, set[int]]] | None = None
+
+    def sectors_of(self, role: str) -> dict[int, set[int]]:
+        """The sectors, per drive, of the LDEV playing ``role`` now."""
+        ldev = self.array.interconnect.ldevs[self.array.shm.volume_map.ldev(role)]
+        out: dict[int, set[int]] = {}
         for ext in ldev.extents:
-            self.journal_sectors.setdefault(ext.drive_id, set()).update(range(ext.start, ext.start + ext.count))
+            out.setdefault(ext.drive_id, set()).update(range(ext.start, ext.start + ext.count))
+        return out
+
+    def primary_sectors(self) -> dict[int, set[int]]:
+        """The sectors of P (S at R), per drive: the writes the journal can redo (cached per LDEV)."""
+        ldev = self.array.shm.volume_map.ldev(self.array.shm.jfmt.roles[0])
+        if self._primary is None or self._primary[0] != ldev:
+            self._primary = (ldev, self.sectors_of(self.array.shm.jfmt.roles[0]))
+        return self._primary[1]
 
     def _save(self, written_seq: int | None) -> None:
         log = self.array.shm.log
@@ -151,18 +298,16 @@ class ArrayStore:
             log.written_seq = true_written
         self.generation += 1
         slot = self.slots[self.generation % 2]
-        fd = os.open(slot, os.O_WRONLY | os.O_CREAT, 0o644)
-        try:
-            os.pwrite(fd, _SLOT.pack(_SLOT_MAGIC, self.generation, len(data), zlib.crc32(data)) + data, 0)
-        finally:
-            os.close(fd)
+        slot.pwrite(_SLOT.pack(_SLOT_MAGIC, self.generation, len(data), zlib.crc32(data)) + data, 0)
+        if self.durable_commits:
+            slot.sync()  # the commit point
 
     def _load(self) -> dict[str, Any] | None:
         """The newest intact slot's contents (None: a fresh array)."""
         best: tuple[int, bytes] | None = None
         for slot in self.slots:
             try:
-                raw = slot.read_bytes()
+                raw = slot.path.read_bytes()
                 magic, gen, length, crc = _SLOT.unpack_from(raw)
             except (OSError, struct.error):
                 continue
@@ -176,30 +321,40 @@ class ArrayStore:
         saved: dict[str, Any] = pickle.loads(best[1])
         return saved
 
-    def commit(self, written_seq_before: int, write_events: Any = None) -> None:
+    def commit(self, written_seq_before: int, write_events: Any = None, full: bool = False) -> None:
         """Make a batch durable in the order of the module docstring. ``write_events()`` appends the
-        batch's event lines and returns the committed line count."""
+        batch's event lines (to ``events_file``) and returns the committed line count. ``full``: every
+        write of the batch is synced before the tables, the primary's too (the journal cannot redo them)."""
+        redoable = {} if full else self.primary_sectors()
         for d in self.drives:
-            d.flush(self.journal_sectors.get(d.drive_id, set()))
+            d.flush(but=redoable.get(d.drive_id, set()))
         if write_events is not None:
             self.meta["events"] = write_events()
+        if self.durable_commits:
+            for d in self.drives:
+                d.sync()  # this batch's journal and other volumes, and the data of the batch before
+            self.events_file.sync()
         self._save(written_seq_before)
         for d in self.drives:
             d.flush()
 
     def sync(self) -> None:
-        """A host FLUSH: everything committed is forced to stable storage."""
+        """A host FLUSH: everything written so far is forced to stable storage."""
         for d in self.drives:
-            os.fsync(d.fd)
+            d.flush()
+            d.sync()
+        self.events_file.sync()
         for slot in self.slots:
-            if slot.exists():
-                fd = os.open(slot, os.O_RDONLY)
-                try:
-                    os.fsync(fd)
-                finally:
-                    os.close(fd)
+            slot.sync()
 
     def close(self) -> None:
-        """Close the drive files."""
+        """Close the files."""
         for d in self.drives:
             d.close()
+        for f in (self.events_file, *self.slots):
+            f.close()
+
+
+def power_loss_marker(folder: Path, site: str) -> Path:
+    """The file ``ctl power-loss`` leaves for the array's restart: drop what was not synced first."""
+    return folder / f"{site}.power-lost"
