@@ -119,10 +119,11 @@ class Node:
         self.data_blocks_sent = 0
         self._written_before = self.store.array.shm.log.written_seq
 
-    def commit(self) -> None:
-        """Make everything since the last commit durable (storage's order), then wake the waiters."""
+    def commit(self, durable: bool = True) -> None:
+        """Make everything since the last commit durable (storage's order), then wake the waiters.
+        ``durable=False``: written but not synced (see ``ArrayStore.commit``)."""
         full, self.full_commit = self.full_commit, False
-        self.store.commit(self._written_before, self.events.write, full=full)
+        self.store.commit(self._written_before, self.events.write, full=full, durable=durable)
         self._written_before = self.store.array.shm.log.written_seq
         self.notify()
 
@@ -270,10 +271,10 @@ class ArrayANode(Node):
         for req, err in ready.failed:
             req.status, req.error = RequestStatus.FAILED, err
 
-    def commit(self) -> None:
+    def commit(self, durable: bool = True) -> None:
         """Commit, then send what the batch produced; a write the path cannot carry is lost."""
         self.store.meta["path_up"] = self.path_up
-        super().commit()
+        super().commit(durable or bool(self.outbox))
         out, self.outbox = self.outbox, []
         if self.writer is None or self.closing:
             if self.path_up:  # on the model's path: sent as soon as the connection is there
@@ -383,11 +384,16 @@ class ArrayANode(Node):
                 self.commit()
             resync = asyncio.create_task(self.resync())
             try:
+                acks_only = True
                 while True:
                     header, data = await read_frame(reader)
                     self.on_frame(header, data)
+                    acks_only = acks_only and header["kind"] == "MirrorAck"
                     if not more_buffered(reader):
-                        self.commit()  # group commit of the acknowledgements already here
+                        # group commit of the frames already here; R's acknowledgements alone need no
+                        # sync: the records they complete were synced before they were sent
+                        self.commit(durable=not acks_only)
+                        acks_only = True
             except (asyncio.IncompleteReadError, ConnectionError, WireError):
                 pass
             resync.cancel()

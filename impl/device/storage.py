@@ -50,6 +50,7 @@ loses acknowledged writes (tests/device/test_power_loss.py shows it caught).
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import os
 import pickle
@@ -62,10 +63,11 @@ from pitmirror.impl.array import StorageArray
 from pitmirror.impl.blocks import BLOCK_SIZE
 from pitmirror.impl.hardware import DiskDrive, PowerSupply
 from pitmirror.impl.states import FencePolicy
-from pitmirror.impl.tables import SharedMemory
+from pitmirror.impl.tables import LogEntry, SharedMemory
 
 _SLOT = struct.Struct(">4sQQI")  # magic, generation, length, crc32 of the payload
 _SLOT_MAGIC = b"PMSM"
+_ENTRY = struct.Struct(">5q")  # a journal log table entry: seq, location, lba, length, nsectors
 _UNDO_HEAD = struct.Struct(">Q")  # the synced length of the file
 _UNDO_REC = struct.Struct(">QI")  # offset, length, then the synced bytes that were there
 #: the one device-level seeded bug: acknowledge without syncing (see the module docstring)
@@ -86,6 +88,7 @@ class VolatileFile:
         self.synced_size: int | None = None  # None: nothing written since the last sync
         self.saved: set[int] = set()
         self.undo_fd = -1
+        self.dirty = True  # whatever a killed process left in the page cache: synced now
         self.sync()  # after a restart, whatever the page cache kept is as good as synced
 
     def pwrite(self, data: bytes, offset: int) -> None:
@@ -108,6 +111,7 @@ class VolatileFile:
                 os.write(self.undo_fd, _UNDO_REC.pack(at, n) + os.pread(self.fd, n, at))
         os.pwrite(self.fd, data, offset)
         self.size = max(self.size, offset + len(data))
+        self.dirty = True
 
     def append(self, data: bytes) -> None:
         """Write ``data`` at the end."""
@@ -117,11 +121,15 @@ class VolatileFile:
         """Cut the file (a restart's own repair: synced at once)."""
         os.ftruncate(self.fd, size)
         self.size = size
+        self.dirty = True
         self.sync()
 
     def sync(self) -> None:
         """A durability point: everything written so far survives a power loss."""
+        if not self.dirty:
+            return  # nothing was written since the last sync
         os.fdatasync(self.fd)
+        self.dirty = False
         if self.undo_fd >= 0:
             os.close(self.undo_fd)
             self.undo_fd = -1
@@ -247,6 +255,7 @@ class ArrayStore:
             marker.unlink()
         self.slots = [VolatileFile(folder / f"{site}-shm.{i}") for i in (0, 1)]
         self.events_file = VolatileFile(folder / f"{site}-events.jsonl")
+        self.ring = LogRing(folder / f"{site}-log.bin")
         self.generation = 0
         saved = self._load()
         self.restarted = saved is not None
@@ -268,6 +277,8 @@ class ArrayStore:
                     or saved.get("block_size") != BLOCK_SIZE:
                 raise ValueError(f"{self.slots[0].path} is not array {site}'s memory for {blocks} blocks of "
                                  f"{BLOCK_SIZE} bytes")
+            if "log_ring" in self.meta:  # the entries are in the ring, not the pickle
+                shm.log.entries = self.ring.load(self.meta["log_ring"])
             self.array.shm = shm
         self._primary: tuple[int, dict[int, set[int]]] | None = None
 
@@ -286,20 +297,22 @@ class ArrayStore:
             self._primary = (ldev, self.sectors_of(self.array.shm.jfmt.roles[0]))
         return self._primary[1]
 
-    def _save(self, written_seq: int | None) -> None:
+    def _save(self, written_seq: int | None, durable: bool = True) -> None:
         log = self.array.shm.log
-        true_written = log.written_seq
+        true_written, entries = log.written_seq, log.entries
         if written_seq is not None:
             log.written_seq = written_seq
+        self.meta["log_ring"] = self.ring.state()
+        log.entries = []  # in the ring (already written by commit)
         try:
             data = pickle.dumps({"shm": self.array.shm, "meta": self.meta, "blocks": self.array.blocks,
                                  "block_size": BLOCK_SIZE}, protocol=pickle.HIGHEST_PROTOCOL)
         finally:
-            log.written_seq = true_written
+            log.written_seq, log.entries = true_written, entries
         self.generation += 1
         slot = self.slots[self.generation % 2]
         slot.pwrite(_SLOT.pack(_SLOT_MAGIC, self.generation, len(data), zlib.crc32(data)) + data, 0)
-        if self.durable_commits:
+        if durable:
             slot.sync()  # the commit point
 
     def _load(self) -> dict[str, Any] | None:
@@ -321,20 +334,27 @@ class ArrayStore:
         saved: dict[str, Any] = pickle.loads(best[1])
         return saved
 
-    def commit(self, written_seq_before: int, write_events: Any = None, full: bool = False) -> None:
+    def commit(self, written_seq_before: int, write_events: Any = None, full: bool = False,
+               durable: bool = True) -> None:
         """Make a batch durable in the order of the module docstring. ``write_events()`` appends the
         batch's event lines (to ``events_file``) and returns the committed line count. ``full``: every
-        write of the batch is synced before the tables, the primary's too (the journal cannot redo them)."""
+        write of the batch is synced before the tables, the primary's too (the journal cannot redo them).
+        ``durable=False``: nothing is synced (a batch whose answers depend on nothing it wrote: A taking
+        R's acknowledgements, whose records were synced when they were sent); a power loss may undo it,
+        which the restart's crash handles as it handles a kill before the commit."""
+        durable = durable and self.durable_commits
         redoable = {} if full else self.primary_sectors()
         for d in self.drives:
             d.flush(but=redoable.get(d.drive_id, set()))
         if write_events is not None:
             self.meta["events"] = write_events()
-        if self.durable_commits:
+        self.ring.write(self.array.shm.log.entries)
+        if durable:
             for d in self.drives:
                 d.sync()  # this batch's journal and other volumes, and the data of the batch before
+            self.ring.file.sync()
             self.events_file.sync()
-        self._save(written_seq_before)
+        self._save(written_seq_before, durable)
         for d in self.drives:
             d.flush()
 
@@ -343,6 +363,7 @@ class ArrayStore:
         for d in self.drives:
             d.flush()
             d.sync()
+        self.ring.file.sync()
         self.events_file.sync()
         for slot in self.slots:
             slot.sync()
@@ -351,8 +372,92 @@ class ArrayStore:
         """Close the files."""
         for d in self.drives:
             d.close()
-        for f in (self.events_file, *self.slots):
+        for f in (self.events_file, self.ring.file, *self.slots):
             f.close()
+
+
+class LogRing:
+    """The journal log table's entries, kept apart from the tables' pickle so that a commit costs what the
+    batch changed, not the journal window: ``<array>-log.bin`` is a ring of fixed-size entries (``_ENTRY``)
+    numbered from the array's first; the slot records the number of the oldest live entry, how many are live
+    and the ring's size. A batch that appends records and frees the oldest (host writes, checkpoints) writes
+    only the new entries; any other change (R truncating JR at a resync, a swap emptying the journal, a
+    mutant freeing the newest) rewrites the ring, as does outgrowing it.
+
+    Which entries are new is read off the list itself: the store keeps the entry objects it last committed
+    (``shadow``), and a batch that only appended and freed from the front leaves the oldest live one and the
+    newest committed one where they were, as the same objects.
+
+    A kill between the ring and the slot leaves the slot before the batch, so a batch never writes where an
+    entry live in that slot lies: new entries go only to free ring positions (else the ring is rewritten),
+    and a rewrite goes to a region of the file apart from the current one (``base``)."""
+
+    def __init__(self, path: Path) -> None:
+        self.file = VolatileFile(path, 4096)
+        self.first = 0  # the number of the oldest live entry
+        self.size = 0  # entries the ring holds (0: not written yet)
+        self.base = 0  # byte offset of the ring in the file
+        self.shadow: collections.deque[LogEntry] = collections.deque()
+
+    def state(self) -> dict[str, int]:
+        """What the slot records of the ring."""
+        return {"first": self.first, "count": len(self.shadow), "size": self.size, "base": self.base}
+
+    def load(self, state: dict[str, int]) -> list[LogEntry]:
+        """The live entries the slot's ``state`` names, read back."""
+        self.first, self.size, self.base = int(state["first"]), int(state["size"]), int(state["base"])
+        count = int(state["count"])
+        if count == 0:
+            self.shadow = collections.deque()
+            return []
+        start = self.first % self.size
+        head = min(count, self.size - start)  # up to the ring's end, then from its start
+        raw = os.pread(self.file.fd, head * _ENTRY.size, self.base + start * _ENTRY.size) \
+            + os.pread(self.file.fd, (count - head) * _ENTRY.size, self.base)
+        out = [LogEntry(*fields) for fields in _ENTRY.iter_unpack(raw)]
+        self.shadow = collections.deque(out)
+        return out
+
+    def write(self, entries: list[LogEntry]) -> None:
+        """Bring the ring up to ``entries`` (the table's live list, oldest first)."""
+        shadow = self.shadow
+        committed = len(shadow)  # live in the slot on disk: their positions must not be written
+        if entries and shadow:  # freed from the front: the shadow's oldest are gone from the list
+            dropped = 0
+            while shadow and shadow[0] is not entries[0]:
+                shadow.popleft()
+                dropped += 1
+            self.first += dropped
+        elif not entries:
+            self.first += len(shadow)
+            shadow.clear()
+        n = len(shadow)
+        appended_only = n <= len(entries) and (n == 0 or (entries[0] is shadow[0] and entries[n - 1] is shadow[-1]))
+        new = entries[n:]
+        if not appended_only or committed + len(new) > self.size:
+            self._rewrite(entries)
+            return
+        if not new:
+            return
+        at = (self.first + n) % self.size
+        head = min(len(new), self.size - at)  # up to the ring's end, then from its start
+        for part, pos in ((new[:head], at), (new[head:], 0)):
+            if part:
+                self.file.pwrite(_pack(part), self.base + pos * _ENTRY.size)
+        shadow.extend(new)
+
+    def _rewrite(self, entries: list[LogEntry]) -> None:
+        size = max(1024, 1 << (2 * len(entries)).bit_length())
+        # apart from the current region: before it if there is room, else right after it
+        base = 0 if size * _ENTRY.size <= self.base else self.base + self.size * _ENTRY.size
+        if entries:
+            self.file.pwrite(_pack(entries), base)
+        self.size, self.base, self.first = size, base, 0
+        self.shadow = collections.deque(entries)
+
+
+def _pack(entries: list[LogEntry]) -> bytes:
+    return b"".join(_ENTRY.pack(e.seq, e.location, e.lba, e.length, e.nsectors) for e in entries)
 
 
 def power_loss_marker(folder: Path, site: str) -> Path:
