@@ -38,9 +38,12 @@ leaves ``<array>.power-lost`` and kills the array; the restart drops what was no
 
 The durability points, so that a power loss never loses an acknowledged write: each commit syncs the
 drives (the journal sectors of this batch, the data of the batch before, whose ``written_seq`` this commit
-records), then the event log, then the slot, before any message or host answer goes out (the protocol:
-the journal record is durable before the mirrored write is sent and before the host ack; at R, before the
-ack to A). Data-volume writes that the journal can redo (P at A, S at R) stay volatile until the next
+records) and the journal log table's ring (``LogRing``), side by side, then the slot, before any message
+or host answer goes out (the protocol: the journal record is durable before the mirrored write is sent and
+before the host ack; at R, before the ack to A). The event log is synced every ``EVENT_TAIL_BYTES``; the
+slot carries its unsynced tail, which a restart after a power loss puts back. A batch that only takes R's
+acknowledgements at A is committed without a sync: what it answers was synced when the write was sent.
+Data-volume writes that the journal can redo (P at A, S at R) stay volatile until the next
 commit; every other write of the batch (B or RB at a checkpoint, a rebuilt volume at a swap, S at a
 resync) is synced before the slot that depends on it (``commit(full=True)`` for a batch whose primary
 writes the journal cannot redo). The switch ``journal_not_persisted_before_ack`` (``serve --mutant``)
@@ -51,11 +54,11 @@ loses acknowledged writes (tests/device/test_power_loss.py shows it caught).
 from __future__ import annotations
 
 import collections
-import contextlib
 import os
 import pickle
 import struct
 import zlib
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -68,8 +71,11 @@ from pitmirror.impl.tables import LogEntry, SharedMemory
 _SLOT = struct.Struct(">4sQQI")  # magic, generation, length, crc32 of the payload
 _SLOT_MAGIC = b"PMSM"
 _ENTRY = struct.Struct(">5q")  # a journal log table entry: seq, location, lba, length, nsectors
-_UNDO_HEAD = struct.Struct(">Q")  # the synced length of the file
-_UNDO_REC = struct.Struct(">QI")  # offset, length, then the synced bytes that were there
+_UNDO_HEAD = struct.Struct(">QQ")  # the episode (writes since one sync), the synced length of the file or CLEAN
+_UNDO_REC = struct.Struct(">QQI")  # episode, offset, length, then the synced bytes that were there
+_CLEAN = (1 << 64) - 1
+#: the event log is synced when this much of it is not (until then, the tables carry its unsynced tail)
+EVENT_TAIL_BYTES = 64 << 10
 #: the one device-level seeded bug: acknowledge without syncing (see the module docstring)
 DEVICE_MUTANTS = ("journal_not_persisted_before_ack",)
 
@@ -77,7 +83,11 @@ DEVICE_MUTANTS = ("journal_not_persisted_before_ack",)
 class VolatileFile:
     """A file whose writes since the last ``sync`` would not survive a power loss: the synced bytes a write
     overwrites are saved first (once per ``granule`` bytes, or the whole synced file when ``granule`` is
-    None), so ``drop_unsynced`` can put them back."""
+    None), so ``drop_unsynced`` can put them back.
+
+    ``<file>.unsynced`` is opened once and rewritten in place (a header: the episode's number and the
+    synced length, or CLEAN; then the saved spans, each with its episode's number): creating and removing
+    it at every sync made each ``fdatasync`` commit the file system's journal."""
 
     def __init__(self, path: Path, granule: int | None = None) -> None:
         self.path = path
@@ -87,7 +97,11 @@ class VolatileFile:
         self.size = os.fstat(self.fd).st_size
         self.synced_size: int | None = None  # None: nothing written since the last sync
         self.saved: set[int] = set()
-        self.undo_fd = -1
+        self.undo_fd = os.open(self.undo_path, os.O_RDWR | os.O_CREAT, 0o644)
+        head = os.pread(self.undo_fd, _UNDO_HEAD.size, 0)
+        # episodes go on from the last process's: its spans further on in the file must never pass as ours
+        self.episode = _UNDO_HEAD.unpack(head)[0] if len(head) == _UNDO_HEAD.size else 0
+        self.undo_at = _UNDO_HEAD.size
         self.dirty = True  # whatever a killed process left in the page cache: synced now
         self.sync()  # after a restart, whatever the page cache kept is as good as synced
 
@@ -95,8 +109,9 @@ class VolatileFile:
         """Write ``data`` at ``offset``, saving the synced bytes it overwrites first."""
         if self.synced_size is None:
             self.synced_size = self.size
-            self.undo_fd = os.open(self.undo_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-            os.write(self.undo_fd, _UNDO_HEAD.pack(self.synced_size))
+            self.episode += 1
+            os.pwrite(self.undo_fd, _UNDO_HEAD.pack(self.episode, self.synced_size), 0)
+            self.undo_at = _UNDO_HEAD.size
         end = min(offset + len(data), self.synced_size)
         if offset < end:
             if self.granule is None:
@@ -108,7 +123,9 @@ class VolatileFile:
                          if k not in self.saved]
                 self.saved.update(range(offset // g, -(-end // g)))
             for at, n in spans:
-                os.write(self.undo_fd, _UNDO_REC.pack(at, n) + os.pread(self.fd, n, at))
+                rec = _UNDO_REC.pack(self.episode, at, n) + os.pread(self.fd, n, at)
+                os.pwrite(self.undo_fd, rec, self.undo_at)
+                self.undo_at += len(rec)
         os.pwrite(self.fd, data, offset)
         self.size = max(self.size, offset + len(data))
         self.dirty = True
@@ -130,18 +147,13 @@ class VolatileFile:
             return  # nothing was written since the last sync
         os.fdatasync(self.fd)
         self.dirty = False
-        if self.undo_fd >= 0:
-            os.close(self.undo_fd)
-            self.undo_fd = -1
-        with contextlib.suppress(FileNotFoundError):
-            self.undo_path.unlink()
+        os.pwrite(self.undo_fd, _UNDO_HEAD.pack(self.episode, _CLEAN), 0)
         self.synced_size = None
         self.saved = set()
 
     def close(self) -> None:
         """Close the file (its unsynced bytes stay unsynced: a power loss may still drop them)."""
-        if self.undo_fd >= 0:
-            os.close(self.undo_fd)
+        os.close(self.undo_fd)
         os.close(self.fd)
 
 
@@ -153,18 +165,19 @@ def drop_unsynced(path: Path) -> int:
         raw = undo.read_bytes()
     except FileNotFoundError:
         return 0
-    if len(raw) < _UNDO_HEAD.size:  # killed before the length was saved: nothing was overwritten yet
-        undo.unlink()
+    if len(raw) < _UNDO_HEAD.size:  # killed before a header was written: nothing was overwritten yet
         return 0
-    (synced,) = _UNDO_HEAD.unpack_from(raw)
+    episode, synced = _UNDO_HEAD.unpack_from(raw)
+    if synced == _CLEAN:
+        return 0
     pos, spans = _UNDO_HEAD.size, 0
     fd = os.open(path, os.O_RDWR)
     try:
         while pos + _UNDO_REC.size <= len(raw):
-            at, n = _UNDO_REC.unpack_from(raw, pos)
+            ep, at, n = _UNDO_REC.unpack_from(raw, pos)
             old = raw[pos + _UNDO_REC.size : pos + _UNDO_REC.size + n]
-            if len(old) < n:
-                break  # a span cut short by the kill: its write had not started
+            if ep != episode or len(old) < n:
+                break  # an older episode's span, or one cut short by the kill: its write had not started
             os.pwrite(fd, old, at)
             pos += _UNDO_REC.size + n
             spans += 1
@@ -172,7 +185,7 @@ def drop_unsynced(path: Path) -> int:
         os.fdatasync(fd)
     finally:
         os.close(fd)
-    undo.unlink()
+    undo.write_bytes(_UNDO_HEAD.pack(episode, _CLEAN))
     return spans
 
 
@@ -280,7 +293,22 @@ class ArrayStore:
             if "log_ring" in self.meta:  # the entries are in the ring, not the pickle
                 shm.log.entries = self.ring.load(self.meta["log_ring"])
             self.array.shm = shm
+            self._restore_event_tail()
         self._primary: tuple[int, dict[int, set[int]]] | None = None
+        self._syncer = ThreadPoolExecutor(4, thread_name_prefix=f"sync-{site}")
+
+    def _restore_event_tail(self) -> None:
+        """The event lines committed since the log file was last synced are kept in the tables too (the
+        log is synced every ``EVENT_TAIL_BYTES``, not per commit): after a power loss, put them back."""
+        at, tail = self.meta.get("event_tail", (0, b""))
+        ef = self.events_file
+        if ef.size >= at + len(tail):
+            return  # nothing was lost (a longer log is cut back to the tables by the event log itself)
+        if ef.size < at:
+            raise ValueError(f"{ef.path} is shorter than its synced part: it was changed by hand")
+        ef.truncate(at)
+        ef.append(tail)
+        ef.sync()
 
     def sectors_of(self, role: str) -> dict[int, set[int]]:
         """The sectors, per drive, of the LDEV playing ``role`` now."""
@@ -349,11 +377,16 @@ class ArrayStore:
         if write_events is not None:
             self.meta["events"] = write_events()
         self.ring.write(self.array.shm.log.entries)
+        ef = self.events_file
         if durable:
-            for d in self.drives:
-                d.sync()  # this batch's journal and other volumes, and the data of the batch before
-            self.ring.file.sync()
-            self.events_file.sync()
+            # this batch's journal and other volumes, the data of the batch before, the new log table
+            # entries: synced side by side (each fdatasync waits for the disk; together they wait once)
+            files = [d.file for d in self.drives if d.file.dirty] + [self.ring.file]
+            if ef.synced_size is not None and ef.size - ef.synced_size > EVENT_TAIL_BYTES:
+                files.append(ef)
+            list(self._syncer.map(VolatileFile.sync, files))
+        since = ef.size if ef.synced_size is None else ef.synced_size
+        self.meta["event_tail"] = (since, os.pread(ef.fd, ef.size - since, since))
         self._save(written_seq_before, durable)
         for d in self.drives:
             d.flush()
@@ -374,6 +407,7 @@ class ArrayStore:
             d.close()
         for f in (self.events_file, self.ring.file, *self.slots):
             f.close()
+        self._syncer.shutdown()
 
 
 class LogRing:
@@ -450,8 +484,9 @@ class LogRing:
         size = max(1024, 1 << (2 * len(entries)).bit_length())
         # apart from the current region: before it if there is room, else right after it
         base = 0 if size * _ENTRY.size <= self.base else self.base + self.size * _ENTRY.size
-        if entries:
-            self.file.pwrite(_pack(entries), base)
+        # the whole region at once, zeros beyond the entries: later appends land in allocated blocks, so
+        # syncing them does not have to commit the file system's journal
+        self.file.pwrite(_pack(entries).ljust(size * _ENTRY.size, b"\0"), base)
         self.size, self.base, self.first = size, base, 0
         self.shadow = collections.deque(entries)
 

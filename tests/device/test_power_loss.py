@@ -38,6 +38,19 @@ def test_a_volatile_file_drops_exactly_what_was_not_synced(tmp_path: Path) -> No
     assert drop_unsynced(tmp_path / "d.img") == 0  # nothing is left to drop
 
 
+def test_spans_of_an_earlier_process_are_never_put_back(tmp_path: Path) -> None:
+    for data in (b"AAAAAA", b"bbbbbb"):  # two runs of the array, each writing and syncing
+        f = VolatileFile(tmp_path / "d.img", granule=2)
+        f.pwrite(data, 0)
+        f.sync()
+        f.close()
+    f = VolatileFile(tmp_path / "d.img", granule=2)  # a third run: one span saved where the last run's were
+    f.pwrite(b"c", 0)
+    f.close()
+    assert drop_unsynced(tmp_path / "d.img") == 1
+    assert (tmp_path / "d.img").read_bytes() == b"bbbbbb"
+
+
 def _store(folder: Path, mutant: str | None = None) -> tuple[ArrayStore, ArrayAController]:
     store = ArrayStore(folder, "A", 8, 8, mutant=mutant)
     return store, ArrayAController(store.array, Mutant(None), 4)
