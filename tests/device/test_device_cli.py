@@ -37,6 +37,10 @@ def test_trace_validate_exit_codes(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     ["trace", "validate", "{log}"],  # no serve.json next to it and no bounds given
     ["trace", "validate", "{junk}", "--journal-capacity", "8", "--concurrency", "4"],
     ["ctl", "status", "--dir", "{tmp}/nothing-served"],
+    ["ctl", "power-loss", "A", "--dir", "{tmp}/nothing-served"],
+    ["ctl", "power-loss", "B", "--dir", "{tmp}/nothing-served"],
+    ["ctl", "delay-path", "5", "--dir", "{tmp}/nothing-served"],
+    ["serve", "--dir", "{tmp}/a", "--mutant", "no_such_bug"],
     ["serve", "--dir", "{tmp}/a", "--host", "10.0.0.1"],  # loopback only
     ["serve", "--dir", "{tmp}/a", "--size", "1000", "--block-size", "4K"],
     ["serve", "--dir", "{tmp}/a", "--size", "lots"],
