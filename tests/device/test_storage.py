@@ -53,3 +53,29 @@ def test_appending_writes_only_the_new_entries(tmp_path: Path) -> None:
     # one entry written, into the ring's preallocated room: one 4 KiB granule touched, not the window
     assert ring.file.size == ring.file.synced_size == 1024 * 40 and ring.file.saved == {500 * 40 // 4096}
     assert LogRing(tmp_path / "log.bin").load(ring.state()) == entries
+
+
+def test_the_entry_list_keeps_the_sectors_of_every_change() -> None:
+    import copy
+    import pickle
+
+    from pitmirror.impl.tables import JournalLogTable
+
+    log = JournalLogTable(size=64)
+    e = [LogEntry(n, n, 0, 512, 1 + n % 3) for n in range(1, 12)]
+
+    def iadd(xs: list[LogEntry]) -> None:
+        log.entries += xs
+
+    def delete(k: slice) -> None:
+        del log.entries[k]
+
+    steps = [lambda: log.entries.append(e[0]), lambda: log.entries.extend(e[1:6]), lambda: iadd(e[6:9]),
+             lambda: log.entries.insert(0, e[9]), lambda: log.entries.remove(e[9]), lambda: log.entries.pop(0),
+             lambda: log.entries.pop(), lambda: delete(slice(4, None)),
+             lambda: log.entries.__setitem__(slice(1, 2), [e[10]]), lambda: setattr(log, "entries", [e[0], e[2]]),
+             lambda: log.entries.clear()]
+    for step in steps:
+        step()
+        for table in (log, copy.deepcopy(log), pickle.loads(pickle.dumps(log))):
+            assert table.used_sectors == sum(x.nsectors for x in table.entries)
