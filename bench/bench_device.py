@@ -122,7 +122,7 @@ def recover_changes(tmp: Path, size: str, changes: int, method: str, root: Path,
     with served(folder, size, journal=blocks + 64, root=root) as port:
         copy_in(before, port)
         call(folder, "marker", name="before")
-        copy_in(after, port)
+        took = copy_in(after, port)
         answer = call(folder, "recover", to="before", method=method, timeout=3600)
     if not answer.get("ok"):
         print(f"  {label:<9} {method}: refused: {answer.get('error')}")
@@ -130,7 +130,8 @@ def recover_changes(tmp: Path, size: str, changes: int, method: str, root: Path,
     differ = answer["blocks_differing"] * 4096
     print(f"  {label:<9} {method:<12}: {answer['blocks_differing']} blocks differ ({differ / 2**20:.1f} MiB); "
           f"crossed the path: {answer['data_blocks_sent']} data blocks, {answer['bytes_sent']} bytes "
-          f"({answer['bytes_sent'] / max(differ, 1):.3f} x the differing bytes); {answer['seconds']:.1f} s")
+          f"({answer['bytes_sent'] / max(differ, 1):.3f} x the differing bytes); {answer['seconds']:.1f} s "
+          f"(writing the changes took {took:.1f} s, {changes / 2**20 / took:.2f} MiB/s)")
     print("    " + json.dumps({k: answer[k] for k in ("target", "pair_state")}))
 
 

@@ -17,6 +17,11 @@ What the node does that the in-process driver (impl/driver.py) does for a script
 - A restart after ``kill -9`` is ``CrashArray``: the core's ``crash()`` on the tables and drives read back.
 - A fail-path command closes the connection gracefully: R answers everything it has read before A logs
   ``FailPath``, so the log's order is the order things happened.
+- ``ctl delay-path MS`` makes each array hold what it puts on the path MS milliseconds (``PathSender``), in
+  order; a fail-path lets what was handed over go out first, as it was already on the path.
+- ``ctl power-loss`` is a ``kill -9`` whose restart first drops every write the array had not synced
+  (``storage``): the node syncs before it sends or answers (``ArrayStore.commit``), so the restart's
+  ``CrashArray`` finds every record it acknowledged.
 
 The event log's timestamps are ``CLOCK_MONOTONIC`` nanoseconds, one clock for every process on the
 machine (the served arrays are loopback-only), so the merged log is in real-time order, which respects

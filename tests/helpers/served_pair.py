@@ -53,7 +53,8 @@ def image(uri: str, tmp: Path, name: str) -> bytes:
     return out.read_bytes()
 
 
-def check_pair(served: Any, tmp: Path, acked: dict[int, bytes], journal: int = JOURNAL) -> None:
+def check_pair(served: Any, tmp: Path, acked: dict[int, bytes], journal: int = JOURNAL,
+               validate_logs: bool = True) -> None:
     st = served.wait(lambda s: s["pair_state"] == "PAIR" and s["connected"] and s["dirty"] == 0
                      and s["in_flight"] == 0, what="PAIR after resync")
     assert st["journaling_state"] == "JOURNALING"
@@ -61,19 +62,20 @@ def check_pair(served: Any, tmp: Path, acked: dict[int, bytes], journal: int = J
     assert p == s, "P and S differ after resync"
     for i, data in acked.items():
         assert p[i * CHUNK : (i + 1) * CHUNK] == data, f"acknowledged chunk {i} lost"
-    v = validate(served.logs(), journal, 256)
-    assert v.ok, v.reason
+    if validate_logs:  # the costly part (a replay of the whole run): once, at the end of a test
+        v = validate(served.logs(), journal, 256)
+        assert v.ok, v.reason
 
 
 
 
 def fault_while_writing(served: Any, tmp: Path, site: str, strike: Any) -> dict[int, bytes]:
-    """A host writes 24 chunks; after 6 are acknowledged ``strike()`` takes array ``site`` down. The
+    """A host writes 16 chunks; after 5 are acknowledged ``strike()`` takes array ``site`` down. The
     supervisor restarts it; no acknowledged chunk is lost, the pair resyncs, P == S, the logs validate, and
     (A) the host can write again. Returns the acknowledged chunks."""
-    writer = start_writer(served.p, 0, 24, "k9")
+    writer = start_writer(served.p, 0, 16, "k9")
     try:
-        done = acked_so_far(writer, 6)
+        done = acked_so_far(writer, 5)
         strike()
         rest, _ = writer.communicate(timeout=120)
     finally:
@@ -86,12 +88,12 @@ def fault_while_writing(served: Any, tmp: Path, site: str, strike: Any) -> dict[
         assert time.monotonic() < deadline, f"array {site} was not restarted"
         time.sleep(0.1)
     if site == "R":
-        assert len(done) == 24  # fence never: the host never noticed R was gone
+        assert len(done) == 16  # fence never: the host never noticed R was gone
     acked = {i: chunk(b"k9", i) for i in done}
-    check_pair(served, tmp, acked, OUTAGE_JOURNAL)
+    check_pair(served, tmp, acked, OUTAGE_JOURNAL, validate_logs=site == "R")
     if site == "A":  # the host can go on after A's restart
-        more = write(served.p, 200, 4, "after")
-        assert more == [200, 201, 202, 203]
+        more = write(served.p, 200, 2, "after")
+        assert more == [200, 201]
         acked |= {i: chunk(b"after", i) for i in more}
         check_pair(served, tmp, acked, OUTAGE_JOURNAL)
     return acked
