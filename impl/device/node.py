@@ -252,6 +252,7 @@ class ArrayANode(Node):
         self.closing = False  # fail-path has half-closed the connection: nothing more is sent on it
         self.tag = 0
         self.resync_done: asyncio.Future[None] | None = None
+        self.checkpoint_batch = max(1, journal_capacity // 8)
         self.recovering = False
         if self.store.restarted:
             self.run(lambda: self.a.crash())
@@ -350,17 +351,26 @@ class ArrayANode(Node):
         return 0 if all(r.status is RequestStatus.ACKED for r in requests) else errno.EIO
 
     def try_checkpoint(self) -> bool:
-        """Checkpoint the oldest record, in lockstep with R, if the protocol allows it now."""
-        if self.writer is None or self.closing or not self.path_up or self.a.check_checkpoint() is not None:
+        """Checkpoint the oldest records, in lockstep with R, if the protocol allows it now: up to
+        ``checkpoint_batch`` of them in one commit (each commit of a checkpoint is synced, B being no
+        volume the journal can redo; one per host write was most of a write's time once the journal was
+        full). The window shrinks by at most that many records more than the write needed."""
+        seqs: list[int] = []
+        while len(seqs) < self.checkpoint_batch:
+            if self.writer is None or self.closing or not self.path_up or self.a.check_checkpoint() is not None:
+                break
+            oldest = self.a.log.entries[0].seq
+            if any(e.seq <= oldest for e in self.a.in_flight):
+                break  # R has not applied it yet
+            seq, ready = self.a.checkpoint()
+            self.take(ready)
+            self.events.record("Checkpoint")
+            seqs.append(seq)
+        if not seqs:
             return False
-        oldest = self.a.log.entries[0].seq
-        if any(e.seq <= oldest for e in self.a.in_flight):
-            return False  # R has not applied it yet
-        seq, ready = self.a.checkpoint()
-        self.take(ready)
-        self.events.record("Checkpoint")
         self.commit()
-        self.send({"kind": "Checkpoint", "seq": seq})
+        for seq in seqs:
+            self.send({"kind": "Checkpoint", "seq": seq})
         return True
 
     # --- the path --------------------------------------------------------------------------------------
