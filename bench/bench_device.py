@@ -119,7 +119,7 @@ def recover_changes(tmp: Path, size: str, changes: int, method: str, root: Path,
     after.write_bytes(os.urandom(changes))
     blocks = changes // 4096
     folder = tmp / f"{label}-{method}-{blocks}"
-    with served(folder, size, journal=blocks + 64, root=root) as port:
+    with served(folder, size, journal=blocks + blocks // 16 + 64, root=root) as port:
         copy_in(before, port)
         call(folder, "marker", name="before")
         took = copy_in(after, port)

@@ -252,7 +252,7 @@ class ArrayANode(Node):
         self.closing = False  # fail-path has half-closed the connection: nothing more is sent on it
         self.tag = 0
         self.resync_done: asyncio.Future[None] | None = None
-        self.checkpoint_batch = max(1, journal_capacity // 8)
+        self.checkpoint_batch = max(1, journal_capacity // 64)
         self.recovering = False
         if self.store.restarted:
             self.run(lambda: self.a.crash())
