@@ -7,7 +7,7 @@
    should send exactly the differing blocks, swap none), and the time to recover the changes.
 
     python bench/bench_device.py                     # 16 MiB of writes and of changes (a few minutes)
-    python bench/bench_device.py --changes 64M --size 128M   # the 64 MiB of changes (longer)
+    python bench/bench_device.py --changes 64M --no-writes   # the 64 MiB of changes (about 12 min)
     python bench/bench_device.py --no-writes --changes 4M --baseline 2631686 --baseline-changes 1M
         # recovery only, beside an older commit's served arrays (``git archive``d into a temporary folder)
 
@@ -119,6 +119,7 @@ def recover_changes(tmp: Path, size: str, changes: int, method: str, root: Path,
     after.write_bytes(os.urandom(changes))
     blocks = changes // 4096
     folder = tmp / f"{label}-{method}-{blocks}"
+    # room for the changes, and for the records A checkpoints at once (a 64th of the journal) past them
     with served(folder, size, journal=blocks + blocks // 16 + 64, root=root) as port:
         copy_in(before, port)
         call(folder, "marker", name="before")
