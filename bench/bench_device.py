@@ -7,7 +7,7 @@
    should send exactly the differing blocks, swap none), and the time to recover the changes.
 
     python bench/bench_device.py                     # 16 MiB of writes and of changes (a few minutes)
-    python bench/bench_device.py --changes 64M --size 128M   # the 64 MiB of changes (longer)
+    python bench/bench_device.py --changes 64M --no-writes   # the 64 MiB of changes (about 12 min)
     python bench/bench_device.py --no-writes --changes 4M --baseline 2631686 --baseline-changes 1M
         # recovery only, beside an older commit's served arrays (``git archive``d into a temporary folder)
 
@@ -119,10 +119,11 @@ def recover_changes(tmp: Path, size: str, changes: int, method: str, root: Path,
     after.write_bytes(os.urandom(changes))
     blocks = changes // 4096
     folder = tmp / f"{label}-{method}-{blocks}"
-    with served(folder, size, journal=blocks + 64, root=root) as port:
+    # room for the changes, and for the records A checkpoints at once (a 64th of the journal) past them
+    with served(folder, size, journal=blocks + blocks // 16 + 64, root=root) as port:
         copy_in(before, port)
         call(folder, "marker", name="before")
-        copy_in(after, port)
+        took = copy_in(after, port)
         answer = call(folder, "recover", to="before", method=method, timeout=3600)
     if not answer.get("ok"):
         print(f"  {label:<9} {method}: refused: {answer.get('error')}")
@@ -130,7 +131,8 @@ def recover_changes(tmp: Path, size: str, changes: int, method: str, root: Path,
     differ = answer["blocks_differing"] * 4096
     print(f"  {label:<9} {method:<12}: {answer['blocks_differing']} blocks differ ({differ / 2**20:.1f} MiB); "
           f"crossed the path: {answer['data_blocks_sent']} data blocks, {answer['bytes_sent']} bytes "
-          f"({answer['bytes_sent'] / max(differ, 1):.3f} x the differing bytes); {answer['seconds']:.1f} s")
+          f"({answer['bytes_sent'] / max(differ, 1):.3f} x the differing bytes); {answer['seconds']:.1f} s "
+          f"(writing the changes took {took:.1f} s, {changes / 2**20 / took:.2f} MiB/s)")
     print("    " + json.dumps({k: answer[k] for k in ("target", "pair_state")}))
 
 

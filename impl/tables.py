@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import copy
 from array import array
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from itertools import chain
 from operator import attrgetter
+from typing import Any, SupportsIndex
 
 from pitmirror.impl.states import FencePolicy, JournalingState, PairState, RecoveryKind, RemoteSwapStatus
 
@@ -34,6 +36,65 @@ class LogEntry:
 
 
 _ENTRY_FIELDS = attrgetter("seq", "location", "lba", "length", "nsectors")
+
+
+class EntryList(list[LogEntry]):
+    """The live entries, keeping the sum of their sectors as they change: ``used_sectors`` is asked at every
+    append, and summing a window of thousands of entries each time cost most of a served host write. Every
+    way a list changes keeps the sum (slice assignment and deletion count again)."""
+
+    def __init__(self, items: Iterable[LogEntry] = ()) -> None:
+        super().__init__(items)
+        self.sectors = sum(e.nsectors for e in self)
+
+    def __reduce__(self) -> tuple[Any, ...]:  # copies and pickles rebuild the sum from the entries
+        return (EntryList, (list(self),))
+
+    def _recount(self) -> None:
+        self.sectors = sum(e.nsectors for e in self)
+
+    def append(self, e: LogEntry) -> None:
+        super().append(e)
+        self.sectors += e.nsectors
+
+    def extend(self, es: Iterable[LogEntry]) -> None:
+        es = list(es)
+        super().extend(es)
+        self.sectors += sum(e.nsectors for e in es)
+
+    def __iadd__(self, es: Iterable[LogEntry]) -> EntryList:  # type: ignore[override,misc]
+        self.extend(es)
+        return self
+
+    def insert(self, i: SupportsIndex, e: LogEntry) -> None:
+        super().insert(i, e)
+        self.sectors += e.nsectors
+
+    def pop(self, i: SupportsIndex = -1) -> LogEntry:
+        e = super().pop(i)
+        self.sectors -= e.nsectors
+        return e
+
+    def remove(self, e: LogEntry) -> None:
+        super().remove(e)
+        self.sectors -= e.nsectors
+
+    def clear(self) -> None:
+        super().clear()
+        self.sectors = 0
+
+    def __delitem__(self, k: SupportsIndex | slice) -> None:
+        super().__delitem__(k)
+        self._recount()
+
+    def __setitem__(self, k: Any, v: Any) -> None:
+        super().__setitem__(k, v)
+        self._recount()
+
+    def __imul__(self, n: SupportsIndex) -> EntryList:
+        super().__imul__(n)
+        self._recount()
+        return self
 
 
 @dataclass
@@ -65,11 +126,18 @@ class JournalLogTable:
             packed.frombytes(raw)
             state["entries"] = [LogEntry(*packed[i : i + 5]) for i in range(0, len(packed), 5)]
         self.__dict__.update(state)
+        self.entries = self.__dict__["entries"]  # as an EntryList
+
+    def __setattr__(self, name: str, value: object) -> None:
+        if name == "entries" and not isinstance(value, EntryList):
+            value = EntryList(value)  # type: ignore[arg-type]
+        super().__setattr__(name, value)
 
     @property
     def used_sectors(self) -> int:
-        """Sectors held by live records."""
-        return sum(e.nsectors for e in self.entries)
+        """Sectors held by live records (kept by the entry list as it changes)."""
+        entries = self.entries
+        return entries.sectors if isinstance(entries, EntryList) else sum(e.nsectors for e in entries)
 
     def find(self, seq: int) -> LogEntry | None:
         """The (first) entry of ``seq``."""

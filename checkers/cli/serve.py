@@ -17,7 +17,8 @@ import click
 
 from pitmirror.checkers.traces.eventlog import LogError, validate
 from pitmirror.impl.device.control import ControlError, call
-from pitmirror.impl.device.serve import ServeConfig, ServeError, Supervisor, saved_config
+from pitmirror.impl.device.serve import ServeConfig, ServeError, Supervisor, power_loss, saved_config
+from pitmirror.impl.device.storage import DEVICE_MUTANTS
 
 _SIZE = re.compile(r"^(\d+)([KMG]i?B?|B)?$", re.IGNORECASE)
 
@@ -46,11 +47,13 @@ def build_serve(group: click.Group, trace: click.Group) -> None:
     @click.option("--port", "nbd_port", type=int, default=10809, show_default=True,
                   help="NBD port of P (S is served read-only on the next port)")
     @click.option("--path-port", type=int, default=10900, show_default=True, help="TCP port of the A-R path")
+    @click.option("--mutant", type=click.Choice(DEVICE_MUTANTS), default=None, hidden=True,
+                  help="a seeded bug of the served arrays (tests: acknowledge before the journal is synced)")
     def serve(folder: Path, size: str, block_size: str, journal_capacity: int, fence: str, host: str,
-              nbd_port: int, path_port: int) -> None:
+              nbd_port: int, path_port: int, mutant: str | None) -> None:
         """Serve array A (P, read-write) and array R (S, read-only) over NBD until interrupted."""
         cfg = ServeConfig(folder.resolve(), parse_size(size), parse_size(block_size), journal_capacity, fence,
-                          host, nbd_port, path_port)
+                          host, nbd_port, path_port, mutant=mutant)
         sup = Supervisor(cfg)
         try:
             sup.start()
@@ -110,6 +113,34 @@ def build_serve(group: click.Group, trace: click.Group) -> None:
     def repair_path(folder: Path) -> None:
         """Restore the path (A reconnects and resynchronizes)."""
         _call(folder, "repair-path")
+
+    @ctl.command("delay-path")
+    @folder_opt
+    @click.argument("ms", type=click.FloatRange(0, 60_000))
+    def delay_path(folder: Path, ms: float) -> None:
+        """Delay every message on the path by MS milliseconds, each way, in order (0 clears it)."""
+        answers = {}
+        for site in ("A", "R"):
+            try:
+                answers[site] = call(folder, "delay-path", site, ms=ms)
+            except ControlError as e:
+                raise click.UsageError(str(e)) from None
+        click.echo(json.dumps(answers, indent=2))
+        if not all(a.get("ok") for a in answers.values()):
+            sys.exit(1)
+
+    @ctl.command("power-loss")
+    @folder_opt
+    @click.argument("site", type=click.Choice(["A", "R"]))
+    def power_loss_cmd(folder: Path, site: str) -> None:
+        """Cut an array's power: it dies at once and restarts with only what it had synced (its unflushed
+        writes are dropped); the journal replays, the pair resynchronizes."""
+        try:
+            pid = power_loss(folder, site)
+        except ServeError as e:
+            raise click.UsageError(str(e)) from None
+        click.echo(json.dumps({"ok": True, "site": site, "killed": pid,
+                               "restart": "drops every write the array had not synced"}, indent=2))
 
     @trace.command("validate")
     @click.argument("logs", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))

@@ -34,30 +34,17 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from pitmirror.checkers.traces.trace import Trace
+from pitmirror.checkers.traces.trace import ENABLED, RunBounds, Trace
 from pitmirror.model.actions import Action, action_from_json
 from pitmirror.model.config import Bounds
 from pitmirror.model.protocol import MirrorModel
 from pitmirror.spec import actions as spec_actions
-from pitmirror.spec.properties import EXPECTED_TRADE_OFFS, SAFETY, Kind, Property
+from pitmirror.spec.properties import EXPECTED_TRADE_OFFS, SAFETY, Property
 from pitmirror.spec.state import MARKER, FencePolicy, RecoveryKind, State
-
-#: what a divergent step breaks: not a property of the protocol, the premise of validation
-ENABLED = Property("step_enabled", Kind.ALWAYS, "every step a served array logged is one the model enables",
-                   (), lambda s: True)
 
 
 class LogError(ValueError):
     """An event log is unreadable or not one a served array writes: a usage error."""
-
-
-@dataclass(frozen=True)
-class RunBounds(Bounds):
-    """Bounds sized to a real run: the ranges that keep ``pitmirror check`` finite do not apply to a
-    replay, which visits one path only."""
-
-    def __post_init__(self) -> None:
-        pass
 
 
 @dataclass

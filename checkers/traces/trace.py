@@ -13,6 +13,11 @@ A trace file is versioned JSON, read with a schema check and never with pickle o
 ``state`` is the abstract state after the step, field by field in the protocol's names (enums by name,
 records and messages as objects); ``changed`` maps each field that the step changed to ``[before, after]``.
 Step 0 is the initial state (its ``fence_policy`` picks which one).
+
+A trace of a served run (``source: impl``, written by ``trace validate -o``) has the same shape, with two
+differences that reading it must know: its ``config`` is sized to the run (``RunBounds``: hundreds of
+blocks, thousands of writes, beyond the ranges that keep ``pitmirror check`` finite), and its property may
+be ``step_enabled`` (``ENABLED``), the premise of validation rather than a property of the protocol.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ import jsonschema
 
 from pitmirror.checkers.traces.validate import StateShapeError, check_action_args, check_state, state_from_json
 from pitmirror.model.actions import Action, action_from_json
-from pitmirror.model.config import Bounds, BoundsError
+from pitmirror.model.config import RANGES, Bounds, BoundsError
 from pitmirror.model.protocol import MirrorModel
 from pitmirror.spec.properties import BY_NAME, Kind, Property
 from pitmirror.spec.state import Message, State
@@ -39,6 +44,35 @@ SOURCES = ("explicit", "z3", "fuzz", "impl")
 
 class TraceError(ValueError):
     """A trace file is unreadable, malformed, foreign, or does not fit the model: a usage error."""
+
+
+#: what a divergent step of a served run breaks: not a property of the protocol, the premise of validation
+ENABLED = Property("step_enabled", Kind.ALWAYS, "every step a served array logged is one the model enables",
+                   (), lambda s: True)
+
+
+def property_named(name: str) -> Property | None:
+    """A property a trace may name: the catalogue's, or ``step_enabled`` (served runs only)."""
+    return ENABLED if name == ENABLED.name else BY_NAME.get(name)
+
+
+@dataclass(frozen=True)
+class RunBounds(Bounds):
+    """Bounds sized to a real run: the ranges that keep ``pitmirror check`` finite do not apply to a
+    replay, which visits one path only. Only the shape is checked (non-negative integers, at least one
+    block, two values and one fence policy)."""
+
+    def __post_init__(self) -> None:
+        for name in RANGES:
+            v = getattr(self, name)
+            if not isinstance(v, int) or isinstance(v, bool) or v < 0:
+                raise BoundsError(f"bound {name}={v!r} must be a non-negative integer")
+        if self.blocks < 1 or self.values < 2 or self.concurrency < 1 or self.journal_capacity < 1:
+            raise BoundsError("a run has at least one block, two values, one write in flight and one record")
+        if not self.fence_policies:
+            raise BoundsError("at least one fence policy is needed")
+        if self.mutant is not None:
+            raise BoundsError("a served run has no mutant")
 
 
 SCHEMA: dict[str, Any] = {
@@ -173,7 +207,8 @@ def load(path: Path) -> dict[str, Any]:
     except jsonschema.ValidationError as e:
         where = "/".join(str(p) for p in e.absolute_path) or "top level"
         raise TraceError(f"{path} is malformed at {where}: {e.message}") from None
-    if doc["property"]["name"] not in BY_NAME:
+    if property_named(doc["property"]["name"]) is None or \
+            (doc["property"]["name"] == ENABLED.name and doc["source"] != "impl"):
         raise TraceError(f"{path} names an unknown property {doc['property']['name']!r}")
     return doc
 
@@ -181,7 +216,8 @@ def load(path: Path) -> dict[str, Any]:
 def parse(doc: dict[str, Any]) -> tuple[Bounds, Property, list[Action | None]]:
     """The bounds, property and actions of a checked trace document."""
     try:
-        bounds = Bounds.from_json(doc["config"])
+        # a served run's bounds are sized to the run; every other source stays within check's ranges
+        bounds = (RunBounds if doc["source"] == "impl" else Bounds).from_json(doc["config"])
     except BoundsError as e:
         raise TraceError(f"trace config: {e}") from None
     actions: list[Action | None] = []
@@ -204,7 +240,9 @@ def parse(doc: dict[str, Any]) -> tuple[Bounds, Property, list[Action | None]]:
             raise TraceError(f"step {step['index']}: {e}") from None
     if actions[0] is not None:
         raise TraceError("step 0 must be the initial state (action null)")
-    return bounds, BY_NAME[doc["property"]["name"]], actions
+    prop = property_named(doc["property"]["name"])
+    assert prop is not None  # load() checked it
+    return bounds, prop, actions
 
 
 @dataclass

@@ -17,6 +17,11 @@ What the node does that the in-process driver (impl/driver.py) does for a script
 - A restart after ``kill -9`` is ``CrashArray``: the core's ``crash()`` on the tables and drives read back.
 - A fail-path command closes the connection gracefully: R answers everything it has read before A logs
   ``FailPath``, so the log's order is the order things happened.
+- ``ctl delay-path MS`` makes each array hold what it puts on the path MS milliseconds (``PathSender``), in
+  order; a fail-path lets what was handed over go out first, as it was already on the path.
+- ``ctl power-loss`` is a ``kill -9`` whose restart first drops every write the array had not synced
+  (``storage``): the node syncs before it sends or answers (``ArrayStore.commit``), so the restart's
+  ``CrashArray`` finds every record it acknowledged.
 
 The event log's timestamps are ``CLOCK_MONOTONIC`` nanoseconds, one clock for every process on the
 machine (the served arrays are loopback-only), so the merged log is in real-time order, which respects
@@ -27,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import contextlib
 import errno
 import json
@@ -39,7 +45,7 @@ from pathlib import Path
 from typing import Any
 
 from pitmirror.impl.blocks import BLOCK_SIZE
-from pitmirror.impl.device.storage import ArrayStore
+from pitmirror.impl.device.storage import DEVICE_MUTANTS, ArrayStore, VolatileFile
 from pitmirror.impl.device.wire import (
     WireError,
     decode_message,
@@ -74,16 +80,19 @@ TRANSIENT = (RecoveryInProgress, ResyncInProgress, TooManyInFlight, JournalFull)
 
 
 class EventLog:
-    """``<site>-events.jsonl``: lines are staged during a batch and written by the commit."""
+    """``<site>-events.jsonl``: lines are staged during a batch and written by the commit (to the store's
+    ``events_file``, synced with the batch)."""
 
-    def __init__(self, path: Path, site: str, committed: int) -> None:
-        self.path, self.site = path, site
-        lines = path.read_text().splitlines(keepends=True) if path.exists() else []
+    def __init__(self, file: VolatileFile, site: str, committed: int) -> None:
+        self.path, self.site, self.file = file.path, site, file
+        lines = self.path.read_bytes().splitlines(keepends=True)
         if len(lines) != committed:  # a kill between the log and the tables: back to the tables
-            path.write_text("".join(lines[:committed]))
+            if len(lines) < committed:
+                raise ValueError(f"{self.path} holds {len(lines)} lines, the tables say {committed} were "
+                                 "committed: the log was changed by hand")
+            file.truncate(sum(map(len, lines[:committed])))
         self.count = committed
         self.staged: list[str] = []
-        self.f = open(path, "a")  # noqa: SIM115 - open for the life of the node
 
     def record(self, action: str, **args: Any) -> None:
         """Stage one event, stamped now."""
@@ -94,8 +103,7 @@ class EventLog:
     def write(self) -> int:
         """Append the staged lines; the committed count."""
         if self.staged:
-            self.f.write("".join(self.staged))
-            self.f.flush()
+            self.file.append("".join(self.staged).encode())
             self.count += len(self.staged)
             self.staged = []
         return self.count
@@ -104,18 +112,23 @@ class EventLog:
 class Node:
     """What A and R share: the store, the event log, batches, the control socket."""
 
-    def __init__(self, site: str, folder: Path, blocks: int, journal_capacity: int, fence: FencePolicy) -> None:
+    def __init__(self, site: str, folder: Path, blocks: int, journal_capacity: int, fence: FencePolicy,
+                 mutant: str | None = None) -> None:
         self.site, self.folder, self.blocks = site, folder, blocks
-        self.store = ArrayStore(folder, site, blocks, journal_capacity, fence)
-        self.events = EventLog(folder / f"{site}-events.jsonl", site, self.store.meta["events"])
+        self.store = ArrayStore(folder, site, blocks, journal_capacity, fence, mutant)
+        self.events = EventLog(self.store.events_file, site, self.store.meta["events"])
+        self.full_commit = False  # the batch wrote the primary where the journal cannot redo it
+        self.path_delay = 0.0  # seconds each message waits before it goes on the path (ctl delay-path)
         self._change: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.bytes_sent = 0
         self.data_blocks_sent = 0
         self._written_before = self.store.array.shm.log.written_seq
 
-    def commit(self) -> None:
-        """Make everything since the last commit durable (storage's order), then wake the waiters."""
-        self.store.commit(self._written_before, self.events.write)
+    def commit(self, durable: bool = True) -> None:
+        """Make everything since the last commit durable (storage's order), then wake the waiters.
+        ``durable=False``: written but not synced (see ``ArrayStore.commit``)."""
+        full, self.full_commit = self.full_commit, False
+        self.store.commit(self._written_before, self.events.write, full=full, durable=durable)
         self._written_before = self.store.array.shm.log.written_seq
         self.notify()
 
@@ -206,23 +219,32 @@ class Node:
         """A control command's answer."""
         if name == "status":
             return {"ok": True, **self.status()}
+        if name == "delay-path":
+            ms = req.get("ms")
+            if not isinstance(ms, int | float) or isinstance(ms, bool) or not 0 <= ms <= 60_000:
+                return {"ok": False, "error": f"delay {ms!r}: milliseconds from 0 to 60000"}
+            self.path_delay = ms / 1000
+            return {"ok": True, "site": self.site, "delay_ms": ms}
         return {"ok": False, "error": f"array {self.site} has no command {name!r}"}
 
     def status(self) -> dict[str, Any]:
         """What ``ctl status`` shows."""
         return {"site": self.site, "pid": os.getpid(), "events": self.events.count,
-                "bytes_sent": self.bytes_sent, "data_blocks_sent": self.data_blocks_sent}
+                "bytes_sent": self.bytes_sent, "data_blocks_sent": self.data_blocks_sent,
+                "path_delay_ms": round(self.path_delay * 1000, 3), "power_lost": self.store.power_lost,
+                "unsynced_writes_dropped": self.store.dropped_spans}
 
 
 class ArrayANode(Node):
     """Array A: P exported to the host, the path to R, recovery on command."""
 
     def __init__(self, folder: Path, blocks: int, journal_capacity: int, fence: FencePolicy, host: str,
-                 port: int, max_in_flight: int) -> None:
-        super().__init__("A", folder, blocks, journal_capacity, fence)
+                 port: int, max_in_flight: int, mutant: str | None = None) -> None:
+        super().__init__("A", folder, blocks, journal_capacity, fence, mutant)
         self.a = ArrayAController(self.store.array, Mutant(None), max_in_flight)
         self.remote_addr = (host, port)
         self.writer: asyncio.StreamWriter | None = None
+        self.sender: PathSender | None = None
         self.path_up: bool = self.store.meta.get("path_up", True)  # the model's path_up survives a crash
         self.path_wanted = True  # false between ctl fail-path and repair-path
         self.outbox: list[Message] = []
@@ -230,6 +252,7 @@ class ArrayANode(Node):
         self.closing = False  # fail-path has half-closed the connection: nothing more is sent on it
         self.tag = 0
         self.resync_done: asyncio.Future[None] | None = None
+        self.checkpoint_batch = max(1, journal_capacity // 64)
         self.recovering = False
         if self.store.restarted:
             self.run(lambda: self.a.crash())
@@ -254,10 +277,10 @@ class ArrayANode(Node):
         for req, err in ready.failed:
             req.status, req.error = RequestStatus.FAILED, err
 
-    def commit(self) -> None:
+    def commit(self, durable: bool = True) -> None:
         """Commit, then send what the batch produced; a write the path cannot carry is lost."""
         self.store.meta["path_up"] = self.path_up
-        super().commit()
+        super().commit(durable or bool(self.outbox))
         out, self.outbox = self.outbox, []
         if self.writer is None or self.closing:
             if self.path_up:  # on the model's path: sent as soon as the connection is there
@@ -267,11 +290,11 @@ class ArrayANode(Node):
             self.send(*encode_message(msg))
 
     def send(self, header: dict[str, Any], data: bytes = b"") -> None:
-        if self.writer is None or self.closing:
+        if self.sender is None or self.closing:
             return  # the path is going down: the model's FailPath will drop it
 
         raw = frame(header, data)
-        self.writer.write(raw)
+        self.sender.send(raw)
         self.bytes_sent += len(raw)
         self.data_blocks_sent += len(data) // BLOCK_SIZE if header["kind"] != "Resync" else 0
 
@@ -328,17 +351,26 @@ class ArrayANode(Node):
         return 0 if all(r.status is RequestStatus.ACKED for r in requests) else errno.EIO
 
     def try_checkpoint(self) -> bool:
-        """Checkpoint the oldest record, in lockstep with R, if the protocol allows it now."""
-        if self.writer is None or self.closing or not self.path_up or self.a.check_checkpoint() is not None:
+        """Checkpoint the oldest records, in lockstep with R, if the protocol allows it now: up to
+        ``checkpoint_batch`` of them in one commit (each commit of a checkpoint is synced, B being no
+        volume the journal can redo; one per host write was most of a write's time once the journal was
+        full). The window shrinks by at most that many records more than the write needed."""
+        seqs: list[int] = []
+        while len(seqs) < self.checkpoint_batch:
+            if self.writer is None or self.closing or not self.path_up or self.a.check_checkpoint() is not None:
+                break
+            oldest = self.a.log.entries[0].seq
+            if any(e.seq <= oldest for e in self.a.in_flight):
+                break  # R has not applied it yet
+            seq, ready = self.a.checkpoint()
+            self.take(ready)
+            self.events.record("Checkpoint")
+            seqs.append(seq)
+        if not seqs:
             return False
-        oldest = self.a.log.entries[0].seq
-        if any(e.seq <= oldest for e in self.a.in_flight):
-            return False  # R has not applied it yet
-        seq, ready = self.a.checkpoint()
-        self.take(ready)
-        self.events.record("Checkpoint")
         self.commit()
-        self.send({"kind": "Checkpoint", "seq": seq})
+        for seq in seqs:
+            self.send({"kind": "Checkpoint", "seq": seq})
         return True
 
     # --- the path --------------------------------------------------------------------------------------
@@ -357,6 +389,7 @@ class ArrayANode(Node):
                 await asyncio.sleep(0.2)
                 continue
             self.writer, self.closing = writer, False
+            self.sender = PathSender(writer, lambda: self.path_delay)
             unsent, self.unsent = self.unsent, []
             for msg in unsent:
                 self.send(*encode_message(msg))
@@ -366,15 +399,20 @@ class ArrayANode(Node):
                 self.commit()
             resync = asyncio.create_task(self.resync())
             try:
+                acks_only = True
                 while True:
                     header, data = await read_frame(reader)
                     self.on_frame(header, data)
+                    acks_only = acks_only and header["kind"] == "MirrorAck"
                     if not more_buffered(reader):
-                        self.commit()  # group commit of the acknowledgements already here
+                        # group commit of the frames already here; R's acknowledgements alone need no
+                        # sync: the records they complete were synced before they were sent
+                        self.commit(durable=not acks_only)
+                        acks_only = True
             except (asyncio.IncompleteReadError, ConnectionError, WireError):
                 pass
             resync.cancel()
-            self.writer = None
+            self.writer, self.sender = None, None
             writer.close()
             self.lose_path()
 
@@ -459,9 +497,10 @@ class ArrayANode(Node):
     async def fail_path(self) -> dict[str, Any]:
         """Cut the path: stop sending, let R answer what it has read, then the connection is down."""
         self.path_wanted = False
-        writer = self.writer
-        if writer is not None:
+        writer, sender = self.writer, self.sender
+        if writer is not None and sender is not None:
             self.closing = True
+            await sender.drained()  # what was sent before the cut goes out first (it is on the path)
             writer.write_eof()
             while self.writer is not None:
                 await self.wait_change(0.05)
@@ -503,6 +542,7 @@ class ArrayANode(Node):
                 self.events.record("FinishRecovery")
                 progressed = True
             elif eng.check_swap() is None:
+                self.full_commit = True  # the rebuilt volume is not in the journal: durable before the map
                 self.run(eng.swap)
                 self.events.record("SwapVolumes")
                 progressed = True
@@ -530,8 +570,8 @@ class ArrayANode(Node):
 class ArrayRNode(Node):
     """Array R: applies what A mirrors, S exported read-only."""
 
-    def __init__(self, folder: Path, blocks: int, journal_capacity: int) -> None:
-        super().__init__("R", folder, blocks, journal_capacity, FencePolicy.NEVER)
+    def __init__(self, folder: Path, blocks: int, journal_capacity: int, mutant: str | None = None) -> None:
+        super().__init__("R", folder, blocks, journal_capacity, FencePolicy.NEVER, mutant)
         self.r = ArrayRController(self.store.array, Mutant(None))
         self.current: asyncio.Task[None] | None = None
         if self.store.restarted:
@@ -546,6 +586,7 @@ class ArrayRNode(Node):
             with contextlib.suppress(BaseException):
                 await previous
         replies: list[tuple[dict[str, Any], bytes]] = []
+        sender = PathSender(writer, lambda: self.path_delay)
         try:
             while True:
                 header, data = await read_frame(reader)
@@ -555,13 +596,15 @@ class ArrayRNode(Node):
                 self.commit()
                 for h, d in replies:
                     raw = frame(h, d)
-                    writer.write(raw)
+                    sender.send(raw)
                     self.bytes_sent += len(raw)
                 replies = []
                 await writer.drain()
         except (asyncio.IncompleteReadError, ConnectionError, WireError):
             pass
         finally:
+            with contextlib.suppress(ConnectionError):
+                await sender.drained()  # answers to what was read go out before the connection closes
             writer.close()
 
     def on_frame(self, header: dict[str, Any], data: bytes) -> list[tuple[dict[str, Any], bytes]]:
@@ -571,11 +614,14 @@ class ArrayRNode(Node):
                 self.r.checkpoint()
             return []
         if kind == "Resync":
+            self.full_commit = True  # S takes blocks that are in no record of JR
             self.r.apply_resync(decode_batch(header, data, self.blocks))
             return [({"kind": "ResyncDone"}, b"")]
         msg = decode_message(header, data)
         if not isinstance(msg, MirrorWrite | RecoverRequest):
             raise WireError(f"array R does not receive {msg!r}")
+        if isinstance(msg, RecoverRequest):
+            self.full_commit = True  # the swap's rebuilt S is in no record of JR
         ready = self.r.receive(msg)
         self.events.record("Deliver", message=message_event(msg))
         return [encode_message(m) for m in ready.messages]  # sent after the commit
@@ -584,6 +630,45 @@ class ArrayRNode(Node):
         r = self.r
         return {**super().status(), "applied_seq": r.applied_seq, "replica_base_seq": r.replica_base_seq,
                 "journal_records": len(r.log.entries)}
+
+
+class PathSender:
+    """The frames one array puts on one connection of the path, in order, each held ``delay()`` seconds
+    first (``ctl delay-path``: a long link). Without a delay a frame is written at once."""
+
+    def __init__(self, writer: asyncio.StreamWriter, delay: Any) -> None:
+        self.writer, self.delay = writer, delay
+        self.queue: collections.deque[tuple[float, bytes]] = collections.deque()
+        self.task: asyncio.Task[None] | None = None
+        self.idle = asyncio.Event()
+        self.idle.set()
+
+    def send(self, raw: bytes) -> None:
+        """Put a frame on the path (after the frames before it, however their delays compare)."""
+        delay = float(self.delay())
+        if delay <= 0 and not self.queue:
+            self.writer.write(raw)
+            return
+        loop = asyncio.get_running_loop()
+        self.queue.append((loop.time() + delay, raw))
+        self.idle.clear()
+        if self.task is None or self.task.done():
+            self.task = loop.create_task(self._run())
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while self.queue:
+            due, raw = self.queue[0]
+            if due > loop.time():
+                await asyncio.sleep(due - loop.time())
+            self.queue.popleft()
+            if not self.writer.is_closing():  # a connection that went down lost it, as the path does
+                self.writer.write(raw)
+        self.idle.set()
+
+    async def drained(self) -> None:
+        """Until every frame handed over is on the connection."""
+        await self.idle.wait()
 
 
 def more_buffered(reader: asyncio.StreamReader) -> bool:
@@ -626,10 +711,10 @@ async def main_async(args: argparse.Namespace) -> None:
     node: Node
     if args.site == "A":
         node = ArrayANode(folder, args.blocks, args.journal_capacity, fence, args.path_host, args.path_port,
-                          args.max_in_flight)
+                          args.max_in_flight, args.mutant)
         asyncio.create_task(node.path_loop())  # noqa: RUF006 - lives as long as the loop
     else:
-        rnode = ArrayRNode(folder, args.blocks, args.journal_capacity)
+        rnode = ArrayRNode(folder, args.blocks, args.journal_capacity, args.mutant)
         servers.append(await asyncio.start_server(rnode.on_connection, args.path_host, args.path_port))
         node = rnode
     writable = args.site == "A"
@@ -650,7 +735,6 @@ async def main_async(args: argparse.Namespace) -> None:
         s.close()
     node.commit()
     node.store.close()
-    node.events.f.close()
     # Everything is committed to the files; leave without unwinding the path and resync tasks (a task
     # parked in a shielded wait can hold up asyncio's cancel-all for ever, and nothing is left to save).
     os._exit(0)
@@ -667,6 +751,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--path-host", default="127.0.0.1")
     p.add_argument("--path-port", type=int, required=True)
     p.add_argument("--max-in-flight", type=int, default=256)
+    p.add_argument("--mutant", choices=DEVICE_MUTANTS, default=None)
     args = p.parse_args(argv)
     asyncio.run(main_async(args))
     return 0

@@ -19,6 +19,8 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from pitmirror.impl.device.storage import DEVICE_MUTANTS, power_loss_marker
+
 PLUGIN = Path(__file__).with_name("nbd_plugin.py")
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
 
@@ -40,6 +42,7 @@ class ServeConfig:
     nbd_port: int = 10809
     path_port: int = 10900
     max_in_flight: int = 256
+    mutant: str | None = None  # a device-level seeded bug (storage.DEVICE_MUTANTS), for tests only
 
     @property
     def blocks(self) -> int:
@@ -55,6 +58,8 @@ class ServeConfig:
             raise ServeError(f"block size {bs}: a power of two of at least 512 bytes")
         if self.volume_bytes <= 0 or self.volume_bytes % bs:
             raise ServeError(f"volume size {self.volume_bytes}: a positive multiple of the block size {bs}")
+        if self.mutant is not None and self.mutant not in DEVICE_MUTANTS:
+            raise ServeError(f"mutant {self.mutant!r}: one of {', '.join(DEVICE_MUTANTS)}")
         if self.journal_capacity < 1:
             raise ServeError("journal capacity: at least one record")
         for port in (self.nbd_port, self.nbd_port + 1, self.path_port):
@@ -70,6 +75,23 @@ def saved_config(folder: Path) -> ServeConfig | None:
     d = json.loads(f.read_text())["config"]
     d["folder"] = Path(d["folder"])
     return ServeConfig(**d)
+
+
+def power_loss(folder: Path, site: str) -> int:
+    """Cut array ``site``'s power: leave the marker that makes its restart drop every write not synced, and
+    kill it (``kill -9``: nothing more reaches its files); the supervisor starts it again. Returns the pid
+    killed; ``ServeError`` when nothing is served from ``folder``."""
+    try:
+        state = json.loads((folder / "serve.json").read_text())
+        pid = int(state["pids"][site])
+        alive = state["supervisor"] and Path(f"/proc/{pid}").exists()
+    except (OSError, ValueError, KeyError, TypeError):
+        raise ServeError(f"no pair is served from {folder} (no readable serve.json)") from None
+    if not alive or f"--site\0{site}\0".encode() not in Path(f"/proc/{pid}/cmdline").read_bytes():
+        raise ServeError(f"array {site} of {folder} is not running (pid {pid})")
+    power_loss_marker(folder, site).write_text(str(pid))
+    os.kill(pid, signal.SIGKILL)
+    return pid
 
 
 class Supervisor:
@@ -96,7 +118,8 @@ class Supervisor:
         self.procs[site] = subprocess.Popen(
             [sys.executable, "-m", "pitmirror.impl.device.node", "--site", site, "--dir", str(c.folder),
              "--blocks", str(c.blocks), "--journal-capacity", str(c.journal_capacity), "--fence", c.fence,
-             "--path-host", c.host, "--path-port", str(c.path_port), "--max-in-flight", str(c.max_in_flight)],
+             "--path-host", c.host, "--path-port", str(c.path_port), "--max-in-flight", str(c.max_in_flight),
+             *(["--mutant", c.mutant] if c.mutant else [])],
             env=self.env(), stdout=log, stderr=log, start_new_session=True)
         deadline = time.monotonic() + 30
         while not ready.exists():
