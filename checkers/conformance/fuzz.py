@@ -21,6 +21,7 @@ from hypothesis.configuration import set_hypothesis_home_dir
 from hypothesis.database import DirectoryBasedExampleDatabase
 from hypothesis.errors import HypothesisException
 from hypothesis.internal.conjecture import engine as _engine
+from hypothesis.internal.conjecture import providers as _providers
 from hypothesis.reporting import with_reporter
 from hypothesis.stateful import run_state_machine_as_test
 
@@ -85,6 +86,33 @@ def shrink_budget(shrinks: int, seconds: float | None = None) -> Iterator[None]:
     finally:
         for n, v in old.items():
             setattr(_engine, n, v)
+
+
+@contextlib.contextmanager
+def no_local_constants() -> Iterator[None]:
+    """Keep the constants of the caller's loaded modules out of this run's draws. Hypothesis (6.131 on)
+    draws an integer, now and then, from a pool of literals it collects from every "local" module in
+    ``sys.modules`` (anything outside site-packages: pitmirror itself, the tests, a user's script), so a
+    seed gave a different run depending on what the process had imported: seed 0 found
+    ``remote_writes_ahead_of_gap`` in 316 steps after importing the fuzzer alone and in 2,508 once
+    ``checkers.cli.main`` was imported too (as ``pitmirror fuzz`` does). With the pool empty for the run,
+    the draws depend on the seed and Hypothesis's own global constants only. Its collector and cache are
+    module globals with no setting; both are set for this run and put back (if a future Hypothesis
+    renames them, this does nothing and the test of a seed across processes says so)."""
+    get = getattr(_providers, "_get_local_constants", None)
+    cache = getattr(_providers, "CONSTANTS_CACHE", None)
+    constants = getattr(_providers, "Constants", None)
+    if get is None or cache is None or constants is None:
+        yield
+        return
+    empty = constants()
+    setattr(_providers, "_get_local_constants", lambda: empty)  # noqa: B010 (a module global, no setting)
+    cache.cache.clear()  # pools cached from an earlier run with the local constants in them
+    try:
+        yield
+    finally:
+        setattr(_providers, "_get_local_constants", get)  # noqa: B010
+        cache.cache.clear()
 
 
 @contextlib.contextmanager
@@ -242,7 +270,8 @@ def fuzz(config: FuzzConfig, progress: Callable[[int, int], None] | None = None)
         def report(text: object) -> None:
             lines.append(str(text))
 
-        with with_reporter(report), shrink_budget(config.shrinks, config.shrink_seconds), private_hypothesis_home():
+        with with_reporter(report), shrink_budget(config.shrinks, config.shrink_seconds), \
+                private_hypothesis_home(), no_local_constants():
             run_state_machine_as_test(cls, settings=hypothesis_settings(config))  # type: ignore[no-untyped-call,unused-ignore]
     except HypothesisException:
         raise  # a broken machine definition or a flaky run: a bug of the fuzzer, not a finding
