@@ -33,6 +33,7 @@ from pitmirror.checkers.conformance.lockstep import (
     safety_properties,
 )
 from pitmirror.checkers.conformance.machine import ConformanceMachine, Recorder
+from pitmirror.checkers.conformance.strategy import BATCH
 from pitmirror.checkers.traces.trace import Trace
 from pitmirror.impl.mutants import IMPL_ONLY_MUTANTS, IMPL_ONLY_RECOVERY
 from pitmirror.model.actions import Action, HostWrite
@@ -146,9 +147,10 @@ def hypothesis_settings(config: FuzzConfig) -> settings:
     ``shrink_budget``, not by time)."""
     phases = [Phase.explicit, Phase.reuse, Phase.generate] + ([Phase.shrink] if config.shrink else [])
     database = None if config.database is None else DirectoryBasedExampleDatabase(config.database)
-    return settings(max_examples=config.examples, stateful_step_count=config.steps, database=database,
-                    deadline=None, derandomize=False, suppress_health_check=list(HealthCheck),
-                    report_multiple_bugs=False, print_blob=False, phases=phases)
+    rules = 1 + -(-config.steps // BATCH)  # the start rule, then batches of steps: ``steps`` in all
+    return settings(max_examples=config.examples, stateful_step_count=rules, database=database, deadline=None,
+                    derandomize=False, suppress_health_check=list(HealthCheck), report_multiple_bugs=False,
+                    print_blob=False, phases=phases)
 
 
 @dataclass

@@ -2,10 +2,11 @@
 
 Theory of operation (Hypothesis's ``DatabaseComparison`` shape, with one weighted rule): ``start`` makes a
 fresh impl and the model's initial state (``checkers.conformance.lockstep.Lockstep``) and draws the
-example's swarm (which optional kinds of step it leaves out). The one rule, ``step``, draws a number that
-picks a kind of step among those with an enabled instance in the MODEL (``checkers.conformance.strategy``:
-weights by phase) and then the instance, so every step is one the protocol allows. The step goes to both
-sides. After every step the invariant ``conforms_and_safe`` checks:
+example's swarm (which optional kinds of step it leaves out). The one rule, ``steps``, draws a batch of
+numbers (``BATCH``, so that Hypothesis's cost per rule is paid once per batch); each picks a kind of step
+among those with an enabled instance in the MODEL (``checkers.conformance.strategy``: weights by phase) and
+then the instance, so every step is one the protocol allows. The step goes to both sides. After every step
+(not only after every batch) ``check`` asks:
 
 * conformance: abstraction(impl) == the model state (non-ghost, non-budget fields, differing fields named),
   and the impl enables exactly the model's actions (budgets applied);
@@ -31,17 +32,16 @@ from typing import ClassVar
 from hypothesis import note
 from hypothesis import strategies as st
 from hypothesis.control import current_build_context
-from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
+from hypothesis.stateful import RuleBasedStateMachine, initialize, rule
 
 from pitmirror.checkers.conformance.lockstep import (
     ConformanceError,
     Lockstep,
     PropertyViolation,
-    impl_view,
     power_cut_write,
     safety_properties,
 )
-from pitmirror.checkers.conformance.strategy import CHOICES, KINDS, PHASES, SWARM, WHEEL, StepKind
+from pitmirror.checkers.conformance.strategy import BATCH, CHOICES, KINDS, PHASES, SWARM, WHEEL, StepKind
 from pitmirror.impl.blocks import value_of_block
 from pitmirror.impl.errors import LbaOutOfRange, RecoveryInProgress, ScsiError, TargetOutOfWindow, UnknownMarker
 from pitmirror.impl.system import MirroredSystem
@@ -176,9 +176,10 @@ class ConformanceMachine(RuleBasedStateMachine):
 
     def refused(self, request: Callable[[], object], expected: type[ScsiError], what: str) -> None:
         """A bad request: the impl must refuse it with ``expected`` (a typed SCSI error) and change
-        nothing, the abstraction and the whole system snapshot compared before and after."""
+        nothing, the abstraction (read afresh: ``Lockstep.fresh_view``) and the whole system snapshot compared
+        before and after."""
         system = self.run.system
-        view, snap = impl_view(system), _fingerprint(system)
+        view, snap = self.run.fresh_view(), _fingerprint(system)
         try:
             request()
         except ScsiError as e:
@@ -187,7 +188,7 @@ class ConformanceMachine(RuleBasedStateMachine):
                                      f"expected {expected.__name__}") from None
         else:
             raise AssertionError(f"{what}: the impl accepted it, expected {expected.__name__}")
-        if impl_view(system) != view or _fingerprint(system) != snap:
+        if self.run.fresh_view() != view or _fingerprint(system) != snap:
             raise AssertionError(f"{what}: refused, but the impl's state changed")
         self.observed = True
         type(self).recorder.step()
@@ -207,16 +208,28 @@ class ConformanceMachine(RuleBasedStateMachine):
         draws = data.draw(st.lists(st.integers(0, 3), min_size=len(SWARM), max_size=len(SWARM)), label="swarm")
         self.off = frozenset(k for (k, at), d in zip(SWARM.items(), draws, strict=True) if d >= at)
         self._run = Lockstep(self.bounds, fence, impl_mutant=self.impl_mutant)
+        self.check()  # the initial states agree
 
     # --- the one rule ---------------------------------------------------------------------------------
 
-    @rule(choice=st.integers(0, CHOICES - 1))
-    def step(self, choice: int) -> None:
-        """One step, from one drawn number (one draw per step: Hypothesis's per-draw cost is most of a step
-        otherwise): its remainder by the total weight picks the kind, the rest picks the instance and any
-        argument of the machine's own rules. Every part shrinks towards 0: the first kind offered (a host
-        write), the first instance in the model's order. ``note`` prints the step in the protocol's words
-        in the reproduction of a failure."""
+    @rule(choices=st.lists(st.integers(0, CHOICES), min_size=BATCH, max_size=BATCH))
+    def steps(self, choices: list[int]) -> None:
+        """``BATCH`` steps, each from one drawn number, checked after each (``check``). Hypothesis's own cost
+        per rule (choosing the rule, its spans, the invariants' loop) is paid once per batch; a number of
+        0 is no step at all, so shrinking deletes a step of a batch by setting its number to 0 (and whole
+        batches by deleting the rule)."""
+        final = _final()
+        for choice in choices:
+            if choice:
+                self.step(choice - 1, final)
+                self.check()
+
+    def step(self, choice: int, final: bool = False) -> None:
+        """One step from one number: its remainder by ``WHEEL`` picks the kind on the phase's wheel, the
+        rest picks the instance and any argument of the machine's own rules. Every part shrinks towards 0:
+        the first kind offered (``KINDS``' order: what lets the protocol settle), the first instance in the
+        model's order. In Hypothesis's ``final`` run, ``note`` prints the step in the protocol's words in
+        the reproduction of a failure."""
         s = self.run.state
         offered = dict(self.offered())
         weights, wheel = PHASES[2 if s.recovery is not None else 1 if len(s.journal) >= 2 else 0]
@@ -230,7 +243,7 @@ class ConformanceMachine(RuleBasedStateMachine):
                     break
         acts = offered[k]
         if k.name == "PowerCut":
-            self.power_cut(acts[rest % len(acts)])
+            self.power_cut(acts[rest % len(acts)], final)
             return
         if k.action is None:
             {"HostRead": self.host_read, "BadRequest": self.bad_request, "Drain": self.drain}[k.name](rest)
@@ -240,7 +253,7 @@ class ConformanceMachine(RuleBasedStateMachine):
             self.start_recovery(a, rest // len(acts))
         else:
             self.take(a)
-        if _final():
+        if final:
             note(f"step {self.run.step_index}: {a!r}")
 
     def start_recovery(self, a: StartRecovery, rest: int) -> None:
@@ -268,7 +281,7 @@ class ConformanceMachine(RuleBasedStateMachine):
             (s.pair_state == PairState.PAIR and not s.path_up)
         return self.enabled(HostWrite) if quiet else []
 
-    def power_cut(self, a: Action) -> None:
+    def power_cut(self, a: Action, final: bool = False) -> None:
         """PowerCut: the power fails after the write's journal record is on J (its sectors written and the
         log table committed) and before P is written; A restarts (``CrashArray("A")``), and its redo must
         write P. Two model steps, checked together after the second (in between, the impl is mid-write)."""
@@ -279,7 +292,7 @@ class ConformanceMachine(RuleBasedStateMachine):
         self.run.step(CrashArray("A"))
         self.observed = False
         type(self).recorder.step()
-        if _final():
+        if final:
             note(f"step {self.run.step_index - 1}: {a!r} cut by a power loss before P is written")
             note(f"step {self.run.step_index}: {CrashArray('A')!r}")
 
@@ -343,8 +356,7 @@ class ConformanceMachine(RuleBasedStateMachine):
 
     # --- after every step -------------------------------------------------------------------------------
 
-    @invariant()
-    def conforms_and_safe(self) -> None:
+    def check(self) -> None:
         """abstraction(impl) == model state, the same actions enabled on both sides, then every safety
         property of the catalogue (trade-offs of this recovery kind excepted). Skipped after an observation
         or a refused request, which changed nothing (``refused`` checks that); a property's verdict on a

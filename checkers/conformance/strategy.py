@@ -128,9 +128,12 @@ SWARM: dict[str, int] = {
 #: The range of the number each step draws: enough for the total weight times the most instances of a
 #: kind times a rule's own arguments, with room to spare so that the remainders are close to uniform.
 CHOICES = 1 << 24
+#: Steps per call of the machine's rule: Hypothesis's own cost per rule (choosing it, its spans, its
+#: bookkeeping) was about as much as a whole protocol step; paid once per batch it is a few percent.
+BATCH = 10
 
 
 __all__ = [
-    "BASE_WEIGHTS", "BY_KIND", "CHOICES", "HISTORY_WEIGHTS", "KINDS", "PHASES", "RECOVERY_WEIGHTS", "SWARM",
+    "BASE_WEIGHTS", "BATCH", "BY_KIND", "CHOICES", "HISTORY_WEIGHTS", "KINDS", "PHASES", "RECOVERY_WEIGHTS", "SWARM",
     "WHEEL", "Pick", "StepKind",
 ]
