@@ -365,7 +365,7 @@ def impl_only_cell(name: str, seed: int = 0) -> dict[str, Any]:
 
 
 __all__ = [
-    "DEFAULT_EXAMPLES", "DEFAULT_SHRINKS", "DEFAULT_STEPS", "FUZZ_BOUNDS", "ConformanceMachine", "Failure",
-    "FuzzConfig", "FuzzResult", "FuzzTrace", "fuzz", "impl_only_cell", "machine_class", "scorecard_cell",
+    "DEFAULT_EXAMPLES", "DEFAULT_SHRINKS", "DEFAULT_STEPS", "FUZZ_BOUNDS", "IMPL_ONLY_MUTANTS", "ConformanceMachine",
+    "Failure", "FuzzConfig", "FuzzResult", "FuzzTrace", "fuzz", "impl_only_cell", "machine_class", "scorecard_cell",
     "shrink_budget",
 ]
