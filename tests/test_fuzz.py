@@ -11,11 +11,14 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from pitmirror.checkers.conformance import fuzz as fuzz_module
 from pitmirror.checkers.conformance.fuzz import FUZZ_BOUNDS, FuzzConfig, fuzz, impl_only_cell
 from pitmirror.checkers.conformance.lockstep import replay_on_impl
+from pitmirror.checkers.conformance.machine import ConformanceMachine
 from pitmirror.checkers.traces import trace as tr
 from pitmirror.impl.mutants import IMPL_ONLY_MUTANTS, IMPL_ONLY_RECOVERY
 from pitmirror.model.actions import HostWrite
@@ -110,6 +113,43 @@ def test_a_seed_gives_the_same_run_in_every_process(tmp_path: Path) -> None:
     assert tr.load(Path(result["trace"]))["steps"] == trace_steps
     assert f"the shrunk run in the protocol's words ({len(actions)} steps)" in cli.stdout
     assert all(a in cli.stdout for a in actions)
+
+
+class _Forgetful(set[int]):
+    """A ``checked`` set that never remembers: every step is checked."""
+
+    def add(self, item: int) -> None:
+        pass
+
+
+def test_skipping_the_checks_of_a_repeated_beginning_changes_no_outcome(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A step the run already checked (the same example up to it) is not checked again: the same runs, steps,
+    shrunk program and trace as checking every step, with fewer checks."""
+    calls: list[int] = []
+    real_check = ConformanceMachine.check
+
+    def counted(self: ConformanceMachine) -> None:
+        calls.append(1)
+        real_check(self)
+
+    monkeypatch.setattr(ConformanceMachine, "check", counted)
+    config = FuzzConfig(FUZZ_BOUNDS.with_(mutant="checkpoint_drops_record"))
+    cached = fuzz(config)
+    with_cache = len(calls)
+    real_class = fuzz_module.machine_class
+
+    def forgetful(config: FuzzConfig, recorder: Any) -> type[ConformanceMachine]:
+        cls = real_class(config, recorder)
+        cls.checked = _Forgetful()
+        return cls
+
+    monkeypatch.setattr(fuzz_module, "machine_class", forgetful)
+    calls.clear()
+    every = fuzz(config)
+    assert with_cache < 0.8 * len(calls)
+    assert (cached.examples, cached.steps) == (every.examples, every.steps)
+    assert cached.failure is not None and every.failure is not None
+    assert cached.failure.program == every.failure.program and cached.failure.actions == every.failure.actions
 
 
 def test_shrinking_ends_where_the_search_ends_not_when_a_clock_says(monkeypatch: pytest.MonkeyPatch) -> None:
