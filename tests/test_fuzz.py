@@ -74,6 +74,25 @@ def test_a_failure_is_shrunk_and_printed_as_a_program() -> None:
     assert isinstance(a, HostWrite) and a.value != 0 and f.script() == [f"  1  {a!r}"]
 
 
+@pytest.mark.parametrize("steps", [7, 25])
+def test_an_example_takes_at_most_its_steps(steps: int) -> None:
+    """Steps come in batches of ``BATCH``; the last batch of an example is cut to the budget."""
+    lengths: list[int] = []
+    before = [0]
+    real = ConformanceMachine.teardown
+
+    def measured(self: ConformanceMachine) -> None:
+        steps_so_far = type(self).recorder.steps  # the machine's steps (a drain is one)
+        lengths.append(steps_so_far - before[0])
+        before[0] = steps_so_far
+        real(self)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(ConformanceMachine, "teardown", measured)
+        fuzz(FuzzConfig(FUZZ_BOUNDS, examples=10, steps=steps, seed=0, shrink=False))
+    assert len(lengths) >= 10 and max(lengths) == steps
+
+
 def test_the_same_seed_gives_the_same_run() -> None:
     bounds = FUZZ_BOUNDS.with_(mutant="remote_checkpoints_alone")
     a, b = (fuzz(FuzzConfig(bounds, seed=3, shrink=False)) for _ in range(2))

@@ -136,7 +136,7 @@ def machine_class(config: FuzzConfig, recorder: Recorder) -> type[ConformanceMac
     cls = type(name, (ConformanceMachine,), {
         "bounds": config.bounds, "recorder": recorder, "check_enabled_sets": config.check_enabled,
         "impl_mutant": config.impl_mutant, "verdicts": {},
-        "checked": set(),
+        "checked": set(), "max_steps": config.steps,
     })
     return hypothesis_seed(config.seed)(cls)
 

@@ -124,6 +124,8 @@ class ConformanceMachine(RuleBasedStateMachine):
     verdicts: ClassVar[dict[State, list[Property]]] = {}
     #: the runs already checked, step by step (``prefix``): Hypothesis's examples share their beginnings
     checked: ClassVar[set[int]] = set()
+    #: the step numbers an example uses at most (the run's ``steps``; the last batch is cut to fit)
+    max_steps: ClassVar[int] = 50
 
     def __init__(self) -> None:
         super().__init__()
@@ -134,6 +136,7 @@ class ConformanceMachine(RuleBasedStateMachine):
         self.off: frozenset[str] = frozenset()  # the kinds swarm testing switched off for this example
         self.cuts: list[int] = []  # the steps that were host writes cut by a power loss
         self.prefix = 0  # this example so far, as a hash chain over its fence, swarm and step numbers
+        self.numbers = 0  # step numbers this example has used (a 0, no step, counts too)
         type(self).recorder.last = self
 
     # --- helpers --------------------------------------------------------------------------------------
@@ -230,7 +233,9 @@ class ConformanceMachine(RuleBasedStateMachine):
         two steps in five are such repeats. ``prefix`` is a 64-bit hash chain of ints; a collision, which
         would skip one step's checks, has odds of about (steps in the run)^2 / 2^64."""
         final, checked = _final(), type(self).checked
-        for choice in choices:
+        left = self.max_steps - self.numbers
+        self.numbers += len(choices)
+        for choice in choices[:left]:
             if choice:
                 self.step(choice - 1, final)
                 self.prefix = hash((self.prefix, choice))
