@@ -1,8 +1,9 @@
 """``pitmirror fuzz`` figures: throughput, and the catch rate of every seeded bug over many seeds.
 
-Throughput is fuzz steps (rules run, shrinking off) per CPU-second of this process, so the figure is the
-rate on one core whatever else the machine runs; the correct protocol with both recovery kinds, every
-check on (abstraction compared, enabled sets compared, every safety property). ``--baseline REV`` also
+Throughput is fuzz steps (the machine's steps, ten to a Hypothesis rule call; shrinking off) per CPU-second
+of this process, so the figure is the rate on one core whatever else the machine runs; the correct protocol
+with both recovery kinds, every check on (abstraction compared, enabled sets compared, every safety
+property). ``--baseline REV`` also
 runs the fuzzer of an older commit (``git archive`` into a temporary folder, run in a subprocess) on the
 same bounds and budget, so today's rate is printed beside it from the same run.
 

@@ -14,6 +14,7 @@ exactly from its seed; ``events`` replayed with ``apply`` on a fresh system repr
 from __future__ import annotations
 
 import random
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -338,9 +339,11 @@ class Driver:
 
     # --- what is enabled ------------------------------------------------------------------------------
 
-    def enabled_actions(self) -> list[Action]:
+    def enabled_actions(self, without: Collection[str] = ()) -> list[Action]:
         """Every action that can be taken now, in a fixed order (``ACTION_NAMES`` order; within a name,
-        ascending arguments and path order). Host writes range over ``values``."""
+        ascending arguments and path order). Host writes range over ``values``. ``without``: names left
+        out, for a caller that would drop them anyway (a checker whose budget for them is spent); asking
+        whether a recovery may start costs an image(T) per target, so that is then not asked."""
         out: list[Action] = []
         mk = Action.make
         probe = self.a.host_io_refusal("probe") is None
@@ -371,8 +374,9 @@ class Driver:
             out.append(mk("FinishResync"))
         eng = self.a.recovery
         if eng.entry is None:
-            out += [mk("StartRecovery", target=t, kind=self.recovery_kind) for t in self.a.jfmt.window()
-                    if eng.check_start(t, self.recovery_kind) is None]
+            if "StartRecovery" not in without:
+                out += [mk("StartRecovery", target=t, kind=self.recovery_kind) for t in self.a.jfmt.window()
+                        if eng.check_start(t, self.recovery_kind) is None]
         else:
             out += [mk("RecoveryWrite", lba=lba)
                     for lba in range(self.blocks) if eng.check_write(lba) is None]
@@ -380,7 +384,7 @@ class Driver:
                 out.append(mk("SwapVolumes"))
             if eng.check_finish() is None:
                 out.append(mk("FinishRecovery"))
-        return out
+        return [a for a in out if a.name not in without] if without else out
 
     # --- random runs ----------------------------------------------------------------------------------
 

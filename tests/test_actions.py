@@ -9,7 +9,7 @@ from dataclasses import dataclass, fields
 import pytest
 
 from helpers.z3_agree import reachable
-from pitmirror.checkers.conformance import fuzz, lockstep
+from pitmirror.checkers.conformance import lockstep, strategy
 from pitmirror.checkers.symbolic.encoding import Encoding
 from pitmirror.checkers.symbolic.terms import SV
 from pitmirror.model import actions as model_actions
@@ -190,7 +190,7 @@ def test_the_drain_order_is_the_tables() -> None:
 
 
 def test_the_fuzzers_step_kinds_are_the_tables_actions() -> None:
-    kinds = [k for k in fuzz.KINDS if k.action is not None]
+    kinds = [k for k in strategy.KINDS if k.action is not None]
     assert sorted(k.name for k in kinds) == sorted(a.name for a in ACTIONS)
     assert all(ACTION_TYPES[k.name] is k.action for k in kinds)
     assert CrashArray in {k.action for k in kinds}

@@ -197,10 +197,20 @@ def test_replay_of_the_expected_trade_off_exits_like_check(trade_off_trace: Path
 
 # --- Ctrl-C stops everything ----------------------------------------------------------------------------------
 
-def _interrupt(args: list[str], after: float, cwd: Path) -> tuple[int, str, str, float]:
+def _interrupt(args: list[str], after: float, cwd: Path, progress: bool = False) -> tuple[int, str, str, float]:
+    """Ctrl-C after ``after`` seconds, or (``progress``) once the command reports progress: a fixed sleep races
+    the start-up on a busy machine, where Ctrl-C during the imports is another path."""
     proc = subprocess.Popen([sys.executable, "-m", "pitmirror", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True, cwd=cwd)
-    time.sleep(after)
+                            stderr=subprocess.PIPE, text=True, start_new_session=True, cwd=cwd,
+                            env={**os.environ, "PITMIRROR_PROGRESS_SECONDS": "0.2"})
+    if progress:
+        assert proc.stderr is not None
+        deadline, first = time.monotonic() + 120, ""
+        while time.monotonic() < deadline and not first.startswith("progress"):
+            first = proc.stderr.readline()
+            assert first or proc.poll() is None, "the command ended before it reported progress"
+    else:
+        time.sleep(after)
     sent = time.perf_counter()
     os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C reaches the whole process group, as in a terminal
     stdout, stderr = proc.communicate(timeout=120)
@@ -319,7 +329,7 @@ def test_the_schema_rejects_a_wrong_document() -> None:
 
 def test_ctrl_c_stops_fuzz_and_writes_partial_results(tmp_path: Path) -> None:
     code, stdout, stderr, took = _interrupt(["fuzz", "--examples", "100000", "--out", str(tmp_path), "--json",
-                                             str(tmp_path / "r.json")], 5, tmp_path)
+                                             str(tmp_path / "r.json")], 5, tmp_path, progress=True)
     assert code == 130 and "Traceback" not in stderr, stdout + stderr
     doc = json.loads((tmp_path / "r.json").read_text())
     assert doc["partial"] is True and doc["status"] == "interrupted"

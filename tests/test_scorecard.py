@@ -12,6 +12,7 @@ import pytest
 from pitmirror.checkers.cli import main as cli
 from pitmirror.checkers.reports import scorecard
 from pitmirror.checkers.reports.scorecard import CORRECT, Cell, Outcome, Settings
+from pitmirror.impl.mutants import IMPL_ONLY_MUTANTS
 from pitmirror.model.config import PRESETS
 from pitmirror.model.mutants import MUTANTS
 
@@ -28,6 +29,11 @@ def _stand_in(mutant: str | None, bounds: object) -> dict[str, object]:
     return {"verdict": "caught", "property": MUTANTS[mutant].breaks, "steps": 1, "note": "stand-in"}
 
 
+def _impl_only_stand_in(name: str) -> dict[str, object]:
+    """A fast stand-in for ``impl_only_cell`` (test_fuzz.py runs the real one on every impl-only mutant)."""
+    return {"verdict": "caught", "property": "conformance: journal", "steps": 3, "note": "stand-in"}
+
+
 @pytest.fixture(scope="module")
 def card(tmp_path_factory: pytest.TempPathFactory) -> scorecard.Scorecard:
     """The full scorecard at the small bounds: the explicit checker for real, the plugged ones stood in."""
@@ -35,6 +41,7 @@ def card(tmp_path_factory: pytest.TempPathFactory) -> scorecard.Scorecard:
     with pytest.MonkeyPatch.context() as mp:
         for adapter in (scorecard.SymbolicAdapter, scorecard.FuzzAdapter):
             mp.setattr(adapter, "hook", lambda self: _stand_in)
+        mp.setattr(scorecard.FuzzAdapter, "impl_only_hook", lambda self: _impl_only_stand_in)
         return scorecard.build(list(scorecard.ADAPTERS), settings)
 
 
@@ -98,6 +105,39 @@ def test_markdown_and_json(card: scorecard.Scorecard, tmp_path: Path) -> None:
     data = json.loads((tmp_path / "s.json").read_text())
     assert [row["row"] for row in data["rows"]] == card.rows
     assert data["caught"]["explicit"] == len(MUTANTS)
+
+
+def test_the_implementation_only_mutants_have_their_conformance_column(card: scorecard.Scorecard,
+                                                                       tmp_path: Path) -> None:
+    assert list(card.impl_only) == list(IMPL_ONLY_MUTANTS)
+    assert card.impl_only_caught() == len(IMPL_ONLY_MUTANTS) and card.impl_only_missed() == []
+    card.write(tmp_path / "s.md", tmp_path / "s.json")
+    md = (tmp_path / "s.md").read_text()
+    assert f"| implementation-only mutant | the bug | {scorecard.IMPL_ONLY_COLUMN} |" in md
+    for name, bug in IMPL_ONLY_MUTANTS.items():
+        assert f"| `{name}` | {bug} | caught conformance: journal, 3 steps" in md
+    assert f"caught by conformance: {len(IMPL_ONLY_MUTANTS)} of {len(IMPL_ONLY_MUTANTS)}" in md
+    data = json.loads((tmp_path / "s.json").read_text())
+    assert [r["row"] for r in data["impl_only"]] == list(IMPL_ONLY_MUTANTS)
+    assert data["impl_only_caught"] == len(IMPL_ONLY_MUTANTS)
+
+
+def test_mutants_exits_1_when_conformance_misses_an_implementation_only_mutant(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    def misses(name: str) -> dict[str, object]:
+        return {"verdict": "missed", "note": "stand-in miss"} if name == "log_table_frees_newest" else \
+            _impl_only_stand_in(name)
+
+    monkeypatch.setattr(scorecard.FuzzAdapter, "hook", lambda self: _stand_in)
+    monkeypatch.setattr(scorecard.FuzzAdapter, "impl_only_hook", lambda self: misses)
+    monkeypatch.setattr(sys, "argv", ["pitmirror", "mutants", "--checker", "fuzz", "--quiet", "--out", str(tmp_path)])
+    with pytest.raises(SystemExit) as e:
+        cli.main()
+    out = capsys.readouterr().out
+    assert e.value.code == 1
+    assert f"{len(IMPL_ONLY_MUTANTS) - 1} of {len(IMPL_ONLY_MUTANTS)} implementation-only mutants caught" in out
+    assert "missed: log_table_frees_newest" in out
+    assert f"fuzz: {len(MUTANTS)} of {len(MUTANTS)} mutants caught" in out
 
 
 def test_a_miss_must_say_why() -> None:

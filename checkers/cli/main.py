@@ -412,13 +412,28 @@ def mutants(checker: str, preset: str, fence: str | None, only: tuple[str, ...],
             cells.append(text)
         table.add_row(f"[bold]{row}[/]" if row == scorecard.CORRECT else row, card.expected[row], *cells)
     out.print(table)
+    if card.impl_only:
+        # bugs of the impl alone: the model is correct, so only conformance has a cell for them
+        impl_table = Table(title="implementation-only mutants: conformance", pad_edge=False)
+        impl_table.add_column("implementation-only mutant")
+        impl_table.add_column(scorecard.IMPL_ONLY_COLUMN, overflow="fold")
+        for name, cell in card.impl_only.items():
+            text = f"[{styles[cell.verdict]}]{lit(cell.text())}[/]"
+            if (name, scorecard.IMPL_ONLY_COLUMN) in refs:
+                text += f" \\[{refs[(name, scorecard.IMPL_ONLY_COLUMN)]}]"
+            impl_table.add_row(name, text)
+        out.print(impl_table)
     for k, note in enumerate(notes, 1):
         out.print(f"[dim]\\[{k}] {lit(note)}[/]")
     for c in names:
         out.print(f"{c}: {card.caught(c)} of {len(card.rows) - 1} mutants caught"
                   + (f"; missed: {', '.join(card.missed(c))}" if card.missed(c) else ""))
+    if card.impl_only:
+        missed_impl = card.impl_only_missed()
+        out.print(f"conformance: {card.impl_only_caught()} of {len(card.impl_only)} implementation-only mutants "
+                  "caught" + (f"; missed: {', '.join(missed_impl)}" if missed_impl else ""))
     status = ExitCode.OK
-    if any(card.missed(c) or card.false_alarms(c) for c in names):
+    if any(card.missed(c) or card.false_alarms(c) for c in names) or card.impl_only_missed():
         status = ExitCode.VIOLATED
     elif card.partial:
         status = ExitCode.INTERRUPTED

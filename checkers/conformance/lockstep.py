@@ -343,6 +343,7 @@ class Lockstep:
     _viewer: ImplViewer = field(init=False)
     _enabled: tuple[State, list[Action]] | None = field(init=False, default=None)
     _conforms_at: int = field(init=False, default=-1)  # the step whose views were last found equal
+    _keys: tuple[State, set[tuple[str, Any]]] | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         self.model = MirrorModel(self.bounds)
@@ -371,6 +372,11 @@ class Lockstep:
         if self._view is None or self._view[0] != len(self.steps):
             self._view = (len(self.steps), self._viewer.view())
         return self._view[1]
+
+    def fresh_view(self) -> dict[str, Any]:
+        """The impl's view read now, not the step's cached one: for a request that must change nothing, read
+        before and after it (a block or record is decoded again only if a write reached it)."""
+        return self._viewer.view()
 
     def step(self, a: Action, request: Callable[[], object] | None = None) -> None:
         """Take ``a`` on the model (it must be enabled there) and on the impl (``system.apply(a)``, or
@@ -401,17 +407,25 @@ class Lockstep:
     def check_enabled(self) -> None:
         """The impl enables exactly the model's actions, once the model's budgets are applied to it.
         Compared by name and JSON arguments (both sides speak the trace format), which is cheaper than
-        rebuilding model action objects: this runs after every fuzz step."""
-        model = {_model_key(a) for a in self.enabled()}
-        impl: set[tuple[str, Any]] = set()
-        for ia in self.system.enabled_actions():
-            if self.model.within_budget(self.state, ia.name):
-                impl.add(_impl_key(ia))
+        rebuilding model action objects: this runs after every fuzz step. The model's side is keyed once
+        per state; the impl is not asked for the actions whose budget is spent (it would list them, and
+        they would be dropped: a recovery's targets cost it an image each)."""
+        s = self.state
+        spent = [a.name for a in spec_actions.ACTIONS
+                 if a.budget is not None and not self.model.within_budget(s, a.name)]
+        impl = {_impl_key(ia) for ia in self.system.enabled_actions(without=spent)}
+        model = self._model_keys()
         if model != impl:
             only_m = ", ".join(sorted(map(_show_key, model - impl))) or "-"
             only_i = ", ".join(sorted(map(_show_key, impl - model))) or "-"
             raise ConformanceError(self.step_index, f"enabled actions differ: only the model enables {only_m}; "
                                                     f"only the impl enables {only_i}", ("enabled",))
+
+    def _model_keys(self) -> set[tuple[str, Any]]:
+        """``_model_key`` of every action the model enables now (computed once per state)."""
+        if self._keys is None or self._keys[0] is not self.state:
+            self._keys = (self.state, {_model_key(a) for a in self.enabled()})
+        return self._keys[1]
 
     def violated(self, props: Iterable[Property]) -> list[tuple[Property, str]]:
         """The properties violated now: on the model's state, then on the impl's (``impl_state``). When

@@ -10,6 +10,11 @@ callable ``(mutant | None) -> Cell`` (``None`` is the correct protocol) with a b
 that a checker can run its rows in parallel. The explicit checker runs here; the Z3 column calls
 ``checkers.symbolic.bmc.scorecard_cell`` and the fuzz column ``checkers.conformance.fuzz.scorecard_cell``.
 
+The bugs of the implementation alone (``impl.mutants.IMPL_ONLY_MUTANTS``) have a table of their own with one
+column, ``conformance (fuzz)``: the model stays correct for them, so no model checker has a row to run, and
+only conformance (abstraction(impl) == model after every step) can catch one; its cell names the first
+divergent field (``checkers.conformance.fuzz.impl_only_cell``). They run with the fuzz column.
+
 Ctrl-C ends the scorecard with what it has: the cells computed so far, the rest ``not run``, and the
 scorecard marked partial (``Scorecard.partial``), so an aborted run still writes its files.
 """
@@ -25,6 +30,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from pitmirror.checkers.conformance import fuzz as fuzz_checker
+from pitmirror.checkers.conformance.fuzz import IMPL_ONLY_MUTANTS  # reports/ reads impl/ only through conformance
 from pitmirror.checkers.explicit.checker import INTERRUPTED, Verdict
 from pitmirror.checkers.explicit.runner import CheckJob, JobOutcome, run_jobs
 from pitmirror.checkers.symbolic import bmc
@@ -34,6 +40,7 @@ from pitmirror.spec.properties import BY_NAME, PROPERTIES, Kind, not_applicable,
 from pitmirror.spec.state import RecoveryKind
 
 CORRECT = "correct protocol"  # the row label of the protocol without a mutant
+IMPL_ONLY_COLUMN = "conformance (fuzz)"  # the one column of the implementation-only mutants' table
 
 
 class Outcome(Enum):
@@ -310,6 +317,36 @@ class FuzzAdapter(RowByRowAdapter):
         """``checkers.conformance.fuzz.scorecard_cell``."""
         return fuzz_checker.scorecard_cell
 
+    def impl_only_hook(self) -> Callable[[str], Mapping[str, Any]]:
+        """``checkers.conformance.fuzz.impl_only_cell``: a bug of the impl alone against the correct model."""
+        return fuzz_checker.impl_only_cell
+
+    def impl_only_cells(self, names: Sequence[str]) -> list[Cell]:
+        """The conformance cell of each implementation-only mutant, with progress; Ctrl-C leaves the rest
+        ``not run``."""
+        hook = self.impl_only_hook()
+        out: list[Cell] = []
+        for k, name in enumerate(names):
+            if self.settings.progress is not None:
+                self.settings.progress(self.name, k, len(names), f"impl-only {name}")
+            if self.interrupted:
+                out.append(Cell(Outcome.NOT_RUN, note="interrupted (Ctrl-C) before this cell"))
+                continue
+            started = time.perf_counter()
+            try:
+                got = hook(name)
+            except KeyboardInterrupt:
+                self.interrupted = True
+                out.append(Cell(Outcome.NOT_RUN, note="interrupted (Ctrl-C) before this cell"))
+                continue
+            cell = Cell.from_mapping(got)
+            if cell.seconds is None:
+                cell = Cell(cell.verdict, cell.property, cell.steps, time.perf_counter() - started, cell.note)
+            out.append(cell)
+        if self.settings.progress is not None:
+            self.settings.progress(self.name, len(names), len(names), "done")
+        return out
+
 
 #: The registry: checker name -> adapter. A new checker adds one line here.
 ADAPTERS: dict[str, type[CheckerAdapter]] = {a.name: a for a in (ExplicitAdapter, SymbolicAdapter, FuzzAdapter)}
@@ -325,6 +362,15 @@ class Scorecard:
     cells: dict[tuple[str, str], Cell]  # (row, checker) -> cell
     bounds: Bounds
     partial: bool = False  # Ctrl-C ended the run: some cells are ``not run``
+    impl_only: dict[str, Cell] = field(default_factory=dict)  # implementation-only mutant -> conformance cell
+
+    def impl_only_missed(self) -> list[str]:
+        """Implementation-only mutants conformance ran on and did not catch."""
+        return [n for n, c in self.impl_only.items() if c.verdict not in {Outcome.CAUGHT, *NO_VERDICT}]
+
+    def impl_only_caught(self) -> int:
+        """Implementation-only mutants conformance caught."""
+        return sum(c.verdict is Outcome.CAUGHT for c in self.impl_only.values())
 
     def cell(self, row: str, checker: str) -> Cell:
         """One cell."""
@@ -345,7 +391,8 @@ class Scorecard:
 
     def unexplained(self) -> list[tuple[str, str]]:
         """Cells that are neither a catch nor an explained miss (should be none)."""
-        return [k for k, c in self.cells.items() if not c.explained()]
+        return [k for k, c in self.cells.items() if not c.explained()] + \
+            [(n, IMPL_ONLY_COLUMN) for n, c in self.impl_only.items() if not c.explained()]
 
     def to_json(self) -> dict[str, Any]:
         """The scorecard as JSON data."""
@@ -356,6 +403,9 @@ class Scorecard:
             "caught": {c: self.caught(c) for c in self.checkers},
             "missed": {c: self.missed(c) for c in self.checkers},
             "mutants": len(self.rows) - 1, "partial": self.partial,
+            "impl_only": [{"row": n, "bug": IMPL_ONLY_MUTANTS[n], "cells": {IMPL_ONLY_COLUMN: c.to_json()}}
+                          for n, c in self.impl_only.items()],
+            "impl_only_caught": self.impl_only_caught(), "impl_only_missed": self.impl_only_missed(),
         }
 
     def footnotes(self) -> tuple[dict[tuple[str, str], int], list[str]]:
@@ -369,6 +419,10 @@ class Scorecard:
                 if note:
                     text = f"{c}: {note}" if self.cell(r, c).verdict is Outcome.NOT_RUN else f"{r} / {c}: {note}"
                     refs[(r, c)] = numbers.setdefault(text, len(numbers) + 1)
+        for n, cell in self.impl_only.items():
+            if cell.note:
+                text = f"{n} / {IMPL_ONLY_COLUMN}: {cell.note}"
+                refs[(n, IMPL_ONLY_COLUMN)] = numbers.setdefault(text, len(numbers) + 1)
         return refs, list(numbers)
 
     def to_markdown(self) -> str:
@@ -390,6 +444,20 @@ class Scorecard:
                                                                else "")
         out = [title, "", f"Bounds: {b}.", "", *lines, "",
                f"Mutants caught: {caught}.", ""]
+        if self.impl_only:
+            out += ["## Implementation-only mutants", "",
+                    "Bugs of the implementation alone (`impl.mutants.IMPL_ONLY_MUTANTS`): the model stays correct, "
+                    "so no model checker has anything to catch; conformance (abstraction(impl) == model after every "
+                    "fuzz step, at the fuzz column's bounds and budget) catches each and names the first divergent "
+                    "field.",
+                    "", f"| implementation-only mutant | the bug | {IMPL_ONLY_COLUMN} |", "|---|---|---|"]
+            for n, cell in self.impl_only.items():
+                text = cell.text().replace("|", "\\|")
+                if (n, IMPL_ONLY_COLUMN) in refs:
+                    text += f" [{refs[(n, IMPL_ONLY_COLUMN)]}]"
+                out.append(f"| `{n}` | {IMPL_ONLY_MUTANTS[n]} | {text} |")
+            out += ["", f"Implementation-only mutants caught by conformance: {self.impl_only_caught()} of "
+                        f"{len(self.impl_only)}.", ""]
         if notes:
             out += ["Notes:", "", *(f"{i}. {n.replace(chr(10), ' ')}" for i, n in enumerate(notes, 1)), ""]
         return "\n".join(out)
@@ -404,19 +472,28 @@ class Scorecard:
 
 def build(checkers: Sequence[str], settings: Settings, mutants: Sequence[str] | None = None) -> Scorecard:
     """Run every named checker on every mutant (all of ``MUTANTS`` unless ``mutants`` names some) and on
-    the correct protocol."""
+    the correct protocol; with the fuzz column and no ``mutants`` named, also every implementation-only
+    mutant (its own table, one conformance column)."""
     targets: list[Target] = [MUTANTS[n] for n in (mutants if mutants is not None else MUTANTS)] + [None]
     rows = [row_label(t) for t in targets]
     cells: dict[tuple[str, str], Cell] = {}
+    impl_only: dict[str, Cell] = {}
     partial = False
     for name in checkers:
-        if partial:  # Ctrl-C ends the whole scorecard, not one column
+        adapter = None if partial else ADAPTERS[name](settings)  # Ctrl-C ends the whole scorecard, not one column
+        if adapter is None:
             got = [Cell(Outcome.NOT_RUN, note="interrupted (Ctrl-C) before this column") for _ in targets]
         else:
-            adapter = ADAPTERS[name](settings)
             got = adapter.cells(targets)
             partial = adapter.interrupted
         for t, cell in zip(targets, got, strict=True):
             cells[(row_label(t), name)] = cell
+        if name == FuzzAdapter.name and mutants is None:
+            names = list(IMPL_ONLY_MUTANTS)
+            if isinstance(adapter, FuzzAdapter) and not partial:
+                impl_only = dict(zip(names, adapter.impl_only_cells(names), strict=True))
+                partial = adapter.interrupted
+            else:
+                impl_only = {n: Cell(Outcome.NOT_RUN, note="interrupted (Ctrl-C) before this column") for n in names}
     expected = {row_label(t): "" if t is None else t.breaks for t in targets}
-    return Scorecard(list(checkers), rows, expected, cells, settings.base, partial)
+    return Scorecard(list(checkers), rows, expected, cells, settings.base, partial, impl_only)

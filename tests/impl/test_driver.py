@@ -139,6 +139,14 @@ def test_idle_system_enables_writes_faults_crashes_and_recoveries() -> None:
                      "StartRecovery(target=1, kind='writethrough')"]
 
 
+def test_enabled_actions_without_leaves_out_exactly_those_names() -> None:
+    s = MirroredSystem(blocks=2, journal_capacity=4, values=2)
+    s.write(0, 1)
+    every = s.enabled_actions()
+    for without in ({"StartRecovery"}, {"HostWrite", "CrashArray"}, set(ACTION_NAMES)):
+        assert s.enabled_actions(without=without) == [a for a in every if a.name not in without]
+
+
 def check_invariants(s: MirroredSystem) -> None:
     st = s.abstract_state()
     p, r = st["primary"], st["remote"]

@@ -1,0 +1,125 @@
+"""What a fuzz step is and how likely: the kinds of step, their weights per phase of a run, the wheel that
+turns one drawn number into a kind, and swarm testing's switches (``checkers.conformance.machine`` draws
+with them).
+
+A step draws one number (``CHOICES``). Its remainder by ``WHEEL`` picks a slot of the current phase's wheel,
+each kind owning as many slots as its weight's share; the rest of the number picks the instance among the
+model's enabled actions of that kind. Every part shrinks towards 0: the first kind of ``KINDS`` (a delivery,
+what lets the protocol settle), the first instance in the model's order.
+"""
+
+from __future__ import annotations
+
+from pitmirror.model.actions import ACTION_TYPES, Action
+from pitmirror.spec import actions as spec_actions
+
+
+class Pick:
+    """A drawn model action, printed in the protocol's words in Hypothesis's reproduction
+    (``Draw 2 (step): HostWrite(lba=0, value=1)``; the dataclass itself would print its class variables)."""
+
+    __slots__ = ("action",)
+
+    def __init__(self, action: Action) -> None:
+        self.action = action
+
+    def __repr__(self) -> str:
+        return repr(self.action)
+
+
+class StepKind:
+    """A kind of step the machine can take: a model action's class, or one of the machine's own rules
+    (``HostRead``, ``BadRequest``, ``Drain``). Printed by name in Hypothesis's reproduction."""
+
+    __slots__ = ("action", "name")
+
+    def __init__(self, name: str, action: type[Action] | None = None) -> None:
+        self.name, self.action = name, action
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+def _k(action: type[Action]) -> StepKind:
+    return StepKind(action.__name__, action)
+
+
+#: Every kind of step, in the order a drawn kind shrinks towards (first: the simplest). Only a kind with an
+#: enabled instance is offered; its chance is its weight (``ConformanceMachine.weight``). First come the
+#: steps that let what is pending settle (deliver, finish a recovery or a resync, repair, time out), then
+#: the protocol's own moves, then new faults and the machine's rules: a failing run whose every choice has
+#: shrunk to 0 lets the protocol settle whenever it can, and starts something new only when it cannot.
+#: The action kinds are exactly ``spec.actions``' (checked at import): the order is the fuzzer's own tuning.
+SHRINK_ORDER: tuple[str, ...] = (
+    "Deliver", "RecoveryWrite", "SwapVolumes", "FinishRecovery", "RepairPath", "MirrorTimeout", "SwapTimeout",
+    "StartResync", "FinishResync", "PersistJournal", "Checkpoint", "HostWrite", "StartRecovery", "SetMarker",
+    "RemoteCheckpoint", "FailPath", "LoseMessage", "DuplicateMessage", "CrashArray",
+)
+if sorted(SHRINK_ORDER) != sorted(spec_actions.ACTION_NAMES):
+    raise TypeError(f"the fuzzer's action kinds {sorted(SHRINK_ORDER)} are not spec.actions' "
+                    f"{sorted(spec_actions.ACTION_NAMES)}")
+KINDS: tuple[StepKind, ...] = (
+    *(_k(ACTION_TYPES[name]) for name in SHRINK_ORDER), StepKind("HostRead"), StepKind("BadRequest"),
+    StepKind("Drain"), StepKind("PowerCut"),
+)
+BY_KIND: dict[str, StepKind] = {k.name: k for k in KINDS}
+#: Base weights: the protocol's own moves are frequent; a started recovery is driven on to its end (its
+#: steps weigh most), and what settles a fault (repair, timeouts, resync) is likely once it is possible.
+BASE_WEIGHTS: dict[str, int] = {
+    "HostWrite": 4, "Deliver": 6, "Checkpoint": 2, "StartRecovery": 1, "RecoveryWrite": 8, "SwapVolumes": 8,
+    "FinishRecovery": 8, "SetMarker": 1, "FailPath": 1, "RepairPath": 4, "LoseMessage": 1, "DuplicateMessage": 1,
+    "MirrorTimeout": 4, "SwapTimeout": 4, "CrashArray": 1, "StartResync": 4, "FinishResync": 4,
+    "RemoteCheckpoint": 2, "PersistJournal": 2, "HostRead": 1, "BadRequest": 1, "Drain": 1, "PowerCut": 6,
+}
+#: Once the journal holds two records there is history to recover to and to checkpoint: these weigh more.
+HISTORY_WEIGHTS: dict[str, int] = {
+    "StartRecovery": 6, "Checkpoint": 4, "SetMarker": 2, "FailPath": 2, "LoseMessage": 2, "DuplicateMessage": 2,
+    "CrashArray": 2, "RemoteCheckpoint": 3,
+}
+#: While a recovery runs: drive it to its end, and try what must not happen meanwhile (a checkpoint that
+#: passes the target, a host write into a swap, a crash or a path failure in the middle).
+RECOVERY_WEIGHTS: dict[str, int] = {
+    **HISTORY_WEIGHTS, "Checkpoint": 8, "HostWrite": 8, "CrashArray": 2, "FailPath": 2,
+}
+#: Slots of the wheel a step's number turns: each kind owns a run of slots in ``KINDS`` order, as many as
+#: its weight's share. A number picks a slot; when that kind is offered now it is taken, so a number keeps
+#: its meaning (a kind) wherever it lands in a run and Hypothesis can delete the steps before it while
+#: shrinking. When it is not offered, the rest of the number picks among the offered kinds by weight.
+WHEEL = 1 << 10
+
+
+def _wheel(weights: dict[str, int]) -> tuple[int, ...]:
+    """slot -> index in ``KINDS``."""
+    total = sum(weights.get(k.name, BASE_WEIGHTS[k.name]) for k in KINDS)
+    bounds, acc = [], 0
+    for k in KINDS:
+        acc += weights.get(k.name, BASE_WEIGHTS[k.name])
+        bounds.append(acc * WHEEL / total)
+    return tuple(next(i for i, b in enumerate(bounds) if slot < b) for slot in range(WHEEL))
+
+
+#: (weights, wheel) of each phase: no history yet, history in the journal, a recovery running.
+PHASES = tuple((w, _wheel(w)) for w in (BASE_WEIGHTS, {**BASE_WEIGHTS, **HISTORY_WEIGHTS},
+                                          {**BASE_WEIGHTS, **RECOVERY_WEIGHTS}))
+
+#: Swarm testing: each example switches each of these off (drawn by the ``start`` rule), so some runs are
+#: fault-free, some never checkpoint, some never read, ... Checkpoints and recoveries are off in a quarter
+#: of the examples, the rest in half. The kinds not listed (host writes, delivery, and every step that
+#: settles a fault or finishes a recovery) are always on, so a run never starts what it cannot end.
+SWARM: dict[str, int] = {
+    "Checkpoint": 3, "StartRecovery": 3, "SetMarker": 2, "FailPath": 2, "LoseMessage": 2, "DuplicateMessage": 2,
+    "CrashArray": 2, "RemoteCheckpoint": 2, "HostRead": 2, "BadRequest": 2, "Drain": 2, "PowerCut": 3,
+}  # name -> off when the example's draw in 0..3 is at least this
+
+#: The range of the number each step draws: enough for the total weight times the most instances of a
+#: kind times a rule's own arguments, with room to spare so that the remainders are close to uniform.
+CHOICES = 1 << 24
+#: Steps per call of the machine's rule: Hypothesis's own cost per rule (choosing it, its spans, its
+#: bookkeeping) was about as much as a whole protocol step; paid once per batch it is a few percent.
+BATCH = 10
+
+
+__all__ = [
+    "BASE_WEIGHTS", "BATCH", "BY_KIND", "CHOICES", "HISTORY_WEIGHTS", "KINDS", "PHASES", "RECOVERY_WEIGHTS", "SWARM",
+    "WHEEL", "Pick", "StepKind",
+]
