@@ -39,7 +39,7 @@ from pitmirror.checkers.cli.common import (
 )
 from pitmirror.checkers.explicit.checker import INTERRUPTED, Verdict
 from pitmirror.checkers.explicit.runner import CheckJob, JobOutcome, run_jobs
-from pitmirror.checkers.frontier.engine import FrontierResult
+from pitmirror.checkers.frontier.engine import AUTO_COMPILE_AT, KERNELS, FrontierResult
 from pitmirror.checkers.frontier.runner import run_frontier_jobs
 from pitmirror.checkers.reports import scorecard
 from pitmirror.checkers.traces import diff as tracediff
@@ -63,10 +63,13 @@ from pitmirror.spec.properties import BY_NAME, PROPERTIES, Kind, trade_off, with
 @click.option("--engine", type=click.Choice(["frontier", "object"]), default="frontier", show_default=True,
               help="frontier: whole frontiers as arrays; object: one Python state at a time (the reference)")
 @click.option("--exact", is_flag=True, help="frontier engine: keep whole states, not 64-bit fingerprints")
+@click.option("--kernel", type=click.Choice(KERNELS), default="auto", show_default=True,
+              help="frontier engine: c compiles the encoding (cached per bounds), numpy evaluates it over arrays; "
+                   f"auto uses a cached kernel, compiling one once a run passes {AUTO_COMPILE_AT:,} states")
 @click.option("--quiet", is_flag=True, help="no progress display")
 def check(preset: str, fence: str | None, recovery: str, mutant: str | None, properties: tuple[str, ...],
           max_states: int | None, out_dir: Path, json_path: Path | None, no_symmetry: bool, jobs: int, engine: str,
-          exact: bool, quiet: bool, **bounds: int | None) -> None:
+          exact: bool, kernel: str, quiet: bool, **bounds: int | None) -> None:
     """Explore every reachable state breadth-first and check the properties (shortest counterexamples)."""
     check_names(mutant, properties)
     base = make_bounds(preset, fence, mutant, bounds)
@@ -81,7 +84,7 @@ def check(preset: str, fence: str | None, recovery: str, mutant: str | None, pro
                            stop_when_violated=stop, label=k.name.lower()) for k in KINDS[recovery]]
     started = time.perf_counter()
     with Ticker(quiet) as ticker:
-        outcomes = _run_with_progress(check_jobs, jobs, ticker, engine, exact)
+        outcomes = _run_with_progress(check_jobs, jobs, ticker, engine, exact, kernel)
     runs = [_report(o, out_dir) for o in outcomes]
     status = worst(*(code for code, _ in runs))
     if json_path is not None:
@@ -90,7 +93,7 @@ def check(preset: str, fence: str | None, recovery: str, mutant: str | None, pro
 
 
 def _run_with_progress(check_jobs: list[CheckJob], workers: int, ticker: Ticker, engine: str = "object",
-                       exact: bool = False) -> list[JobOutcome]:
+                       exact: bool = False, kernel: str = "auto") -> list[JobOutcome]:
     """Run explicit jobs on ``engine`` with one progress line each: states, depth, frontier, states per second."""
     updates = {j.label: ticker.task(j.label) for j in check_jobs}
     started = time.perf_counter()
@@ -101,7 +104,7 @@ def _run_with_progress(check_jobs: list[CheckJob], workers: int, ticker: Ticker,
                        f"{states:>10,} states  depth {depth:>3}  frontier {frontier:>8,}  {rate:>9,.0f} states/s")
 
     if engine == "frontier":
-        return run_frontier_jobs(check_jobs, update, workers=workers, exact=exact)
+        return run_frontier_jobs(check_jobs, update, workers=workers, exact=exact, kernel=kernel)
     return run_jobs(check_jobs, update, workers=workers)
 
 
@@ -118,6 +121,8 @@ def _report(o: JobOutcome, out_dir: Path) -> tuple[ExitCode, dict[str, Any]]:
     out.print(f"\n[bold]{title}[/]: {r.states:,} states, {r.transitions:,} transitions, depth {r.depth}, "
               f"{r.seconds:.1f} s, {r.states_per_second:,.0f} states/s, ~{r.bytes_per_state:,.0f} bytes/state"
               f" (symmetry group {r.symmetry_group}); {lit(r.stop_reason)}")
+    if isinstance(r, FrontierResult) and r.kernel:
+        out.print(f"successors and properties: {lit(r.kernel)}")
     if isinstance(r, FrontierResult) and not r.exact:  # the frontier engine's fingerprints, as TLC reports them
         out.print(f"fingerprint collision probability (if 64-bit fingerprints were random): "
                   f"{r.collision_probability:.1e}; --exact rules it out")

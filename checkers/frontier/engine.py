@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 
 from pitmirror.checkers.explicit.checker import INTERRUPTED, CheckResult, Discovery, ProgressFn, Verdict, trap_note
+from pitmirror.checkers.frontier.compiled import CompileError, Kernel, TraceError, compile_encoding
 from pitmirror.checkers.frontier.predicates import vector_predicates
 from pitmirror.checkers.frontier.symmetry import RowSymmetry
 from pitmirror.checkers.symbolic.encoding import Encoding
@@ -45,6 +46,12 @@ from pitmirror.spec.properties import Kind, Property
 from pitmirror.spec.state import State
 
 DTYPE = np.int8
+#: how successors and properties are computed: ``c`` the compiled kernel (``checkers.frontier.compiled``),
+#: ``numpy`` the encoding evaluated over arrays, ``auto`` the kernel when a C compiler is there
+KERNELS = ("auto", "c", "numpy")
+#: with ``auto`` and no kernel in the cache, a run compiles one once it has found this many states: the
+#: compiler's seconds then pay back within the run or on the next one at these bounds
+AUTO_COMPILE_AT = 100_000
 _M1 = np.uint64(0x9E3779B97F4A7C15)
 _M2 = np.uint64(0xBF58476D1CE4E5B9)
 _M3 = np.uint64(0x94D049BB133111EB)
@@ -136,6 +143,7 @@ class FrontierResult(CheckResult[Any, Any]):
 
     collision_probability: float = 0.0
     exact: bool = False
+    kernel: str = ""  # which path computed successors and properties (``FrontierChecker.kernel_note``)
 
 
 @dataclass
@@ -155,7 +163,7 @@ class FrontierChecker:
 
     def __init__(self, model: MirrorModel, properties: Sequence[Property], *, symmetry: bool = True,
                  exact: bool = False, max_states: int | None = None, stop_when_violated: Sequence[str] = (),
-                 progress: ProgressFn | None = None, jobs: int = 1) -> None:
+                 progress: ProgressFn | None = None, jobs: int = 1, kernel: str = "auto") -> None:
         self.model = model
         self.properties = list(properties)
         self.enc = Encoding(model.bounds)
@@ -173,6 +181,36 @@ class FrontierChecker:
         preds = vector_predicates(self.enc)
         self.preds = {p.name: preds[p.name] for p in self.properties}
         self.stats = FrontierStats(0, 0.0, exact, 0)
+        if kernel not in KERNELS:
+            raise ValueError(f"unknown kernel {kernel!r}: one of {', '.join(KERNELS)}")
+        self.kernel_choice = kernel
+        self.kernel: Kernel | None = None  # the compiled encoding, once ``run`` has loaded it
+        self.kernel_note = ""  # which path ran, and why (what ``check`` prints)
+
+    def load_kernel(self, build: bool) -> None:
+        """Load the C kernel of this encoding from the cache, or compile it when ``build``, unless the numpy
+        path was asked for; with ``auto``, stay on numpy when there is no C compiler or the encoding cannot be
+        traced (``kernel_note`` says why)."""
+        if self.kernel_choice == "numpy" or self.kernel is not None:
+            self.kernel_note = self.kernel_note or "numpy"
+            return
+        started = time.perf_counter()
+        try:
+            kernel = compile_encoding(self.enc, self.preds, build_missing=build)
+            if kernel is not None:
+                kernel.use_symmetry(self.sym, padded_width(len(self.lay.names)))
+        except (CompileError, TraceError) as e:
+            if self.kernel_choice == "c":
+                raise
+            self.kernel_choice = "numpy"  # no second attempt in this run
+            self.kernel_note = f"numpy ({e})"
+            return
+        if kernel is None:
+            self.kernel_note = "numpy (no compiled kernel yet)"
+            return
+        self.kernel = kernel
+        how = "from the cache" if kernel.cached else "compiled"
+        self.kernel_note = f"C kernel {how} in {time.perf_counter() - started:.1f} s"
 
     # --- evaluation over a frontier ----------------------------------------------------------------------
 
@@ -180,15 +218,34 @@ class FrontierChecker:
         """A frontier as a state vector whose slots are arrays (one element per state)."""
         return SV(self.lay, dict(zip(self.lay.names, f, strict=True)))
 
+    def evaluate_all(self, packed: np.ndarray, f: np.ndarray | None) -> dict[str, np.ndarray]:
+        """Every property's predicate on every state of a frontier (``packed``; ``f`` is its unpacked form,
+        made here when the numpy path needs it and it is not at hand)."""
+        if self.kernel is not None:
+            return self.kernel.predicates(packed)
+        f = unpack(packed, len(self.lay.names)) if f is None else f
+        return {name: self.evaluate(name, f) for name in self.preds}
+
     def evaluate(self, name: str, f: np.ndarray) -> np.ndarray:
         """A property's predicate on every state of a frontier."""
         got = self.preds[name](self.view(f))
         return np.broadcast_to(np.asarray(got, dtype=bool), (f.shape[1],))
 
-    def successors(self, f: np.ndarray, packed: np.ndarray | None = None
+    def successors(self, f: np.ndarray | None, packed: np.ndarray | None = None
                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Every successor of every state of ``f``: the packed vectors, and per successor the index of its
-        source column, its action instance and its parameter. ``packed`` is ``pack(f)`` if at hand."""
+        source column, its action instance and its parameter. ``packed`` is ``pack(f)`` if at hand. The C
+        kernel, when loaded, computes the same arrays in the same order (``f`` may then be ``None``)."""
+        if self.kernel is not None:
+            assert f is not None or packed is not None
+            packed = pack(f) if packed is None else packed  # type: ignore[arg-type]
+            out, src, inst_ids, param_ids, bad = self.kernel.successors(packed)
+            if bad >= 0:
+                row, pair = divmod(bad, self.kernel.npairs)
+                self._outgrown(int(self.kernel.pair_inst[pair]), int(self.kernel.pair_param[pair]),
+                               unpack(packed[[row]], len(self.lay.names))[:, 0])
+            return out, src, inst_ids, param_ids
+        assert f is not None
         s = self.view(f)
         n = f.shape[1]
         w = len(self.lay.names)
@@ -208,10 +265,7 @@ class FrontierChecker:
                 sub_cols = list(sub_view.d.values())
                 t, ok = inst.effect(sub_view, v)
                 if ok is not True and not np.all(ok):
-                    bad = self.lay.decode(dict(zip(self.lay.names, (int(x) for x in sub[:, int(np.argmin(ok))]),
-                                                   strict=True)))
-                    raise CapacityError(f"{inst.name} (parameter {v}) outgrows the vector's capacities "
-                                        f"{self.lay.caps} from {bad!r}")
+                    self._outgrown(a, v, sub[:, int(np.argmin(ok))])
                 out = packed[rows]  # the state before; then the slots the effect changed, in one block
                 changed = [(k, x) for k, x in enumerate(map(t.d.__getitem__, self.lay.names)) if x is not sub_cols[k]]
                 if changed:
@@ -227,9 +281,17 @@ class FrontierChecker:
             return (np.empty((0, wp), DTYPE), np.empty(0, np.int64), np.empty(0, np.int16), np.empty(0, np.int16))
         return np.concatenate(outs), np.concatenate(srcs), np.concatenate(insts), np.concatenate(params)
 
+    def _outgrown(self, a: int, v: int, column: np.ndarray) -> None:
+        """Raise the ``CapacityError`` of instance ``a`` (parameter ``v``) taken from the state ``column``."""
+        bad = self.lay.decode(dict(zip(self.lay.names, (int(x) for x in column), strict=True)))
+        raise CapacityError(f"{self.enc.instances[a].name} (parameter {v}) outgrows the vector's capacities "
+                            f"{self.lay.caps} from {bad!r}")
+
     def keys(self, rows: np.ndarray) -> np.ndarray:
         """The visited-set keys of packed vectors: fingerprints, or the packed vectors (``--exact``)."""
-        return exact_keys(rows) if self.exact else fingerprints(rows)
+        if self.exact:
+            return exact_keys(rows)
+        return fingerprints(rows) if self.kernel is None else self.kernel.fingerprints(rows)
 
     def packed(self, s: State) -> np.ndarray:
         """The packed vector of one concrete state (a 1-row array)."""
@@ -244,19 +306,26 @@ class FrontierChecker:
         """Expand a frontier (packed rows; ``frontier`` is ``unpack(packed)`` if at hand): its successors
         deduplicated, canonicalized and keyed, in the order of discovery, each with the source row, action
         instance and parameter that found it first."""
-        if frontier is None:
+        if frontier is None and self.kernel is None:
             frontier = unpack(packed, len(self.lay.names))
         succ, src, inst, param = self.successors(frontier, packed)
         raw_keys = self.keys(succ)
-        # dedupe the raw successors first: only distinct vectors are canonicalized
-        _, raw_first, raw_of = np.unique(raw_keys, return_index=True, return_inverse=True)
+        # dedupe the raw successors first: only distinct vectors are canonicalized. Sorting (stable, so each
+        # key's first row leads its run) is what np.unique does, minus its hash path, slow for 64-bit keys.
+        order = np.argsort(raw_keys, kind="stable")
+        sk = raw_keys[order]
+        lead = np.ones(sk.size, dtype=bool)
+        lead[1:] = sk[1:] != sk[:-1]
+        raw_first = order[lead]  # the first row of each distinct key, in key order
+        raw_of = np.empty(sk.size, dtype=np.int64)
+        raw_of[order] = np.cumsum(lead) - 1  # each row's distinct key
         by_discovery = np.argsort(raw_first, kind="stable")
         raw_first = raw_first[by_discovery]
         rank = np.empty_like(by_discovery)
         rank[by_discovery] = np.arange(by_discovery.size)
         cand = succ[raw_first]
         if self.sym.enabled:
-            cand = self.sym.canonical(cand)
+            cand = self.sym.canonical(cand) if self.kernel is None else self.kernel.canonical(cand)
             cand_keys = self.keys(cand)
         else:
             cand_keys = raw_keys[raw_first]
@@ -272,7 +341,7 @@ class FrontierChecker:
         return mp.get_context("fork").Pool(self.jobs, initializer=signal.signal,
                                            initargs=(signal.SIGINT, signal.SIG_IGN))
 
-    def _expand_all(self, packed: np.ndarray, frontier: np.ndarray, keep_edges: bool, pool: Any) -> Expansion:
+    def _expand_all(self, packed: np.ndarray, frontier: np.ndarray | None, keep_edges: bool, pool: Any) -> Expansion:
         """``expand`` on the whole frontier: split across the worker processes when there are some, and in
         slices of at most ``_CHUNK`` rows, so that a level's successors never all sit in memory at once."""
         n = packed.shape[0]
@@ -305,6 +374,9 @@ class FrontierChecker:
         sometimes = [p for p in self.properties if p.kind is Kind.SOMETIMES]
         keep_edges = bool(liveness)
         started = time.perf_counter()
+        # the kernel from the cache, or compiled now if asked for; ``auto`` compiles one only once the run has
+        # shown it is big (AUTO_COMPILE_AT states): small runs never wait for the compiler
+        self.load_kernel(build=self.kernel_choice == "c")  # its cost counts in the run's time
         rss_before = _peak_rss_bytes()
         first_bad: dict[str, int] = {}
         first_seen: dict[str, int] = {}
@@ -319,7 +391,7 @@ class FrontierChecker:
         k0 = self.keys(f0)
         _, first = np.unique(k0, return_index=True)
         first.sort()
-        frontier = f0[first]
+        packed = f0[first]
         order = np.argsort(k0[first], kind="stable")
         visited, visited_ids = k0[first][order], order.astype(np.int32)
         parents.append(np.full(first.size, -1, dtype=np.int32))
@@ -330,26 +402,28 @@ class FrontierChecker:
         base = 0  # id of the frontier's first state
         stop_reason = ""
 
-        def record(f: np.ndarray, ids_from: int) -> None:
+        def record(packed: np.ndarray, f: np.ndarray | None, ids_from: int) -> None:
+            values = self.evaluate_all(packed, f)
             for p in safety:
                 if p.name not in first_bad:
-                    bad = np.flatnonzero(~self.evaluate(p.name, f))
+                    bad = np.flatnonzero(~values[p.name])
                     if bad.size:
                         first_bad[p.name] = ids_from + int(bad[0])
             for p in sometimes:
                 if p.name not in first_seen:
-                    hit = np.flatnonzero(self.evaluate(p.name, f))
+                    hit = np.flatnonzero(values[p.name])
                     if hit.size:
                         first_seen[p.name] = ids_from + int(hit[0])
             for p in liveness:
-                pending[p.name].append(self.evaluate(p.name, f).copy())
+                pending[p.name].append(values[p.name].copy())
 
         pool = self._pool()
         try:
             w = len(self.lay.names)
-            packed, frontier = frontier, unpack(frontier, w)
-            record(frontier, 0)
-            while frontier.shape[1]:
+            compiled = self.kernel is not None  # the numpy path works on unpacked frontiers, the kernel on rows
+            frontier: np.ndarray | None = None if compiled else unpack(packed, w)
+            record(packed, frontier, 0)
+            while packed.shape[0]:
                 if self.stop_when_violated and self.stop_when_violated <= first_bad.keys():
                     stop_reason = "stopped: " + ", ".join(sorted(self.stop_when_violated)) + " violated"
                     break
@@ -394,12 +468,19 @@ class FrontierChecker:
                 base = count
                 count += nj.size
                 packed = cand[nj]
-                frontier = unpack(packed, w)
-                if frontier.shape[1]:
+                if self.kernel is None and self.kernel_choice == "auto" and count >= AUTO_COMPILE_AT:
+                    self.load_kernel(build=True)
+                    compiled = self.kernel is not None
+                    if compiled and pool is not None:  # workers forked before the kernel: fork them again
+                        pool.terminate()
+                        pool.join()
+                        pool = self._pool()
+                frontier = None if compiled else unpack(packed, w)
+                if packed.shape[0]:
                     depth += 1
-                    record(frontier, base)
+                    record(packed, frontier, base)
                 if self.progress is not None:
-                    self.progress(count, depth, frontier.shape[1])
+                    self.progress(count, depth, packed.shape[0])
                 if stop_reason:
                     break
         except KeyboardInterrupt:
@@ -440,7 +521,7 @@ class FrontierChecker:
         ordered = {p.name: discoveries[p.name] for p in self.properties}
         return FrontierResult(ordered, count, transitions, depth, time.perf_counter() - started, complete,
                               stop_reason, self.sym.group_size, stored, self.stats.collision_probability,
-                              self.exact)
+                              self.exact, self.kernel_note)
 
     # --- liveness ------------------------------------------------------------------------------------------
 
