@@ -51,6 +51,7 @@ class RowSymmetry:
 
     def __init__(self, lay: Layout, values: int, enabled: bool = True) -> None:
         self.lay = lay
+        self.values = values
         self.enabled = enabled
         self.group: list[Perm] = symmetry_group(lay.nb, values) if enabled else []
         self.group_size = max(1, len(self.group))
@@ -99,9 +100,9 @@ class RowSymmetry:
         (kind slot, lba slot, index) of every message, and (length slot, capacity, fields, slots) of every
         multiset kept sorted."""
         perms = self.group[1:]
-        orders = np.array([self.column_order(p, width) for p in perms], dtype=np.int32).reshape(-1, width)
-        vluts = np.array([p[1] for p in perms], dtype=np.int8).reshape(len(perms), -1)
-        bluts = np.array([[MARKER, *p[0]] for p in perms], dtype=np.int8).reshape(len(perms), -1)
+        orders = np.array([self.column_order(p, width) for p in perms], dtype=np.int32).reshape(len(perms), width)
+        vluts = np.array([p[1] for p in perms], dtype=np.int8).reshape(len(perms), self.values)
+        bluts = np.array([[MARKER, *p[0]] for p in perms], dtype=np.int8).reshape(len(perms), self.lay.nb + 1)
         slots: list[int] = [len(self._value_cols), *self._value_cols.tolist(), len(self._lba_cols)]
         for c, n, i in zip(self._lba_cols.tolist(), self._lba_len.tolist(), self._lba_slot[:, 0].tolist(),
                            strict=True):
