@@ -364,17 +364,19 @@ FORMAT = 1  # of the generated source and its sidecar: bump when ``c_source`` ch
 
 def _sources_digest() -> str:
     """A digest of every source file the traced kernel can depend on: the state and properties (``spec``),
-    the model, the encoding and term layer, and this engine. A change to any of them is a new kernel."""
-    import pitmirror.checkers.frontier as frontier
+    the model, the encoding and term layer, the frontier's predicates and this module (not the engine's
+    search, whose changes leave the kernel as it is)."""
     import pitmirror.checkers.symbolic as symbolic
     import pitmirror.model as model
     import pitmirror.spec as spec
 
+    here = Path(__file__).resolve().parent
+    files = [here / "compiled.py", here / "predicates.py"]
+    for pkg in (spec, model, symbolic):
+        files += sorted(Path(pkg.__file__ or "").resolve().parent.glob("*.py"))
     h = hashlib.sha256()
-    for pkg in (spec, model, symbolic, frontier):
-        root = Path(pkg.__file__ or "").resolve().parent
-        for f in sorted(root.glob("*.py")):
-            h.update(f.name.encode() + b"\0" + f.read_bytes() + b"\0")
+    for f in files:
+        h.update(f.name.encode() + b"\0" + f.read_bytes() + b"\0")
     return h.hexdigest()
 
 

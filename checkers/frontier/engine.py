@@ -540,8 +540,10 @@ class FrontierChecker:
             if not sizes.sum():
                 break
             idx = np.repeat(lo - np.concatenate(([0], np.cumsum(sizes)[:-1])), sizes) + np.arange(sizes.sum())
-            preds = np.unique(rsrc[idx])
-            preds = preds[~ok[preds]]
+            # the new predecessors, each once: marking a flag array is linear, np.unique's hashing of ids is not
+            hit = np.zeros(n, dtype=bool)
+            hit[rsrc[idx]] = True
+            preds = np.flatnonzero(hit & ~ok)
             ok[preds] = True
             frontier = preds
         trapped = np.flatnonzero(~ok)
