@@ -19,6 +19,7 @@ from pitmirror.checkers.frontier import compiled, engine
 from pitmirror.checkers.frontier.engine import FrontierChecker, collision_probability, pack
 from pitmirror.checkers.frontier.predicates import OTHER_PREDICATES, host_write_pending, vector_predicates
 from pitmirror.checkers.frontier.symmetry import RENAMED_FIELDS, RowSymmetry
+from pitmirror.checkers.frontier.visited import HashVisited, SortedVisited
 from pitmirror.checkers.symbolic.encoding import Encoding, Inst
 from pitmirror.checkers.symbolic.terms import SV, CapacityError, Layout, Term
 from pitmirror.checkers.traces import trace as tr
@@ -329,3 +330,25 @@ def test_every_mutant_caught_by_the_compiled_kernel_like_the_object_engine(name:
     d = ours.discoveries[m.breaks]
     assert d.verdict is Verdict.VIOLATED, f"{name} not caught"
     assert len(d.path) == len(theirs.discoveries[m.breaks].path)
+
+
+@needs_cc
+@pytest.mark.parametrize("limit", [None, 1500])
+def test_the_hash_visited_set_adds_like_the_sorted_one(limit: int | None) -> None:
+    # levels of keys with repeats within a level and across levels, some cut off by the limit
+    rnd = np.random.default_rng(7)
+    runtime = compiled.Runtime(compiled.runtime_library())
+    start = rnd.integers(0, 2**63, size=10, dtype=np.uint64)
+    ids = np.arange(10, dtype=np.int32)
+    table, ordered = HashVisited(runtime, start, ids), SortedVisited(start, ids)
+    count, seen = 10, start
+    for _ in range(6):
+        keys = np.concatenate([rnd.integers(0, 2**63, size=400, dtype=np.uint64), rnd.choice(seen, size=300)])
+        keys = keys[rnd.permutation(keys.size)]
+        got_new, got_ids = table.add(keys, count, limit, True)
+        want_new, want_ids = ordered.add(keys, count, limit, True)
+        assert np.array_equal(got_new, want_new) and np.array_equal(got_ids, want_ids)
+        count += want_new.size
+        seen = np.concatenate([seen, keys[want_new]])
+    assert table.size == count == (limit or count)
+    assert limit is None or (got_ids == -1).any()

@@ -337,6 +337,33 @@ void pm_canonical(int8_t *rows, int64_t n, int64_t wp, int64_t nperm, const int3
     memcpy(row, best, wp);
   }
 }
+
+/* the visited set (visited.HashVisited): open addressing, linear probing, a free slot has id -1 */
+static inline uint64_t pm_slot(uint64_t key, uint64_t mask) { return (key * 0x9E3779B97F4A7C15ULL >> 17) & mask; }
+
+void pm_visit_insert(uint64_t *tk, int32_t *ti, int64_t slots, const uint64_t *keys, const int32_t *ids, int64_t n) {
+  uint64_t mask = (uint64_t)slots - 1;
+  for (int64_t i = 0; i < n; i++) {
+    uint64_t h = pm_slot(keys[i], mask);
+    while (ti[h] >= 0) h = (h + 1) & mask;
+    tk[h] = keys[i]; ti[h] = ids[i];
+  }
+}
+
+int64_t pm_visit(uint64_t *tk, int32_t *ti, int64_t slots, const uint64_t *keys, int64_t n, int64_t first_id,
+                 int64_t limit, int32_t *ids, uint8_t *is_new) {
+  uint64_t mask = (uint64_t)slots - 1;
+  int64_t next = first_id;
+  for (int64_t i = 0; i < n; i++) {
+    uint64_t h = pm_slot(keys[i], mask);
+    while (ti[h] >= 0 && tk[h] != keys[i]) h = (h + 1) & mask;
+    is_new[i] = 0;
+    if (ti[h] >= 0) { ids[i] = ti[h]; continue; }
+    if (limit >= 0 && next >= limit) { ids[i] = -1; continue; }
+    tk[h] = keys[i]; ti[h] = (int32_t)next; ids[i] = (int32_t)next; is_new[i] = 1; next++;
+  }
+  return next - first_id;
+}
 """.replace("@MIRROR_WRITE@", str(int(MessageKind.MIRROR_WRITE)))
 
 # --- building and loading --------------------------------------------------------------------------------
@@ -424,6 +451,21 @@ class Runtime:
         self._canonical.argtypes = [_I8, _N, _N, _N, _I32, _I8, _N, _I8, _N, _I32]
         self._canonical.restype = None
         self._sym: tuple[Any, ...] | None = None
+        self._visit_insert = lib.pm_visit_insert
+        self._visit_insert.argtypes = [_U64, _I32, _N, _U64, _I32, _N]
+        self._visit_insert.restype = None
+        self._visit = lib.pm_visit
+        self._visit.argtypes = [_U64, _I32, _N, _U64, _N, _N, _N, _I32, _U8]
+        self._visit.restype = _N
+
+    def visit_insert(self, table_keys: np.ndarray, table_ids: np.ndarray, keys: np.ndarray, ids: np.ndarray) -> None:
+        """Put distinct keys, none in the table yet, with their ids into an open-addressing table."""
+        self._visit_insert(table_keys, table_ids, table_ids.size, keys, ids, keys.size)
+
+    def visit(self, table_keys: np.ndarray, table_ids: np.ndarray, keys: np.ndarray, first_id: int, limit: int,
+              ids: np.ndarray, is_new: np.ndarray) -> int:
+        """``visited.HashVisited.add`` in the table (``limit`` -1: none); returns how many keys were new."""
+        return int(self._visit(table_keys, table_ids, table_ids.size, keys, keys.size, first_id, limit, ids, is_new))
 
     def fingerprints(self, rows: np.ndarray) -> np.ndarray:
         """``engine.fingerprints`` of packed rows, compiled."""

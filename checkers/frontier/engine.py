@@ -7,7 +7,8 @@ an ``int8`` array with one row per slot of the state vector and one column per s
 boolean array over the frontier and an effect is computed once for all the states where it is enabled (the
 HostWrite value and the delivered path slot are expanded, one evaluation each).
 
-Storage per state, in arrays: a 64-bit fingerprint in a sorted visited array with the state's id beside it,
+Storage per state, in arrays: a 64-bit fingerprint in the visited set (``checkers.frontier.visited``: a sorted
+array, or with the compiled kernel a hash table) with the state's id beside it,
 and the parent id, action-instance id and parameter (``--exact`` keeps the packed vector itself instead of
 the fingerprint, so no two states can be confused). States are numbered in breadth-first order, so the first
 violation found is at the least depth: a counterexample is a shortest path. It is rebuilt from the parent
@@ -38,6 +39,7 @@ from pitmirror.checkers.explicit.checker import INTERRUPTED, CheckResult, Discov
 from pitmirror.checkers.frontier.compiled import CompileError, Kernel, TraceError, compile_encoding
 from pitmirror.checkers.frontier.predicates import vector_predicates
 from pitmirror.checkers.frontier.symmetry import RowSymmetry
+from pitmirror.checkers.frontier.visited import HashVisited, SortedVisited, Visited
 from pitmirror.checkers.symbolic.encoding import Encoding
 from pitmirror.checkers.symbolic.terms import SV, CapacityError
 from pitmirror.model.actions import Action
@@ -332,6 +334,13 @@ class FrontierChecker:
         return Expansion(cand, cand_keys, src[raw_first], inst[raw_first], param[raw_first], succ.shape[0],
                          rank[raw_of.reshape(-1)] if keep_edges else None, src if keep_edges else None)
 
+    def _visited(self, keys: np.ndarray, ids: np.ndarray) -> Visited:
+        """The visited set holding ``keys`` with ``ids``: the compiled hash table of fingerprints when the
+        kernel is loaded, else (and always with ``--exact``) a sorted array."""
+        if self.kernel is not None and not self.exact:
+            return HashVisited(self.kernel, keys, ids)
+        return SortedVisited(keys, ids)
+
     def _pool(self) -> Any:
         """Worker processes for ``jobs > 1`` (forked: they inherit this checker), or ``None``."""
         if self.jobs <= 1 or "fork" not in mp.get_all_start_methods():
@@ -392,8 +401,7 @@ class FrontierChecker:
         _, first = np.unique(k0, return_index=True)
         first.sort()
         packed = f0[first]
-        order = np.argsort(k0[first], kind="stable")
-        visited, visited_ids = k0[first][order], order.astype(np.int32)
+        visited = self._visited(k0[first], np.arange(first.size, dtype=np.int32))
         parents.append(np.full(first.size, -1, dtype=np.int32))
         inst_ids.append(np.full(first.size, -1, dtype=np.int16))
         param_ids.append(first.astype(np.int16))  # an initial state records which initial vector it is
@@ -433,44 +441,28 @@ class FrontierChecker:
                 part = self._expand_all(packed, frontier, keep_edges, pool)
                 transitions += part.transitions
                 cand, cand_keys = part.cand, part.cand_keys
-                # each distinct canonical vector at its first discovery (candidates are in discovery order)
-                order = np.argsort(cand_keys, kind="stable")
-                sk = cand_keys[order]
-                firsts = np.ones(sk.size, dtype=bool)
-                firsts[1:] = sk[1:] != sk[:-1]
-                uk, uj = sk[firsts], order[firsts]
-                if visited.size:
-                    pos = np.minimum(np.searchsorted(visited, uk), visited.size - 1)
-                    new = visited[pos] != uk
-                else:
-                    new = np.ones(uk.size, dtype=bool)
-                nk, nj = uk[new], uj[new]
-                by_discovery = np.argsort(nj, kind="stable")
-                nk, nj = nk[by_discovery], nj[by_discovery]
+                # each distinct canonical vector not seen before, at its first discovery (candidates are in
+                # discovery order), numbered on from ``count``
+                nj, cand_ids = visited.add(cand_keys, count, self.max_states, keep_edges)
                 if self.max_states is not None and count + nj.size >= self.max_states:
-                    nk, nj = nk[: self.max_states - count], nj[: self.max_states - count]
                     stop_reason = f"stopped at --max-states {self.max_states}"
-                ids = np.arange(count, count + nj.size, dtype=np.int32)
-                srt = np.argsort(nk, kind="stable")
-                at = np.searchsorted(visited, nk[srt])
-                visited = np.insert(visited, at, nk[srt])
-                visited_ids = np.insert(visited_ids, at, ids[srt])
                 parents.append((base + part.src[nj]).astype(np.int32))
                 inst_ids.append(part.inst[nj])
                 param_ids.append(part.param[nj])
                 if keep_edges:
-                    assert part.edge_cand is not None and part.edge_src is not None
-                    keys = cand_keys[part.edge_cand]  # the canonical key of every successor
-                    pos = np.minimum(np.searchsorted(visited, keys), visited.size - 1)
-                    known = visited[pos] == keys  # all but those cut off by --max-states
+                    assert part.edge_cand is not None and part.edge_src is not None and cand_ids is not None
+                    dst = cand_ids[part.edge_cand]  # the id of every successor
+                    known = dst >= 0  # all but those cut off by --max-states
                     edge_src.append((base + part.edge_src[known]).astype(np.int32))
-                    edge_dst.append(visited_ids[pos[known]])
+                    edge_dst.append(dst[known])
                 base = count
                 count += nj.size
                 packed = cand[nj]
                 if self.kernel is None and self.kernel_choice == "auto" and count >= AUTO_COMPILE_AT:
                     self.load_kernel(build=True)
                     compiled = self.kernel is not None
+                    if compiled and isinstance(visited, SortedVisited) and not self.exact:
+                        visited = self._visited(visited.keys, visited.ids)
                     if compiled and pool is not None:  # workers forked before the kernel: fork them again
                         pool.terminate()
                         pool.join()
@@ -497,7 +489,7 @@ class FrontierChecker:
         self._param = np.concatenate(param_ids)
         src_all = np.concatenate(edge_src) if edge_src else np.empty(0, np.int32)
         dst_all = np.concatenate(edge_dst) if edge_dst else np.empty(0, np.int32)
-        stored = (visited.nbytes + visited_ids.nbytes + self._parent.nbytes + self._inst.nbytes
+        stored = (visited.nbytes + self._parent.nbytes + self._inst.nbytes
                   + self._param.nbytes + src_all.nbytes + dst_all.nbytes)
         self.stats = FrontierStats(stored, 0.0 if self.exact else collision_probability(count), self.exact,
                                    max(0, _peak_rss_bytes() - rss_before))
