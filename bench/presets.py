@@ -113,6 +113,7 @@ def main() -> None:
         rows.append(row(name))
         print(rows[-1], flush=True)
     if args.write_readme:
+        text = README.read_text()  # again: the runs took minutes, the README may have changed meanwhile
         if not args.large and "large" in table_rows(text):
             rows.append(table_rows(text)["large"])  # not re-run: keep the last measured row
         README.write_text(write_readme(rows, text))
