@@ -30,6 +30,7 @@ import resource
 import signal
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -119,6 +120,15 @@ _WORKER: FrontierChecker | None = None  # the checker a forked worker process ex
 def _expand_in_worker(packed: np.ndarray, keep_edges: bool) -> Expansion:
     assert _WORKER is not None
     return _WORKER.expand(packed, keep_edges)
+
+
+def _stop(pool: Any) -> None:
+    """End a pool of worker threads or processes."""
+    if isinstance(pool, ThreadPoolExecutor):
+        pool.shutdown(cancel_futures=True)
+    else:
+        pool.terminate()
+        pool.join()
 
 
 @dataclass
@@ -342,8 +352,14 @@ class FrontierChecker:
         return SortedVisited(keys, ids)
 
     def _pool(self) -> Any:
-        """Worker processes for ``jobs > 1`` (forked: they inherit this checker), or ``None``."""
-        if self.jobs <= 1 or "fork" not in mp.get_all_start_methods():
+        """Workers for ``jobs > 1``, or ``None``: with the compiled kernel, threads (the kernel's C calls and
+        numpy's sorts release the GIL, and threads share the frontier and its successors instead of pickling
+        them between processes); on the numpy path, forked processes that inherit this checker."""
+        if self.jobs <= 1:
+            return None
+        if self.kernel is not None:
+            return ThreadPoolExecutor(self.jobs)
+        if "fork" not in mp.get_all_start_methods():
             return None
         global _WORKER
         _WORKER = self
@@ -359,8 +375,10 @@ class FrontierChecker:
             return self.expand(packed, keep_edges, frontier)
         bounds = np.linspace(0, n, parts + 1).astype(int)
         chunks = [packed[lo:hi] for lo, hi in itertools.pairwise(bounds)]
-        if pool is not None:
-            done: list[Expansion] = pool.starmap(_expand_in_worker, [(c, keep_edges) for c in chunks])
+        if isinstance(pool, ThreadPoolExecutor):
+            done: list[Expansion] = list(pool.map(lambda c: self.expand(c, keep_edges), chunks))
+        elif pool is not None:
+            done = pool.starmap(_expand_in_worker, [(c, keep_edges) for c in chunks])
         else:
             done = [self.expand(c, keep_edges) for c in chunks]
         cand_at = np.cumsum([0, *(p.cand.shape[0] for p in done)])
@@ -463,9 +481,8 @@ class FrontierChecker:
                     compiled = self.kernel is not None
                     if compiled and isinstance(visited, SortedVisited) and not self.exact:
                         visited = self._visited(visited.keys, visited.ids)
-                    if compiled and pool is not None:  # workers forked before the kernel: fork them again
-                        pool.terminate()
-                        pool.join()
+                    if compiled and pool is not None:  # processes for the numpy path: threads from now on
+                        _stop(pool)
                         pool = self._pool()
                 frontier = None if compiled else unpack(packed, w)
                 if packed.shape[0]:
@@ -479,8 +496,7 @@ class FrontierChecker:
             stop_reason = INTERRUPTED
         finally:
             if pool is not None:
-                pool.terminate()
-                pool.join()
+                _stop(pool)
         complete = not stop_reason
         if complete:
             stop_reason = "state space exhausted"
