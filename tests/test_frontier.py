@@ -82,6 +82,20 @@ def test_worker_processes_and_slices_find_the_same_states(monkeypatch: pytest.Mo
     assert two.discoveries["host_write_completes"].verdict is Verdict.VIOLATED
 
 
+@needs_cc
+def test_worker_threads_of_the_compiled_kernel_find_the_same_states(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(engine, "_MIN_SPLIT", 1)  # split every frontier, however small
+    model = MirrorModel(PRESETS["small"])
+    one = FrontierChecker(model, PROPERTIES, kernel="c").run()
+    checker = FrontierChecker(model, PROPERTIES, kernel="c", jobs=2)
+    two = checker.run()
+    pool = checker._pool()  # what the run split its frontiers over
+    assert isinstance(pool, engine.ThreadPoolExecutor)
+    pool.shutdown()
+    assert (two.states, two.transitions, two.depth) == (one.states, one.transitions, one.depth)
+    assert _summary(two) == _summary(one)
+
+
 def _mutant_bounds(name: str) -> Bounds:
     m = MUTANTS[name]
     base = PRESETS["small"] if BY_NAME[m.breaks].kind is Kind.EVENTUALLY else PRESETS["default"]
