@@ -366,3 +366,15 @@ def test_the_hash_visited_set_adds_like_the_sorted_one(limit: int | None) -> Non
         seen = np.concatenate([seen, keys[want_new]])
     assert table.size == count == (limit or count)
     assert limit is None or (got_ids == -1).any()
+
+
+def test_kernel_c_without_a_compiler_is_a_usage_error(monkeypatch: pytest.MonkeyPatch,
+                                                      capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    monkeypatch.setattr(compiled, "compiler", lambda: None)
+    code, out, err = run_cli(monkeypatch, capsys, "check", "--preset", "small", "--kernel", "c", "--quiet",
+                             "--out", str(tmp_path))
+    assert code == 2 and "--kernel c" in err and "Traceback" not in err + out
+    # auto runs on numpy instead, saying so
+    code, out, _ = run_cli(monkeypatch, capsys, "check", "--preset", "small", "--recovery", "swap", "--quiet",
+                           "--out", str(tmp_path))
+    assert code == 0 and "numpy" in out

@@ -39,6 +39,7 @@ from pitmirror.checkers.cli.common import (
 )
 from pitmirror.checkers.explicit.checker import INTERRUPTED, Verdict
 from pitmirror.checkers.explicit.runner import CheckJob, JobOutcome, run_jobs
+from pitmirror.checkers.frontier import compiled
 from pitmirror.checkers.frontier.engine import AUTO_COMPILE_AT, KERNELS, FrontierResult
 from pitmirror.checkers.frontier.runner import run_frontier_jobs
 from pitmirror.checkers.reports import scorecard
@@ -74,6 +75,8 @@ def check(preset: str, fence: str | None, recovery: str, mutant: str | None, pro
     check_names(mutant, properties)
     base = make_bounds(preset, fence, mutant, bounds)
     check_out_dir(out_dir)
+    if engine == "frontier" and kernel == "c" and (problem := compiled.cannot_build()) is not None:
+        raise UsageError(f"--kernel c: {problem}; --kernel auto runs on numpy without one")
     if json_path is not None:
         check_out_file(json_path, "--json", frozenset({out_dir}))
     # a trade-off property is checked with its window, so its label cannot hide a violation outside it
@@ -84,7 +87,10 @@ def check(preset: str, fence: str | None, recovery: str, mutant: str | None, pro
                            stop_when_violated=stop, label=k.name.lower()) for k in KINDS[recovery]]
     started = time.perf_counter()
     with Ticker(quiet) as ticker:
-        outcomes = _run_with_progress(check_jobs, jobs, ticker, engine, exact, kernel)
+        try:
+            outcomes = _run_with_progress(check_jobs, jobs, ticker, engine, exact, kernel)
+        except (compiled.CompileError, compiled.TraceError) as e:  # --kernel c, and the kernel could not be made
+            raise UsageError(f"--kernel c: {e}") from None
     runs = [_report(o, out_dir) for o in outcomes]
     status = worst(*(code for code, _ in runs))
     if json_path is not None:

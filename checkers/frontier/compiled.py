@@ -22,6 +22,7 @@ in milliseconds; ``ctypes`` calls it. Without a C compiler the engine stays on n
 from __future__ import annotations
 
 import ctypes
+import functools
 import hashlib
 import json
 import os
@@ -380,6 +381,17 @@ def compiler() -> str | None:
     return None
 
 
+def cannot_build() -> str | None:
+    """Why no kernel could be built here (no C compiler, a cache folder that cannot be written), or ``None``."""
+    if compiler() is None:
+        return "no C compiler found (set CC, or install gcc)"
+    folder = cache_dir()
+    existing = next(p for p in (folder, *folder.parents) if p.exists())
+    if not os.access(existing, os.W_OK):
+        return f"the kernel cache {folder} cannot be written"
+    return None
+
+
 def cache_dir() -> Path:
     """Where compiled kernels are kept: ``$XDG_CACHE_HOME/pitmirror/kernels`` (``~/.cache`` by default)."""
     root = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
@@ -389,10 +401,12 @@ def cache_dir() -> Path:
 FORMAT = 1  # of the generated source and its sidecar: bump when ``c_source`` changes meaning
 
 
+@functools.cache
 def _sources_digest() -> str:
     """A digest of every source file the traced kernel can depend on: the state and properties (``spec``),
     the model, the encoding and term layer, the frontier's predicates and this module (not the engine's
-    search, whose changes leave the kernel as it is)."""
+    search, whose changes leave the kernel as it is). Computed once per process, near when the sources were
+    imported, so a kernel built late in a long run is not filed under sources edited meanwhile."""
     import pitmirror.checkers.symbolic as symbolic
     import pitmirror.model as model
     import pitmirror.spec as spec
@@ -418,7 +432,14 @@ def kernel_key(enc: Encoding, predicates: Sequence[str], cc: str) -> str:
 
 def build(source: str, target: Path, cc: str, flags: Sequence[str] = CFLAGS) -> None:
     """Compile ``source`` into the shared library ``target`` (atomically: a concurrent run sees no library or
-    a whole one)."""
+    a whole one). ``CompileError`` when the compiler fails or the cache folder cannot be written."""
+    try:
+        _build(source, target, cc, flags)
+    except OSError as e:
+        raise CompileError(f"cannot build the kernel in {target.parent}: {e}") from None
+
+
+def _build(source: str, target: Path, cc: str, flags: Sequence[str]) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
         src = Path(tmp) / "kernel.c"
@@ -579,6 +600,9 @@ def compile_encoding(enc: Encoding, predicates: dict[str, Callable[[SV], Term]],
     build(c_source(te), library, cc)
     pairs = [(p.inst, p.param) for p in te.pairs]
     tmp = sidecar.with_suffix(f".json.{os.getpid()}")
-    tmp.write_text(json.dumps({"pairs": pairs, "predicates": list(te.predicates)}))
-    os.replace(tmp, sidecar)
+    try:
+        tmp.write_text(json.dumps({"pairs": pairs, "predicates": list(te.predicates)}))
+        os.replace(tmp, sidecar)
+    except OSError:
+        pass  # the library is built and loads; without its sidecar the next run builds it again
     return Kernel(library, pairs, list(te.predicates), cached=False)
