@@ -502,11 +502,13 @@ class Runtime:
             raise CompileError(f"rows of {width} slots are too wide for the compiled canonical form")
         self._sym = (len(orders), orders, vluts, vluts.shape[1], bluts, sym.lay.nb, slots)
 
-    def canonical(self, rows: np.ndarray) -> np.ndarray:
-        """``RowSymmetry.canonical`` of packed rows (a new array), compiled."""
+    def canonical(self, rows: np.ndarray, in_place: bool = False) -> np.ndarray:
+        """``RowSymmetry.canonical`` of packed rows, compiled: a new array, or ``rows`` itself rewritten when
+        ``in_place`` (and it is a C-contiguous ``int8`` array)."""
         assert self._sym is not None, "use_symmetry first"
         nperm, orders, vluts, nvals, bluts, nb, slots = self._sym
-        out = np.array(rows, dtype=np.int8, order="C")
+        fits = in_place and rows.dtype == np.int8 and rows.flags.c_contiguous and rows.flags.writeable
+        out = rows if fits else np.array(rows, dtype=np.int8, order="C")
         if nperm and out.shape[0]:
             self._canonical(out, out.shape[0], out.shape[1], nperm, orders, vluts, nvals, bluts, nb, slots)
         return out

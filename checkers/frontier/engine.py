@@ -337,7 +337,8 @@ class FrontierChecker:
         rank[by_discovery] = np.arange(by_discovery.size)
         cand = succ[raw_first]
         if self.sym.enabled:
-            cand = self.sym.canonical(cand) if self.kernel is None else self.kernel.canonical(cand)
+            # ``cand`` is a fresh array (fancy indexing): the kernel canonicalizes it where it is
+            cand = self.sym.canonical(cand) if self.kernel is None else self.kernel.canonical(cand, in_place=True)
             cand_keys = self.keys(cand)
         else:
             cand_keys = raw_keys[raw_first]
