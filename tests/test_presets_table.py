@@ -30,11 +30,11 @@ def presets() -> ModuleType:
     return _presets_script()
 
 
-def test_the_readme_has_a_generated_row_for_every_preset(presets: ModuleType) -> None:
+def test_the_readme_has_a_generated_row_for_each_preset(presets: ModuleType) -> None:
     text = (ROOT / "README.md").read_text()
     assert f"{presets.BEGIN}\n{presets.HEADER}\n" in text
     rows = presets.table_rows(text)
-    assert set(rows) == set(PRESETS)
+    assert set(PRESETS) - {"large"} <= set(rows) <= set(PRESETS)  # large only when it was asked for
     cells = re.compile(r"^\| `\w+` \| [^|]+ \| [\d,]+ / [\d,]+ \| [\d,]+ / [\d,]+ \| \d+ / \d+ \| [\d.]+ / [\d.]+ \|$")
     for name, line in rows.items():
         assert cells.match(line), line
