@@ -1,11 +1,13 @@
-"""Benchmark of the explicit-state engines (DESIGN section 7): the object engine and the frontier engine on the
-same bounds, in one run.
+"""Benchmark of the explicit-state engines (DESIGN section 7): the object engine, the frontier engine on numpy
+and the frontier engine's compiled kernel, on the same bounds, in one run.
 
 For each recovery kind and engine, in a fresh process each (so memory figures are per run): unique states,
 transitions, wall seconds, CPU seconds, states per CPU-second, and bytes per state, twice: the growth of the
 process's peak resident memory, and (frontier engine) the arrays kept per state (visited keys and ids,
-parents, action ids, and the liveness edges). Then ``pitmirror check``'s default run: both kinds on two
-cores, wall time. Figures, not assertions: compare them on an idle machine.
+parents, action ids, and the liveness edges). The compiled kernel is built (or found in the cache) before
+its rows, and what building it cost is printed apart. Then ``--jobs 1`` against ``--jobs 2`` for one kind,
+and ``pitmirror check``'s default run from process start (both kinds on two cores), wall time. Figures, not
+assertions: compare them within one run, on an idle machine.
 
     python bench/bench_check.py [--preset default|small|thorough] [--no-object] [--no-symmetry] [--exact]
 """
@@ -13,11 +15,16 @@ cores, wall time. Figures, not assertions: compare them on an idle machine.
 from __future__ import annotations
 
 import argparse
+import os
 import resource
+import subprocess
+import sys
+import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
 
 from pitmirror.checkers.explicit.checker import ExplicitChecker
+from pitmirror.checkers.frontier import compiled
 from pitmirror.checkers.frontier.engine import FrontierChecker
 from pitmirror.model.config import PRESETS
 from pitmirror.model.protocol import MirrorModel
@@ -25,19 +32,21 @@ from pitmirror.spec.properties import PROPERTIES
 from pitmirror.spec.state import RecoveryKind
 
 Row = tuple[str, int, int, float, float, float, float]  # label, states, transitions, wall, cpu, rss B/st, kept B/st
+ENGINES = {"object": None, "frontier numpy": "numpy", "frontier C": "c"}
 
 
 def _rss_bytes() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
-def one_run(engine: str, preset: str, kind: RecoveryKind, symmetry: bool, exact: bool) -> Row:
+def one_run(engine: str, preset: str, kind: RecoveryKind, symmetry: bool, exact: bool, jobs: int = 1) -> Row:
     """One exhaustive check of every property in this (fresh) process."""
     model = MirrorModel(PRESETS[preset].with_(recovery_kind=kind))
     before = _rss_bytes()
     wall, cpu = time.perf_counter(), time.process_time()
-    if engine == "frontier":
-        r = FrontierChecker(model, PROPERTIES, symmetry=symmetry, exact=exact).run()
+    kernel = ENGINES[engine]
+    if kernel is not None:
+        r = FrontierChecker(model, PROPERTIES, symmetry=symmetry, exact=exact, kernel=kernel, jobs=jobs).run()
         kept = r.memory_bytes / max(1, r.states)
     else:
         r = ExplicitChecker(model, PROPERTIES, symmetry=symmetry).run()
@@ -45,6 +54,20 @@ def one_run(engine: str, preset: str, kind: RecoveryKind, symmetry: bool, exact:
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     grown = (_rss_bytes() - before) / max(1, r.states)
     return f"{engine} {kind.name.lower()}", r.states, r.transitions, wall, cpu, grown, kept
+
+
+def build_kernel(preset: str, kind: RecoveryKind, cache: str | None) -> tuple[str, float, float]:
+    """Build the compiled kernel of ``preset`` (into the cache folder ``cache``, the user's when ``None``):
+    the kernel note, wall seconds and CPU seconds including the compiler's."""
+    if cache is not None:
+        os.environ["XDG_CACHE_HOME"] = cache
+    checker = FrontierChecker(MirrorModel(PRESETS[preset].with_(recovery_kind=kind)), PROPERTIES, kernel="c")
+    wall, before = time.perf_counter(), os.times()
+    checker.load_kernel(build=True)
+    after = os.times()
+    cpu = (after.user + after.system + after.children_user + after.children_system
+           - before.user - before.system - before.children_user - before.children_system)
+    return checker.kernel_note, time.perf_counter() - wall, cpu
 
 
 def main() -> None:
@@ -56,23 +79,47 @@ def main() -> None:
     ap.add_argument("--exact", action="store_true", help="frontier engine keeps whole states")
     args = ap.parse_args()
     symmetry = not args.no_symmetry
-    engines = ["frontier"] if args.no_object else ["object", "frontier"]
+    have_cc = compiled.compiler() is not None
+    engines = [e for e in ENGINES if not (e == "object" and args.no_object) and not (e == "frontier C" and not have_cc)]
     print(f"preset {args.preset}: {PRESETS[args.preset]}; symmetry {'on' if symmetry else 'off'}; every property")
-    print(f"{'run':<22}{'states':>10}{'transitions':>13}{'wall s':>8}{'cpu s':>8}{'states/cpu-s':>14}"
+    if have_cc:
+        for kind in RecoveryKind:
+            with ProcessPoolExecutor(1) as pool, tempfile.TemporaryDirectory() as empty:
+                note, wall, cpu = pool.submit(build_kernel, args.preset, kind, empty).result()
+            print(f"compiled kernel, {kind.name.lower()}, first run (empty cache): {note}; {wall:.1f} s wall, "
+                  f"{cpu:.1f} CPU-s with the compiler")
+            with ProcessPoolExecutor(1) as pool:  # into the user's cache, for the rows below
+                note, wall, _ = pool.submit(build_kernel, args.preset, kind, None).result()
+            print(f"compiled kernel, {kind.name.lower()}, user cache: {note}; {wall:.2f} s wall")
+    else:
+        print("no C compiler: the compiled kernel is not measured")
+    print(f"{'run':<28}{'states':>10}{'transitions':>13}{'wall s':>8}{'cpu s':>8}{'states/cpu-s':>14}"
           f"{'rss B/st':>10}{'kept B/st':>11}")
     for kind in RecoveryKind:
         for engine in engines:
             with ProcessPoolExecutor(1) as pool:  # a fresh process each, so memory figures are per run
                 label, states, trans, wall, cpu, grown, kept = pool.submit(
                     one_run, engine, args.preset, kind, symmetry, args.exact).result()
-            print(f"{label:<22}{states:>10,}{trans:>13,}{wall:>8.1f}{cpu:>8.1f}{states / cpu:>14,.0f}"
+            print(f"{label:<28}{states:>10,}{trans:>13,}{wall:>8.1f}{cpu:>8.1f}{states / cpu:>14,.0f}"
                   f"{grown:>10,.0f}{kept:>11,.0f}")
+    best = "frontier C" if have_cc else "frontier numpy"
+    for jobs in (1, 2):
+        with ProcessPoolExecutor(1) as pool:
+            row = pool.submit(one_run, best, args.preset, RecoveryKind.WRITETHROUGH, symmetry, args.exact,
+                              jobs).result()
+        print(f"{best}, write-through, --jobs {jobs}: {row[3]:.2f} s wall, {row[4]:.2f} CPU-s in the parent")
     start = time.perf_counter()
     with ProcessPoolExecutor(2) as pool:
-        runs = list(pool.map(one_run, ["frontier"] * 2, [args.preset] * 2, list(RecoveryKind), [symmetry] * 2,
+        runs = list(pool.map(one_run, [best] * 2, [args.preset] * 2, list(RecoveryKind), [symmetry] * 2,
                              [args.exact] * 2))
-    print(f"frontier, both kinds on two cores (as `pitmirror check` runs them): "
+    print(f"{best}, both kinds on two cores (as `pitmirror check` runs them): "
           f"{sum(r[1] for r in runs):,} states in {time.perf_counter() - start:.1f} s wall")
+    with tempfile.TemporaryDirectory() as traces:
+        command = [sys.executable, "-m", "pitmirror", "check", "--quiet", "--preset", args.preset, "--out", traces]
+        start = time.perf_counter()
+        done = subprocess.run(command, capture_output=True, text=True, check=False)
+    print(f"`pitmirror check --preset {args.preset}` from process start: {time.perf_counter() - start:.1f} s wall "
+          f"(exit {done.returncode})")
 
 
 if __name__ == "__main__":

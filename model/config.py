@@ -93,6 +93,10 @@ PRESETS: dict[str, Bounds] = {
                     path_failures=1, crashes=0),
     # default plus a marker: about 1.2 M states per recovery kind, a few minutes on 2 cores
     "thorough": Bounds(markers=1),
+    # the largest bounds meant to finish exhaustively within 10 minutes and 16 GiB on a 2-core machine (each kind
+    # on one core, the compiled kernel): default plus a third block, a marker and a lost or duplicated message.
+    # The README's preset table holds what a run measured (bench/presets.py --large).
+    "large": Bounds(blocks=3, markers=1, message_faults=1),
 }
 
 __all__ = ["MUTANTS", "PRESETS", "RANGES", "Bounds", "BoundsError"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import random
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,10 +15,11 @@ from cli_helpers import run_cli
 from helpers.z3_agree import reachable
 from pitmirror.checkers.explicit.checker import ExplicitChecker, Verdict
 from pitmirror.checkers.explicit.runner import CheckJob, trace_of
-from pitmirror.checkers.frontier import engine
+from pitmirror.checkers.frontier import compiled, engine
 from pitmirror.checkers.frontier.engine import FrontierChecker, collision_probability, pack
-from pitmirror.checkers.frontier.predicates import OTHER_PREDICATES, host_write_pending
+from pitmirror.checkers.frontier.predicates import OTHER_PREDICATES, host_write_pending, vector_predicates
 from pitmirror.checkers.frontier.symmetry import RENAMED_FIELDS, RowSymmetry
+from pitmirror.checkers.frontier.visited import HashVisited, SortedVisited
 from pitmirror.checkers.symbolic.encoding import Encoding, Inst
 from pitmirror.checkers.symbolic.terms import SV, CapacityError, Layout, Term
 from pitmirror.checkers.traces import trace as tr
@@ -35,11 +37,21 @@ def _summary(r: object) -> dict[str, tuple[Verdict, int]]:
     return {n: (d.verdict, len(d.path)) for n, d in r.discoveries.items()}  # type: ignore[attr-defined]
 
 
+#: bounds whose kernel compiles in about a second, for the tests that must compile a kernel of their own
+TINY = Bounds(blocks=1, host_writes=2, concurrency=1, journal_capacity=1, path_failures=1, crashes=0)
+needs_cc = pytest.mark.skipif(compiled.compiler() is None, reason="no C compiler for the compiled kernel")
+KERNELS = ["numpy", pytest.param("c", marks=needs_cc)]
+
+
+@pytest.mark.parametrize("kernel", KERNELS)
 @pytest.mark.parametrize("symmetry", [False, True])
 @pytest.mark.parametrize("kind", list(RecoveryKind))
-def test_same_states_verdicts_and_trace_lengths_as_the_object_engine(kind: RecoveryKind, symmetry: bool) -> None:
+def test_same_states_verdicts_and_trace_lengths_as_the_object_engine(kind: RecoveryKind, symmetry: bool,
+                                                                     kernel: str) -> None:
     model = MirrorModel(PRESETS["small"].with_(recovery_kind=kind))
-    ours = FrontierChecker(model, PROPERTIES, symmetry=symmetry).run()
+    checker = FrontierChecker(model, PROPERTIES, symmetry=symmetry, kernel=kernel)
+    ours = checker.run()
+    assert (checker.kernel is not None) is (kernel == "c")
     theirs = ExplicitChecker(model, PROPERTIES, symmetry=symmetry).run()
     assert ours.complete and theirs.complete
     assert (ours.states, ours.transitions, ours.depth) == (theirs.states, theirs.transitions, theirs.depth)
@@ -60,14 +72,28 @@ def test_exact_mode_keeps_the_same_states() -> None:
 def test_worker_processes_and_slices_find_the_same_states(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(engine, "_MIN_SPLIT", 1)  # split every frontier, however small
     model = MirrorModel(PRESETS["small"].with_(mutant="no_remote_timeout"))  # a liveness violation too
-    one = FrontierChecker(model, PROPERTIES).run()
-    two = FrontierChecker(model, PROPERTIES, jobs=2).run()
+    one = FrontierChecker(model, PROPERTIES, kernel="numpy").run()
+    two = FrontierChecker(model, PROPERTIES, jobs=2, kernel="numpy").run()
     monkeypatch.setattr(engine, "_CHUNK", 300)  # and, in one process, expand each frontier in slices
-    sliced = FrontierChecker(model, PROPERTIES).run()
+    sliced = FrontierChecker(model, PROPERTIES, kernel="numpy").run()
     for other in (two, sliced):
         assert (other.states, other.transitions, other.depth) == (one.states, one.transitions, one.depth)
         assert _summary(other) == _summary(one)
     assert two.discoveries["host_write_completes"].verdict is Verdict.VIOLATED
+
+
+@needs_cc
+def test_worker_threads_of_the_compiled_kernel_find_the_same_states(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(engine, "_MIN_SPLIT", 1)  # split every frontier, however small
+    model = MirrorModel(PRESETS["small"])
+    one = FrontierChecker(model, PROPERTIES, kernel="c").run()
+    checker = FrontierChecker(model, PROPERTIES, kernel="c", jobs=2)
+    two = checker.run()
+    pool = checker._pool()  # what the run split its frontiers over
+    assert isinstance(pool, engine.ThreadPoolExecutor)
+    pool.shutdown()
+    assert (two.states, two.transitions, two.depth) == (one.states, one.transitions, one.depth)
+    assert _summary(two) == _summary(one)
 
 
 def _mutant_bounds(name: str) -> Bounds:
@@ -92,13 +118,14 @@ def test_every_mutant_caught_like_the_object_engine_with_a_replayable_shortest_t
         assert report.violated_at[m.breaks] == len(doc["steps"]) - 1
 
 
-def test_a_transition_that_outgrows_the_vector_is_an_error_not_pruned() -> None:
-    checker = FrontierChecker(MirrorModel(PRESETS["small"]), PROPERTIES)
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_a_transition_that_outgrows_the_vector_is_an_error_not_pruned(kernel: str) -> None:
+    checker = FrontierChecker(MirrorModel(PRESETS["small"]), PROPERTIES, kernel=kernel)
     i, inst = next((i, x) for i, x in enumerate(checker.enc.instances) if x.name.startswith("HostWrite"))
 
     def overflowing(s: SV, v: Term) -> tuple[SV, Term]:
         t, _ = inst.effect(s, v)
-        return t, np.zeros(len(s["next_seq"]), dtype=bool)  # as if the journal had no slot left
+        return t, s["next_seq"] < 0  # as if the journal had no slot left (written so the kernel traces it)
 
     checker.enc.instances[i] = Inst(inst.name, inst.guard, overflowing, inst.decode, inst.param)
     with pytest.raises(CapacityError, match="HostWrite"):
@@ -194,3 +221,164 @@ def test_check_command_runs_either_engine_with_the_same_counts(monkeypatch: pyte
     counts = re.compile(r"([\d,]+) states, ([\d,]+) transitions, depth (\d+)")
     assert counts.findall(out_f) == counts.findall(out_o) != []
     assert "collision probability" not in out_f  # --exact keeps whole states
+
+
+# --- the compiled kernel: the same arrays as the numpy path, level by level ------------------------------
+
+def _levels(checker: FrontierChecker, depth: int) -> list[np.ndarray]:
+    """The first ``depth`` breadth-first frontiers (packed, canonical, distinct), by the numpy path."""
+    packed = np.unique(checker.initial(), axis=0)
+    out = [packed]
+    for _ in range(depth):
+        succ = checker.successors(engine.unpack(packed, len(checker.lay.names)), packed)[0]
+        packed = np.unique(checker.sym.canonical(succ), axis=0)
+        out.append(packed)
+    return out
+
+
+def _compare_with_numpy(bounds: Bounds, depth: int, kernel: compiled.Kernel | None = None) -> set[int]:
+    """Compare the kernel's successors (rows, sources, instances, parameters, in order), predicates, canonical
+    forms and fingerprints with the numpy path's on the first frontiers; the pairs the kernel found enabled."""
+    numpy_path = FrontierChecker(MirrorModel(bounds), PROPERTIES, kernel="numpy")
+    kernel = kernel or compiled.compile_encoding(numpy_path.enc, numpy_path.preds)
+    assert kernel is not None
+    kernel.use_symmetry(numpy_path.sym, engine.padded_width(len(numpy_path.lay.names)))
+    enabled: set[int] = set()
+    for packed in _levels(numpy_path, depth):
+        f = engine.unpack(packed, len(numpy_path.lay.names))
+        want = numpy_path.successors(f, packed)
+        *got, bad = kernel.successors(packed)
+        assert bad == -1
+        for x, y in zip(want, got, strict=True):
+            assert np.array_equal(x, y)
+        enabled |= {int(a) * 1000 + int(v) for a, v in zip(got[2], got[3], strict=True)}
+        values = kernel.predicates(packed)
+        for name in numpy_path.preds:
+            assert np.array_equal(values[name], numpy_path.evaluate(name, f)), name
+        assert np.array_equal(kernel.canonical(want[0]), numpy_path.sym.canonical(want[0]))
+        assert np.array_equal(kernel.fingerprints(want[0]), engine.fingerprints(want[0]))
+    return enabled
+
+
+@needs_cc
+@pytest.mark.parametrize("kind", list(RecoveryKind))
+def test_the_compiled_kernel_computes_what_the_numpy_path_computes(kind: RecoveryKind) -> None:
+    enabled = _compare_with_numpy(PRESETS["small"].with_(recovery_kind=kind), depth=8)
+    assert len(enabled) > 10
+
+
+@needs_cc
+def test_the_kernel_comparison_sees_a_dropped_write(tmp_path: Path) -> None:
+    # the comparison above can fail: a kernel whose HostWrite forgets to write P differs from the numpy path
+    bounds = TINY
+    enc = Encoding(bounds)
+    te = compiled.trace(enc, vector_predicates(enc))
+    primary = enc.lay.names.index("primary.0")
+    for p in te.pairs:
+        p.writes.pop(primary, None)
+    library = tmp_path / "broken.so"
+    compiled.build(compiled.c_source(te), library, str(compiled.compiler()))
+    broken = compiled.Kernel(library, [(p.inst, p.param) for p in te.pairs], list(te.predicates), cached=False)
+    with pytest.raises(AssertionError):
+        _compare_with_numpy(bounds, depth=3, kernel=broken)
+
+
+@pytest.mark.slow
+@needs_cc
+@pytest.mark.parametrize("kind", list(RecoveryKind))
+def test_the_kernel_agrees_on_every_instance_with_markers_message_faults_and_concurrency(kind: RecoveryKind) -> None:
+    bounds = Bounds(host_writes=2, markers=1, message_faults=1, recovery_kind=kind)
+    enabled = _compare_with_numpy(bounds, depth=9)
+    enc = Encoding(bounds)
+
+    def shape(name: str) -> str:  # StartRecovery's targets past the writes and marker are never enabled
+        return "StartRecovery" if name.startswith("StartRecovery") else name
+
+    names = {shape(enc.instances[key // 1000].name) for key in enabled}
+    assert names == {shape(i.name) for i in enc.instances}, "some action instance was never compared"
+
+
+@needs_cc
+@pytest.mark.parametrize("mutant", [None, "reuse_sequence_number"])
+def test_compiled_canonical_forms_and_fingerprints_are_the_numpy_ones(mutant: str | None) -> None:
+    bounds = Bounds(values=3, markers=1, message_faults=1, mutant=mutant)
+    lay = Layout(bounds)
+    sym = RowSymmetry(lay, bounds.values)
+    rows = _rows(lay, _walk(bounds, 300, seed=5) + reachable(bounds, max_states=1000))
+    runtime = compiled.Runtime(compiled.runtime_library())
+    runtime.use_symmetry(sym, rows.shape[1])
+    assert np.array_equal(runtime.canonical(rows), sym.canonical(rows))
+    assert np.array_equal(runtime.fingerprints(rows), engine.fingerprints(rows))
+    # and the comparison can fail: without re-sorting the multisets, some canonical form differs
+    if mutant == "reuse_sequence_number":
+        unsorted = RowSymmetry(lay, bounds.values)
+        unsorted._sorts = []
+        runtime.use_symmetry(unsorted, rows.shape[1])
+        assert not np.array_equal(runtime.canonical(rows), sym.canonical(rows))
+
+
+@needs_cc
+def test_auto_compiles_only_once_a_run_is_big_then_takes_the_cache(monkeypatch: pytest.MonkeyPatch,
+                                                                   tmp_path: Path) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    model = MirrorModel(TINY)
+    small = FrontierChecker(model, PROPERTIES)
+    first = small.run()
+    assert small.kernel is None and "no compiled kernel" in small.kernel_note
+    monkeypatch.setattr(engine, "AUTO_COMPILE_AT", 10)  # as if this run were a big one
+    big = FrontierChecker(model, PROPERTIES)
+    second = big.run()
+    assert big.kernel is not None and not big.kernel.cached and "compiled" in big.kernel_note
+    again = FrontierChecker(model, PROPERTIES)
+    third = again.run()
+    assert again.kernel is not None and again.kernel.cached and "cache" in again.kernel_note
+    for r in (second, third):
+        assert (r.states, r.transitions, r.depth) == (first.states, first.transitions, first.depth)
+        assert _summary(r) == _summary(first)
+
+
+@pytest.mark.slow
+@needs_cc
+@pytest.mark.parametrize("name", list(MUTANTS))
+def test_every_mutant_caught_by_the_compiled_kernel_like_the_object_engine(name: str) -> None:
+    m = MUTANTS[name]
+    model = MirrorModel(_mutant_bounds(name))
+    ours = FrontierChecker(model, SAFETY_AND_LIVENESS, stop_when_violated=(m.breaks,), kernel="c").run()
+    theirs = ExplicitChecker(model, SAFETY_AND_LIVENESS, stop_when_violated=(m.breaks,)).run()
+    d = ours.discoveries[m.breaks]
+    assert d.verdict is Verdict.VIOLATED, f"{name} not caught"
+    assert len(d.path) == len(theirs.discoveries[m.breaks].path)
+
+
+@needs_cc
+@pytest.mark.parametrize("limit", [None, 1500])
+def test_the_hash_visited_set_adds_like_the_sorted_one(limit: int | None) -> None:
+    # levels of keys with repeats within a level and across levels, some cut off by the limit
+    rnd = np.random.default_rng(7)
+    runtime = compiled.Runtime(compiled.runtime_library())
+    start = rnd.integers(0, 2**63, size=10, dtype=np.uint64)
+    ids = np.arange(10, dtype=np.int32)
+    table, ordered = HashVisited(runtime, start, ids), SortedVisited(start, ids)
+    count, seen = 10, start
+    for _ in range(6):
+        keys = np.concatenate([rnd.integers(0, 2**63, size=400, dtype=np.uint64), rnd.choice(seen, size=300)])
+        keys = keys[rnd.permutation(keys.size)]
+        got_new, got_ids = table.add(keys, count, limit, True)
+        want_new, want_ids = ordered.add(keys, count, limit, True)
+        assert np.array_equal(got_new, want_new) and np.array_equal(got_ids, want_ids)
+        count += want_new.size
+        seen = np.concatenate([seen, keys[want_new]])
+    assert table.size == count == (limit or count)
+    assert limit is None or (got_ids == -1).any()
+
+
+def test_kernel_c_without_a_compiler_is_a_usage_error(monkeypatch: pytest.MonkeyPatch,
+                                                      capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    monkeypatch.setattr(compiled, "compiler", lambda: None)
+    code, out, err = run_cli(monkeypatch, capsys, "check", "--preset", "small", "--kernel", "c", "--quiet",
+                             "--out", str(tmp_path))
+    assert code == 2 and "--kernel c" in err and "Traceback" not in err + out
+    # auto runs on numpy instead, saying so
+    code, out, _ = run_cli(monkeypatch, capsys, "check", "--preset", "small", "--recovery", "swap", "--quiet",
+                           "--out", str(tmp_path))
+    assert code == 0 and "numpy" in out

@@ -39,7 +39,8 @@ from pitmirror.checkers.cli.common import (
 )
 from pitmirror.checkers.explicit.checker import INTERRUPTED, Verdict
 from pitmirror.checkers.explicit.runner import CheckJob, JobOutcome, run_jobs
-from pitmirror.checkers.frontier.engine import FrontierResult
+from pitmirror.checkers.frontier import compiled
+from pitmirror.checkers.frontier.engine import AUTO_COMPILE_AT, KERNELS, FrontierResult
 from pitmirror.checkers.frontier.runner import run_frontier_jobs
 from pitmirror.checkers.reports import scorecard
 from pitmirror.checkers.traces import diff as tracediff
@@ -66,10 +67,13 @@ from pitmirror.spec.properties import BY_NAME, PROPERTIES, Kind, not_applicable,
 @click.option("--allow-unreached", is_flag=True,
               help="report a 'sometimes' witness the bounds never reach, but do not fail on it (exit 0 if all "
                    "else holds)")
+@click.option("--kernel", type=click.Choice(KERNELS), default="auto", show_default=True,
+              help="frontier engine: c compiles the encoding (cached per bounds), numpy evaluates it over arrays; "
+                   f"auto uses a cached kernel, compiling one once a run passes {AUTO_COMPILE_AT:,} states")
 @click.option("--quiet", is_flag=True, help="no progress display")
 def check(preset: str, fence: str | None, recovery: str, mutant: str | None, properties: tuple[str, ...],
           max_states: int | None, out_dir: Path, json_path: Path | None, no_symmetry: bool, jobs: int, engine: str,
-          exact: bool, allow_unreached: bool, quiet: bool, **bounds: int | None) -> None:
+          exact: bool, kernel: str, allow_unreached: bool, quiet: bool, **bounds: int | None) -> None:
     """Explore every reachable state breadth-first and check the properties (shortest counterexamples).
 
     The 'sometimes' properties are witnesses that the bounds are not vacuous: each is an event (a resync that
@@ -80,6 +84,8 @@ def check(preset: str, fence: str | None, recovery: str, mutant: str | None, pro
     check_names(mutant, properties)
     base = make_bounds(preset, fence, mutant, bounds)
     check_out_dir(out_dir)
+    if engine == "frontier" and kernel == "c" and (problem := compiled.cannot_build()) is not None:
+        raise UsageError(f"--kernel c: {problem}; --kernel auto runs on numpy without one")
     if json_path is not None:
         check_out_file(json_path, "--json", frozenset({out_dir}))
     # a trade-off property is checked with its window, so its label cannot hide a violation outside it
@@ -96,7 +102,10 @@ def check(preset: str, fence: str | None, recovery: str, mutant: str | None, pro
                                    label=k.name.lower()))
     started = time.perf_counter()
     with Ticker(quiet) as ticker:
-        outcomes = _run_with_progress(check_jobs, jobs, ticker, engine, exact)
+        try:
+            outcomes = _run_with_progress(check_jobs, jobs, ticker, engine, exact, kernel)
+        except (compiled.CompileError, compiled.TraceError) as e:  # --kernel c, and the kernel could not be made
+            raise UsageError(f"--kernel c: {e}") from None
     runs = [_report(o, out_dir, allow_unreached, skipped.get(o.job.label, {})) for o in outcomes]
     status = worst(*(code for code, _ in runs))
     if json_path is not None:
@@ -105,7 +114,7 @@ def check(preset: str, fence: str | None, recovery: str, mutant: str | None, pro
 
 
 def _run_with_progress(check_jobs: list[CheckJob], workers: int, ticker: Ticker, engine: str = "object",
-                       exact: bool = False) -> list[JobOutcome]:
+                       exact: bool = False, kernel: str = "auto") -> list[JobOutcome]:
     """Run explicit jobs on ``engine`` with one progress line each: states, depth, frontier, states per second."""
     updates = {j.label: ticker.task(j.label) for j in check_jobs}
     started = time.perf_counter()
@@ -116,7 +125,7 @@ def _run_with_progress(check_jobs: list[CheckJob], workers: int, ticker: Ticker,
                        f"{states:>10,} states  depth {depth:>3}  frontier {frontier:>8,}  {rate:>9,.0f} states/s")
 
     if engine == "frontier":
-        return run_frontier_jobs(check_jobs, update, workers=workers, exact=exact)
+        return run_frontier_jobs(check_jobs, update, workers=workers, exact=exact, kernel=kernel)
     return run_jobs(check_jobs, update, workers=workers)
 
 
@@ -136,6 +145,8 @@ def _report(o: JobOutcome, out_dir: Path, allow_unreached: bool = False,
     out.print(f"\n[bold]{title}[/]: {r.states:,} states, {r.transitions:,} transitions, depth {r.depth}, "
               f"{r.seconds:.1f} s, {r.states_per_second:,.0f} states/s, ~{r.bytes_per_state:,.0f} bytes/state"
               f" (symmetry group {r.symmetry_group}); {lit(r.stop_reason)}")
+    if isinstance(r, FrontierResult) and r.kernel:
+        out.print(f"successors and properties: {lit(r.kernel)}")
     if isinstance(r, FrontierResult) and not r.exact:  # the frontier engine's fingerprints, as TLC reports them
         out.print(f"fingerprint collision probability (if 64-bit fingerprints were random): "
                   f"{r.collision_probability:.1e}; --exact rules it out")

@@ -7,7 +7,8 @@ an ``int8`` array with one row per slot of the state vector and one column per s
 boolean array over the frontier and an effect is computed once for all the states where it is enabled (the
 HostWrite value and the delivered path slot are expanded, one evaluation each).
 
-Storage per state, in arrays: a 64-bit fingerprint in a sorted visited array with the state's id beside it,
+Storage per state, in arrays: a 64-bit fingerprint in the visited set (``checkers.frontier.visited``: a sorted
+array, or with the compiled kernel a hash table) with the state's id beside it,
 and the parent id, action-instance id and parameter (``--exact`` keeps the packed vector itself instead of
 the fingerprint, so no two states can be confused). States are numbered in breadth-first order, so the first
 violation found is at the least depth: a counterexample is a shortest path. It is rebuilt from the parent
@@ -29,6 +30,7 @@ import resource
 import signal
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,8 +45,10 @@ from pitmirror.checkers.explicit.checker import (
     trap_note,
     with_event,
 )
+from pitmirror.checkers.frontier.compiled import CompileError, Kernel, TraceError, compile_encoding
 from pitmirror.checkers.frontier.predicates import EVENT_PREDICATES, vector_predicates
 from pitmirror.checkers.frontier.symmetry import RowSymmetry
+from pitmirror.checkers.frontier.visited import HashVisited, SortedVisited, Visited
 from pitmirror.checkers.symbolic.encoding import Encoding
 from pitmirror.checkers.symbolic.terms import SV, CapacityError
 from pitmirror.model.actions import Action
@@ -54,6 +58,12 @@ from pitmirror.spec.properties import Kind, Property
 from pitmirror.spec.state import State
 
 DTYPE = np.int8
+#: how successors and properties are computed: ``c`` the compiled kernel (``checkers.frontier.compiled``),
+#: ``numpy`` the encoding evaluated over arrays, ``auto`` the kernel when a C compiler is there
+KERNELS = ("auto", "c", "numpy")
+#: with ``auto`` and no kernel in the cache, a run compiles one once it has found this many states: the
+#: compiler's seconds then pay back within the run or on the next one at these bounds
+AUTO_COMPILE_AT = 100_000
 _M1 = np.uint64(0x9E3779B97F4A7C15)
 _M2 = np.uint64(0xBF58476D1CE4E5B9)
 _M3 = np.uint64(0x94D049BB133111EB)
@@ -121,6 +131,15 @@ def _expand_in_worker(packed: np.ndarray, keep_edges: bool) -> Expansion:
     return _WORKER.expand(packed, keep_edges)
 
 
+def _stop(pool: Any) -> None:
+    """End a pool of worker threads or processes."""
+    if isinstance(pool, ThreadPoolExecutor):
+        pool.shutdown(cancel_futures=True)
+    else:
+        pool.terminate()
+        pool.join()
+
+
 @dataclass
 class Expansion:
     """The expansion of a frontier: distinct candidate successors (packed, canonical) in discovery order,
@@ -146,6 +165,7 @@ class FrontierResult(CheckResult[Any, Any]):
 
     collision_probability: float = 0.0
     exact: bool = False
+    kernel: str = ""  # which path computed successors and properties (``FrontierChecker.kernel_note``)
 
 
 @dataclass
@@ -165,7 +185,7 @@ class FrontierChecker:
 
     def __init__(self, model: MirrorModel, properties: Sequence[Property], *, symmetry: bool = True,
                  exact: bool = False, max_states: int | None = None, stop_when_violated: Sequence[str] = (),
-                 progress: ProgressFn | None = None, jobs: int = 1) -> None:
+                 progress: ProgressFn | None = None, jobs: int = 1, kernel: str = "auto") -> None:
         self.model = model
         self.properties = list(properties)
         self.enc = Encoding(model.bounds)
@@ -188,6 +208,36 @@ class FrontierChecker:
         self.preds = {p.name: preds[p.name] for p in self.properties if p.name not in self.events}
         self.found_events: set[str] = set()  # witnesses already hit at a shallower level: not evaluated again
         self.stats = FrontierStats(0, 0.0, exact, 0)
+        if kernel not in KERNELS:
+            raise ValueError(f"unknown kernel {kernel!r}: one of {', '.join(KERNELS)}")
+        self.kernel_choice = kernel
+        self.kernel: Kernel | None = None  # the compiled encoding, once ``run`` has loaded it
+        self.kernel_note = ""  # which path ran, and why (what ``check`` prints)
+
+    def load_kernel(self, build: bool) -> None:
+        """Load the C kernel of this encoding from the cache, or compile it when ``build``, unless the numpy
+        path was asked for; with ``auto``, stay on numpy when there is no C compiler or the encoding cannot be
+        traced (``kernel_note`` says why)."""
+        if self.kernel_choice == "numpy" or self.kernel is not None:
+            self.kernel_note = self.kernel_note or "numpy"
+            return
+        started = time.perf_counter()
+        try:
+            kernel = compile_encoding(self.enc, self.preds, build_missing=build)
+            if kernel is not None:
+                kernel.use_symmetry(self.sym, padded_width(len(self.lay.names)))
+        except (CompileError, TraceError) as e:
+            if self.kernel_choice == "c":
+                raise
+            self.kernel_choice = "numpy"  # no second attempt in this run
+            self.kernel_note = f"numpy ({e})"
+            return
+        if kernel is None:
+            self.kernel_note = "numpy (no compiled kernel yet)"
+            return
+        self.kernel = kernel
+        how = "from the cache" if kernel.cached else "compiled"
+        self.kernel_note = f"C kernel {how} in {time.perf_counter() - started:.1f} s"
 
     # --- evaluation over a frontier ----------------------------------------------------------------------
 
@@ -195,18 +245,39 @@ class FrontierChecker:
         """A frontier as a state vector whose slots are arrays (one element per state)."""
         return SV(self.lay, dict(zip(self.lay.names, f, strict=True)))
 
+    def evaluate_all(self, packed: np.ndarray, f: np.ndarray | None) -> dict[str, np.ndarray]:
+        """Every property's predicate on every state of a frontier (``packed``; ``f`` is its unpacked form,
+        made here when the numpy path needs it and it is not at hand)."""
+        if self.kernel is not None:
+            return self.kernel.predicates(packed)
+        f = unpack(packed, len(self.lay.names)) if f is None else f
+        return {name: self.evaluate(name, f) for name in self.preds}
+
     def evaluate(self, name: str, f: np.ndarray) -> np.ndarray:
         """A property's predicate on every state of a frontier."""
         got = self.preds[name](self.view(f))
         return np.broadcast_to(np.asarray(got, dtype=bool), (f.shape[1],))
 
-    def successors(self, f: np.ndarray, packed: np.ndarray | None = None,
+    def successors(self, f: np.ndarray | None, packed: np.ndarray | None = None,
                    hits: dict[str, tuple[int, int, int]] | None = None
                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Every successor of every state of ``f``: the packed vectors, and per successor the index of its
-        source column, its action instance and its parameter. ``packed`` is ``pack(f)`` if at hand. With
+        source column, its action instance and its parameter. ``packed`` is ``pack(f)`` if at hand. The C
+        kernel, when loaded, computes the same arrays in the same order (``f`` may then be ``None``). With
         ``hits``, the first step of each witness's event is added to it (source column, instance,
         parameter), evaluated on the states before and after each step of the event's action."""
+        if self.kernel is not None:
+            assert f is not None or packed is not None
+            packed = pack(f) if packed is None else packed  # type: ignore[arg-type]
+            out, src, inst_ids, param_ids, bad = self.kernel.successors(packed)
+            if bad >= 0:
+                row, pair = divmod(bad, self.kernel.npairs)
+                self._outgrown(int(self.kernel.pair_inst[pair]), int(self.kernel.pair_param[pair]),
+                               unpack(packed[[row]], len(self.lay.names))[:, 0])
+            if hits is not None:
+                self._events_beside_kernel(f, packed, hits)
+            return out, src, inst_ids, param_ids
+        assert f is not None
         s = self.view(f)
         n = f.shape[1]
         w = len(self.lay.names)
@@ -226,10 +297,7 @@ class FrontierChecker:
                 sub_cols = list(sub_view.d.values())
                 t, ok = inst.effect(sub_view, v)
                 if ok is not True and not np.all(ok):
-                    bad = self.lay.decode(dict(zip(self.lay.names, (int(x) for x in sub[:, int(np.argmin(ok))]),
-                                                   strict=True)))
-                    raise CapacityError(f"{inst.name} (parameter {v}) outgrows the vector's capacities "
-                                        f"{self.lay.caps} from {bad!r}")
+                    self._outgrown(a, v, sub[:, int(np.argmin(ok))])
                 if hits is not None:
                     self._event_hits(hits, inst.name.split("[")[0], sub_view, t, rows, a, v)
                 out = packed[rows]  # the state before; then the slots the effect changed, in one block
@@ -258,9 +326,43 @@ class FrontierChecker:
             if at.size:
                 hits[name] = (int(rows[at[0]]), inst, v)
 
+    def _events_beside_kernel(self, f: np.ndarray | None, packed: np.ndarray,
+                              hits: dict[str, tuple[int, int, int]]) -> None:
+        """The witnesses' events when the C kernel made the successors (it computes no events): the
+        instances of the actions of the witnesses not yet hit, evaluated over arrays as the numpy path does,
+        in the same order, so the first step found is the same. Once every witness is hit this costs nothing."""
+        pending = {ev_action for name, (ev_action, _) in self.events.items()
+                   if name not in self.found_events and name not in hits}
+        if not pending:
+            return
+        f = unpack(packed, len(self.lay.names)) if f is None else f
+        s, n = self.view(f), f.shape[1]
+        for a, inst in enumerate(self.enc.instances):
+            action = inst.name.split("[")[0]
+            if action not in pending:
+                continue
+            for v in self.enc.params(inst):
+                g = inst.guard(s, v)
+                if g is False:
+                    continue
+                rows = np.arange(n) if g is True else np.flatnonzero(g)
+                if rows.size == 0:
+                    continue
+                sub_view = self.view(f[:, rows])
+                t, _ = inst.effect(sub_view, v)
+                self._event_hits(hits, action, sub_view, t, rows, a, v)
+
+    def _outgrown(self, a: int, v: int, column: np.ndarray) -> None:
+        """Raise the ``CapacityError`` of instance ``a`` (parameter ``v``) taken from the state ``column``."""
+        bad = self.lay.decode(dict(zip(self.lay.names, (int(x) for x in column), strict=True)))
+        raise CapacityError(f"{self.enc.instances[a].name} (parameter {v}) outgrows the vector's capacities "
+                            f"{self.lay.caps} from {bad!r}")
+
     def keys(self, rows: np.ndarray) -> np.ndarray:
         """The visited-set keys of packed vectors: fingerprints, or the packed vectors (``--exact``)."""
-        return exact_keys(rows) if self.exact else fingerprints(rows)
+        if self.exact:
+            return exact_keys(rows)
+        return fingerprints(rows) if self.kernel is None else self.kernel.fingerprints(rows)
 
     def packed(self, s: State) -> np.ndarray:
         """The packed vector of one concrete state (a 1-row array)."""
@@ -275,36 +377,57 @@ class FrontierChecker:
         """Expand a frontier (packed rows; ``frontier`` is ``unpack(packed)`` if at hand): its successors
         deduplicated, canonicalized and keyed, in the order of discovery, each with the source row, action
         instance and parameter that found it first."""
-        if frontier is None:
+        if frontier is None and self.kernel is None:
             frontier = unpack(packed, len(self.lay.names))
         hits: dict[str, tuple[int, int, int]] = {}
         succ, src, inst, param = self.successors(frontier, packed, hits if self.events else None)
         raw_keys = self.keys(succ)
-        # dedupe the raw successors first: only distinct vectors are canonicalized
-        _, raw_first, raw_of = np.unique(raw_keys, return_index=True, return_inverse=True)
+        # dedupe the raw successors first: only distinct vectors are canonicalized. Sorting (stable, so each
+        # key's first row leads its run) is what np.unique does, minus its hash path, slow for 64-bit keys.
+        order = np.argsort(raw_keys, kind="stable")
+        sk = raw_keys[order]
+        lead = np.ones(sk.size, dtype=bool)
+        lead[1:] = sk[1:] != sk[:-1]
+        raw_first = order[lead]  # the first row of each distinct key, in key order
+        raw_of = np.empty(sk.size, dtype=np.int64)
+        raw_of[order] = np.cumsum(lead) - 1  # each row's distinct key
         by_discovery = np.argsort(raw_first, kind="stable")
         raw_first = raw_first[by_discovery]
         rank = np.empty_like(by_discovery)
         rank[by_discovery] = np.arange(by_discovery.size)
         cand = succ[raw_first]
         if self.sym.enabled:
-            cand = self.sym.canonical(cand)
+            # ``cand`` is a fresh array (fancy indexing): the kernel canonicalizes it where it is
+            cand = self.sym.canonical(cand) if self.kernel is None else self.kernel.canonical(cand, in_place=True)
             cand_keys = self.keys(cand)
         else:
             cand_keys = raw_keys[raw_first]
         return Expansion(cand, cand_keys, src[raw_first], inst[raw_first], param[raw_first], succ.shape[0],
                          rank[raw_of.reshape(-1)] if keep_edges else None, src if keep_edges else None, hits)
 
+    def _visited(self, keys: np.ndarray, ids: np.ndarray) -> Visited:
+        """The visited set holding ``keys`` with ``ids``: the compiled hash table of fingerprints when the
+        kernel is loaded, else (and always with ``--exact``) a sorted array."""
+        if self.kernel is not None and not self.exact:
+            return HashVisited(self.kernel, keys, ids)
+        return SortedVisited(keys, ids)
+
     def _pool(self) -> Any:
-        """Worker processes for ``jobs > 1`` (forked: they inherit this checker), or ``None``."""
-        if self.jobs <= 1 or "fork" not in mp.get_all_start_methods():
+        """Workers for ``jobs > 1``, or ``None``: with the compiled kernel, threads (the kernel's C calls and
+        numpy's sorts release the GIL, and threads share the frontier and its successors instead of pickling
+        them between processes); on the numpy path, forked processes that inherit this checker."""
+        if self.jobs <= 1:
+            return None
+        if self.kernel is not None:
+            return ThreadPoolExecutor(self.jobs)
+        if "fork" not in mp.get_all_start_methods():
             return None
         global _WORKER
         _WORKER = self
         return mp.get_context("fork").Pool(self.jobs, initializer=signal.signal,
                                            initargs=(signal.SIGINT, signal.SIG_IGN))
 
-    def _expand_all(self, packed: np.ndarray, frontier: np.ndarray, keep_edges: bool, pool: Any) -> Expansion:
+    def _expand_all(self, packed: np.ndarray, frontier: np.ndarray | None, keep_edges: bool, pool: Any) -> Expansion:
         """``expand`` on the whole frontier: split across the worker processes when there are some, and in
         slices of at most ``_CHUNK`` rows, so that a level's successors never all sit in memory at once."""
         n = packed.shape[0]
@@ -313,8 +436,10 @@ class FrontierChecker:
             return self.expand(packed, keep_edges, frontier)
         bounds = np.linspace(0, n, parts + 1).astype(int)
         chunks = [packed[lo:hi] for lo, hi in itertools.pairwise(bounds)]
-        if pool is not None:
-            done: list[Expansion] = pool.starmap(_expand_in_worker, [(c, keep_edges) for c in chunks])
+        if isinstance(pool, ThreadPoolExecutor):
+            done: list[Expansion] = list(pool.map(lambda c: self.expand(c, keep_edges), chunks))
+        elif pool is not None:
+            done = pool.starmap(_expand_in_worker, [(c, keep_edges) for c in chunks])
         else:
             done = [self.expand(c, keep_edges) for c in chunks]
         cand_at = np.cumsum([0, *(p.cand.shape[0] for p in done)])
@@ -343,6 +468,9 @@ class FrontierChecker:
         self.found_events = set()
         keep_edges = bool(liveness)
         started = time.perf_counter()
+        # the kernel from the cache, or compiled now if asked for; ``auto`` compiles one only once the run has
+        # shown it is big (AUTO_COMPILE_AT states): small runs never wait for the compiler
+        self.load_kernel(build=self.kernel_choice == "c")  # its cost counts in the run's time
         rss_before = _peak_rss_bytes()
         first_bad: dict[str, int] = {}
         first_seen: dict[str, int] = {}
@@ -357,9 +485,8 @@ class FrontierChecker:
         k0 = self.keys(f0)
         _, first = np.unique(k0, return_index=True)
         first.sort()
-        frontier = f0[first]
-        order = np.argsort(k0[first], kind="stable")
-        visited, visited_ids = k0[first][order], order.astype(np.int32)
+        packed = f0[first]
+        visited = self._visited(k0[first], np.arange(first.size, dtype=np.int32))
         parents.append(np.full(first.size, -1, dtype=np.int32))
         inst_ids.append(np.full(first.size, -1, dtype=np.int16))
         param_ids.append(first.astype(np.int16))  # an initial state records which initial vector it is
@@ -368,26 +495,28 @@ class FrontierChecker:
         base = 0  # id of the frontier's first state
         stop_reason = ""
 
-        def record(f: np.ndarray, ids_from: int) -> None:
+        def record(packed: np.ndarray, f: np.ndarray | None, ids_from: int) -> None:
+            values = self.evaluate_all(packed, f)
             for p in safety:
                 if p.name not in first_bad:
-                    bad = np.flatnonzero(~self.evaluate(p.name, f))
+                    bad = np.flatnonzero(~values[p.name])
                     if bad.size:
                         first_bad[p.name] = ids_from + int(bad[0])
             for p in sometimes:
                 if p.name not in first_seen:
-                    hit = np.flatnonzero(self.evaluate(p.name, f))
+                    hit = np.flatnonzero(values[p.name])
                     if hit.size:
                         first_seen[p.name] = ids_from + int(hit[0])
             for p in liveness:
-                pending[p.name].append(self.evaluate(p.name, f).copy())
+                pending[p.name].append(values[p.name].copy())
 
         pool = self._pool()
         try:
             w = len(self.lay.names)
-            packed, frontier = frontier, unpack(frontier, w)
-            record(frontier, 0)
-            while frontier.shape[1]:
+            compiled = self.kernel is not None  # the numpy path works on unpacked frontiers, the kernel on rows
+            frontier: np.ndarray | None = None if compiled else unpack(packed, w)
+            record(packed, frontier, 0)
+            while packed.shape[0]:
                 if self.stop_when_violated and self.stop_when_violated <= first_bad.keys():
                     stop_reason = "stopped: " + ", ".join(sorted(self.stop_when_violated)) + " violated"
                     break
@@ -400,55 +529,44 @@ class FrontierChecker:
                     first_step.setdefault(name, base + row)
                 self.found_events.update(first_step)  # (forked workers keep evaluating: they only cost time)
                 cand, cand_keys = part.cand, part.cand_keys
-                # each distinct canonical vector at its first discovery (candidates are in discovery order)
-                order = np.argsort(cand_keys, kind="stable")
-                sk = cand_keys[order]
-                firsts = np.ones(sk.size, dtype=bool)
-                firsts[1:] = sk[1:] != sk[:-1]
-                uk, uj = sk[firsts], order[firsts]
-                if visited.size:
-                    pos = np.minimum(np.searchsorted(visited, uk), visited.size - 1)
-                    new = visited[pos] != uk
-                else:
-                    new = np.ones(uk.size, dtype=bool)
-                nk, nj = uk[new], uj[new]
-                by_discovery = np.argsort(nj, kind="stable")
-                nk, nj = nk[by_discovery], nj[by_discovery]
+                # each distinct canonical vector not seen before, at its first discovery (candidates are in
+                # discovery order), numbered on from ``count``
+                nj, cand_ids = visited.add(cand_keys, count, self.max_states, keep_edges)
                 if self.max_states is not None and count + nj.size >= self.max_states:
-                    nk, nj = nk[: self.max_states - count], nj[: self.max_states - count]
                     stop_reason = f"stopped at --max-states {self.max_states}"
-                ids = np.arange(count, count + nj.size, dtype=np.int32)
-                srt = np.argsort(nk, kind="stable")
-                at = np.searchsorted(visited, nk[srt])
-                visited = np.insert(visited, at, nk[srt])
-                visited_ids = np.insert(visited_ids, at, ids[srt])
                 parents.append((base + part.src[nj]).astype(np.int32))
                 inst_ids.append(part.inst[nj])
                 param_ids.append(part.param[nj])
                 if keep_edges:
-                    assert part.edge_cand is not None and part.edge_src is not None
-                    keys = cand_keys[part.edge_cand]  # the canonical key of every successor
-                    pos = np.minimum(np.searchsorted(visited, keys), visited.size - 1)
-                    known = visited[pos] == keys  # all but those cut off by --max-states
+                    assert part.edge_cand is not None and part.edge_src is not None and cand_ids is not None
+                    dst = cand_ids[part.edge_cand]  # the id of every successor
+                    known = dst >= 0  # all but those cut off by --max-states
                     edge_src.append((base + part.edge_src[known]).astype(np.int32))
-                    edge_dst.append(visited_ids[pos[known]])
+                    edge_dst.append(dst[known])
                 base = count
                 count += nj.size
                 packed = cand[nj]
-                frontier = unpack(packed, w)
-                if frontier.shape[1]:
+                if self.kernel is None and self.kernel_choice == "auto" and count >= AUTO_COMPILE_AT:
+                    self.load_kernel(build=True)
+                    compiled = self.kernel is not None
+                    if compiled and isinstance(visited, SortedVisited) and not self.exact:
+                        visited = self._visited(visited.keys, visited.ids)
+                    if compiled and pool is not None:  # processes for the numpy path: threads from now on
+                        _stop(pool)
+                        pool = self._pool()
+                frontier = None if compiled else unpack(packed, w)
+                if packed.shape[0]:
                     depth += 1
-                    record(frontier, base)
+                    record(packed, frontier, base)
                 if self.progress is not None:
-                    self.progress(count, depth, frontier.shape[1])
+                    self.progress(count, depth, packed.shape[0])
                 if stop_reason:
                     break
         except KeyboardInterrupt:
             stop_reason = INTERRUPTED
         finally:
             if pool is not None:
-                pool.terminate()
-                pool.join()
+                _stop(pool)
         complete = not stop_reason
         if complete:
             stop_reason = "state space exhausted"
@@ -457,7 +575,7 @@ class FrontierChecker:
         self._param = np.concatenate(param_ids)
         src_all = np.concatenate(edge_src) if edge_src else np.empty(0, np.int32)
         dst_all = np.concatenate(edge_dst) if edge_dst else np.empty(0, np.int32)
-        stored = (visited.nbytes + visited_ids.nbytes + self._parent.nbytes + self._inst.nbytes
+        stored = (visited.nbytes + self._parent.nbytes + self._inst.nbytes
                   + self._param.nbytes + src_all.nbytes + dst_all.nbytes)
         self.stats = FrontierStats(stored, 0.0 if self.exact else collision_probability(count), self.exact,
                                    max(0, _peak_rss_bytes() - rss_before))
@@ -490,7 +608,7 @@ class FrontierChecker:
         ordered = {p.name: discoveries[p.name] for p in self.properties}
         return FrontierResult(ordered, count, transitions, depth, time.perf_counter() - started, complete,
                               stop_reason, self.sym.group_size, stored, self.stats.collision_probability,
-                              self.exact)
+                              self.exact, self.kernel_note)
 
     # --- liveness ------------------------------------------------------------------------------------------
 
@@ -509,8 +627,10 @@ class FrontierChecker:
             if not sizes.sum():
                 break
             idx = np.repeat(lo - np.concatenate(([0], np.cumsum(sizes)[:-1])), sizes) + np.arange(sizes.sum())
-            preds = np.unique(rsrc[idx])
-            preds = preds[~ok[preds]]
+            # the new predecessors, each once: marking a flag array is linear, np.unique's hashing of ids is not
+            hit = np.zeros(n, dtype=bool)
+            hit[rsrc[idx]] = True
+            preds = np.flatnonzero(hit & ~ok)
             ok[preds] = True
             frontier = preds
         trapped = np.flatnonzero(~ok)

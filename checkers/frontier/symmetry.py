@@ -51,6 +51,7 @@ class RowSymmetry:
 
     def __init__(self, lay: Layout, values: int, enabled: bool = True) -> None:
         self.lay = lay
+        self.values = values
         self.enabled = enabled
         self.group: list[Perm] = symmetry_group(lay.nb, values) if enabled else []
         self.group_size = max(1, len(self.group))
@@ -82,15 +83,48 @@ class RowSymmetry:
                 cols = np.array([[col[f"{q}.{i}.{f}"] for f in lay.subs[q]] for i in range(lay.caps[q])])
                 self._sorts.append((q, col[f"{q}.len"], cols))
 
+    def column_order(self, perm: Perm, width: int) -> np.ndarray:
+        """Where each slot of the image comes from: the blocks of every volume moved by ``perm``."""
+        bp, _ = perm
+        order = np.arange(width)
+        for cols in self._vols:  # slot of block bp[i] <- slot of block i
+            for i, c in enumerate(cols):
+                order[cols[bp[i]]] = c
+        return order
+
+    def tables(self, width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """The renamings as flat tables for the compiled kernel (``checkers.frontier.compiled``), which applies
+        them as ``apply`` does (tests/test_frontier.py compares the two): per renaming but the identity, the
+        column order, value table and block table (``MARKER`` first); and the layout's slots in one ``int32``
+        array: the value slots, (lba slot, length slot, index) of every entry, the path's length slot and
+        (kind slot, lba slot, index) of every message, and (length slot, capacity, fields, slots) of every
+        multiset kept sorted."""
+        perms = self.group[1:]
+        orders = np.array([self.column_order(p, width) for p in perms], dtype=np.int32).reshape(len(perms), width)
+        vluts = np.array([p[1] for p in perms], dtype=np.int8).reshape(len(perms), self.values)
+        bluts = np.array([[MARKER, *p[0]] for p in perms], dtype=np.int8).reshape(len(perms), self.lay.nb + 1)
+        slots: list[int] = [len(self._value_cols), *self._value_cols.tolist(), len(self._lba_cols)]
+        for c, n, i in zip(self._lba_cols.tolist(), self._lba_len.tolist(), self._lba_slot[:, 0].tolist(),
+                           strict=True):
+            slots += [c, n, i]
+        slots += [self._path_len, len(self._path_kind)]
+        for i, (k, b) in enumerate(zip(self._path_kind.tolist(), self._path_lba.tolist(), strict=True)):
+            slots += [k, b, i]
+        slots.append(len(self._sorts))
+        for _, len_col, cols in self._sorts:
+            slots += [len_col, cols.shape[0], cols.shape[1], *cols.reshape(-1).tolist()]
+        return (np.ascontiguousarray(orders), np.ascontiguousarray(vluts), np.ascontiguousarray(bluts),
+                np.array(slots, dtype=np.int32))
+
+    def widest_entry(self) -> int:
+        """The most fields of an entry of a multiset kept sorted."""
+        return max((cols.shape[1] for _, _, cols in self._sorts), default=0)
+
     def apply(self, rows: np.ndarray, perm: Perm) -> np.ndarray:
         """The image of every vector under one renaming; vectors are the rows of ``rows`` (``pack``ed:
         one row per state, one column per slot, padding columns at the end stay as they are)."""
         bp, vp = perm
-        order = np.arange(rows.shape[1])
-        for cols in self._vols:  # slot of block bp[i] <- slot of block i
-            for i, c in enumerate(cols):
-                order[cols[bp[i]]] = c
-        g = np.ascontiguousarray(rows[:, order])
+        g = np.ascontiguousarray(rows[:, self.column_order(perm, rows.shape[1])])
         vlut = np.array(vp, dtype=np.int8)
         blut = np.array([MARKER, *bp], dtype=np.int8)  # indexed by lba + 1, so MARKER stays MARKER
         nb = self.lay.nb

@@ -1,0 +1,610 @@
+"""The frontier engine's compiled kernel: the encoding traced once into a term DAG, then generated C.
+
+Nothing of the protocol is written here. ``trace`` runs every action instance's guard and effect, and every
+property, of ``checkers.symbolic.encoding`` once on a vector of *traced* terms: ``Traced`` is a numpy array
+subclass, so the encoding's array branch (``ite`` -> ``np.where``, ``conj`` -> ``&``, comparisons, ``+``)
+records each operation as a node instead of computing it, with no change to the encoding or to
+``checkers.symbolic.terms``. Equal operations on equal arguments are one node (hash-consed), so a subterm the
+encoding builds twice (``host_io_allowed`` in every HostWrite guard, a path slot read by every delivery) is
+computed once. A change to the encoding (a new field, action or mutant) is traced on the next run: the
+kernel is derived from what the encoding says then.
+
+``c_source`` turns the DAG into three C functions over packed rows (one state per row, ``int8`` slots):
+``pm_guards`` computes every instance's guard on every state (all guards of a state share their subterms),
+``pm_effects`` computes the effect of each enabled (state, instance) only, writing each successor at the
+place the numpy path puts it (instance-major, then source row), so both paths give the same successors in
+the same order and hence the same state ids and traces; ``pm_props`` evaluates the properties. ``build``
+compiles the source with the system C compiler into a shared library kept in the user's cache
+(``$XDG_CACHE_HOME/pitmirror/kernels/<sha256 of the source>.so``), so a second run of the same bounds loads it
+in milliseconds; ``ctypes`` calls it. Without a C compiler the engine stays on numpy.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pitmirror.checkers.frontier.symmetry import RowSymmetry
+from pitmirror.checkers.symbolic.encoding import Encoding
+from pitmirror.checkers.symbolic.terms import SV, Term
+from pitmirror.spec.state import MessageKind
+
+
+class TraceError(TypeError):
+    """The encoding did something a traced term cannot record (a Python ``if`` on a term, a numpy function
+    other than ``np.where``): the kernel cannot be derived, the numpy path must be used."""
+
+
+class CompileError(RuntimeError):
+    """The C compiler is missing or failed on the generated source."""
+
+
+# numpy ufunc name -> (C operator, arity); comparisons and logical operators yield 0/1
+_BINARY = {"add": "+", "subtract": "-", "multiply": "*", "equal": "==", "not_equal": "!=", "less": "<",
+           "less_equal": "<=", "greater": ">", "greater_equal": ">=", "bitwise_and": "&", "bitwise_or": "|",
+           "bitwise_xor": "^", "logical_and": "&&", "logical_or": "||"}
+_BOOLEAN = {"equal", "not_equal", "less", "less_equal", "greater", "greater_equal", "logical_and", "logical_or",
+            "logical_not"}
+
+
+class Traced(np.ndarray):
+    """A term of the traced encoding: one node of the DAG (a 0-d array only so that the encoding's
+    ``isinstance(x, np.ndarray)`` branches take it; its data is never read)."""
+
+    op: str
+    args: tuple[Any, ...]
+    nid: int
+    boolean: bool
+    tracer: Tracer
+
+    def __array_ufunc__(self, ufunc: Any, method: str, *args: Any, **kwargs: Any) -> Any:
+        if method != "__call__" or (ufunc.__name__ not in _BINARY and ufunc.__name__ not in ("invert", "logical_not",
+                                                                                              "negative")):
+            raise TraceError(f"cannot trace numpy {ufunc.__name__}.{method}")
+        return self.tracer.node(ufunc.__name__, *args)
+
+    def __array_function__(self, func: Any, types: Any, args: Any, kwargs: Any) -> Any:
+        if func is not np.where or kwargs:
+            raise TraceError(f"cannot trace numpy {getattr(func, '__name__', func)}")
+        return self.tracer.node("ite", *args)
+
+    def astype(self, *args: Any, **kwargs: Any) -> Any:  # ``count``: a condition as 0/1
+        return self.tracer.node("b2i", self)
+
+    def all(self, *args: Any, **kwargs: Any) -> Any:  # ``merge``'s shortcut: not known to hold everywhere
+        return False
+
+    def any(self, *args: Any, **kwargs: Any) -> Any:  # ``merge`` / ``never``: not known to be false everywhere
+        return True
+
+    def __bool__(self) -> bool:
+        raise TraceError("the encoding branches in Python on a traced term")
+
+    def __iand__(self, other: Any) -> Any:  # type: ignore[misc]  # a node is shared: never update it in place
+        return self & other
+
+    def __ior__(self, other: Any) -> Any:  # type: ignore[misc]
+        return self | other
+
+    __hash__ = object.__hash__  # type: ignore[assignment]
+
+
+class Tracer:
+    """The hash-consed node table of one traced encoding."""
+
+    def __init__(self) -> None:
+        self.nodes: list[Traced] = []
+        self._table: dict[tuple[Any, ...], Traced] = {}
+
+    @staticmethod
+    def _key(x: Any) -> tuple[str, int]:
+        if isinstance(x, Traced):
+            return ("n", x.nid)
+        if isinstance(x, bool | int | np.integer | np.bool_):
+            return ("c", int(x))
+        raise TraceError(f"cannot trace a {type(x).__name__} operand")
+
+    def node(self, op: str, *args: Any) -> Traced:
+        """The node ``op(args)``, made once."""
+        key = (op, *map(self._key, args))
+        n = self._table.get(key)
+        if n is None:
+            n = np.ndarray.__new__(Traced, ())
+            n.op, n.args, n.nid, n.tracer = op, args, len(self.nodes), self
+            n.boolean = op in _BOOLEAN or (op in ("bitwise_and", "bitwise_or", "bitwise_xor", "invert")
+                                           and all(_is_bool(a) for a in args)) or (
+                op == "ite" and _is_bool(args[1]) and _is_bool(args[2]))
+            self.nodes.append(n)
+            self._table[key] = n
+        return n
+
+
+def _is_bool(x: Any) -> bool:
+    return x.boolean if isinstance(x, Traced) else isinstance(x, bool | np.bool_)
+
+
+@dataclass
+class TracedPair:
+    """One (action instance, parameter) whose guard is not constantly false: its guard, the slots its effect
+    changes (slot index -> term) and the capacity condition."""
+
+    inst: int
+    param: int
+    guard: Term
+    writes: dict[int, Term]
+    fits: Term
+
+
+@dataclass
+class TracedEncoding:
+    """Every action instance and the given predicates of one encoding, as one DAG."""
+
+    tracer: Tracer
+    width: int
+    pairs: list[TracedPair]
+    predicates: dict[str, Term]
+
+
+def trace(enc: Encoding, predicates: dict[str, Callable[[SV], Term]]) -> TracedEncoding:
+    """Run the encoding's instances and the predicates once on traced slots (``TraceError`` if it cannot be
+    traced)."""
+    tr = Tracer()
+    names = enc.lay.names
+    leaves = {k: tr.node("var", i) for i, k in enumerate(names)}
+    pairs = []
+    for a, inst in enumerate(enc.instances):
+        for v in enc.params(inst):
+            g = inst.guard(SV(enc.lay, dict(leaves)), v)
+            if g is False:
+                continue
+            t, ok = inst.effect(SV(enc.lay, dict(leaves)), v)
+            writes = {k: t.d[name] for k, name in enumerate(names) if t.d[name] is not leaves[name]}
+            pairs.append(TracedPair(a, v, g, writes, ok))
+    preds = {name: f(SV(enc.lay, dict(leaves))) for name, f in predicates.items()}
+    return TracedEncoding(tr, len(names), pairs, preds)
+
+
+# --- C generation ----------------------------------------------------------------------------------------
+
+def _atom(x: Any) -> str:
+    if isinstance(x, Traced):
+        return f"t{x.nid}"
+    return str(int(x))
+
+
+def _expr(n: Traced) -> str:
+    op, a = n.op, n.args
+    if op == "var":
+        return f"s[{int(a[0])}]"
+    if op == "ite":
+        return f"{_atom(a[0])} ? {_atom(a[1])} : {_atom(a[2])}"
+    if op == "b2i":
+        return _atom(a[0])
+    if op in ("invert", "logical_not"):
+        return f"!{_atom(a[0])}" if _is_bool(a[0]) or op == "logical_not" else f"~{_atom(a[0])}"
+    if op == "negative":
+        return f"-{_atom(a[0])}"
+    return f"{_atom(a[0])} {_BINARY[op]} {_atom(a[1])}"
+
+
+def _needed(roots: Sequence[Any], done: set[int]) -> list[Traced]:
+    """The nodes ``roots`` depend on that are not in ``done``, in an order that computes arguments first
+    (node ids are already such an order: a node is made after its arguments)."""
+    out: dict[int, Traced] = {}
+    stack = [r for r in roots if isinstance(r, Traced)]
+    while stack:
+        n = stack.pop()
+        if n.nid in out or n.nid in done:
+            continue
+        out[n.nid] = n
+        stack.extend(x for x in n.args if isinstance(x, Traced))
+    return [out[k] for k in sorted(out)]
+
+
+def _lines(nodes: list[Traced], indent: str) -> list[str]:
+    return [f"{indent}const int t{n.nid} = {_expr(n)};" for n in nodes]
+
+
+def c_source(te: TracedEncoding) -> str:
+    """The C kernel of a traced encoding (see the module docstring for its three functions)."""
+    np_ = len(te.pairs)
+    out = ["#include <stdint.h>", "#include <string.h>", f"#define NPAIRS {np_}", ""]
+    # guards: every guard of a state at once, sharing subterms
+    guards = [p.guard for p in te.pairs]
+    out += ["int64_t pm_guards(const int8_t *rows, int64_t n, int64_t wp, uint8_t *g, int64_t *counts) {",
+            "  for (int64_t i = 0; i < n; i++) {", "    const int8_t *s = rows + i * wp;",
+            "    uint8_t *gi = g + i * NPAIRS;"]
+    out += _lines(_needed(guards, set()), "    ")
+    for k, gd in enumerate(guards):
+        out.append(f"    gi[{k}] = ({_atom(gd)}) != 0; counts[{k}] += gi[{k}];")
+    out += ["  }", "  return 0;", "}", ""]
+    # effects: one function per pair (small functions keep the compiler's time linear in the source), called
+    # only where the guard holds; each successor at its place (pos[k]: the next row of pair k)
+    for k, p in enumerate(te.pairs):
+        out.append(f"static int eff{k}(const int8_t *s, int8_t *o) {{")
+        out += _lines(_needed([*p.writes.values(), p.fits], set()), "  ")
+        out += [f"  o[{col}] = (int8_t)({_atom(x)});" for col, x in p.writes.items()]
+        out += [f"  return ({_atom(p.fits)}) != 0;", "}", ""]
+    out += ["int64_t pm_effects(const int8_t *rows, int64_t n, int64_t wp, const uint8_t *g, int64_t *pos,",
+            "                   int8_t *out, int64_t *src) {",
+            "  for (int64_t i = 0; i < n; i++) {", "    const int8_t *s = rows + i * wp;",
+            "    const uint8_t *gi = g + i * NPAIRS;"]
+    for k in range(np_):
+        out += [f"    if (gi[{k}]) {{", f"      int64_t at = pos[{k}]++;", "      int8_t *o = out + at * wp;",
+                "      memcpy(o, s, wp);", "      src[at] = i;",
+                f"      if (!eff{k}(s, o)) return i * NPAIRS + {k};  /* outgrows a capacity */", "    }"]
+    out += ["  }", "  return -1;", "}", ""]
+    # predicates: one row of results per predicate
+    preds = list(te.predicates.values())
+    out += ["void pm_props(const int8_t *rows, int64_t n, int64_t wp, uint8_t *res) {",
+            "  for (int64_t i = 0; i < n; i++) {", "    const int8_t *s = rows + i * wp;"]
+    out += _lines(_needed(preds, set()), "    ")
+    out += [f"    res[{k} * n + i] = ({_atom(x)}) != 0;" for k, x in enumerate(preds)]
+    out += ["  }", "}", ""]
+    return "\n".join(out)
+
+
+# The part of the kernel that is not traced: fingerprints (``engine.fingerprints``) and canonical forms
+# (``symmetry.RowSymmetry.canonical``) of packed rows, written out once here from the numpy versions and
+# compared with them by tests/test_frontier.py. The renamings come in as ``RowSymmetry.tables``.
+RUNTIME_C = r"""
+#include <stdint.h>
+#include <string.h>
+#define PM_MIRROR_WRITE @MIRROR_WRITE@
+
+static const uint64_t FP_SEED = 0x243F6A8885A308D3ULL, FP_M1 = 0x9E3779B97F4A7C15ULL,
+    FP_M2 = 0xBF58476D1CE4E5B9ULL, FP_M3 = 0x94D049BB133111EBULL;
+
+void pm_fingerprints(const int8_t *rows, int64_t n, int64_t wp, uint64_t *out) {
+  for (int64_t i = 0; i < n; i++) {
+    uint64_t h = FP_SEED, w;
+    for (int64_t j = 0; j < wp; j += 8) {
+      memcpy(&w, rows + i * wp + j, 8);
+      h ^= w; h *= FP_M1; h ^= h >> 29;
+    }
+    h ^= h >> 30; h *= FP_M2; h ^= h >> 27; h *= FP_M3; h ^= h >> 31;
+    out[i] = h;
+  }
+}
+
+/* the image of one row under one renaming (RowSymmetry.apply) */
+static void pm_apply(const int8_t *row, int8_t *g, int64_t wp, const int32_t *order, const int8_t *vlut,
+                     const int8_t *blut, int nb, const int32_t *t) {
+  for (int64_t j = 0; j < wp; j++) g[j] = row[order[j]];
+  int32_t nv = *t++;
+  for (int32_t k = 0; k < nv; k++, t++) g[*t] = vlut[g[*t]];
+  int32_t nl = *t++;
+  for (int32_t k = 0; k < nl; k++, t += 3) g[t[0]] = g[t[1]] > t[2] ? blut[g[t[0]] + 1] : 0;
+  int32_t plen = *t++, np = *t++;
+  for (int32_t k = 0; k < np; k++, t += 3) {
+    if (g[plen] > t[2] && g[t[0]] == PM_MIRROR_WRITE) {
+      int x = g[t[1]] + 1;
+      g[t[1]] = blut[x < 0 ? 0 : x > nb ? nb : x];
+    }
+  }
+  int32_t ns = *t++;
+  for (int32_t q = 0; q < ns; q++) {  /* insertion sort of the valid slots of a multiset */
+    int32_t lenc = t[0], cap = t[1], nf = t[2];
+    const int32_t *c = t + 3;
+    int32_t n = g[lenc];
+    if (n > cap) n = cap;
+    for (int32_t i = 1; i < n; i++) {
+      int8_t key[64];
+      for (int32_t f = 0; f < nf; f++) key[f] = g[c[i * nf + f]];
+      int32_t j = i - 1;
+      for (; j >= 0; j--) {
+        int cmp = 0;
+        for (int32_t f = 0; f < nf && !cmp; f++) cmp = (g[c[j * nf + f]] > key[f]) - (g[c[j * nf + f]] < key[f]);
+        if (cmp <= 0) break;
+        for (int32_t f = 0; f < nf; f++) g[c[(j + 1) * nf + f]] = g[c[j * nf + f]];
+      }
+      for (int32_t f = 0; f < nf; f++) g[c[(j + 1) * nf + f]] = key[f];
+    }
+    t += 3 + cap * nf;
+  }
+}
+
+static int pm_less(const int8_t *a, const int8_t *b, int64_t wp) {  /* by 64-bit words, first word first */
+  for (int64_t j = 0; j < wp; j += 8) {
+    uint64_t x, y;
+    memcpy(&x, a + j, 8); memcpy(&y, b + j, 8);
+    if (x != y) return x < y;
+  }
+  return 0;
+}
+
+void pm_canonical(int8_t *rows, int64_t n, int64_t wp, int64_t nperm, const int32_t *orders,
+                  const int8_t *vluts, int64_t nvals, const int8_t *bluts, int64_t nb, const int32_t *t) {
+  int8_t img[4096], best[4096];
+  for (int64_t i = 0; i < n; i++) {
+    int8_t *row = rows + i * wp;
+    memcpy(best, row, wp);
+    for (int64_t p = 0; p < nperm; p++) {
+      pm_apply(row, img, wp, orders + p * wp, vluts + p * nvals, bluts + p * (nb + 1), (int)nb, t);
+      if (pm_less(img, best, wp)) memcpy(best, img, wp);
+    }
+    memcpy(row, best, wp);
+  }
+}
+
+/* the visited set (visited.HashVisited): open addressing, linear probing, a free slot has id -1 */
+static inline uint64_t pm_slot(uint64_t key, uint64_t mask) { return (key * 0x9E3779B97F4A7C15ULL >> 17) & mask; }
+
+void pm_visit_insert(uint64_t *tk, int32_t *ti, int64_t slots, const uint64_t *keys, const int32_t *ids, int64_t n) {
+  uint64_t mask = (uint64_t)slots - 1;
+  for (int64_t i = 0; i < n; i++) {
+    uint64_t h = pm_slot(keys[i], mask);
+    while (ti[h] >= 0) h = (h + 1) & mask;
+    tk[h] = keys[i]; ti[h] = ids[i];
+  }
+}
+
+int64_t pm_visit(uint64_t *tk, int32_t *ti, int64_t slots, const uint64_t *keys, int64_t n, int64_t first_id,
+                 int64_t limit, int32_t *ids, uint8_t *is_new) {
+  uint64_t mask = (uint64_t)slots - 1;
+  int64_t next = first_id;
+  for (int64_t i = 0; i < n; i++) {
+    uint64_t h = pm_slot(keys[i], mask);
+    while (ti[h] >= 0 && tk[h] != keys[i]) h = (h + 1) & mask;
+    is_new[i] = 0;
+    if (ti[h] >= 0) { ids[i] = ti[h]; continue; }
+    if (limit >= 0 && next >= limit) { ids[i] = -1; continue; }
+    tk[h] = keys[i]; ti[h] = (int32_t)next; ids[i] = (int32_t)next; is_new[i] = 1; next++;
+  }
+  return next - first_id;
+}
+""".replace("@MIRROR_WRITE@", str(int(MessageKind.MIRROR_WRITE)))
+
+# --- building and loading --------------------------------------------------------------------------------
+
+RUNTIME_CFLAGS = ("-O2", "-shared", "-fPIC", "-fwrapv", "-w")
+CFLAGS = ("-Og", "-shared", "-fPIC", "-fwrapv", "-w")
+
+
+def compiler() -> str | None:
+    """The C compiler to use (``$CC``, else ``cc`` or ``gcc`` on the PATH), or ``None``."""
+    for name in (os.environ.get("CC"), "cc", "gcc"):
+        if name and shutil.which(name):
+            return name
+    return None
+
+
+def cannot_build() -> str | None:
+    """Why no kernel could be built here (no C compiler, a cache folder that cannot be written), or ``None``."""
+    if compiler() is None:
+        return "no C compiler found (set CC, or install gcc)"
+    folder = cache_dir()
+    existing = next(p for p in (folder, *folder.parents) if p.exists())
+    if not os.access(existing, os.W_OK):
+        return f"the kernel cache {folder} cannot be written"
+    return None
+
+
+def cache_dir() -> Path:
+    """Where compiled kernels are kept: ``$XDG_CACHE_HOME/pitmirror/kernels`` (``~/.cache`` by default)."""
+    root = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(root) / "pitmirror" / "kernels"
+
+
+FORMAT = 1  # of the generated source and its sidecar: bump when ``c_source`` changes meaning
+
+
+@functools.cache
+def _sources_digest() -> str:
+    """A digest of every source file the traced kernel can depend on: the state and properties (``spec``),
+    the model, the encoding and term layer, the frontier's predicates and this module (not the engine's
+    search, whose changes leave the kernel as it is). Computed once per process, near when the sources were
+    imported, so a kernel built late in a long run is not filed under sources edited meanwhile."""
+    import pitmirror.checkers.symbolic as symbolic
+    import pitmirror.model as model
+    import pitmirror.spec as spec
+
+    here = Path(__file__).resolve().parent
+    files = [here / "compiled.py", here / "predicates.py"]
+    for pkg in (spec, model, symbolic):
+        files += sorted(Path(pkg.__file__ or "").resolve().parent.glob("*.py"))
+    h = hashlib.sha256()
+    for f in files:
+        h.update(f.name.encode() + b"\0" + f.read_bytes() + b"\0")
+    return h.hexdigest()
+
+
+def kernel_key(enc: Encoding, predicates: Sequence[str], cc: str) -> str:
+    """The cache key of a kernel: the sources it is derived from, the bounds, the predicates, the compiler."""
+    # the instances by name and by the functions that make them: an instance swapped at run time (a test's
+    # stand-in) is a different kernel even though no source file changed
+    insts = [f"{i.name}:{i.param}:{i.guard.__qualname__}:{i.effect.__qualname__}" for i in enc.instances]
+    parts = (str(FORMAT), _sources_digest(), repr(enc.b), repr(enc.lay.vmax), *insts, "|", *predicates, cc, *CFLAGS)
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:32]
+
+
+def build(source: str, target: Path, cc: str, flags: Sequence[str] = CFLAGS) -> None:
+    """Compile ``source`` into the shared library ``target`` (atomically: a concurrent run sees no library or
+    a whole one). ``CompileError`` when the compiler fails or the cache folder cannot be written."""
+    try:
+        _build(source, target, cc, flags)
+    except OSError as e:
+        raise CompileError(f"cannot build the kernel in {target.parent}: {e}") from None
+
+
+def _build(source: str, target: Path, cc: str, flags: Sequence[str]) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
+        src = Path(tmp) / "kernel.c"
+        src.write_text(source)
+        lib = Path(tmp) / "kernel.so"
+        done = subprocess.run([cc, *flags, "-o", str(lib), str(src)], capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            raise CompileError(f"{cc} failed on the generated kernel: {done.stderr.strip()[:500]}")
+        os.replace(lib, target)
+
+
+_I8 = np.ctypeslib.ndpointer(np.int8, flags="C_CONTIGUOUS")
+_U8 = np.ctypeslib.ndpointer(np.uint8, flags="C_CONTIGUOUS")
+_I64 = np.ctypeslib.ndpointer(np.int64, flags="C_CONTIGUOUS")
+_U64 = np.ctypeslib.ndpointer(np.uint64, flags="C_CONTIGUOUS")
+_I32 = np.ctypeslib.ndpointer(np.int32, flags="C_CONTIGUOUS")
+_N = ctypes.c_int64
+_MAX_ROW, _MAX_FIELDS = 4096, 64  # pm_canonical's buffers: the widest row and multiset entry it takes
+
+
+class Runtime:
+    """The compiled fingerprints and canonical forms (``RUNTIME_C``), the same for every encoding."""
+
+    def __init__(self, library: Path) -> None:
+        lib = ctypes.CDLL(str(library))
+        self._fingerprints = lib.pm_fingerprints
+        self._fingerprints.argtypes = [_I8, _N, _N, _U64]
+        self._fingerprints.restype = None
+        self._canonical = lib.pm_canonical
+        self._canonical.argtypes = [_I8, _N, _N, _N, _I32, _I8, _N, _I8, _N, _I32]
+        self._canonical.restype = None
+        self._sym: tuple[Any, ...] | None = None
+        self._visit_insert = lib.pm_visit_insert
+        self._visit_insert.argtypes = [_U64, _I32, _N, _U64, _I32, _N]
+        self._visit_insert.restype = None
+        self._visit = lib.pm_visit
+        self._visit.argtypes = [_U64, _I32, _N, _U64, _N, _N, _N, _I32, _U8]
+        self._visit.restype = _N
+
+    def visit_insert(self, table_keys: np.ndarray, table_ids: np.ndarray, keys: np.ndarray, ids: np.ndarray) -> None:
+        """Put distinct keys, none in the table yet, with their ids into an open-addressing table."""
+        self._visit_insert(table_keys, table_ids, table_ids.size, keys, ids, keys.size)
+
+    def visit(self, table_keys: np.ndarray, table_ids: np.ndarray, keys: np.ndarray, first_id: int, limit: int,
+              ids: np.ndarray, is_new: np.ndarray) -> int:
+        """``visited.HashVisited.add`` in the table (``limit`` -1: none); returns how many keys were new."""
+        return int(self._visit(table_keys, table_ids, table_ids.size, keys, keys.size, first_id, limit, ids, is_new))
+
+    def fingerprints(self, rows: np.ndarray) -> np.ndarray:
+        """``engine.fingerprints`` of packed rows, compiled."""
+        rows = np.ascontiguousarray(rows)
+        out = np.empty(rows.shape[0], dtype=np.uint64)
+        self._fingerprints(rows, rows.shape[0], rows.shape[1], out)
+        return out
+
+    def use_symmetry(self, sym: RowSymmetry, width: int) -> None:
+        """Take the renamings of ``sym`` for packed rows of ``width`` slots (``canonical`` applies them)."""
+        orders, vluts, bluts, slots = sym.tables(width)
+        if width > _MAX_ROW or sym.widest_entry() > _MAX_FIELDS:
+            raise CompileError(f"rows of {width} slots are too wide for the compiled canonical form")
+        self._sym = (len(orders), orders, vluts, vluts.shape[1], bluts, sym.lay.nb, slots)
+
+    def canonical(self, rows: np.ndarray, in_place: bool = False) -> np.ndarray:
+        """``RowSymmetry.canonical`` of packed rows, compiled: a new array, or ``rows`` itself rewritten when
+        ``in_place`` (and it is a C-contiguous ``int8`` array)."""
+        assert self._sym is not None, "use_symmetry first"
+        nperm, orders, vluts, nvals, bluts, nb, slots = self._sym
+        fits = in_place and rows.dtype == np.int8 and rows.flags.c_contiguous and rows.flags.writeable
+        out = rows if fits else np.array(rows, dtype=np.int8, order="C")
+        if nperm and out.shape[0]:
+            self._canonical(out, out.shape[0], out.shape[1], nperm, orders, vluts, nvals, bluts, nb, slots)
+        return out
+
+
+def runtime_library() -> Path:
+    """The shared library of ``RUNTIME_C``: built once per machine and compiler, then taken from the cache."""
+    cc = compiler()
+    if cc is None:
+        raise CompileError("no C compiler found (set CC, or install gcc)")
+    digest = hashlib.sha256("\0".join((RUNTIME_C, cc, *RUNTIME_CFLAGS)).encode()).hexdigest()[:32]
+    library = cache_dir() / f"runtime-{digest}.so"
+    if not library.exists():
+        build(RUNTIME_C, library, cc, RUNTIME_CFLAGS)
+    return library
+
+
+class Kernel(Runtime):
+    """A compiled encoding: successors and predicates of whole frontiers of packed rows (and the runtime's
+    fingerprints and canonical forms)."""
+
+    def __init__(self, library: Path, pairs: Sequence[tuple[int, int]], predicates: Sequence[str],
+                 cached: bool) -> None:
+        super().__init__(runtime_library())
+        self.library = library
+        self.cached = cached  # loaded from the cache, not compiled by this run
+        self.npairs = len(pairs)
+        self.predicate_names = list(predicates)
+        lib = ctypes.CDLL(str(library))
+        self._guards = lib.pm_guards
+        self._guards.argtypes = [_I8, _N, _N, _U8, _I64]
+        self._guards.restype = _N
+        self._effects = lib.pm_effects
+        self._effects.argtypes = [_I8, _N, _N, _U8, _I64, _I8, _I64]
+        self._effects.restype = _N
+        self._props = lib.pm_props
+        self._props.argtypes = [_I8, _N, _N, _U8]
+        self._props.restype = None
+        self.pair_inst = np.array([a for a, _ in pairs], dtype=np.int16)
+        self.pair_param = np.array([v for _, v in pairs], dtype=np.int16)
+
+    def successors(self, packed: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
+        """Every successor of every row of ``packed`` (instance-major, then source row, as the numpy path
+        orders them): the packed successors, their source rows, instances and parameters, and -1; or, when a
+        successor outgrows a capacity, ``row * pairs + pair`` of the first such one last."""
+        packed = np.ascontiguousarray(packed)
+        n, wp = packed.shape
+        g = np.empty(n * self.npairs, dtype=np.uint8)
+        counts = np.zeros(self.npairs, dtype=np.int64)
+        self._guards(packed, n, wp, g, counts)
+        starts = np.concatenate(([0], np.cumsum(counts)))
+        total = int(starts[-1])
+        out = np.empty((total, wp), dtype=np.int8)
+        src = np.empty(total, dtype=np.int64)
+        bad = self._effects(packed, n, wp, g, np.ascontiguousarray(starts[:-1]), out, src)
+        return out, src, np.repeat(self.pair_inst, counts), np.repeat(self.pair_param, counts), int(bad)
+
+    def predicates(self, packed: np.ndarray) -> dict[str, np.ndarray]:
+        """Every compiled predicate on every row of ``packed``."""
+        packed = np.ascontiguousarray(packed)
+        n, wp = packed.shape
+        res = np.empty(len(self.predicate_names) * n, dtype=np.uint8)
+        self._props(packed, n, wp, res)
+        m = res.view(bool).reshape(len(self.predicate_names), n)
+        return {name: m[k] for k, name in enumerate(self.predicate_names)}
+
+
+def compile_encoding(enc: Encoding, predicates: dict[str, Callable[[SV], Term]], build_missing: bool = True
+                     ) -> Kernel | None:
+    """The kernel of ``enc`` and ``predicates``: loaded from the cache when these sources and bounds were
+    compiled before (no tracing then), else traced, generated, compiled and cached (``None`` instead when not
+    ``build_missing``). Raises ``CompileError`` without a working C compiler, ``TraceError`` when the encoding
+    cannot be traced."""
+    cc = compiler()
+    if cc is None:
+        raise CompileError("no C compiler found (set CC, or install gcc)")
+    key = kernel_key(enc, list(predicates), cc)
+    library = cache_dir() / f"{key}.so"
+    sidecar = library.with_suffix(".json")
+    if library.exists() and sidecar.exists():
+        try:
+            meta = json.loads(sidecar.read_text())
+            pairs = [(int(a), int(v)) for a, v in meta["pairs"]]
+            if meta["predicates"] == list(predicates) and all(0 <= a < len(enc.instances) for a, _ in pairs):
+                return Kernel(library, pairs, meta["predicates"], cached=True)
+        except (OSError, ValueError, KeyError, TypeError):
+            pass  # a damaged cache entry: build it again
+    if not build_missing:
+        return None
+    te = trace(enc, predicates)
+    build(c_source(te), library, cc)
+    pairs = [(p.inst, p.param) for p in te.pairs]
+    tmp = sidecar.with_suffix(f".json.{os.getpid()}")
+    try:
+        tmp.write_text(json.dumps({"pairs": pairs, "predicates": list(te.predicates)}))
+        os.replace(tmp, sidecar)
+    except OSError:
+        pass  # the library is built and loads; without its sidecar the next run builds it again
+    return Kernel(library, pairs, list(te.predicates), cached=False)
