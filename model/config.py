@@ -25,6 +25,7 @@ RANGES: dict[str, tuple[int, int]] = {
     "path_failures": (0, 3),
     "crashes": (0, 3),
     "message_faults": (0, 3),
+    "premature_timeouts": (0, 3),
     "recoveries": (0, 3),
 }
 
@@ -42,6 +43,8 @@ class Bounds:
     path_failures: int = 1
     crashes: int = 1
     message_faults: int = 0
+    #: timeouts that may fire while the message (or its answer) is still on the path, late, not lost
+    premature_timeouts: int = 0
     recoveries: int = 1
     recovery_kind: RecoveryKind = RecoveryKind.WRITETHROUGH
     fence_policies: tuple[FencePolicy, ...] = field(default=(FencePolicy.NEVER, FencePolicy.DATA))

@@ -69,6 +69,10 @@ MUTANTS: dict[str, Mutant] = {m.name: m for m in (
     Mutant("remote_writes_ahead_of_gap",
            "R writes a mirrored write to S as it arrives, before the earlier writes it waits for (JR stays in order)",
            "remote_is_point_in_time_or_recovering", needs=(("blocks", 2), ("concurrency", 2))),
+    Mutant("remote_accepts_stale_messages",
+           "R takes a late message as current: a mirrored write it has passed lands on S again, a RecoverRequest "
+           "of a settled recovery swaps again", "mirror_consistent",
+           needs=(("premature_timeouts", 1), ("host_writes", 2))),  # a timeout while the write is late
 )}
 
 

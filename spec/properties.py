@@ -330,7 +330,8 @@ def explain_recovery_ended_with_change(s: State) -> str:
 
 def resynchronized(s: State) -> bool:
     """The pair was suspended and is back in PAIR after a resync (all budgets for it are reachable)."""
-    return s.pair_state == PairState.PAIR and s.path_failures + s.crashes + s.message_faults > 0
+    return s.pair_state == PairState.PAIR and (
+        s.path_failures + s.crashes + s.message_faults + s.premature_timeouts > 0)
 
 
 def explain_resynchronized(s: State) -> str:

@@ -35,7 +35,8 @@ def recovery_ended_with_change(s: SV) -> Term:
 
 def resynchronized(s: SV) -> Term:
     """``spec.properties.resynchronized``: back in PAIR after a fault."""
-    return conj(s["pair_state"] == PAIR, s["path_failures"] + s["crashes"] + s["message_faults"] > 0)
+    return conj(s["pair_state"] == PAIR,
+                s["path_failures"] + s["crashes"] + s["message_faults"] + s["premature_timeouts"] > 0)
 
 
 def checkpoint_taken(s: SV) -> Term:

@@ -188,7 +188,8 @@ RECOVERY_SCALARS = ("recovery_id", "kind", "target", "a_swapped", "remote_status
                     "host_io_during_swap")
 SCALARS = ("fence_policy", "base_seq", "next_seq", "pair_state", "journaling_state", "path_up",
            "replica_base_seq", "remote_applied_seq", "remote_recovery_id", "host_writes_issued", "markers_set",
-           "recoveries_started", "path_failures", "crashes", "message_faults", "ghost_base_seq")
+           "recoveries_started", "path_failures", "crashes", "message_faults", "premature_timeouts",
+           "ghost_base_seq")
 VOLUMES = ("primary", "base", "dirty", "remote", "replica_base", "ghost_base")
 #: the optional ``Recovery`` fields of ``State``, each a ``present`` slot, the scalars and the two images
 RECOVERY_ENTRIES = ("recovery", "recovery_ended", "recovery_awaiting_resync")
@@ -246,7 +247,9 @@ class Layout:
             "journal": jc,
             "journal_cache": jc if b.mutant == "journal_not_persisted_before_ack" else 0,
             "in_flight": b.concurrency + nb,
-            "path": 2 * (b.concurrency + nb) + 2 * b.message_faults + 2,
+            # a premature timeout leaves what was in flight on the path (late) while new writes follow
+            "path": (2 * (b.concurrency + nb) + 2 * b.message_faults + 2
+                     + (b.concurrency + nb + 1) * b.premature_timeouts),
             "history": b.host_writes + b.markers + b.recoveries * nb,
             "remote_journal": max(self.maxseq, jc),
             "remote_buffer": b.concurrency + nb + b.message_faults,
@@ -318,6 +321,7 @@ class Layout:
             remote_recovery_id=d["remote_recovery_id"], host_writes_issued=d["host_writes_issued"],
             markers_set=d["markers_set"], recoveries_started=d["recoveries_started"],
             path_failures=d["path_failures"], crashes=d["crashes"], message_faults=d["message_faults"],
+            premature_timeouts=d["premature_timeouts"],
             ghost_base=vol("ghost_base"), ghost_base_seq=d["ghost_base_seq"],
             history=tuple(GhostWrite(x[0], x[1], x[2], bool(x[3]), bool(x[4])) for x in items("history")),
             recovery_ended=recovery("recovery_ended"),

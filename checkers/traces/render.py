@@ -45,6 +45,7 @@ FIELD_LANE: dict[str, str] = {
     "recovery": "A",
     # the path: its links and the messages on it
     "path_up": "path", "path": "path", "path_failures": "path", "message_faults": "path",
+    "premature_timeouts": "path",
     # array R: volumes S, RB, JR and its volatile reorder buffer
     "remote": "R", "replica_base": "R", "replica_base_seq": "R", "remote_journal": "R",
     "remote_applied_seq": "R", "remote_buffer": "R", "remote_recovery_id": "R",
@@ -61,6 +62,7 @@ FIELD_LABEL: dict[str, str] = {
     "remote_recovery_id": "recovery id", "host_writes_issued": "host writes", "markers_set": "markers",
     "recoveries_started": "recoveries", "path_up": "path up", "journaling_state": "journaling",
     "pair_state": "pair", "fence_policy": "fence", "path_failures": "failures", "message_faults": "msg faults",
+    "premature_timeouts": "early timeouts",
 }
 
 #: Messages travelling from A to R; every other message kind travels from R to A.
