@@ -30,6 +30,8 @@ MUTANTS: dict[str, str] = {
     "journal_not_persisted_before_ack": "the record sits in a volatile cache until PersistJournal()",
     "no_remote_timeout": "A never times out a lost mirror write or swap answer",
     "remote_writes_ahead_of_gap": "R writes a mirrored write to S as it arrives, before the writes it waits for",
+    "remote_accepts_stale_messages": "R takes a late message as current: a mirrored write it has passed lands on S "
+                                     "again, a RecoverRequest of a settled recovery swaps again",
 }
 
 

@@ -226,6 +226,13 @@ class MirrorModel:
             return s.in_flight[0].seq
         return None
 
+    def is_premature(self, s: State, timeout: MirrorTimeout | SwapTimeout) -> bool:
+        """Whether ``timeout`` fires in ``s`` while what it gives up on is still on the path or in R's
+        reorder buffer (late, not lost): such a timeout spends the ``premature_timeouts`` budget."""
+        if isinstance(timeout, MirrorTimeout):
+            return not self._lost(s, timeout.seq)
+        return self._swap_answer_late(s)
+
     @staticmethod
     def _swap_answer_late(s: State) -> bool:
         """The running swap's RecoverRequest or SwapDone is still on the path: a SwapTimeout now is premature."""
@@ -415,7 +422,7 @@ class MirrorModel:
     def _do_mirror_timeout(self, s: State, a: MirrorTimeout) -> State:
         """The pair suspends; every write in flight is marked dirty and ends per the fence policy. A timeout
         of a write that is merely late spends the budget and is a fault of the path (it was slow)."""
-        if not self._lost(s, a.seq):
+        if self.is_premature(s, a):
             s = _mark_faulted(s._replace(premature_timeouts=s.premature_timeouts + 1))
         dirty = s.dirty
         for e in s.in_flight:
@@ -428,7 +435,7 @@ class MirrorModel:
         return _suspend(s)
 
     def _do_swap_timeout(self, s: State, a: SwapTimeout) -> State:
-        if self._swap_answer_late(s):  # premature: the request or answer stays on the path, late
+        if self.is_premature(s, a):  # the request or answer stays on the path, late
             s = _mark_faulted(s._replace(premature_timeouts=s.premature_timeouts + 1))
         assert s.recovery is not None
         s = s._replace(recovery=s.recovery._replace(remote_status=RemoteSwapStatus.TIMED_OUT),

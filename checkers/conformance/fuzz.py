@@ -107,7 +107,7 @@ DEFAULT_SHRINKS = 100
 #: largest ``model.config.RANGES`` allows where that keeps a run busy: with ``check``'s default budgets
 #: (3 host writes, 1 recovery) a 50-step run would idle after its first dozen steps.
 FUZZ_BOUNDS = Bounds(blocks=2, values=3, host_writes=8, concurrency=2, journal_capacity=4, markers=2,
-                     path_failures=2, crashes=2, message_faults=2, recoveries=2)
+                     path_failures=2, crashes=2, message_faults=2, premature_timeouts=2, recoveries=2)
 #: The bad requests of the ``bad_request`` rule.
 BAD_REQUESTS = ("write_lba", "read_lba", "recovery_target", "unknown_marker", "write_during_recovery")
 #: At most this many steps per drain; the correct protocol settles in far fewer at any bound in RANGES.
@@ -217,6 +217,9 @@ HISTORY_WEIGHTS: dict[str, int] = {
 RECOVERY_WEIGHTS: dict[str, int] = {
     **HISTORY_WEIGHTS, "Checkpoint": 8, "HostWrite": 8, "CrashArray": 2, "FailPath": 2,
 }
+#: Suspended with the path up and no recovery running: resynchronize promptly, as an array does, so that a
+#: message left late on the path by a premature timeout is often still there when the pair is back in PAIR.
+RESYNC_WEIGHTS: dict[str, int] = {"StartResync": 12, "FinishResync": 12}
 #: Slots of the wheel a step's number turns: each kind owns a run of slots in ``KINDS`` order, as many as
 #: its weight's share. A number picks a slot; when that kind is offered now it is taken, so a number keeps
 #: its meaning (a kind) wherever it lands in a run and Hypothesis can delete the steps before it while
@@ -234,9 +237,10 @@ def _wheel(weights: dict[str, int]) -> tuple[int, ...]:
     return tuple(next(i for i, b in enumerate(bounds) if slot < b) for slot in range(WHEEL))
 
 
-#: (weights, wheel) of each phase: no history yet, history in the journal, a recovery running.
+#: (weights, wheel) of each phase: no history yet, history in the journal, a recovery running, a resync due.
 PHASES = tuple((w, _wheel(w)) for w in (BASE_WEIGHTS, {**BASE_WEIGHTS, **HISTORY_WEIGHTS},
-                                          {**BASE_WEIGHTS, **RECOVERY_WEIGHTS}))
+                                          {**BASE_WEIGHTS, **RECOVERY_WEIGHTS},
+                                          {**BASE_WEIGHTS, **HISTORY_WEIGHTS, **RESYNC_WEIGHTS}))
 
 #: Swarm testing: each example switches each of these off (drawn by the ``start`` rule), so some runs are
 #: fault-free, some never checkpoint, some never read, ... Checkpoints and recoveries are off in a quarter
@@ -389,7 +393,8 @@ class ConformanceMachine(RuleBasedStateMachine):
         in the reproduction of a failure."""
         s = self.run.state
         offered = dict(self.offered())
-        weights, wheel = PHASES[2 if s.recovery is not None else 1 if len(s.journal) >= 2 else 0]
+        weights, wheel = PHASES[2 if s.recovery is not None else 3 if s.pair_state != PairState.PAIR and s.path_up
+                                else 1 if len(s.journal) >= 2 else 0]
         k, rest = KINDS[wheel[choice % WHEEL]], choice // WHEEL
         if k not in offered:
             total = sum(weights[o.name] for o in offered)

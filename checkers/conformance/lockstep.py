@@ -104,6 +104,9 @@ _BUDGETS: dict[type[Action], tuple[str, str]] = {
 }
 
 _BUDGETS_BY_NAME = {cls.__name__: b for cls, b in _BUDGETS.items()}
+#: A timeout spends the premature_timeouts budget only when it fires while its message is late, not lost
+#: (``MirrorModel.is_premature``); the impl, like for every fault, leaves that budget to its caller.
+_TIMEOUT_NAMES = frozenset(cls.__name__ for cls in (MirrorTimeout, SwapTimeout))
 
 
 def _key(name: str, args: dict[str, Any]) -> tuple[str, Any]:
@@ -340,6 +343,8 @@ def to_model_action(a: ImplAction) -> Action:
 
 def within_budget(bounds: Bounds, s: State, a: Action) -> bool:
     """Whether the model's budgets allow ``a`` in ``s`` (the impl has no budgets; the model bounds them)."""
+    if isinstance(a, MirrorTimeout | SwapTimeout) and MirrorModel(bounds).is_premature(s, a):
+        return s.premature_timeouts < bounds.premature_timeouts
     budget = _BUDGETS.get(type(a))
     return budget is None or getattr(s, budget[0]) < getattr(bounds, budget[1])
 
@@ -439,6 +444,12 @@ class Lockstep:
         model = {_model_key(a) for a in self.enabled()}
         impl: set[tuple[str, Any]] = set()
         for ia in self.system.enabled_actions():
+            if ia.name in _TIMEOUT_NAMES:
+                a = to_model_action(ia)
+                assert isinstance(a, MirrorTimeout | SwapTimeout)
+                if (self.model.is_premature(self.state, a)
+                        and self.state.premature_timeouts >= self.bounds.premature_timeouts):
+                    continue
             budget = _BUDGETS_BY_NAME.get(ia.name)
             if budget is None or getattr(self.state, budget[0]) < getattr(self.bounds, budget[1]):
                 impl.add(_impl_key(ia))
