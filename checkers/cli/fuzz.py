@@ -6,6 +6,7 @@ interrupted. A run is reproduced from its seed: no Hypothesis example database u
 
 from __future__ import annotations
 
+import signal
 import sys
 import time
 from pathlib import Path
@@ -47,11 +48,30 @@ from pitmirror.spec.properties import TRADE_OFF_WINDOWS
 from pitmirror.spec.state import RecoveryKind
 
 
+class _CtrlC:
+    """Ctrl-C, remembered: Python raises KeyboardInterrupt wherever the signal lands, and when that is inside a
+    garbage-collector callback (Hypothesis installs one) the exception is printed and dropped, and the run
+    went on for good. The handler records it, and the next progress call raises it again from the run."""
+
+    seen = False
+
+    @classmethod
+    def handler(cls, signum: int, frame: object) -> None:
+        cls.seen = True
+        raise KeyboardInterrupt
+
+    @classmethod
+    def check(cls) -> None:
+        if cls.seen:
+            raise KeyboardInterrupt
+
+
 def _run_one(config: FuzzConfig, ticker: Ticker, label: str) -> FuzzResult:
     update = ticker.task(label, total=config.examples)
     started = time.perf_counter()
 
     def progress(examples: int, steps: int) -> None:
+        _CtrlC.check()
         # Hypothesis also runs examples it discards and, after a failure, shrinking runs: the budget is the
         # total until the runs pass it, then the total grows with them (a bar must not sit at 150/150 while
         # the run goes on)
@@ -183,6 +203,8 @@ def fuzz_command(examples: int, steps: int, seed: int, mutant: str | None, recov
     status = ExitCode.OK
     runs: list[dict[str, Any]] = []
     started = time.perf_counter()
+    _CtrlC.seen = False
+    previous = signal.signal(signal.SIGINT, _CtrlC.handler)
     try:
         for kind in kinds:
             label = kind.name.lower()
@@ -198,6 +220,8 @@ def fuzz_command(examples: int, steps: int, seed: int, mutant: str | None, recov
     except KeyboardInterrupt:
         out.print("[yellow]interrupted (Ctrl-C)[/]: " + (f"{len(runs)} of {len(kinds)} recovery kinds done"))
         status = worst(status, ExitCode.INTERRUPTED)
+    finally:
+        signal.signal(signal.SIGINT, previous)
     if json_path is not None:
         write_json(json_path, results_doc("fuzz", status, time.perf_counter() - started, runs))
     sys.exit(status)
