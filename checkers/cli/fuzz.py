@@ -49,16 +49,16 @@ from pitmirror.spec.state import RecoveryKind
 
 
 class _CtrlC:
-    """Ctrl-C, remembered: Python raises KeyboardInterrupt wherever the signal lands, and when that is inside a
-    garbage-collector callback (Hypothesis installs one) the exception is printed and dropped, and the run
-    went on for good. The handler records it, and the next progress call raises it again from the run."""
+    """Ctrl-C, remembered: Python's own handler raises KeyboardInterrupt wherever the signal lands, and when
+    that is inside a garbage-collector callback (Hypothesis installs one) the exception is printed as a
+    traceback and dropped, and the run went on for good. This handler only records it; the next progress
+    call (at least ten a second while steps run) raises it from the run itself."""
 
     seen = False
 
     @classmethod
     def handler(cls, signum: int, frame: object) -> None:
         cls.seen = True
-        raise KeyboardInterrupt
 
     @classmethod
     def check(cls) -> None:
@@ -217,6 +217,7 @@ def fuzz_command(examples: int, steps: int, seed: int, mutant: str | None, recov
             code, run = _report(result, label, out_dir)
             status = worst(status, code)
             runs.append(run)
+            _CtrlC.check()  # an interrupt after the last step of this kind
     except KeyboardInterrupt:
         out.print("[yellow]interrupted (Ctrl-C)[/]: " + (f"{len(runs)} of {len(kinds)} recovery kinds done"))
         status = worst(status, ExitCode.INTERRUPTED)
