@@ -990,7 +990,13 @@ class Encoding:
             return all_of(parts)
         present = s["recovery.present"] == 1
         pn = s.length("path")
-        timed_out = conj(s["pair_state"] != PAIR, disj(neg(present), s["recovery.remote_status"] == ST_TO))
+        rid_applied = s["remote_applied_seq"]
+        timed_out = conj(s["pair_state"] != PAIR, all_of(d == 1 for d in s.vol("dirty")),
+                         disj(conj(neg(present), s["remote_applied_seq"] < s["next_seq"] - 1,
+                                   s.length("remote_buffer") == 0,
+                                   neg(any_of(conj(i < pn, m[0] == MW, m[1] > rid_applied)
+                                              for i, m in enumerate(s.slots("path"))))),
+                              conj(present, s["recovery.remote_status"] == ST_TO)))
         for i, m in enumerate(s.slots("path")):
             parts.append(implies(conj(i < pn, m[0] == RR, m[1] > rid_r),
                                  disj(conj(present, m[1] == s["recovery.recovery_id"], m[2] == s["recovery.target"],
