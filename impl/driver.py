@@ -67,6 +67,7 @@ class FaultPlan:
     path_failure: float = 0.1
     crash: float = 0.05
     recovery: float = 0.2
+    premature_timeout: float = 0.1  # a timeout while the message or its answer is late, not lost
 
 
 #: Relative weight of each action kind in a random run (split evenly among the enabled instances).
@@ -184,19 +185,37 @@ class Driver:
                 return e.seq
         return None
 
+    def timed_out_write(self) -> int | None:
+        """The write whose timer fires: the oldest lost one, else the oldest in flight, whose message or ack is
+        then merely late (a premature timeout: a fault the caller budgets, like a lost message)."""
+        lost = self.lost_write()
+        if lost is not None or not self.a.in_flight:
+            return lost
+        return self.a.in_flight[0].seq
+
+    def premature_timeout(self, name: str) -> bool:
+        """Whether ``MirrorTimeout`` or ``SwapTimeout`` fired now would be premature: what it gives up on
+        is still on the path (or in R's reorder buffer), late rather than lost."""
+        if name == "MirrorTimeout":
+            return self.lost_write() is None
+        r = self.a.jfmt.recovery
+        return r is not None and any(isinstance(m, RecoverRequest | SwapDone) and m.recovery_id == r.recovery_id
+                                     for m in self.path.messages)
+
     def _why_not_mirror_timeout(self, seq: int) -> ScsiError | None:
         request = f"TIME OUT write seq={seq}"
         if self.mutant("no_remote_timeout"):  # MUTANT: A never times out a lost write
             return CommandSequenceError(request, "A never times out a mirror write (no_remote_timeout)")
         if all(e.seq != seq for e in self.a.in_flight):
             return CommandSequenceError(request, "no such write is in flight")
-        if self.lost_write() != seq:
-            return CommandSequenceError(request, "R may still answer: the write or its ack is on the path or "
-                                                 "in R's reorder buffer (or an older write is lost)")
+        if self.timed_out_write() != seq:
+            return CommandSequenceError(request, f"the timer of write seq={self.timed_out_write()} fires first "
+                                                 "(the oldest lost write, else the oldest in flight)")
         return None
 
     def mirror_timeout(self, seq: int) -> None:
-        """MirrorTimeout(seq): A gives up on write ``seq``; the pair suspends per the fence policy."""
+        """MirrorTimeout(seq): A gives up on write ``seq`` (lost, or late: see ``timed_out_write``); the pair
+        suspends per the fence policy."""
         err = self._why_not_mirror_timeout(seq)
         if err is not None:
             raise err
@@ -210,14 +229,11 @@ class Driver:
         r = self.a.jfmt.recovery
         if r is None or r.remote_status != RemoteSwapStatus.REQUESTED:
             return CommandSequenceError(request, "no swap answer is awaited")
-        if any(isinstance(m, RecoverRequest | SwapDone) and m.recovery_id == r.recovery_id
-               for m in self.path.messages):
-            return CommandSequenceError(request, f"recovery {r.recovery_id}'s request or answer is on the "
-                                                 "path")
-        return None
+        return None  # with the request or answer still on the path, the timeout is premature (it stays, late)
 
     def swap_timeout(self) -> None:
-        """SwapTimeout(): A gives up on R's half of a swap; the pair suspends with every block dirty."""
+        """SwapTimeout(): A gives up on R's half of a swap (lost, or late: ``premature_timeout``); the pair
+        suspends with every block dirty."""
         err = self._why_not_swap_timeout()
         if err is not None:
             raise err
@@ -356,9 +372,9 @@ class Driver:
         out += [mk("LoseMessage", message=m) for m in distinct]
         out += [mk("DuplicateMessage", message=m) for m in distinct]
         out.append(mk("FailPath") if self.path.up else mk("RepairPath"))
-        lost = self.lost_write()
-        if lost is not None and self._why_not_mirror_timeout(lost) is None:
-            out.append(mk("MirrorTimeout", seq=lost))
+        timed_out = self.timed_out_write()
+        if timed_out is not None and self._why_not_mirror_timeout(timed_out) is None:
+            out.append(mk("MirrorTimeout", seq=timed_out))
         if self._why_not_swap_timeout() is None:
             out.append(mk("SwapTimeout"))
         out += [mk("CrashArray", array="A"), mk("CrashArray", array="R")]
@@ -398,6 +414,9 @@ class Driver:
         for act in actions:
             count[act.name] = count.get(act.name, 0) + 1
         w = [weights.get(act.name, 0.0) / count[act.name] for act in actions]
+        for i, act in enumerate(actions):  # a timeout while the message is only late is a fault of its own
+            if act.name in ("MirrorTimeout", "SwapTimeout") and self.premature_timeout(act.name):
+                w[i] = plan.premature_timeout
         if not any(w):
             w = [1.0] * len(actions)
         choice = self.rng.choices(actions, w)[0]

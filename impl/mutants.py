@@ -32,6 +32,8 @@ MUTANTS: dict[str, str] = {
     "remote_writes_ahead_of_gap": "R writes a mirrored write to S as it arrives, before the writes it waits for",
     "crash_restores_blocks_from_base": "A's restart re-reads the blocks of the host writes in flight from B, "
                                        "though J keeps their records",
+    "remote_accepts_stale_messages": "R takes a late message as current: a mirrored write it has passed lands on S "
+                                     "again, a RecoverRequest of a settled recovery swaps again",
 }
 
 

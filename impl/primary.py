@@ -271,8 +271,9 @@ class ArrayAController:
         return ready
 
     def timeout(self, seq: int) -> Ready:
-        """MirrorTimeout(seq): R will never answer write ``seq``. The pair suspends; every write in flight
-        is marked dirty; host writes fail (fence ``data``) or are acknowledged (fence ``never``: they are on
+        """MirrorTimeout(seq): A gives up on write ``seq`` (its message or R's answer is lost, or only late:
+        A cannot tell, and a late answer is then ignored). The pair suspends; every write in flight is marked
+        dirty; host writes fail (fence ``data``) or are acknowledged (fence ``never``: they are on
         P and J); recovery writes go on after resync."""
         if all(e.seq != seq for e in self.in_flight):
             raise CommandSequenceError(f"TIME OUT write seq={seq}", "no such write is in flight")
@@ -293,8 +294,9 @@ class ArrayAController:
         return ready
 
     def swap_timeout(self) -> Ready:
-        """SwapTimeout: R's half of a swap will never be confirmed. The pair suspends with every block
-        dirty, so resync copies the rebuilt primary to R and PAIR is never reached with P != S."""
+        """SwapTimeout: A gives up on R's half of a swap (the request or answer lost, or only late). The pair
+        suspends with every block dirty, so resync copies the rebuilt primary to R and PAIR is never reached
+        with P != S; the resync also settles the recovery at R, so a late request does not swap again."""
         r = self.jfmt.recovery
         if r is None or r.remote_status != RemoteSwapStatus.REQUESTED:
             raise CommandSequenceError("TIME OUT swap", "no swap answer is awaited")

@@ -3,7 +3,10 @@
 R applies a mirrored write only when its seq is the next one (``remote_applied_seq + 1``): the path may
 reorder, so writes that arrive early wait in the reorder buffer (volatile: a crash loses it, and A's
 timeout covers what was in it). A seq already applied is acknowledged again and not re-applied, so a
-duplicated message is harmless. ``remote_applied_seq`` is ``next_seq - 1`` of R's journal log table.
+duplicated message is harmless, and so is a late one: A may time a write out while it is only late, and the
+resync that follows raises R's applied seq past it (S then holds newer data). ``remote_applied_seq`` is
+``next_seq - 1`` of R's journal log table. A RecoverRequest is acted on once per recovery id, and a resync
+settles every recovery A started, so a late request never swaps again.
 """
 
 from __future__ import annotations
@@ -85,8 +88,11 @@ class ArrayRController:
         if self.mutant("remote_applies_in_arrival_order"):
             self._apply(ready, msg, max(self.log.next_seq, msg.seq + 1))  # MUTANT: as it arrives
             return ready
-        if msg.seq <= self.applied_seq:
-            ready.messages.append(MirrorAck(msg.seq))  # a duplicate: acknowledge again, apply nothing
+        if msg.seq <= self.applied_seq:  # a duplicate or a late write R has passed: acknowledge, apply nothing
+            if self.mutant("remote_accepts_stale_messages") and not msg.is_marker:
+                self.array.write("remote", msg.lba, msg.data)  # MUTANT: the late write lands on S
+                ready.persisted.append(Persist("remote", self.jfmt.ldev_p, msg.lba, msg.seq))
+            ready.messages.append(MirrorAck(msg.seq))
             return ready
         if msg not in self.buffer:
             bisect.insort(self.buffer, msg, key=lambda m: m.sort_key())
@@ -132,7 +138,8 @@ class ArrayRController:
         ``SwapDone``. If a record R needs cannot be trusted, R reports it and does not answer: A's
         timeout suspends the pair and resync copies everything."""
         ready = Ready()
-        if msg.recovery_id > self.jfmt.last_recovery_id:
+        # MUTANT remote_accepts_stale_messages: a request of a recovery R has settled swaps again
+        if msg.recovery_id > self.jfmt.last_recovery_id or self.mutant("remote_accepts_stale_messages"):
             try:
                 records = self.journal.records(msg.target)
                 image = replay(self.replica_base(), self.remote(), records, msg.target, self.mutant)

@@ -72,6 +72,10 @@ MUTANTS: dict[str, Mutant] = {m.name: m for m in (
     Mutant("crash_restores_blocks_from_base",
            "A's restart after a crash re-reads the blocks of the host writes in flight from B (the old data), "
            "though J keeps their records", "primary_is_latest_image", needs=(("crashes", 1),)),
+    Mutant("remote_accepts_stale_messages",
+           "R takes a late message as current: a mirrored write it has passed lands on S again, a RecoverRequest "
+           "of a settled recovery swaps again", "mirror_consistent",
+           needs=(("premature_timeouts", 1), ("host_writes", 2))),  # a timeout while the write is late
 )}
 
 

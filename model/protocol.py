@@ -113,6 +113,7 @@ class MirrorModel:
                 remote=zero, replica_base=zero, replica_base_seq=0, remote_journal=(),
                 remote_applied_seq=0, remote_buffer=(), remote_recovery_id=0, host_writes_issued=0,
                 markers_set=0, recoveries_started=0, path_failures=0, crashes=0, message_faults=0,
+                premature_timeouts=0,
                 ghost_base=zero, ghost_base_seq=0, history=(), recovery_ended=None, retired_image=None,
                 recovery_awaiting_resync=None, swap_timed_out=False,
             )
@@ -153,7 +154,13 @@ class MirrorModel:
         """The one budget hook (stateright's ``within_boundary``, per action): whether the bounds leave room
         for ``action`` in ``s``, by the budget column of ``spec.actions`` (an action without a budget always
         has room). The guards below ask it instead of reading a budget, and so does conformance, which
-        applies the model's budgets to the impl (the impl has none). ``KeyError`` for an unknown action."""
+        applies the model's budgets to the impl (the impl has none). ``KeyError`` for an unknown action.
+        A timeout object is the one argument-dependent budget: it spends ``premature_timeouts`` only when it
+        fires while what it gives up on is late, not lost (``is_premature``)."""
+        if isinstance(action, MirrorTimeout | SwapTimeout) and self.is_premature(s, action):
+            late = spec_actions.BY_NAME[action.name].late_budget
+            assert late is not None
+            return bool(getattr(s, late.used) < getattr(self.bounds, late.bound))
         limit = self._budget_limits.get(action, _UNKNOWN)  # type: ignore[arg-type]
         if limit is _UNKNOWN:  # an action object (or a name or class no table knows: KeyError)
             limit = self._budget_limits[action.name if isinstance(action, Action) else action]
@@ -188,14 +195,12 @@ class MirrorModel:
         if not s.path_up:
             yield RepairPath()
         if mutant != "no_remote_timeout":
-            for e in s.in_flight:
-                if self._lost(s, e.seq):
-                    yield MirrorTimeout(e.seq)
-                    break  # one timeout resolves every write in flight; the oldest lost one fires
+            seq = self._timed_out_write(s)
+            if seq is not None:
+                yield MirrorTimeout(seq)  # one timeout resolves every write in flight
             r = s.recovery
             if (r is not None and r.remote_status == RemoteSwapStatus.REQUESTED
-                    and not any(m.kind in (MessageKind.RECOVER_REQUEST, MessageKind.SWAP_DONE)
-                                and m.a == r.recovery_id for m in s.path)):
+                    and self.within_budget(s, SwapTimeout())):
                 yield SwapTimeout()
         if self.within_budget(s, CrashArray):
             yield CrashArray("A")
@@ -237,6 +242,31 @@ class MirrorModel:
             if m.kind in (MessageKind.MIRROR_WRITE, MessageKind.MIRROR_ACK) and m.a == seq:
                 return False
         return all(r.seq != seq for r in s.remote_buffer)
+
+    def _timed_out_write(self, s: State) -> int | None:
+        """The write whose timer fires: the oldest lost one; failing that, while the budget of premature
+        timeouts lasts, the oldest in flight, whose message or acknowledgement is merely late (A cannot tell
+        late from lost: the late message stays on the path and may be delivered after the timeout)."""
+        for e in s.in_flight:
+            if self._lost(s, e.seq):
+                return e.seq
+        if s.in_flight and s.premature_timeouts < self.bounds.premature_timeouts:
+            return s.in_flight[0].seq
+        return None
+
+    def is_premature(self, s: State, timeout: MirrorTimeout | SwapTimeout) -> bool:
+        """Whether ``timeout`` fires in ``s`` while what it gives up on is still on the path or in R's
+        reorder buffer (late, not lost): such a timeout spends the ``premature_timeouts`` budget."""
+        if isinstance(timeout, MirrorTimeout):
+            return not self._lost(s, timeout.seq)
+        return self._swap_answer_late(s)
+
+    @staticmethod
+    def _swap_answer_late(s: State) -> bool:
+        """The running swap's RecoverRequest or SwapDone is still on the path: a SwapTimeout now is premature."""
+        r = s.recovery
+        return r is not None and any(m.kind in (MessageKind.RECOVER_REQUEST, MessageKind.SWAP_DONE)
+                                     and m.a == r.recovery_id for m in s.path)
 
     def _checkpoint_enabled(self, s: State) -> bool:
         if not s.journal or s.pair_state != PairState.PAIR or not s.path_up:
@@ -357,7 +387,11 @@ class MirrorModel:
             return s._replace(remote=remote, remote_journal=rj,
                               remote_applied_seq=max(s.remote_applied_seq, rec.seq),
                               path=_add(s.path, MirrorAck(rec.seq)) if s.path_up else s.path)
-        if rec.seq <= s.remote_applied_seq:  # a duplicate: acknowledge again, apply nothing
+        if rec.seq <= s.remote_applied_seq:
+            # a duplicate, or a late write R has passed (a resync raised applied seq over it, and S holds
+            # newer data): acknowledge again, apply nothing. The seq is the write's generation number.
+            if self.mutant == "remote_accepts_stale_messages" and rec.lba != MARKER:
+                s = s._replace(remote=_set(s.remote, rec.lba, rec.value))  # MUTANT: the late write lands on S
             return s._replace(path=_add(s.path, MirrorAck(rec.seq)))
         buffer = s.remote_buffer if rec in s.remote_buffer else tuple(sorted((*s.remote_buffer, rec)))
         remote, rj, applied, path = s.remote, s.remote_journal, s.remote_applied_seq, s.path
@@ -414,7 +448,10 @@ class MirrorModel:
         return s._replace(path_up=True)
 
     def _do_mirror_timeout(self, s: State, a: MirrorTimeout) -> State:
-        """The pair suspends; every write in flight is marked dirty and ends per the fence policy."""
+        """The pair suspends; every write in flight is marked dirty and ends per the fence policy. A timeout
+        of a write that is merely late spends the budget and is a fault of the path (it was slow)."""
+        if self.is_premature(s, a):
+            s = _mark_faulted(s._replace(premature_timeouts=s.premature_timeouts + 1))
         dirty = s.dirty
         for e in s.in_flight:
             if e.lba != MARKER:
@@ -426,6 +463,8 @@ class MirrorModel:
         return _suspend(s)
 
     def _do_swap_timeout(self, s: State, a: SwapTimeout) -> State:
+        if self.is_premature(s, a):  # the request or answer stays on the path, late
+            s = _mark_faulted(s._replace(premature_timeouts=s.premature_timeouts + 1))
         assert s.recovery is not None
         s = s._replace(recovery=s.recovery._replace(remote_status=RemoteSwapStatus.TIMED_OUT),
                        dirty=(1,) * self.bounds.blocks, swap_timed_out=True)  # ghost: until the resync
@@ -486,7 +525,8 @@ class MirrorModel:
         """Copy every dirty block P -> S, and B -> RB and J -> JR where R lacks them; R is caught up to
         next_seq - 1."""
         remote = tuple(p if d else r for p, r, d in zip(s.primary, s.remote, s.dirty, strict=True))
-        # R learns that every recovery A started is settled: a stale RecoverRequest must not swap again
+        # R's watermarks move past everything A sent before: a late MirrorWrite (seq <= next_seq - 1) or a
+        # late RecoverRequest (id <= recoveries_started) is stale from now on, and R drops it
         return s._replace(remote=remote, replica_base=s.base, replica_base_seq=s.base_seq,
                           remote_journal=s.journal, remote_applied_seq=s.next_seq - 1,
                           remote_recovery_id=max(s.remote_recovery_id, s.recoveries_started),
@@ -526,8 +566,8 @@ class MirrorModel:
 
     def _remote_swap(self, s: State, rid: int, target: int) -> State:
         """R: rebuild image(target) from RB and JR, make it S (claim 14) and the new replica base, answer
-        SwapDone. Once per recovery id: a duplicate request only gets the answer again."""
-        if rid > s.remote_recovery_id:
+        SwapDone. Once per recovery id: a duplicate or late request only gets the answer again."""
+        if rid > s.remote_recovery_id or self.mutant == "remote_accepts_stale_messages":  # MUTANT: swap again
             img = self.replay(s, s.replica_base, s.remote_journal, s.remote, target)
             seq = s.remote_applied_seq + 1
             s = s._replace(remote=img, replica_base=img, replica_base_seq=seq, remote_journal=(),

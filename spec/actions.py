@@ -43,6 +43,9 @@ class ActionSpec:
     claims: tuple[int, ...] = ()
     kinds: frozenset[RecoveryKind] = _BOTH  # the recovery kinds whose runs can take it
     budget: Budget | None = None
+    # the budget it spends only when it fires early: a timeout while its message is late, not lost (the late
+    # message stays on the path); which case applies depends on the state (``MirrorModel.is_premature``)
+    late_budget: Budget | None = None
     fault: bool = False  # injected by the environment, never taken by the protocol itself
     drain: int | None = None  # rank in a conformance drain (the protocol settling by itself); None: not drained
     added_by: str | None = None  # the seeded bug that adds the action: only under it can the action happen
@@ -57,6 +60,7 @@ class ActionSpec:
 
 
 _WT, _SWAP = frozenset({RecoveryKind.WRITETHROUGH}), frozenset({RecoveryKind.SWAP})
+_PREMATURE = Budget("premature_timeouts", "premature_timeouts")
 
 #: Every action, in the order the model (and the impl) list enabled actions.
 ACTIONS: tuple[ActionSpec, ...] = (
@@ -69,8 +73,10 @@ ACTIONS: tuple[ActionSpec, ...] = (
                fault=True),
     ActionSpec("FailPath", (), "path", budget=Budget("path_failures", "path_failures"), fault=True),
     ActionSpec("RepairPath", (), "path", drain=0),
-    ActionSpec("MirrorTimeout", ("seq",), "A", (1, 15), drain=2, removed_by=("no_remote_timeout",)),
-    ActionSpec("SwapTimeout", (), "A", (13, 14, 27, 28), kinds=_SWAP, drain=3, removed_by=("no_remote_timeout",)),
+    ActionSpec("MirrorTimeout", ("seq",), "A", (1, 15), late_budget=_PREMATURE, drain=2,
+               removed_by=("no_remote_timeout",)),
+    ActionSpec("SwapTimeout", (), "A", (13, 14, 27, 28), kinds=_SWAP, late_budget=_PREMATURE, drain=3,
+               removed_by=("no_remote_timeout",)),
     ActionSpec("CrashArray", ("array",), "fault", (8, 22), budget=Budget("crashes", "crashes"), fault=True),
     ActionSpec("Checkpoint", (), "A", (10, 12, 24, 26)),
     ActionSpec("RemoteCheckpoint", (), "R", added_by="remote_checkpoints_alone"),

@@ -103,6 +103,7 @@ FIELDS: tuple[Field, ...] = (
     Field("path_failures", _P, budget=True, label="failures"),
     Field("crashes", _G, budget=True),
     Field("message_faults", _P, budget=True, label="msg faults"),
+    Field("premature_timeouts", _P, budget=True, label="early timeouts"),
     # the ghost: only the spec reads these
     Field("ghost_base", _G, _V, ghost=True),
     Field("ghost_base_seq", _G, ghost=True),

@@ -193,16 +193,24 @@ def swap_messages_tracked(s: State) -> bool:
     """R never counts a recovery A has not started, and a running recovery is the last A started; a
     RecoverRequest R has not acted on is the running swap's (its id and target, the answer still awaited); R
     sends SwapDone only once it has swapped, and A records DONE only on receiving one. A timed-out swap is back
-    in PAIR only through a resync, which tells R the recovery is settled."""
+    in PAIR only through a resync, which tells R the recovery is settled. A request left late on the path by a
+    premature SwapTimeout is the last recovery's, out of PAIR with every block dirty (and, once A has finished
+    the recovery, A a seq ahead of R, whose swap took one, with no mirrored write pending at R), until that
+    resync makes it stale."""
     r = _swap_recovery(s)
     if s.remote_recovery_id > s.recoveries_started:
         return False
     if s.recovery is not None and s.recovery.recovery_id != s.recoveries_started:
         return False
+    timed_out = s.pair_state != PairState.PAIR and all(s.dirty) and (
+        (s.recovery is None and s.remote_applied_seq < s.next_seq - 1 and not s.remote_buffer
+         and not any(m.kind == MessageKind.MIRROR_WRITE and m.a > s.remote_applied_seq for m in s.path))
+        or (s.recovery is not None and s.recovery.remote_status == RemoteSwapStatus.TIMED_OUT))
     for m in s.path:
         if m.kind == MessageKind.RECOVER_REQUEST and m.a > s.remote_recovery_id and not (
-                r is not None and m.a == r.recovery_id and m.b == r.target
-                and r.remote_status == RemoteSwapStatus.REQUESTED):
+                (r is not None and m.a == r.recovery_id and m.b == r.target
+                 and r.remote_status == RemoteSwapStatus.REQUESTED)
+                or (timed_out and m.a == s.recoveries_started)):
             return False
         if m.kind == MessageKind.SWAP_DONE and m.a > s.remote_recovery_id:
             return False

@@ -235,6 +235,7 @@ class State(NamedTuple):
     path_failures: int
     crashes: int
     message_faults: int
+    premature_timeouts: int  # timeouts fired while the message or its answer was late, not lost
     # the ghost: only the spec reads these
     ghost_base: tuple[int, ...]
     ghost_base_seq: int

@@ -54,11 +54,10 @@ def test_the_models_dispatch_covers_exactly_the_table() -> None:
 
 
 def test_every_budget_is_a_budget_field_of_state_and_a_bound() -> None:
-    used = {a.budget.used for a in ACTIONS if a.budget is not None}
-    assert used == set(BUDGET_FIELDS)
-    for a in ACTIONS:
-        if a.budget is not None:
-            assert a.budget.bound in Bounds.__dataclass_fields__, a.name
+    budgets = [b for a in ACTIONS for b in (a.budget, a.late_budget) if b is not None]
+    assert {b.used for b in budgets} == set(BUDGET_FIELDS)
+    for b in budgets:
+        assert b.bound in Bounds.__dataclass_fields__, b
     assert budget_of("Deliver") is None
     assert budget_of("HostWrite") is not None and budget_of("HostWrite").bound == "host_writes"  # type: ignore[union-attr]
 

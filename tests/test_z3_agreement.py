@@ -22,11 +22,13 @@ from helpers.z3_agree import (
     sample_reachable,
 )
 from pitmirror.checkers.symbolic.encoding import Encoding
+from pitmirror.model.actions import Deliver, MirrorTimeout, SwapTimeout
 from pitmirror.model.config import PRESETS, Bounds
 from pitmirror.model.mutants import MUTANTS
+from pitmirror.model.protocol import MirrorModel
 from pitmirror.spec.actions import ACTIONS
 from pitmirror.spec.properties import SAFETY
-from pitmirror.spec.state import RecoveryKind
+from pitmirror.spec.state import MessageKind, RecoveryKind, State
 
 KINDS = (RecoveryKind.WRITETHROUGH, RecoveryKind.SWAP)
 #: Bounds where every mutant shows its bug in a few steps (one block keeps the state space and formulas small).
@@ -73,6 +75,45 @@ def test_every_instance_and_property_is_compared(kind: RecoveryKind) -> None:
     assert not expected_instances(enc) - cov.fired, f"never compared: {sorted(expected_instances(enc) - cov.fired)}"
     assert set(enc.properties()) == {p.name for p in SAFETY}
     assert cov.properties == {name for name, _, _ in predicates(enc)}
+
+
+def _late_branches(model: MirrorModel, s: State) -> set[str]:
+    """Which of the late-message branches ``s`` offers: a timeout firing while its message is late (premature),
+    or the delivery of a message R has already passed (a late write after a resync, a settled request)."""
+    out = set()
+    for a in model.actions(s):
+        if isinstance(a, MirrorTimeout) and not model._lost(s, a.seq):
+            out.add("premature MirrorTimeout")
+        if isinstance(a, SwapTimeout) and model._swap_answer_late(s):
+            out.add("premature SwapTimeout")
+        if (isinstance(a, Deliver) and a.message.kind == MessageKind.MIRROR_WRITE
+                and a.message.a <= s.remote_applied_seq):
+            out.add("late MirrorWrite")
+        if (isinstance(a, Deliver) and a.message.kind == MessageKind.RECOVER_REQUEST
+                and a.message.a <= s.remote_recovery_id):
+            out.add("late RecoverRequest")
+    return out
+
+
+@pytest.mark.parametrize("kind", KINDS, ids=lambda k: k.name.lower())
+def test_premature_timeouts_and_late_deliveries_are_compared(kind: RecoveryKind) -> None:
+    """The premature-timeout branch of both timeouts and the late deliveries it leads to are compared (the
+    coverage matrix has no premature timeout in its budget): 20 states of each, breadth-first."""
+    b = PRESETS["small"].with_(recovery_kind=kind, premature_timeouts=1)
+    model = MirrorModel(b)
+    picked: dict[str, list[State]] = {}
+    for s in reachable(b, 12_000):
+        for branch in _late_branches(model, s):
+            if len(picked.setdefault(branch, [])) < 20:
+                picked[branch].append(s)
+    want = {"premature MirrorTimeout", "late MirrorWrite"}
+    if kind == RecoveryKind.SWAP:
+        want |= {"premature SwapTimeout", "late RecoverRequest"}
+    assert want <= set(picked), f"never reached: {sorted(want - set(picked))}"
+    cov = Coverage()
+    _n, problems = agree_concrete(b, cov=cov, states=[s for ss in picked.values() for s in ss])
+    assert not problems, "\n".join(problems)
+    assert {"MirrorTimeout", "Deliver[MIRROR_WRITE]"} <= cov.fired
 
 
 def test_coverage_fails_when_an_instance_is_never_fired() -> None:

@@ -53,7 +53,7 @@ DEFAULT_SHRINKS = 100
 #: largest ``model.config.RANGES`` allows where that keeps a run busy: with ``check``'s default budgets
 #: (3 host writes, 1 recovery) a 50-step run would idle after its first dozen steps.
 FUZZ_BOUNDS = Bounds(blocks=2, values=3, host_writes=8, concurrency=2, journal_capacity=4, markers=2,
-                     path_failures=2, crashes=2, message_faults=2, recoveries=2)
+                     path_failures=2, crashes=2, message_faults=2, premature_timeouts=2, recoveries=2)
 
 @dataclass(frozen=True)
 class FuzzConfig:

@@ -47,6 +47,8 @@ from pitmirror.model.actions import (
     ACTION_TYPES,
     Action,
     HostWrite,
+    MirrorTimeout,
+    SwapTimeout,
     action_from_json,
 )
 from pitmirror.model.config import Bounds
@@ -78,6 +80,10 @@ from pitmirror.spec.state import (
 COMPARED_FIELDS = tuple(f for f in State._fields if f not in GHOST_FIELDS + BUDGET_FIELDS)
 #: The protocol's part of a ``Recovery`` entry (the rest are ghost fields the spec reads).
 RECOVERY_FIELDS = ("recovery_id", "kind", "target", "a_swapped", "remote_status")
+
+#: The timeouts, whose budget depends on their argument: one spends premature_timeouts only when it fires
+#: while its message is late, not lost (``MirrorModel.within_budget`` on the action object).
+_TIMEOUT_NAMES = frozenset(cls.__name__ for cls in (MirrorTimeout, SwapTimeout))
 
 
 def _key(name: str, args: dict[str, Any]) -> tuple[str, Any]:
@@ -413,7 +419,11 @@ class Lockstep:
         s = self.state
         spent = [a.name for a in spec_actions.ACTIONS
                  if a.budget is not None and not self.model.within_budget(s, a.name)]
-        impl = {_impl_key(ia) for ia in self.system.enabled_actions(without=spent)}
+        impl = set()
+        for ia in self.system.enabled_actions(without=spent):
+            if ia.name in _TIMEOUT_NAMES and not self.model.within_budget(s, to_model_action(ia)):
+                continue  # a premature timeout, and that budget is spent
+            impl.add(_impl_key(ia))
         model = self._model_keys()
         if model != impl:
             only_m = ", ".join(sorted(map(_show_key, model - impl))) or "-"

@@ -251,7 +251,8 @@ class ConformanceMachine(RuleBasedStateMachine):
         the reproduction of a failure."""
         s = self.run.state
         offered = dict(self.offered())
-        weights, wheel = PHASES[2 if s.recovery is not None else 1 if len(s.journal) >= 2 else 0]
+        weights, wheel = PHASES[2 if s.recovery is not None else 3 if s.pair_state != PairState.PAIR and s.path_up
+                                else 1 if len(s.journal) >= 2 else 0]
         k, rest = KINDS[wheel[choice % WHEEL]], choice // WHEEL
         if k not in offered:
             total = sum(weights[o.name] for o in offered)

@@ -81,6 +81,9 @@ HISTORY_WEIGHTS: dict[str, int] = {
 RECOVERY_WEIGHTS: dict[str, int] = {
     **HISTORY_WEIGHTS, "Checkpoint": 8, "HostWrite": 8, "CrashArray": 2, "FailPath": 2,
 }
+#: Suspended with the path up and no recovery running: resynchronize promptly, as an array does, so that a
+#: message left late on the path by a premature timeout is often still there when the pair is back in PAIR.
+RESYNC_WEIGHTS: dict[str, int] = {"StartResync": 12, "FinishResync": 12}
 #: Slots of the wheel a step's number turns: each kind owns a run of slots in ``KINDS`` order, as many as
 #: its weight's share. A number picks a slot; when that kind is offered now it is taken, so a number keeps
 #: its meaning (a kind) wherever it lands in a run and Hypothesis can delete the steps before it while
@@ -98,9 +101,10 @@ def _wheel(weights: dict[str, int]) -> tuple[int, ...]:
     return tuple(next(i for i, b in enumerate(bounds) if slot < b) for slot in range(WHEEL))
 
 
-#: (weights, wheel) of each phase: no history yet, history in the journal, a recovery running.
+#: (weights, wheel) of each phase: no history yet, history in the journal, a recovery running, a resync due.
 PHASES = tuple((w, _wheel(w)) for w in (BASE_WEIGHTS, {**BASE_WEIGHTS, **HISTORY_WEIGHTS},
-                                          {**BASE_WEIGHTS, **RECOVERY_WEIGHTS}))
+                                          {**BASE_WEIGHTS, **RECOVERY_WEIGHTS},
+                                          {**BASE_WEIGHTS, **HISTORY_WEIGHTS, **RESYNC_WEIGHTS}))
 
 #: Swarm testing: each example switches each of these off (drawn by the ``start`` rule), so some runs are
 #: fault-free, some never checkpoint, some never read, ... Checkpoints and recoveries are off in a quarter
@@ -120,6 +124,7 @@ BATCH = 10
 
 
 __all__ = [
-    "BASE_WEIGHTS", "BATCH", "BY_KIND", "CHOICES", "HISTORY_WEIGHTS", "KINDS", "PHASES", "RECOVERY_WEIGHTS", "SWARM",
+    "BASE_WEIGHTS", "BATCH", "BY_KIND", "CHOICES", "HISTORY_WEIGHTS", "KINDS", "PHASES", "RECOVERY_WEIGHTS",
+    "RESYNC_WEIGHTS", "SWARM",
     "WHEEL", "Pick", "StepKind",
 ]

@@ -179,7 +179,7 @@ def well_formed(enc: Encoding, s: SV) -> Term:
         rng(s[f], 0, hi)
     for f in ("base_seq", "next_seq", "replica_base_seq", "remote_applied_seq", "remote_recovery_id",
               "host_writes_issued", "markers_set", "recoveries_started", "path_failures", "crashes",
-              "message_faults", "ghost_base_seq"):
+              "message_faults", "premature_timeouts", "ghost_base_seq"):
         out.append(s[f] >= 0)
     for v in ("primary", "base", "remote", "replica_base", "ghost_base"):
         for x in s.vol(v):

@@ -423,7 +423,9 @@ class Encoding:
             p = t.copy()
             ok2 = self.path_add(p, (MA, seq, 0, 0))
             return merge(t["path_up"] == 1, p, t), conj(implies(neg(have), ok1), implies(t["path_up"] == 1, ok2))
-        dup = s.copy()
+        dup = s.copy()  # a duplicate or a late write R has passed: acknowledged again, not applied
+        if self.mut == "remote_accepts_stale_messages":  # the late write lands on S (a marker's lba stores nothing)
+            dup.set_vol("remote", store(dup.vol("remote"), lba, val))
         ok_dup = self.path_add(dup, (MA, seq, 0, 0))
         t = s.copy()
         buf, bn = t.slots("remote_buffer"), t.length("remote_buffer")
@@ -503,15 +505,21 @@ class Encoding:
         s["path_up"] = 1
         return s
 
-    def _g_mirror_timeout(self, s: SV, v: Term) -> Term:
+    def any_lost(self, s: SV) -> Term:
+        """Some write in flight is lost (``MirrorModel._timed_out_write`` then names it: no budget spent)."""
         n = s.length("in_flight")
         return any_of(conj(i < n, self.lost(s, e[0])) for i, e in enumerate(s.slots("in_flight")))
+
+    def _g_mirror_timeout(self, s: SV, v: Term) -> Term:
+        premature = conj(s.length("in_flight") > 0, s["premature_timeouts"] < self.b.premature_timeouts)
+        return disj(self.any_lost(s), premature)
 
     def _d_mirror_timeout(self, st: State, v: int) -> Action:
         return next(a for a in self.model.actions(st) if isinstance(a, MirrorTimeout))
 
     def _e_mirror_timeout(self, s0: SV, v: Term) -> SV:
         s = self.pre(s0)
+        self.spend_premature(s, neg(self.any_lost(s0)))
         ifl, n = s.slots("in_flight"), s.length("in_flight")
         dirty = s.vol("dirty")
         for i, e in enumerate(ifl):
@@ -523,15 +531,25 @@ class Encoding:
         self.suspend(s)
         return s
 
-    def _g_swap_timeout(self, s: SV, v: Term) -> Term:
+    def spend_premature(self, s: SV, premature: Term) -> None:
+        """A timeout that fired while its message was late: one of the budget spent, and a fault."""
+        s["premature_timeouts"] = s["premature_timeouts"] + ite(premature, 1, 0)
+        s["recovery.faulted"] = ite(conj(premature, s["recovery.present"] == 1), 1, s["recovery.faulted"])
+
+    def swap_answer_late(self, s: SV) -> Term:
+        """``MirrorModel._swap_answer_late``."""
         pn = s.length("path")
         rid = s["recovery.recovery_id"]
-        pending = any_of(conj(i < pn, disj(m[0] == RR, m[0] == SD), m[1] == rid)
-                         for i, m in enumerate(s.slots("path")))
-        return conj(s["recovery.present"] == 1, s["recovery.remote_status"] == ST_REQ, neg(pending))
+        return conj(s["recovery.present"] == 1, any_of(conj(i < pn, disj(m[0] == RR, m[0] == SD), m[1] == rid)
+                                                       for i, m in enumerate(s.slots("path"))))
+
+    def _g_swap_timeout(self, s: SV, v: Term) -> Term:
+        return conj(s["recovery.present"] == 1, s["recovery.remote_status"] == ST_REQ,
+                    disj(neg(self.swap_answer_late(s)), s["premature_timeouts"] < self.b.premature_timeouts))
 
     def _e_swap_timeout(self, s0: SV, v: Term) -> SV:
         s = self.pre(s0)
+        self.spend_premature(s, self.swap_answer_late(s0))
         s["recovery.remote_status"] = ST_TO
         s.set_vol("dirty", [1] * self.nb)
         s["swap_timed_out"] = 1  # ghost: until the resync
@@ -751,7 +769,7 @@ class Encoding:
         t["remote_applied_seq"] = seq
         t.clear_seq("remote_buffer")
         t["remote_recovery_id"] = rid
-        s = merge(rid > s["remote_recovery_id"], t, s)
+        s = t if self.mut == "remote_accepts_stale_messages" else merge(rid > s["remote_recovery_id"], t, s)
         ok = self.path_add(s, (SD, rid, 0, 0))
         return s, ok
 
@@ -1005,10 +1023,18 @@ class Encoding:
             return all_of(parts)
         present = s["recovery.present"] == 1
         pn = s.length("path")
+        rid_applied = s["remote_applied_seq"]
+        timed_out = conj(s["pair_state"] != PAIR, all_of(d == 1 for d in s.vol("dirty")),
+                         disj(conj(neg(present), s["remote_applied_seq"] < s["next_seq"] - 1,
+                                   s.length("remote_buffer") == 0,
+                                   neg(any_of(conj(i < pn, m[0] == MW, m[1] > rid_applied)
+                                              for i, m in enumerate(s.slots("path"))))),
+                              conj(present, s["recovery.remote_status"] == ST_TO)))
         for i, m in enumerate(s.slots("path")):
             parts.append(implies(conj(i < pn, m[0] == RR, m[1] > rid_r),
-                                 conj(present, m[1] == s["recovery.recovery_id"], m[2] == s["recovery.target"],
-                                      s["recovery.remote_status"] == ST_REQ)))
+                                 disj(conj(present, m[1] == s["recovery.recovery_id"], m[2] == s["recovery.target"],
+                                           s["recovery.remote_status"] == ST_REQ),
+                                      conj(timed_out, m[1] == s["recoveries_started"]))))
             parts.append(implies(conj(i < pn, m[0] == SD), m[1] <= rid_r))
         status = s["recovery.remote_status"]
         parts.append(neg(conj(present, rid_r < s["recovery.recovery_id"],

@@ -268,7 +268,9 @@ class Layout:
             "journal": jc,
             "journal_cache": jc if b.mutant == "journal_not_persisted_before_ack" else 0,
             "in_flight": b.concurrency + nb,
-            "path": 2 * (b.concurrency + nb) + 2 * b.message_faults + 2,
+            # a premature timeout leaves what was in flight on the path (late) while new writes follow
+            "path": (2 * (b.concurrency + nb) + 2 * b.message_faults + 2
+                     + (b.concurrency + nb + 1) * b.premature_timeouts),
             "history": b.host_writes + b.markers + b.recoveries * nb,
             "remote_journal": max(self.maxseq, jc),
             "remote_buffer": b.concurrency + nb + b.message_faults,

@@ -75,6 +75,12 @@ def in_flight(**kw: Any) -> MirroredSystem:
     return s
 
 
+def two_in_flight(**kw: Any) -> MirroredSystem:
+    s = in_flight(**kw)
+    s.host_write(2, 1)
+    return s
+
+
 Case = tuple[str, Callable[[], MirroredSystem], Callable[[MirroredSystem], object], type[ScsiError], str, str]
 
 CASES: list[Case] = [
@@ -145,8 +151,9 @@ CASES: list[Case] = [
      "ILLEGAL REQUEST / COMMAND SEQUENCE ERROR", "no such message is on the path"),
     ("deliver a non-message", written, lambda s: s.deliver(42), InvalidParameter,
      "ILLEGAL REQUEST / INVALID FIELD IN PARAMETER LIST", "not a message"),
-    ("timeout while R may answer", in_flight, lambda s: s.mirror_timeout(3), CommandSequenceError,
-     "ILLEGAL REQUEST / COMMAND SEQUENCE ERROR", "R may still answer"),
+    # a write merely late may time out (a premature timeout), but timers fire oldest first
+    ("timeout of a younger write", two_in_flight, lambda s: s.mirror_timeout(4), CommandSequenceError,
+     "ILLEGAL REQUEST / COMMAND SEQUENCE ERROR", "fires first"),
     ("timeout, nothing in flight", written, lambda s: s.mirror_timeout(1), CommandSequenceError,
      "ILLEGAL REQUEST / COMMAND SEQUENCE ERROR", "no such write is in flight"),
     ("swap timeout, no swap", written, lambda s: s.swap_timeout(), CommandSequenceError,

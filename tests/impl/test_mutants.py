@@ -174,6 +174,18 @@ def no_remote_timeout(m: str | None) -> bool:
     return can_time_out and req.done
 
 
+def remote_accepts_stale_messages(m: str | None) -> bool:
+    s = system(m)
+    s.host_write(0, 1)
+    s.mirror_timeout(1)  # premature: write 1 is still on the path, only late; the pair suspends
+    s.host_write(0, 2)  # suspended (fence never): on P and in J, block 0 dirty
+    s.start_resync()
+    s.finish_resync()  # S takes P's block 0 = 2; R's applied seq moves past write 1
+    s.deliver(MirrorWrite(1, 0, block_of_value(1)))  # the late write arrives: stale, R must drop it
+    s.stabilize()
+    return synced(s, [2, 0])
+
+
 SCENARIOS: dict[str, Callable[[str | None], bool]] = {
     f.__name__: f for f in (
         ack_before_remote, skip_journal, reuse_sequence_number, recovery_bypasses_mirror, recovery_off_by_one,
@@ -181,6 +193,7 @@ SCENARIOS: dict[str, Callable[[str | None], bool]] = {
         remote_applies_in_arrival_order, swap_without_freeze, remote_checkpoints_alone, rebuild_from_primary,
         journal_not_persisted_before_ack, no_remote_timeout, remote_writes_ahead_of_gap,
         crash_restores_blocks_from_base,
+        remote_accepts_stale_messages,
     )
 }
 
