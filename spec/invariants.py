@@ -22,6 +22,7 @@ from pitmirror.spec.state import (
     MARKER,
     JournalingState,
     MessageKind,
+    Origin,
     PairState,
     Record,
     Recovery,
@@ -49,6 +50,34 @@ def history_in_seq_order(s: State) -> bool:
     their numbers), and starts above the ghost base."""
     seqs = [h.seq for h in s.history]
     return all(a < b for a, b in pairwise(seqs)) and all(x > s.ghost_base_seq for x in seqs)
+
+
+def history_above_base(s: State) -> bool:
+    """Every ghost history entry is above B's seq: a checkpoint folds the ghost as far as it moves B (during a
+    recovery it may not pass the target, and neither may B). With ``journal_well_formed`` the history is then
+    exactly J, so it fits J's capacity."""
+    return all(h.seq > s.base_seq for h in s.history)
+
+
+def recovery_freezes_io(s: State) -> bool:
+    """A's journaling state is JOURNALING exactly when no recovery runs (StartRecovery leaves it, SwapVolumes
+    moves it on to SWAPPING, FinishRecovery returns to it)."""
+    return (s.recovery is None) == (s.journaling_state == JournalingState.JOURNALING)
+
+
+def recovery_writes_in_flight(s: State) -> bool:
+    """Recovery writes are in flight only while a recovery freezes host I/O, then alone, at most one per block
+    (a recovery write waits until the last one to its block is acknowledged), and a write-through recovery
+    starts with nothing in flight and freezes host I/O, so only its own writes are in flight while it runs:
+    so A's in-flight table holds at most ``concurrency`` host writes and markers, or at most one recovery write
+    per block."""
+    rec = [e.lba for e in s.in_flight if e.origin == Origin.RECOVERY]
+    if s.recovery is not None and s.recovery.kind == RecoveryKind.WRITETHROUGH and len(rec) < len(s.in_flight):
+        return False
+    if not rec:
+        return True
+    return (len(rec) == len(s.in_flight) == len(set(rec)) and MARKER not in rec
+            and s.journaling_state != JournalingState.JOURNALING)
 
 
 def ghost_base_not_past_base(s: State) -> bool:
@@ -245,7 +274,8 @@ INVARIANTS: tuple[Callable[[State], bool], ...] = (
     counters_ordered, history_below_next_seq, history_in_seq_order, ghost_base_not_past_base, base_is_its_image,
     messages_below_next_seq, acks_applied, tables_in_seq_order, pending_records_agree, pending_writes_tracked,
     mirror_gap_in_flight, journal_well_formed, remote_caught_up, replica_mirrors_base, journaled_in_flight,
-    swap_freezes_io, swap_messages_tracked, swap_restarts_journals, swap_rebuilds_agree,
+    swap_freezes_io, swap_messages_tracked, swap_restarts_journals, swap_rebuilds_agree, history_above_base,
+    recovery_writes_in_flight, recovery_freezes_io,
 )
 
 #: The invariants each property's induction is strengthened with, under either recovery kind.
@@ -265,7 +295,17 @@ SWAP_SUPPORT: dict[str, tuple[str, ...]] = {
 }
 
 
-def support(prop: str, kind: RecoveryKind) -> tuple[str, ...]:
-    """The strengthening invariants of ``prop``'s induction under recovery ``kind``."""
+#: What the proof system (``prove --induction --unbounded``, ``docs/PROOFS.md``) adds to every property: the
+#: facts that bound the lengths of J's ghost history and of A's in-flight table, so that every step from a
+#: state satisfying them fits the capacities (an obligation of the induction, not an assumption).
+CAPACITY_SUPPORT: tuple[str, ...] = ("counters_ordered", "history_below_next_seq", "history_above_base",
+                                     "journal_well_formed", "recovery_freezes_io",
+                                     "recovery_writes_in_flight")
+
+
+def support(prop: str, kind: RecoveryKind, unbounded: bool = False) -> tuple[str, ...]:
+    """The strengthening invariants of ``prop``'s induction under recovery ``kind`` (in the proof system when
+    ``unbounded``), each once and never ``prop`` itself."""
     extra = SWAP_SUPPORT.get(prop, ()) if kind == RecoveryKind.SWAP else ()
-    return SUPPORT.get(prop, ()) + extra
+    names = SUPPORT.get(prop, ()) + extra + (CAPACITY_SUPPORT if unbounded else ())
+    return tuple(n for n in dict.fromkeys(names) if n != prop)

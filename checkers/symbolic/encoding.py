@@ -96,6 +96,15 @@ from pitmirror.spec.state import (
     State,
 )
 
+#: Each budget of ``Bounds`` and the ``State`` counter that spends it (``Encoding.budget``).
+BUDGET_COUNTERS = {"host_writes": "host_writes_issued", "markers": "markers_set", "recoveries": "recoveries_started",
+                   "path_failures": "path_failures", "crashes": "crashes", "message_faults": "message_faults"}
+
+#: The bounded sequences whose capacity the proof system assumes (a guard) rather than proves.
+ABSTRACTED = ("path", "remote_buffer", "remote_journal")
+#: The actions that grow J, the ghost history or A's in-flight table (whose capacities the proofs prove).
+JOURNALED = ("HostWrite", "SetMarker", "RecoveryWrite", "PersistJournal")
+
 PAIR, SUSPENDED, COPY = int(PairState.PAIR), int(PairState.SUSPENDED), int(PairState.COPY)
 JOURNALING, RECOVERING, SWAPPING = (int(JournalingState.JOURNALING), int(JournalingState.RECOVERING),
                                     int(JournalingState.SWAPPING))
@@ -120,7 +129,9 @@ class Inst:
     guard: Callable[[SV, Term], Term]
     effect: Callable[[SV, Term], tuple[SV, Term]]  # the state after, and the capacity condition
     decode: Callable[[State, int], Action]
-    param: str = ""  # "value": v is the written value; "slot": v is the index of a path slot; "": unused
+    # "value": v is the written value; "slot": v is the index of a path slot; "target": v is a recovery's
+    # target (the proof system's one StartRecovery instance); "": unused
+    param: str = ""
 
 
 def _fits(effect: Callable[[SV, Term], SV]) -> Callable[[SV, Term], tuple[SV, Term]]:
@@ -131,14 +142,47 @@ def _fits(effect: Callable[[SV, Term], SV]) -> Callable[[SV, Term], tuple[SV, Te
 class Encoding:
     """Transitions and properties of ``MirrorModel(bounds)`` over ``Layout(bounds, value_bits)``."""
 
-    def __init__(self, bounds: Bounds, value_bits: int | None = None) -> None:
+    def __init__(self, bounds: Bounds, value_bits: int | None = None, unbounded: bool = False) -> None:
         self.b = bounds
-        self.lay = Layout(bounds, value_bits)
+        self.unbounded = unbounded
+        self.lay = Layout(bounds, value_bits, unbounded)
         self.nb = bounds.blocks
         self.mut = bounds.mutant
         self.kind = int(bounds.recovery_kind)
         self.model = MirrorModel(bounds)
         self.instances: list[Inst] = self._instances()
+
+    # --- the bounds ---------------------------------------------------------------------------------------
+
+    def budget(self, name: str, s: SV) -> Term:
+        """Budget ``name`` (a ``Bounds`` field: host_writes, markers, recoveries, path_failures, crashes,
+        message_faults) is not used up in ``s``. The one place budgets enter the guards: in the proof system
+        (``unbounded``) every budget is switched off and this is true."""
+        if self.unbounded:
+            return True
+        return s[BUDGET_COUNTERS[name]] < getattr(self.b, name)
+
+    def channel(self, inst: Inst) -> Inst:
+        """The proof system's bounded channel: ``inst`` is taken only when the path, R's reorder buffer and JR
+        it leaves fit their capacities (``ABSTRACTED``). The explicit abstraction of ``docs/PROOFS.md``: the
+        model's path is an unbounded multiset (stale messages a crash leaves in transit are never forced out),
+        and that R's buffer and JR stay within A's in-flight table and J is not proved. Every other capacity
+        (J, its ghost history, A's in-flight table) is an obligation of the induction."""
+        cap = self.lay.caps["path"]
+        journaled = inst.name.startswith(JOURNALED)
+
+        def guard(s: SV, v: Term) -> Term:
+            g = inst.guard(s, v)
+            if g is False:
+                return g
+            after, ok = inst.effect(s, v)
+            # a journaled write adds one message to the path and grows J, its history and the in-flight table,
+            # whose capacities are obligations; every other step grows only the sequences of ``ABSTRACTED``
+            # (R's buffer may overflow in the middle of a delivery and drain again: the condition of each
+            # addition, ``ok``, says so where the final length does not)
+            return conj(g, after.length("path") <= cap if journaled else ok)
+
+        return Inst(inst.name, guard, inst.effect, inst.decode, inst.param)
 
     # --- shared computations (protocol.py's helpers) ------------------------------------------------------
 
@@ -289,10 +333,10 @@ class Encoding:
         # RecoverRequest and SwapDone exist only in swap recovery
         for k in (MW, MA, RR, SD) if self.kind == SWAP else (MW, MA):
             out.append(self._deliver(k))
-        if b.message_faults > 0:
+        if b.message_faults > 0 or self.unbounded:
             out.append(self._lose())
             out.append(self._dup())
-        out.append(Inst("FailPath", lambda s, v: conj(s["path_up"] == 1, s["path_failures"] < b.path_failures),
+        out.append(Inst("FailPath", lambda s, v: conj(s["path_up"] == 1, self.budget("path_failures", s)),
                         _fits(self._e_fail_path), lambda st, v: FailPath()))
         out.append(Inst("RepairPath", lambda s, v: s["path_up"] == 0, _fits(self._e_repair),
                         lambda st, v: RepairPath()))
@@ -313,8 +357,11 @@ class Encoding:
         out.append(Inst("StartResync", self._g_start_resync, _fits(self._e_start_resync), lambda st, v: StartResync()))
         out.append(Inst("FinishResync", lambda s, v: conj(s["pair_state"] == COPY, s["path_up"] == 1),
                         _fits(self._e_finish_resync), lambda st, v: FinishResync()))
-        for t in range(self.lay.maxseq + 1):
-            out.append(self._start_recovery(t))
+        if self.unbounded:  # the target is a parameter: sequence numbers are unbounded
+            out.append(self._start_recovery(None))
+        else:
+            for t in range(self.lay.maxseq + 1):
+                out.append(self._start_recovery(t))
         if self.kind == WT:
             for lba in range(nb):
                 out.append(self._recovery_write(lba))
@@ -323,14 +370,13 @@ class Encoding:
                             _fits(self._e_swap_volumes), lambda st, v: SwapVolumes()))
         out.append(Inst("FinishRecovery", self._g_finish_recovery, _fits(self._e_finish_recovery),
                         lambda st, v: FinishRecovery()))
-        return out
+        return [self.channel(i) for i in out] if self.unbounded else out
 
     # host I/O
 
     def _host_write(self, lba: int) -> Inst:
         def guard(s: SV, v: Term) -> Term:
-            return conj(self.host_io_allowed(s), s["host_writes_issued"] < self.b.host_writes, v >= 0,
-                        v < self.lay.vmax)
+            return conj(self.host_io_allowed(s), self.budget("host_writes", s), self.lay.value_ok(v))
 
         def effect(s: SV, v: Term) -> tuple[SV, Term]:
             return self.journaled_write(self.pre(s), lba, v, HOST)
@@ -338,7 +384,7 @@ class Encoding:
         return Inst(f"HostWrite[{lba}]", guard, effect, lambda st, v: HostWrite(lba, v), param="value")
 
     def _g_marker(self, s: SV, v: Term) -> Term:
-        return conj(self.host_io_allowed(s), s["markers_set"] < self.b.markers)
+        return conj(self.host_io_allowed(s), self.budget("markers", s))
 
     def _e_marker(self, s: SV, v: Term) -> tuple[SV, Term]:
         t, ok = self.journaled_write(self.pre(s), MARKER, 0, MARK)
@@ -447,7 +493,7 @@ class Encoding:
 
     def _lose(self) -> Inst:
         def guard(s: SV, v: Term) -> Term:
-            return conj(s["message_faults"] < self.b.message_faults, v >= 0, v < s.length("path"))
+            return conj(self.budget("message_faults", s), v >= 0, v < s.length("path"))
 
         def effect(s0: SV, v: Term) -> tuple[SV, Term]:
             s = self.pre(s0)
@@ -467,7 +513,7 @@ class Encoding:
             return s, ok
 
         def guard(s: SV, v: Term) -> Term:
-            return conj(s["message_faults"] < self.b.message_faults, v >= 0, v < s.length("path"))
+            return conj(self.budget("message_faults", s), v >= 0, v < s.length("path"))
 
         return Inst("DuplicateMessage", guard, eff, lambda st, v: DuplicateMessage(st.path[v]), param="slot")
 
@@ -542,7 +588,7 @@ class Encoding:
             self.mark_faulted(s)
             return s
 
-        return Inst(f"CrashArray[{arr}]", lambda s, v: s["crashes"] < self.b.crashes, effect,
+        return Inst(f"CrashArray[{arr}]", lambda s, v: self.budget("crashes", s), effect,
                     lambda st, v: CrashArray(arr))
 
     # checkpoint and resync
@@ -638,11 +684,13 @@ class Encoding:
 
     # recovery
 
-    def _start_recovery(self, t: int) -> Inst:
+    def _start_recovery(self, fixed: int | None) -> Inst:
+        # ``fixed``: one instance per target (the bounded system); None: the target is the parameter ``v``
         swap = self.kind == SWAP
 
         def guard(s: SV, v: Term) -> Term:
-            base = conj(s["recovery.present"] == 0, s["recoveries_started"] < self.b.recoveries,
+            t = v if fixed is None else fixed
+            base = conj(s["recovery.present"] == 0, self.budget("recoveries", s),
                         s["pair_state"] == PAIR, s.length("in_flight") == 0,
                         s["journaling_state"] == JOURNALING, s["base_seq"] <= t, t < s["next_seq"])
             if base is False or swap:
@@ -652,6 +700,7 @@ class Encoding:
             return conj(base, differing <= self.journal_free(s, True))
 
         def effect(s0: SV, v: Term) -> tuple[SV, Term]:
+            t = v if fixed is None else fixed
             s = self.pre(s0)
             ok: Term = True
             rid = s["recoveries_started"] + 1
@@ -673,8 +722,11 @@ class Encoding:
                 self.suspend(s)
             return s, ok
 
-        return Inst(f"StartRecovery[{t}]", guard, effect,
-                    lambda st, v: StartRecovery(t, RecoveryKind(self.kind)))
+        if fixed is None:
+            return Inst("StartRecovery", guard, effect, lambda st, v: StartRecovery(v, RecoveryKind(self.kind)),
+                        param="target")
+        return Inst(f"StartRecovery[{fixed}]", guard, effect,
+                    lambda st, v: StartRecovery(fixed, RecoveryKind(self.kind)))
 
     def _recovery_write(self, lba: int) -> Inst:
         bypass = self.mut == "recovery_bypasses_mirror"
@@ -791,12 +843,32 @@ class Encoding:
         """``spec.properties.replay_is_point_in_time`` (the correct replay, whatever the mutant)."""
         out = []
         js, jn = s.slots("journal"), s.length("journal")
+        if self.unbounded:
+            return self._replay_window(s)
         for n in range(self.lay.maxseq + 2):
             img = s.vol("base")
             for i, r in enumerate(js):
                 take = conj(i < jn, r[0] <= n)
                 img = [ite(conj(take, r[1] == k), r[2], x) for k, x in enumerate(img)]
             out.append(implies(conj(s["base_seq"] <= n, n < s["next_seq"]), vol_eq(img, self.image(s, n))))
+        return all_of(out)
+
+    def _replay_window(self, s: SV) -> Term:
+        """``replay_is_point_in_time`` with sequence numbers relative to the journal base: n = base_seq + i
+        for i = 0 .. the journal's capacity. Stronger than the property where the window is wider than J's
+        capacity (it then also demands ``next_seq - base_seq - 1 <= capacity``), which is sound for a proof:
+        what is proved implies the property."""
+        js, jn = s.slots("journal"), s.length("journal")
+        bs = s["base_seq"]
+        cap = self.lay.caps["journal"]
+        out = [s["next_seq"] - bs <= cap + 1]
+        for i in range(cap + 1):
+            n = bs + i
+            img = s.vol("base")
+            for j, r in enumerate(js):
+                take = conj(j < jn, r[0] <= n)
+                img = [ite(conj(take, r[1] == k), r[2], x) for k, x in enumerate(img)]
+            out.append(implies(n < s["next_seq"], vol_eq(img, self.image(s, n))))
         return all_of(out)
 
     def prop_recovery_correct(self, s: SV) -> Term:
@@ -899,7 +971,22 @@ class Encoding:
             "swap_messages_tracked": self.inv_swap_messages_tracked,
             "swap_restarts_journals": self.inv_swap_restarts_journals,
             "swap_rebuilds_agree": self.inv_swap_rebuilds_agree,
+            "history_above_base": lambda s: self._all_slots(s, "history", lambda h: h[0] > s["base_seq"]),
+            "recovery_writes_in_flight": self.inv_recovery_writes_in_flight,
+            "recovery_freezes_io": lambda s: (s["recovery.present"] == 0) == (s["journaling_state"] == JOURNALING),
         }
+
+    def inv_recovery_writes_in_flight(self, s: SV) -> Term:
+        """``spec.invariants.recovery_writes_in_flight``."""
+        ifl, n = s.slots("in_flight"), s.length("in_flight")
+        rec = [conj(i < n, e[3] == RECOV) for i, e in enumerate(ifl)]
+        alone = all_of(implies(i < n, e[3] == RECOV) for i, e in enumerate(ifl))
+        distinct = all_of(implies(conj(rec[i], rec[j]), ifl[i][1] != ifl[j][1])
+                          for i in range(len(ifl)) for j in range(i + 1, len(ifl)))
+        parts = conj(alone, distinct, all_of(implies(r, e[1] != MARKER) for r, e in zip(rec, ifl, strict=True)),
+                     s["journaling_state"] != JOURNALING)
+        wt_running = conj(s["recovery.present"] == 1, self.kind == WT)
+        return conj(implies(any_of(rec), parts), implies(wt_running, alone))
 
     # the swap invariants are about a swap recovery: under write-through they are true by construction
 
@@ -1073,6 +1160,8 @@ class Encoding:
             return range(self.lay.vmax)
         if inst.param == "slot":
             return range(self.lay.caps["path"])
+        if inst.param == "target":
+            return range(self.lay.maxseq + 1)
         return range(1)
 
 
