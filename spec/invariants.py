@@ -66,7 +66,7 @@ def recovery_freezes_io(s: State) -> bool:
 
 
 def recovery_writes_in_flight(s: State) -> bool:
-    """Recovery writes are in flight only while a recovery freezes host I/O, then alone, at most one per block
+    """Recovery writes are in flight only while a write-through recovery runs, then alone, at most one per block
     (a recovery write waits until the last one to its block is acknowledged), and a write-through recovery
     starts with nothing in flight and freezes host I/O, so only its own writes are in flight while it runs:
     so A's in-flight table holds at most ``concurrency`` host writes and markers, or at most one recovery write
@@ -77,7 +77,7 @@ def recovery_writes_in_flight(s: State) -> bool:
     if not rec:
         return True
     return (len(rec) == len(s.in_flight) == len(set(rec)) and MARKER not in rec
-            and s.journaling_state != JournalingState.JOURNALING)
+            and s.recovery is not None and s.recovery.kind == RecoveryKind.WRITETHROUGH)
 
 
 def ghost_base_not_past_base(s: State) -> bool:

@@ -984,7 +984,7 @@ class Encoding:
         distinct = all_of(implies(conj(rec[i], rec[j]), ifl[i][1] != ifl[j][1])
                           for i in range(len(ifl)) for j in range(i + 1, len(ifl)))
         parts = conj(alone, distinct, all_of(implies(r, e[1] != MARKER) for r, e in zip(rec, ifl, strict=True)),
-                     s["journaling_state"] != JOURNALING)
+                     s["recovery.present"] == 1, self.kind == WT)
         wt_running = conj(s["recovery.present"] == 1, self.kind == WT)
         return conj(implies(any_of(rec), parts), implies(wt_running, alone))
 
