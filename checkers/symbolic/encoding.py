@@ -974,7 +974,41 @@ class Encoding:
             "history_above_base": lambda s: self._all_slots(s, "history", lambda h: h[0] > s["base_seq"]),
             "recovery_writes_in_flight": self.inv_recovery_writes_in_flight,
             "recovery_freezes_io": lambda s: (s["recovery.present"] == 0) == (s["journaling_state"] == JOURNALING),
+            "primary_is_newest_image": lambda s: vol_eq(s.vol("primary"), self.image(s, s["next_seq"] - 1)),
+            "acked_only_when_applied": self.inv_acked_only_when_applied,
+            "writethrough_recovery_on_track": self.inv_writethrough_recovery_on_track,
+            "swap_recovery_on_track": self.inv_swap_recovery_on_track,
         }
+
+    def inv_swap_recovery_on_track(self, s: SV) -> Term:
+        """``spec.invariants.swap_recovery_on_track``."""
+        if self.kind != SWAP:
+            return True
+        t, ti = s["recovery.target"], s.vol("recovery.target_image")
+        before = conj(s["base_seq"] <= t, t < s["next_seq"], vol_eq(ti, self.image(s, t)))
+        ok = ite(s["recovery.a_swapped"] == 1, vol_eq(s.vol("primary"), ti), before)
+        pn, rid = s.length("path"), s["recovery.recovery_id"]
+        awaited = any_of(conj(i < pn, disj(m[0] == RR, m[0] == SD), m[1] == rid) for i, m in enumerate(s.slots("path")))
+        unfaulted = conj(s["pair_state"] == PAIR, s["recovery.left_pair"] == 0, s["path_up"] == 1,
+                         s["recovery.remote_status"] != ST_TO, implies(s["recovery.remote_status"] == ST_REQ, awaited))
+        return implies(s["recovery.present"] == 1, conj(ok, disj(s["recovery.faulted"] == 1, unfaulted)))
+
+    def inv_acked_only_when_applied(self, s: SV) -> Term:
+        """``spec.invariants.acked_only_when_applied``."""
+        none_acked = self._all_slots(s, "in_flight", lambda e: e[4] == 0)
+        applied = self._all_slots(s, "history", lambda h: implies(h[3] == 1, h[0] <= s["remote_applied_seq"]))
+        return conj(none_acked, implies(s["pair_state"] == PAIR, applied))
+
+    def inv_writethrough_recovery_on_track(self, s: SV) -> Term:
+        """``spec.invariants.writethrough_recovery_on_track``."""
+        if self.kind != WT:
+            return True
+        t = s["recovery.target"]
+        on_track = conj(s["base_seq"] <= t, t < s["next_seq"], vol_eq(s.vol("recovery.target_image"), self.image(s, t)),
+                        disj(s["recovery.faulted"] == 1,
+                             conj(s["pair_state"] == PAIR, s["recovery.left_pair"] == 0, s["path_up"] == 1,
+                                  self._all_slots(s, "in_flight", lambda e: neg(self.lost(s, e[0]))))))
+        return implies(s["recovery.present"] == 1, on_track)
 
     def inv_recovery_writes_in_flight(self, s: SV) -> Term:
         """``spec.invariants.recovery_writes_in_flight``."""

@@ -104,7 +104,7 @@ class StepProver:
     def conjuncts(self, prop: str, support: tuple[str, ...]) -> dict[str, Callable[[SV], Term]]:
         """The conjuncts of Q, by name: the property, ``well_formed`` and the supporting invariants."""
         enc = self.un.enc
-        invariants = enc.invariants()
+        invariants = {**enc.properties(), **enc.invariants()}  # a property may support another's proof
         out: dict[str, Callable[[SV], Term]] = {prop: enc.properties()[prop],
                                                 "well_formed": lambda s: well_formed(enc, s)}
         out.update({n: invariants[n] for n in support})
