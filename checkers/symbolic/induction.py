@@ -329,7 +329,11 @@ def induction(un: Unroller, prop: Property, support: tuple[str, ...], max_k: int
             own.close()
     assert last is not None
     failing = ", ".join(str(d.obligation) for d in last.failed)
-    sat = [d for d in last.failed if d.result == "sat"]
+    # the CTI shown is the first obligation, in instance order, that breaks the property itself (else any
+    # conjunct): the same on every run whatever order the workers answered in
+    sat = sorted((d for d in last.failed if d.result == "sat"), key=lambda d: (d.obligation.conjunct != prop.name,
+                                                                                 d.instance))
+    last.failed.sort(key=lambda d: d.instance)
     if not sat:
         return Outcome(prop, "unknown", max_k, time.perf_counter() - started,
                        note=f"the solver gave up on {failing}: {last.failed[0].reason}")
