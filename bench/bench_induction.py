@@ -1,12 +1,14 @@
-"""Time to a proof: k-induction (``prove --induction``) against exhaustive exploration (``check``), same bounds.
+"""Time to a proof on the proof system (``prove --induction``, docs/PROOFS.md): every safety property, both kinds.
 
-For each recovery kind, the explicit checker explores every reachable state once (all safety properties), then
-k-induction proves the three core properties one by one; the table shows seconds for each, the number of
-proof obligations of the step case and the slowest, and the ratio induction / explicit measured in this run.
-Not a timed test: figures depend on the machine (2 cores here).
+For each recovery kind and property, k-induction (k = 1) on the proof system (no budgets; the parameters below)
+with the property's strengthening invariants; the table shows the verdict, seconds, the number of invariants and
+of proof obligations, and the slowest obligation. With ``--bounded-baseline`` it also times the bounded system's
+induction of the three core properties at the same parameters (the budgets of ``Bounds()``), as before issue 15.
+Not a timed test: figures depend on the machine (2 cores here) and its load.
 
-    python bench/bench_induction.py                 # the default bounds, both kinds (about 10 minutes)
-    python bench/bench_induction.py --blocks 1      # a quick look
+    python bench/bench_induction.py                      # everything, one block (several minutes)
+    python bench/bench_induction.py --core               # the three core properties only
+    python bench/bench_induction.py --blocks 2 --core    # two blocks
 """
 
 from __future__ import annotations
@@ -18,13 +20,11 @@ from collections.abc import Callable
 from rich.console import Console
 from rich.table import Table
 
-from pitmirror.checkers.explicit.checker import ExplicitChecker
 from pitmirror.checkers.symbolic.bmc import Unroller
 from pitmirror.checkers.symbolic.induction import Discharged, Discharger, induction
 from pitmirror.model.config import Bounds
-from pitmirror.model.protocol import MirrorModel
 from pitmirror.spec.invariants import support
-from pitmirror.spec.properties import BY_NAME, SAFETY
+from pitmirror.spec.properties import BY_NAME, EXPECTED_TRADE_OFFS, SAFETY
 from pitmirror.spec.state import RecoveryKind
 
 CORE = ("mirror_consistent", "journal_well_formed", "replay_is_point_in_time")
@@ -35,37 +35,53 @@ def _collect(into: list[Discharged]) -> Callable[[Discharged, int, int], None]:
 
 
 def main() -> None:
-    """Run the comparison and print the table."""
+    """Run the proofs and print the table."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--blocks", type=int, default=2)
+    ap.add_argument("--blocks", type=int, default=1)
+    ap.add_argument("--concurrency", type=int, default=1)
+    ap.add_argument("--journal-capacity", type=int, default=2)
     ap.add_argument("--jobs", type=int, default=2, help="worker processes for the obligations")
     ap.add_argument("--recovery", choices=["writethrough", "swap", "both"], default="both")
+    ap.add_argument("--core", action="store_true", help="only the three core properties")
+    ap.add_argument("--timeout", type=int, default=120, help="seconds per obligation")
+    ap.add_argument("--bounded-baseline", action="store_true",
+                    help="also the bounded system's induction of the core properties")
     args = ap.parse_args()
     kinds = list(RecoveryKind) if args.recovery == "both" else [RecoveryKind[args.recovery.upper()]]
-    table = Table(title=f"k-induction vs explicit check, Bounds(blocks={args.blocks}), {args.jobs} workers")
-    for col in ("recovery", "property", "explicit s (all states)", "induction", "induction s", "obligations",
-                "slowest obligation", "induction/explicit"):
+    names = list(CORE) if args.core else [p.name for p in SAFETY]
+    params = dict(blocks=args.blocks, concurrency=args.concurrency, journal_capacity=args.journal_capacity)
+    table = Table(title=f"k-induction on the proof system, {params}, {args.jobs} workers")
+    for col in ("recovery", "property", "system", "verdict", "seconds", "invariants", "obligations", "slowest"):
         table.add_column(col)
-    console = Console(width=180)
+    console = Console(width=200)
+    totals: dict[str, float] = {}
     with Discharger(args.jobs) as discharger:
         for kind in kinds:
-            b = Bounds(blocks=args.blocks, recovery_kind=kind)
-            t0 = time.perf_counter()
-            r = ExplicitChecker(MirrorModel(b), SAFETY).run()
-            te = time.perf_counter() - t0
-            console.print(f"{kind.name.lower()}: explicit {r.states} states in {te:.1f}s")
-            for name in CORE:
-                seen: list[Discharged] = []
-                t0 = time.perf_counter()
-                o = induction(Unroller(b), BY_NAME[name], support(name, kind), 1, discharger=discharger,
-                              on_obligation=_collect(seen))
-                ti = time.perf_counter() - t0
-                slow = max(seen, key=lambda d: d.seconds) if seen else None
-                console.print(f"  {name}: {o.verdict} in {ti:.1f}s")
-                table.add_row(kind.name.lower(), name, f"{te:.1f} ({r.states})", o.verdict, f"{ti:.1f}",
-                              str(len(seen)), f"{slow.obligation} {slow.seconds:.1f}s" if slow else "-",
-                              f"{ti / max(te, 1e-3):.1f}x")
+            for unbounded in (True, False) if args.bounded_baseline else (True,):
+                b = Bounds(recovery_kind=kind, **params)
+                system = "unbounded" if unbounded else "bounded (default budgets)"
+                for name in names:
+                    if not unbounded and name not in CORE:
+                        continue
+                    if (name, kind) in EXPECTED_TRADE_OFFS:
+                        table.add_row(kind.name.lower(), name, system, "expected trade-off", "-", "-", "-", "-")
+                        continue
+                    seen: list[Discharged] = []
+                    inv = support(name, kind, unbounded)
+                    t0 = time.perf_counter()
+                    o = induction(Unroller(b, unbounded=unbounded), BY_NAME[name], inv, 1, discharger=discharger,
+                                  timeout_ms=args.timeout * 1000, on_obligation=_collect(seen))
+                    ti = time.perf_counter() - t0
+                    totals[system] = totals.get(system, 0.0) + ti
+                    if name in CORE:
+                        totals[f"{system}, core"] = totals.get(f"{system}, core", 0.0) + ti
+                    slow = max(seen, key=lambda d: d.seconds) if seen else None
+                    console.print(f"{kind.name.lower()} {name} ({system}): {o.verdict} in {ti:.1f}s", highlight=False)
+                    table.add_row(kind.name.lower(), name, system, o.verdict, f"{ti:.1f}", str(len(inv)),
+                                  str(len(seen)), f"{slow.obligation} {slow.seconds:.1f}s" if slow else "-")
     console.print(table)
+    for system, seconds in totals.items():
+        console.print(f"total {system}: {seconds:.1f}s wall")
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ from pitmirror.spec.state import (
     MARKER,
     JournalingState,
     MessageKind,
+    Origin,
     PairState,
     Record,
     Recovery,
@@ -49,6 +50,88 @@ def history_in_seq_order(s: State) -> bool:
     their numbers), and starts above the ghost base."""
     seqs = [h.seq for h in s.history]
     return all(a < b for a, b in pairwise(seqs)) and all(x > s.ghost_base_seq for x in seqs)
+
+
+def history_above_base(s: State) -> bool:
+    """Every ghost history entry is above B's seq: a checkpoint folds the ghost as far as it moves B (during a
+    recovery it may not pass the target, and neither may B). With ``journal_well_formed`` the history is then
+    exactly J, so it fits J's capacity."""
+    return all(h.seq > s.base_seq for h in s.history)
+
+
+def recovery_freezes_io(s: State) -> bool:
+    """A's journaling state is JOURNALING exactly when no recovery runs (StartRecovery leaves it, SwapVolumes
+    moves it on to SWAPPING, FinishRecovery returns to it)."""
+    return (s.recovery is None) == (s.journaling_state == JournalingState.JOURNALING)
+
+
+def recovery_writes_in_flight(s: State) -> bool:
+    """Recovery writes are in flight only while a write-through recovery runs, then alone, at most one per block
+    (a recovery write waits until the last one to its block is acknowledged), and a write-through recovery
+    starts with nothing in flight and freezes host I/O, so only its own writes are in flight while it runs:
+    so A's in-flight table holds at most ``concurrency`` host writes and markers, or at most one recovery write
+    per block."""
+    rec = [e.lba for e in s.in_flight if e.origin == Origin.RECOVERY]
+    if s.recovery is not None and s.recovery.kind == RecoveryKind.WRITETHROUGH and len(rec) < len(s.in_flight):
+        return False
+    if not rec:
+        return True
+    return (len(rec) == len(s.in_flight) == len(set(rec)) and MARKER not in rec
+            and s.recovery is not None and s.recovery.kind == RecoveryKind.WRITETHROUGH)
+
+
+def primary_is_newest_image(s: State) -> bool:
+    """P is the image right after the newest write: ``P == image(next_seq - 1)`` (every write to P, host,
+    marker or recovery, takes a seq and enters the ghost history; a swap restarts the ghost at P)."""
+    return s.primary == image(s, s.next_seq - 1)
+
+
+def acked_only_when_applied(s: State) -> bool:
+    """The host is acknowledged only after R's acknowledgement, which is when an entry leaves the in-flight
+    table (so none in it is acknowledged), and in PAIR every acknowledged write is one R applied (a write
+    acknowledged while the pair is suspended is before the resync that sets R's applied seq to A's)."""
+    if any(e.host_acked for e in s.in_flight):
+        return False
+    return s.pair_state != PairState.PAIR or all(h.seq <= s.remote_applied_seq for h in s.history if h.acked)
+
+
+def writethrough_recovery_on_track(s: State) -> bool:
+    """A running write-through recovery's target is in the window ``[base_seq, next_seq - 1]`` (no checkpoint
+    passes it), its ghost target image is ``image(target)`` (the writes it appends come after the target), and
+    until a fault marks it the pair is in PAIR and never left it, the path is up, and every write in flight
+    still has its MirrorWrite or MirrorAck on the path or its record in R's buffer (only a fault suspends the
+    pair or loses a message, and the recovery started with nothing in flight)."""
+    r = s.recovery
+    if r is None or r.kind != RecoveryKind.WRITETHROUGH:
+        return True
+    if not (s.base_seq <= r.target < s.next_seq and r.target_image == image(s, r.target)):
+        return False
+    if r.faulted:
+        return True
+    on_path = {m.a for m in s.path if m.kind in (MessageKind.MIRROR_WRITE, MessageKind.MIRROR_ACK)}
+    buffered = {x.seq for x in s.remote_buffer}
+    return (s.pair_state == PairState.PAIR and not r.left_pair and s.path_up
+            and all(e.seq in on_path or e.seq in buffered for e in s.in_flight))
+
+
+def swap_recovery_on_track(s: State) -> bool:
+    """A running swap recovery's target is in the window and its ghost target image is ``image(target)`` until A
+    swaps, and P is that image once A has (SwapVolumes makes the rebuild of B and J, the image of the target, the
+    primary, and host I/O stays frozen); until a fault marks it the pair is in PAIR and never left it, the path
+    is up, and while R's answer is awaited the RecoverRequest or R's SwapDone is on the path, so it has not
+    timed out (only a lost or cut message lets it)."""
+    r = _swap_recovery(s)
+    if r is None:
+        return True
+    if r.a_swapped:
+        ok = s.primary == r.target_image
+    else:
+        ok = s.base_seq <= r.target < s.next_seq and r.target_image == image(s, r.target)
+    awaited = any(m.kind in (MessageKind.RECOVER_REQUEST, MessageKind.SWAP_DONE) and m.a == r.recovery_id
+                  for m in s.path)
+    return ok and (r.faulted or (s.pair_state == PairState.PAIR and not r.left_pair and s.path_up
+                                 and r.remote_status != RemoteSwapStatus.TIMED_OUT
+                                 and (r.remote_status != RemoteSwapStatus.REQUESTED or awaited)))
 
 
 def ghost_base_not_past_base(s: State) -> bool:
@@ -253,7 +336,9 @@ INVARIANTS: tuple[Callable[[State], bool], ...] = (
     counters_ordered, history_below_next_seq, history_in_seq_order, ghost_base_not_past_base, base_is_its_image,
     messages_below_next_seq, acks_applied, tables_in_seq_order, pending_records_agree, pending_writes_tracked,
     mirror_gap_in_flight, journal_well_formed, remote_caught_up, replica_mirrors_base, journaled_in_flight,
-    swap_freezes_io, swap_messages_tracked, swap_restarts_journals, swap_rebuilds_agree,
+    swap_freezes_io, swap_messages_tracked, swap_restarts_journals, swap_rebuilds_agree, history_above_base,
+    recovery_writes_in_flight, recovery_freezes_io, primary_is_newest_image, acked_only_when_applied,
+    writethrough_recovery_on_track, swap_recovery_on_track,
 )
 
 #: The invariants each property's induction is strengthened with, under either recovery kind.
@@ -273,7 +358,37 @@ SWAP_SUPPORT: dict[str, tuple[str, ...]] = {
 }
 
 
-def support(prop: str, kind: RecoveryKind) -> tuple[str, ...]:
-    """The strengthening invariants of ``prop``'s induction under recovery ``kind``."""
+#: What the proof system (``prove --induction --unbounded``, ``docs/PROOFS.md``) adds to every property: the
+#: facts that bound the lengths of J's ghost history and of A's in-flight table, so that every step from a
+#: state satisfying them fits the capacities (an obligation of the induction, not an assumption).
+CAPACITY_SUPPORT: tuple[str, ...] = ("counters_ordered", "history_below_next_seq", "history_above_base",
+                                     "journal_well_formed", "recovery_freezes_io",
+                                     "recovery_writes_in_flight")
+
+
+#: The protocol's whole story: every invariant above, with the three core properties, which the properties
+#: about acknowledgements, bases and recoveries need together (each conjunct is proved, none assumed).
+PROTOCOL_SUPPORT: tuple[str, ...] = (
+    "mirror_consistent", "replay_is_point_in_time", "messages_below_next_seq", "acks_applied",
+    "tables_in_seq_order", "pending_records_agree", "pending_writes_tracked", "mirror_gap_in_flight",
+    "remote_caught_up", "replica_mirrors_base", "journaled_in_flight", "swap_freezes_io", "swap_messages_tracked",
+    "swap_restarts_journals", "swap_rebuilds_agree", "ghost_base_not_past_base", "base_is_its_image",
+    "history_in_seq_order", "primary_is_newest_image", "acked_only_when_applied", "writethrough_recovery_on_track",
+    "swap_recovery_on_track",
+)
+
+#: What the proof system's induction adds per property (beyond ``support``'s bounded sets and
+#: ``CAPACITY_SUPPORT``).
+UNBOUNDED_SUPPORT: dict[str, tuple[str, ...]] = {
+    name: PROTOCOL_SUPPORT for name in ("ack_durable", "recovery_correct", "bases_agree", "swap_correct",
+                                        "remote_is_point_in_time", "remote_is_point_in_time_or_recovering")
+}
+
+
+def support(prop: str, kind: RecoveryKind, unbounded: bool = False) -> tuple[str, ...]:
+    """The strengthening invariants of ``prop``'s induction under recovery ``kind`` (in the proof system when
+    ``unbounded``), each once and never ``prop`` itself."""
     extra = SWAP_SUPPORT.get(prop, ()) if kind == RecoveryKind.SWAP else ()
-    return SUPPORT.get(prop, ()) + extra
+    more = CAPACITY_SUPPORT + UNBOUNDED_SUPPORT.get(prop, ()) if unbounded else ()
+    names = SUPPORT.get(prop, ()) + extra + more
+    return tuple(n for n in dict.fromkeys(names) if n != prop)

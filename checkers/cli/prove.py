@@ -43,7 +43,16 @@ from pitmirror.checkers.symbolic.induction import induction as k_induction
 from pitmirror.checkers.traces.trace import Trace
 from pitmirror.model.config import Bounds
 from pitmirror.spec.invariants import support as invariant_support
-from pitmirror.spec.properties import BY_NAME, SAFETY, Kind, Property, trade_off, with_windows
+from pitmirror.spec.properties import (
+    BY_NAME,
+    EXPECTED_TRADE_OFFS,
+    SAFETY,
+    TRADE_OFF_WINDOWS,
+    Kind,
+    Property,
+    trade_off,
+    with_windows,
+)
 
 
 @cli.command("prove")
@@ -51,6 +60,9 @@ from pitmirror.spec.properties import BY_NAME, SAFETY, Kind, Property, trade_off
 @click.option("--depth", type=click.IntRange(0, 60), default=None,
               help="BMC: transitions to unroll (default 8); --induction: the largest k to try (default 1)")
 @click.option("--induction", is_flag=True, help="prove by k-induction (every depth) instead of bounded checking")
+@click.option("--bounded", is_flag=True,
+              help="--induction: prove at the given budgets, not on the proof system without budgets "
+                   "(docs/PROOFS.md)")
 @click.option("--recovery", type=click.Choice(sorted(KINDS)), default="both", show_default=True,
               help="recovery kind; 'both' proves each kind")
 @click.option("--mutant", default=None, metavar="NAME", help="seed a known bug (see `pitmirror mutants`)")
@@ -66,11 +78,18 @@ from pitmirror.spec.properties import BY_NAME, SAFETY, Kind, Property, trade_off
 @click.option("--jobs", type=click.IntRange(1, 8), default=2, show_default=True,
               help="--induction: worker processes for the step case's proof obligations")
 @click.option("--quiet", is_flag=True, help="no per-depth progress")
-def prove(preset: str, fence: str | None, depth: int | None, induction: bool, recovery: str, mutant: str | None,
+def prove(preset: str, fence: str | None, depth: int | None, induction: bool, bounded: bool, recovery: str,
+          mutant: str | None,
           properties: tuple[str, ...], values_bits: int | None, timeout_s: int, out_dir: Path,
           json_path: Path | None, jobs: int, quiet: bool, **bounds: int | None) -> None:
-    """Bounded model checking (or k-induction) of every safety property with Z3, over the same model."""
+    """Bounded model checking (or k-induction) of every safety property with Z3, over the same model.
+
+    With --induction the proofs are on the proof system (docs/PROOFS.md): no budget of host writes, markers,
+    checkpoints, faults or recoveries, sequence numbers and values any integer; --blocks, --concurrency and
+    --journal-capacity are its parameters. Exit 0 only when every property asked for is proved."""
     check_names(mutant, properties)
+    if bounded and not induction:
+        raise UsageError("--bounded applies to --induction (BMC is always bounded)")
     for name in properties:
         if BY_NAME[name].kind is not Kind.ALWAYS:
             raise UsageError(f"{name} is a {BY_NAME[name].kind.value} property; prove handles safety (always) "
@@ -85,9 +104,14 @@ def prove(preset: str, fence: str | None, depth: int | None, induction: bool, re
     check_out_dir(out_dir)
     if json_path is not None:
         check_out_file(json_path, "--json", frozenset({out_dir}))
-    mode = f"{depth}-induction" if induction else f"BMC to depth {depth}"
+    unbounded = induction and not bounded
+    if unbounded and values_bits is not None:
+        raise UsageError("--values-bits applies to the bounded system: the proof system's values are any integer")
+    mode = f"BMC to depth {depth}"
+    if induction:
+        mode = f"{depth}-induction, " + ("unbounded" if unbounded else "bounded")
     run = _Run(depth, induction, props, values_bits, timeout_s, out_dir, quiet, mode,
-               pairs=len(props) * len(KINDS[recovery]))
+               pairs=len(props) * len(KINDS[recovery]), unbounded=unbounded)
     started = time.perf_counter()
     try:
         with Discharger(jobs if induction else 1) as discharger:
@@ -123,8 +147,9 @@ class _Run:
     """One ``prove`` run: the property x kind pairs in order, their outcomes, tables and exit status."""
 
     def __init__(self, depth: int, induction: bool, props: list[Property], values_bits: int | None,
-                 timeout_s: int, out_dir: Path, quiet: bool, mode: str, pairs: int) -> None:
+                 timeout_s: int, out_dir: Path, quiet: bool, mode: str, pairs: int, unbounded: bool = False) -> None:
         self.depth, self.induction, self.props, self.values_bits = depth, induction, props, values_bits
+        self.unbounded = unbounded
         self.timeout_s, self.out_dir, self.quiet, self.mode = timeout_s, out_dir, quiet, mode
         self.status = ExitCode.OK
         self.runs: list[dict[str, Any]] = []
@@ -142,11 +167,13 @@ class _Run:
         """Prove every property for one recovery kind and print its table."""
         self.bounds, self.outcomes = b, []
         kname = b.recovery_kind.name.lower()
-        values = f"2^{self.values_bits}" if self.values_bits else str(b.values)
+        values = "any" if self.unbounded else f"2^{self.values_bits}" if self.values_bits else str(b.values)
+        shape = (f"{b.blocks} blocks x any values, concurrency {b.concurrency}, journal capacity "
+                 f"{b.journal_capacity}, no budgets" if self.unbounded else f"{b.blocks} blocks x {values} values")
         out.print(f"[bold]{kname} recovery[/]" + (f", mutant {lit(b.mutant)}" if b.mutant else "")
-                  + f": {self.mode}, {b.blocks} blocks x {values} values")
+                  + f": {self.mode}, {shape}")
         started = time.perf_counter()
-        un = Unroller(b, self.values_bits)
+        un = Unroller(b, self.values_bits, self.unbounded)
         sym = un.enc.properties()
         if not self.quiet:
             out.print(f"  encoding: {len(un.lay.names)} slots per state, {len(un.enc.instances)} action instances "
@@ -163,10 +190,17 @@ class _Run:
                                   where: str = where) -> None:
                     update(n, total, f"{where}: step k={d.k} obligations ({d.obligation})")
 
-                with _no_verdict_on_encoding_errors(p.name):
-                    support = invariant_support(p.name, b.recovery_kind)
-                    o = k_induction(un, p, support, self.depth, report, self.timeout_s * 1000, discharger,
-                                    on_obligation)
+                reason = EXPECTED_TRADE_OFFS.get((p.name, b.recovery_kind))
+                if reason is not None and b.mutant is None:
+                    # false by design under this kind: no proof target; its window property is proved instead
+                    window = TRADE_OFF_WINDOWS.get(p.name)
+                    o = Outcome(p, "expected trade-off", 0, 0.0,
+                                note=f"{reason}; not a proof target" + (f" ({window} is)" if window else ""))
+                else:
+                    with _no_verdict_on_encoding_errors(p.name):
+                        support = invariant_support(p.name, b.recovery_kind, self.unbounded)
+                        o = k_induction(un, p, support, self.depth, report, self.timeout_s * 1000, discharger,
+                                        on_obligation)
                 self.outcomes.append(o)
                 self.pairs_done += 1
         self.table()
@@ -230,6 +264,8 @@ class _Run:
                 verdict = f"holds to depth {o.depth}"
             elif o.verdict == "proved":
                 verdict = f"proved (every depth, k={o.depth})"
+            elif o.verdict == "expected trade-off":
+                style, trade = "yellow", True
             else:  # the solver gave up (a timeout): nothing decided
                 style = "yellow"
                 self.status = worst(self.status, ExitCode.INCONCLUSIVE)

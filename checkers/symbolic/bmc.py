@@ -25,7 +25,7 @@ from typing import Any
 
 import z3
 
-from pitmirror.checkers.symbolic.encoding import Encoding
+from pitmirror.checkers.symbolic.encoding import BUDGET_COUNTERS, Encoding
 from pitmirror.checkers.symbolic.terms import (
     RECOVERY_ENTRIES,
     SV,
@@ -38,7 +38,7 @@ from pitmirror.checkers.symbolic.terms import (
     same,
 )
 from pitmirror.model.actions import Action
-from pitmirror.model.config import Bounds
+from pitmirror.model.config import RANGES, Bounds
 from pitmirror.model.protocol import MirrorModel
 from pitmirror.spec.properties import Property
 from pitmirror.spec.state import MARKER, State
@@ -53,9 +53,10 @@ def _b(t: Term) -> z3.BoolRef:
 class Unroller:
     """The initial condition and transition formulas of one bounded instance, built once, step by step."""
 
-    def __init__(self, bounds: Bounds, value_bits: int | None = None) -> None:
+    def __init__(self, bounds: Bounds, value_bits: int | None = None, unbounded: bool = False) -> None:
         self.value_bits = value_bits
-        self.enc = Encoding(bounds, value_bits)
+        self.unbounded = unbounded
+        self.enc = Encoding(bounds, value_bits, unbounded=unbounded)
         self.lay: Layout = self.enc.lay
         self.states: list[SV] = []
         self.sel: list[z3.ArithRef] = []
@@ -182,8 +183,7 @@ def well_formed(enc: Encoding, s: SV) -> Term:
               "message_faults", "premature_timeouts", "ghost_base_seq"):
         out.append(s[f] >= 0)
     for v in ("primary", "base", "remote", "replica_base", "ghost_base"):
-        for x in s.vol(v):
-            rng(x, 0, lay.vmax - 1)
+        out.extend(lay.value_ok(x) for x in s.vol(v))
     for x in s.vol("dirty"):
         rng(x, 0, 1)
     for q, cap in lay.caps.items():
@@ -195,11 +195,11 @@ def well_formed(enc: Encoding, s: SV) -> Term:
                 kinds = 3 if enc.kind == 1 else 1  # RecoverRequest / SwapDone only in swap recovery
                 out.append(implies(i < n, conj(slot[0] >= 0, slot[0] <= kinds)))
                 out.append(implies(conj(i < n, slot[0] == 0), conj(slot[2] >= MARKER, slot[2] < lay.nb,
-                                                                   slot[3] >= 0, slot[3] < lay.vmax)))
+                                                                   lay.value_ok(slot[3]))))
                 out.append(implies(conj(i < n, slot[0] != 0), slot[3] == 0))
                 continue
-            out.append(implies(i < n, conj(slot[1] >= MARKER, slot[1] < lay.nb, slot[2] >= 0,
-                                           slot[2] < lay.vmax, slot[0] >= 0)))
+            out.append(implies(i < n, conj(slot[1] >= MARKER, slot[1] < lay.nb, lay.value_ok(slot[2]),
+                                           slot[0] >= 0)))
             if q in ("in_flight", "history"):
                 out.append(implies(i < n, conj(slot[3] >= 0, slot[3] <= (2 if q == "in_flight" else 1),
                                                slot[4] >= 0, slot[4] <= 1)))
@@ -212,12 +212,10 @@ def well_formed(enc: Encoding, s: SV) -> Term:
         for f in ("a_swapped", "faulted", "left_pair", "host_io_during_swap"):
             rng(s[f"{r}.{f}"], 0, 1)
         rng(s[f"{r}.remote_status"], 0, 3)
-        for x in s.vol(f"{r}.target_image") + s.vol(f"{r}.start_image"):
-            rng(x, 0, lay.vmax - 1)
+        out.extend(lay.value_ok(x) for x in s.vol(f"{r}.target_image") + s.vol(f"{r}.start_image"))
     rng(s["retired_image.present"], 0, 1)
     out.append(implies(s["retired_image.present"] == 0, all_of(x == 0 for x in s.vol("retired_image"))))
-    for x in s.vol("retired_image"):
-        rng(x, 0, lay.vmax - 1)
+    out.extend(lay.value_ok(x) for x in s.vol("retired_image"))
     return all_of(out)
 
 
@@ -245,7 +243,9 @@ def decode(un: Unroller, model: z3.ModelRef, depth: int) -> tuple[Bounds, Steps]
         i = model.eval(un.sel[k], model_completion=True).as_long()
         v = model.eval(un.val[k], model_completion=True).as_long()
         chosen.append((insts[i], v))
-    if un.lay.vmax > bounds.values:
+    if un.unbounded:  # the proof system has no budgets: replay with the model's largest ones
+        bounds = bounds.with_(**{k: RANGES[k][1] for k in BUDGET_COUNTERS})
+    if un.lay.vmax > bounds.values or un.unbounded:
         rename: dict[int, int] = {0: 0}
         for inst, v in chosen:
             if inst.param == "value" and v not in rename:

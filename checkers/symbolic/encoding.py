@@ -97,6 +97,16 @@ from pitmirror.spec.state import (
     State,
 )
 
+#: Each budget of ``Bounds`` and the ``State`` counter that spends it, from the budget columns of
+#: ``spec.actions`` (``Encoding.budget_guard`` reads them per action).
+BUDGET_COUNTERS: dict[str, str] = {b.bound: b.used for a in spec_actions.ACTIONS
+                                   for b in (a.budget, a.late_budget) if b is not None}
+
+#: The bounded sequences whose capacity the proof system assumes (a guard) rather than proves.
+ABSTRACTED = ("path", "remote_buffer", "remote_journal")
+#: The actions that grow J, the ghost history or A's in-flight table (whose capacities the proofs prove).
+JOURNALED = ("HostWrite", "SetMarker", "RecoveryWrite", "PersistJournal")
+
 PAIR, SUSPENDED, COPY = int(PairState.PAIR), int(PairState.SUSPENDED), int(PairState.COPY)
 JOURNALING, RECOVERING, SWAPPING = (int(JournalingState.JOURNALING), int(JournalingState.RECOVERING),
                                     int(JournalingState.SWAPPING))
@@ -121,7 +131,9 @@ class Inst:
     guard: Callable[[SV, Term], Term]
     effect: Callable[[SV, Term], tuple[SV, Term]]  # the state after, and the capacity condition
     decode: Callable[[State, int], Action]
-    param: str = ""  # "value": v is the written value; "slot": v is the index of a path slot; "": unused
+    # "value": v is the written value; "slot": v is the index of a path slot; "target": v is a recovery's
+    # target (the proof system's one StartRecovery instance); "": unused
+    param: str = ""
 
 
 def _fits(effect: Callable[[SV, Term], SV]) -> Callable[[SV, Term], tuple[SV, Term]]:
@@ -132,10 +144,12 @@ def _fits(effect: Callable[[SV, Term], SV]) -> Callable[[SV, Term], tuple[SV, Te
 class Encoding:
     """Transitions and properties of ``MirrorModel(bounds)`` over ``Layout(bounds, value_bits)``."""
 
-    def __init__(self, bounds: Bounds, value_bits: int | None = None, budgets: bool = True) -> None:
+    def __init__(self, bounds: Bounds, value_bits: int | None = None, *, budgets: bool = True,
+                 unbounded: bool = False) -> None:
         self.b = bounds
-        self.budgets = budgets  # False: no action is limited by a budget (see budget_guard)
-        self.lay = Layout(bounds, value_bits)
+        self.unbounded = unbounded  # the proof system (docs/PROOFS.md): no budgets, a bounded channel
+        self.budgets = budgets and not unbounded  # False: no action is limited by a budget (see budget_guard)
+        self.lay = Layout(bounds, value_bits, unbounded)
         self.nb = bounds.blocks
         self.mut = bounds.mutant
         self.kind = int(bounds.recovery_kind)
@@ -153,10 +167,40 @@ class Encoding:
             return True
         return s[budget.used] < getattr(self.b, budget.bound)
 
+    def late_budget_guard(self, name: str, s: SV) -> Term:
+        """The budget a timeout spends only when it fires early, its message late rather than lost (the
+        ``late_budget`` column of ``spec.actions``); true when budgets are off."""
+        budget = spec_actions.BY_NAME[name].late_budget
+        if budget is None or not self.budgets:
+            return True
+        return s[budget.used] < getattr(self.b, budget.bound)
+
     def budget_left(self, name: str) -> bool:
         """Whether the bounds give action ``name`` any budget at all (an action with none has no instance)."""
         budget = spec_actions.budget_of(name)
         return budget is None or not self.budgets or getattr(self.b, budget.bound) > 0
+
+    def channel(self, inst: Inst) -> Inst:
+        """The proof system's bounded channel: ``inst`` is taken only when the path, R's reorder buffer and JR
+        it leaves fit their capacities (``ABSTRACTED``). The explicit abstraction of ``docs/PROOFS.md``: the
+        model's path is an unbounded multiset (stale messages a crash leaves in transit are never forced out),
+        and that R's buffer and JR stay within A's in-flight table and J is not proved. Every other capacity
+        (J, its ghost history, A's in-flight table) is an obligation of the induction."""
+        cap = self.lay.caps["path"]
+        journaled = inst.name.startswith(JOURNALED)
+
+        def guard(s: SV, v: Term) -> Term:
+            g = inst.guard(s, v)
+            if g is False:
+                return g
+            after, ok = inst.effect(s, v)
+            # a journaled write adds one message to the path and grows J, its history and the in-flight table,
+            # whose capacities are obligations; every other step grows only the sequences of ``ABSTRACTED``
+            # (R's buffer may overflow in the middle of a delivery and drain again: the condition of each
+            # addition, ``ok``, says so where the final length does not)
+            return conj(g, after.length("path") <= cap if journaled else ok)
+
+        return Inst(inst.name, guard, inst.effect, inst.decode, inst.param)
 
     # --- shared computations (protocol.py's helpers) ------------------------------------------------------
 
@@ -332,8 +376,11 @@ class Encoding:
         out.append(Inst("StartResync", self._g_start_resync, _fits(self._e_start_resync), lambda st, v: StartResync()))
         out.append(Inst("FinishResync", lambda s, v: conj(s["pair_state"] == COPY, s["path_up"] == 1),
                         _fits(self._e_finish_resync), lambda st, v: FinishResync()))
-        for t in range(self.lay.maxseq + 1):
-            out.append(self._start_recovery(t))
+        if self.unbounded:  # the target is a parameter: sequence numbers are unbounded
+            out.append(self._start_recovery(None))
+        else:
+            for t in range(self.lay.maxseq + 1):
+                out.append(self._start_recovery(t))
         if self.kind == WT:
             for lba in range(nb):
                 out.append(self._recovery_write(lba))
@@ -342,7 +389,7 @@ class Encoding:
                             _fits(self._e_swap_volumes), lambda st, v: SwapVolumes()))
         out.append(Inst("FinishRecovery", self._g_finish_recovery, _fits(self._e_finish_recovery),
                         lambda st, v: FinishRecovery()))
-        return out
+        return [self.channel(i) for i in out] if self.unbounded else out
 
     # host I/O
 
@@ -511,7 +558,7 @@ class Encoding:
         return any_of(conj(i < n, self.lost(s, e[0])) for i, e in enumerate(s.slots("in_flight")))
 
     def _g_mirror_timeout(self, s: SV, v: Term) -> Term:
-        premature = conj(s.length("in_flight") > 0, s["premature_timeouts"] < self.b.premature_timeouts)
+        premature = conj(s.length("in_flight") > 0, self.late_budget_guard("MirrorTimeout", s))
         return disj(self.any_lost(s), premature)
 
     def _d_mirror_timeout(self, st: State, v: int) -> Action:
@@ -545,7 +592,7 @@ class Encoding:
 
     def _g_swap_timeout(self, s: SV, v: Term) -> Term:
         return conj(s["recovery.present"] == 1, s["recovery.remote_status"] == ST_REQ,
-                    disj(neg(self.swap_answer_late(s)), s["premature_timeouts"] < self.b.premature_timeouts))
+                    disj(neg(self.swap_answer_late(s)), self.late_budget_guard("SwapTimeout", s)))
 
     def _e_swap_timeout(self, s0: SV, v: Term) -> SV:
         s = self.pre(s0)
@@ -684,10 +731,12 @@ class Encoding:
 
     # recovery
 
-    def _start_recovery(self, t: int) -> Inst:
+    def _start_recovery(self, fixed: int | None) -> Inst:
+        # ``fixed``: one instance per target (the bounded system); None: the target is the parameter ``v``
         swap = self.kind == SWAP
 
         def guard(s: SV, v: Term) -> Term:
+            t = v if fixed is None else fixed
             base = conj(s["recovery.present"] == 0, self.budget_guard("StartRecovery", s),
                         s["pair_state"] == PAIR, s.length("in_flight") == 0,
                         s["journaling_state"] == JOURNALING, s["base_seq"] <= t, t < s["next_seq"])
@@ -698,6 +747,7 @@ class Encoding:
             return conj(base, differing <= self.journal_free(s, True))
 
         def effect(s0: SV, v: Term) -> tuple[SV, Term]:
+            t = v if fixed is None else fixed
             s = self.pre(s0)
             ok: Term = True
             rid = s["recoveries_started"] + 1
@@ -719,8 +769,11 @@ class Encoding:
                 self.suspend(s)
             return s, ok
 
-        return Inst(f"StartRecovery[{t}]", guard, effect,
-                    lambda st, v: StartRecovery(t, RecoveryKind(self.kind)))
+        if fixed is None:
+            return Inst("StartRecovery", guard, effect, lambda st, v: StartRecovery(v, RecoveryKind(self.kind)),
+                        param="target")
+        return Inst(f"StartRecovery[{fixed}]", guard, effect,
+                    lambda st, v: StartRecovery(fixed, RecoveryKind(self.kind)))
 
     def _recovery_write(self, lba: int) -> Inst:
         bypass = self.mut == "recovery_bypasses_mirror"
@@ -837,12 +890,32 @@ class Encoding:
         """``spec.properties.replay_is_point_in_time`` (the correct replay, whatever the mutant)."""
         out = []
         js, jn = s.slots("journal"), s.length("journal")
+        if self.unbounded:
+            return self._replay_window(s)
         for n in range(self.lay.maxseq + 2):
             img = s.vol("base")
             for i, r in enumerate(js):
                 take = conj(i < jn, r[0] <= n)
                 img = [ite(conj(take, r[1] == k), r[2], x) for k, x in enumerate(img)]
             out.append(implies(conj(s["base_seq"] <= n, n < s["next_seq"]), vol_eq(img, self.image(s, n))))
+        return all_of(out)
+
+    def _replay_window(self, s: SV) -> Term:
+        """``replay_is_point_in_time`` with sequence numbers relative to the journal base: n = base_seq + i
+        for i = 0 .. the journal's capacity. Stronger than the property where the window is wider than J's
+        capacity (it then also demands ``next_seq - base_seq - 1 <= capacity``), which is sound for a proof:
+        what is proved implies the property."""
+        js, jn = s.slots("journal"), s.length("journal")
+        bs = s["base_seq"]
+        cap = self.lay.caps["journal"]
+        out = [s["next_seq"] - bs <= cap + 1]
+        for i in range(cap + 1):
+            n = bs + i
+            img = s.vol("base")
+            for j, r in enumerate(js):
+                take = conj(j < jn, r[0] <= n)
+                img = [ite(conj(take, r[1] == k), r[2], x) for k, x in enumerate(img)]
+            out.append(implies(n < s["next_seq"], vol_eq(img, self.image(s, n))))
         return all_of(out)
 
     def prop_recovery_correct(self, s: SV) -> Term:
@@ -950,7 +1023,56 @@ class Encoding:
             "swap_messages_tracked": self.inv_swap_messages_tracked,
             "swap_restarts_journals": self.inv_swap_restarts_journals,
             "swap_rebuilds_agree": self.inv_swap_rebuilds_agree,
+            "history_above_base": lambda s: self._all_slots(s, "history", lambda h: h[0] > s["base_seq"]),
+            "recovery_writes_in_flight": self.inv_recovery_writes_in_flight,
+            "recovery_freezes_io": lambda s: (s["recovery.present"] == 0) == (s["journaling_state"] == JOURNALING),
+            "primary_is_newest_image": lambda s: vol_eq(s.vol("primary"), self.image(s, s["next_seq"] - 1)),
+            "acked_only_when_applied": self.inv_acked_only_when_applied,
+            "writethrough_recovery_on_track": self.inv_writethrough_recovery_on_track,
+            "swap_recovery_on_track": self.inv_swap_recovery_on_track,
         }
+
+    def inv_swap_recovery_on_track(self, s: SV) -> Term:
+        """``spec.invariants.swap_recovery_on_track``."""
+        if self.kind != SWAP:
+            return True
+        t, ti = s["recovery.target"], s.vol("recovery.target_image")
+        before = conj(s["base_seq"] <= t, t < s["next_seq"], vol_eq(ti, self.image(s, t)))
+        ok = ite(s["recovery.a_swapped"] == 1, vol_eq(s.vol("primary"), ti), before)
+        pn, rid = s.length("path"), s["recovery.recovery_id"]
+        awaited = any_of(conj(i < pn, disj(m[0] == RR, m[0] == SD), m[1] == rid) for i, m in enumerate(s.slots("path")))
+        unfaulted = conj(s["pair_state"] == PAIR, s["recovery.left_pair"] == 0, s["path_up"] == 1,
+                         s["recovery.remote_status"] != ST_TO, implies(s["recovery.remote_status"] == ST_REQ, awaited))
+        return implies(s["recovery.present"] == 1, conj(ok, disj(s["recovery.faulted"] == 1, unfaulted)))
+
+    def inv_acked_only_when_applied(self, s: SV) -> Term:
+        """``spec.invariants.acked_only_when_applied``."""
+        none_acked = self._all_slots(s, "in_flight", lambda e: e[4] == 0)
+        applied = self._all_slots(s, "history", lambda h: implies(h[3] == 1, h[0] <= s["remote_applied_seq"]))
+        return conj(none_acked, implies(s["pair_state"] == PAIR, applied))
+
+    def inv_writethrough_recovery_on_track(self, s: SV) -> Term:
+        """``spec.invariants.writethrough_recovery_on_track``."""
+        if self.kind != WT:
+            return True
+        t = s["recovery.target"]
+        on_track = conj(s["base_seq"] <= t, t < s["next_seq"], vol_eq(s.vol("recovery.target_image"), self.image(s, t)),
+                        disj(s["recovery.faulted"] == 1,
+                             conj(s["pair_state"] == PAIR, s["recovery.left_pair"] == 0, s["path_up"] == 1,
+                                  self._all_slots(s, "in_flight", lambda e: neg(self.lost(s, e[0]))))))
+        return implies(s["recovery.present"] == 1, on_track)
+
+    def inv_recovery_writes_in_flight(self, s: SV) -> Term:
+        """``spec.invariants.recovery_writes_in_flight``."""
+        ifl, n = s.slots("in_flight"), s.length("in_flight")
+        rec = [conj(i < n, e[3] == RECOV) for i, e in enumerate(ifl)]
+        alone = all_of(implies(i < n, e[3] == RECOV) for i, e in enumerate(ifl))
+        distinct = all_of(implies(conj(rec[i], rec[j]), ifl[i][1] != ifl[j][1])
+                          for i in range(len(ifl)) for j in range(i + 1, len(ifl)))
+        parts = conj(alone, distinct, all_of(implies(r, e[1] != MARKER) for r, e in zip(rec, ifl, strict=True)),
+                     s["recovery.present"] == 1, self.kind == WT)
+        wt_running = conj(s["recovery.present"] == 1, self.kind == WT)
+        return conj(implies(any_of(rec), parts), implies(wt_running, alone))
 
     # the swap invariants are about a swap recovery: under write-through they are true by construction
 
@@ -1132,6 +1254,8 @@ class Encoding:
             return range(self.lay.vmax)
         if inst.param == "slot":
             return range(self.lay.caps["path"])
+        if inst.param == "target":
+            return range(self.lay.maxseq + 1)
         return range(1)
 
 

@@ -90,19 +90,21 @@ class StepTask:
     instance: int
     conjunct: str
     timeout_ms: int = 0
+    unbounded: bool = False
 
 
 class StepProver:
-    """The step-case formulas of one bounded instance, built once per process and reused by every task."""
+    """The step-case formulas of one instance, built once per process and reused by every task."""
 
-    def __init__(self, bounds: Bounds, value_bits: int | None = None, un: Unroller | None = None) -> None:
-        self.un = un if un is not None else Unroller(bounds, value_bits)
+    def __init__(self, bounds: Bounds, value_bits: int | None = None, un: Unroller | None = None,
+                 unbounded: bool = False) -> None:
+        self.un = un if un is not None else Unroller(bounds, value_bits, unbounded)
         self._effects: dict[tuple[int, int], tuple[z3.ArithRef, Term, SV, Term]] = {}
 
     def conjuncts(self, prop: str, support: tuple[str, ...]) -> dict[str, Callable[[SV], Term]]:
         """The conjuncts of Q, by name: the property, ``well_formed`` and the supporting invariants."""
         enc = self.un.enc
-        invariants = enc.invariants()
+        invariants = {**enc.properties(), **enc.invariants()}  # a property may support another's proof
         out: dict[str, Callable[[SV], Term]] = {prop: enc.properties()[prop],
                                                 "well_formed": lambda s: well_formed(enc, s)}
         out.update({n: invariants[n] for n in support})
@@ -147,12 +149,15 @@ class StepProver:
         for j in range(k - 1):
             solver.add(un.transition(j))
         v, g, eff, ok = self._effect(k, task.instance)
-        # KNOWN GAP (issue 13): the step case takes only steps that fit the Layout's capacities. The base case
-        # reports a reachable step that does not fit (CapacityError), BMC and the agreement test do too, but
-        # that the capacities suffice from every Q-state is not proved: stated as a conjunct of Q ("every
-        # enabled step fits") it is not inductive without invariants bounding the path, buffer and table
-        # lengths (tried at one block: Deliver, HostWrite and RepairPath break it).
-        solver.add(v >= 0, _b(conj(g, ok)))
+        if un.unbounded:
+            # the proof system: every enabled step is taken, and that it fits the capacities is an obligation,
+            # the ``well_formed`` conjunct (every length within its capacity) of the state after it
+            solver.add(v >= 0, _b(g))
+        else:
+            # KNOWN GAP of the bounded system: the step case takes only steps that fit the Layout's capacities
+            # (derived from the budgets, so not inductive). The base case reports a reachable step that does not
+            # fit (CapacityError), BMC and the agreement test do too; ``--unbounded`` closes the gap.
+            solver.add(v >= 0, _b(conj(g, ok)))
         broken = _b(self.conjuncts(task.prop, task.support)[task.conjunct](eff))
         r = solver.check(z3.Not(broken))
         ob = Obligation(un.enc.instances[task.instance].name, task.conjunct)
@@ -177,14 +182,14 @@ def _vector(m: z3.ModelRef, d: dict[str, Term]) -> dict[str, int]:
 
 # --- running obligations: in this process, or on a pool of worker processes --------------------------------
 
-_PROVERS: dict[tuple[Bounds, int | None], StepProver] = {}
+_PROVERS: dict[tuple[Bounds, int | None, bool], StepProver] = {}
 
 
 def _discharge_in_worker(task: StepTask) -> Discharged:
-    key = (task.bounds, task.value_bits)
+    key = (task.bounds, task.value_bits, task.unbounded)
     if key not in _PROVERS:
         _PROVERS.clear()  # one instance at a time: the formulas of the last one are no longer needed
-        _PROVERS[key] = StepProver(task.bounds, task.value_bits)
+        _PROVERS[key] = StepProver(task.bounds, task.value_bits, unbounded=task.unbounded)
     return _PROVERS[key].discharge(task)
 
 
@@ -266,7 +271,7 @@ def induction(un: Unroller, prop: Property, support: tuple[str, ...], max_k: int
     states) and the note names every failing (action / conjunct). ``unknown``: the solver gave up.
     """
     started = time.perf_counter()
-    prover = StepProver(un.enc.b, un.value_bits, un)
+    prover = StepProver(un.enc.b, un.value_bits, un, un.unbounded)
     qname, q = prover.q(prop.name, support)
     pending = prover.obligations(prop.name, support)
     total = len(pending)
@@ -298,7 +303,8 @@ def induction(un: Unroller, prop: Property, support: tuple[str, ...], max_k: int
             if rb != z3.unsat:
                 return Outcome(prop, "unknown", k, time.perf_counter() - started, note=f"base case: {rb}")
             t1 = time.perf_counter()
-            tasks = [StepTask(un.enc.b, un.value_bits, prop.name, support, k, i, c, timeout_ms) for i, c in pending]
+            tasks = [StepTask(un.enc.b, un.value_bits, prop.name, support, k, i, c, timeout_ms, un.unbounded)
+                     for i, c in pending]
             last = StepSummary()
             for n, d in enumerate(own.run(tasks, prover), 1):
                 if d.result != "unsat":
@@ -323,7 +329,11 @@ def induction(un: Unroller, prop: Property, support: tuple[str, ...], max_k: int
             own.close()
     assert last is not None
     failing = ", ".join(str(d.obligation) for d in last.failed)
-    sat = [d for d in last.failed if d.result == "sat"]
+    # the CTI shown is the first obligation, in instance order, that breaks the property itself (else any
+    # conjunct): the same on every run whatever order the workers answered in
+    sat = sorted((d for d in last.failed if d.result == "sat"), key=lambda d: (d.obligation.conjunct != prop.name,
+                                                                                 d.instance))
+    last.failed.sort(key=lambda d: d.instance)
     if not sat:
         return Outcome(prop, "unknown", max_k, time.perf_counter() - started,
                        note=f"the solver gave up on {failing}: {last.failed[0].reason}")

@@ -226,14 +226,17 @@ class Layout:
     ``CapacityError`` if a state does not fit, so the agreement test would show a capacity too small.
     """
 
-    def __init__(self, bounds: Bounds, value_bits: int | None = None) -> None:
+    def __init__(self, bounds: Bounds, value_bits: int | None = None, unbounded: bool = False) -> None:
         b = bounds
         nb = b.blocks
         self.bounds = b
         self.nb = nb
+        #: the proof system of ``docs/PROOFS.md``: no budgets, sequence numbers and values any integer >= 0,
+        #: capacities from the protocol's own limits (journal capacity, concurrency, blocks) alone
+        self.unbounded = unbounded
         self.maxseq = b.host_writes + b.markers + b.recoveries * (nb + 1)
-        self.vmax = (1 << value_bits) if value_bits else b.values  # values are 0 .. vmax-1
-        self.caps: dict[str, int] = self.capacities(b)
+        self.vmax = (1 << value_bits) if value_bits else b.values  # values are 0 .. vmax-1 (unbounded: >= 0)
+        self.caps: dict[str, int] = self.unbounded_capacities(b) if unbounded else self.capacities(b)
         self.subs: dict[str, tuple[str, ...]] = {q: ENTRY_SLOTS[FIELD[q].content] for q in self.caps}
         names: list[str] = list(SCALARS)
         for v in VOLUMES:
@@ -276,6 +279,31 @@ class Layout:
             "remote_buffer": b.concurrency + nb + b.message_faults,
         }
 
+    @staticmethod
+    def unbounded_capacities(b: Bounds) -> dict[str, int]:
+        """The capacities of the proof system, from the protocol's own limits alone (no budget): J holds at
+        most ``journal_capacity`` records plus the recovery reserve of one per block; A has at most
+        ``concurrency`` host writes and one recovery write per block in flight; R's buffer, JR and the ghost
+        history are no longer than what they mirror. Induction proves that every step from a state satisfying
+        the invariants stays within them (an obligation, ``docs/PROOFS.md``), except the path's, which is the
+        proof system's one explicit abstraction (``Encoding.channel``)."""
+        nb = b.blocks
+        jc = b.journal_capacity + nb
+        in_flight = b.concurrency + nb
+        return {
+            "journal": jc,
+            "journal_cache": jc if b.mutant == "journal_not_persisted_before_ack" else 0,
+            "in_flight": in_flight,
+            "path": 2 * in_flight + 2 + b.message_faults,
+            "history": jc,
+            "remote_journal": jc,
+            "remote_buffer": in_flight,
+        }
+
+    def value_ok(self, x: Term) -> Term:
+        """``x`` is a block value of the domain: ``0 <= x < vmax``, or any ``x >= 0`` in the proof system."""
+        return x >= 0 if self.unbounded else conj(x >= 0, x < self.vmax)
+
     # concrete <-> vector
 
     def encode(self, s: State) -> dict[str, int]:
@@ -317,7 +345,8 @@ class Layout:
             return tuple(d[f"{prefix}.{i}"] for i in range(self.nb))
 
         def items(q: str) -> list[tuple[int, ...]]:
-            return [tuple(d[f"{q}.{i}.{f}"] for f in self.subs[q]) for i in range(d[f"{q}.len"])]
+            # a counterexample to induction may end in a state that outgrew a capacity: its slots stop there
+            return [tuple(d[f"{q}.{i}.{f}"] for f in self.subs[q]) for i in range(min(d[f"{q}.len"], self.caps[q]))]
 
         def recovery(r: str) -> Recovery | None:
             if not d[f"{r}.present"]:
