@@ -382,3 +382,17 @@ def test_kernel_c_without_a_compiler_is_a_usage_error(monkeypatch: pytest.Monkey
     code, out, _ = run_cli(monkeypatch, capsys, "check", "--preset", "small", "--recovery", "swap", "--quiet",
                            "--out", str(tmp_path))
     assert code == 0 and "numpy" in out
+
+
+@needs_cc
+@pytest.mark.parametrize("kind", [RecoveryKind.WRITETHROUGH, RecoveryKind.SWAP], ids=lambda k: k.name.lower())
+def test_the_compiled_kernel_finds_every_witness_event_the_numpy_path_finds(kind: RecoveryKind) -> None:
+    # the kernel computes no events: they are evaluated beside it, and must give the same first steps
+    bounds = PRESETS["small"].with_(recovery_kind=kind)
+    witnesses = [p for p in PROPERTIES if p.event is not None and p.name != "marker_recovery_reachable"
+                 and (p.recovery_kind is None or p.recovery_kind is kind)]
+    assert witnesses
+    numpy_path = FrontierChecker(MirrorModel(bounds), witnesses, kernel="numpy").run()
+    kernel_path = FrontierChecker(MirrorModel(bounds), witnesses, kernel="c").run()
+    assert _summary(kernel_path) == _summary(numpy_path)
+    assert all(d.verdict is Verdict.REACHED for d in kernel_path.discoveries.values()), _summary(kernel_path)

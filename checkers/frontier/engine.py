@@ -29,7 +29,7 @@ import multiprocessing as mp
 import resource
 import signal
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -278,39 +278,25 @@ class FrontierChecker:
                 self._events_beside_kernel(f, packed, hits)
             return out, src, inst_ids, param_ids
         assert f is not None
-        s = self.view(f)
-        n = f.shape[1]
-        w = len(self.lay.names)
-        wp = padded_width(w)
+        wp = padded_width(len(self.lay.names))
         packed = pack(f) if packed is None else packed
         outs, srcs, insts, params = [], [], [], []
-        for a, inst in enumerate(self.enc.instances):
-            for v in self.enc.params(inst):
-                g = inst.guard(s, v)
-                if g is False:
-                    continue
-                rows = np.arange(n) if g is True else np.flatnonzero(g)
-                if rows.size == 0:
-                    continue
-                sub = f[:, rows]
-                sub_view = self.view(sub)
-                sub_cols = list(sub_view.d.values())
-                t, ok = inst.effect(sub_view, v)
-                if ok is not True and not np.all(ok):
-                    self._outgrown(a, v, sub[:, int(np.argmin(ok))])
-                if hits is not None:
-                    self._event_hits(hits, inst.name.split("[")[0], sub_view, t, rows, a, v)
-                out = packed[rows]  # the state before; then the slots the effect changed, in one block
-                changed = [(k, x) for k, x in enumerate(map(t.d.__getitem__, self.lay.names)) if x is not sub_cols[k]]
-                if changed:
-                    block = np.empty((len(changed), rows.size), dtype=DTYPE)
-                    for j, (_, x) in enumerate(changed):
-                        block[j] = x
-                    out[:, [k for k, _ in changed]] = block.T
-                outs.append(out)
-                srcs.append(rows)
-                insts.append(np.full(rows.size, a, dtype=np.int16))
-                params.append(np.full(rows.size, v, dtype=np.int16))
+        for a, v, rows, sub, sub_view, cols, t, ok in self._steps(f):
+            if ok is not True and not np.all(ok):
+                self._outgrown(a, v, sub[:, int(np.argmin(ok))])
+            if hits is not None:
+                self._event_hits(hits, self.enc.instances[a].name.split("[")[0], sub_view, t, rows, a, v)
+            out = packed[rows]  # the state before; then the slots the effect changed, in one block
+            changed = [(k, x) for k, x in enumerate(map(t.d.__getitem__, self.lay.names)) if x is not cols[k]]
+            if changed:
+                block = np.empty((len(changed), rows.size), dtype=DTYPE)
+                for j, (_, x) in enumerate(changed):
+                    block[j] = x
+                out[:, [k for k, _ in changed]] = block.T
+            outs.append(out)
+            srcs.append(rows)
+            insts.append(np.full(rows.size, a, dtype=np.int16))
+            params.append(np.full(rows.size, v, dtype=np.int16))
         if not outs:
             return (np.empty((0, wp), DTYPE), np.empty(0, np.int64), np.empty(0, np.int16), np.empty(0, np.int16))
         return np.concatenate(outs), np.concatenate(srcs), np.concatenate(insts), np.concatenate(params)
@@ -336,10 +322,18 @@ class FrontierChecker:
         if not pending:
             return
         f = unpack(packed, len(self.lay.names)) if f is None else f
+        for a, v, rows, _, sub_view, _, t, _ in self._steps(f, pending):
+            self._event_hits(hits, self.enc.instances[a].name.split("[")[0], sub_view, t, rows, a, v)
+
+    def _steps(self, f: np.ndarray, actions: set[str] | None = None) -> Iterator[
+            tuple[int, int, np.ndarray, np.ndarray, SV, list[Any], SV, Any]]:
+        """Each action instance and parameter with its guard evaluated over the frontier ``f`` (only the
+        instances of ``actions``, when given): the instance's index, the parameter, the columns where it is
+        enabled, those states (``sub``, ``sub_view`` over them and its columns), the states after the step and
+        the capacity condition."""
         s, n = self.view(f), f.shape[1]
         for a, inst in enumerate(self.enc.instances):
-            action = inst.name.split("[")[0]
-            if action not in pending:
+            if actions is not None and inst.name.split("[")[0] not in actions:
                 continue
             for v in self.enc.params(inst):
                 g = inst.guard(s, v)
@@ -348,9 +342,11 @@ class FrontierChecker:
                 rows = np.arange(n) if g is True else np.flatnonzero(g)
                 if rows.size == 0:
                     continue
-                sub_view = self.view(f[:, rows])
-                t, _ = inst.effect(sub_view, v)
-                self._event_hits(hits, action, sub_view, t, rows, a, v)
+                sub = f[:, rows]
+                sub_view = self.view(sub)
+                cols = list(sub_view.d.values())  # the columns before the step: what it changed is not these
+                t, ok = inst.effect(sub_view, v)
+                yield a, v, rows, sub, sub_view, cols, t, ok
 
     def _outgrown(self, a: int, v: int, column: np.ndarray) -> None:
         """Raise the ``CapacityError`` of instance ``a`` (parameter ``v``) taken from the state ``column``."""
