@@ -396,3 +396,26 @@ def test_the_compiled_kernel_finds_every_witness_event_the_numpy_path_finds(kind
     kernel_path = FrontierChecker(MirrorModel(bounds), witnesses, kernel="c").run()
     assert _summary(kernel_path) == _summary(numpy_path)
     assert all(d.verdict is Verdict.REACHED for d in kernel_path.discoveries.values()), _summary(kernel_path)
+
+
+def test_ctrl_c_during_a_kernel_calls_argument_conversion_stays_an_interrupt() -> None:
+    # ctypes reports an exception raised while it converts an argument as ArgumentError, with nothing chained:
+    # a Ctrl-C landing there ended `check --jobs 2` as an internal error (exit 70) instead of a partial verdict
+    import ctypes
+
+    class Interrupted:
+        @classmethod
+        def from_param(cls, value: object) -> object:
+            raise KeyboardInterrupt
+
+    class Refused:
+        @classmethod
+        def from_param(cls, value: object) -> object:
+            raise TypeError("not an array")
+
+    libc = ctypes.CDLL(None)
+    with pytest.raises(KeyboardInterrupt):
+        compiled._c_function(libc, "abs", [Interrupted], ctypes.c_int)(1)
+    with pytest.raises(ctypes.ArgumentError):  # any other conversion error stays what it was
+        compiled._c_function(libc, "labs", [Refused], ctypes.c_long)(1)
+    assert compiled._c_function(libc, "abs", [ctypes.c_int], ctypes.c_int)(-3) == 3

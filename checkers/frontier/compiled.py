@@ -460,24 +460,35 @@ _N = ctypes.c_int64
 _MAX_ROW, _MAX_FIELDS = 4096, 64  # pm_canonical's buffers: the widest row and multiset entry it takes
 
 
+def _c_function(lib: ctypes.CDLL, name: str, argtypes: list[Any], restype: Any) -> Callable[..., Any]:
+    """The C function ``name`` of ``lib`` with its argument and result types, as a Python callable that keeps
+    Ctrl-C an interrupt: one that lands while ctypes converts an argument comes out of ctypes as
+    ``ArgumentError("argument N: KeyboardInterrupt: ")``, with nothing chained, and would end the run as an
+    internal error instead of a partial verdict."""
+    fn = getattr(lib, name)
+    fn.argtypes, fn.restype = argtypes, restype
+
+    def call(*args: Any) -> Any:
+        try:
+            return fn(*args)
+        except ctypes.ArgumentError as e:
+            if "KeyboardInterrupt" in str(e):
+                raise KeyboardInterrupt from None
+            raise
+
+    return call
+
+
 class Runtime:
     """The compiled fingerprints and canonical forms (``RUNTIME_C``), the same for every encoding."""
 
     def __init__(self, library: Path) -> None:
         lib = ctypes.CDLL(str(library))
-        self._fingerprints = lib.pm_fingerprints
-        self._fingerprints.argtypes = [_I8, _N, _N, _U64]
-        self._fingerprints.restype = None
-        self._canonical = lib.pm_canonical
-        self._canonical.argtypes = [_I8, _N, _N, _N, _I32, _I8, _N, _I8, _N, _I32]
-        self._canonical.restype = None
+        self._fingerprints = _c_function(lib, "pm_fingerprints", [_I8, _N, _N, _U64], None)
+        self._canonical = _c_function(lib, "pm_canonical", [_I8, _N, _N, _N, _I32, _I8, _N, _I8, _N, _I32], None)
         self._sym: tuple[Any, ...] | None = None
-        self._visit_insert = lib.pm_visit_insert
-        self._visit_insert.argtypes = [_U64, _I32, _N, _U64, _I32, _N]
-        self._visit_insert.restype = None
-        self._visit = lib.pm_visit
-        self._visit.argtypes = [_U64, _I32, _N, _U64, _N, _N, _N, _I32, _U8]
-        self._visit.restype = _N
+        self._visit_insert = _c_function(lib, "pm_visit_insert", [_U64, _I32, _N, _U64, _I32, _N], None)
+        self._visit = _c_function(lib, "pm_visit", [_U64, _I32, _N, _U64, _N, _N, _N, _I32, _U8], _N)
 
     def visit_insert(self, table_keys: np.ndarray, table_ids: np.ndarray, keys: np.ndarray, ids: np.ndarray) -> None:
         """Put distinct keys, none in the table yet, with their ids into an open-addressing table."""
@@ -538,15 +549,9 @@ class Kernel(Runtime):
         self.npairs = len(pairs)
         self.predicate_names = list(predicates)
         lib = ctypes.CDLL(str(library))
-        self._guards = lib.pm_guards
-        self._guards.argtypes = [_I8, _N, _N, _U8, _I64]
-        self._guards.restype = _N
-        self._effects = lib.pm_effects
-        self._effects.argtypes = [_I8, _N, _N, _U8, _I64, _I8, _I64]
-        self._effects.restype = _N
-        self._props = lib.pm_props
-        self._props.argtypes = [_I8, _N, _N, _U8]
-        self._props.restype = None
+        self._guards = _c_function(lib, "pm_guards", [_I8, _N, _N, _U8, _I64], _N)
+        self._effects = _c_function(lib, "pm_effects", [_I8, _N, _N, _U8, _I64, _I8, _I64], _N)
+        self._props = _c_function(lib, "pm_props", [_I8, _N, _N, _U8], None)
         self.pair_inst = np.array([a for a, _ in pairs], dtype=np.int16)
         self.pair_param = np.array([v for _, v in pairs], dtype=np.int16)
 
