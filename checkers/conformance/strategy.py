@@ -14,19 +14,6 @@ from pitmirror.model.actions import ACTION_TYPES, Action
 from pitmirror.spec import actions as spec_actions
 
 
-class Pick:
-    """A drawn model action, printed in the protocol's words in Hypothesis's reproduction
-    (``Draw 2 (step): HostWrite(lba=0, value=1)``; the dataclass itself would print its class variables)."""
-
-    __slots__ = ("action",)
-
-    def __init__(self, action: Action) -> None:
-        self.action = action
-
-    def __repr__(self) -> str:
-        return repr(self.action)
-
-
 class StepKind:
     """A kind of step the machine can take: a model action's class, or one of the machine's own rules
     (``HostRead``, ``BadRequest``, ``Drain``). Printed by name in Hypothesis's reproduction."""
@@ -62,7 +49,6 @@ KINDS: tuple[StepKind, ...] = (
     *(_k(ACTION_TYPES[name]) for name in SHRINK_ORDER), StepKind("HostRead"), StepKind("BadRequest"),
     StepKind("Drain"), StepKind("PowerCut"),
 )
-BY_KIND: dict[str, StepKind] = {k.name: k for k in KINDS}
 #: Base weights: the protocol's own moves are frequent; a started recovery is driven on to its end (its
 #: steps weigh most), and what settles a fault (repair, timeouts, resync) is likely once it is possible.
 BASE_WEIGHTS: dict[str, int] = {
@@ -124,7 +110,7 @@ BATCH = 10
 
 
 __all__ = [
-    "BASE_WEIGHTS", "BATCH", "BY_KIND", "CHOICES", "HISTORY_WEIGHTS", "KINDS", "PHASES", "RECOVERY_WEIGHTS",
+    "BASE_WEIGHTS", "BATCH", "CHOICES", "HISTORY_WEIGHTS", "KINDS", "PHASES", "RECOVERY_WEIGHTS",
     "RESYNC_WEIGHTS", "SWARM",
-    "WHEEL", "Pick", "StepKind",
+    "WHEEL", "StepKind",
 ]
