@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from pitmirror.checkers.symbolic.encoding import COPY, HOST, PAIR, Encoding
+from pitmirror.checkers.symbolic.encoding import Encoding
+from pitmirror.checkers.symbolic.spec_terms import COPY, HOST, PAIR
 from pitmirror.checkers.symbolic.terms import SV, Term, any_of, conj, seq_contains, vol_eq
 from pitmirror.spec.state import MARKER
 

@@ -3,4 +3,4 @@ model checking and k-induction.
 """
 
 #: The public API: the package's modules (imported by name, so importing the package stays cheap).
-__all__ = ["bmc", "encoding", "induction", "terms"]
+__all__ = ["bmc", "encoding", "induction", "spec_terms", "terms"]

@@ -1,5 +1,8 @@
 """The model's transitions and the spec's properties over the state vector of ``checkers.symbolic.terms``.
 
+The transitions are here; the properties and invariants are in ``checkers.symbolic.spec_terms`` (``SpecTerms``,
+which ``Encoding`` inherits), since they read a state and never step it.
+
 This is a hand-written transcription of ``model/protocol.py`` and ``spec/properties.py``. It cannot drift
 unnoticed: ``tests/test_z3_agreement.py`` enumerates every reachable state at small bounds (both recovery
 kinds, every mutant) and checks, for every action instance, that the guard here is true exactly when the
@@ -28,29 +31,47 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from pitmirror.checkers.symbolic.spec_terms import (
+    COPY,
+    HOST,
+    JOURNALING,
+    MA,
+    MARK,
+    MW,
+    PAIR,
+    RECOV,
+    RECOVERING,
+    RR,
+    SD,
+    ST_DONE,
+    ST_NONE,
+    ST_REQ,
+    ST_TO,
+    SUSPENDED,
+    SWAP,
+    SWAPPING,
+    WT,
+    SpecTerms,
+)
 from pitmirror.checkers.symbolic.terms import (
     RECOVERY_SCALARS,
     SV,
     Layout,
     Term,
     Tup,
-    all_of,
     any_of,
     conj,
     count,
     disj,
-    eq_t,
     implies,
     ite,
     ite_t,
     merge,
     neg,
     never,
-    select,
     seq_append,
     seq_compress,
     seq_contains,
-    seq_equal,
     seq_insert_sorted,
     seq_pop_front,
     seq_remove_where,
@@ -88,12 +109,8 @@ from pitmirror.spec import actions as spec_actions
 from pitmirror.spec.state import (
     MARKER,
     FencePolicy,
-    JournalingState,
     MessageKind,
-    Origin,
-    PairState,
     RecoveryKind,
-    RemoteSwapStatus,
     State,
 )
 
@@ -107,15 +124,6 @@ ABSTRACTED = ("path", "remote_buffer", "remote_journal")
 #: The actions that grow J, the ghost history or A's in-flight table (whose capacities the proofs prove).
 JOURNALED = ("HostWrite", "SetMarker", "RecoveryWrite", "PersistJournal")
 
-PAIR, SUSPENDED, COPY = int(PairState.PAIR), int(PairState.SUSPENDED), int(PairState.COPY)
-JOURNALING, RECOVERING, SWAPPING = (int(JournalingState.JOURNALING), int(JournalingState.RECOVERING),
-                                    int(JournalingState.SWAPPING))
-HOST, MARK, RECOV = int(Origin.HOST), int(Origin.MARKER), int(Origin.RECOVERY)
-MW, MA, RR, SD = (int(MessageKind.MIRROR_WRITE), int(MessageKind.MIRROR_ACK), int(MessageKind.RECOVER_REQUEST),
-                  int(MessageKind.SWAP_DONE))
-WT, SWAP = int(RecoveryKind.WRITETHROUGH), int(RecoveryKind.SWAP)
-ST_NONE, ST_REQ, ST_DONE, ST_TO = (int(RemoteSwapStatus.NONE), int(RemoteSwapStatus.REQUESTED),
-                                   int(RemoteSwapStatus.DONE), int(RemoteSwapStatus.TIMED_OUT))
 
 
 @dataclass(frozen=True)
@@ -141,7 +149,7 @@ def _fits(effect: Callable[[SV, Term], SV]) -> Callable[[SV, Term], tuple[SV, Te
     return lambda s, v: (effect(s, v), True)
 
 
-class Encoding:
+class Encoding(SpecTerms):
     """Transitions and properties of ``MirrorModel(bounds)`` over ``Layout(bounds, value_bits)``."""
 
     def __init__(self, bounds: Bounds, value_bits: int | None = None, *, budgets: bool = True,
@@ -232,23 +240,6 @@ class Encoding:
         return conj(disj(s["journaling_state"] == JOURNALING, frozen_ok), s["pair_state"] != COPY,
                     neg(conj(s["pair_state"] == SUSPENDED, s["fence_policy"] == int(FencePolicy.DATA))),
                     in_flight_host < self.b.concurrency, self.journal_free(s) > 0)
-
-    def lost(self, s: SV, seq: Term) -> Term:
-        """Nothing of write ``seq`` is on the path or in R's buffer."""
-        pn, bn = s.length("path"), s.length("remote_buffer")
-        on_path = any_of(conj(i < pn, disj(m[0] == MW, m[0] == MA), m[1] == seq)
-                         for i, m in enumerate(s.slots("path")))
-        buffered = any_of(conj(i < bn, r[0] == seq) for i, r in enumerate(s.slots("remote_buffer")))
-        return conj(neg(on_path), neg(buffered))
-
-    def image(self, s: SV, n: Term) -> list[Term]:
-        """``spec.state.image``: the ghost base with every history entry of ``seq <= n`` applied in order."""
-        out = s.vol("ghost_base")
-        hn = s.length("history")
-        for i, h in enumerate(s.slots("history")):
-            take = conj(i < hn, h[0] <= n)
-            out = [ite(conj(take, h[1] == k), h[2], x) for k, x in enumerate(out)]
-        return out
 
     # --- small effects ---------------------------------------------------------------------------------
 
@@ -850,398 +841,6 @@ class Encoding:
         s["journaling_state"] = JOURNALING
         return s
 
-    # --- properties -------------------------------------------------------------------------------------
-
-    def prop_mirror_consistent(self, s: SV) -> Term:
-        """``spec.properties.mirror_consistent``."""
-        busy = disj(s.length("in_flight") > 0, s.length("remote_buffer") > 0,
-                    conj(s["recovery.present"] == 1, s["recovery.kind"] == SWAP))
-        in_pair = disj(busy, vol_eq(s.vol("primary"), s.vol("remote")))
-        elsewhere = all_of(disj(p == r, d != 0) for p, r, d in zip(s.vol("primary"), s.vol("remote"), s.vol("dirty"),
-                                                                    strict=True))
-        return ite(s["pair_state"] == PAIR, in_pair, elsewhere)
-
-    def prop_ack_durable(self, s: SV) -> Term:
-        """``spec.properties.ack_durable``."""
-        hs, hn = s.slots("history"), s.length("history")
-        js, jn = s.slots("journal"), s.length("journal")
-        check_remote = conj(s["pair_state"] == PAIR, s["recovery.present"] == 0)
-        out = []
-        for i, h in enumerate(hs):
-            latest = conj(i < hn, h[1] != MARKER,
-                          *(neg(conj(k < hn, hs[k][1] == h[1])) for k in range(i + 1, len(hs))))
-            ok = conj(select(s.vol("primary"), h[1]) == h[2],
-                      implies(h[0] > s["base_seq"], seq_contains(js, jn, h[:3])),
-                      implies(check_remote, select(s.vol("remote"), h[1]) == h[2]))
-            out.append(implies(conj(latest, h[3] == 1), ok))
-        return all_of(out)
-
-    def prop_journal_well_formed(self, s: SV) -> Term:
-        """``spec.properties.journal_well_formed``."""
-        js, jn = s.slots("journal"), s.length("journal")
-        bs, ns = s["base_seq"], s["next_seq"]
-        count_ok = ite(ns > bs, jn == ns - bs - 1, jn == 0)
-        seqs_ok = all_of(implies(i < jn, r[0] == bs + 1 + i) for i, r in enumerate(js))
-        hs, hn = s.slots("history"), s.length("history")
-        applied, an = seq_compress([h[:3] for h in hs], hn, [h[0] > bs for h in hs])
-        return conj(count_ok, seqs_ok, seq_equal(js, jn, applied, an))
-
-    def prop_replay_is_point_in_time(self, s: SV) -> Term:
-        """``spec.properties.replay_is_point_in_time`` (the correct replay, whatever the mutant)."""
-        out = []
-        js, jn = s.slots("journal"), s.length("journal")
-        if self.unbounded:
-            return self._replay_window(s)
-        for n in range(self.lay.maxseq + 2):
-            img = s.vol("base")
-            for i, r in enumerate(js):
-                take = conj(i < jn, r[0] <= n)
-                img = [ite(conj(take, r[1] == k), r[2], x) for k, x in enumerate(img)]
-            out.append(implies(conj(s["base_seq"] <= n, n < s["next_seq"]), vol_eq(img, self.image(s, n))))
-        return all_of(out)
-
-    def _replay_window(self, s: SV) -> Term:
-        """``replay_is_point_in_time`` with sequence numbers relative to the journal base: n = base_seq + i
-        for i = 0 .. the journal's capacity. Stronger than the property where the window is wider than J's
-        capacity (it then also demands ``next_seq - base_seq - 1 <= capacity``), which is sound for a proof:
-        what is proved implies the property."""
-        js, jn = s.slots("journal"), s.length("journal")
-        bs = s["base_seq"]
-        cap = self.lay.caps["journal"]
-        out = [s["next_seq"] - bs <= cap + 1]
-        for i in range(cap + 1):
-            n = bs + i
-            img = s.vol("base")
-            for j, r in enumerate(js):
-                take = conj(j < jn, r[0] <= n)
-                img = [ite(conj(take, r[1] == k), r[2], x) for k, x in enumerate(img)]
-            out.append(implies(n < s["next_seq"], vol_eq(img, self.image(s, n))))
-        return all_of(out)
-
-    def prop_recovery_correct(self, s: SV) -> Term:
-        """``spec.properties.recovery_correct``."""
-        ti = s.vol("recovery_ended.target_image")
-        ok = conj(vol_eq(s.vol("primary"), ti),
-                  disj(s["recovery_ended.faulted"] == 1,
-                       conj(s["recovery_ended.left_pair"] == 0, s["pair_state"] == PAIR, vol_eq(s.vol("remote"), ti))))
-        return implies(s["recovery_ended.present"] == 1, ok)
-
-    def prop_bases_agree(self, s: SV) -> Term:
-        """``spec.properties.bases_agree``."""
-        half = conj(s["recovery.present"] == 1, s["recovery.kind"] == SWAP,
-                    disj(conj(s["recovery.a_swapped"] == 1, s["remote_recovery_id"] < s["recovery.recovery_id"]),
-                         conj(s["recovery.a_swapped"] == 0, s["remote_recovery_id"] >= s["recovery.recovery_id"])))
-        upto = tmin(s["remote_applied_seq"], s["next_seq"] - 1)
-        js, jn = s.slots("journal"), s.length("journal")
-        rs, rn = s.slots("remote_journal"), s.length("remote_journal")
-        loc, ln = seq_compress(js, jn, [r[0] <= upto for r in js])
-        rem, rmn = seq_compress(rs, rn, [r[0] <= upto for r in rs])
-        agree = conj(vol_eq(s.vol("base"), s.vol("replica_base")), s["base_seq"] == s["replica_base_seq"],
-                     seq_equal(loc, ln, rem, rmn))
-        return disj(s["pair_state"] != PAIR, half, agree)
-
-    def prop_swap_correct(self, s: SV) -> Term:
-        """``spec.properties.swap_correct``."""
-        during = conj(s["recovery.present"] == 1, s["recovery.host_io_during_swap"] == 1)
-        ti = s.vol("recovery_ended.target_image")
-        ended = conj(s["recovery_ended.present"] == 1, s["recovery_ended.kind"] == SWAP)
-        ok = conj(s["recovery_ended.host_io_during_swap"] == 0, vol_eq(s.vol("primary"), ti),
-                  disj(s["recovery_ended.faulted"] == 1, vol_eq(s.vol("remote"), ti)))
-        return conj(neg(during), implies(ended, ok))
-
-    def prop_remote_is_point_in_time(self, s: SV) -> Term:
-        """``spec.properties.remote_is_point_in_time``."""
-        remote = s.vol("remote")
-        swapped = conj(s["recovery.present"] == 1, s["recovery.kind"] == SWAP,
-                       vol_eq(remote, s.vol("recovery.target_image")))
-        retired = conj(s["retired_image.present"] == 1, vol_eq(remote, s.vol("retired_image")))
-        hs, hn = s.slots("history"), s.length("history")
-        points = [vol_eq(self.image(s, s["ghost_base_seq"]), remote)]
-        points += [conj(i < hn, h[4] == 1, vol_eq(self.image(s, h[0]), remote)) for i, h in enumerate(hs)]
-        return disj(swapped, retired, any_of(points))
-
-    def prop_remote_is_point_in_time_or_recovering(self, s: SV) -> Term:
-        """``spec.properties.remote_is_point_in_time_or_recovering``."""
-        running_wt = conj(s["recovery.present"] == 1, s["recovery.kind"] == WT)
-
-        def mixes(r: str) -> Term:
-            return all_of(disj(x == a, x == b) for x, a, b in zip(
-                s.vol("remote"), s.vol(f"{r}.start_image"), s.vol(f"{r}.target_image"), strict=True))
-
-        window = ite(running_wt, mixes("recovery"),
-                     conj(s["recovery_awaiting_resync.present"] == 1, mixes("recovery_awaiting_resync")))
-        return disj(self.prop_remote_is_point_in_time(s), window)
-
-    def prop_primary_is_latest_image(self, s: SV) -> Term:
-        """``spec.properties.primary_is_latest_image``."""
-        return disj(s["recovery.present"] == 1, vol_eq(s.vol("primary"), self.image(s, s["next_seq"] - 1)))
-
-    def properties(self) -> dict[str, Callable[[SV], Term]]:
-        """Every safety property of the catalogue, by name."""
-        return {
-            "mirror_consistent": self.prop_mirror_consistent,
-            "ack_durable": self.prop_ack_durable,
-            "journal_well_formed": self.prop_journal_well_formed,
-            "replay_is_point_in_time": self.prop_replay_is_point_in_time,
-            "recovery_correct": self.prop_recovery_correct,
-            "bases_agree": self.prop_bases_agree,
-            "swap_correct": self.prop_swap_correct,
-            "remote_is_point_in_time": self.prop_remote_is_point_in_time,
-            "remote_is_point_in_time_or_recovering": self.prop_remote_is_point_in_time_or_recovering,
-            "primary_is_latest_image": self.prop_primary_is_latest_image,
-        }
-
-    def invariants(self) -> dict[str, Callable[[SV], Term]]:
-        """Every strengthening invariant of ``spec.invariants``, by name (the agreement test compares each
-        with its Python predicate on every enumerated state)."""
-        return {
-            "counters_ordered": lambda s: s["base_seq"] < s["next_seq"],
-            "history_below_next_seq": lambda s: self._all_slots(s, "history", lambda h: h[0] < s["next_seq"]),
-            "history_in_seq_order": self.inv_history_in_seq_order,
-            "ghost_base_not_past_base": lambda s: s["ghost_base_seq"] <= s["base_seq"],
-            "base_is_its_image": lambda s: vol_eq(s.vol("base"), self.image(s, s["base_seq"])),
-            "messages_below_next_seq": lambda s: conj(
-                disj(s["remote_applied_seq"] < s["next_seq"] - ite(self._ahead(s, "A"), 1, 0),
-                     conj(self._ahead(s, "R"), s["remote_applied_seq"] == s["next_seq"])),
-                self._all_slots(s, "path", lambda m: implies(m[0] == MW, m[1] < s["next_seq"])),
-                self._all_slots(s, "remote_buffer", lambda r: r[0] < s["next_seq"]),
-                self._all_slots(s, "in_flight", lambda e: e[0] < s["next_seq"])),
-            "acks_applied": lambda s: conj(
-                self._all_slots(s, "path", lambda m: implies(m[0] == MA, m[1] <= s["remote_applied_seq"])),
-                self._all_slots(s, "remote_buffer", lambda r: r[0] > s["remote_applied_seq"])),
-            "tables_in_seq_order": lambda s: conj(*(
-                all_of(implies(i + 1 < s.length(q), xs[i][0] < xs[i + 1][0]) for i in range(len(xs) - 1))
-                for q in ("in_flight", "remote_buffer") for xs in [s.slots(q)])),
-            "pending_records_agree": self.inv_pending_records_agree,
-            "pending_writes_tracked": self.inv_pending_writes_tracked,
-            "mirror_gap_in_flight": self.inv_mirror_gap_in_flight,
-            "journal_well_formed": self.prop_journal_well_formed,
-            "remote_caught_up": self.inv_remote_caught_up,
-            "replica_mirrors_base": self.inv_replica_mirrors_base,
-            "journaled_in_flight": self.inv_journaled_in_flight,
-            "swap_freezes_io": self.inv_swap_freezes_io,
-            "swap_messages_tracked": self.inv_swap_messages_tracked,
-            "swap_restarts_journals": self.inv_swap_restarts_journals,
-            "swap_rebuilds_agree": self.inv_swap_rebuilds_agree,
-            "history_above_base": lambda s: self._all_slots(s, "history", lambda h: h[0] > s["base_seq"]),
-            "recovery_writes_in_flight": self.inv_recovery_writes_in_flight,
-            "recovery_freezes_io": lambda s: (s["recovery.present"] == 0) == (s["journaling_state"] == JOURNALING),
-            "primary_is_newest_image": lambda s: vol_eq(s.vol("primary"), self.image(s, s["next_seq"] - 1)),
-            "acked_only_when_applied": self.inv_acked_only_when_applied,
-            "writethrough_recovery_on_track": self.inv_writethrough_recovery_on_track,
-            "swap_recovery_on_track": self.inv_swap_recovery_on_track,
-        }
-
-    def inv_swap_recovery_on_track(self, s: SV) -> Term:
-        """``spec.invariants.swap_recovery_on_track``."""
-        if self.kind != SWAP:
-            return True
-        t, ti = s["recovery.target"], s.vol("recovery.target_image")
-        before = conj(s["base_seq"] <= t, t < s["next_seq"], vol_eq(ti, self.image(s, t)))
-        ok = ite(s["recovery.a_swapped"] == 1, vol_eq(s.vol("primary"), ti), before)
-        pn, rid = s.length("path"), s["recovery.recovery_id"]
-        awaited = any_of(conj(i < pn, disj(m[0] == RR, m[0] == SD), m[1] == rid) for i, m in enumerate(s.slots("path")))
-        unfaulted = conj(s["pair_state"] == PAIR, s["recovery.left_pair"] == 0, s["path_up"] == 1,
-                         s["recovery.remote_status"] != ST_TO, implies(s["recovery.remote_status"] == ST_REQ, awaited))
-        return implies(s["recovery.present"] == 1, conj(ok, disj(s["recovery.faulted"] == 1, unfaulted)))
-
-    def inv_acked_only_when_applied(self, s: SV) -> Term:
-        """``spec.invariants.acked_only_when_applied``."""
-        none_acked = self._all_slots(s, "in_flight", lambda e: e[4] == 0)
-        applied = self._all_slots(s, "history", lambda h: implies(h[3] == 1, h[0] <= s["remote_applied_seq"]))
-        return conj(none_acked, implies(s["pair_state"] == PAIR, applied))
-
-    def inv_writethrough_recovery_on_track(self, s: SV) -> Term:
-        """``spec.invariants.writethrough_recovery_on_track``."""
-        if self.kind != WT:
-            return True
-        t = s["recovery.target"]
-        on_track = conj(s["base_seq"] <= t, t < s["next_seq"], vol_eq(s.vol("recovery.target_image"), self.image(s, t)),
-                        disj(s["recovery.faulted"] == 1,
-                             conj(s["pair_state"] == PAIR, s["recovery.left_pair"] == 0, s["path_up"] == 1,
-                                  self._all_slots(s, "in_flight", lambda e: neg(self.lost(s, e[0]))))))
-        return implies(s["recovery.present"] == 1, on_track)
-
-    def inv_recovery_writes_in_flight(self, s: SV) -> Term:
-        """``spec.invariants.recovery_writes_in_flight``."""
-        ifl, n = s.slots("in_flight"), s.length("in_flight")
-        rec = [conj(i < n, e[3] == RECOV) for i, e in enumerate(ifl)]
-        alone = all_of(implies(i < n, e[3] == RECOV) for i, e in enumerate(ifl))
-        distinct = all_of(implies(conj(rec[i], rec[j]), ifl[i][1] != ifl[j][1])
-                          for i in range(len(ifl)) for j in range(i + 1, len(ifl)))
-        parts = conj(alone, distinct, all_of(implies(r, e[1] != MARKER) for r, e in zip(rec, ifl, strict=True)),
-                     s["recovery.present"] == 1, self.kind == WT)
-        wt_running = conj(s["recovery.present"] == 1, self.kind == WT)
-        return conj(implies(any_of(rec), parts), implies(wt_running, alone))
-
-    # the swap invariants are about a swap recovery: under write-through they are true by construction
-
-    def _ahead(self, s: SV, array: str) -> Term:
-        """``spec.invariants._swapped_ahead(s) == array``."""
-        if self.kind != SWAP:
-            return False
-        r_swapped = s["remote_recovery_id"] >= s["recovery.recovery_id"]
-        a_swapped = s["recovery.a_swapped"] == 1
-        alone = conj(a_swapped, neg(r_swapped)) if array == "A" else conj(neg(a_swapped), r_swapped)
-        return conj(s["recovery.present"] == 1, alone)
-
-    def _half_done_swap(self, s: SV) -> Term:
-        return disj(self._ahead(s, "A"), self._ahead(s, "R"))
-
-    @staticmethod
-    def rebuild(base: list[Term], slots: list[Tup], n: Term, target: Term, below_only: bool = False,
-                newest_first: bool = False) -> list[Term]:
-        """``spec.invariants._rebuild``: the records of ``seq <= target`` applied in journal order. The two
-        flags are the seeded replay bugs ``replay`` switches on (records ``< target``; newest first)."""
-        order = range(len(slots) - 1, -1, -1) if newest_first else range(len(slots))
-        out = list(base)
-        for i in order:
-            seq, lba, val = slots[i][:3]
-            take = conj(i < n, seq < target if below_only else seq <= target)
-            out = [ite(conj(take, lba == k), val, x) for k, x in enumerate(out)]
-        return out
-
-    def inv_remote_caught_up(self, s: SV) -> Term:
-        """``spec.invariants.remote_caught_up``."""
-        applied = s["remote_applied_seq"]
-        n = s.length("in_flight")
-        above = count(conj(i < n, e[0] > applied) for i, e in enumerate(s.slots("in_flight")))
-        shift = ite(self._ahead(s, "R"), 1, ite(self._ahead(s, "A"), -1, 0))
-        return disj(s["pair_state"] != PAIR, above >= s["next_seq"] - 1 - applied + shift)
-
-    def inv_replica_mirrors_base(self, s: SV) -> Term:
-        """``spec.invariants.replica_mirrors_base``."""
-        js, jn = s.slots("journal"), s.length("journal")
-        applied = s["remote_applied_seq"]
-        loc, ln = seq_compress(js, jn, [r[0] <= applied for r in js])
-        agree = conj(vol_eq(s.vol("base"), s.vol("replica_base")), s["base_seq"] == s["replica_base_seq"],
-                     seq_equal(loc, ln, s.slots("remote_journal"), s.length("remote_journal")))
-        return disj(s["pair_state"] != PAIR, self._half_done_swap(s), agree)
-
-    def inv_journaled_in_flight(self, s: SV) -> Term:
-        """``spec.invariants.journaled_in_flight``."""
-        js, jn = s.slots("journal"), s.length("journal")
-        n, applied = s.length("in_flight"), s["remote_applied_seq"]
-        return disj(s["pair_state"] != PAIR,
-                    all_of(implies(conj(i < n, e[0] > applied), seq_contains(js, jn, e[:3]))
-                           for i, e in enumerate(s.slots("in_flight"))))
-
-    def inv_swap_freezes_io(self, s: SV) -> Term:
-        """``spec.invariants.swap_freezes_io``."""
-        if self.kind != SWAP:
-            return True
-        pn, applied = s.length("path"), s["remote_applied_seq"]
-        pending = any_of(conj(i < pn, m[0] == MW, m[1] > applied) for i, m in enumerate(s.slots("path")))
-        return implies(s["recovery.present"] == 1,
-                       conj(s["journaling_state"] != JOURNALING, s.length("in_flight") == 0,
-                            s.length("remote_buffer") == 0, neg(pending)))
-
-    def inv_swap_messages_tracked(self, s: SV) -> Term:
-        """``spec.invariants.swap_messages_tracked``."""
-        rid_r = s["remote_recovery_id"]
-        parts: list[Term] = [rid_r <= s["recoveries_started"],
-                             implies(s["recovery.present"] == 1, s["recovery.recovery_id"] == s["recoveries_started"])]
-        if self.kind != SWAP:
-            return all_of(parts)
-        present = s["recovery.present"] == 1
-        pn = s.length("path")
-        rid_applied = s["remote_applied_seq"]
-        timed_out = conj(s["pair_state"] != PAIR, all_of(d == 1 for d in s.vol("dirty")),
-                         disj(conj(neg(present), s["remote_applied_seq"] < s["next_seq"] - 1,
-                                   s.length("remote_buffer") == 0,
-                                   neg(any_of(conj(i < pn, m[0] == MW, m[1] > rid_applied)
-                                              for i, m in enumerate(s.slots("path"))))),
-                              conj(present, s["recovery.remote_status"] == ST_TO)))
-        for i, m in enumerate(s.slots("path")):
-            parts.append(implies(conj(i < pn, m[0] == RR, m[1] > rid_r),
-                                 disj(conj(present, m[1] == s["recovery.recovery_id"], m[2] == s["recovery.target"],
-                                           s["recovery.remote_status"] == ST_REQ),
-                                      conj(timed_out, m[1] == s["recoveries_started"]))))
-            parts.append(implies(conj(i < pn, m[0] == SD), m[1] <= rid_r))
-        status = s["recovery.remote_status"]
-        parts.append(neg(conj(present, rid_r < s["recovery.recovery_id"],
-                              disj(status == ST_DONE, conj(status == ST_TO, s["pair_state"] == PAIR)))))
-        return all_of(parts)
-
-    def inv_swap_restarts_journals(self, s: SV) -> Term:
-        """``spec.invariants.swap_restarts_journals``."""
-        if self.kind != SWAP:
-            return True
-        a_ok = implies(s["recovery.a_swapped"] == 1,
-                       conj(vol_eq(s.vol("base"), s.vol("primary")), s.length("journal") == 0,
-                            s["base_seq"] == s["next_seq"] - 1))
-        r_ok = implies(s["remote_recovery_id"] >= s["recovery.recovery_id"],
-                       conj(vol_eq(s.vol("replica_base"), s.vol("remote")), s.length("remote_journal") == 0,
-                            s["replica_base_seq"] == s["remote_applied_seq"]))
-        return implies(s["recovery.present"] == 1, conj(a_ok, r_ok))
-
-    def inv_swap_rebuilds_agree(self, s: SV) -> Term:
-        """``spec.invariants.swap_rebuilds_agree``."""
-        if self.kind != SWAP:
-            return True
-        a_sw = s["recovery.a_swapped"] == 1
-        r_sw = s["remote_recovery_id"] >= s["recovery.recovery_id"]
-        t = s["recovery.target"]
-        a_todo = self.rebuild(s.vol("base"), s.slots("journal"), s.length("journal"), t)
-        r_todo = self.rebuild(s.vol("replica_base"), s.slots("remote_journal"), s.length("remote_journal"), t)
-        a_img = [ite(a_sw, p, x) for p, x in zip(s.vol("primary"), a_todo, strict=True)]
-        r_img = [ite(r_sw, r, x) for r, x in zip(s.vol("remote"), r_todo, strict=True)]
-        in_pair = conj(vol_eq(a_img, r_img), disj(a_sw, r_sw, vol_eq(s.vol("primary"), s.vol("remote"))))
-        every_dirty = conj(all_of(d == 1 for d in s.vol("dirty")), implies(s["pair_state"] == COPY, a_sw))
-        return implies(s["recovery.present"] == 1, ite(s["pair_state"] == PAIR, in_pair, every_dirty))
-
-    @staticmethod
-    def _all_slots(s: SV, q: str, f: Callable[[Tup], Term]) -> Term:
-        n = s.length(q)
-        return all_of(implies(i < n, f(x)) for i, x in enumerate(s.slots(q)))
-
-    def inv_history_in_seq_order(self, s: SV) -> Term:
-        """``spec.invariants.history_in_seq_order``."""
-        hs, hn = s.slots("history"), s.length("history")
-        order = all_of(implies(i + 1 < hn, hs[i][0] < hs[i + 1][0]) for i in range(len(hs) - 1))
-        return conj(order, self._all_slots(s, "history", lambda h: h[0] > s["ghost_base_seq"]))
-
-    def _pending(self, s: SV) -> list[tuple[Term, Tup]]:
-        """(is pending, (seq, lba, value)) for every path slot and buffer slot."""
-        applied = s["remote_applied_seq"]
-        pn, bn = s.length("path"), s.length("remote_buffer")
-        out = [(conj(i < pn, m[0] == MW, m[1] > applied), (m[1], m[2], m[3])) for i, m in enumerate(s.slots("path"))]
-        out += [(i < bn, r) for i, r in enumerate(s.slots("remote_buffer"))]
-        return out
-
-    def inv_pending_records_agree(self, s: SV) -> Term:
-        """``spec.invariants.pending_records_agree``."""
-        p = self._pending(s)
-        return all_of(implies(conj(p[i][0], p[j][0], p[i][1][0] == p[j][1][0]), eq_t(p[i][1], p[j][1]))
-                      for i in range(len(p)) for j in range(i + 1, len(p)))
-
-    def inv_pending_writes_tracked(self, s: SV) -> Term:
-        """``spec.invariants.pending_writes_tracked``."""
-        ifl, n = s.slots("in_flight"), s.length("in_flight")
-        pending = self._pending(s)
-        tracked = all_of(implies(c, seq_contains([e[:3] for e in ifl], n, r)) for c, r in pending)
-        dirty = s.vol("dirty")
-        on_dirty = all_of(implies(c, disj(r[1] == MARKER, select(dirty, r[1]) == 1)) for c, r in pending)
-        return ite(s["pair_state"] == PAIR, tracked, conj(n == 0, on_dirty))
-
-    def inv_mirror_gap_in_flight(self, s: SV) -> Term:
-        """``spec.invariants.mirror_gap_in_flight``."""
-        ifl, n = s.slots("in_flight"), s.length("in_flight")
-        applied = s["remote_applied_seq"]
-        pend = [conj(i < n, e[1] != MARKER, e[0] > applied) for i, e in enumerate(ifl)]
-        out = []
-        for b, (p, r) in enumerate(zip(s.vol("primary"), s.vol("remote"), strict=True)):
-            on_b = [conj(pend[i], e[1] == b) for i, e in enumerate(ifl)]
-            out.append(disj(p == r, any_of(on_b)))
-            for i, e in enumerate(ifl):
-                newest = conj(on_b[i], *(neg(conj(on_b[k], ifl[k][0] > e[0])) for k in range(len(ifl)) if k != i))
-                out.append(implies(newest, p == e[2]))
-        return implies(conj(s["pair_state"] == PAIR, neg(self._swapping(s))), all_of(out))
-
-    @staticmethod
-    def _swapping(s: SV) -> Term:
-        return conj(s["recovery.present"] == 1, s["recovery.kind"] == SWAP)
-
     # --- initial states --------------------------------------------------------------------------------
 
     def init_vectors(self) -> list[dict[str, int]]:
@@ -1258,9 +857,3 @@ class Encoding:
             return range(self.lay.maxseq + 1)
         return range(1)
 
-
-def _unused(*_: object) -> None:  # keep imported helpers referenced for readers grepping the vocabulary
-    return None
-
-
-_unused(eq_t, tmin)
