@@ -12,9 +12,10 @@ from pathlib import Path
 import pytest
 
 from helpers.z3_agree import Coverage, check_state, predicates, reachable
-from pitmirror.checkers.symbolic.bmc import Outcome, Unroller
+from pitmirror.checkers.symbolic.bmc import Outcome, Unroller, well_formed
 from pitmirror.checkers.symbolic.encoding import BUDGET_COUNTERS, Encoding
 from pitmirror.checkers.symbolic.induction import Discharger, induction
+from pitmirror.checkers.symbolic.terms import RECOVERY_TOP, SCALAR_TOP
 from pitmirror.model.config import PRESETS, RANGES, Bounds
 from pitmirror.model.mutants import MUTANTS
 from pitmirror.spec.actions import ACTIONS
@@ -184,3 +185,21 @@ def test_cli_bounded_needs_induction(tmp_path: Path) -> None:
     r = subprocess.run([sys.executable, "-m", "pitmirror", "prove", "--bounded", "--out", str(tmp_path)],
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 2 and "Traceback" not in r.stderr
+
+
+def test_well_formed_holds_on_reachable_states_and_bounds_every_scalar() -> None:
+    # well_formed's domains are derived from State's annotations: it holds on every reachable state, and a value
+    # out of any scalar's domain (below 0, or above a flag's or enum's largest member) breaks it, so a field added
+    # to the state cannot slip through unconstrained
+    b = PRESETS["small"].with_(recovery_kind=RecoveryKind.SWAP)
+    enc = Encoding(b)
+    states = reachable(b, 2000)
+    assert all(well_formed(enc, enc.lay.concrete(s)) is True for s in states)
+    late = next(s for s in states if s.recovery is not None)
+    scalars = [*SCALAR_TOP.items(), *((f"recovery.{f}", t) for f, t in RECOVERY_TOP.items() if f != "kind")]
+    assert "swap_timed_out" in SCALAR_TOP and "recovery.remote_status" in dict(scalars)
+    for name, hi in scalars:
+        for bad in (-1, *(() if hi is None else (hi + 1,))):
+            sv = enc.lay.concrete(late)
+            sv[name] = bad
+            assert not well_formed(enc, sv), f"{name}={bad} is accepted"

@@ -27,8 +27,12 @@ import z3
 
 from pitmirror.checkers.symbolic.encoding import BUDGET_COUNTERS, Encoding
 from pitmirror.checkers.symbolic.terms import (
+    ENTRY_TOP,
     RECOVERY_ENTRIES,
+    RECOVERY_TOP,
+    SCALAR_TOP,
     SV,
+    VOLUMES,
     CapacityError,
     Layout,
     Term,
@@ -40,6 +44,7 @@ from pitmirror.checkers.symbolic.terms import (
 from pitmirror.model.actions import Action
 from pitmirror.model.config import RANGES, Bounds
 from pitmirror.model.protocol import MirrorModel
+from pitmirror.spec.fields import BY_NAME as FIELD
 from pitmirror.spec.properties import Property
 from pitmirror.spec.state import MARKER, State
 
@@ -176,16 +181,22 @@ def well_formed(enc: Encoding, s: SV) -> Term:
     def rng(x: Term, lo: int, hi: int) -> None:
         out.append(conj(x >= lo, x <= hi))
 
-    for f, hi in (("fence_policy", 1), ("pair_state", 2), ("journaling_state", 2), ("path_up", 1)):
-        rng(s[f], 0, hi)
-    for f in ("base_seq", "next_seq", "replica_base_seq", "remote_applied_seq", "remote_recovery_id",
-              "host_writes_issued", "markers_set", "recoveries_started", "path_failures", "crashes",
-              "message_faults", "premature_timeouts", "ghost_base_seq"):
-        out.append(s[f] >= 0)
-    for v in ("primary", "base", "remote", "replica_base", "ghost_base"):
-        out.extend(lay.value_ok(x) for x in s.vol(v))
-    for x in s.vol("dirty"):
-        rng(x, 0, 1)
+    # every domain comes from State's annotations (terms.SCALAR_TOP and friends): a field added to the state
+    # gets its range here without an edit
+    def domain(x: Term, hi: int | None) -> None:
+        if hi is None:
+            out.append(x >= 0)
+        else:
+            rng(x, 0, hi)
+
+    for f, hi in SCALAR_TOP.items():
+        domain(s[f], hi)
+    for f in VOLUMES:
+        for x in s.vol(f):
+            if FIELD[f].content.holds_values:
+                out.append(lay.value_ok(x))
+            else:
+                rng(x, 0, 1)  # a bitmap
     for q, cap in lay.caps.items():
         n = s.length(q)
         rng(n, 0, cap)
@@ -198,20 +209,21 @@ def well_formed(enc: Encoding, s: SV) -> Term:
                                                                    lay.value_ok(slot[3]))))
                 out.append(implies(conj(i < n, slot[0] != 0), slot[3] == 0))
                 continue
+            # every entry but a message starts (seq, lba, value); what follows is a flag or an enum
             out.append(implies(i < n, conj(slot[1] >= MARKER, slot[1] < lay.nb, lay.value_ok(slot[2]),
                                            slot[0] >= 0)))
-            if q in ("in_flight", "history"):
-                out.append(implies(i < n, conj(slot[3] >= 0, slot[3] <= (2 if q == "in_flight" else 1),
-                                               slot[4] >= 0, slot[4] <= 1)))
+            tops = ENTRY_TOP[FIELD[q].content]
+            out.extend(implies(i < n, conj(slot[j] >= 0, slot[j] <= tops[j]))
+                       for j in range(3, len(slot)) if tops[j] is not None)
     for r in RECOVERY_ENTRIES:
         present = s[f"{r}.present"]
         rng(present, 0, 1)
         keys = [k for k in lay.names if k.startswith(f"{r}.") and k != f"{r}.present"]
         out.append(implies(present == 0, all_of(s[k] == 0 for k in keys)))
         out.append(implies(present == 1, s[f"{r}.kind"] == enc.kind))
-        for f in ("a_swapped", "faulted", "left_pair", "host_io_during_swap"):
-            rng(s[f"{r}.{f}"], 0, 1)
-        rng(s[f"{r}.remote_status"], 0, 3)
+        for f, hi in RECOVERY_TOP.items():
+            if f != "kind":  # pinned to the run's kind above
+                domain(s[f"{r}.{f}"], hi)
         out.extend(lay.value_ok(x) for x in s.vol(f"{r}.target_image") + s.vol(f"{r}.start_image"))
     rng(s["retired_image.present"], 0, 1)
     out.append(implies(s["retired_image.present"] == 0, all_of(x == 0 for x in s.vol("retired_image"))))

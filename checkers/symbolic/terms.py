@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import typing
 from collections.abc import Iterable, Sequence
+from enum import IntEnum
 from typing import Any
 
 import numpy as np
@@ -212,6 +213,28 @@ _ENTRY: dict[Content, Any] = {
 }
 #: a scalar from its slot: its enum, a flag, or the int itself (from State's annotations)
 _SCALAR_TYPE: dict[str, Any] = {f: t for f, t in typing.get_type_hints(State).items() if f in SCALARS}
+#: the entry type of a bounded sequence, by what the sequence holds
+ENTRY_TYPE: dict[Content, Any] = {Content.RECORDS: Record, Content.RECORD_MULTISET: Record,
+                                  Content.IN_FLIGHT: InFlight, Content.MESSAGES: Message, Content.HISTORY: GhostWrite}
+
+
+def top(annotation: Any) -> int | None:
+    """The largest value a slot of this type holds: 1 for a flag, the largest member for an enum, ``None``
+    for a number (any integer >= 0). Well-formedness reads the domains of ``State``'s fields from here."""
+    if annotation is bool:
+        return 1
+    if isinstance(annotation, type) and issubclass(annotation, IntEnum):
+        return max(int(m) for m in annotation)
+    return None
+
+
+#: the domain of each scalar slot of ``State``, and of each scalar of a ``Recovery`` entry
+SCALAR_TOP: dict[str, int | None] = {f: top(t) for f, t in _SCALAR_TYPE.items()}
+RECOVERY_TOP: dict[str, int | None] = {f: top(t) for f, t in typing.get_type_hints(Recovery).items()
+                                       if f in RECOVERY_SCALARS}
+#: the domain of each slot of an entry, by position, by what the sequence holds
+ENTRY_TOP: dict[Content, tuple[int | None, ...]] = {
+    c: tuple(top(t) for t in typing.get_type_hints(e).values()) for c, e in ENTRY_TYPE.items()}
 
 
 class CapacityError(ValueError):
