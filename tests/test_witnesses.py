@@ -147,6 +147,25 @@ def test_a_late_delivery_needs_a_timeout_not_a_crash() -> None:
         assert any(wrong(lay.concrete(s), lay.concrete(t)) for s, _, t in steps), wrong.__name__
 
 
+_S = PRESETS["small"]
+
+
+GRID = [_S, _S.with_(concurrency=2, journal_capacity=1), _S.with_(concurrency=2, host_writes=1),
+        _S.with_(path_failures=0, message_faults=1), _S.with_(journal_capacity=1), _S.with_(blocks=1)]
+
+
+@pytest.mark.parametrize("bounds", GRID, ids=lambda b: f"c{b.concurrency}j{b.journal_capacity}h{b.host_writes}"
+                         f"b{b.blocks}f{b.path_failures}m{b.message_faults}")
+def test_a_late_delivery_is_reached_exactly_where_the_bounds_allow_it(bounds: Bounds) -> None:
+    # without a premature timeout, only a lost write beside a late one leaves a write on the path past its
+    # timeout: reached where ``late_delivery_excluded_by`` says it applies, and nowhere else
+    late = BY_NAME["late_delivery_reachable"]
+    for kind in RecoveryKind:
+        b = bounds.with_(recovery_kind=kind)
+        got = FrontierChecker(MirrorModel(b), [late], kernel="numpy").run().discoveries[late.name].verdict
+        assert (got is Verdict.REACHED) == (not not_applicable(late, b)), (kind, got, not_applicable(late, b))
+
+
 def test_a_state_change_alone_is_no_event() -> None:
     """Under swap, SwapVolumes advances base_seq (what the old checkpoint_reachable accepted): it is not a
     checkpoint both arrays committed; a Checkpoint is."""
@@ -172,8 +191,12 @@ def test_not_applicable_names_what_the_bounds_exclude() -> None:
     assert not_applicable(BY_NAME["swap_timeout_resynced"], swap) == ""
     assert not_applicable(BY_NAME["marker_recovery_reachable"], wt) == "needs markers >= 1"
     assert not_applicable(BY_NAME["marker_recovery_reachable"], swap) == ""
-    assert not_applicable(BY_NAME["late_delivery_reachable"], wt) == "needs premature_timeouts >= 1"
-    assert not_applicable(BY_NAME["late_delivery_reachable"], wt.with_(premature_timeouts=1)) == ""
+    late, small = BY_NAME["late_delivery_reachable"], PRESETS["small"]
+    # small: one write in flight at a time, except a write-through recovery's; swap has none of those
+    assert not_applicable(late, small.with_(recovery_kind=RecoveryKind.SWAP)).startswith(
+        "needs premature_timeouts >= 1, or a lost write beside a late one")
+    assert not_applicable(late, small.with_(recovery_kind=RecoveryKind.SWAP, premature_timeouts=1)) == ""
+    assert not_applicable(late, small) == "" and not_applicable(late, wt) == ""  # a lost write beside a late one
 
 
 # --- the command line: a witness not reached fails the check -------------------------------------------------
