@@ -67,7 +67,9 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("HostWrite", ("lba", "value"), "host", (1, 2, 4, 15, 16, 18),
                budget=Budget("host_writes_issued", "host_writes")),
     ActionSpec("SetMarker", (), "host", (3, 4, 17, 18), budget=Budget("markers_set", "markers")),
-    ActionSpec("Deliver", ("message",), "path", (1, 7, 10, 15, 21, 24), drain=1),
+    # delivering a RecoverRequest is R's half of a swap recovery: R rebuilds image(T) from RB and JR (claims 12,
+    # 26) and swaps it in as S and the new replica base (claims 14, 28)
+    ActionSpec("Deliver", ("message",), "path", (1, 7, 10, 12, 14, 15, 21, 24, 26, 28), drain=1),
     ActionSpec("LoseMessage", ("message",), "path", budget=Budget("message_faults", "message_faults"), fault=True),
     ActionSpec("DuplicateMessage", ("message",), "path", budget=Budget("message_faults", "message_faults"),
                fault=True),
@@ -75,10 +77,12 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("RepairPath", (), "path", drain=0),
     ActionSpec("MirrorTimeout", ("seq",), "A", (1, 15), late_budget=_PREMATURE, drain=2,
                removed_by=("no_remote_timeout",)),
-    ActionSpec("SwapTimeout", (), "A", (13, 14, 27, 28), kinds=_SWAP, late_budget=_PREMATURE, drain=3,
+    # A gives up on R's half: its own swap (claims 13, 27) stands as the result, R's (14, 28) never happens
+    ActionSpec("SwapTimeout", (), "A", (13, 27), kinds=_SWAP, late_budget=_PREMATURE, drain=3,
                removed_by=("no_remote_timeout",)),
     ActionSpec("CrashArray", ("array",), "fault", (8, 22), budget=Budget("crashes", "crashes"), fault=True),
-    ActionSpec("Checkpoint", (), "A", (10, 12, 24, 26)),
+    # B and RB advance in lockstep (claims 10, 24); applying JR to RB in a recovery (12, 26) is R's swap, not this
+    ActionSpec("Checkpoint", (), "A", (10, 24)),
     ActionSpec("RemoteCheckpoint", (), "R", added_by="remote_checkpoints_alone"),
     ActionSpec("PersistJournal", (), "A", added_by="journal_not_persisted_before_ack"),
     ActionSpec("StartResync", (), "A", (1, 15), drain=4),

@@ -73,6 +73,8 @@ class Property:
     # it needs to be possible at all (a recovery to a marker needs a marker)
     recovery_kind: RecoveryKind | None = None
     needs: tuple[tuple[str, int], ...] = ()
+    # when the least bounds are not one conjunction: why these bounds exclude the witness ("" when they do not)
+    excluded_by: Callable[[Any], str] | None = None
 
     def explanation(self, s: State) -> str:
         """What ``s`` shows about this property, in one line (empty when the property has no explanation)."""
@@ -364,10 +366,9 @@ def explain_host_write_pending(s: State) -> str:
 #
 # Each witness is an event: a step (state before, action, state after) that shows the behaviour it names,
 # so its shortest trace ends with that action. An event needs no ghost state when the step itself shows it;
-# only "a swap that timed out and was later resynced" needs memory (the ghost ``swap_timed_out``).
-# Hook for issue 14 item 1 (late deliveries with epochs): "a late delivery after a timeout" is one more event
-# here, a ``Deliver`` of a MirrorWrite (or its ack) whose epoch is older than the receiver's, once messages
-# carry epochs; its vector form goes beside the others in ``checkers.frontier.predicates.EVENT_PREDICATES``.
+# only "a swap that timed out and was later resynced" needs memory (the ghost ``swap_timed_out``); "a late
+# delivery after a timeout" is derived from the numbers the write carries (its seq against A's in-flight table
+# and R's applied seq), so it needs none.
 
 
 def recovery_completed(pre: State, post: State) -> bool:
@@ -428,6 +429,51 @@ def explain_recovery_to_marker(s: State) -> str:
     if r is None:
         return "no recovery is running"
     return f"a {r.kind.name.lower()} recovery to the marker at seq {r.target}"
+
+
+def late_write_received(pre: State, post: State) -> bool:
+    """A mirrored write reached R after A's timeout had given up on it: late, not lost (``Deliver``).
+
+    Derived from the write's own sequence number, with no memory of the timeout: R now holds a record it did
+    not hold before (new in its reorder buffer, or applied past its old applied seq) whose seq A no longer
+    waits for (it is not in A's in-flight table), so A ended that write without R's acknowledgement. A ends a
+    write so in two ways, a timeout or its own crash (the in-flight table is volatile), and the state does not
+    remember which: the event asks for a run in which no array has crashed, where only a timeout can have
+    done it (a witness needs one way to the behaviour, not every way). A late write R has already passed (a
+    resync raised its applied seq over it) is dropped, so R holds nothing new: not this event."""
+    if pre.crashes:
+        return False
+    waiting = {e.seq for e in pre.in_flight}
+    new = [r for r in post.remote_buffer if r not in pre.remote_buffer]
+    new += [r for r in post.remote_journal if r.seq > pre.remote_applied_seq]
+    return any(r.seq not in waiting for r in new)
+
+
+def late_delivery_excluded_by(b: Any) -> str:
+    """Why bounds ``b`` (a ``model.config.Bounds``) exclude a late delivery after a timeout; empty when they
+    do not. A write is left on the path past its timeout in two ways: the timeout fires early (a premature
+    timeout), or it fires for a lost write and ends every write in flight with it, one of which was sent after
+    the loss. The second needs a loss (a path failure or a lost message) and two writes in flight at once: two
+    host writes or markers (concurrency 2), or two blocks written by a write-through recovery (which the
+    concurrency bound does not limit; P must differ from the target in two blocks, so two host writes the
+    journal holds). ``tests/test_witnesses.py`` checks on a grid of small bounds that the witness is reached
+    exactly where this says it applies."""
+    if b.premature_timeouts >= 1:
+        return ""
+    loss = b.path_failures >= 1 or b.message_faults >= 1
+    two_host = b.concurrency >= 2 and b.host_writes + b.markers >= 2
+    two_recovery = (b.recovery_kind == RecoveryKind.WRITETHROUGH and b.recoveries >= 1 and b.blocks >= 2
+                    and b.host_writes >= 2 and b.journal_capacity >= 2)
+    if loss and (two_host or two_recovery):
+        return ""
+    return ("needs premature_timeouts >= 1, or a lost write beside a late one (a path failure or message fault, "
+            "and two writes in flight)")
+
+
+def explain_late_write_received(s: State) -> str:
+    """What R holds after the late write arrived."""
+    return (f"R holds applied seq {s.remote_applied_seq}, reorder buffer seqs {[r.seq for r in s.remote_buffer]}, "
+            f"while A waits for seqs {[e.seq for e in s.in_flight]} (pair {s.pair_state.name})")
 
 
 PROPERTIES: tuple[Property, ...] = (
@@ -499,6 +545,10 @@ PROPERTIES: tuple[Property, ...] = (
              "a recovery to a marker (a named consistency point) starts",
              (3, 4, 17, 18), _witnessed_by_a_step, event=Event("StartRecovery", recovery_to_marker),
              explain=explain_recovery_to_marker, needs=(("markers", 1), ("recoveries", 1))),
+    Property("late_delivery_reachable", Kind.SOMETIMES,
+             "a mirrored write reaches R after A's timeout gave up on it (it was late, not lost)",
+             (1, 15), _witnessed_by_a_step, event=Event("Deliver", late_write_received),
+             explain=explain_late_write_received, excluded_by=late_delivery_excluded_by),
 )
 
 BY_NAME: dict[str, Property] = {p.name: p for p in PROPERTIES}
@@ -543,7 +593,9 @@ def not_applicable(prop: Property, bounds: Any) -> str:
     if prop.recovery_kind is not None and bounds.recovery_kind != prop.recovery_kind:
         return f"a witness of {prop.recovery_kind.name.lower()} recovery only"
     short = [f"{k} >= {v}" for k, v in prop.needs if getattr(bounds, k) < v]
-    return f"needs {', '.join(short)}" if short else ""
+    if short:
+        return f"needs {', '.join(short)}"
+    return "" if prop.excluded_by is None else prop.excluded_by(bounds)
 
 
 def get(name: str) -> Property:

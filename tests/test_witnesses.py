@@ -14,7 +14,7 @@ from helpers.z3_agree import reachable
 from pitmirror.checkers.explicit.checker import ExplicitChecker, Verdict
 from pitmirror.checkers.explicit.runner import CheckJob, trace_of
 from pitmirror.checkers.frontier.engine import FrontierChecker
-from pitmirror.checkers.frontier.predicates import EVENT_PREDICATES, resync_completed
+from pitmirror.checkers.frontier.predicates import EVENT_PREDICATES, late_write_received, resync_completed
 from pitmirror.checkers.symbolic.terms import SV, Layout, Term
 from pitmirror.checkers.traces import trace as tr
 from pitmirror.model.actions import Checkpoint, SwapVolumes
@@ -23,11 +23,21 @@ from pitmirror.model.protocol import MirrorModel
 from pitmirror.spec.properties import BY_NAME, REACHABILITY, not_applicable
 from pitmirror.spec.state import RecoveryKind
 
-#: small bounds where every witness applies to its recovery kind (a marker, so a recovery can target it; one
-#: host write, so that a recovery can change P)
+#: small bounds where every witness but the late delivery applies to its recovery kind (a marker, so a recovery
+#: can target it; one host write, so that a recovery can change P)
 BOUNDS = PRESETS["small"].with_(markers=1, host_writes=1)
+#: the late delivery after a timeout needs a premature timeout, which makes BOUNDS four times larger; without
+#: the marker it is smaller than BOUNDS
+LATE = PRESETS["small"].with_(host_writes=1, premature_timeouts=1)
+
+
+def bounds_of(name: str) -> Bounds:
+    """The bounds a witness is tested at: BOUNDS, or LATE for the witnesses BOUNDS excludes."""
+    return LATE if not_applicable(BY_NAME[name], BOUNDS) and not not_applicable(BY_NAME[name], LATE) else BOUNDS
+
+
 CASES = [(p.name, k) for p in REACHABILITY for k in RecoveryKind
-         if not not_applicable(p, BOUNDS.with_(recovery_kind=k))]
+         if not not_applicable(p, bounds_of(p.name).with_(recovery_kind=k))]
 
 
 def test_every_witness_is_an_event_with_its_vector_form() -> None:
@@ -37,21 +47,23 @@ def test_every_witness_is_an_event_with_its_vector_form() -> None:
 
 
 @pytest.fixture(scope="module")
-def runs() -> dict[RecoveryKind, tuple[object, object]]:
+def runs() -> dict[tuple[Bounds, RecoveryKind], tuple[object, object]]:
     out = {}
-    for k in RecoveryKind:
-        model = MirrorModel(BOUNDS.with_(recovery_kind=k))
-        out[k] = (ExplicitChecker(model, REACHABILITY).run(), FrontierChecker(model, list(REACHABILITY)).run())
+    for b in (BOUNDS, LATE):
+        props = [p for p in REACHABILITY if bounds_of(p.name) == b]
+        for k in RecoveryKind:
+            model = MirrorModel(b.with_(recovery_kind=k))
+            out[b, k] = (ExplicitChecker(model, props).run(), FrontierChecker(model, props).run())
     return out
 
 
 @pytest.mark.parametrize(("name", "kind"), CASES)
-def test_each_witness_trace_ends_with_its_event(name: str, kind: RecoveryKind,
-                                                runs: dict[RecoveryKind, tuple[object, object]]) -> None:
+def test_each_witness_trace_ends_with_its_event(
+        name: str, kind: RecoveryKind, runs: dict[tuple[Bounds, RecoveryKind], tuple[object, object]]) -> None:
     prop = BY_NAME[name]
     assert prop.event is not None
     lengths = set()
-    for result in runs[kind]:
+    for result in runs[bounds_of(name), kind]:
         d = result.discoveries[name]  # type: ignore[attr-defined]
         assert d.verdict is Verdict.REACHED, f"{name} not reached ({kind.name})"
         (_, pre), (action, post) = d.path[-2], d.path[-1]
@@ -61,18 +73,21 @@ def test_each_witness_trace_ends_with_its_event(name: str, kind: RecoveryKind,
         earlier = zip(d.path[:-2], d.path[1:-1], strict=True)
         assert not any(a is not None and prop.event(s, a, t) for (_, s), (a, t) in earlier)
         lengths.add(len(d.path))
-        report = tr.replay_on_model(trace_of(CheckJob(BOUNDS.with_(recovery_kind=kind), (name,)), d).to_dict())
+        report = tr.replay_on_model(trace_of(CheckJob(bounds_of(name).with_(recovery_kind=kind), (name,)),
+                                             d).to_dict())
         assert report.diverged_at is None
     assert len(lengths) == 1, f"the engines disagree on the shortest {name} trace"
 
 
+@pytest.mark.parametrize("at", [BOUNDS, LATE], ids=["bounds", "late"])
 @pytest.mark.parametrize("kind", list(RecoveryKind))
-def test_vector_events_agree_with_the_catalogue_on_every_step(kind: RecoveryKind) -> None:
+def test_vector_events_agree_with_the_catalogue_on_every_step(kind: RecoveryKind, at: Bounds) -> None:
     # steps of every action, not only the event's own: the engines ask only the event's action, but the
     # predicate over (before, after) must be the catalogue's everywhere, and both answers must occur
-    bounds = BOUNDS.with_(recovery_kind=kind)
+    bounds = at.with_(recovery_kind=kind)
     model, lay = MirrorModel(bounds), Layout(bounds)
-    events = {p.name: p.event for p in REACHABILITY if not not_applicable(p, bounds) and p.event is not None}
+    events = {p.name: p.event for p in REACHABILITY
+              if bounds_of(p.name) == at and not not_applicable(p, bounds) and p.event is not None}
     seen: dict[str, set[bool]] = {n: set() for n in events}
     for i, s in enumerate(reachable(bounds)):
         cs = lay.concrete(s)
@@ -103,6 +118,54 @@ def test_the_event_test_sees_a_wrong_event() -> None:
     assert any(wrong(lay.concrete(s), lay.concrete(t)) is not ev(s, a, t) for s, a, t in steps)
 
 
+def test_a_late_delivery_needs_a_timeout_not_a_crash() -> None:
+    """A's crash also ends its writes without R's answer; the event is the timeout's alone. At bounds with a
+    crash and no premature timeout (one write in flight at a time, no message fault: no timeout can leave a
+    write on the path) the event never happens, though a version that forgets the crash would see one, and a
+    version that forgets A's in-flight table sees an ordinary delivery."""
+    bounds = PRESETS["small"].with_(host_writes=1, crashes=1)
+    model, lay = MirrorModel(bounds), Layout(bounds)
+    ev = BY_NAME["late_delivery_reachable"].event
+    assert ev is not None and not_applicable(BY_NAME["late_delivery_reachable"], bounds)
+
+    def with_slot(sv: SV, slot: str, value: int) -> SV:
+        out = sv.copy()
+        out[slot] = value
+        return out
+
+    def forgets_the_crash(pre: SV, post: SV) -> Term:
+        return late_write_received(with_slot(pre, "crashes", 0), post)
+
+    def forgets_in_flight(pre: SV, post: SV) -> Term:
+        return late_write_received(with_slot(pre, "in_flight.len", 0), post)
+
+    steps = [(s, a, model.next_state(s, a)) for s in reachable(bounds) for a in model.actions(s)
+             if a.name == ev.action]
+    assert steps and not any(ev(s, a, t) for s, a, t in steps)
+    assert not any(late_write_received(lay.concrete(s), lay.concrete(t)) for s, _, t in steps)
+    for wrong in (forgets_the_crash, forgets_in_flight):
+        assert any(wrong(lay.concrete(s), lay.concrete(t)) for s, _, t in steps), wrong.__name__
+
+
+_S = PRESETS["small"]
+
+
+GRID = [_S, _S.with_(concurrency=2, journal_capacity=1), _S.with_(concurrency=2, host_writes=1),
+        _S.with_(path_failures=0, message_faults=1), _S.with_(journal_capacity=1), _S.with_(blocks=1)]
+
+
+@pytest.mark.parametrize("bounds", GRID, ids=lambda b: f"c{b.concurrency}j{b.journal_capacity}h{b.host_writes}"
+                         f"b{b.blocks}f{b.path_failures}m{b.message_faults}")
+def test_a_late_delivery_is_reached_exactly_where_the_bounds_allow_it(bounds: Bounds) -> None:
+    # without a premature timeout, only a lost write beside a late one leaves a write on the path past its
+    # timeout: reached where ``late_delivery_excluded_by`` says it applies, and nowhere else
+    late = BY_NAME["late_delivery_reachable"]
+    for kind in RecoveryKind:
+        b = bounds.with_(recovery_kind=kind)
+        got = FrontierChecker(MirrorModel(b), [late], kernel="numpy").run().discoveries[late.name].verdict
+        assert (got is Verdict.REACHED) == (not not_applicable(late, b)), (kind, got, not_applicable(late, b))
+
+
 def test_a_state_change_alone_is_no_event() -> None:
     """Under swap, SwapVolumes advances base_seq (what the old checkpoint_reachable accepted): it is not a
     checkpoint both arrays committed; a Checkpoint is."""
@@ -128,6 +191,12 @@ def test_not_applicable_names_what_the_bounds_exclude() -> None:
     assert not_applicable(BY_NAME["swap_timeout_resynced"], swap) == ""
     assert not_applicable(BY_NAME["marker_recovery_reachable"], wt) == "needs markers >= 1"
     assert not_applicable(BY_NAME["marker_recovery_reachable"], swap) == ""
+    late, small = BY_NAME["late_delivery_reachable"], PRESETS["small"]
+    # small: one write in flight at a time, except a write-through recovery's; swap has none of those
+    assert not_applicable(late, small.with_(recovery_kind=RecoveryKind.SWAP)).startswith(
+        "needs premature_timeouts >= 1, or a lost write beside a late one")
+    assert not_applicable(late, small.with_(recovery_kind=RecoveryKind.SWAP, premature_timeouts=1)) == ""
+    assert not_applicable(late, small) == "" and not_applicable(late, wt) == ""  # a lost write beside a late one
 
 
 # --- the command line: a witness not reached fails the check -------------------------------------------------

@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 from pitmirror.checkers.symbolic.encoding import Encoding
 from pitmirror.checkers.symbolic.spec_terms import COPY, HOST, PAIR
-from pitmirror.checkers.symbolic.terms import SV, Term, any_of, conj, seq_contains, vol_eq
+from pitmirror.checkers.symbolic.terms import SV, Term, any_of, conj, disj, neg, seq_contains, vol_eq
 from pitmirror.spec.state import MARKER
 
 
@@ -71,6 +71,22 @@ def recovery_to_marker(pre: SV, post: SV) -> Term:
     return conj(post["recovery.present"] == 1, seq_contains(pre.slots("journal"), pre.length("journal"), marker))
 
 
+def late_write_received(pre: SV, post: SV) -> Term:
+    """``spec.properties.late_write_received``."""
+    waiting, wn = pre.slots("in_flight"), pre.length("in_flight")
+
+    def given_up(seq: Term) -> Term:
+        return neg(any_of(conj(i < wn, e[0] == seq) for i, e in enumerate(waiting)))
+
+    pb, pbn = pre.slots("remote_buffer"), pre.length("remote_buffer")
+    qbn, qjn = post.length("remote_buffer"), post.length("remote_journal")
+    new_in_buffer = any_of(conj(i < qbn, neg(seq_contains(pb, pbn, r)), given_up(r[0]))
+                           for i, r in enumerate(post.slots("remote_buffer")))
+    newly_applied = any_of(conj(i < qjn, r[0] > pre["remote_applied_seq"], given_up(r[0]))
+                           for i, r in enumerate(post.slots("remote_journal")))
+    return conj(pre["crashes"] == 0, disj(new_in_buffer, newly_applied))
+
+
 #: witness name -> its event over the vectors before and after the step
 EVENT_PREDICATES: dict[str, Callable[[SV, SV], Term]] = {
     "recovery_reachable": recovery_completed,
@@ -78,6 +94,7 @@ EVENT_PREDICATES: dict[str, Callable[[SV, SV], Term]] = {
     "checkpoint_reachable": checkpoint_committed,
     "swap_timeout_resynced": swap_timeout_resynced,
     "marker_recovery_reachable": recovery_to_marker,
+    "late_delivery_reachable": late_write_received,
 }
 
 
