@@ -188,9 +188,16 @@ class ImplViewer:
         self._blocks: dict[tuple[str, int, int], tuple[int, int]] = {}  # (site, ldev, lba) -> (writes, value)
         self._records: dict[tuple[str, Any], tuple[tuple[int, ...], tuple[int, int, int] | JournalRecordError]] = {}
         self.unreadable: list[str] = []
+        # whole views, reused while the interconnect counts no write to their LDEV since they were read
+        self._volumes: dict[tuple[str, int], tuple[int, tuple[int, ...]]] = {}
+        self._journals: dict[str, tuple[tuple[Any, ...], tuple[tuple[int, int, int], ...], list[str]]] = {}
 
     def _volume(self, site: str, array: Any, role: str) -> tuple[int, ...]:
         ldev = array.shm.volume_map.roles[role]
+        total = array.interconnect.ldev_writes.get(ldev, 0)
+        whole = self._volumes.get((site, ldev))
+        if whole is not None and whole[0] == total:
+            return whole[1]  # no write reached this LDEV since it was last read: most volumes, most steps
         writes = array.interconnect.block_writes
         out: list[int] = []
         for lba in range(array.blocks):
@@ -199,11 +206,19 @@ class ImplViewer:
             if got is None or got[0] != n:
                 got = self._blocks[(site, ldev, lba)] = (n, value_of_block(array.interconnect.read(ldev, lba)))
             out.append(got[1])
-        return tuple(out)
+        self._volumes[(site, ldev)] = (total, tuple(out))
+        return self._volumes[(site, ldev)][1]
 
     def _journal(self, site: str, journal: Journal) -> tuple[tuple[int, int, int], ...]:
         array = journal.array
         ldev, size = array.shm.volume_map.roles[journal.role], journal.log.size
+        # unchanged when no write reached the journal's LDEV and the log table lists the same records
+        seen = (ldev, array.interconnect.ldev_writes.get(ldev, 0), tuple(journal.log.entries))
+        whole = self._journals.get(site)
+        if whole is not None and whole[0] == seen:
+            self.unreadable += whole[2]
+            return whole[1]
+        unreadable = len(self.unreadable)
         writes = array.interconnect.block_writes
         out: list[tuple[int, int, int]] = []
         for e in journal.log.entries:
@@ -221,7 +236,8 @@ class ImplViewer:
                 out.append(got[1])
         if len(self._records) > 10_000:
             self._records.clear()  # entries of freed records pile up otherwise
-        return tuple(out)
+        self._journals[site] = (seen, tuple(out), self.unreadable[unreadable:])
+        return self._journals[site][1]
 
     def view(self) -> dict[str, Any]:
         """The impl's state in the model's terms, as ``impl_view`` gives it."""
