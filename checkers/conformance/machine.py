@@ -41,7 +41,7 @@ from pitmirror.checkers.conformance.lockstep import (
     power_cut_write,
     safety_properties,
 )
-from pitmirror.checkers.conformance.strategy import BATCH, CHOICES, KINDS, PHASES, SWARM, WHEEL, StepKind
+from pitmirror.checkers.conformance.strategy import BATCH, CHOICES, KINDS, PHASES, SWARM, WHEEL, StepKind, spread
 from pitmirror.impl.blocks import value_of_block
 from pitmirror.impl.errors import LbaOutOfRange, RecoveryInProgress, ScsiError, TargetOutOfWindow, UnknownMarker
 from pitmirror.impl.system import MirroredSystem
@@ -254,14 +254,16 @@ class ConformanceMachine(RuleBasedStateMachine):
                     checked.add(self.prefix)  # only once the checks passed
 
     def step(self, choice: int, final: bool = False) -> None:
-        """One step from one number: its remainder by ``WHEEL`` picks the kind on the phase's wheel, the
-        rest picks the instance and any argument of the machine's own rules. Every part shrinks towards 0:
+        """One step from one number, scattered (``spread``): its remainder by ``WHEEL`` picks the kind on the
+        phase's wheel, the rest picks the instance and any argument of the machine's own rules. Every part
+        shrinks towards 0:
         the first kind offered (``KINDS``' order: what lets the protocol settle), the first instance in the
         model's order. In Hypothesis's ``final`` run, ``note`` prints the step in the protocol's words in
         the reproduction of a failure."""
         s = self.run.state
         weights, wheel = PHASES[2 if s.recovery is not None else 3 if s.pair_state != PairState.PAIR and s.path_up
                                 else 1 if len(s.journal) >= 2 else 0]
+        choice = spread(choice)
         k, rest = KINDS[wheel[choice % WHEEL]], choice // WHEEL
         acts = self._instances(k)
         if acts is None:
