@@ -22,7 +22,9 @@ from pitmirror.checkers.conformance.lockstep import replay_on_impl
 from pitmirror.checkers.conformance.machine import ConformanceMachine
 from pitmirror.checkers.conformance.strategy import CHOICES, spread
 from pitmirror.checkers.traces import trace as tr
+from pitmirror.impl.blocks import block_of_value
 from pitmirror.impl.mutants import IMPL_ONLY_MUTANTS, IMPL_ONLY_RECOVERY
+from pitmirror.impl.system import MirroredSystem
 from pitmirror.model.actions import HostWrite
 from pitmirror.model.mutants import MUTANTS
 from pitmirror.spec.properties import BY_NAME, EXPECTED_TRADE_OFFS, Kind
@@ -278,3 +280,18 @@ def test_spread_is_a_bijection_that_keeps_0() -> None:
     assert spread(0) == 0
     sample = range(0, CHOICES, 4099)
     assert len({spread(n) for n in sample}) == len(sample) and all(0 <= spread(n) < CHOICES for n in sample)
+
+
+def test_a_refusal_that_changes_the_impl_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A bad request must be refused with nothing changed: a READ outside the volume that first writes a
+    block of P (and then refuses, as it should) is reported, by the fingerprint taken around every refusal."""
+    real = MirroredSystem.read
+
+    def leaky(self: MirroredSystem, lba: int) -> bytes:
+        if not 0 <= lba < self.blocks:
+            self.a.array.write("primary", 0, block_of_value(2))
+        return real(self, lba)
+
+    monkeypatch.setattr(MirroredSystem, "read", leaky)
+    r = fuzz(FuzzConfig(FUZZ_BOUNDS, seed=0, shrink=False))
+    assert r.failure is not None and "refused, but the impl's state changed" in r.failure.message

@@ -395,11 +395,6 @@ class Lockstep:
             self._view = (len(self.steps), self._viewer.view())
         return self._view[1]
 
-    def fresh_view(self) -> dict[str, Any]:
-        """The impl's view read now, not the step's cached one: for a request that must change nothing, read
-        before and after it (a block or record is decoded again only if a write reached it)."""
-        return self._viewer.view()
-
     def step(self, a: Action, request: Callable[[], object] | None = None) -> None:
         """Take ``a`` on the model (it must be enabled there) and on the impl (``system.apply(a)``, or
         ``request``: the same step asked another way, e.g. a recovery to a marker by name); an impl refusal
