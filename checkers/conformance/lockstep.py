@@ -105,6 +105,34 @@ def _model_key(a: Action) -> tuple[str, Any]:
     return got
 
 
+#: The actions with a budget (``spec.actions``' budget column), in its order.
+_BUDGETED = tuple(a.name for a in spec_actions.ACTIONS if a.budget is not None)
+_AS_MODEL: dict[ImplAction, Action] = {}
+
+
+def _as_model_action(a: ImplAction) -> Action:
+    """``to_model_action``, computed once per action."""
+    got = _AS_MODEL.get(a)
+    if got is None:
+        if len(_AS_MODEL) > 100_000:
+            _AS_MODEL.clear()
+        got = _AS_MODEL[a] = to_model_action(a)
+    return got
+
+
+_ARGS: dict[Action, dict[str, Any]] = {}
+
+
+def _model_args(a: Action) -> dict[str, Any]:
+    """``a.args()``, computed once per action: the impl is stepped with them at every lockstep step."""
+    got = _ARGS.get(a)
+    if got is None:
+        if len(_ARGS) > 100_000:
+            _ARGS.clear()
+        got = _ARGS[a] = a.args()
+    return got
+
+
 def _impl_key(a: ImplAction) -> tuple[str, Any]:
     """``_key`` of an impl action, computed once per action (``("impl", action)`` keeps the two apart)."""
     got = _KEYS.get(("impl", a))
@@ -405,7 +433,7 @@ class Lockstep:
         self.steps.append((a, self.state))
         try:
             if request is None:
-                self.system.apply(a)
+                self.system.apply(a.name, **_model_args(a))  # as apply(a) does, the arguments made once
             else:
                 request()
         except ScsiError as e:
@@ -428,11 +456,10 @@ class Lockstep:
         per state; the impl is not asked for the actions whose budget is spent (it would list them, and
         they would be dropped: a recovery's targets cost it an image each)."""
         s = self.state
-        spent = [a.name for a in spec_actions.ACTIONS
-                 if a.budget is not None and not self.model.within_budget(s, a.name)]
+        spent = [name for name in _BUDGETED if not self.model.within_budget(s, name)]
         impl = set()
         for ia in self.system.enabled_actions(without=spent):
-            if ia.name in _TIMEOUT_NAMES and not self.model.within_budget(s, to_model_action(ia)):
+            if ia.name in _TIMEOUT_NAMES and not self.model.within_budget(s, _as_model_action(ia)):
                 continue  # a premature timeout, and that budget is spent
             impl.add(_impl_key(ia))
         model = self._model_keys()
