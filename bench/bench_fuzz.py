@@ -3,9 +3,10 @@
 Throughput is fuzz steps (the machine's steps, ten to a Hypothesis rule call; shrinking off) per CPU-second
 of this process, so the figure is the rate on one core whatever else the machine runs; the correct protocol
 with both recovery kinds, every check on (abstraction compared, enabled sets compared, every safety
-property). ``--baseline REV`` also
-runs the fuzzer of an older commit (``git archive`` into a temporary folder, run in a subprocess) on the
-same bounds and budget, so today's rate is printed beside it from the same run.
+property). It is printed beside the rate of reference commits
+measured in the same run (``--baseline REV ...``; by default ``c0e288d``, the fuzzer before issue 16:
+``git archive`` into a temporary folder, run in a subprocess on the same bounds and budget), since a
+CPU-second on a shared machine is worth less under load: compare within one run.
 
 The catch rate runs every mutant of ``model.mutants.MUTANTS`` (impl and model share the bug) and every
 impl-only mutant of ``impl.mutants.IMPL_ONLY_MUTANTS`` (the model stays correct: only conformance can
@@ -103,9 +104,10 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=20, help="seeds per mutant for the catch rate")
     ap.add_argument("--examples", type=int, default=DEFAULT_EXAMPLES, help="examples per run")
     ap.add_argument("--steps", type=int, default=DEFAULT_STEPS, help="steps per example")
-    ap.add_argument("--throughput-examples", type=int, default=100)
-    ap.add_argument("--baseline", metavar="REV", default=None,
-                    help="also run the fuzzer of this commit on the same budget (e.g. c0e288d)")
+    ap.add_argument("--throughput-examples", type=int, default=DEFAULT_EXAMPLES)
+    ap.add_argument("--baseline", metavar="REV", nargs="*", default=["c0e288d"],
+                    help="also run the fuzzer of these commits on the same budget (default: c0e288d, before "
+                         "issue 16; none: no reference)")
     ap.add_argument("--only", nargs="*", default=None, metavar="NAME", help="catch rate of these mutants only")
     ap.add_argument("--no-throughput", action="store_true")
     ap.add_argument("--no-rates", action="store_true")
@@ -117,13 +119,13 @@ def main() -> None:
         for label, r in throughput(args.throughput_examples):
             print(f"  today     {label:<13} {r.steps_per_cpu_second:>7,.0f} steps/CPU-s  ({r.steps:>6,} steps, "
                   f"{r.cpu_seconds:5.1f} CPU-s, {r.seconds:5.1f} s wall, {'clean' if r.clean else 'FAILED'})")
-        if args.baseline:
-            old = baseline(args.baseline, args.throughput_examples)
+        for rev in args.baseline:
+            old = baseline(rev, args.throughput_examples)
             if isinstance(old, str):
-                print(f"  baseline  {old}")
+                print(f"  {rev:<9} {old}")
             else:
                 for label, steps, cpu in old:
-                    print(f"  {args.baseline:<9} {label:<13} {steps / max(cpu, 1e-9):>7,.0f} steps/CPU-s  "
+                    print(f"  {rev:<9} {label:<13} {steps / max(cpu, 1e-9):>7,.0f} steps/CPU-s  "
                           f"({steps:>6,} steps, {cpu:5.1f} CPU-s)")
     if args.no_rates:
         return

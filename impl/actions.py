@@ -7,6 +7,7 @@ An ``Action`` is a name and its arguments; its repr is the model's (``HostWrite(
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,10 +23,13 @@ ACTION_NAMES: tuple[str, ...] = (
     "StartResync", "FinishResync", "StartRecovery", "RecoveryWrite", "SwapVolumes", "FinishRecovery",
 )
 
+_ACTION_NAME_SET = frozenset(ACTION_NAMES)  # ``make`` runs for every enabled action of every state
+
 #: The message kinds, as the model names them.
 MESSAGE_KINDS: tuple[str, ...] = MESSAGE_NAMES
 
 
+@functools.cache
 def snake(name: str) -> str:
     """``HostWrite`` -> ``host_write``: the step method named after an action."""
     return "".join(f"_{c.lower()}" if c.isupper() else c for c in name).lstrip("_")
@@ -60,7 +64,7 @@ class Action:
     @classmethod
     def make(cls, action: str, /, **args: Any) -> Action:
         """``Action.make("HostWrite", lba=0, value=1)``; ``ValueError`` for an unknown name."""
-        if action not in ACTION_NAMES:
+        if action not in _ACTION_NAME_SET:
             raise ValueError(f"unknown action {action!r}; valid: {', '.join(ACTION_NAMES)}")
         return cls(action, tuple(args.items()))
 

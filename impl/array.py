@@ -8,6 +8,7 @@ each of one block (header + data + trailer); JR, which cannot refuse what A mirr
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 from pitmirror.impl.blocks import BLOCK_SIZE
@@ -28,6 +29,12 @@ DriveFactory = Callable[[int, int, PowerSupply], DiskDrive]
 
 A_LDEVS = {"primary": 0x01, "journal": 0x02, "base": 0x03, "spare": 0x04}
 R_LDEVS = {"remote": 0x11, "remote_journal": 0x12, "replica_base": 0x13, "spare": 0x14}
+
+
+@functools.cache
+def _volume_label(role: str, ldev: int) -> str:
+    # every refusal names its volume, and the guards build refusals many times per step: formatted once
+    return f"{VOLUME_NAMES.get(role, role)} (LDEV 0x{ldev:02x})"
 
 
 class FrontEndController:
@@ -96,8 +103,7 @@ class StorageArray:
 
     def volume_label(self, role: str) -> str:
         """``P (LDEV 0x01)``."""
-        ldev = self.shm.volume_map.ldev(role)
-        return f"{VOLUME_NAMES.get(role, role)} (LDEV 0x{ldev:02x})"
+        return _volume_label(role, self.shm.volume_map.ldev(role))
 
     def read(self, role: str, lba: int) -> bytes:
         """Block ``lba`` of the volume playing ``role``."""

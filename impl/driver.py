@@ -13,6 +13,7 @@ exactly from its seed; ``events`` replayed with ``apply`` on a fresh system repr
 
 from __future__ import annotations
 
+import functools
 import random
 from collections.abc import Collection
 from dataclasses import dataclass
@@ -56,6 +57,19 @@ def parse_fence_policy(name: Any) -> FencePolicy:
     if key not in FencePolicy.__members__:
         raise ValueError(f"unknown fence policy {name!r}; valid: data, never")
     return FencePolicy[key]
+
+
+@functools.lru_cache(maxsize=4096)  # bounded: message arguments grow with the sequence numbers
+def _action(name: str, /, **args: Any) -> Action:
+    """``Action.make``, memoised: actions are frozen, and ``enabled_actions`` lists the same ones over and
+    over."""
+    return Action.make(name, **args)
+
+
+@functools.cache
+def _host_writes(blocks: int, values: int) -> tuple[Action, ...]:
+    """Every ``HostWrite`` of a volume of ``blocks`` blocks and ``values`` model values, in order."""
+    return tuple(Action.make("HostWrite", lba=lba, value=v) for lba in range(blocks) for v in range(values))
 
 
 @dataclass(frozen=True)
@@ -361,11 +375,10 @@ class Driver:
         out, for a caller that would drop them anyway (a checker whose budget for them is spent); asking
         whether a recovery may start costs an image(T) per target, so that is then not asked."""
         out: list[Action] = []
-        mk = Action.make
+        mk = _action  # the same few actions recur in every state: each made once
         probe = self.a.host_io_refusal("probe") is None
         if probe:
-            out += [mk("HostWrite", lba=lba, value=v)
-                    for lba in range(self.blocks) for v in range(self.values)]
+            out += _host_writes(self.blocks, self.values)
             out.append(mk("SetMarker"))
         distinct = self.path.distinct()
         out += [mk("Deliver", message=m) for m in distinct]
@@ -390,7 +403,7 @@ class Driver:
             out.append(mk("FinishResync"))
         eng = self.a.recovery
         if eng.entry is None:
-            if "StartRecovery" not in without:
+            if "StartRecovery" not in without and eng.may_start():
                 out += [mk("StartRecovery", target=t, kind=self.recovery_kind) for t in self.a.jfmt.window()
                         if eng.check_start(t, self.recovery_kind) is None]
         else:

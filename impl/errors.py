@@ -34,7 +34,12 @@ class ScsiError(Exception):
     def __init__(self, request: str, reason: str) -> None:
         self.request = request
         self.reason = reason
-        super().__init__(f"can't {request}: {reason} [{self.sense}]")
+        # The message is built when shown (``__str__``), not here: the guards build a refusal to answer
+        # "is this enabled?" many times per step, and most are never shown.
+        super().__init__(request, reason)
+
+    def __str__(self) -> str:
+        return f"can't {self.request}: {self.reason} [{self.sense}]"
 
     @property
     def sense(self) -> str:

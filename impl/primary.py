@@ -344,17 +344,19 @@ class ArrayAController:
 
     def check_checkpoint(self) -> ScsiError | None:
         """A's half of the Checkpoint guard (the driver adds: path up, R holds the record)."""
-        request = f"CHECKPOINT {self.label('journal')} into {self.label('base')}"
+        def request() -> str:  # formatted only for a refusal: the driver asks this guard at every step
+            return f"CHECKPOINT {self.label('journal')} into {self.label('base')}"
+
         if self.pair.pair_state != PairState.PAIR:
-            return PairNotInPair(request, f"pair_state={self.pair.pair_state.name}: R takes the record in "
-                                          "lockstep")
+            return PairNotInPair(request(), f"pair_state={self.pair.pair_state.name}: R takes the record in "
+                                            "lockstep")
         if not self.log.entries:
-            return CommandSequenceError(request, "the journal is empty")
+            return CommandSequenceError(request(), "the journal is empty")
         oldest, r = self.log.entries[0], self.jfmt.recovery
         # MUTANT checkpoint_during_recovery: no checkpoint may pass T while a recovery runs
         if r is not None and oldest.seq > r.target and not self.mutant("checkpoint_during_recovery"):
-            return RecoveryInProgress(request, f"seq {oldest.seq} would pass the target {r.target} of the "
-                                               "recovery in progress")
+            return RecoveryInProgress(request(), f"seq {oldest.seq} would pass the target {r.target} of the "
+                                                 "recovery in progress")
         return None
 
     def checkpoint(self) -> tuple[int, Ready]:

@@ -17,6 +17,8 @@ A recovery's state lives in the journal function management table (shared memory
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from typing import Protocol
 
 from pitmirror.impl.array import StorageArray
@@ -253,11 +255,11 @@ class RecoveryEngine:
     def check_target(self, target: int | str, kind: RecoveryKind) -> ScsiError | None:
         """The refusal for the request itself, whatever the pair does: a recovery already running, an
         unknown marker, a target outside the window. Changes nothing."""
-        a, jfmt = self.a, self.a.jfmt
-        request = f"RECOVER {a.label('primary')} to {target!r} ({kind.name.lower()})"
+        jfmt = self.a.jfmt
+        request = functools.partial(self._start_request, target, kind)  # formatted only for a refusal
         r = jfmt.recovery
         if r is not None or jfmt.journaling_state != JournalingState.JOURNALING:
-            return RecoveryInProgress(request, f"recovery {r.recovery_id if r else '?'} to seq "
+            return RecoveryInProgress(request(), f"recovery {r.recovery_id if r else '?'} to seq "
                                                f"{r.target if r else '?'} is running "
                                                f"(journaling_state={jfmt.journaling_state.name})")
         try:
@@ -265,9 +267,31 @@ class RecoveryEngine:
         except UnknownMarker as e:
             return e
         if isinstance(seq, bool) or not isinstance(seq, int) or seq not in jfmt.window():
-            return TargetOutOfWindow(request, f"seq {seq} is outside the window "
+            return TargetOutOfWindow(request(), f"seq {seq} is outside the window "
                                               f"[{jfmt.base_seq}, {jfmt.next_seq - 1}]")
         return None
+
+    def _pair_refusal(self, request: Callable[[], str]) -> ScsiError | None:
+        """The part of the StartRecovery guard that holds for every target alike: the pair in PAIR,
+        nothing in flight."""
+        a = self.a
+        if a.pair.pair_state != PairState.PAIR:
+            return PairNotInPair(request(), f"pair_state={a.pair.pair_state.name}: resynchronize first")
+        if a.in_flight:
+            return WritesInFlight(request(), f"{len(a.in_flight)} writes are in flight")
+        return None
+
+    def may_start(self) -> bool:
+        """Whether a recovery to some target could start now, as far as the guard's target-independent
+        parts say (no recovery running, the pair in PAIR, nothing in flight): when not, ``check_start``
+        refuses every target, so a caller listing the enabled targets need not ask per target."""
+        jfmt = self.a.jfmt
+        return jfmt.recovery is None and jfmt.journaling_state == JournalingState.JOURNALING and \
+            self._pair_refusal(lambda: "") is None
+
+    def _start_request(self, target: int | str, kind: RecoveryKind) -> str:
+        """How a refusal of ``StartRecovery(target, kind)`` names the request."""
+        return f"RECOVER {self.a.label('primary')} to {target!r} ({kind.name.lower()})"
 
     def check_start(self, target: int | str, kind: RecoveryKind) -> ScsiError | None:
         """The refusal ``StartRecovery(target, kind)`` would get now, or None. Changes nothing."""
@@ -275,11 +299,10 @@ class RecoveryEngine:
         if err is not None:
             return err
         a, seq = self.a, self.resolve(target)
-        request = f"RECOVER {a.label('primary')} to {target!r} ({kind.name.lower()})"
-        if a.pair.pair_state != PairState.PAIR:
-            return PairNotInPair(request, f"pair_state={a.pair.pair_state.name}: resynchronize first")
-        if a.in_flight:
-            return WritesInFlight(request, f"{len(a.in_flight)} writes are in flight")
+        request = functools.partial(self._start_request, target, kind)
+        err = self._pair_refusal(request)
+        if err is not None:
+            return err
         try:
             image = self.image(seq)
         except JournalRecordError as e:
@@ -287,7 +310,7 @@ class RecoveryEngine:
         differing = sum(1 for p, v in zip(a.primary(), image, strict=True) if p != v)
         free = a.journal_free(for_recovery=True)
         if kind == RecoveryKind.WRITETHROUGH and differing > free:
-            return JournalFull(request, f"{differing} blocks differ from image({seq}) and a write-through "
+            return JournalFull(request(), f"{differing} blocks differ from image({seq}) and a write-through "
                                         f"recovery journals each, but only {free} journal slots are free "
                                         "(reserve included)")
         return None

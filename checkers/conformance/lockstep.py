@@ -105,6 +105,34 @@ def _model_key(a: Action) -> tuple[str, Any]:
     return got
 
 
+#: The actions with a budget (``spec.actions``' budget column), in its order.
+_BUDGETED = tuple(a.name for a in spec_actions.ACTIONS if a.budget is not None)
+_AS_MODEL: dict[ImplAction, Action] = {}
+
+
+def _as_model_action(a: ImplAction) -> Action:
+    """``to_model_action``, computed once per action."""
+    got = _AS_MODEL.get(a)
+    if got is None:
+        if len(_AS_MODEL) > 100_000:
+            _AS_MODEL.clear()
+        got = _AS_MODEL[a] = to_model_action(a)
+    return got
+
+
+_ARGS: dict[Action, dict[str, Any]] = {}
+
+
+def _model_args(a: Action) -> dict[str, Any]:
+    """``a.args()``, computed once per action: the impl is stepped with them at every lockstep step."""
+    got = _ARGS.get(a)
+    if got is None:
+        if len(_ARGS) > 100_000:
+            _ARGS.clear()
+        got = _ARGS[a] = a.args()
+    return got
+
+
 def _impl_key(a: ImplAction) -> tuple[str, Any]:
     """``_key`` of an impl action, computed once per action (``("impl", action)`` keeps the two apart)."""
     got = _KEYS.get(("impl", a))
@@ -188,9 +216,16 @@ class ImplViewer:
         self._blocks: dict[tuple[str, int, int], tuple[int, int]] = {}  # (site, ldev, lba) -> (writes, value)
         self._records: dict[tuple[str, Any], tuple[tuple[int, ...], tuple[int, int, int] | JournalRecordError]] = {}
         self.unreadable: list[str] = []
+        # whole views, reused while the interconnect counts no write to their LDEV since they were read
+        self._volumes: dict[tuple[str, int], tuple[int, tuple[int, ...]]] = {}
+        self._journals: dict[str, tuple[tuple[Any, ...], tuple[tuple[int, int, int], ...], list[str]]] = {}
 
     def _volume(self, site: str, array: Any, role: str) -> tuple[int, ...]:
         ldev = array.shm.volume_map.roles[role]
+        total = array.interconnect.ldev_writes.get(ldev, 0)
+        whole = self._volumes.get((site, ldev))
+        if whole is not None and whole[0] == total:
+            return whole[1]  # no write reached this LDEV since it was last read: most volumes, most steps
         writes = array.interconnect.block_writes
         out: list[int] = []
         for lba in range(array.blocks):
@@ -199,11 +234,19 @@ class ImplViewer:
             if got is None or got[0] != n:
                 got = self._blocks[(site, ldev, lba)] = (n, value_of_block(array.interconnect.read(ldev, lba)))
             out.append(got[1])
-        return tuple(out)
+        self._volumes[(site, ldev)] = (total, tuple(out))
+        return self._volumes[(site, ldev)][1]
 
     def _journal(self, site: str, journal: Journal) -> tuple[tuple[int, int, int], ...]:
         array = journal.array
         ldev, size = array.shm.volume_map.roles[journal.role], journal.log.size
+        # unchanged when no write reached the journal's LDEV and the log table lists the same records
+        seen = (ldev, array.interconnect.ldev_writes.get(ldev, 0), tuple(journal.log.entries))
+        whole = self._journals.get(site)
+        if whole is not None and whole[0] == seen:
+            self.unreadable += whole[2]
+            return whole[1]
+        unreadable = len(self.unreadable)
         writes = array.interconnect.block_writes
         out: list[tuple[int, int, int]] = []
         for e in journal.log.entries:
@@ -221,7 +264,8 @@ class ImplViewer:
                 out.append(got[1])
         if len(self._records) > 10_000:
             self._records.clear()  # entries of freed records pile up otherwise
-        return tuple(out)
+        self._journals[site] = (seen, tuple(out), self.unreadable[unreadable:])
+        return self._journals[site][1]
 
     def view(self) -> dict[str, Any]:
         """The impl's state in the model's terms, as ``impl_view`` gives it."""
@@ -379,11 +423,6 @@ class Lockstep:
             self._view = (len(self.steps), self._viewer.view())
         return self._view[1]
 
-    def fresh_view(self) -> dict[str, Any]:
-        """The impl's view read now, not the step's cached one: for a request that must change nothing, read
-        before and after it (a block or record is decoded again only if a write reached it)."""
-        return self._viewer.view()
-
     def step(self, a: Action, request: Callable[[], object] | None = None) -> None:
         """Take ``a`` on the model (it must be enabled there) and on the impl (``system.apply(a)``, or
         ``request``: the same step asked another way, e.g. a recovery to a marker by name); an impl refusal
@@ -394,7 +433,7 @@ class Lockstep:
         self.steps.append((a, self.state))
         try:
             if request is None:
-                self.system.apply(a)
+                self.system.apply(a.name, **_model_args(a))  # as apply(a) does, the arguments made once
             else:
                 request()
         except ScsiError as e:
@@ -417,11 +456,10 @@ class Lockstep:
         per state; the impl is not asked for the actions whose budget is spent (it would list them, and
         they would be dropped: a recovery's targets cost it an image each)."""
         s = self.state
-        spent = [a.name for a in spec_actions.ACTIONS
-                 if a.budget is not None and not self.model.within_budget(s, a.name)]
+        spent = [name for name in _BUDGETED if not self.model.within_budget(s, name)]
         impl = set()
         for ia in self.system.enabled_actions(without=spent):
-            if ia.name in _TIMEOUT_NAMES and not self.model.within_budget(s, to_model_action(ia)):
+            if ia.name in _TIMEOUT_NAMES and not self.model.within_budget(s, _as_model_action(ia)):
                 continue  # a premature timeout, and that budget is spent
             impl.add(_impl_key(ia))
         model = self._model_keys()
