@@ -111,6 +111,24 @@ def exact_keys(rows: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(rows).view(np.dtype((np.void, rows.shape[1]))).reshape(-1)
 
 
+def first_occurrences(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct ``keys`` in order of first occurrence: the index of each one's first occurrence, and for
+    every key the number of its distinct key in that order (``Runtime.dedupe`` computes the same in C).
+    Sorting (stable, so each key's first row leads its run) is what np.unique does, minus its hash path, slow
+    for 64-bit keys."""
+    order = np.argsort(keys, kind="stable")
+    sk = keys[order]
+    lead = np.ones(sk.size, dtype=bool)
+    lead[1:] = sk[1:] != sk[:-1]
+    first = order[lead]  # the first row of each distinct key, in key order
+    of = np.empty(sk.size, dtype=np.int64)
+    of[order] = np.cumsum(lead) - 1  # each row's distinct key, in key order
+    by_discovery = np.argsort(first, kind="stable")
+    rank = np.empty_like(by_discovery)
+    rank[by_discovery] = np.arange(by_discovery.size)
+    return first[by_discovery], rank[of]
+
+
 def collision_probability(states: int) -> float:
     """The chance that two of ``states`` distinct states share a 64-bit fingerprint, were fingerprints
     uniformly random (TLC's optimistic estimate): n(n-1)/2 / 2^64."""
@@ -223,7 +241,7 @@ class FrontierChecker:
             return
         started = time.perf_counter()
         try:
-            kernel = compile_encoding(self.enc, self.preds, build_missing=build)
+            kernel = compile_encoding(self.enc, self.preds, build_missing=build, events=self.events)
             if kernel is not None:
                 kernel.use_symmetry(self.sym, padded_width(len(self.lay.names)))
         except (CompileError, TraceError) as e:
@@ -264,18 +282,17 @@ class FrontierChecker:
         """Every successor of every state of ``f``: the packed vectors, and per successor the index of its
         source column, its action instance and its parameter. ``packed`` is ``pack(f)`` if at hand. The C
         kernel, when loaded, computes the same arrays in the same order (``f`` may then be ``None``). With
-        ``hits``, the first step of each witness's event is added to it (source column, instance,
-        parameter), evaluated on the states before and after each step of the event's action."""
+        ``hits``, the first step of each witness's event not yet found is added to it (source column,
+        instance, parameter), evaluated on the states before and after each step of the event's action (by
+        the kernel too: the events are compiled with it)."""
         if self.kernel is not None:
             assert f is not None or packed is not None
             packed = pack(f) if packed is None else packed  # type: ignore[arg-type]
-            out, src, inst_ids, param_ids, bad = self.kernel.successors(packed)
+            out, src, inst_ids, param_ids, bad = self.kernel.successors(packed, hits, self.found_events)
             if bad >= 0:
                 row, pair = divmod(bad, self.kernel.npairs)
                 self._outgrown(int(self.kernel.pair_inst[pair]), int(self.kernel.pair_param[pair]),
                                unpack(packed[[row]], len(self.lay.names))[:, 0])
-            if hits is not None:
-                self._events_beside_kernel(f, packed, hits)
             return out, src, inst_ids, param_ids
         assert f is not None
         wp = padded_width(len(self.lay.names))
@@ -312,29 +329,13 @@ class FrontierChecker:
             if at.size:
                 hits[name] = (int(rows[at[0]]), inst, v)
 
-    def _events_beside_kernel(self, f: np.ndarray | None, packed: np.ndarray,
-                              hits: dict[str, tuple[int, int, int]]) -> None:
-        """The witnesses' events when the C kernel made the successors (it computes no events): the
-        instances of the actions of the witnesses not yet hit, evaluated over arrays as the numpy path does,
-        in the same order, so the first step found is the same. Once every witness is hit this costs nothing."""
-        pending = {ev_action for name, (ev_action, _) in self.events.items()
-                   if name not in self.found_events and name not in hits}
-        if not pending:
-            return
-        f = unpack(packed, len(self.lay.names)) if f is None else f
-        for a, v, rows, _, sub_view, _, t, _ in self._steps(f, pending):
-            self._event_hits(hits, self.enc.instances[a].name.split("[")[0], sub_view, t, rows, a, v)
-
-    def _steps(self, f: np.ndarray, actions: set[str] | None = None) -> Iterator[
+    def _steps(self, f: np.ndarray) -> Iterator[
             tuple[int, int, np.ndarray, np.ndarray, SV, list[Any], SV, Any]]:
-        """Each action instance and parameter with its guard evaluated over the frontier ``f`` (only the
-        instances of ``actions``, when given): the instance's index, the parameter, the columns where it is
-        enabled, those states (``sub``, ``sub_view`` over them and its columns), the states after the step and
-        the capacity condition."""
+        """Each action instance and parameter with its guard evaluated over the frontier ``f``: the instance's
+        index, the parameter, the columns where it is enabled, those states (``sub``, ``sub_view`` over them
+        and its columns), the states after the step and the capacity condition."""
         s, n = self.view(f), f.shape[1]
         for a, inst in enumerate(self.enc.instances):
-            if actions is not None and inst.name.split("[")[0] not in actions:
-                continue
             for v in self.enc.params(inst):
                 g = inst.guard(s, v)
                 if g is False:
@@ -378,19 +379,12 @@ class FrontierChecker:
         hits: dict[str, tuple[int, int, int]] = {}
         succ, src, inst, param = self.successors(frontier, packed, hits if self.events else None)
         raw_keys = self.keys(succ)
-        # dedupe the raw successors first: only distinct vectors are canonicalized. Sorting (stable, so each
-        # key's first row leads its run) is what np.unique does, minus its hash path, slow for 64-bit keys.
-        order = np.argsort(raw_keys, kind="stable")
-        sk = raw_keys[order]
-        lead = np.ones(sk.size, dtype=bool)
-        lead[1:] = sk[1:] != sk[:-1]
-        raw_first = order[lead]  # the first row of each distinct key, in key order
-        raw_of = np.empty(sk.size, dtype=np.int64)
-        raw_of[order] = np.cumsum(lead) - 1  # each row's distinct key
-        by_discovery = np.argsort(raw_first, kind="stable")
-        raw_first = raw_first[by_discovery]
-        rank = np.empty_like(by_discovery)
-        rank[by_discovery] = np.arange(by_discovery.size)
+        # dedupe the raw successors first: only distinct vectors are canonicalized. ``raw_first``: the first
+        # row of each distinct key, in discovery order; ``raw_of``: each row's distinct key, numbered so
+        if self.kernel is not None and not self.exact:
+            raw_first, raw_of = self.kernel.dedupe(raw_keys)  # one pass through a hash table
+        else:
+            raw_first, raw_of = first_occurrences(raw_keys)
         cand = succ[raw_first]
         if self.sym.enabled:
             # ``cand`` is a fresh array (fancy indexing): the kernel canonicalizes it where it is
@@ -399,7 +393,7 @@ class FrontierChecker:
         else:
             cand_keys = raw_keys[raw_first]
         return Expansion(cand, cand_keys, src[raw_first], inst[raw_first], param[raw_first], succ.shape[0],
-                         rank[raw_of.reshape(-1)] if keep_edges else None, src if keep_edges else None, hits)
+                         raw_of if keep_edges else None, src if keep_edges else None, hits)
 
     def _visited(self, keys: np.ndarray, ids: np.ndarray) -> Visited:
         """The visited set holding ``keys`` with ``ids``: the compiled hash table of fingerprints when the
