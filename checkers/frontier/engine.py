@@ -263,11 +263,17 @@ class FrontierChecker:
         """A frontier as a state vector whose slots are arrays (one element per state)."""
         return SV(self.lay, dict(zip(self.lay.names, f, strict=True)))
 
-    def evaluate_all(self, packed: np.ndarray, f: np.ndarray | None) -> dict[str, np.ndarray]:
+    def evaluate_all(self, packed: np.ndarray, f: np.ndarray | None, pool: Any = None) -> dict[str, np.ndarray]:
         """Every property's predicate on every state of a frontier (``packed``; ``f`` is its unpacked form,
-        made here when the numpy path needs it and it is not at hand)."""
+        made here when the numpy path needs it and it is not at hand). With the kernel and a pool of threads,
+        parts of the frontier are evaluated side by side."""
         if self.kernel is not None:
-            return self.kernel.predicates(packed)
+            n = packed.shape[0]
+            if not isinstance(pool, ThreadPoolExecutor) or n < _MIN_SPLIT * self.jobs:
+                return self.kernel.predicates(packed)
+            cuts = np.linspace(0, n, self.jobs + 1).astype(int)
+            parts = list(pool.map(self.kernel.predicates, [packed[lo:hi] for lo, hi in itertools.pairwise(cuts)]))
+            return {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
         f = unpack(packed, len(self.lay.names)) if f is None else f
         return {name: self.evaluate(name, f) for name in self.preds}
 
@@ -486,7 +492,7 @@ class FrontierChecker:
         stop_reason = ""
 
         def record(packed: np.ndarray, f: np.ndarray | None, ids_from: int) -> None:
-            values = self.evaluate_all(packed, f)
+            values = self.evaluate_all(packed, f, pool)
             for p in safety:
                 if p.name not in first_bad:
                     bad = np.flatnonzero(~values[p.name])
@@ -648,9 +654,14 @@ class FrontierChecker:
         cur = self._inits[[int(self._param[sid])]]
         chain = [cur]
         for a, v in steps:
-            t, _ = self.enc.instances[a].effect(self.view(unpack(cur, w)), v)
-            nxt = np.array([np.broadcast_to(t.d[name], (1,)) for name in self.lay.names], dtype=DTYPE)
-            cur = self.sym.canonical(pack(nxt))
+            if self.kernel is not None:  # the recorded step among the kernel's successors of the state
+                out, _, insts, params, _ = self.kernel.successors(cur)
+                nxt = out[np.flatnonzero((insts == a) & (params == v))[:1]]
+                cur = self.kernel.canonical(nxt, in_place=True) if self.sym.enabled else nxt
+            else:
+                t, _ = self.enc.instances[a].effect(self.view(unpack(cur, w)), v)
+                nxt = np.array([np.broadcast_to(t.d[name], (1,)) for name in self.lay.names], dtype=DTYPE)
+                cur = self.sym.canonical(pack(nxt))
             chain.append(cur)
         return chain
 
