@@ -289,6 +289,7 @@ def c_source(te: TracedEncoding) -> str:
 # compared with them by tests/test_frontier.py. The renamings come in as ``RowSymmetry.tables``.
 RUNTIME_C = r"""
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #define PM_MIRROR_WRITE @MIRROR_WRITE@
 
@@ -308,11 +309,15 @@ void pm_fingerprints(const int8_t *rows, int64_t n, int64_t wp, uint64_t *out) {
 }
 
 /* the image of one row under one renaming (RowSymmetry.apply) */
-static void pm_apply(const int8_t *row, int8_t *g, int64_t wp, const int32_t *order, const int8_t *vlut,
-                     const int8_t *blut, int nb, const int32_t *t) {
-  for (int64_t j = 0; j < wp; j++) g[j] = row[order[j]];
+static void pm_apply(const int8_t *row, int8_t *g, int64_t wp, const int32_t *order, const int32_t *moved,
+                     int32_t nmoved, const int8_t *vlut, int rename_values, const int8_t *blut, int nb,
+                     const int32_t *t) {
+  /* g[j] = row[order[j]] for every slot: a copy, then the few slots a renaming moves (the blocks of volumes) */
+  memcpy(g, row, wp);
+  for (int32_t k = 0; k < nmoved; k++) g[moved[k]] = row[order[moved[k]]];
   int32_t nv = *t++;
-  for (int32_t k = 0; k < nv; k++, t++) g[*t] = vlut[g[*t]];
+  if (rename_values) for (int32_t k = 0; k < nv; k++) g[t[k]] = vlut[g[t[k]]];
+  t += nv;
   int32_t nl = *t++;
   for (int32_t k = 0; k < nl; k++, t += 3) g[t[0]] = g[t[1]] > t[2] ? blut[g[t[0]] + 1] : 0;
   int32_t plen = *t++, np = *t++;
@@ -353,18 +358,34 @@ static int pm_less(const int8_t *a, const int8_t *b, int64_t wp) {  /* by 64-bit
   return 0;
 }
 
-void pm_canonical(int8_t *rows, int64_t n, int64_t wp, int64_t nperm, const int32_t *orders,
+int64_t pm_canonical(int8_t *rows, int64_t n, int64_t wp, int64_t nperm, const int32_t *orders,
                   const int8_t *vluts, int64_t nvals, const int8_t *bluts, int64_t nb, const int32_t *t) {
   int8_t img[4096], best[4096];
+  /* per renaming: the slots it moves, and whether it renames values (one that moves only blocks leaves every
+     value slot as it is) */
+  int32_t *moved = malloc(sizeof(int32_t) * (size_t)(nperm * wp + 1));
+  int32_t *nmoved = malloc(sizeof(int32_t) * (size_t)(nperm + 1));
+  int8_t *renames = malloc((size_t)nperm + 1);
+  if (!moved || !nmoved || !renames) { free(moved); free(nmoved); free(renames); return -1; }
+  for (int64_t p = 0; p < nperm; p++) {
+    nmoved[p] = 0;
+    for (int64_t j = 0; j < wp; j++)
+      if (orders[p * wp + j] != j) moved[p * wp + nmoved[p]++] = (int32_t)j;
+    renames[p] = 0;
+    for (int64_t v = 0; v < nvals; v++) renames[p] |= vluts[p * nvals + v] != v;
+  }
   for (int64_t i = 0; i < n; i++) {
     int8_t *row = rows + i * wp;
     memcpy(best, row, wp);
     for (int64_t p = 0; p < nperm; p++) {
-      pm_apply(row, img, wp, orders + p * wp, vluts + p * nvals, bluts + p * (nb + 1), (int)nb, t);
+      pm_apply(row, img, wp, orders + p * wp, moved + p * wp, nmoved[p], vluts + p * nvals, renames[p],
+               bluts + p * (nb + 1), (int)nb, t);
       if (pm_less(img, best, wp)) memcpy(best, img, wp);
     }
     memcpy(row, best, wp);
   }
+  free(moved); free(nmoved); free(renames);
+  return 0;
 }
 
 /* the visited set (visited.HashVisited): open addressing, linear probing, a free slot has id -1 */
@@ -578,7 +599,7 @@ class Runtime:
     def __init__(self, library: Path) -> None:
         lib = ctypes.CDLL(str(library))
         self._fingerprints = _c_function(lib, "pm_fingerprints", [_I8, _N, _N, _U64], None)
-        self._canonical = _c_function(lib, "pm_canonical", [_I8, _N, _N, _N, _I32, _I8, _N, _I8, _N, _I32], None)
+        self._canonical = _c_function(lib, "pm_canonical", [_I8, _N, _N, _N, _I32, _I8, _N, _I8, _N, _I32], _N)
         self._sym: tuple[Any, ...] | None = None
         self._visit_insert = _c_function(lib, "pm_visit_insert", [_U64, _I32, _N, _U64, _I32, _N], None)
         self._visit = _c_function(lib, "pm_visit", [_U64, _I32, _N, _U64, _N, _N, _N, _I32, _U8], _N)
@@ -641,8 +662,9 @@ class Runtime:
         nperm, orders, vluts, nvals, bluts, nb, slots = self._sym
         fits = in_place and rows.dtype == np.int8 and rows.flags.c_contiguous and rows.flags.writeable
         out = rows if fits else np.array(rows, dtype=np.int8, order="C")
-        if nperm and out.shape[0]:
-            self._canonical(out, out.shape[0], out.shape[1], nperm, orders, vluts, nvals, bluts, nb, slots)
+        if nperm and out.shape[0] and self._canonical(out, out.shape[0], out.shape[1], nperm, orders, vluts, nvals,
+                                                      bluts, nb, slots):
+            raise MemoryError("the compiled canonical form could not allocate its tables")
         return out
 
 
