@@ -8,6 +8,7 @@ import os
 import random
 import re
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -85,9 +86,21 @@ def test_worker_processes_and_slices_find_the_same_states(monkeypatch: pytest.Mo
 
 @needs_cc
 def test_worker_threads_of_the_compiled_kernel_find_the_same_states(monkeypatch: pytest.MonkeyPatch) -> None:
+    # with a liveness violation, and every liveness edge compared: those to a level's new states and those to
+    # states of earlier levels, which each part of the kernel's frontier drops from its candidates
+    model = MirrorModel(PRESETS["small"].with_(mutant="no_remote_timeout", recovery_kind=RecoveryKind.SWAP))
+    edges: list[set[tuple[int, int]]] = []  # the liveness edges of each run, as (source id, target id)
+    liveness = FrontierChecker._liveness
+
+    def keep_edges(self: FrontierChecker, p: Any, pending: np.ndarray, src: np.ndarray, dst: np.ndarray) -> Any:
+        edges.append(set(zip(src.tolist(), dst.tolist(), strict=True)))
+        return liveness(self, p, pending, src, dst)
+
+    monkeypatch.setattr(FrontierChecker, "_liveness", keep_edges)
     monkeypatch.setattr(engine, "_MIN_SPLIT", 1)  # split every frontier, however small
-    model = MirrorModel(PRESETS["small"])
-    one = FrontierChecker(model, PROPERTIES, kernel="c").run()
+    monkeypatch.setattr(engine, "_CHUNK", 300)  # and in slices
+    # the numpy path split the same way (worker processes) numbers the states as the kernel's threads do
+    one = FrontierChecker(model, PROPERTIES, kernel="numpy", jobs=2).run()
     checker = FrontierChecker(model, PROPERTIES, kernel="c", jobs=2)
     two = checker.run()
     pool = checker._pool()  # what the run split its frontiers over
@@ -95,6 +108,9 @@ def test_worker_threads_of_the_compiled_kernel_find_the_same_states(monkeypatch:
     pool.shutdown()
     assert (two.states, two.transitions, two.depth) == (one.states, one.transitions, one.depth)
     assert _summary(two) == _summary(one)
+    assert two.discoveries["host_write_completes"].verdict is Verdict.VIOLATED
+    assert edges[0] == edges[-1]
+    assert sum(dst < src for src, dst in edges[0]) > 100  # edges back to states found before: they are compared
 
 
 def _mutant_bounds(name: str) -> Bounds:

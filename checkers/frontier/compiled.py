@@ -416,6 +416,15 @@ int64_t pm_dedupe(const uint64_t *keys, int64_t n, uint64_t *tk, int32_t *ti, in
   return m;
 }
 
+void pm_lookup(const uint64_t *tk, const int32_t *ti, int64_t slots, const uint64_t *keys, int64_t n, int32_t *ids) {
+  uint64_t mask = (uint64_t)slots - 1;
+  for (int64_t i = 0; i < n; i++) {
+    uint64_t h = pm_slot(keys[i], mask);
+    while (ti[h] >= 0 && tk[h] != keys[i]) h = (h + 1) & mask;
+    ids[i] = ti[h];  /* -1: a free slot, the key is not there */
+  }
+}
+
 int64_t pm_visit(uint64_t *tk, int32_t *ti, int64_t slots, const uint64_t *keys, int64_t n, int64_t first_id,
                  int64_t limit, int32_t *ids, uint8_t *is_new) {
   uint64_t mask = (uint64_t)slots - 1;
@@ -604,6 +613,7 @@ class Runtime:
         self._visit_insert = _c_function(lib, "pm_visit_insert", [_U64, _I32, _N, _U64, _I32, _N], None)
         self._visit = _c_function(lib, "pm_visit", [_U64, _I32, _N, _U64, _N, _N, _N, _I32, _U8], _N)
         self._dedupe = _c_function(lib, "pm_dedupe", [_U64, _N, _U64, _I32, _N, _I64, _I64], _N)
+        self._lookup = _c_function(lib, "pm_lookup", [_U64, _I32, _N, _U64, _N, _I32], None)
         self._local = threading.local()
 
     def scratch(self, name: str, shape: tuple[int, ...], dtype: Any) -> np.ndarray:
@@ -622,6 +632,10 @@ class Runtime:
     def visit_insert(self, table_keys: np.ndarray, table_ids: np.ndarray, keys: np.ndarray, ids: np.ndarray) -> None:
         """Put distinct keys, none in the table yet, with their ids into an open-addressing table."""
         self._visit_insert(table_keys, table_ids, table_ids.size, keys, ids, keys.size)
+
+    def lookup(self, table_keys: np.ndarray, table_ids: np.ndarray, keys: np.ndarray, ids: np.ndarray) -> None:
+        """The id of each key in an open-addressing table, into ``ids`` (-1: not there); reads only."""
+        self._lookup(table_keys, table_ids, table_ids.size, keys, keys.size, ids)
 
     def visit(self, table_keys: np.ndarray, table_ids: np.ndarray, keys: np.ndarray, first_id: int, limit: int,
               ids: np.ndarray, is_new: np.ndarray) -> int:

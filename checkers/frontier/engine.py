@@ -149,6 +149,13 @@ def _expand_in_worker(packed: np.ndarray, keep_edges: bool) -> Expansion:
     return _WORKER.expand(packed, keep_edges)
 
 
+def _shift_candidates(edge_cand: np.ndarray | None, at: int) -> np.ndarray:
+    """A part's edges to its candidates moved to where its candidates start among all parts' (an edge to a
+    state of an earlier level, ``-2 - id``, stays)."""
+    assert edge_cand is not None
+    return np.where(edge_cand >= 0, edge_cand + at, edge_cand)
+
+
 def _stop(pool: Any) -> None:
     """End a pool of worker threads or processes."""
     if isinstance(pool, ThreadPoolExecutor):
@@ -162,7 +169,8 @@ def _stop(pool: Any) -> None:
 class Expansion:
     """The expansion of a frontier: distinct candidate successors (packed, canonical) in discovery order,
     their keys, and the source row, action instance and parameter of each; with liveness, per successor the
-    candidate it is and its source row (the edges)."""
+    candidate it is (or ``-2 - id`` of a state of an earlier level, not among the candidates) and its source
+    row (the edges)."""
 
     cand: np.ndarray
     cand_keys: np.ndarray
@@ -231,6 +239,9 @@ class FrontierChecker:
         self.kernel_choice = kernel
         self.kernel: Kernel | None = None  # the compiled encoding, once ``run`` has loaded it
         self.kernel_note = ""  # which path ran, and why (what ``check`` prints)
+        #: the visited set as it stood before the level being expanded, when it can be read from the worker
+        #: threads (the compiled hash table; never written while they run): ``expand`` drops what it holds
+        self._seen: HashVisited | None = None
 
     def load_kernel(self, build: bool) -> None:
         """Load the C kernel of this encoding from the cache, or compile it when ``build``, unless the numpy
@@ -398,8 +409,23 @@ class FrontierChecker:
             cand_keys = self.keys(cand)
         else:
             cand_keys = raw_keys[raw_first]
-        return Expansion(cand, cand_keys, src[raw_first], inst[raw_first], param[raw_first], succ.shape[0],
-                         raw_of if keep_edges else None, src if keep_edges else None, hits)
+        cand_src, cand_inst, cand_param = src[raw_first], inst[raw_first], param[raw_first]
+        edge_cand = raw_of if keep_edges else None
+        seen = self._seen
+        if seen is not None:
+            # most candidates were found at an earlier level: drop them here, in the worker, so that only new
+            # states are gathered, concatenated and added (at the large preset the candidates of a level took
+            # gigabytes). An edge to a dropped one keeps its id, as ``-2 - id``
+            known = seen.lookup(cand_keys)
+            fresh = np.flatnonzero(known < 0)
+            if keep_edges:
+                remap = -2 - known.astype(np.int64)
+                remap[fresh] = np.arange(fresh.size)
+                edge_cand = remap[raw_of]
+            cand, cand_keys = cand[fresh], cand_keys[fresh]
+            cand_src, cand_inst, cand_param = cand_src[fresh], cand_inst[fresh], cand_param[fresh]
+        return Expansion(cand, cand_keys, cand_src, cand_inst, cand_param, succ.shape[0], edge_cand,
+                         src if keep_edges else None, hits)
 
     def _visited(self, keys: np.ndarray, ids: np.ndarray) -> Visited:
         """The visited set holding ``keys`` with ``ids``: the compiled hash table of fingerprints when the
@@ -448,7 +474,7 @@ class FrontierChecker:
             np.concatenate([p.src + lo for p, lo in zip(done, bounds, strict=False)]),
             np.concatenate([p.inst for p in done]), np.concatenate([p.param for p in done]),
             sum(p.transitions for p in done),
-            np.concatenate([p.edge_cand + at for p, at in zip(done, cand_at, strict=False)])
+            np.concatenate([_shift_candidates(p.edge_cand, at) for p, at in zip(done, cand_at, strict=False)])
             if keep_edges else None,
             np.concatenate([p.edge_src + lo for p, lo in zip(done, bounds, strict=False)])
             if keep_edges else None, hits)
@@ -519,6 +545,7 @@ class FrontierChecker:
                 if self.max_states is not None and count >= self.max_states:
                     stop_reason = f"stopped at --max-states {self.max_states}"
                     break
+                self._seen = visited if isinstance(visited, HashVisited) else None  # read by the workers
                 part = self._expand_all(packed, frontier, keep_edges, pool)
                 transitions += part.transitions
                 for name, (row, _, _) in part.hits.items():
@@ -535,7 +562,11 @@ class FrontierChecker:
                 param_ids.append(part.param[nj])
                 if keep_edges:
                     assert part.edge_cand is not None and part.edge_src is not None and cand_ids is not None
-                    dst = cand_ids[part.edge_cand]  # the id of every successor
+                    # the id of every successor: a candidate's, or one found at an earlier level (-2 - id)
+                    ec = part.edge_cand
+                    dst = (-2 - ec).astype(np.int32)
+                    fresh_edges = ec >= 0
+                    dst[fresh_edges] = cand_ids[ec[fresh_edges]]
                     known = dst >= 0  # all but those cut off by --max-states
                     edge_src.append((base + part.edge_src[known]).astype(np.int32))
                     edge_dst.append(dst[known])
