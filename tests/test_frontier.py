@@ -342,14 +342,20 @@ def test_the_kernel_cache_keeps_the_recently_used_and_drops_the_rest(tmp_path: P
     in_use = library("in_use", compiled.KEEP_DAYS + 5)  # old, but the run has just loaded it
     killed = tmp_path / "tmpbuild"
     killed.mkdir()
-    os.utime(killed, (now - 2 * 3600, now - 2 * 3600))
+    orphans = [tmp_path / "gone.json", tmp_path / "fresh0.json.4242"]  # a sidecar alone, a killed run's temp file
+    for f in [*orphans, tmp_path / "building.json.77"]:
+        f.write_text("{}")
+    for f in (killed, *orphans):
+        os.utime(f, (now - 2 * 3600, now - 2 * 3600))
+    os.utime(tmp_path / "building.json.77", (now - 60, now - 60))  # a run writing its sidecar just now
     removed = compiled.prune_cache(tmp_path, keep=(in_use,), keep_newest=3, now=now)
     assert set(removed) == {old, fresh[3], fresh[4]}
     for lib in removed:
         assert not lib.exists() and not lib.with_suffix(".json").exists()
     for lib in (*fresh[:3], in_use):
         assert lib.exists() and lib.with_suffix(".json").exists()
-    assert not killed.exists()
+    assert not killed.exists() and not any(f.exists() for f in orphans)
+    assert (tmp_path / "building.json.77").exists()
     assert compiled.prune_cache(tmp_path, keep=(in_use,), keep_newest=3, now=now) == []
 
 

@@ -488,10 +488,11 @@ def touch(library: Path) -> None:
 
 def prune_cache(folder: Path | None = None, keep: Collection[Path] = (), keep_days: float = KEEP_DAYS,
                 keep_newest: int = KEEP_NEWEST, now: float | None = None) -> list[Path]:
-    """Bound the kernel cache: remove each library (with its sidecar) unused for more than ``keep_days`` days
-    or beyond the ``keep_newest`` most recently used, never one of ``keep``; and the temporary folders of
-    builds killed more than an hour ago. Returns the libraries removed. Errors are ignored: another run may
-    be pruning the same folder, and a library in use stays mapped in the processes that loaded it."""
+    """Bound the kernel cache: remove each library (with its sidecar) unused for more than ``keep_days``
+    days or beyond the ``keep_newest`` most recently used, never one of ``keep``; and what builds killed more than
+    an hour ago left (temporary folders and sidecar files, sidecars without their library). Returns the
+    libraries removed. Errors are ignored: another run may be pruning the same folder, and a library in use
+    stays mapped in the processes that loaded it."""
     folder = cache_dir() if folder is None else folder
     now = time.time() if now is None else now
     try:
@@ -504,6 +505,9 @@ def prune_cache(folder: Path | None = None, keep: Collection[Path] = (), keep_da
             mtime = e.stat(follow_symlinks=False).st_mtime
             if e.name.endswith(".so") and e.is_file(follow_symlinks=False):
                 libraries.append((mtime, Path(e.path)))
+            elif ".json" in e.name and now - mtime > _STALE_BUILD and (
+                    not e.name.endswith(".json") or not os.path.exists(os.path.join(folder, e.name[:-5] + ".so"))):
+                os.unlink(e.path)  # the temporary sidecar of a killed run, or a sidecar without its library
             elif e.is_dir(follow_symlinks=False) and e.name.startswith("tmp") and now - mtime > _STALE_BUILD:
                 shutil.rmtree(e.path, ignore_errors=True)
         except OSError:
