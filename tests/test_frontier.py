@@ -4,9 +4,11 @@ liveness and reachability predicates that are the catalogue's."""
 
 from __future__ import annotations
 
+import os
 import random
 import re
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -84,9 +86,21 @@ def test_worker_processes_and_slices_find_the_same_states(monkeypatch: pytest.Mo
 
 @needs_cc
 def test_worker_threads_of_the_compiled_kernel_find_the_same_states(monkeypatch: pytest.MonkeyPatch) -> None:
+    # with a liveness violation, and every liveness edge compared: those to a level's new states and those to
+    # states of earlier levels, which each part of the kernel's frontier drops from its candidates
+    model = MirrorModel(PRESETS["small"].with_(mutant="no_remote_timeout", recovery_kind=RecoveryKind.SWAP))
+    edges: list[set[tuple[int, int]]] = []  # the liveness edges of each run, as (source id, target id)
+    liveness = FrontierChecker._liveness
+
+    def keep_edges(self: FrontierChecker, p: Any, pending: np.ndarray, src: np.ndarray, dst: np.ndarray) -> Any:
+        edges.append(set(zip(src.tolist(), dst.tolist(), strict=True)))
+        return liveness(self, p, pending, src, dst)
+
+    monkeypatch.setattr(FrontierChecker, "_liveness", keep_edges)
     monkeypatch.setattr(engine, "_MIN_SPLIT", 1)  # split every frontier, however small
-    model = MirrorModel(PRESETS["small"])
-    one = FrontierChecker(model, PROPERTIES, kernel="c").run()
+    monkeypatch.setattr(engine, "_CHUNK", 300)  # and in slices
+    # the numpy path split the same way (worker processes) numbers the states as the kernel's threads do
+    one = FrontierChecker(model, PROPERTIES, kernel="numpy", jobs=2).run()
     checker = FrontierChecker(model, PROPERTIES, kernel="c", jobs=2)
     two = checker.run()
     pool = checker._pool()  # what the run split its frontiers over
@@ -94,6 +108,9 @@ def test_worker_threads_of_the_compiled_kernel_find_the_same_states(monkeypatch:
     pool.shutdown()
     assert (two.states, two.transitions, two.depth) == (one.states, one.transitions, one.depth)
     assert _summary(two) == _summary(one)
+    assert two.discoveries["host_write_completes"].verdict is Verdict.VIOLATED
+    assert edges[0] == edges[-1]
+    assert sum(dst < src for src, dst in edges[0]) > 100  # edges back to states found before: they are compared
 
 
 def _mutant_bounds(name: str) -> Bounds:
@@ -236,21 +253,28 @@ def _levels(checker: FrontierChecker, depth: int) -> list[np.ndarray]:
     return out
 
 
-def _compare_with_numpy(bounds: Bounds, depth: int, kernel: compiled.Kernel | None = None) -> set[int]:
-    """Compare the kernel's successors (rows, sources, instances, parameters, in order), predicates, canonical
-    forms and fingerprints with the numpy path's on the first frontiers; the pairs the kernel found enabled."""
+def _compare_with_numpy(bounds: Bounds, depth: int, kernel: compiled.Kernel | None = None,
+                        events_hit: set[str] | None = None) -> set[int]:
+    """Compare the kernel's successors (rows, sources, instances, parameters, in order), the first step of
+    every witness's event, predicates, canonical forms and fingerprints with the numpy path's on the first
+    frontiers; the pairs the kernel found enabled (and, into ``events_hit``, the events either path hit)."""
     numpy_path = FrontierChecker(MirrorModel(bounds), PROPERTIES, kernel="numpy")
-    kernel = kernel or compiled.compile_encoding(numpy_path.enc, numpy_path.preds)
+    kernel = kernel or compiled.compile_encoding(numpy_path.enc, numpy_path.preds, events=numpy_path.events)
     assert kernel is not None
     kernel.use_symmetry(numpy_path.sym, engine.padded_width(len(numpy_path.lay.names)))
     enabled: set[int] = set()
     for packed in _levels(numpy_path, depth):
         f = engine.unpack(packed, len(numpy_path.lay.names))
-        want = numpy_path.successors(f, packed)
-        *got, bad = kernel.successors(packed)
+        want_hits: dict[str, tuple[int, int, int]] = {}
+        got_hits: dict[str, tuple[int, int, int]] = {}
+        want = numpy_path.successors(f, packed, want_hits)
+        *got, bad = kernel.successors(packed, got_hits)
         assert bad == -1
         for x, y in zip(want, got, strict=True):
             assert np.array_equal(x, y)
+        assert got_hits == want_hits
+        if events_hit is not None:
+            events_hit |= want_hits.keys() | got_hits.keys()
         enabled |= {int(a) * 1000 + int(v) for a, v in zip(got[2], got[3], strict=True)}
         values = kernel.predicates(packed)
         for name in numpy_path.preds:
@@ -263,8 +287,10 @@ def _compare_with_numpy(bounds: Bounds, depth: int, kernel: compiled.Kernel | No
 @needs_cc
 @pytest.mark.parametrize("kind", list(RecoveryKind))
 def test_the_compiled_kernel_computes_what_the_numpy_path_computes(kind: RecoveryKind) -> None:
-    enabled = _compare_with_numpy(PRESETS["small"].with_(recovery_kind=kind), depth=8)
+    events: set[str] = set()
+    enabled = _compare_with_numpy(PRESETS["small"].with_(recovery_kind=kind), depth=8, events_hit=events)
     assert len(enabled) > 10
+    assert events, "no witness's event was compared"
 
 
 @needs_cc
@@ -281,6 +307,70 @@ def test_the_kernel_comparison_sees_a_dropped_write(tmp_path: Path) -> None:
     broken = compiled.Kernel(library, [(p.inst, p.param) for p in te.pairs], list(te.predicates), cached=False)
     with pytest.raises(AssertionError):
         _compare_with_numpy(bounds, depth=3, kernel=broken)
+
+
+@needs_cc
+def test_the_kernel_comparison_sees_a_kernel_without_events(tmp_path: Path) -> None:
+    # a kernel that evaluates no witness's event (as before the events were compiled into it) finds no first
+    # step where the numpy path finds a checkpoint's, at depth 2 of these bounds
+    numpy_path = FrontierChecker(MirrorModel(TINY), PROPERTIES, kernel="numpy")
+    te = compiled.trace(numpy_path.enc, numpy_path.preds, numpy_path.events)
+    assert any(p.events for p in te.pairs)
+    for p in te.pairs:
+        p.events.clear()
+    library = tmp_path / "no_events.so"
+    compiled.build(compiled.c_source(te), library, str(compiled.compiler()))
+    broken = compiled.Kernel(library, [(p.inst, p.param) for p in te.pairs], list(te.predicates), cached=False,
+                             events=te.events)
+    with pytest.raises(AssertionError, match="checkpoint_reachable"):
+        _compare_with_numpy(TINY, depth=3, kernel=broken)
+
+
+def test_the_kernel_cache_keeps_the_recently_used_and_drops_the_rest(tmp_path: Path) -> None:
+    now = 1_000_000_000.0
+    day = 86400.0
+
+    def library(name: str, age_days: float) -> Path:
+        lib = tmp_path / f"{name}.so"
+        lib.write_bytes(b"\0")
+        lib.with_suffix(".json").write_text("{}")
+        os.utime(lib, (now - age_days * day, now - age_days * day))
+        return lib
+
+    fresh = [library(f"fresh{i}", i / 10) for i in range(5)]  # fresh0 the most recently used
+    old = library("old", compiled.KEEP_DAYS + 1)
+    in_use = library("in_use", compiled.KEEP_DAYS + 5)  # old, but the run has just loaded it
+    killed = tmp_path / "tmpbuild"
+    killed.mkdir()
+    orphans = [tmp_path / "gone.json", tmp_path / "fresh0.json.4242"]  # a sidecar alone, a killed run's temp file
+    for f in [*orphans, tmp_path / "building.json.77"]:
+        f.write_text("{}")
+    for f in (killed, *orphans):
+        os.utime(f, (now - 2 * 3600, now - 2 * 3600))
+    os.utime(tmp_path / "building.json.77", (now - 60, now - 60))  # a run writing its sidecar just now
+    removed = compiled.prune_cache(tmp_path, keep=(in_use,), keep_newest=3, now=now)
+    assert set(removed) == {old, fresh[3], fresh[4]}
+    for lib in removed:
+        assert not lib.exists() and not lib.with_suffix(".json").exists()
+    for lib in (*fresh[:3], in_use):
+        assert lib.exists() and lib.with_suffix(".json").exists()
+    assert not killed.exists() and not any(f.exists() for f in orphans)
+    assert (tmp_path / "building.json.77").exists()
+    assert compiled.prune_cache(tmp_path, keep=(in_use,), keep_newest=3, now=now) == []
+
+
+@needs_cc
+def test_a_kernel_loaded_from_the_cache_counts_as_used(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    checker = FrontierChecker(MirrorModel(TINY), PROPERTIES, kernel="c")
+    checker.load_kernel(build=True)
+    assert checker.kernel is not None
+    library = checker.kernel.library
+    os.utime(library, (1.0, 1.0))  # as if last used in 1970: pruned, unless loading it marks it used
+    again = FrontierChecker(MirrorModel(TINY), PROPERTIES, kernel="c")
+    again.load_kernel(build=False)
+    assert again.kernel is not None and again.kernel.cached
+    assert compiled.prune_cache(library.parent, now=library.stat().st_mtime) == []
 
 
 @pytest.mark.slow
@@ -387,7 +477,7 @@ def test_kernel_c_without_a_compiler_is_a_usage_error(monkeypatch: pytest.Monkey
 @needs_cc
 @pytest.mark.parametrize("kind", [RecoveryKind.WRITETHROUGH, RecoveryKind.SWAP], ids=lambda k: k.name.lower())
 def test_the_compiled_kernel_finds_every_witness_event_the_numpy_path_finds(kind: RecoveryKind) -> None:
-    # the kernel computes no events: they are evaluated beside it, and must give the same first steps
+    # the kernel computes the events beside each successor, and must give the numpy path's first steps;
     # a premature timeout, so that the late delivery after a timeout applies too (a marker recovery does not)
     bounds = PRESETS["small"].with_(recovery_kind=kind, premature_timeouts=1)
     witnesses = [p for p in PROPERTIES if p.event is not None and not not_applicable(p, bounds)]

@@ -69,7 +69,10 @@ from pitmirror.spec.properties import BY_NAME, PROPERTIES, Kind, not_applicable,
                    "else holds)")
 @click.option("--kernel", type=click.Choice(KERNELS), default="auto", show_default=True,
               help="frontier engine: c compiles the encoding (cached per bounds), numpy evaluates it over arrays; "
-                   f"auto uses a cached kernel, compiling one once a run passes {AUTO_COMPILE_AT:,} states")
+                   f"auto uses a cached kernel, compiling one once a run passes {AUTO_COMPILE_AT:,} states. "
+                   "Kernels are kept in $XDG_CACHE_HOME/pitmirror/kernels (~/.cache/... by default); each build "
+                   f"drops those unused for {compiled.KEEP_DAYS} days and all but the {compiled.KEEP_NEWEST} most "
+                   "recently used; delete the folder to clear it")
 @click.option("--quiet", is_flag=True, help="no progress display")
 def check(preset: str, fence: str | None, recovery: str, mutant: str | None, properties: tuple[str, ...],
           max_states: int | None, out_dir: Path, json_path: Path | None, no_symmetry: bool, jobs: int, engine: str,

@@ -30,8 +30,6 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Generic, TypeVar
 
-import networkx as nx
-
 from pitmirror.spec.interface import (
     Canonicalizer,
     HasBoundary,
@@ -69,6 +67,8 @@ def trap_note(entry: int, successors: Callable[[int], Iterable[int]], step: int)
     no non-pending state is reachable): how many states are trapped with it and whether they end in a cycle
     or a dead end. networkx holds only this trapped region (its strongly connected components), never the
     whole graph."""
+    import networkx as nx  # only when a liveness property fails: a fifth of a second off every command's start
+
     graph = nx.DiGraph()
     graph.add_node(entry)
     stack = [entry]

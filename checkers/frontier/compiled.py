@@ -21,6 +21,7 @@ in milliseconds; ``ctypes`` calls it. Without a C compiler the engine stays on n
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import functools
 import hashlib
@@ -29,8 +30,10 @@ import os
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+import threading
+import time
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -138,13 +141,15 @@ def _is_bool(x: Any) -> bool:
 @dataclass
 class TracedPair:
     """One (action instance, parameter) whose guard is not constantly false: its guard, the slots its effect
-    changes (slot index -> term) and the capacity condition."""
+    changes (slot index -> term), the capacity condition, and the witnesses' events that are steps of its
+    action (event index -> term over the states before and after)."""
 
     inst: int
     param: int
     guard: Term
     writes: dict[int, Term]
     fits: Term
+    events: dict[int, Term] = field(default_factory=dict)
 
 
 @dataclass
@@ -155,14 +160,27 @@ class TracedEncoding:
     width: int
     pairs: list[TracedPair]
     predicates: dict[str, Term]
+    events: list[str] = field(default_factory=list)
 
 
-def trace(enc: Encoding, predicates: dict[str, Callable[[SV], Term]]) -> TracedEncoding:
-    """Run the encoding's instances and the predicates once on traced slots (``TraceError`` if it cannot be
-    traced)."""
+#: a witness's event for the kernel: the name of the action it is a step of, and its predicate over the
+#: states before and after the step (``checkers.frontier.predicates.EVENT_PREDICATES``)
+EventSpec = tuple[str, Callable[[SV, SV], Term]]
+
+
+def action_of(inst_name: str) -> str:
+    """The action an instance is a step of: its name up to the fixed parts in brackets."""
+    return inst_name.split("[")[0]
+
+
+def trace(enc: Encoding, predicates: dict[str, Callable[[SV], Term]],
+          events: dict[str, EventSpec] | None = None) -> TracedEncoding:
+    """Run the encoding's instances, the predicates and the witnesses' ``events`` (on the steps of their
+    actions' instances) once on traced slots (``TraceError`` if it cannot be traced)."""
     tr = Tracer()
     names = enc.lay.names
     leaves = {k: tr.node("var", i) for i, k in enumerate(names)}
+    evs = list((events or {}).items())
     pairs = []
     for a, inst in enumerate(enc.instances):
         for v in enc.params(inst):
@@ -171,9 +189,11 @@ def trace(enc: Encoding, predicates: dict[str, Callable[[SV], Term]]) -> TracedE
                 continue
             t, ok = inst.effect(SV(enc.lay, dict(leaves)), v)
             writes = {k: t.d[name] for k, name in enumerate(names) if t.d[name] is not leaves[name]}
-            pairs.append(TracedPair(a, v, g, writes, ok))
+            hit = {e: ev(SV(enc.lay, dict(leaves)), t) for e, (_, (action, ev)) in enumerate(evs)
+                   if action == action_of(inst.name)}
+            pairs.append(TracedPair(a, v, g, writes, ok, {e: x for e, x in hit.items() if x is not False}))
     preds = {name: f(SV(enc.lay, dict(leaves))) for name, f in predicates.items()}
-    return TracedEncoding(tr, len(names), pairs, preds)
+    return TracedEncoding(tr, len(names), pairs, preds, [name for name, _ in evs])
 
 
 # --- C generation ----------------------------------------------------------------------------------------
@@ -231,20 +251,28 @@ def c_source(te: TracedEncoding) -> str:
         out.append(f"    gi[{k}] = ({_atom(gd)}) != 0; counts[{k}] += gi[{k}];")
     out += ["  }", "  return 0;", "}", ""]
     # effects: one function per pair (small functions keep the compiler's time linear in the source), called
-    # only where the guard holds; each successor at its place (pos[k]: the next row of pair k)
+    # only where the guard holds; each successor at its place (pos[k]: the next row of pair k). A witness's
+    # event is evaluated on the step only while it is wanted (want[e]) and this pair has not hit it yet in
+    # this call: hit[e * NPAIRS + k] is the first row where it holds (rows ascend), -1 while none does
     for k, p in enumerate(te.pairs):
-        out.append(f"static int eff{k}(const int8_t *s, int8_t *o) {{")
-        out += _lines(_needed([*p.writes.values(), p.fits], set()), "  ")
+        out.append(f"static int eff{k}(const int8_t *s, int8_t *o, int64_t i, int64_t *hit, const uint8_t *want) {{")
+        body = _needed([*p.writes.values(), p.fits], set())
+        out += _lines(body, "  ")
         out += [f"  o[{col}] = (int8_t)({_atom(x)});" for col, x in p.writes.items()]
+        done = {n.nid for n in body}
+        for e, ev in p.events.items():
+            out.append(f"  if (want[{e}] && hit[{e} * NPAIRS + {k}] < 0) {{")
+            out += _lines(_needed([ev], done), "    ")  # its own nodes: the effect's are in scope already
+            out += [f"    if ({_atom(ev)}) hit[{e} * NPAIRS + {k}] = i;", "  }"]
         out += [f"  return ({_atom(p.fits)}) != 0;", "}", ""]
     out += ["int64_t pm_effects(const int8_t *rows, int64_t n, int64_t wp, const uint8_t *g, int64_t *pos,",
-            "                   int8_t *out, int64_t *src) {",
+            "                   int8_t *out, int64_t *src, int64_t *hit, const uint8_t *want) {",
             "  for (int64_t i = 0; i < n; i++) {", "    const int8_t *s = rows + i * wp;",
             "    const uint8_t *gi = g + i * NPAIRS;"]
     for k in range(np_):
         out += [f"    if (gi[{k}]) {{", f"      int64_t at = pos[{k}]++;", "      int8_t *o = out + at * wp;",
                 "      memcpy(o, s, wp);", "      src[at] = i;",
-                f"      if (!eff{k}(s, o)) return i * NPAIRS + {k};  /* outgrows a capacity */", "    }"]
+                f"      if (!eff{k}(s, o, i, hit, want)) return i * NPAIRS + {k};  /* outgrows a capacity */", "    }"]
     out += ["  }", "  return -1;", "}", ""]
     # predicates: one row of results per predicate
     preds = list(te.predicates.values())
@@ -261,6 +289,7 @@ def c_source(te: TracedEncoding) -> str:
 # compared with them by tests/test_frontier.py. The renamings come in as ``RowSymmetry.tables``.
 RUNTIME_C = r"""
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #define PM_MIRROR_WRITE @MIRROR_WRITE@
 
@@ -280,11 +309,15 @@ void pm_fingerprints(const int8_t *rows, int64_t n, int64_t wp, uint64_t *out) {
 }
 
 /* the image of one row under one renaming (RowSymmetry.apply) */
-static void pm_apply(const int8_t *row, int8_t *g, int64_t wp, const int32_t *order, const int8_t *vlut,
-                     const int8_t *blut, int nb, const int32_t *t) {
-  for (int64_t j = 0; j < wp; j++) g[j] = row[order[j]];
+static void pm_apply(const int8_t *row, int8_t *g, int64_t wp, const int32_t *order, const int32_t *moved,
+                     int32_t nmoved, const int8_t *vlut, int rename_values, const int8_t *blut, int nb,
+                     const int32_t *t) {
+  /* g[j] = row[order[j]] for every slot: a copy, then the few slots a renaming moves (the blocks of volumes) */
+  memcpy(g, row, wp);
+  for (int32_t k = 0; k < nmoved; k++) g[moved[k]] = row[order[moved[k]]];
   int32_t nv = *t++;
-  for (int32_t k = 0; k < nv; k++, t++) g[*t] = vlut[g[*t]];
+  if (rename_values) for (int32_t k = 0; k < nv; k++) g[t[k]] = vlut[g[t[k]]];
+  t += nv;
   int32_t nl = *t++;
   for (int32_t k = 0; k < nl; k++, t += 3) g[t[0]] = g[t[1]] > t[2] ? blut[g[t[0]] + 1] : 0;
   int32_t plen = *t++, np = *t++;
@@ -325,18 +358,34 @@ static int pm_less(const int8_t *a, const int8_t *b, int64_t wp) {  /* by 64-bit
   return 0;
 }
 
-void pm_canonical(int8_t *rows, int64_t n, int64_t wp, int64_t nperm, const int32_t *orders,
+int64_t pm_canonical(int8_t *rows, int64_t n, int64_t wp, int64_t nperm, const int32_t *orders,
                   const int8_t *vluts, int64_t nvals, const int8_t *bluts, int64_t nb, const int32_t *t) {
   int8_t img[4096], best[4096];
+  /* per renaming: the slots it moves, and whether it renames values (one that moves only blocks leaves every
+     value slot as it is) */
+  int32_t *moved = malloc(sizeof(int32_t) * (size_t)(nperm * wp + 1));
+  int32_t *nmoved = malloc(sizeof(int32_t) * (size_t)(nperm + 1));
+  int8_t *renames = malloc((size_t)nperm + 1);
+  if (!moved || !nmoved || !renames) { free(moved); free(nmoved); free(renames); return -1; }
+  for (int64_t p = 0; p < nperm; p++) {
+    nmoved[p] = 0;
+    for (int64_t j = 0; j < wp; j++)
+      if (orders[p * wp + j] != j) moved[p * wp + nmoved[p]++] = (int32_t)j;
+    renames[p] = 0;
+    for (int64_t v = 0; v < nvals; v++) renames[p] |= vluts[p * nvals + v] != v;
+  }
   for (int64_t i = 0; i < n; i++) {
     int8_t *row = rows + i * wp;
     memcpy(best, row, wp);
     for (int64_t p = 0; p < nperm; p++) {
-      pm_apply(row, img, wp, orders + p * wp, vluts + p * nvals, bluts + p * (nb + 1), (int)nb, t);
+      pm_apply(row, img, wp, orders + p * wp, moved + p * wp, nmoved[p], vluts + p * nvals, renames[p],
+               bluts + p * (nb + 1), (int)nb, t);
       if (pm_less(img, best, wp)) memcpy(best, img, wp);
     }
     memcpy(row, best, wp);
   }
+  free(moved); free(nmoved); free(renames);
+  return 0;
 }
 
 /* the visited set (visited.HashVisited): open addressing, linear probing, a free slot has id -1 */
@@ -348,6 +397,31 @@ void pm_visit_insert(uint64_t *tk, int32_t *ti, int64_t slots, const uint64_t *k
     uint64_t h = pm_slot(keys[i], mask);
     while (ti[h] >= 0) h = (h + 1) & mask;
     tk[h] = keys[i]; ti[h] = ids[i];
+  }
+}
+
+/* the distinct keys of a frontier's successors in discovery order (engine.FrontierChecker.expand): first[m]
+   is the first row with the m-th distinct key, of[i] the number of row i's key; tk/ti a free table of slots
+   (a power of two above n) */
+int64_t pm_dedupe(const uint64_t *keys, int64_t n, uint64_t *tk, int32_t *ti, int64_t slots, int64_t *first,
+                  int64_t *of) {
+  uint64_t mask = (uint64_t)slots - 1;
+  int64_t m = 0;
+  for (int64_t i = 0; i < n; i++) {
+    uint64_t h = pm_slot(keys[i], mask);
+    while (ti[h] >= 0 && tk[h] != keys[i]) h = (h + 1) & mask;
+    if (ti[h] >= 0) { of[i] = ti[h]; continue; }
+    tk[h] = keys[i]; ti[h] = (int32_t)m; first[m] = i; of[i] = m; m++;
+  }
+  return m;
+}
+
+void pm_lookup(const uint64_t *tk, const int32_t *ti, int64_t slots, const uint64_t *keys, int64_t n, int32_t *ids) {
+  uint64_t mask = (uint64_t)slots - 1;
+  for (int64_t i = 0; i < n; i++) {
+    uint64_t h = pm_slot(keys[i], mask);
+    while (ti[h] >= 0 && tk[h] != keys[i]) h = (h + 1) & mask;
+    ids[i] = ti[h];  /* -1: a free slot, the key is not there */
   }
 }
 
@@ -398,7 +472,60 @@ def cache_dir() -> Path:
     return Path(root) / "pitmirror" / "kernels"
 
 
-FORMAT = 1  # of the generated source and its sidecar: bump when ``c_source`` changes meaning
+#: the kernel cache is pruned whenever a kernel is built: a library unused (neither built nor loaded) for
+#: KEEP_DAYS days goes, and of the rest only the KEEP_NEWEST most recently used stay (a kernel is about 1 MB at
+#: the default bounds; every bounds, mutant, property selection and source edit is a kernel of its own)
+KEEP_DAYS = 30
+KEEP_NEWEST = 64
+_STALE_BUILD = 3600.0  # seconds after which a build's temporary folder is a leftover of a killed run
+
+
+def touch(library: Path) -> None:
+    """Mark a cached library as used now (its mtime is what ``prune_cache`` ranks by)."""
+    with contextlib.suppress(OSError):  # a read-only cache still loads; it is only ranked as older
+        os.utime(library)
+
+
+def prune_cache(folder: Path | None = None, keep: Collection[Path] = (), keep_days: float = KEEP_DAYS,
+                keep_newest: int = KEEP_NEWEST, now: float | None = None) -> list[Path]:
+    """Bound the kernel cache: remove each library (with its sidecar) unused for more than ``keep_days``
+    days or beyond the ``keep_newest`` most recently used, never one of ``keep``; and what builds killed more than
+    an hour ago left (temporary folders and sidecar files, sidecars without their library). Returns the
+    libraries removed. Errors are ignored: another run may be pruning the same folder, and a library in use
+    stays mapped in the processes that loaded it."""
+    folder = cache_dir() if folder is None else folder
+    now = time.time() if now is None else now
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return []
+    libraries: list[tuple[float, Path]] = []
+    for e in entries:
+        try:
+            mtime = e.stat(follow_symlinks=False).st_mtime
+            if e.name.endswith(".so") and e.is_file(follow_symlinks=False):
+                libraries.append((mtime, Path(e.path)))
+            elif ".json" in e.name and now - mtime > _STALE_BUILD and (
+                    not e.name.endswith(".json") or not os.path.exists(os.path.join(folder, e.name[:-5] + ".so"))):
+                os.unlink(e.path)  # the temporary sidecar of a killed run, or a sidecar without its library
+            elif e.is_dir(follow_symlinks=False) and e.name.startswith("tmp") and now - mtime > _STALE_BUILD:
+                shutil.rmtree(e.path, ignore_errors=True)
+        except OSError:
+            continue
+    libraries.sort(key=lambda x: x[0], reverse=True)  # most recently used first
+    kept = {Path(k).resolve() for k in keep}
+    removed = []
+    for rank, (mtime, lib) in enumerate(libraries):
+        if lib.resolve() in kept or (rank < keep_newest and now - mtime <= keep_days * 86400):
+            continue
+        for f in (lib, lib.with_suffix(".json")):
+            with contextlib.suppress(OSError):
+                f.unlink()
+        removed.append(lib)
+    return removed
+
+
+FORMAT = 2  # of the generated source and its sidecar: bump when ``c_source`` changes meaning
 
 
 @functools.cache
@@ -485,19 +612,52 @@ class Runtime:
     def __init__(self, library: Path) -> None:
         lib = ctypes.CDLL(str(library))
         self._fingerprints = _c_function(lib, "pm_fingerprints", [_I8, _N, _N, _U64], None)
-        self._canonical = _c_function(lib, "pm_canonical", [_I8, _N, _N, _N, _I32, _I8, _N, _I8, _N, _I32], None)
+        self._canonical = _c_function(lib, "pm_canonical", [_I8, _N, _N, _N, _I32, _I8, _N, _I8, _N, _I32], _N)
         self._sym: tuple[Any, ...] | None = None
         self._visit_insert = _c_function(lib, "pm_visit_insert", [_U64, _I32, _N, _U64, _I32, _N], None)
         self._visit = _c_function(lib, "pm_visit", [_U64, _I32, _N, _U64, _N, _N, _N, _I32, _U8], _N)
+        self._dedupe = _c_function(lib, "pm_dedupe", [_U64, _N, _U64, _I32, _N, _I64, _I64], _N)
+        self._lookup = _c_function(lib, "pm_lookup", [_U64, _I32, _N, _U64, _N, _I32], None)
+        self._local = threading.local()
+
+    def scratch(self, name: str, shape: tuple[int, ...], dtype: Any) -> np.ndarray:
+        """A work array of this thread, reused from call to call (contents undefined). A fresh array of tens of
+        megabytes per frontier chunk costs the kernel's zeroing of every new page, which showed as the largest
+        single item of a profile of a run; a reused one is paid for once."""
+        dt = np.dtype(dtype)
+        nbytes = int(np.prod(shape)) * dt.itemsize
+        bufs: dict[str, np.ndarray] = self._local.__dict__.setdefault("bufs", {})
+        buf = bufs.get(name)
+        if buf is None or buf.size < nbytes:
+            buf = bufs[name] = np.empty(nbytes + nbytes // 4, dtype=np.uint8)  # room to grow a little
+        out: np.ndarray = buf[:nbytes].view(dt).reshape(shape)
+        return out
 
     def visit_insert(self, table_keys: np.ndarray, table_ids: np.ndarray, keys: np.ndarray, ids: np.ndarray) -> None:
         """Put distinct keys, none in the table yet, with their ids into an open-addressing table."""
         self._visit_insert(table_keys, table_ids, table_ids.size, keys, ids, keys.size)
 
+    def lookup(self, table_keys: np.ndarray, table_ids: np.ndarray, keys: np.ndarray, ids: np.ndarray) -> None:
+        """The id of each key in an open-addressing table, into ``ids`` (-1: not there); reads only."""
+        self._lookup(table_keys, table_ids, table_ids.size, keys, keys.size, ids)
+
     def visit(self, table_keys: np.ndarray, table_ids: np.ndarray, keys: np.ndarray, first_id: int, limit: int,
               ids: np.ndarray, is_new: np.ndarray) -> int:
         """``visited.HashVisited.add`` in the table (``limit`` -1: none); returns how many keys were new."""
         return int(self._visit(table_keys, table_ids, table_ids.size, keys, keys.size, first_id, limit, ids, is_new))
+
+    def dedupe(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The distinct ``keys`` in order of first occurrence: the index of each one's first occurrence, and
+        for every key the number of its distinct key (what sorting the keys gives, in one pass)."""
+        keys = np.ascontiguousarray(keys, dtype=np.uint64)
+        slots = 1 << max(4, (2 * keys.size).bit_length())
+        first = np.empty(keys.size, dtype=np.int64)
+        of = np.empty(keys.size, dtype=np.int64)
+        table_ids = self.scratch("dedupe_ids", (slots,), np.int32)
+        table_ids.fill(-1)
+        m = self._dedupe(keys, keys.size, self.scratch("dedupe_keys", (slots,), np.uint64), table_ids, slots, first,
+                         of)
+        return first[:m], of
 
     def fingerprints(self, rows: np.ndarray) -> np.ndarray:
         """``engine.fingerprints`` of packed rows, compiled."""
@@ -520,8 +680,9 @@ class Runtime:
         nperm, orders, vluts, nvals, bluts, nb, slots = self._sym
         fits = in_place and rows.dtype == np.int8 and rows.flags.c_contiguous and rows.flags.writeable
         out = rows if fits else np.array(rows, dtype=np.int8, order="C")
-        if nperm and out.shape[0]:
-            self._canonical(out, out.shape[0], out.shape[1], nperm, orders, vluts, nvals, bluts, nb, slots)
+        if nperm and out.shape[0] and self._canonical(out, out.shape[0], out.shape[1], nperm, orders, vluts, nvals,
+                                                      bluts, nb, slots):
+            raise MemoryError("the compiled canonical form could not allocate its tables")
         return out
 
 
@@ -532,7 +693,9 @@ def runtime_library() -> Path:
         raise CompileError("no C compiler found (set CC, or install gcc)")
     digest = hashlib.sha256("\0".join((RUNTIME_C, cc, *RUNTIME_CFLAGS)).encode()).hexdigest()[:32]
     library = cache_dir() / f"runtime-{digest}.so"
-    if not library.exists():
+    if library.exists():
+        touch(library)
+    else:
         build(RUNTIME_C, library, cc, RUNTIME_CFLAGS)
     return library
 
@@ -542,33 +705,48 @@ class Kernel(Runtime):
     fingerprints and canonical forms)."""
 
     def __init__(self, library: Path, pairs: Sequence[tuple[int, int]], predicates: Sequence[str],
-                 cached: bool) -> None:
+                 cached: bool, events: Sequence[str] = ()) -> None:
         super().__init__(runtime_library())
         self.library = library
         self.cached = cached  # loaded from the cache, not compiled by this run
         self.npairs = len(pairs)
         self.predicate_names = list(predicates)
+        self.event_names = list(events)
         lib = ctypes.CDLL(str(library))
         self._guards = _c_function(lib, "pm_guards", [_I8, _N, _N, _U8, _I64], _N)
-        self._effects = _c_function(lib, "pm_effects", [_I8, _N, _N, _U8, _I64, _I8, _I64], _N)
+        self._effects = _c_function(lib, "pm_effects", [_I8, _N, _N, _U8, _I64, _I8, _I64, _I64, _U8], _N)
         self._props = _c_function(lib, "pm_props", [_I8, _N, _N, _U8], None)
         self.pair_inst = np.array([a for a, _ in pairs], dtype=np.int16)
         self.pair_param = np.array([v for _, v in pairs], dtype=np.int16)
 
-    def successors(self, packed: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
+    def successors(self, packed: np.ndarray, hits: dict[str, tuple[int, int, int]] | None = None,
+                   found: Collection[str] = ()) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
         """Every successor of every row of ``packed`` (instance-major, then source row, as the numpy path
         orders them): the packed successors, their source rows, instances and parameters, and -1; or, when a
-        successor outgrows a capacity, ``row * pairs + pair`` of the first such one last."""
+        successor outgrows a capacity, ``row * pairs + pair`` of the first such one last. With ``hits``, the
+        first step (source row, instance, parameter; in that order too) of each compiled event not in
+        ``hits`` or ``found`` yet is added to it. The successors' array is this thread's scratch: the next
+        call from the same thread overwrites it (copy what must stay)."""
         packed = np.ascontiguousarray(packed)
         n, wp = packed.shape
-        g = np.empty(n * self.npairs, dtype=np.uint8)
+        g = self.scratch("guards", (n * self.npairs,), np.uint8)
         counts = np.zeros(self.npairs, dtype=np.int64)
         self._guards(packed, n, wp, g, counts)
         starts = np.concatenate(([0], np.cumsum(counts)))
         total = int(starts[-1])
-        out = np.empty((total, wp), dtype=np.int8)
+        out = self.scratch("successors", (total, wp), np.int8)
         src = np.empty(total, dtype=np.int64)
-        bad = self._effects(packed, n, wp, g, np.ascontiguousarray(starts[:-1]), out, src)
+        want = np.array([hits is not None and e not in hits and e not in found for e in self.event_names]
+                        + [False], dtype=np.uint8)  # (one more: never an empty array)
+        hit = np.full(max(1, len(self.event_names) * self.npairs), -1, dtype=np.int64)
+        bad = self._effects(packed, n, wp, g, np.ascontiguousarray(starts[:-1]), out, src, hit, want)
+        if hits is not None and want.any():
+            first = hit[: len(self.event_names) * self.npairs].reshape(len(self.event_names), max(1, self.npairs))
+            for e, name in enumerate(self.event_names):
+                pair = np.flatnonzero(first[e] >= 0)
+                if want[e] and pair.size:  # the first pair in the numpy path's order, at its first row
+                    k = int(pair[0])
+                    hits[name] = (int(first[e, k]), int(self.pair_inst[k]), int(self.pair_param[k]))
         return out, src, np.repeat(self.pair_inst, counts), np.repeat(self.pair_param, counts), int(bad)
 
     def predicates(self, packed: np.ndarray) -> dict[str, np.ndarray]:
@@ -581,35 +759,39 @@ class Kernel(Runtime):
         return {name: m[k] for k, name in enumerate(self.predicate_names)}
 
 
-def compile_encoding(enc: Encoding, predicates: dict[str, Callable[[SV], Term]], build_missing: bool = True
-                     ) -> Kernel | None:
-    """The kernel of ``enc`` and ``predicates``: loaded from the cache when these sources and bounds were
-    compiled before (no tracing then), else traced, generated, compiled and cached (``None`` instead when not
-    ``build_missing``). Raises ``CompileError`` without a working C compiler, ``TraceError`` when the encoding
-    cannot be traced."""
+def compile_encoding(enc: Encoding, predicates: dict[str, Callable[[SV], Term]], build_missing: bool = True,
+                     events: dict[str, EventSpec] | None = None) -> Kernel | None:
+    """The kernel of ``enc``, ``predicates`` and the witnesses' ``events``: loaded from the cache when these
+    sources and bounds were compiled before (no tracing then), else traced, generated, compiled and cached
+    (``None`` instead when not ``build_missing``). Raises ``CompileError`` without a working C compiler,
+    ``TraceError`` when the encoding cannot be traced."""
     cc = compiler()
     if cc is None:
         raise CompileError("no C compiler found (set CC, or install gcc)")
-    key = kernel_key(enc, list(predicates), cc)
+    events = events or {}
+    key = kernel_key(enc, [*predicates, "|", *(f"{n}:{a}" for n, (a, _) in events.items())], cc)
     library = cache_dir() / f"{key}.so"
     sidecar = library.with_suffix(".json")
     if library.exists() and sidecar.exists():
         try:
             meta = json.loads(sidecar.read_text())
             pairs = [(int(a), int(v)) for a, v in meta["pairs"]]
-            if meta["predicates"] == list(predicates) and all(0 <= a < len(enc.instances) for a, _ in pairs):
-                return Kernel(library, pairs, meta["predicates"], cached=True)
+            if (meta["predicates"] == list(predicates) and meta["events"] == list(events)
+                    and all(0 <= a < len(enc.instances) for a, _ in pairs)):
+                touch(library)
+                return Kernel(library, pairs, meta["predicates"], cached=True, events=meta["events"])
         except (OSError, ValueError, KeyError, TypeError):
             pass  # a damaged cache entry: build it again
     if not build_missing:
         return None
-    te = trace(enc, predicates)
+    te = trace(enc, predicates, events)
     build(c_source(te), library, cc)
     pairs = [(p.inst, p.param) for p in te.pairs]
     tmp = sidecar.with_suffix(f".json.{os.getpid()}")
     try:
-        tmp.write_text(json.dumps({"pairs": pairs, "predicates": list(te.predicates)}))
+        tmp.write_text(json.dumps({"pairs": pairs, "predicates": list(te.predicates), "events": te.events}))
         os.replace(tmp, sidecar)
     except OSError:
         pass  # the library is built and loads; without its sidecar the next run builds it again
-    return Kernel(library, pairs, list(te.predicates), cached=False)
+    prune_cache(library.parent, keep=(library, runtime_library()))
+    return Kernel(library, pairs, list(te.predicates), cached=False, events=te.events)

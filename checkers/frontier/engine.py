@@ -111,6 +111,24 @@ def exact_keys(rows: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(rows).view(np.dtype((np.void, rows.shape[1]))).reshape(-1)
 
 
+def first_occurrences(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct ``keys`` in order of first occurrence: the index of each one's first occurrence, and for
+    every key the number of its distinct key in that order (``Runtime.dedupe`` computes the same in C).
+    Sorting (stable, so each key's first row leads its run) is what np.unique does, minus its hash path, slow
+    for 64-bit keys."""
+    order = np.argsort(keys, kind="stable")
+    sk = keys[order]
+    lead = np.ones(sk.size, dtype=bool)
+    lead[1:] = sk[1:] != sk[:-1]
+    first = order[lead]  # the first row of each distinct key, in key order
+    of = np.empty(sk.size, dtype=np.int64)
+    of[order] = np.cumsum(lead) - 1  # each row's distinct key, in key order
+    by_discovery = np.argsort(first, kind="stable")
+    rank = np.empty_like(by_discovery)
+    rank[by_discovery] = np.arange(by_discovery.size)
+    return first[by_discovery], rank[of]
+
+
 def collision_probability(states: int) -> float:
     """The chance that two of ``states`` distinct states share a 64-bit fingerprint, were fingerprints
     uniformly random (TLC's optimistic estimate): n(n-1)/2 / 2^64."""
@@ -131,6 +149,13 @@ def _expand_in_worker(packed: np.ndarray, keep_edges: bool) -> Expansion:
     return _WORKER.expand(packed, keep_edges)
 
 
+def _shift_candidates(edge_cand: np.ndarray | None, at: int) -> np.ndarray:
+    """A part's edges to its candidates moved to where its candidates start among all parts' (an edge to a
+    state of an earlier level, ``-2 - id``, stays)."""
+    assert edge_cand is not None
+    return np.where(edge_cand >= 0, edge_cand + at, edge_cand)
+
+
 def _stop(pool: Any) -> None:
     """End a pool of worker threads or processes."""
     if isinstance(pool, ThreadPoolExecutor):
@@ -144,7 +169,8 @@ def _stop(pool: Any) -> None:
 class Expansion:
     """The expansion of a frontier: distinct candidate successors (packed, canonical) in discovery order,
     their keys, and the source row, action instance and parameter of each; with liveness, per successor the
-    candidate it is and its source row (the edges)."""
+    candidate it is (or ``-2 - id`` of a state of an earlier level, not among the candidates) and its source
+    row (the edges)."""
 
     cand: np.ndarray
     cand_keys: np.ndarray
@@ -213,6 +239,9 @@ class FrontierChecker:
         self.kernel_choice = kernel
         self.kernel: Kernel | None = None  # the compiled encoding, once ``run`` has loaded it
         self.kernel_note = ""  # which path ran, and why (what ``check`` prints)
+        #: the visited set as it stood before the level being expanded, when it can be read from the worker
+        #: threads (the compiled hash table; never written while they run): ``expand`` drops what it holds
+        self._seen: HashVisited | None = None
 
     def load_kernel(self, build: bool) -> None:
         """Load the C kernel of this encoding from the cache, or compile it when ``build``, unless the numpy
@@ -223,7 +252,7 @@ class FrontierChecker:
             return
         started = time.perf_counter()
         try:
-            kernel = compile_encoding(self.enc, self.preds, build_missing=build)
+            kernel = compile_encoding(self.enc, self.preds, build_missing=build, events=self.events)
             if kernel is not None:
                 kernel.use_symmetry(self.sym, padded_width(len(self.lay.names)))
         except (CompileError, TraceError) as e:
@@ -245,11 +274,17 @@ class FrontierChecker:
         """A frontier as a state vector whose slots are arrays (one element per state)."""
         return SV(self.lay, dict(zip(self.lay.names, f, strict=True)))
 
-    def evaluate_all(self, packed: np.ndarray, f: np.ndarray | None) -> dict[str, np.ndarray]:
+    def evaluate_all(self, packed: np.ndarray, f: np.ndarray | None, pool: Any = None) -> dict[str, np.ndarray]:
         """Every property's predicate on every state of a frontier (``packed``; ``f`` is its unpacked form,
-        made here when the numpy path needs it and it is not at hand)."""
+        made here when the numpy path needs it and it is not at hand). With the kernel and a pool of threads,
+        parts of the frontier are evaluated side by side."""
         if self.kernel is not None:
-            return self.kernel.predicates(packed)
+            n = packed.shape[0]
+            if not isinstance(pool, ThreadPoolExecutor) or n < _MIN_SPLIT * self.jobs:
+                return self.kernel.predicates(packed)
+            cuts = np.linspace(0, n, self.jobs + 1).astype(int)
+            parts = list(pool.map(self.kernel.predicates, [packed[lo:hi] for lo, hi in itertools.pairwise(cuts)]))
+            return {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
         f = unpack(packed, len(self.lay.names)) if f is None else f
         return {name: self.evaluate(name, f) for name in self.preds}
 
@@ -264,18 +299,17 @@ class FrontierChecker:
         """Every successor of every state of ``f``: the packed vectors, and per successor the index of its
         source column, its action instance and its parameter. ``packed`` is ``pack(f)`` if at hand. The C
         kernel, when loaded, computes the same arrays in the same order (``f`` may then be ``None``). With
-        ``hits``, the first step of each witness's event is added to it (source column, instance,
-        parameter), evaluated on the states before and after each step of the event's action."""
+        ``hits``, the first step of each witness's event not yet found is added to it (source column,
+        instance, parameter), evaluated on the states before and after each step of the event's action (by
+        the kernel too: the events are compiled with it)."""
         if self.kernel is not None:
             assert f is not None or packed is not None
             packed = pack(f) if packed is None else packed  # type: ignore[arg-type]
-            out, src, inst_ids, param_ids, bad = self.kernel.successors(packed)
+            out, src, inst_ids, param_ids, bad = self.kernel.successors(packed, hits, self.found_events)
             if bad >= 0:
                 row, pair = divmod(bad, self.kernel.npairs)
                 self._outgrown(int(self.kernel.pair_inst[pair]), int(self.kernel.pair_param[pair]),
                                unpack(packed[[row]], len(self.lay.names))[:, 0])
-            if hits is not None:
-                self._events_beside_kernel(f, packed, hits)
             return out, src, inst_ids, param_ids
         assert f is not None
         wp = padded_width(len(self.lay.names))
@@ -312,29 +346,13 @@ class FrontierChecker:
             if at.size:
                 hits[name] = (int(rows[at[0]]), inst, v)
 
-    def _events_beside_kernel(self, f: np.ndarray | None, packed: np.ndarray,
-                              hits: dict[str, tuple[int, int, int]]) -> None:
-        """The witnesses' events when the C kernel made the successors (it computes no events): the
-        instances of the actions of the witnesses not yet hit, evaluated over arrays as the numpy path does,
-        in the same order, so the first step found is the same. Once every witness is hit this costs nothing."""
-        pending = {ev_action for name, (ev_action, _) in self.events.items()
-                   if name not in self.found_events and name not in hits}
-        if not pending:
-            return
-        f = unpack(packed, len(self.lay.names)) if f is None else f
-        for a, v, rows, _, sub_view, _, t, _ in self._steps(f, pending):
-            self._event_hits(hits, self.enc.instances[a].name.split("[")[0], sub_view, t, rows, a, v)
-
-    def _steps(self, f: np.ndarray, actions: set[str] | None = None) -> Iterator[
+    def _steps(self, f: np.ndarray) -> Iterator[
             tuple[int, int, np.ndarray, np.ndarray, SV, list[Any], SV, Any]]:
-        """Each action instance and parameter with its guard evaluated over the frontier ``f`` (only the
-        instances of ``actions``, when given): the instance's index, the parameter, the columns where it is
-        enabled, those states (``sub``, ``sub_view`` over them and its columns), the states after the step and
-        the capacity condition."""
+        """Each action instance and parameter with its guard evaluated over the frontier ``f``: the instance's
+        index, the parameter, the columns where it is enabled, those states (``sub``, ``sub_view`` over them
+        and its columns), the states after the step and the capacity condition."""
         s, n = self.view(f), f.shape[1]
         for a, inst in enumerate(self.enc.instances):
-            if actions is not None and inst.name.split("[")[0] not in actions:
-                continue
             for v in self.enc.params(inst):
                 g = inst.guard(s, v)
                 if g is False:
@@ -378,19 +396,12 @@ class FrontierChecker:
         hits: dict[str, tuple[int, int, int]] = {}
         succ, src, inst, param = self.successors(frontier, packed, hits if self.events else None)
         raw_keys = self.keys(succ)
-        # dedupe the raw successors first: only distinct vectors are canonicalized. Sorting (stable, so each
-        # key's first row leads its run) is what np.unique does, minus its hash path, slow for 64-bit keys.
-        order = np.argsort(raw_keys, kind="stable")
-        sk = raw_keys[order]
-        lead = np.ones(sk.size, dtype=bool)
-        lead[1:] = sk[1:] != sk[:-1]
-        raw_first = order[lead]  # the first row of each distinct key, in key order
-        raw_of = np.empty(sk.size, dtype=np.int64)
-        raw_of[order] = np.cumsum(lead) - 1  # each row's distinct key
-        by_discovery = np.argsort(raw_first, kind="stable")
-        raw_first = raw_first[by_discovery]
-        rank = np.empty_like(by_discovery)
-        rank[by_discovery] = np.arange(by_discovery.size)
+        # dedupe the raw successors first: only distinct vectors are canonicalized. ``raw_first``: the first
+        # row of each distinct key, in discovery order; ``raw_of``: each row's distinct key, numbered so
+        if self.kernel is not None and not self.exact:
+            raw_first, raw_of = self.kernel.dedupe(raw_keys)  # one pass through a hash table
+        else:
+            raw_first, raw_of = first_occurrences(raw_keys)
         cand = succ[raw_first]
         if self.sym.enabled:
             # ``cand`` is a fresh array (fancy indexing): the kernel canonicalizes it where it is
@@ -398,8 +409,23 @@ class FrontierChecker:
             cand_keys = self.keys(cand)
         else:
             cand_keys = raw_keys[raw_first]
-        return Expansion(cand, cand_keys, src[raw_first], inst[raw_first], param[raw_first], succ.shape[0],
-                         rank[raw_of.reshape(-1)] if keep_edges else None, src if keep_edges else None, hits)
+        cand_src, cand_inst, cand_param = src[raw_first], inst[raw_first], param[raw_first]
+        edge_cand = raw_of if keep_edges else None
+        seen = self._seen
+        if seen is not None:
+            # most candidates were found at an earlier level: drop them here, in the worker, so that only new
+            # states are gathered, concatenated and added (at the large preset the candidates of a level took
+            # gigabytes). An edge to a dropped one keeps its id, as ``-2 - id``
+            known = seen.lookup(cand_keys)
+            fresh = np.flatnonzero(known < 0)
+            if keep_edges:
+                remap = -2 - known.astype(np.int64)
+                remap[fresh] = np.arange(fresh.size)
+                edge_cand = remap[raw_of]
+            cand, cand_keys = cand[fresh], cand_keys[fresh]
+            cand_src, cand_inst, cand_param = cand_src[fresh], cand_inst[fresh], cand_param[fresh]
+        return Expansion(cand, cand_keys, cand_src, cand_inst, cand_param, succ.shape[0], edge_cand,
+                         src if keep_edges else None, hits)
 
     def _visited(self, keys: np.ndarray, ids: np.ndarray) -> Visited:
         """The visited set holding ``keys`` with ``ids``: the compiled hash table of fingerprints when the
@@ -448,7 +474,7 @@ class FrontierChecker:
             np.concatenate([p.src + lo for p, lo in zip(done, bounds, strict=False)]),
             np.concatenate([p.inst for p in done]), np.concatenate([p.param for p in done]),
             sum(p.transitions for p in done),
-            np.concatenate([p.edge_cand + at for p, at in zip(done, cand_at, strict=False)])
+            np.concatenate([_shift_candidates(p.edge_cand, at) for p, at in zip(done, cand_at, strict=False)])
             if keep_edges else None,
             np.concatenate([p.edge_src + lo for p, lo in zip(done, bounds, strict=False)])
             if keep_edges else None, hits)
@@ -492,7 +518,7 @@ class FrontierChecker:
         stop_reason = ""
 
         def record(packed: np.ndarray, f: np.ndarray | None, ids_from: int) -> None:
-            values = self.evaluate_all(packed, f)
+            values = self.evaluate_all(packed, f, pool)
             for p in safety:
                 if p.name not in first_bad:
                     bad = np.flatnonzero(~values[p.name])
@@ -519,6 +545,7 @@ class FrontierChecker:
                 if self.max_states is not None and count >= self.max_states:
                     stop_reason = f"stopped at --max-states {self.max_states}"
                     break
+                self._seen = visited if isinstance(visited, HashVisited) else None  # read by the workers
                 part = self._expand_all(packed, frontier, keep_edges, pool)
                 transitions += part.transitions
                 for name, (row, _, _) in part.hits.items():
@@ -535,7 +562,11 @@ class FrontierChecker:
                 param_ids.append(part.param[nj])
                 if keep_edges:
                     assert part.edge_cand is not None and part.edge_src is not None and cand_ids is not None
-                    dst = cand_ids[part.edge_cand]  # the id of every successor
+                    # the id of every successor: a candidate's, or one found at an earlier level (-2 - id)
+                    ec = part.edge_cand
+                    dst = (-2 - ec).astype(np.int32)
+                    fresh_edges = ec >= 0
+                    dst[fresh_edges] = cand_ids[ec[fresh_edges]]
                     known = dst >= 0  # all but those cut off by --max-states
                     edge_src.append((base + part.edge_src[known]).astype(np.int32))
                     edge_dst.append(dst[known])
@@ -654,9 +685,14 @@ class FrontierChecker:
         cur = self._inits[[int(self._param[sid])]]
         chain = [cur]
         for a, v in steps:
-            t, _ = self.enc.instances[a].effect(self.view(unpack(cur, w)), v)
-            nxt = np.array([np.broadcast_to(t.d[name], (1,)) for name in self.lay.names], dtype=DTYPE)
-            cur = self.sym.canonical(pack(nxt))
+            if self.kernel is not None:  # the recorded step among the kernel's successors of the state
+                out, _, insts, params, _ = self.kernel.successors(cur)
+                nxt = out[np.flatnonzero((insts == a) & (params == v))[:1]]
+                cur = self.kernel.canonical(nxt, in_place=True) if self.sym.enabled else nxt
+            else:
+                t, _ = self.enc.instances[a].effect(self.view(unpack(cur, w)), v)
+                nxt = np.array([np.broadcast_to(t.d[name], (1,)) for name in self.lay.names], dtype=DTYPE)
+                cur = self.sym.canonical(pack(nxt))
             chain.append(cur)
         return chain
 

@@ -109,6 +109,13 @@ class HashVisited:
         self.size += added
         return np.flatnonzero(new), ids if want_ids else None
 
+    def lookup(self, keys: np.ndarray) -> np.ndarray:
+        """The id of each key in the set, -1 for one not in it (reads the table only: worker threads may look
+        up side by side while nothing is added)."""
+        ids = np.empty(keys.size, dtype=np.int32)
+        self.runtime.lookup(self.table_keys, self.table_ids, np.ascontiguousarray(keys, dtype=np.uint64), ids)
+        return ids
+
     @property
     def nbytes(self) -> int:
         """``Visited.nbytes``."""
