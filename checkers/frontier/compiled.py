@@ -1,4 +1,5 @@
-"""The frontier engine's compiled kernel: the encoding traced once into a term DAG, then generated C.
+"""The frontier engine's compiled kernel: the encoding traced once into a term DAG (``trace``), generated as C
+(``codegen``), built with the system C compiler, cached and loaded here.
 
 Nothing of the protocol is written here. ``trace`` runs every action instance's guard and effect, and every
 property, of ``checkers.symbolic.encoding`` once on a vector of *traced* terms: ``Traced`` is a numpy array
@@ -18,7 +19,6 @@ compiles the source with the system C compiler into a shared library kept in the
 (``$XDG_CACHE_HOME/pitmirror/kernels/<sha256 of the source>.so``), so a second run of the same bounds loads it
 in milliseconds; ``ctypes`` calls it. Without a C compiler the engine stays on numpy.
 """
-
 from __future__ import annotations
 
 import contextlib
@@ -33,21 +33,21 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Collection, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from pitmirror.checkers.frontier.codegen import RUNTIME_C, c_source
 from pitmirror.checkers.frontier.symmetry import RowSymmetry
+from pitmirror.checkers.frontier.trace import EventSpec, TraceError, trace
 from pitmirror.checkers.symbolic.encoding import Encoding
 from pitmirror.checkers.symbolic.terms import SV, Term
-from pitmirror.spec.state import MessageKind
 
-
-class TraceError(TypeError):
-    """The encoding did something a traced term cannot record (a Python ``if`` on a term, a numpy function
-    other than ``np.where``): the kernel cannot be derived, the numpy path must be used."""
+#: what this module offers (``trace`` and ``c_source`` are reached through it by the tests)
+__all__ = ["RUNTIME_C", "CompileError", "Kernel", "Runtime", "TraceError", "build", "c_source", "cache_dir",
+           "cannot_build", "compile_encoding", "compiler", "kernel_key", "prune_cache", "runtime_library", "touch",
+           "trace"]
 
 
 class CompileError(RuntimeError):
@@ -55,393 +55,7 @@ class CompileError(RuntimeError):
 
 
 # numpy ufunc name -> (C operator, arity); comparisons and logical operators yield 0/1
-_BINARY = {"add": "+", "subtract": "-", "multiply": "*", "equal": "==", "not_equal": "!=", "less": "<",
-           "less_equal": "<=", "greater": ">", "greater_equal": ">=", "bitwise_and": "&", "bitwise_or": "|",
-           "bitwise_xor": "^", "logical_and": "&&", "logical_or": "||"}
-_BOOLEAN = {"equal", "not_equal", "less", "less_equal", "greater", "greater_equal", "logical_and", "logical_or",
-            "logical_not"}
 
-
-class Traced(np.ndarray):
-    """A term of the traced encoding: one node of the DAG (a 0-d array only so that the encoding's
-    ``isinstance(x, np.ndarray)`` branches take it; its data is never read)."""
-
-    op: str
-    args: tuple[Any, ...]
-    nid: int
-    boolean: bool
-    tracer: Tracer
-
-    def __array_ufunc__(self, ufunc: Any, method: str, *args: Any, **kwargs: Any) -> Any:
-        if method != "__call__" or (ufunc.__name__ not in _BINARY and ufunc.__name__ not in ("invert", "logical_not",
-                                                                                              "negative")):
-            raise TraceError(f"cannot trace numpy {ufunc.__name__}.{method}")
-        return self.tracer.node(ufunc.__name__, *args)
-
-    def __array_function__(self, func: Any, types: Any, args: Any, kwargs: Any) -> Any:
-        if func is not np.where or kwargs:
-            raise TraceError(f"cannot trace numpy {getattr(func, '__name__', func)}")
-        return self.tracer.node("ite", *args)
-
-    def astype(self, *args: Any, **kwargs: Any) -> Any:  # ``count``: a condition as 0/1
-        return self.tracer.node("b2i", self)
-
-    def all(self, *args: Any, **kwargs: Any) -> Any:  # ``merge``'s shortcut: not known to hold everywhere
-        return False
-
-    def any(self, *args: Any, **kwargs: Any) -> Any:  # ``merge`` / ``never``: not known to be false everywhere
-        return True
-
-    def __bool__(self) -> bool:
-        raise TraceError("the encoding branches in Python on a traced term")
-
-    def __iand__(self, other: Any) -> Any:  # type: ignore[misc]  # a node is shared: never update it in place
-        return self & other
-
-    def __ior__(self, other: Any) -> Any:  # type: ignore[misc]
-        return self | other
-
-    __hash__ = object.__hash__  # type: ignore[assignment]
-
-
-class Tracer:
-    """The hash-consed node table of one traced encoding."""
-
-    def __init__(self) -> None:
-        self.nodes: list[Traced] = []
-        self._table: dict[tuple[Any, ...], Traced] = {}
-
-    @staticmethod
-    def _key(x: Any) -> tuple[str, int]:
-        if isinstance(x, Traced):
-            return ("n", x.nid)
-        if isinstance(x, bool | int | np.integer | np.bool_):
-            return ("c", int(x))
-        raise TraceError(f"cannot trace a {type(x).__name__} operand")
-
-    def node(self, op: str, *args: Any) -> Traced:
-        """The node ``op(args)``, made once."""
-        key = (op, *map(self._key, args))
-        n = self._table.get(key)
-        if n is None:
-            n = np.ndarray.__new__(Traced, ())
-            n.op, n.args, n.nid, n.tracer = op, args, len(self.nodes), self
-            n.boolean = op in _BOOLEAN or (op in ("bitwise_and", "bitwise_or", "bitwise_xor", "invert")
-                                           and all(_is_bool(a) for a in args)) or (
-                op == "ite" and _is_bool(args[1]) and _is_bool(args[2]))
-            self.nodes.append(n)
-            self._table[key] = n
-        return n
-
-
-def _is_bool(x: Any) -> bool:
-    return x.boolean if isinstance(x, Traced) else isinstance(x, bool | np.bool_)
-
-
-@dataclass
-class TracedPair:
-    """One (action instance, parameter) whose guard is not constantly false: its guard, the slots its effect
-    changes (slot index -> term), the capacity condition, and the witnesses' events that are steps of its
-    action (event index -> term over the states before and after)."""
-
-    inst: int
-    param: int
-    guard: Term
-    writes: dict[int, Term]
-    fits: Term
-    events: dict[int, Term] = field(default_factory=dict)
-
-
-@dataclass
-class TracedEncoding:
-    """Every action instance and the given predicates of one encoding, as one DAG."""
-
-    tracer: Tracer
-    width: int
-    pairs: list[TracedPair]
-    predicates: dict[str, Term]
-    events: list[str] = field(default_factory=list)
-
-
-#: a witness's event for the kernel: the name of the action it is a step of, and its predicate over the
-#: states before and after the step (``checkers.frontier.predicates.EVENT_PREDICATES``)
-EventSpec = tuple[str, Callable[[SV, SV], Term]]
-
-
-def action_of(inst_name: str) -> str:
-    """The action an instance is a step of: its name up to the fixed parts in brackets."""
-    return inst_name.split("[")[0]
-
-
-def trace(enc: Encoding, predicates: dict[str, Callable[[SV], Term]],
-          events: dict[str, EventSpec] | None = None) -> TracedEncoding:
-    """Run the encoding's instances, the predicates and the witnesses' ``events`` (on the steps of their
-    actions' instances) once on traced slots (``TraceError`` if it cannot be traced)."""
-    tr = Tracer()
-    names = enc.lay.names
-    leaves = {k: tr.node("var", i) for i, k in enumerate(names)}
-    evs = list((events or {}).items())
-    pairs = []
-    for a, inst in enumerate(enc.instances):
-        for v in enc.params(inst):
-            g = inst.guard(SV(enc.lay, dict(leaves)), v)
-            if g is False:
-                continue
-            t, ok = inst.effect(SV(enc.lay, dict(leaves)), v)
-            writes = {k: t.d[name] for k, name in enumerate(names) if t.d[name] is not leaves[name]}
-            hit = {e: ev(SV(enc.lay, dict(leaves)), t) for e, (_, (action, ev)) in enumerate(evs)
-                   if action == action_of(inst.name)}
-            pairs.append(TracedPair(a, v, g, writes, ok, {e: x for e, x in hit.items() if x is not False}))
-    preds = {name: f(SV(enc.lay, dict(leaves))) for name, f in predicates.items()}
-    return TracedEncoding(tr, len(names), pairs, preds, [name for name, _ in evs])
-
-
-# --- C generation ----------------------------------------------------------------------------------------
-
-def _atom(x: Any) -> str:
-    if isinstance(x, Traced):
-        return f"t{x.nid}"
-    return str(int(x))
-
-
-def _expr(n: Traced) -> str:
-    op, a = n.op, n.args
-    if op == "var":
-        return f"s[{int(a[0])}]"
-    if op == "ite":
-        return f"{_atom(a[0])} ? {_atom(a[1])} : {_atom(a[2])}"
-    if op == "b2i":
-        return _atom(a[0])
-    if op in ("invert", "logical_not"):
-        return f"!{_atom(a[0])}" if _is_bool(a[0]) or op == "logical_not" else f"~{_atom(a[0])}"
-    if op == "negative":
-        return f"-{_atom(a[0])}"
-    return f"{_atom(a[0])} {_BINARY[op]} {_atom(a[1])}"
-
-
-def _needed(roots: Sequence[Any], done: set[int]) -> list[Traced]:
-    """The nodes ``roots`` depend on that are not in ``done``, in an order that computes arguments first
-    (node ids are already such an order: a node is made after its arguments)."""
-    out: dict[int, Traced] = {}
-    stack = [r for r in roots if isinstance(r, Traced)]
-    while stack:
-        n = stack.pop()
-        if n.nid in out or n.nid in done:
-            continue
-        out[n.nid] = n
-        stack.extend(x for x in n.args if isinstance(x, Traced))
-    return [out[k] for k in sorted(out)]
-
-
-def _lines(nodes: list[Traced], indent: str) -> list[str]:
-    return [f"{indent}const int t{n.nid} = {_expr(n)};" for n in nodes]
-
-
-def c_source(te: TracedEncoding) -> str:
-    """The C kernel of a traced encoding (see the module docstring for its three functions)."""
-    np_ = len(te.pairs)
-    out = ["#include <stdint.h>", "#include <string.h>", f"#define NPAIRS {np_}", ""]
-    # guards: every guard of a state at once, sharing subterms
-    guards = [p.guard for p in te.pairs]
-    out += ["int64_t pm_guards(const int8_t *rows, int64_t n, int64_t wp, uint8_t *g, int64_t *counts) {",
-            "  for (int64_t i = 0; i < n; i++) {", "    const int8_t *s = rows + i * wp;",
-            "    uint8_t *gi = g + i * NPAIRS;"]
-    out += _lines(_needed(guards, set()), "    ")
-    for k, gd in enumerate(guards):
-        out.append(f"    gi[{k}] = ({_atom(gd)}) != 0; counts[{k}] += gi[{k}];")
-    out += ["  }", "  return 0;", "}", ""]
-    # effects: one function per pair (small functions keep the compiler's time linear in the source), called
-    # only where the guard holds; each successor at its place (pos[k]: the next row of pair k). A witness's
-    # event is evaluated on the step only while it is wanted (want[e]) and this pair has not hit it yet in
-    # this call: hit[e * NPAIRS + k] is the first row where it holds (rows ascend), -1 while none does
-    for k, p in enumerate(te.pairs):
-        out.append(f"static int eff{k}(const int8_t *s, int8_t *o, int64_t i, int64_t *hit, const uint8_t *want) {{")
-        body = _needed([*p.writes.values(), p.fits], set())
-        out += _lines(body, "  ")
-        out += [f"  o[{col}] = (int8_t)({_atom(x)});" for col, x in p.writes.items()]
-        done = {n.nid for n in body}
-        for e, ev in p.events.items():
-            out.append(f"  if (want[{e}] && hit[{e} * NPAIRS + {k}] < 0) {{")
-            out += _lines(_needed([ev], done), "    ")  # its own nodes: the effect's are in scope already
-            out += [f"    if ({_atom(ev)}) hit[{e} * NPAIRS + {k}] = i;", "  }"]
-        out += [f"  return ({_atom(p.fits)}) != 0;", "}", ""]
-    out += ["int64_t pm_effects(const int8_t *rows, int64_t n, int64_t wp, const uint8_t *g, int64_t *pos,",
-            "                   int8_t *out, int64_t *src, int64_t *hit, const uint8_t *want) {",
-            "  for (int64_t i = 0; i < n; i++) {", "    const int8_t *s = rows + i * wp;",
-            "    const uint8_t *gi = g + i * NPAIRS;"]
-    for k in range(np_):
-        out += [f"    if (gi[{k}]) {{", f"      int64_t at = pos[{k}]++;", "      int8_t *o = out + at * wp;",
-                "      memcpy(o, s, wp);", "      src[at] = i;",
-                f"      if (!eff{k}(s, o, i, hit, want)) return i * NPAIRS + {k};  /* outgrows a capacity */", "    }"]
-    out += ["  }", "  return -1;", "}", ""]
-    # predicates: one row of results per predicate
-    preds = list(te.predicates.values())
-    out += ["void pm_props(const int8_t *rows, int64_t n, int64_t wp, uint8_t *res) {",
-            "  for (int64_t i = 0; i < n; i++) {", "    const int8_t *s = rows + i * wp;"]
-    out += _lines(_needed(preds, set()), "    ")
-    out += [f"    res[{k} * n + i] = ({_atom(x)}) != 0;" for k, x in enumerate(preds)]
-    out += ["  }", "}", ""]
-    return "\n".join(out)
-
-
-# The part of the kernel that is not traced: fingerprints (``engine.fingerprints``) and canonical forms
-# (``symmetry.RowSymmetry.canonical``) of packed rows, written out once here from the numpy versions and
-# compared with them by tests/test_frontier.py. The renamings come in as ``RowSymmetry.tables``.
-RUNTIME_C = r"""
-#include <stdint.h>
-#include <stdlib.h>
-#include <string.h>
-#define PM_MIRROR_WRITE @MIRROR_WRITE@
-
-static const uint64_t FP_SEED = 0x243F6A8885A308D3ULL, FP_M1 = 0x9E3779B97F4A7C15ULL,
-    FP_M2 = 0xBF58476D1CE4E5B9ULL, FP_M3 = 0x94D049BB133111EBULL;
-
-void pm_fingerprints(const int8_t *rows, int64_t n, int64_t wp, uint64_t *out) {
-  for (int64_t i = 0; i < n; i++) {
-    uint64_t h = FP_SEED, w;
-    for (int64_t j = 0; j < wp; j += 8) {
-      memcpy(&w, rows + i * wp + j, 8);
-      h ^= w; h *= FP_M1; h ^= h >> 29;
-    }
-    h ^= h >> 30; h *= FP_M2; h ^= h >> 27; h *= FP_M3; h ^= h >> 31;
-    out[i] = h;
-  }
-}
-
-/* the image of one row under one renaming (RowSymmetry.apply) */
-static void pm_apply(const int8_t *row, int8_t *g, int64_t wp, const int32_t *order, const int32_t *moved,
-                     int32_t nmoved, const int8_t *vlut, int rename_values, const int8_t *blut, int nb,
-                     const int32_t *t) {
-  /* g[j] = row[order[j]] for every slot: a copy, then the few slots a renaming moves (the blocks of volumes) */
-  memcpy(g, row, wp);
-  for (int32_t k = 0; k < nmoved; k++) g[moved[k]] = row[order[moved[k]]];
-  int32_t nv = *t++;
-  if (rename_values) for (int32_t k = 0; k < nv; k++) g[t[k]] = vlut[g[t[k]]];
-  t += nv;
-  int32_t nl = *t++;
-  for (int32_t k = 0; k < nl; k++, t += 3) g[t[0]] = g[t[1]] > t[2] ? blut[g[t[0]] + 1] : 0;
-  int32_t plen = *t++, np = *t++;
-  for (int32_t k = 0; k < np; k++, t += 3) {
-    if (g[plen] > t[2] && g[t[0]] == PM_MIRROR_WRITE) {
-      int x = g[t[1]] + 1;
-      g[t[1]] = blut[x < 0 ? 0 : x > nb ? nb : x];
-    }
-  }
-  int32_t ns = *t++;
-  for (int32_t q = 0; q < ns; q++) {  /* insertion sort of the valid slots of a multiset */
-    int32_t lenc = t[0], cap = t[1], nf = t[2];
-    const int32_t *c = t + 3;
-    int32_t n = g[lenc];
-    if (n > cap) n = cap;
-    for (int32_t i = 1; i < n; i++) {
-      int8_t key[64];
-      for (int32_t f = 0; f < nf; f++) key[f] = g[c[i * nf + f]];
-      int32_t j = i - 1;
-      for (; j >= 0; j--) {
-        int cmp = 0;
-        for (int32_t f = 0; f < nf && !cmp; f++) cmp = (g[c[j * nf + f]] > key[f]) - (g[c[j * nf + f]] < key[f]);
-        if (cmp <= 0) break;
-        for (int32_t f = 0; f < nf; f++) g[c[(j + 1) * nf + f]] = g[c[j * nf + f]];
-      }
-      for (int32_t f = 0; f < nf; f++) g[c[(j + 1) * nf + f]] = key[f];
-    }
-    t += 3 + cap * nf;
-  }
-}
-
-static int pm_less(const int8_t *a, const int8_t *b, int64_t wp) {  /* by 64-bit words, first word first */
-  for (int64_t j = 0; j < wp; j += 8) {
-    uint64_t x, y;
-    memcpy(&x, a + j, 8); memcpy(&y, b + j, 8);
-    if (x != y) return x < y;
-  }
-  return 0;
-}
-
-int64_t pm_canonical(int8_t *rows, int64_t n, int64_t wp, int64_t nperm, const int32_t *orders,
-                  const int8_t *vluts, int64_t nvals, const int8_t *bluts, int64_t nb, const int32_t *t) {
-  int8_t img[4096], best[4096];
-  /* per renaming: the slots it moves, and whether it renames values (one that moves only blocks leaves every
-     value slot as it is) */
-  int32_t *moved = malloc(sizeof(int32_t) * (size_t)(nperm * wp + 1));
-  int32_t *nmoved = malloc(sizeof(int32_t) * (size_t)(nperm + 1));
-  int8_t *renames = malloc((size_t)nperm + 1);
-  if (!moved || !nmoved || !renames) { free(moved); free(nmoved); free(renames); return -1; }
-  for (int64_t p = 0; p < nperm; p++) {
-    nmoved[p] = 0;
-    for (int64_t j = 0; j < wp; j++)
-      if (orders[p * wp + j] != j) moved[p * wp + nmoved[p]++] = (int32_t)j;
-    renames[p] = 0;
-    for (int64_t v = 0; v < nvals; v++) renames[p] |= vluts[p * nvals + v] != v;
-  }
-  for (int64_t i = 0; i < n; i++) {
-    int8_t *row = rows + i * wp;
-    memcpy(best, row, wp);
-    for (int64_t p = 0; p < nperm; p++) {
-      pm_apply(row, img, wp, orders + p * wp, moved + p * wp, nmoved[p], vluts + p * nvals, renames[p],
-               bluts + p * (nb + 1), (int)nb, t);
-      if (pm_less(img, best, wp)) memcpy(best, img, wp);
-    }
-    memcpy(row, best, wp);
-  }
-  free(moved); free(nmoved); free(renames);
-  return 0;
-}
-
-/* the visited set (visited.HashVisited): open addressing, linear probing, a free slot has id -1 */
-static inline uint64_t pm_slot(uint64_t key, uint64_t mask) { return (key * 0x9E3779B97F4A7C15ULL >> 17) & mask; }
-
-void pm_visit_insert(uint64_t *tk, int32_t *ti, int64_t slots, const uint64_t *keys, const int32_t *ids, int64_t n) {
-  uint64_t mask = (uint64_t)slots - 1;
-  for (int64_t i = 0; i < n; i++) {
-    uint64_t h = pm_slot(keys[i], mask);
-    while (ti[h] >= 0) h = (h + 1) & mask;
-    tk[h] = keys[i]; ti[h] = ids[i];
-  }
-}
-
-/* the distinct keys of a frontier's successors in discovery order (engine.FrontierChecker.expand): first[m]
-   is the first row with the m-th distinct key, of[i] the number of row i's key; tk/ti a free table of slots
-   (a power of two above n) */
-int64_t pm_dedupe(const uint64_t *keys, int64_t n, uint64_t *tk, int32_t *ti, int64_t slots, int64_t *first,
-                  int64_t *of) {
-  uint64_t mask = (uint64_t)slots - 1;
-  int64_t m = 0;
-  for (int64_t i = 0; i < n; i++) {
-    uint64_t h = pm_slot(keys[i], mask);
-    while (ti[h] >= 0 && tk[h] != keys[i]) h = (h + 1) & mask;
-    if (ti[h] >= 0) { of[i] = ti[h]; continue; }
-    tk[h] = keys[i]; ti[h] = (int32_t)m; first[m] = i; of[i] = m; m++;
-  }
-  return m;
-}
-
-void pm_lookup(const uint64_t *tk, const int32_t *ti, int64_t slots, const uint64_t *keys, int64_t n, int32_t *ids) {
-  uint64_t mask = (uint64_t)slots - 1;
-  for (int64_t i = 0; i < n; i++) {
-    uint64_t h = pm_slot(keys[i], mask);
-    while (ti[h] >= 0 && tk[h] != keys[i]) h = (h + 1) & mask;
-    ids[i] = ti[h];  /* -1: a free slot, the key is not there */
-  }
-}
-
-int64_t pm_visit(uint64_t *tk, int32_t *ti, int64_t slots, const uint64_t *keys, int64_t n, int64_t first_id,
-                 int64_t limit, int32_t *ids, uint8_t *is_new) {
-  uint64_t mask = (uint64_t)slots - 1;
-  int64_t next = first_id;
-  for (int64_t i = 0; i < n; i++) {
-    uint64_t h = pm_slot(keys[i], mask);
-    while (ti[h] >= 0 && tk[h] != keys[i]) h = (h + 1) & mask;
-    is_new[i] = 0;
-    if (ti[h] >= 0) { ids[i] = ti[h]; continue; }
-    if (limit >= 0 && next >= limit) { ids[i] = -1; continue; }
-    tk[h] = keys[i]; ti[h] = (int32_t)next; ids[i] = (int32_t)next; is_new[i] = 1; next++;
-  }
-  return next - first_id;
-}
-""".replace("@MIRROR_WRITE@", str(int(MessageKind.MIRROR_WRITE)))
-
-# --- building and loading --------------------------------------------------------------------------------
 
 RUNTIME_CFLAGS = ("-O2", "-shared", "-fPIC", "-fwrapv", "-w")
 CFLAGS = ("-Og", "-shared", "-fPIC", "-fwrapv", "-w")
@@ -539,7 +153,7 @@ def _sources_digest() -> str:
     import pitmirror.spec as spec
 
     here = Path(__file__).resolve().parent
-    files = [here / "compiled.py", here / "predicates.py"]
+    files = [here / "compiled.py", here / "trace.py", here / "codegen.py", here / "predicates.py"]
     for pkg in (spec, model, symbolic):
         files += sorted(Path(pkg.__file__ or "").resolve().parent.glob("*.py"))
     h = hashlib.sha256()
