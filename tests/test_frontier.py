@@ -18,8 +18,9 @@ from helpers.z3_agree import reachable
 from pitmirror.checkers.explicit.checker import ExplicitChecker, Verdict
 from pitmirror.checkers.explicit.runner import CheckJob, trace_of
 from pitmirror.checkers.frontier import compiled, engine
-from pitmirror.checkers.frontier.engine import FrontierChecker, collision_probability, pack
+from pitmirror.checkers.frontier.engine import FrontierChecker
 from pitmirror.checkers.frontier.predicates import OTHER_PREDICATES, host_write_pending, vector_predicates
+from pitmirror.checkers.frontier.rows import collision_probability, fingerprints, pack, padded_width, unpack
 from pitmirror.checkers.frontier.symmetry import RENAMED_FIELDS, RowSymmetry
 from pitmirror.checkers.frontier.visited import HashVisited, SortedVisited
 from pitmirror.checkers.symbolic.encoding import Encoding, Inst
@@ -247,7 +248,7 @@ def _levels(checker: FrontierChecker, depth: int) -> list[np.ndarray]:
     packed = np.unique(checker.initial(), axis=0)
     out = [packed]
     for _ in range(depth):
-        succ = checker.successors(engine.unpack(packed, len(checker.lay.names)), packed)[0]
+        succ = checker.successors(unpack(packed, len(checker.lay.names)), packed)[0]
         packed = np.unique(checker.sym.canonical(succ), axis=0)
         out.append(packed)
     return out
@@ -261,10 +262,10 @@ def _compare_with_numpy(bounds: Bounds, depth: int, kernel: compiled.Kernel | No
     numpy_path = FrontierChecker(MirrorModel(bounds), PROPERTIES, kernel="numpy")
     kernel = kernel or compiled.compile_encoding(numpy_path.enc, numpy_path.preds, events=numpy_path.events)
     assert kernel is not None
-    kernel.use_symmetry(numpy_path.sym, engine.padded_width(len(numpy_path.lay.names)))
+    kernel.use_symmetry(numpy_path.sym, padded_width(len(numpy_path.lay.names)))
     enabled: set[int] = set()
     for packed in _levels(numpy_path, depth):
-        f = engine.unpack(packed, len(numpy_path.lay.names))
+        f = unpack(packed, len(numpy_path.lay.names))
         want_hits: dict[str, tuple[int, int, int]] = {}
         got_hits: dict[str, tuple[int, int, int]] = {}
         want = numpy_path.successors(f, packed, want_hits)
@@ -280,7 +281,7 @@ def _compare_with_numpy(bounds: Bounds, depth: int, kernel: compiled.Kernel | No
         for name in numpy_path.preds:
             assert np.array_equal(values[name], numpy_path.evaluate(name, f)), name
         assert np.array_equal(kernel.canonical(want[0]), numpy_path.sym.canonical(want[0]))
-        assert np.array_equal(kernel.fingerprints(want[0]), engine.fingerprints(want[0]))
+        assert np.array_equal(kernel.fingerprints(want[0]), fingerprints(want[0]))
     return enabled
 
 
@@ -398,7 +399,7 @@ def test_compiled_canonical_forms_and_fingerprints_are_the_numpy_ones(mutant: st
     runtime = compiled.Runtime(compiled.runtime_library())
     runtime.use_symmetry(sym, rows.shape[1])
     assert np.array_equal(runtime.canonical(rows), sym.canonical(rows))
-    assert np.array_equal(runtime.fingerprints(rows), engine.fingerprints(rows))
+    assert np.array_equal(runtime.fingerprints(rows), fingerprints(rows))
     # and the comparison can fail: without re-sorting the multisets, some canonical form differs
     if mutant == "reuse_sequence_number":
         unsorted = RowSymmetry(lay, bounds.values)

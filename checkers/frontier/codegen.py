@@ -104,7 +104,7 @@ def c_source(te: TracedEncoding) -> str:
     return "\n".join(out)
 
 
-# The part of the kernel that is not traced: fingerprints (``engine.fingerprints``) and canonical forms
+# The part of the kernel that is not traced: fingerprints (``rows.fingerprints``) and canonical forms
 # (``symmetry.RowSymmetry.canonical``) of packed rows, written out once here from the numpy versions and
 # compared with them by tests/test_frontier.py. The renamings come in as ``RowSymmetry.tables``.
 RUNTIME_C = r"""

@@ -274,7 +274,7 @@ class Runtime:
         return first[:m], of
 
     def fingerprints(self, rows: np.ndarray) -> np.ndarray:
-        """``engine.fingerprints`` of packed rows, compiled."""
+        """``rows.fingerprints`` of packed rows, compiled."""
         rows = np.ascontiguousarray(rows)
         out = np.empty(rows.shape[0], dtype=np.uint64)
         self._fingerprints(rows, rows.shape[0], rows.shape[1], out)
