@@ -31,6 +31,7 @@ from pitmirror.spec.state import (
     State,
     apply_records,
     image,
+    primary_is_newest_image,  # the invariant behind the property primary_is_latest_image: one definition
 )
 
 
@@ -78,12 +79,6 @@ def recovery_writes_in_flight(s: State) -> bool:
         return True
     return (len(rec) == len(s.in_flight) == len(set(rec)) and MARKER not in rec
             and s.recovery is not None and s.recovery.kind == RecoveryKind.WRITETHROUGH)
-
-
-def primary_is_newest_image(s: State) -> bool:
-    """P is the image right after the newest write: ``P == image(next_seq - 1)`` (every write to P, host,
-    marker or recovery, takes a seq and enters the ghost history; a swap restarts the ghost at P)."""
-    return s.primary == image(s, s.next_seq - 1)
 
 
 def acked_only_when_applied(s: State) -> bool:
@@ -380,8 +375,12 @@ PROTOCOL_SUPPORT: tuple[str, ...] = (
 #: What the proof system's induction adds per property (beyond ``support``'s bounded sets and
 #: ``CAPACITY_SUPPORT``).
 UNBOUNDED_SUPPORT: dict[str, tuple[str, ...]] = {
-    name: PROTOCOL_SUPPORT for name in ("ack_durable", "recovery_correct", "bases_agree", "swap_correct",
-                                        "remote_is_point_in_time", "remote_is_point_in_time_or_recovering")
+    **{name: PROTOCOL_SUPPORT for name in ("ack_durable", "recovery_correct", "bases_agree", "swap_correct",
+                                           "remote_is_point_in_time", "remote_is_point_in_time_or_recovering")},
+    # every write to P enters the history last (CAPACITY_SUPPORT's history_below_next_seq), a checkpoint folds a
+    # prefix of it (history_in_seq_order, above the ghost base), and the invariant holds through a recovery
+    # too, where the property exempts it
+    "primary_is_latest_image": ("primary_is_newest_image", "history_in_seq_order", "ghost_base_not_past_base"),
 }
 
 

@@ -204,8 +204,12 @@ class SpecTerms:
         return disj(self.prop_remote_is_point_in_time(s), window)
 
     def prop_primary_is_latest_image(self, s: SV) -> Term:
-        """``spec.properties.primary_is_latest_image``."""
-        return disj(s["recovery.present"] == 1, vol_eq(s.vol("primary"), self.image(s, s["next_seq"] - 1)))
+        """``spec.properties.primary_is_latest_image``: the invariant outside a recovery."""
+        return disj(s["recovery.present"] == 1, self.inv_primary_is_newest_image(s))
+
+    def inv_primary_is_newest_image(self, s: SV) -> Term:
+        """``spec.state.primary_is_newest_image``."""
+        return vol_eq(s.vol("primary"), self.image(s, s["next_seq"] - 1))
 
     def properties(self) -> dict[str, Callable[[SV], Term]]:
         """Every safety property of the catalogue, by name."""
@@ -257,7 +261,7 @@ class SpecTerms:
             "history_above_base": lambda s: self._all_slots(s, "history", lambda h: h[0] > s["base_seq"]),
             "recovery_writes_in_flight": self.inv_recovery_writes_in_flight,
             "recovery_freezes_io": lambda s: (s["recovery.present"] == 0) == (s["journaling_state"] == JOURNALING),
-            "primary_is_newest_image": lambda s: vol_eq(s.vol("primary"), self.image(s, s["next_seq"] - 1)),
+            "primary_is_newest_image": self.inv_primary_is_newest_image,
             "acked_only_when_applied": self.inv_acked_only_when_applied,
             "writethrough_recovery_on_track": self.inv_writethrough_recovery_on_track,
             "swap_recovery_on_track": self.inv_swap_recovery_on_track,
