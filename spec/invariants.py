@@ -20,6 +20,7 @@ from itertools import pairwise
 from pitmirror.spec.properties import journal_well_formed
 from pitmirror.spec.state import (
     MARKER,
+    GhostWrite,
     JournalingState,
     MessageKind,
     Origin,
@@ -327,13 +328,76 @@ def swap_rebuilds_agree(s: State) -> bool:
     return a_image == r_image and (r.a_swapped or r_swapped or s.primary == s.remote)
 
 
+def _writethrough_window(s: State) -> Recovery | None:
+    """The write-through recovery whose window ``remote_is_point_in_time_or_recovering`` exempts: the running
+    one, else the one that ended outside PAIR and awaits the resync (the property's own choice)."""
+    r = s.recovery
+    return r if r is not None and r.kind == RecoveryKind.WRITETHROUGH else s.recovery_awaiting_resync
+
+
+def _mixes(volume: tuple[int, ...], r: Recovery) -> bool:
+    """Each block of ``volume`` is the block of ``r``'s start image or of its target image."""
+    return all(x in (a, b) for x, a, b in zip(volume, r.start_image, r.target_image, strict=True))
+
+
+def pending_writes_in_history(s: State) -> bool:
+    """Every mirrored write R has still to apply is the ghost history's write of its seq (A enters a write in the
+    history as it sends it, and a checkpoint folds only what R applied); outside a write-through recovery's
+    window it is one the host saw (a host write or a marker), inside it a recovery write carrying its block's
+    target value (the recovery started with nothing pending, froze host I/O, and a pair that leaves PAIR
+    mirrors nothing new until the resync that closes the window)."""
+    w = _writethrough_window(s)
+
+    def fits(h: GhostWrite) -> bool:
+        return h.point_in_time if w is None else h.lba != MARKER and w.target_image[h.lba] == h.value
+
+    return all(any((h.seq, h.lba, h.value) == r and fits(h) for h in s.history) for r in _pending_records(s))
+
+
+def _swap_unsettled(s: State) -> bool:
+    """A swap recovery runs, or R has not swapped for the last one (it timed out): S then moves by a rebuild."""
+    return _swap_recovery(s) is not None or (s.retired_image is not None
+                                             and s.remote_recovery_id < s.recoveries_started)
+
+
+def remote_is_applied_image(s: State) -> bool:
+    """S is the image right after the last write R applied, ``image(remote_applied_seq)`` (R applies A's writes in
+    seq order; a resync copies P, ``image(next_seq - 1)``, and moves R's applied seq there), and outside a
+    write-through recovery's window the newest write at or below R's applied seq is one the host saw (so S is a
+    point in time). A swap moves S by a rebuild instead: until R has swapped for the last swap recovery and A
+    has finished it, S is not tied to the history this way."""
+    if _swap_unsettled(s):
+        return True
+    applied = s.remote_applied_seq
+    if s.remote != image(s, applied):
+        return False
+    below = [h for h in s.history if h.seq <= applied]
+    return _writethrough_window(s) is not None or not below or below[-1].point_in_time
+
+
+def writethrough_window_mixes(s: State) -> bool:
+    """While a write-through recovery runs, each block of P and of S is its start image's or its target image's
+    (P starts as the one, each recovery write brings a block to the other, host I/O is frozen; S follows P
+    through the mirror or a resync); once it has ended outside PAIR, S keeps mixing them and the pair stays out
+    of PAIR until the resync that closes the window; outside a running one, the newest history entry is one
+    the host saw (FinishRecovery marks the last recovery write as the point the host sees)."""
+    r = s.recovery
+    if r is not None and r.kind == RecoveryKind.WRITETHROUGH:
+        return _mixes(s.primary, r) and _mixes(s.remote, r)
+    w = s.recovery_awaiting_resync
+    if w is not None and (s.pair_state == PairState.PAIR or not _mixes(s.remote, w)):
+        return False
+    return not s.history or s.history[-1].point_in_time
+
+
 INVARIANTS: tuple[Callable[[State], bool], ...] = (
     counters_ordered, history_below_next_seq, history_in_seq_order, ghost_base_not_past_base, base_is_its_image,
     messages_below_next_seq, acks_applied, tables_in_seq_order, pending_records_agree, pending_writes_tracked,
     mirror_gap_in_flight, journal_well_formed, remote_caught_up, replica_mirrors_base, journaled_in_flight,
     swap_freezes_io, swap_messages_tracked, swap_restarts_journals, swap_rebuilds_agree, history_above_base,
     recovery_writes_in_flight, recovery_freezes_io, primary_is_newest_image, acked_only_when_applied,
-    writethrough_recovery_on_track, swap_recovery_on_track,
+    writethrough_recovery_on_track, swap_recovery_on_track, pending_writes_in_history, remote_is_applied_image,
+    writethrough_window_mixes,
 )
 
 #: The invariants each property's induction is strengthened with, under either recovery kind.
@@ -372,11 +436,17 @@ PROTOCOL_SUPPORT: tuple[str, ...] = (
     "swap_recovery_on_track",
 )
 
+#: What the properties about S being a point in time add: S tied to the ghost history through R's applied seq,
+#: and a write-through recovery's window (the blocks it mixes, the writes it has pending) until it closes.
+REMOTE_SUPPORT: tuple[str, ...] = ("pending_writes_in_history", "remote_is_applied_image",
+                                   "writethrough_window_mixes")
+
 #: What the proof system's induction adds per property (beyond ``support``'s bounded sets and
 #: ``CAPACITY_SUPPORT``).
 UNBOUNDED_SUPPORT: dict[str, tuple[str, ...]] = {
-    **{name: PROTOCOL_SUPPORT for name in ("ack_durable", "recovery_correct", "bases_agree", "swap_correct",
-                                           "remote_is_point_in_time", "remote_is_point_in_time_or_recovering")},
+    **{name: PROTOCOL_SUPPORT for name in ("ack_durable", "recovery_correct", "bases_agree", "swap_correct")},
+    **{name: (*PROTOCOL_SUPPORT, *REMOTE_SUPPORT)
+       for name in ("remote_is_point_in_time", "remote_is_point_in_time_or_recovering")},
     # every write to P enters the history last (CAPACITY_SUPPORT's history_below_next_seq), a checkpoint folds a
     # prefix of it (history_in_seq_order, above the ghost base), and the invariant holds through a recovery
     # too, where the property exempts it

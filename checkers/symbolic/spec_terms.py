@@ -265,7 +265,63 @@ class SpecTerms:
             "acked_only_when_applied": self.inv_acked_only_when_applied,
             "writethrough_recovery_on_track": self.inv_writethrough_recovery_on_track,
             "swap_recovery_on_track": self.inv_swap_recovery_on_track,
+            "pending_writes_in_history": self.inv_pending_writes_in_history,
+            "remote_is_applied_image": self.inv_remote_is_applied_image,
+            "writethrough_window_mixes": self.inv_writethrough_window_mixes,
         }
+
+    # --- S and the ghost history: what the properties about S being a point in time need -------------------
+
+    @staticmethod
+    def _writethrough_window(s: SV) -> tuple[Term, list[Term]]:
+        """``spec.invariants._writethrough_window``: (is a window open, its target image)."""
+        running = conj(s["recovery.present"] == 1, s["recovery.kind"] == WT)
+        target = [ite(running, a, b) for a, b in zip(s.vol("recovery.target_image"),
+                                                     s.vol("recovery_awaiting_resync.target_image"), strict=True)]
+        return disj(running, s["recovery_awaiting_resync.present"] == 1), target
+
+    @staticmethod
+    def _mixes(s: SV, volume: list[Term], r: str) -> Term:
+        """``spec.invariants._mixes`` of the recovery in field ``r``."""
+        return all_of(disj(x == a, x == b) for x, a, b in zip(
+            volume, s.vol(f"{r}.start_image"), s.vol(f"{r}.target_image"), strict=True))
+
+    def inv_pending_writes_in_history(self, s: SV) -> Term:
+        """``spec.invariants.pending_writes_in_history``."""
+        window, target = self._writethrough_window(s)
+        hs, hn = s.slots("history"), s.length("history")
+
+        def fits(h: Tup) -> Term:
+            return ite(window, conj(h[1] != MARKER, select(target, h[1]) == h[2]), h[4] == 1)
+
+        return all_of(implies(c, any_of(conj(i < hn, h[0] == r[0], h[1] == r[1], h[2] == r[2], fits(h))
+                                        for i, h in enumerate(hs)))
+                      for c, r in self._pending(s))
+
+    def inv_remote_is_applied_image(self, s: SV) -> Term:
+        """``spec.invariants.remote_is_applied_image``."""
+        applied = s["remote_applied_seq"]
+        hs, hn = s.slots("history"), s.length("history")
+        below = [conj(i < hn, h[0] <= applied) for i, h in enumerate(hs)]
+        newest_seen = all_of(implies(conj(below[i], *(neg(below[j]) for j in range(i + 1, len(hs)))), h[4] == 1)
+                             for i, h in enumerate(hs))
+        ok = conj(vol_eq(s.vol("remote"), self.image(s, applied)), disj(self._writethrough_window(s)[0], newest_seen))
+        if self.kind != SWAP:
+            return ok
+        unsettled = disj(self._swapping(s), conj(s["retired_image.present"] == 1,
+                                                 s["remote_recovery_id"] < s["recoveries_started"]))
+        return disj(unsettled, ok)
+
+    def inv_writethrough_window_mixes(self, s: SV) -> Term:
+        """``spec.invariants.writethrough_window_mixes``."""
+        running = conj(s["recovery.present"] == 1, s["recovery.kind"] == WT)
+        hs, hn = s.slots("history"), s.length("history")
+        newest_seen = all_of(implies(hn == i + 1, h[4] == 1) for i, h in enumerate(hs))
+        awaiting = implies(s["recovery_awaiting_resync.present"] == 1,
+                           conj(s["pair_state"] != PAIR,
+                                self._mixes(s, s.vol("remote"), "recovery_awaiting_resync")))
+        mixing = conj(self._mixes(s, s.vol("primary"), "recovery"), self._mixes(s, s.vol("remote"), "recovery"))
+        return ite(running, mixing, conj(awaiting, newest_seen))
 
     def inv_swap_recovery_on_track(self, s: SV) -> Term:
         """``spec.invariants.swap_recovery_on_track``."""
