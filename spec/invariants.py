@@ -355,17 +355,48 @@ def pending_writes_in_history(s: State) -> bool:
 
 
 def _swap_unsettled(s: State) -> bool:
-    """A swap recovery runs, or R has not swapped for the last one (it timed out): S then moves by a rebuild."""
-    return _swap_recovery(s) is not None or (s.retired_image is not None
-                                             and s.remote_recovery_id < s.recoveries_started)
+    """One array alone has swapped for the running swap recovery, or A has finished one that R has not swapped
+    for (it timed out): S is then a rebuild's image or the retired one (``swap_remote_tracked``)."""
+    return _half_done_swap(s) or (s.recovery is None and s.retired_image is not None
+                                  and s.remote_recovery_id < s.recoveries_started)
+
+
+def swap_remote_tracked(s: State) -> bool:
+    """Where a swap leaves S: until R swaps, its rebuild of T is the target image (R's base and journal were A's
+    when the recovery started in PAIR, and a checkpoint during it never passes T), and a RecoverRequest it has
+    not acted on is the running recovery's; A's swap retires P's image; before either array swaps
+    S == P with R caught up; R alone swapped: S is the target image and R's applied seq the one A's swap will
+    take; A alone swapped: S is the retired image, R one seq behind A's swap (the ghost base). Once A has
+    finished a swap recovery R never swapped for (it timed out, out of PAIR until the resync), S is still the
+    retired image, and a late RecoverRequest would rebuild the ghost base, A's swapped image; otherwise no
+    RecoverRequest awaits R."""
+    r = _swap_recovery(s)
+    requests = [m for m in s.path if m.kind == MessageKind.RECOVER_REQUEST and m.a > s.remote_recovery_id]
+    if r is not None:
+        if s.remote_recovery_id < r.recovery_id and _rebuild(s.replica_base, s.remote_journal,
+                                                             r.target) != r.target_image:
+            return False
+        if any((m.a, m.b) != (r.recovery_id, r.target) for m in requests) or (
+                r.a_swapped and s.retired_image is None):
+            return False
+        ahead = _swapped_ahead(s)
+        if ahead == "R":
+            return s.remote == r.target_image and s.remote_applied_seq == s.next_seq
+        if ahead == "A":
+            return s.remote == s.retired_image and s.remote_applied_seq == s.ghost_base_seq - 1
+        return r.a_swapped or (s.remote == s.primary and s.remote_applied_seq == s.next_seq - 1)
+    if s.retired_image is None or s.remote_recovery_id >= s.recoveries_started:
+        return not requests
+    return (s.remote == s.retired_image and s.remote_applied_seq == s.ghost_base_seq - 1
+            and all(_rebuild(s.replica_base, s.remote_journal, m.b) == s.ghost_base for m in requests))
 
 
 def remote_is_applied_image(s: State) -> bool:
     """S is the image right after the last write R applied, ``image(remote_applied_seq)`` (R applies A's writes in
     seq order; a resync copies P, ``image(next_seq - 1)``, and moves R's applied seq there), and outside a
     write-through recovery's window the newest write at or below R's applied seq is one the host saw (so S is a
-    point in time). A swap moves S by a rebuild instead: until R has swapped for the last swap recovery and A
-    has finished it, S is not tied to the history this way."""
+    point in time). A swap moves S by a rebuild instead: while one array alone has swapped, and after A has
+    finished a swap R never swapped for, S is not tied to the history this way (``swap_remote_tracked``)."""
     if _swap_unsettled(s):
         return True
     applied = s.remote_applied_seq
@@ -397,7 +428,7 @@ INVARIANTS: tuple[Callable[[State], bool], ...] = (
     swap_freezes_io, swap_messages_tracked, swap_restarts_journals, swap_rebuilds_agree, history_above_base,
     recovery_writes_in_flight, recovery_freezes_io, primary_is_newest_image, acked_only_when_applied,
     writethrough_recovery_on_track, swap_recovery_on_track, pending_writes_in_history, remote_is_applied_image,
-    writethrough_window_mixes,
+    writethrough_window_mixes, swap_remote_tracked,
 )
 
 #: The invariants each property's induction is strengthened with, under either recovery kind.
@@ -437,9 +468,10 @@ PROTOCOL_SUPPORT: tuple[str, ...] = (
 )
 
 #: What the properties about S being a point in time add: S tied to the ghost history through R's applied seq,
-#: and a write-through recovery's window (the blocks it mixes, the writes it has pending) until it closes.
+#: a write-through recovery's window (the blocks it mixes, the writes it has pending) until it closes, and where
+#: a swap leaves S while the arrays' swaps are apart.
 REMOTE_SUPPORT: tuple[str, ...] = ("pending_writes_in_history", "remote_is_applied_image",
-                                   "writethrough_window_mixes")
+                                   "writethrough_window_mixes", "swap_remote_tracked")
 
 #: What the proof system's induction adds per property (beyond ``support``'s bounded sets and
 #: ``CAPACITY_SUPPORT``).

@@ -268,16 +268,18 @@ class SpecTerms:
             "pending_writes_in_history": self.inv_pending_writes_in_history,
             "remote_is_applied_image": self.inv_remote_is_applied_image,
             "writethrough_window_mixes": self.inv_writethrough_window_mixes,
+            "swap_remote_tracked": self.inv_swap_remote_tracked,
         }
 
     # --- S and the ghost history: what the properties about S being a point in time need -------------------
 
-    @staticmethod
-    def _writethrough_window(s: SV) -> tuple[Term, list[Term]]:
+    def _writethrough_window(self, s: SV) -> tuple[Term, list[Term]]:
         """``spec.invariants._writethrough_window``: (is a window open, its target image)."""
         running = conj(s["recovery.present"] == 1, s["recovery.kind"] == WT)
         target = [ite(running, a, b) for a, b in zip(s.vol("recovery.target_image"),
                                                      s.vol("recovery_awaiting_resync.target_image"), strict=True)]
+        if self.kind != WT:  # a swap run has no write-through window (and no recovery awaiting its resync)
+            return False, target
         return disj(running, s["recovery_awaiting_resync.present"] == 1), target
 
     @staticmethod
@@ -308,9 +310,37 @@ class SpecTerms:
         ok = conj(vol_eq(s.vol("remote"), self.image(s, applied)), disj(self._writethrough_window(s)[0], newest_seen))
         if self.kind != SWAP:
             return ok
-        unsettled = disj(self._swapping(s), conj(s["retired_image.present"] == 1,
-                                                 s["remote_recovery_id"] < s["recoveries_started"]))
-        return disj(unsettled, ok)
+        return disj(self._swap_unsettled(s), ok)
+
+    def _swap_unsettled(self, s: SV) -> Term:
+        """``spec.invariants._swap_unsettled`` (under a swap recovery kind)."""
+        return disj(self._half_done_swap(s), conj(s["recovery.present"] == 0, s["retired_image.present"] == 1,
+                                                  s["remote_recovery_id"] < s["recoveries_started"]))
+
+    def inv_swap_remote_tracked(self, s: SV) -> Term:
+        """``spec.invariants.swap_remote_tracked``."""
+        if self.kind != SWAP:
+            return True
+        remote, applied = s.vol("remote"), s["remote_applied_seq"]
+        rb, rjs, rjn = s.vol("replica_base"), s.slots("remote_journal"), s.length("remote_journal")
+        ti = s.vol("recovery.target_image")
+        r_behind = s["remote_recovery_id"] < s["recovery.recovery_id"]
+        rebuilds = implies(r_behind, vol_eq(self.rebuild(rb, rjs, rjn, s["recovery.target"]), ti))
+        where = ite(self._ahead(s, "R"), conj(vol_eq(remote, ti), applied == s["next_seq"]),
+                    ite(self._ahead(s, "A"),
+                        conj(vol_eq(remote, s.vol("retired_image")), applied == s["ghost_base_seq"] - 1),
+                        disj(s["recovery.a_swapped"] == 1,
+                             conj(vol_eq(remote, s.vol("primary")), applied == s["next_seq"] - 1))))
+        pn, rid_r = s.length("path"), s["remote_recovery_id"]
+        requests = [(conj(i < pn, m[0] == RR, m[1] > rid_r), m) for i, m in enumerate(s.slots("path"))]
+        retired = implies(s["recovery.a_swapped"] == 1, s["retired_image.present"] == 1)
+        running = conj(rebuilds, where, retired, all_of(implies(c, conj(m[1] == s["recovery.recovery_id"],
+                                                                m[2] == s["recovery.target"])) for c, m in requests))
+        late = all_of(implies(c, vol_eq(self.rebuild(rb, rjs, rjn, m[2]), s.vol("ghost_base"))) for c, m in requests)
+        ended = ite(conj(s["retired_image.present"] == 1, rid_r < s["recoveries_started"]),
+                    conj(vol_eq(remote, s.vol("retired_image")), applied == s["ghost_base_seq"] - 1, late),
+                    all_of(neg(c) for c, _m in requests))
+        return ite(s["recovery.present"] == 1, running, ended)
 
     def inv_writethrough_window_mixes(self, s: SV) -> Term:
         """``spec.invariants.writethrough_window_mixes``."""
@@ -320,6 +350,8 @@ class SpecTerms:
         awaiting = implies(s["recovery_awaiting_resync.present"] == 1,
                            conj(s["pair_state"] != PAIR,
                                 self._mixes(s, s.vol("remote"), "recovery_awaiting_resync")))
+        if self.kind != WT:  # a swap run leaves no write-through recovery awaiting its resync
+            awaiting = s["recovery_awaiting_resync.present"] == 0
         mixing = conj(self._mixes(s, s.vol("primary"), "recovery"), self._mixes(s, s.vol("remote"), "recovery"))
         return ite(running, mixing, conj(awaiting, newest_seen))
 
