@@ -20,6 +20,7 @@ from itertools import pairwise
 from pitmirror.spec.properties import journal_well_formed
 from pitmirror.spec.state import (
     MARKER,
+    GhostWrite,
     JournalingState,
     MessageKind,
     Origin,
@@ -31,6 +32,7 @@ from pitmirror.spec.state import (
     State,
     apply_records,
     image,
+    primary_is_newest_image,  # the invariant behind the property primary_is_latest_image: one definition
 )
 
 
@@ -78,12 +80,6 @@ def recovery_writes_in_flight(s: State) -> bool:
         return True
     return (len(rec) == len(s.in_flight) == len(set(rec)) and MARKER not in rec
             and s.recovery is not None and s.recovery.kind == RecoveryKind.WRITETHROUGH)
-
-
-def primary_is_newest_image(s: State) -> bool:
-    """P is the image right after the newest write: ``P == image(next_seq - 1)`` (every write to P, host,
-    marker or recovery, takes a seq and enters the ghost history; a swap restarts the ghost at P)."""
-    return s.primary == image(s, s.next_seq - 1)
 
 
 def acked_only_when_applied(s: State) -> bool:
@@ -332,13 +328,107 @@ def swap_rebuilds_agree(s: State) -> bool:
     return a_image == r_image and (r.a_swapped or r_swapped or s.primary == s.remote)
 
 
+def _writethrough_window(s: State) -> Recovery | None:
+    """The write-through recovery whose window ``remote_is_point_in_time_or_recovering`` exempts: the running
+    one, else the one that ended outside PAIR and awaits the resync (the property's own choice)."""
+    r = s.recovery
+    return r if r is not None and r.kind == RecoveryKind.WRITETHROUGH else s.recovery_awaiting_resync
+
+
+def _mixes(volume: tuple[int, ...], r: Recovery) -> bool:
+    """Each block of ``volume`` is the block of ``r``'s start image or of its target image."""
+    return all(x in (a, b) for x, a, b in zip(volume, r.start_image, r.target_image, strict=True))
+
+
+def pending_writes_in_history(s: State) -> bool:
+    """Every mirrored write R has still to apply is the ghost history's write of its seq (A enters a write in the
+    history as it sends it, and a checkpoint folds only what R applied); outside a write-through recovery's
+    window it is one the host saw (a host write or a marker), inside it a recovery write carrying its block's
+    target value (the recovery started with nothing pending, froze host I/O, and a pair that leaves PAIR
+    mirrors nothing new until the resync that closes the window)."""
+    w = _writethrough_window(s)
+
+    def fits(h: GhostWrite) -> bool:
+        return h.point_in_time if w is None else h.lba != MARKER and w.target_image[h.lba] == h.value
+
+    return all(any((h.seq, h.lba, h.value) == r and fits(h) for h in s.history) for r in _pending_records(s))
+
+
+def _swap_unsettled(s: State) -> bool:
+    """One array alone has swapped for the running swap recovery, or A has finished one that R has not swapped
+    for (it timed out): S is then a rebuild's image or the retired one (``swap_remote_tracked``)."""
+    return _half_done_swap(s) or (s.recovery is None and s.retired_image is not None
+                                  and s.remote_recovery_id < s.recoveries_started)
+
+
+def swap_remote_tracked(s: State) -> bool:
+    """Where a swap leaves S: until R swaps, its rebuild of T is the target image (R's base and journal were A's
+    when the recovery started in PAIR, and a checkpoint during it never passes T), and a RecoverRequest it has
+    not acted on is the running recovery's; A's swap retires P's image; before either array swaps
+    S == P with R caught up; R alone swapped: S is the target image and R's applied seq the one A's swap will
+    take; A alone swapped: S is the retired image, R one seq behind A's swap (the ghost base). Once A has
+    finished a swap recovery R never swapped for (it timed out, out of PAIR until the resync), S is still the
+    retired image, and a late RecoverRequest would rebuild the ghost base, A's swapped image; otherwise no
+    RecoverRequest awaits R."""
+    r = _swap_recovery(s)
+    requests = [m for m in s.path if m.kind == MessageKind.RECOVER_REQUEST and m.a > s.remote_recovery_id]
+    if r is not None:
+        if s.remote_recovery_id < r.recovery_id and _rebuild(s.replica_base, s.remote_journal,
+                                                             r.target) != r.target_image:
+            return False
+        if any((m.a, m.b) != (r.recovery_id, r.target) for m in requests) or (
+                r.a_swapped and s.retired_image is None):
+            return False
+        ahead = _swapped_ahead(s)
+        if ahead == "R":
+            return s.remote == r.target_image and s.remote_applied_seq == s.next_seq
+        if ahead == "A":
+            return s.remote == s.retired_image and s.remote_applied_seq == s.ghost_base_seq - 1
+        return r.a_swapped or (s.remote == s.primary and s.remote_applied_seq == s.next_seq - 1)
+    if s.retired_image is None or s.remote_recovery_id >= s.recoveries_started:
+        return not requests
+    return (s.remote == s.retired_image and s.remote_applied_seq == s.ghost_base_seq - 1
+            and all(_rebuild(s.replica_base, s.remote_journal, m.b) == s.ghost_base for m in requests))
+
+
+def remote_is_applied_image(s: State) -> bool:
+    """S is the image right after the last write R applied, ``image(remote_applied_seq)`` (R applies A's writes in
+    seq order; a resync copies P, ``image(next_seq - 1)``, and moves R's applied seq there), and outside a
+    write-through recovery's window the newest write at or below R's applied seq is one the host saw (so S is a
+    point in time). A swap moves S by a rebuild instead: while one array alone has swapped, and after A has
+    finished a swap R never swapped for, S is not tied to the history this way (``swap_remote_tracked``)."""
+    if _swap_unsettled(s):
+        return True
+    applied = s.remote_applied_seq
+    if s.remote != image(s, applied):
+        return False
+    below = [h for h in s.history if h.seq <= applied]
+    return _writethrough_window(s) is not None or not below or below[-1].point_in_time
+
+
+def writethrough_window_mixes(s: State) -> bool:
+    """While a write-through recovery runs, each block of P and of S is its start image's or its target image's
+    (P starts as the one, each recovery write brings a block to the other, host I/O is frozen; S follows P
+    through the mirror or a resync); once it has ended outside PAIR, S keeps mixing them and the pair stays out
+    of PAIR until the resync that closes the window; outside a running one, the newest history entry is one
+    the host saw (FinishRecovery marks the last recovery write as the point the host sees)."""
+    r = s.recovery
+    if r is not None and r.kind == RecoveryKind.WRITETHROUGH:
+        return _mixes(s.primary, r) and _mixes(s.remote, r)
+    w = s.recovery_awaiting_resync
+    if w is not None and (s.pair_state == PairState.PAIR or not _mixes(s.remote, w)):
+        return False
+    return not s.history or s.history[-1].point_in_time
+
+
 INVARIANTS: tuple[Callable[[State], bool], ...] = (
     counters_ordered, history_below_next_seq, history_in_seq_order, ghost_base_not_past_base, base_is_its_image,
     messages_below_next_seq, acks_applied, tables_in_seq_order, pending_records_agree, pending_writes_tracked,
     mirror_gap_in_flight, journal_well_formed, remote_caught_up, replica_mirrors_base, journaled_in_flight,
     swap_freezes_io, swap_messages_tracked, swap_restarts_journals, swap_rebuilds_agree, history_above_base,
     recovery_writes_in_flight, recovery_freezes_io, primary_is_newest_image, acked_only_when_applied,
-    writethrough_recovery_on_track, swap_recovery_on_track,
+    writethrough_recovery_on_track, swap_recovery_on_track, pending_writes_in_history, remote_is_applied_image,
+    writethrough_window_mixes, swap_remote_tracked,
 )
 
 #: The invariants each property's induction is strengthened with, under either recovery kind.
@@ -377,11 +467,22 @@ PROTOCOL_SUPPORT: tuple[str, ...] = (
     "swap_recovery_on_track",
 )
 
+#: What the properties about S being a point in time add: S tied to the ghost history through R's applied seq,
+#: a write-through recovery's window (the blocks it mixes, the writes it has pending) until it closes, and where
+#: a swap leaves S while the arrays' swaps are apart.
+REMOTE_SUPPORT: tuple[str, ...] = ("pending_writes_in_history", "remote_is_applied_image",
+                                   "writethrough_window_mixes", "swap_remote_tracked")
+
 #: What the proof system's induction adds per property (beyond ``support``'s bounded sets and
 #: ``CAPACITY_SUPPORT``).
 UNBOUNDED_SUPPORT: dict[str, tuple[str, ...]] = {
-    name: PROTOCOL_SUPPORT for name in ("ack_durable", "recovery_correct", "bases_agree", "swap_correct",
-                                        "remote_is_point_in_time", "remote_is_point_in_time_or_recovering")
+    **{name: PROTOCOL_SUPPORT for name in ("ack_durable", "recovery_correct", "bases_agree", "swap_correct")},
+    **{name: (*PROTOCOL_SUPPORT, *REMOTE_SUPPORT)
+       for name in ("remote_is_point_in_time", "remote_is_point_in_time_or_recovering")},
+    # every write to P enters the history last (CAPACITY_SUPPORT's history_below_next_seq), a checkpoint folds a
+    # prefix of it (history_in_seq_order, above the ghost base), and the invariant holds through a recovery
+    # too, where the property exempts it
+    "primary_is_latest_image": ("primary_is_newest_image", "history_in_seq_order", "ghost_base_not_past_base"),
 }
 
 

@@ -28,6 +28,7 @@ from pitmirror.spec.state import (
     image,
     pending_host_writes,
     points_in_time,
+    primary_is_newest_image,
     recovery_active,
     replay,
 )
@@ -319,7 +320,7 @@ def primary_is_latest_image(s: State) -> bool:
     judge at its end. The trade-off: the property judges P against the ghost history, not against B + J,
     so it says nothing about the journal itself (``journal_well_formed`` and ``replay_is_point_in_time`` do);
     what it adds is that nothing but a journaled write, or a recovery, ever changes P."""
-    return s.recovery is not None or s.primary == image(s, s.next_seq - 1)
+    return s.recovery is not None or primary_is_newest_image(s)
 
 
 def explain_primary_is_latest_image(s: State) -> str:

@@ -268,6 +268,14 @@ def image(state: State, n: int) -> tuple[int, ...]:
     return tuple(out)
 
 
+def primary_is_newest_image(state: State) -> bool:
+    """P is the image right after the newest write: ``P == image(next_seq - 1)`` (every write to P, host,
+    marker or recovery, takes a seq and enters the ghost history; a swap restarts the ghost at P). A
+    strengthening invariant of the proofs (``spec.invariants``) and, outside a recovery, the property
+    ``primary_is_latest_image`` (``spec.properties``): defined here, once, for both."""
+    return state.primary == image(state, state.next_seq - 1)
+
+
 def points_in_time(state: State) -> list[int]:
     """The sequence numbers whose image the host saw: the ghost base and every host write or marker
     (see also ``State.retired_image``, the point a swap restarted the ghost from)."""

@@ -204,8 +204,12 @@ class SpecTerms:
         return disj(self.prop_remote_is_point_in_time(s), window)
 
     def prop_primary_is_latest_image(self, s: SV) -> Term:
-        """``spec.properties.primary_is_latest_image``."""
-        return disj(s["recovery.present"] == 1, vol_eq(s.vol("primary"), self.image(s, s["next_seq"] - 1)))
+        """``spec.properties.primary_is_latest_image``: the invariant outside a recovery."""
+        return disj(s["recovery.present"] == 1, self.inv_primary_is_newest_image(s))
+
+    def inv_primary_is_newest_image(self, s: SV) -> Term:
+        """``spec.state.primary_is_newest_image``."""
+        return vol_eq(s.vol("primary"), self.image(s, s["next_seq"] - 1))
 
     def properties(self) -> dict[str, Callable[[SV], Term]]:
         """Every safety property of the catalogue, by name."""
@@ -257,11 +261,99 @@ class SpecTerms:
             "history_above_base": lambda s: self._all_slots(s, "history", lambda h: h[0] > s["base_seq"]),
             "recovery_writes_in_flight": self.inv_recovery_writes_in_flight,
             "recovery_freezes_io": lambda s: (s["recovery.present"] == 0) == (s["journaling_state"] == JOURNALING),
-            "primary_is_newest_image": lambda s: vol_eq(s.vol("primary"), self.image(s, s["next_seq"] - 1)),
+            "primary_is_newest_image": self.inv_primary_is_newest_image,
             "acked_only_when_applied": self.inv_acked_only_when_applied,
             "writethrough_recovery_on_track": self.inv_writethrough_recovery_on_track,
             "swap_recovery_on_track": self.inv_swap_recovery_on_track,
+            "pending_writes_in_history": self.inv_pending_writes_in_history,
+            "remote_is_applied_image": self.inv_remote_is_applied_image,
+            "writethrough_window_mixes": self.inv_writethrough_window_mixes,
+            "swap_remote_tracked": self.inv_swap_remote_tracked,
         }
+
+    # --- S and the ghost history: what the properties about S being a point in time need -------------------
+
+    def _writethrough_window(self, s: SV) -> tuple[Term, list[Term]]:
+        """``spec.invariants._writethrough_window``: (is a window open, its target image)."""
+        running = conj(s["recovery.present"] == 1, s["recovery.kind"] == WT)
+        target = [ite(running, a, b) for a, b in zip(s.vol("recovery.target_image"),
+                                                     s.vol("recovery_awaiting_resync.target_image"), strict=True)]
+        if self.kind != WT:  # a swap run has no write-through window (and no recovery awaiting its resync)
+            return False, target
+        return disj(running, s["recovery_awaiting_resync.present"] == 1), target
+
+    @staticmethod
+    def _mixes(s: SV, volume: list[Term], r: str) -> Term:
+        """``spec.invariants._mixes`` of the recovery in field ``r``."""
+        return all_of(disj(x == a, x == b) for x, a, b in zip(
+            volume, s.vol(f"{r}.start_image"), s.vol(f"{r}.target_image"), strict=True))
+
+    def inv_pending_writes_in_history(self, s: SV) -> Term:
+        """``spec.invariants.pending_writes_in_history``."""
+        window, target = self._writethrough_window(s)
+        hs, hn = s.slots("history"), s.length("history")
+
+        def fits(h: Tup) -> Term:
+            return ite(window, conj(h[1] != MARKER, select(target, h[1]) == h[2]), h[4] == 1)
+
+        return all_of(implies(c, any_of(conj(i < hn, h[0] == r[0], h[1] == r[1], h[2] == r[2], fits(h))
+                                        for i, h in enumerate(hs)))
+                      for c, r in self._pending(s))
+
+    def inv_remote_is_applied_image(self, s: SV) -> Term:
+        """``spec.invariants.remote_is_applied_image``."""
+        applied = s["remote_applied_seq"]
+        hs, hn = s.slots("history"), s.length("history")
+        below = [conj(i < hn, h[0] <= applied) for i, h in enumerate(hs)]
+        newest_seen = all_of(implies(conj(below[i], *(neg(below[j]) for j in range(i + 1, len(hs)))), h[4] == 1)
+                             for i, h in enumerate(hs))
+        ok = conj(vol_eq(s.vol("remote"), self.image(s, applied)), disj(self._writethrough_window(s)[0], newest_seen))
+        if self.kind != SWAP:
+            return ok
+        return disj(self._swap_unsettled(s), ok)
+
+    def _swap_unsettled(self, s: SV) -> Term:
+        """``spec.invariants._swap_unsettled`` (under a swap recovery kind)."""
+        return disj(self._half_done_swap(s), conj(s["recovery.present"] == 0, s["retired_image.present"] == 1,
+                                                  s["remote_recovery_id"] < s["recoveries_started"]))
+
+    def inv_swap_remote_tracked(self, s: SV) -> Term:
+        """``spec.invariants.swap_remote_tracked``."""
+        if self.kind != SWAP:
+            return True
+        remote, applied = s.vol("remote"), s["remote_applied_seq"]
+        rb, rjs, rjn = s.vol("replica_base"), s.slots("remote_journal"), s.length("remote_journal")
+        ti = s.vol("recovery.target_image")
+        r_behind = s["remote_recovery_id"] < s["recovery.recovery_id"]
+        rebuilds = implies(r_behind, vol_eq(self.rebuild(rb, rjs, rjn, s["recovery.target"]), ti))
+        where = ite(self._ahead(s, "R"), conj(vol_eq(remote, ti), applied == s["next_seq"]),
+                    ite(self._ahead(s, "A"),
+                        conj(vol_eq(remote, s.vol("retired_image")), applied == s["ghost_base_seq"] - 1),
+                        disj(s["recovery.a_swapped"] == 1,
+                             conj(vol_eq(remote, s.vol("primary")), applied == s["next_seq"] - 1))))
+        pn, rid_r = s.length("path"), s["remote_recovery_id"]
+        requests = [(conj(i < pn, m[0] == RR, m[1] > rid_r), m) for i, m in enumerate(s.slots("path"))]
+        retired = implies(s["recovery.a_swapped"] == 1, s["retired_image.present"] == 1)
+        running = conj(rebuilds, where, retired, all_of(implies(c, conj(m[1] == s["recovery.recovery_id"],
+                                                                m[2] == s["recovery.target"])) for c, m in requests))
+        late = all_of(implies(c, vol_eq(self.rebuild(rb, rjs, rjn, m[2]), s.vol("ghost_base"))) for c, m in requests)
+        ended = ite(conj(s["retired_image.present"] == 1, rid_r < s["recoveries_started"]),
+                    conj(vol_eq(remote, s.vol("retired_image")), applied == s["ghost_base_seq"] - 1, late),
+                    all_of(neg(c) for c, _m in requests))
+        return ite(s["recovery.present"] == 1, running, ended)
+
+    def inv_writethrough_window_mixes(self, s: SV) -> Term:
+        """``spec.invariants.writethrough_window_mixes``."""
+        running = conj(s["recovery.present"] == 1, s["recovery.kind"] == WT)
+        hs, hn = s.slots("history"), s.length("history")
+        newest_seen = all_of(implies(hn == i + 1, h[4] == 1) for i, h in enumerate(hs))
+        awaiting = implies(s["recovery_awaiting_resync.present"] == 1,
+                           conj(s["pair_state"] != PAIR,
+                                self._mixes(s, s.vol("remote"), "recovery_awaiting_resync")))
+        if self.kind != WT:  # a swap run leaves no write-through recovery awaiting its resync
+            awaiting = s["recovery_awaiting_resync.present"] == 0
+        mixing = conj(self._mixes(s, s.vol("primary"), "recovery"), self._mixes(s, s.vol("remote"), "recovery"))
+        return ite(running, mixing, conj(awaiting, newest_seen))
 
     def inv_swap_recovery_on_track(self, s: SV) -> Term:
         """``spec.invariants.swap_recovery_on_track``."""
