@@ -48,12 +48,13 @@ from pitmirror.checkers.symbolic.spec_terms import (
     MA,
     MW,
     PAIR,
+    RECOV,
     RECOVERING,
     SUSPENDED,
     SWAP,
     SWAPPING,
 )
-from pitmirror.checkers.symbolic.terms import SV, Term, conj, implies, neg, select, vol_eq
+from pitmirror.checkers.symbolic.terms import SV, Term, conj, count, implies, neg, select, vol_eq
 from pitmirror.model.config import Bounds
 from pitmirror.model.protocol import MirrorModel
 from pitmirror.spec.state import MARKER, State
@@ -87,6 +88,19 @@ RECORDS = {"journal": (0, 1, 2), "history": (0, 1, 2), "in_flight": (0, 1, 2), "
 def _guards(enc: Encoding) -> list[tuple[str, Pred, frozenset[str]]]:
     """The guards candidates are implied by: single facts of the control tables and their pairs, each with the
     single facts it is the conjunction of."""
+    single = _single_guards(enc)
+    out: list[tuple[str, Pred, frozenset[str]]] = [("", lambda s: True, frozenset())]
+    for group in single.values():
+        out.extend((t, p, frozenset({t})) for t, p in group)
+    for g1, g2 in combinations(list(single), 2):
+        for (t1, p1) in single[g1]:
+            for (t2, p2) in single[g2]:
+                out.append((f"{t1} and {t2}", lambda s, p1=p1, p2=p2: conj(p1(s), p2(s)), frozenset({t1, t2})))
+    return out
+
+
+def _single_guards(enc: Encoding) -> dict[str, list[tuple[str, Pred]]]:
+    """Single facts of the control tables, by the table (or part of the state) they read."""
     single: dict[str, list[tuple[str, Pred]]] = {
         "pair": [("pair_state == PAIR", lambda s: s["pair_state"] == PAIR),
                  ("pair_state == SUSPENDED", lambda s: s["pair_state"] == SUSPENDED),
@@ -108,14 +122,7 @@ def _guards(enc: Encoding) -> list[tuple[str, Pred, frozenset[str]]]:
                                                        s["remote_recovery_id"] >= s["recovery.recovery_id"])),
                           ("R not swapped", lambda s: conj(s["recovery.present"] == 1,
                                                            s["remote_recovery_id"] < s["recovery.recovery_id"]))]
-    out: list[tuple[str, Pred, frozenset[str]]] = [("", lambda s: True, frozenset())]
-    for group in single.values():
-        out.extend((t, p, frozenset({t})) for t, p in group)
-    for g1, g2 in combinations(list(single), 2):
-        for (t1, p1) in single[g1]:
-            for (t2, p2) in single[g2]:
-                out.append((f"{t1} and {t2}", lambda s, p1=p1, p2=p2: conj(p1(s), p2(s)), frozenset({t1, t2})))
-    return out
+    return single
 
 
 def _atoms(enc: Encoding) -> list[tuple[str, Pred]]:
@@ -170,7 +177,55 @@ def _atoms(enc: Encoding) -> list[tuple[str, Pred]]:
     out.append(("next_seq - base_seq <= capacity(journal) + 1",
                 lambda s: s["next_seq"] - s["base_seq"] <= lay.caps["journal"] + 1))
     out.extend(_slot_atoms(enc))
+    out.extend(_in_flight_atoms(enc))
+    # the control tables' facts as atoms too, so templates relate them (``journaling_state == JOURNALING =>
+    # no recovery``); the vacuous pairs of guards say the rest (``not (... and ...)``)
+    for group in _single_guards(enc).values():
+        out.extend(group)
     return out
+
+
+def _in_flight_atoms(enc: Encoding) -> list[tuple[str, Pred]]:
+    """Who A's in-flight writes are from, how many, and on which blocks: what keeps the table within its
+    capacity (``concurrency`` host writes, one recovery write per block)."""
+    cap = enc.lay.caps["in_flight"]
+
+    def origins(s: SV, keep: Callable[[Term], Term]) -> Term:
+        n = s.length("in_flight")
+        return count(conj(i < n, keep(e[3])) for i, e in enumerate(s.slots("in_flight")))
+
+    def distinct_recovery_blocks(s: SV) -> Term:
+        n, xs = s.length("in_flight"), s.slots("in_flight")
+        rec = [conj(i < n, e[3] == RECOV) for i, e in enumerate(xs)]
+        return conj(*(implies(conj(rec[i], rec[j]), xs[i][1] != xs[j][1])
+                      for i in range(cap) for j in range(i + 1, cap)))
+
+    def pending_on(s: SV, b: int) -> Term:
+        n = s.length("in_flight")
+        hits = [conj(i < n, e[1] == b, e[0] > s["remote_applied_seq"]) for i, e in enumerate(s.slots("in_flight"))]
+        return _any(hits)
+
+    def gap_in_flight(s: SV) -> Term:
+        n, applied = s.length("in_flight"), s["remote_applied_seq"]
+        above = count(conj(i < n, e[0] > applied) for i, e in enumerate(s.slots("in_flight")))
+        return above >= s["next_seq"] - 1 - applied
+
+    conc = enc.b.concurrency
+    per_block: list[tuple[str, Pred]] = [
+        (f"primary[{b}] == remote[{b}] or a write to block {b} above remote_applied_seq in flight",
+         lambda s, b=b: _any([s.vol("primary")[b] == s.vol("remote")[b], pending_on(s, b)]))
+        for b in range(enc.nb)]
+    return [*per_block,
+        ("every seq above remote_applied_seq and below next_seq is in flight", gap_in_flight),
+        ("no recovery write in flight", lambda s: origins(s, lambda o: o == RECOV) == 0),
+        ("every write in flight is a recovery write", lambda s: origins(s, lambda o: o != RECOV) == 0),
+        (f"at most {conc} host writes and markers in flight (concurrency)",
+         lambda s: origins(s, lambda o: o != RECOV) <= conc),
+        ("recovery writes in flight on distinct blocks", distinct_recovery_blocks),
+        ("no recovery write in flight to MARKER", lambda s: conj(*(
+            implies(conj(i < s.length("in_flight"), e[3] == RECOV), e[1] != MARKER)
+            for i, e in enumerate(s.slots("in_flight"))))),
+    ]
 
 
 def _slot_atoms(enc: Encoding) -> list[tuple[str, Pred]]:
@@ -245,9 +300,17 @@ def _slot_atoms(enc: Encoding) -> list[tuple[str, Pred]]:
 def _contains(s: SV, q: str, item: Sequence[Term]) -> Term:
     """``item`` (seq, lba, value) is an entry of the record sequence ``q``."""
     n = s.length(q)
-    hits = [conj(i < n, *(x == y for x, y in zip(r[:3], item, strict=True))) for i, r in enumerate(s.slots(q))]
+    return _any([conj(i < n, *(x == y for x, y in zip(r[:3], item, strict=True))) for i, r in enumerate(s.slots(q))])
+
+
+def _any(xs: Sequence[Term]) -> Term:
+    """Disjunction over terms of either kind (numpy columns or Z3), with constants folded."""
     out: Term = False
-    for h in hits:
+    for h in xs:
+        if h is True:
+            return True
+        if h is False:
+            continue
         out = h if out is False else (out | h if isinstance(h, np.ndarray) else z3.Or(_b(out), _b(h)))
     return out
 
