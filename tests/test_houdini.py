@@ -70,15 +70,21 @@ def test_infer_usage_errors(monkeypatch: pytest.MonkeyPatch, capsys: pytest.Capt
         assert "Traceback" not in out + err and extra[0] in err
 
 
+#: the proof system's parameters of docs/PROOFS.md's figures; the filter explores the default budgets
+PROOF = Bounds(blocks=1, concurrency=1, journal_capacity=2, recovery_kind=RecoveryKind.WRITETHROUGH)
+
+
 @pytest.mark.slow
-def test_infer_proves_journal_well_formed_and_mirror_consistent() -> None:
-    b = ONE.with_(recovery_kind=RecoveryKind.WRITETHROUGH, host_writes=3)
-    res = infer(b, ["journal_well_formed", "mirror_consistent"], timeout_ms=300_000)
-    assert res.proved == {"journal_well_formed": "proved", "mirror_consistent": "proved"}, res.note
+def test_infer_proves_mirror_consistent() -> None:
+    """About three minutes on a shared 2-core machine."""
+    res = infer(PROOF, ["mirror_consistent"], timeout_ms=600_000)
+    assert res.proved == {"mirror_consistent": "proved"}, res.note
+    assert "mirror_consistent" in [c.text for c in res.invariant]
 
 
 @pytest.mark.slow
 def test_infer_does_not_prove_a_seeded_bug() -> None:
-    b = ONE.with_(recovery_kind=RecoveryKind.WRITETHROUGH, host_writes=3, mutant="skip_journal")
-    res = infer(b, ["journal_well_formed"], timeout_ms=300_000)
-    assert res.proved["journal_well_formed"] != "proved"
+    """``skip_journal`` leaves host writes out of J: its reachable states break ``journal_well_formed``, and
+    so must the inferred invariant's proof."""
+    res = infer(PROOF.with_(mutant="skip_journal"), ["journal_well_formed"], timeout_ms=600_000)
+    assert res.proved["journal_well_formed"] == "not proved"

@@ -272,6 +272,10 @@ def _slot_atoms(enc: Encoding) -> list[tuple[str, Pred]]:
                 each("in_flight", lambda s, i: _contains(s, "journal", s.slots("in_flight")[i][:3]))))
     out.append(("every remote_buffer entry is in in_flight",
                 each("remote_buffer", lambda s, i: _contains(s, "in_flight", s.slots("remote_buffer")[i][:3]))))
+    out.append(("every remote_buffer entry is on a dirty block or in flight",
+                each("remote_buffer", lambda s, i: _any([_contains(s, "in_flight", s.slots("remote_buffer")[i][:3]),
+                                                         select(s.vol("dirty"), s.slots("remote_buffer")[i][1]) == 1]),
+                     lambda s, i: s.slots("remote_buffer")[i][1] != MARKER)))
     out.append(("every in_flight entry above remote_applied_seq is on P",
                 each("in_flight", lambda s, i: select(s.vol("primary"), s.slots("in_flight")[i][1])
                      == s.slots("in_flight")[i][2],
@@ -456,15 +460,18 @@ def _filter_templates(enc: Encoding, cands: list[Candidate], cols: SV, rows: int
 
 
 def _weakest_guards(enc: Encoding, cands: list[Candidate]) -> list[Candidate]:
-    """Drop a template candidate when the same atom survives under a guard of fewer facts (``true => a``
-    implies ``g => a``): the invariant stays as strong, and much smaller. (Houdini may later drop the weaker
+    """Drop a template candidate guarded by two facts when the same atom survives under a guard of fewer
+    (``g1 => a`` implies ``g1 and g2 => a``): the search stays much smaller. (Houdini may later drop the weaker
     guard's candidate where the stronger one would have stayed: a loss of completeness, not of soundness.)"""
     parts = [p for _t, _g, p in _guards(enc)]
     by_atom: dict[int, list[int]] = {}
     for c in cands:
         if c.origin == "template" and c.atom >= 0:
             by_atom.setdefault(c.atom, []).append(c.guard)
-    keep = {(a, g) for a, gs in by_atom.items() for g in gs if not any(parts[h] < parts[g] for h in gs)}
+    # a single fact's guard stays beside ``true``'s: Houdini often drops the unguarded atom (a step from an
+    # unreachable state breaks it) where the guarded one is what the proof needs
+    keep = {(a, g) for a, gs in by_atom.items() for g in gs
+            if len(parts[g]) <= 1 or not any(parts[h] < parts[g] for h in gs)}
     return [c for c in cands if c.origin != "template" or c.atom < 0 or (c.atom, c.guard) in keep]
 
 
@@ -481,6 +488,7 @@ class Inference:
     rounds: int  # solver queries of the fixpoint
     seconds: dict[str, float] = field(default_factory=dict)
     proved: dict[str, str] = field(default_factory=dict)  # property -> "proved" | "not proved" | "unknown"
+    dropped_by: dict[str, str] = field(default_factory=dict)  # a dropped candidate -> the step that broke it
     note: str = ""
 
 
@@ -489,9 +497,11 @@ class GaveUp(Exception):
 
 
 def houdini(enc: Encoding, cands: list[Candidate], timeout_ms: int = 0,
-            progress: Callable[[str], None] | None = None) -> tuple[list[Candidate], int]:
+            progress: Callable[[str], None] | None = None,
+            dropped_by: dict[str, str] | None = None) -> tuple[list[Candidate], int]:
     """The largest subset of ``cands`` that is inductive on ``enc``'s transitions (Init is not asked: stage 2
-    did). Returns it and the number of solver queries. Raises ``GaveUp`` if a query times out."""
+    did). Returns it and the number of solver queries; ``dropped_by`` receives, per dropped candidate's text,
+    the action instance whose step broke it. Raises ``GaveUp`` if a query times out."""
     lay = enc.lay
     x, y = lay.symbolic("x"), lay.symbolic("y")
     v = z3.Int("v@x")
@@ -534,6 +544,8 @@ def houdini(enc: Encoding, cands: list[Candidate], timeout_ms: int = 0,
                 dropped = [j for j in active if not z3.is_true(m.eval(post[j], model_completion=True))]
                 active -= set(dropped)
                 changed = True
+                if dropped_by is not None:
+                    dropped_by.update((cands[j].text, enc.instances[i].name) for j in dropped)
                 if progress is not None:
                     progress(f"{enc.instances[i].name}: dropped {len(dropped)}, {len(active)} left")
     return [cands[j] for j in sorted(active)], queries
@@ -576,7 +588,7 @@ def infer(bounds: Bounds, props: Sequence[str], filter_bounds: Bounds | None = N
     res = Inference([], len(cands), len(kept), rows, 0)
     res.seconds["filter"] = t1 - t0
     try:
-        res.invariant, res.rounds = houdini(enc, kept, timeout_ms, progress)
+        res.invariant, res.rounds = houdini(enc, kept, timeout_ms, progress, res.dropped_by)
     except GaveUp as e:
         res.note = f"the solver gave up: {e}"
         res.proved = dict.fromkeys(props, "unknown")
