@@ -14,7 +14,7 @@ from typing import Any
 from rich.table import Table
 
 from pitmirror.checkers.cli.common import ExitCode, Ticker, lit, out, results_doc, worst, write_json
-from pitmirror.checkers.symbolic.houdini import Inference, infer
+from pitmirror.checkers.symbolic.houdini import REACHED, Inference, infer
 from pitmirror.model.config import Bounds
 from pitmirror.spec.state import RecoveryKind
 
@@ -80,8 +80,18 @@ def _report(res: Inference, kname: str, props: list[str], quiet: bool) -> ExitCo
         style = "green" if verdict == "proved" else "yellow"
         if verdict != "proved":
             status = ExitCode.INCONCLUSIVE
-        note = res.note or ("from the inferred invariant alone" if verdict == "proved"
-                            else "the inferred invariant does not imply it: nothing is violated, nothing proved")
+        if verdict == "proved":
+            note = "from the inferred invariant alone"
+        elif res.note:
+            note = res.note
+        elif res.dropped_by.get(p) == REACHED:
+            note = ("false on a state the model reaches at these budgets: `pitmirror check` shows the violation "
+                    "(nothing proved)")
+        elif p in res.dropped_by:
+            note = (f"not inductive with what the templates give: a step {res.dropped_by[p]} from a state of the "
+                    "invariant breaks it (nothing is violated, nothing proved)")
+        else:
+            note = "the inferred invariant does not imply it (nothing is violated, nothing proved)"
         table.add_row(p, f"[{style}]{verdict}[/]", lit(note))
     out.print(table)
     return status

@@ -60,6 +60,8 @@ from pitmirror.model.protocol import MirrorModel
 from pitmirror.spec.state import MARKER, State
 
 Pred = Callable[[SV], Term]
+#: ``Inference.dropped_by`` of a candidate false on a state the filter's exploration reached (not a step's CTI)
+REACHED = "a reachable state"
 
 
 @dataclass(frozen=True)
@@ -579,13 +581,17 @@ def infer(bounds: Bounds, props: Sequence[str], filter_bounds: Bounds | None = N
     say(f"filter: {len(cands)} candidates, {rows} reachable states ({time.perf_counter() - t0:.1f}s)")
     init = columns(enc, MirrorModel(bounds).init_states())
     init_rows = len(next(iter(init.d.values())))
+    dropped: dict[str, str] = {}
     kept = _filter_templates(enc, [c for c in cands if c.origin == "template"], cols, rows)
     kept = _weakest_guards(enc, kept)
-    kept += [c for c in cands if (c.origin == "property" and holds_on(c, cols, rows))
+    for c in cands:
+        if c.origin == "property" and not holds_on(c, cols, rows):
+            dropped[c.text] = REACHED
+    kept += [c for c in cands if (c.origin == "property" and c.text not in dropped)
              or (c.origin == "well_formed" and holds_on(c, init, init_rows))]
     t1 = time.perf_counter()
     say(f"filter: {len(kept)} of {len(cands)} candidates hold on {rows} reachable states ({t1 - t0:.1f}s)")
-    res = Inference([], len(cands), len(kept), rows, 0)
+    res = Inference([], len(cands), len(kept), rows, 0, dropped_by=dropped)
     res.seconds["filter"] = t1 - t0
     try:
         res.invariant, res.rounds = houdini(enc, kept, timeout_ms, progress, res.dropped_by)
@@ -607,5 +613,5 @@ def infer(bounds: Bounds, props: Sequence[str], filter_bounds: Bounds | None = N
     return res
 
 
-__all__ = ["Candidate", "GaveUp", "Inference", "candidates", "columns", "holds_on", "houdini", "implies_property",
-           "infer", "reachable_states"]
+__all__ = ["REACHED", "Candidate", "GaveUp", "Inference", "candidates", "columns", "holds_on", "houdini",
+           "implies_property", "infer", "reachable_states"]
