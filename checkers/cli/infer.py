@@ -82,11 +82,11 @@ def _report(res: Inference, kname: str, props: list[str], quiet: bool) -> ExitCo
             status = ExitCode.INCONCLUSIVE
         if verdict == "proved":
             note = "from the inferred invariant alone"
-        elif res.note:
-            note = res.note
         elif res.dropped_by.get(p) == REACHED:
             note = ("false on a state the model reaches at these budgets: `pitmirror check` shows the violation "
                     "(nothing proved)")
+        elif res.note:
+            note = res.note
         elif p in res.dropped_by:
             note = (f"not inductive with what the templates give: a step {res.dropped_by[p]} from a state of the "
                     "invariant breaks it (nothing is violated, nothing proved)")
