@@ -51,7 +51,7 @@ def main() -> None:
         table.add_column(col)
     for kind in kinds:
         b = Bounds(blocks=args.blocks, concurrency=args.concurrency, journal_capacity=args.journal_capacity,
-                   host_writes=args.host_writes, markers=1, recovery_kind=kind)
+                   host_writes=args.host_writes, recovery_kind=kind)
         t0 = time.perf_counter()
         res = infer(b, props, timeout_ms=args.timeout * 1000,
                     progress=lambda m: console.print(f"  {m}", highlight=False))
