@@ -37,6 +37,8 @@ from pitmirror.checkers.cli.common import (
     worst,
     write_json,
 )
+from pitmirror.checkers.cli.infer import CORE as INFER_CORE
+from pitmirror.checkers.cli.infer import run_infer
 from pitmirror.checkers.symbolic.bmc import CapacityError, DecodeError, DepthReport, Outcome, Unroller, bmc_all
 from pitmirror.checkers.symbolic.induction import Discharged, Discharger
 from pitmirror.checkers.symbolic.induction import induction as k_induction
@@ -63,6 +65,9 @@ from pitmirror.spec.properties import (
 @click.option("--bounded", is_flag=True,
               help="--induction: prove at the given budgets, not on the proof system without budgets "
                    "(docs/PROOFS.md)")
+@click.option("--infer", is_flag=True,
+              help="infer an inductive invariant (Houdini over templates) on the proof system and prove the "
+                   "properties from it alone (default: the three core properties; docs/PROOFS.md)")
 @click.option("--recovery", type=click.Choice(sorted(KINDS)), default="both", show_default=True,
               help="recovery kind; 'both' proves each kind")
 @click.option("--mutant", default=None, metavar="NAME", help="seed a known bug (see `pitmirror mutants`)")
@@ -78,7 +83,8 @@ from pitmirror.spec.properties import (
 @click.option("--jobs", type=click.IntRange(1, 8), default=2, show_default=True,
               help="--induction: worker processes for the step case's proof obligations")
 @click.option("--quiet", is_flag=True, help="no per-depth progress")
-def prove(preset: str, fence: str | None, depth: int | None, induction: bool, bounded: bool, recovery: str,
+def prove(preset: str, fence: str | None, depth: int | None, induction: bool, bounded: bool, infer: bool,
+          recovery: str,
           mutant: str | None,
           properties: tuple[str, ...], values_bits: int | None, timeout_s: int, out_dir: Path,
           json_path: Path | None, jobs: int, quiet: bool, **bounds: int | None) -> None:
@@ -97,6 +103,12 @@ def prove(preset: str, fence: str | None, depth: int | None, induction: bool, bo
     # a trade-off property is proved with its window, so its label cannot hide a violation outside it
     props = [BY_NAME[n] for n in with_windows(properties)] if properties else list(SAFETY)
     base = make_bounds(preset, fence, mutant, bounds)
+    if infer:
+        _usage_of_infer(induction, bounded, depth, values_bits, out_dir)
+        if json_path is not None:
+            check_out_file(json_path, "--json", frozenset())
+        names = [p.name for p in props] if properties else list(INFER_CORE)
+        sys.exit(run_infer(base, KINDS[recovery], names, timeout_s, INFER_STATES, quiet, json_path))
     if depth is None:
         depth = 1 if induction else 8
     if induction and depth == 0:
@@ -127,6 +139,20 @@ def prove(preset: str, fence: str | None, depth: int | None, induction: bool, bo
     if json_path is not None:
         write_json(json_path, results_doc("prove", run.status, time.perf_counter() - started, run.runs))
     sys.exit(run.status)
+
+
+#: How many explicitly reachable states (at the given budgets) ``--infer`` filters its candidates on.
+INFER_STATES = 60_000
+
+
+def _usage_of_infer(induction: bool, bounded: bool, depth: int | None, values_bits: int | None,
+                    out_dir: Path) -> None:
+    """``--infer`` proves on the proof system from its own invariant: options of the other modes are errors."""
+    for given, name in ((induction, "--induction"), (bounded, "--bounded"), (depth is not None, "--depth"),
+                        (values_bits is not None, "--values-bits"), (out_dir != Path("traces"), "--out")):
+        if given:
+            raise UsageError(f"{name} does not apply to --infer (it proves on the proof system, 1-inductive, "
+                             "and writes no trace)")
 
 
 @contextmanager

@@ -1,0 +1,617 @@
+"""Invariant inference on the proof system: a Houdini search over candidate invariants from templates (issue 15).
+
+The hand-written strengthening invariants of ``spec.invariants`` make the safety properties inductive; this
+module finds such invariants without them. It works in three stages, each sound on its own:
+
+1. **Templates.** ``candidates`` generates candidate invariants over the fields of ``spec.fields`` (through the
+   ``Layout``'s slots): order bounds between the sequence counters, equalities of volumes (whole and per
+   block) and of volumes with ``image(n)`` at the counters, emptiness and lengths of the bounded sequences,
+   per-slot facts about the entries of J, the ghost history, A's in-flight table, R's buffer and the path,
+   each under a guard (``true``, a pair state, a journaling state, a recovery present or not, the mirror
+   idle, and pairs of them). Also the structural facts of ``bmc.well_formed`` (every length within its
+   capacity: the proof system's capacity obligations), one candidate per conjunct, and the top-level
+   conjuncts of the properties asked, as Houdini usually seeds them. No hand-written invariant is a
+   candidate. Each candidate carries readable text in field names (``pair_state == PAIR and idle =>
+   primary[0] == remote[0]``).
+2. **Cheap filter.** Every candidate is evaluated, as a numpy column over the term layer (the frontier engine's
+   way), on the initial states and on every state the model reaches breadth-first at small budgets with the
+   same blocks, concurrency and journal capacity; one false evaluation drops it. What survives holds on every
+   initial state (the base case, exactly: the initial states are finite and all evaluated).
+3. **Houdini with Z3.** C is the conjunction of the survivors. For each action instance a, the solver looks
+   for a state in C whose a-successor breaks some candidate in C; every candidate false in that model is
+   dropped; repeated until no instance finds one (a fixpoint): C is then inductive (Init => C, C & T => C').
+   Finally C => P is asked for each property. One incremental solver serves the whole search: the instances
+   and candidates sit behind assumption literals, so dropping a candidate costs nothing and what the solver
+   learnt carries over.
+
+The result is a proof on the proof system of ``docs/PROOFS.md`` (the same ``Encoding(bounds, unbounded=True)``
+``prove --induction`` uses, 1-induction), with the invariant printed as its surviving conjuncts.
+"""
+
+# The templates bind their loop variables as lambda defaults (``lambda s, a=a: ...``), which mypy cannot type:
+# mypy: disable-error-code="misc"
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from itertools import combinations
+
+import numpy as np
+import z3
+
+from pitmirror.checkers.symbolic.bmc import _b, well_formed
+from pitmirror.checkers.symbolic.encoding import Encoding
+from pitmirror.checkers.symbolic.spec_terms import (
+    COPY,
+    JOURNALING,
+    MA,
+    MW,
+    PAIR,
+    RECOV,
+    RECOVERING,
+    SUSPENDED,
+    SWAP,
+    SWAPPING,
+)
+from pitmirror.checkers.symbolic.terms import SV, Term, conj, count, implies, neg, select, vol_eq
+from pitmirror.model.config import Bounds
+from pitmirror.model.protocol import MirrorModel
+from pitmirror.spec.state import MARKER, State
+
+Pred = Callable[[SV], Term]
+#: ``Inference.dropped_by`` of a candidate false on a state the filter's exploration reached (not a step's CTI)
+REACHED = "a reachable state"
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One candidate invariant: readable text in the state's field names, and the predicate over a vector."""
+
+    text: str
+    pred: Pred
+    origin: str = "template"  # "template", "well_formed" (a structural conjunct) or "property"
+    guard: int = -1  # a template's guard and atom (indexes into ``_guards``, ``_atoms``): the filter evaluates
+    atom: int = -1  # each guard and atom once over the reachable states, not each candidate
+
+
+# --- templates -----------------------------------------------------------------------------------------------
+
+#: The sequence counters whose order the templates relate (``spec.fields``: A's, R's and the ghost's).
+COUNTERS = ("base_seq", "next_seq", "replica_base_seq", "remote_applied_seq", "ghost_base_seq")
+#: The volumes (``Content.VOLUME``) and the recovery's images, compared with each other and with image(n).
+VOLUMES = ("primary", "base", "remote", "replica_base", "ghost_base")
+RECOVERY_IMAGES = ("recovery.target_image", "recovery.start_image")
+#: the bounded sequences of records (seq, lba, value) and where each keeps its seq, lba and value
+RECORDS = {"journal": (0, 1, 2), "history": (0, 1, 2), "in_flight": (0, 1, 2), "remote_buffer": (0, 1, 2),
+           "remote_journal": (0, 1, 2)}
+
+
+def _guards(enc: Encoding) -> list[tuple[str, Pred, frozenset[str]]]:
+    """The guards candidates are implied by: single facts of the control tables and their pairs, each with the
+    single facts it is the conjunction of."""
+    single = _single_guards(enc)
+    out: list[tuple[str, Pred, frozenset[str]]] = [("", lambda s: True, frozenset())]
+    for group in single.values():
+        out.extend((t, p, frozenset({t})) for t, p in group)
+    for g1, g2 in combinations(list(single), 2):
+        for (t1, p1) in single[g1]:
+            for (t2, p2) in single[g2]:
+                out.append((f"{t1} and {t2}", lambda s, p1=p1, p2=p2: conj(p1(s), p2(s)), frozenset({t1, t2})))
+    return out
+
+
+def _single_guards(enc: Encoding) -> dict[str, list[tuple[str, Pred]]]:
+    """Single facts of the control tables, by the table (or part of the state) they read."""
+    single: dict[str, list[tuple[str, Pred]]] = {
+        "pair": [("pair_state == PAIR", lambda s: s["pair_state"] == PAIR),
+                 ("pair_state == SUSPENDED", lambda s: s["pair_state"] == SUSPENDED),
+                 ("pair_state == COPY", lambda s: s["pair_state"] == COPY),
+                 ("pair_state != PAIR", lambda s: s["pair_state"] != PAIR)],
+        "journaling": [("journaling_state == JOURNALING", lambda s: s["journaling_state"] == JOURNALING),
+                       ("journaling_state == RECOVERING", lambda s: s["journaling_state"] == RECOVERING),
+                       ("journaling_state == SWAPPING", lambda s: s["journaling_state"] == SWAPPING)],
+        "recovery": [("no recovery", lambda s: s["recovery.present"] == 0),
+                     ("recovery present", lambda s: s["recovery.present"] == 1)],
+        "idle": [("mirror idle (in_flight, remote_buffer empty)",
+                  lambda s: conj(s.length("in_flight") == 0, s.length("remote_buffer") == 0))],
+        "path": [("path up", lambda s: s["path_up"] == 1)],
+    }
+    if enc.kind == SWAP:
+        single["swap"] = [("A swapped", lambda s: s["recovery.a_swapped"] == 1),
+                          ("A not swapped", lambda s: conj(s["recovery.present"] == 1, s["recovery.a_swapped"] == 0)),
+                          ("R swapped", lambda s: conj(s["recovery.present"] == 1,
+                                                       s["remote_recovery_id"] >= s["recovery.recovery_id"])),
+                          ("R not swapped", lambda s: conj(s["recovery.present"] == 1,
+                                                           s["remote_recovery_id"] < s["recovery.recovery_id"]))]
+    return single
+
+
+def _atoms(enc: Encoding) -> list[tuple[str, Pred]]:
+    """The facts the templates guard: order, equalities, emptiness, per-slot entry facts."""
+    lay = enc.lay
+    nb = lay.nb
+    out: list[tuple[str, Pred]] = []
+    counters = [*COUNTERS, "recovery.target"]
+    for a, b in combinations(counters, 2):
+        for op, f in (("<", lambda x, y: x < y), ("<=", lambda x, y: x <= y), ("==", lambda x, y: x == y),
+                      (">", lambda x, y: x > y), (">=", lambda x, y: x >= y)):
+            out.append((f"{a} {op} {b}", lambda s, a=a, b=b, f=f: f(s[a], s[b])))
+    for a in counters:
+        if a != "next_seq":
+            out.append((f"{a} == next_seq - 1", lambda s, a=a: s[a] == s["next_seq"] - 1))
+    out.append(("remote_recovery_id == recoveries_started",
+                lambda s: s["remote_recovery_id"] == s["recoveries_started"]))
+    out.append(("remote_recovery_id <= recoveries_started",
+                lambda s: s["remote_recovery_id"] <= s["recoveries_started"]))
+    out.append(("recovery.recovery_id == recoveries_started",
+                lambda s: s["recovery.recovery_id"] == s["recoveries_started"]))
+    vols = [*VOLUMES, *RECOVERY_IMAGES]
+    points = {"base_seq": lambda s: s["base_seq"], "next_seq - 1": lambda s: s["next_seq"] - 1,
+              "remote_applied_seq": lambda s: s["remote_applied_seq"], "ghost_base_seq": lambda s: s["ghost_base_seq"],
+              "recovery.target": lambda s: s["recovery.target"]}
+    for a, b in combinations(vols, 2):
+        out.append((f"{a} == {b}", lambda s, a=a, b=b: vol_eq(s.vol(a), s.vol(b))))
+        if nb > 1:
+            for i in range(nb):
+                out.append((f"{a}[{i}] == {b}[{i}]", lambda s, a=a, b=b, i=i: s.vol(a)[i] == s.vol(b)[i]))
+    for a in vols:
+        for pname, n in points.items():
+            out.append((f"{a} == image({pname})", lambda s, a=a, n=n: vol_eq(s.vol(a), enc.image(s, n(s)))))
+    for i in range(nb):
+        out.append((f"primary[{i}] == remote[{i}] or dirty[{i}]",
+                    lambda s, i=i: (s.vol("primary")[i] == s.vol("remote")[i]) | (s.vol("dirty")[i] != 0)
+                    if isinstance(s.vol("dirty")[i], np.ndarray) else
+                    z3.Or(_b(s.vol("primary")[i] == s.vol("remote")[i]), _b(s.vol("dirty")[i] != 0))))
+        out.append((f"dirty[{i}] == 1", lambda s, i=i: s.vol("dirty")[i] == 1))
+        out.append((f"dirty[{i}] == 0", lambda s, i=i: s.vol("dirty")[i] == 0))
+    for q in lay.caps:
+        if lay.caps[q] == 0:
+            continue
+        out.append((f"{q} empty", lambda s, q=q: s.length(q) == 0))
+    out.append(("len(journal) == next_seq - base_seq - 1",
+                lambda s: s.length("journal") == s["next_seq"] - s["base_seq"] - 1))
+    out.append(("len(history) == len(journal)", lambda s: s.length("history") == s.length("journal")))
+    out.append(("len(remote_journal) <= len(journal)",
+                lambda s: s.length("remote_journal") <= s.length("journal")))
+    out.append(("len(remote_buffer) <= len(in_flight)",
+                lambda s: s.length("remote_buffer") <= s.length("in_flight")))
+    out.append(("next_seq - base_seq <= capacity(journal) + 1",
+                lambda s: s["next_seq"] - s["base_seq"] <= lay.caps["journal"] + 1))
+    out.extend(_slot_atoms(enc))
+    out.extend(_in_flight_atoms(enc))
+    # the control tables' facts as atoms too, so templates relate them (``journaling_state == JOURNALING =>
+    # no recovery``); the vacuous pairs of guards say the rest (``not (... and ...)``)
+    for group in _single_guards(enc).values():
+        out.extend(group)
+    return out
+
+
+def _in_flight_atoms(enc: Encoding) -> list[tuple[str, Pred]]:
+    """Who A's in-flight writes are from, how many, and on which blocks: what keeps the table within its
+    capacity (``concurrency`` host writes, one recovery write per block)."""
+    cap = enc.lay.caps["in_flight"]
+
+    def origins(s: SV, keep: Callable[[Term], Term]) -> Term:
+        n = s.length("in_flight")
+        return count(conj(i < n, keep(e[3])) for i, e in enumerate(s.slots("in_flight")))
+
+    def distinct_recovery_blocks(s: SV) -> Term:
+        n, xs = s.length("in_flight"), s.slots("in_flight")
+        rec = [conj(i < n, e[3] == RECOV) for i, e in enumerate(xs)]
+        return conj(*(implies(conj(rec[i], rec[j]), xs[i][1] != xs[j][1])
+                      for i in range(cap) for j in range(i + 1, cap)))
+
+    def pending_on(s: SV, b: int) -> Term:
+        n = s.length("in_flight")
+        hits = [conj(i < n, e[1] == b, e[0] > s["remote_applied_seq"]) for i, e in enumerate(s.slots("in_flight"))]
+        return _any(hits)
+
+    def gap_in_flight(s: SV) -> Term:
+        n, applied = s.length("in_flight"), s["remote_applied_seq"]
+        above = count(conj(i < n, e[0] > applied) for i, e in enumerate(s.slots("in_flight")))
+        return above >= s["next_seq"] - 1 - applied
+
+    conc = enc.b.concurrency
+    per_block: list[tuple[str, Pred]] = [
+        (f"primary[{b}] == remote[{b}] or a write to block {b} above remote_applied_seq in flight",
+         lambda s, b=b: _any([s.vol("primary")[b] == s.vol("remote")[b], pending_on(s, b)]))
+        for b in range(enc.nb)]
+    return [*per_block,
+        ("every seq above remote_applied_seq and below next_seq is in flight", gap_in_flight),
+        ("no recovery write in flight", lambda s: origins(s, lambda o: o == RECOV) == 0),
+        ("every write in flight is a recovery write", lambda s: origins(s, lambda o: o != RECOV) == 0),
+        (f"at most {conc} host writes and markers in flight (concurrency)",
+         lambda s: origins(s, lambda o: o != RECOV) <= conc),
+        ("recovery writes in flight on distinct blocks", distinct_recovery_blocks),
+        ("no recovery write in flight to MARKER", lambda s: conj(*(
+            implies(conj(i < s.length("in_flight"), e[3] == RECOV), e[1] != MARKER)
+            for i, e in enumerate(s.slots("in_flight"))))),
+    ]
+
+
+def _slot_atoms(enc: Encoding) -> list[tuple[str, Pred]]:
+    """Per-slot facts about the entries of each record sequence and of the mirror writes and acks on the path:
+    how an entry's seq compares with each counter, the seq order of neighbours, J's numbering from
+    ``base_seq``, equal entries across J and the history, an entry's value on its block of P."""
+    lay = enc.lay
+    out: list[tuple[str, Pred]] = []
+    counters = ("base_seq", "next_seq", "remote_applied_seq", "ghost_base_seq", "replica_base_seq")
+    rels = (("<", lambda x, y: x < y), ("<=", lambda x, y: x <= y), (">", lambda x, y: x > y))
+
+    def each(q: str, body: Callable[[SV, int], Term], where: Callable[[SV, int], Term] | None = None
+             ) -> Pred:
+        def pred(s: SV) -> Term:
+            n = s.length(q)
+            return conj(*(implies(conj(i < n, where(s, i) if where else True), body(s, i))
+                          for i in range(lay.caps[q])))
+        return pred
+
+    for q in RECORDS:
+        if lay.caps.get(q, 0) == 0:
+            continue
+        for c in counters:
+            for op, f in rels:
+                out.append((f"every {q}.seq {op} {c}",
+                            each(q, lambda s, i, q=q, c=c, f=f: f(s.slots(q)[i][0], s[c]))))
+        out.append((f"{q} in seq order", lambda s, q=q: conj(*(
+            implies(i + 1 < s.length(q), s.slots(q)[i][0] < s.slots(q)[i + 1][0]) for i in range(lay.caps[q] - 1)))))
+        out.append((f"every non-marker {q} entry's value is on P",
+                    each(q, lambda s, i, q=q: select(s.vol("primary"), s.slots(q)[i][1]) == s.slots(q)[i][2],
+                         lambda s, i, q=q: s.slots(q)[i][1] != MARKER)))
+        out.append((f"every {q} entry is a marker or a block write",
+                    each(q, lambda s, i, q=q: s.slots(q)[i][1] >= MARKER)))
+    out.append(("journal numbered from base_seq + 1",
+                each("journal", lambda s, i: s.slots("journal")[i][0] == s["base_seq"] + 1 + i)))
+    out.append(("journal == history (entry by entry)", lambda s: conj(
+        s.length("journal") == s.length("history"),
+        *(implies(i < s.length("journal"), conj(*(x == y for x, y in zip(s.slots("journal")[i][:3],
+                                                                         s.slots("history")[i][:3], strict=True))))
+          for i in range(min(lay.caps["journal"], lay.caps["history"]))))))
+    out.append(("every history entry is in the journal",
+                each("history", lambda s, i: _contains(s, "journal", s.slots("history")[i][:3]))))
+    out.append(("every in_flight entry is in the journal",
+                each("in_flight", lambda s, i: _contains(s, "journal", s.slots("in_flight")[i][:3]))))
+    out.append(("every remote_buffer entry is in in_flight",
+                each("remote_buffer", lambda s, i: _contains(s, "in_flight", s.slots("remote_buffer")[i][:3]))))
+    out.append(("every remote_buffer entry is on a dirty block or in flight",
+                each("remote_buffer", lambda s, i: _any([_contains(s, "in_flight", s.slots("remote_buffer")[i][:3]),
+                                                         select(s.vol("dirty"), s.slots("remote_buffer")[i][1]) == 1]),
+                     lambda s, i: s.slots("remote_buffer")[i][1] != MARKER)))
+    out.append(("every in_flight entry above remote_applied_seq is on P",
+                each("in_flight", lambda s, i: select(s.vol("primary"), s.slots("in_flight")[i][1])
+                     == s.slots("in_flight")[i][2],
+                     lambda s, i: conj(s.slots("in_flight")[i][0] > s["remote_applied_seq"],
+                                       s.slots("in_flight")[i][1] != MARKER))))
+    for kind, kname in ((MW, "MirrorWrite"), (MA, "MirrorAck")):
+        for c in counters:
+            for op, f in rels:
+                out.append((f"every {kname} on the path: seq {op} {c}",
+                            each("path", lambda s, i, c=c, f=f: f(s.slots("path")[i][1], s[c]),
+                                 lambda s, i, kind=kind: s.slots("path")[i][0] == kind)))
+    out.append(("every MirrorWrite on the path above remote_applied_seq is in in_flight",
+                each("path", lambda s, i: _contains(s, "in_flight", s.slots("path")[i][1:4]),
+                     lambda s, i: conj(s.slots("path")[i][0] == MW, s.slots("path")[i][1] > s["remote_applied_seq"]))))
+    out.append(("every MirrorWrite on the path above remote_applied_seq is on a dirty block or in flight",
+                each("path", lambda s, i: _contains(s, "in_flight", s.slots("path")[i][1:4])
+                     | (select(s.vol("dirty"), s.slots("path")[i][2]) == 1)
+                     if isinstance(s.length("path"), np.ndarray) else
+                     z3.Or(_b(_contains(s, "in_flight", s.slots("path")[i][1:4])),
+                           _b(select(s.vol("dirty"), s.slots("path")[i][2]) == 1)),
+                     lambda s, i: conj(s.slots("path")[i][0] == MW, s.slots("path")[i][1] > s["remote_applied_seq"],
+                                       s.slots("path")[i][2] != MARKER))))
+    return out
+
+
+def _contains(s: SV, q: str, item: Sequence[Term]) -> Term:
+    """``item`` (seq, lba, value) is an entry of the record sequence ``q``."""
+    n = s.length(q)
+    return _any([conj(i < n, *(x == y for x, y in zip(r[:3], item, strict=True))) for i, r in enumerate(s.slots(q))])
+
+
+def _any(xs: Sequence[Term]) -> Term:
+    """Disjunction over terms of either kind (numpy columns or Z3), with constants folded."""
+    out: Term = False
+    for h in xs:
+        if h is True:
+            return True
+        if h is False:
+            continue
+        out = h if out is False else (out | h if isinstance(h, np.ndarray) else z3.Or(_b(out), _b(h)))
+    return out
+
+
+def candidates(enc: Encoding, props: Iterable[str] = ()) -> list[Candidate]:
+    """Every candidate of the templates (guard => atom), the conjuncts of ``well_formed`` and of the asked
+    properties."""
+    out: list[Candidate] = []
+    for gi, (gt, g, _parts) in enumerate(_guards(enc)):
+        for ai, (at, a) in enumerate(_atoms(enc)):
+            text = f"{gt} => {at}" if gt else at
+            out.append(Candidate(text, lambda s, g=g, a=a: implies(g(s), a(s)), "template", gi, ai))
+    x = enc.lay.symbolic("wf")
+    for i, part in enumerate(_conjuncts(_b(well_formed(enc, x)))):
+        out.append(Candidate(f"well_formed #{i}: {_readable(part)}", _renamed(enc, x, part), "well_formed"))
+    for p in props:
+        out.append(Candidate(p, enc.properties()[p], "property"))
+    return out
+
+
+def _conjuncts(t: z3.BoolRef) -> list[z3.BoolRef]:
+    if z3.is_and(t):
+        return [c for ch in t.children() for c in _conjuncts(ch)]
+    return [t]
+
+
+def _renamed(enc: Encoding, x: SV, t: z3.BoolRef) -> Pred:
+    """A predicate built from a Z3 term over ``x``: renamed onto another symbolic vector, or evaluated on a
+    concrete or numpy one by substituting its values (only the few states of stage 2 that need it)."""
+    names = [n for n in enc.lay.names if _mentions(t, x[n])]
+
+    def pred(s: SV) -> Term:
+        v = s[names[0]] if names else None
+        if isinstance(v, z3.ExprRef) or not names:
+            return z3.substitute(t, *[(x[n], s[n]) for n in names]) if names else t
+        return _eval_columns(t, [x[n] for n in names], [s[n] for n in names])
+    return pred
+
+
+def _mentions(t: z3.ExprRef, v: z3.ExprRef) -> bool:
+    return any(v.eq(u) for u in _vars(t))
+
+
+_VARS: dict[int, list[z3.ExprRef]] = {}
+
+
+def _vars(t: z3.ExprRef) -> list[z3.ExprRef]:
+    key = t.get_id()
+    if key not in _VARS:
+        seen: dict[int, z3.ExprRef] = {}
+        todo = [t]
+        while todo:
+            e = todo.pop()
+            if z3.is_const(e) and e.decl().kind() == z3.Z3_OP_UNINTERPRETED:
+                seen[e.get_id()] = e
+            todo.extend(e.children())
+        _VARS[key] = list(seen.values())
+    return _VARS[key]
+
+
+def _eval_columns(t: z3.BoolRef, xs: list[z3.ExprRef], cols: list[Term]) -> Term:
+    """``t`` on every row of numpy columns (or plain ints), one substitution per distinct row."""
+    arrays = [np.broadcast_to(np.asarray(c), np.broadcast(*[np.asarray(c) for c in cols]).shape) for c in cols]
+    rows = np.stack([a.ravel() for a in arrays], axis=1) if arrays else np.zeros((1, 0))
+    uniq, inverse = np.unique(rows, axis=0, return_inverse=True)
+    vals = np.array([z3.is_true(z3.simplify(z3.substitute(t, *[(x, z3.IntVal(int(v)))
+                                                                 for x, v in zip(xs, r, strict=True)])))
+                     for r in uniq])
+    res = vals[inverse.ravel()]
+    return res if isinstance(cols[0], np.ndarray) else bool(res[0])
+
+
+def _readable(t: z3.ExprRef) -> str:
+    """A Z3 term in field names: ``primary.0@wf`` reads ``primary[0]``."""
+    text = str(t).replace("@wf", "")
+    return " ".join(text.split())
+
+
+# --- stage 2: the cheap filter on explicitly reachable states --------------------------------------------------
+
+def reachable_states(bounds: Bounds, limit: int = 200_000) -> list[State]:
+    """The states ``MirrorModel(bounds)`` reaches breadth-first (at most ``limit``), initial states first."""
+    m = MirrorModel(bounds)
+    seen: dict[State, None] = dict.fromkeys(m.init_states())
+    frontier = list(seen)
+    while frontier and len(seen) < limit:
+        nxt: list[State] = []
+        for s in frontier:
+            for a in m.actions(s):
+                t = m.next_state(s, a)
+                if t not in seen:
+                    seen[t] = None
+                    nxt.append(t)
+                    if len(seen) >= limit:
+                        break
+        frontier = nxt
+    return list(seen)
+
+
+def columns(enc: Encoding, states: Sequence[State]) -> SV:
+    """The states as one vector of numpy columns (a row per state), as the frontier engine evaluates terms.
+    States that do not fit the proof system's capacities (outside its bounded channel) are left out."""
+    rows = []
+    for st in states:
+        try:
+            d = enc.lay.encode(st)
+        except ValueError:  # CapacityError: outside the proof system
+            continue
+        rows.append([d[n] for n in enc.lay.names])
+    arr = np.array(rows, dtype=np.int64).reshape(len(rows), len(enc.lay.names))
+    return SV(enc.lay, {n: arr[:, j] for j, n in enumerate(enc.lay.names)})
+
+
+def holds_on(cand: Candidate, cols: SV, rows: int) -> bool:
+    """The candidate is true on every row of ``cols``."""
+    v = cand.pred(cols)
+    if isinstance(v, bool | np.bool_):
+        return bool(v)
+    return bool(np.all(np.broadcast_to(v, (rows,))))
+
+
+def _filter_templates(enc: Encoding, cands: list[Candidate], cols: SV, rows: int) -> list[Candidate]:
+    """The template candidates true on every row of ``cols``, each guard and atom evaluated once. A guard true
+    on no row makes every atom true under it: its candidates become one, ``not (guard)`` (for the guards none
+    of whose parts is already such a one)."""
+    def column(t: Term) -> np.ndarray:
+        return np.broadcast_to(np.asarray(t, dtype=bool), (rows,))
+
+    guards = _guards(enc)
+    gcols = [column(g(cols)) for _t, g, _p in guards]
+    vacuous = {gi for gi, g in enumerate(gcols) if not g.any()}
+    false_under: dict[int, set[int]] = {}
+    for ai, (_t, a) in enumerate(_atoms(enc)):
+        bad = ~column(a(cols))
+        if bad.any():
+            false_under[ai] = {gi for gi, g in enumerate(gcols) if (g & bad).any()}
+    out = [c for c in cands if c.guard not in vacuous and c.guard not in false_under.get(c.atom, ())]
+    for gi in sorted(vacuous):
+        text, g, parts = guards[gi]
+        if not any(guards[h][2] < parts for h in vacuous):
+            out.append(Candidate(f"not ({text})", lambda s, g=g: neg(g(s)), "template", gi, -1))
+    return out
+
+
+def _weakest_guards(enc: Encoding, cands: list[Candidate]) -> list[Candidate]:
+    """Drop a template candidate guarded by two facts when the same atom survives under a guard of fewer
+    (``g1 => a`` implies ``g1 and g2 => a``): the search stays much smaller. (Houdini may later drop the weaker
+    guard's candidate where the stronger one would have stayed: a loss of completeness, not of soundness.)"""
+    parts = [p for _t, _g, p in _guards(enc)]
+    by_atom: dict[int, list[int]] = {}
+    for c in cands:
+        if c.origin == "template" and c.atom >= 0:
+            by_atom.setdefault(c.atom, []).append(c.guard)
+    # a single fact's guard stays beside ``true``'s: Houdini often drops the unguarded atom (a step from an
+    # unreachable state breaks it) where the guarded one is what the proof needs
+    keep = {(a, g) for a, gs in by_atom.items() for g in gs
+            if len(parts[g]) <= 1 or not any(parts[h] < parts[g] for h in gs)}
+    return [c for c in cands if c.origin != "template" or c.atom < 0 or (c.atom, c.guard) in keep]
+
+
+# --- stage 3: Houdini ------------------------------------------------------------------------------------------
+
+@dataclass
+class Inference:
+    """What the search found: the inductive invariant's conjuncts, figures, and the verdict per property."""
+
+    invariant: list[Candidate]
+    generated: int
+    filtered: int  # left after the cheap filter
+    states: int  # states the cheap filter evaluated on
+    rounds: int  # solver queries of the fixpoint
+    seconds: dict[str, float] = field(default_factory=dict)
+    proved: dict[str, str] = field(default_factory=dict)  # property -> "proved" | "not proved" | "unknown"
+    dropped_by: dict[str, str] = field(default_factory=dict)  # a dropped candidate -> the step that broke it
+    note: str = ""
+
+
+class GaveUp(Exception):
+    """The solver answered unknown (a timeout): the search is inconclusive."""
+
+
+def houdini(enc: Encoding, cands: list[Candidate], timeout_ms: int = 0,
+            progress: Callable[[str], None] | None = None,
+            dropped_by: dict[str, str] | None = None) -> tuple[list[Candidate], int]:
+    """The largest subset of ``cands`` that is inductive on ``enc``'s transitions (Init is not asked: stage 2
+    did). Returns it and the number of solver queries; ``dropped_by`` receives, per dropped candidate's text,
+    the action instance whose step broke it. Raises ``GaveUp`` if a query times out."""
+    lay = enc.lay
+    x, y = lay.symbolic("x"), lay.symbolic("y")
+    v = z3.Int("v@x")
+    solver = z3.Solver()
+    if timeout_ms:
+        solver.set("timeout", timeout_ms)
+    inst_lits: list[z3.BoolRef | None] = []
+    for i, inst in enumerate(enc.instances):
+        g = inst.guard(x, v)
+        lit = z3.Bool(f"inst#{i}")
+        if g is False:
+            inst_lits.append(None)
+            continue
+        eff, _ok = inst.effect(x, v)  # the capacity condition is the well_formed candidates' business
+        solver.add(z3.Implies(lit, z3.And(v >= 0, _b(g), *[y[n] == eff[n] for n in lay.names])))
+        inst_lits.append(lit)
+    pre_lits = [z3.Bool(f"pre#{j}") for j in range(len(cands))]
+    post = []
+    for j, c in enumerate(cands):
+        solver.add(z3.Implies(pre_lits[j], _b(c.pred(x))))
+        post.append(_b(c.pred(y)))
+    active = set(range(len(cands)))
+    queries = 0
+    changed = True
+    while changed:
+        changed = False
+        for i, lit in enumerate(inst_lits):
+            if lit is None:
+                continue
+            while active:
+                queries += 1
+                goal = z3.Bool(f"goal#{queries}")
+                solver.add(z3.Implies(goal, z3.Or(*[z3.Not(post[j]) for j in sorted(active)])))
+                r = solver.check(lit, goal, *[pre_lits[j] for j in sorted(active)])
+                if r == z3.unsat:
+                    break
+                if r != z3.sat:
+                    raise GaveUp(f"{enc.instances[i].name}: {solver.reason_unknown()}")
+                m = solver.model()
+                dropped = [j for j in active if not z3.is_true(m.eval(post[j], model_completion=True))]
+                active -= set(dropped)
+                changed = True
+                if dropped_by is not None:
+                    dropped_by.update((cands[j].text, enc.instances[i].name) for j in dropped)
+                if progress is not None:
+                    progress(f"{enc.instances[i].name}: dropped {len(dropped)}, {len(active)} left")
+    return [cands[j] for j in sorted(active)], queries
+
+
+def implies_property(enc: Encoding, inv: list[Candidate], prop: str, timeout_ms: int = 0) -> str:
+    """Whether the invariant implies the property: "proved", "not proved" or "unknown"."""
+    x = enc.lay.symbolic("x")
+    solver = z3.Solver()
+    if timeout_ms:
+        solver.set("timeout", timeout_ms)
+    solver.add(*[_b(c.pred(x)) for c in inv])
+    r = solver.check(z3.Not(_b(enc.properties()[prop](x))))
+    return "proved" if r == z3.unsat else "not proved" if r == z3.sat else "unknown"
+
+
+def infer(bounds: Bounds, props: Sequence[str], filter_bounds: Bounds | None = None, limit: int = 60_000,
+          timeout_ms: int = 0, progress: Callable[[str], None] | None = None) -> Inference:
+    """Infer an inductive invariant on the proof system of ``bounds`` and ask whether it implies each of
+    ``props``. ``filter_bounds`` are the budgets of stage 2's explicit exploration (by default small ones at
+    the same blocks, concurrency and journal capacity)."""
+    say = progress or (lambda _m: None)
+    enc = Encoding(bounds, unbounded=True)
+    fb = filter_bounds or bounds.with_(host_writes=3, markers=1, recoveries=1, crashes=1, path_failures=1,
+                                        values=2, message_faults=0, premature_timeouts=0)
+    t0 = time.perf_counter()
+    cands = candidates(enc, props)
+    states = reachable_states(fb, limit)
+    cols = columns(enc, states)
+    rows = len(next(iter(cols.d.values())))
+    say(f"filter: {len(cands)} candidates, {rows} reachable states ({time.perf_counter() - t0:.1f}s)")
+    init = columns(enc, MirrorModel(bounds).init_states())
+    init_rows = len(next(iter(init.d.values())))
+    dropped: dict[str, str] = {}
+    kept = _filter_templates(enc, [c for c in cands if c.origin == "template"], cols, rows)
+    kept = _weakest_guards(enc, kept)
+    for c in cands:
+        if c.origin == "property" and not holds_on(c, cols, rows):
+            dropped[c.text] = REACHED
+    kept += [c for c in cands if (c.origin == "property" and c.text not in dropped)
+             or (c.origin == "well_formed" and holds_on(c, init, init_rows))]
+    t1 = time.perf_counter()
+    say(f"filter: {len(kept)} of {len(cands)} candidates hold on {rows} reachable states ({t1 - t0:.1f}s)")
+    res = Inference([], len(cands), len(kept), rows, 0, dropped_by=dropped)
+    res.seconds["filter"] = t1 - t0
+    try:
+        res.invariant, res.rounds = houdini(enc, kept, timeout_ms, progress, res.dropped_by)
+    except GaveUp as e:
+        res.note = f"the solver gave up: {e}"
+        res.proved = dict.fromkeys(props, "unknown")
+        res.seconds["houdini"] = time.perf_counter() - t1
+        return res
+    t2 = time.perf_counter()
+    res.seconds["houdini"] = t2 - t1
+    say(f"inductive: {len(res.invariant)} conjuncts after {res.rounds} queries ({t2 - t1:.1f}s)")
+    lost = [c for c in kept if c.origin == "well_formed" and c not in res.invariant]
+    if lost:
+        res.note = f"a structural conjunct is not inductive: {lost[0].text}"
+    for p in props:
+        # without every structural conjunct the vector may not be a state (a capacity outgrown): no proof
+        res.proved[p] = "not proved" if lost else implies_property(enc, res.invariant, p, timeout_ms)
+    res.seconds["implies"] = time.perf_counter() - t2
+    return res
+
+
+__all__ = ["REACHED", "Candidate", "GaveUp", "Inference", "candidates", "columns", "holds_on", "houdini",
+           "implies_property", "infer", "reachable_states"]
