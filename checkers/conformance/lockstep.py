@@ -92,55 +92,37 @@ def _key(name: str, args: dict[str, Any]) -> tuple[str, Any]:
                               for k, v in args.items()))
 
 
-_KEYS: dict[Any, tuple[str, Any]] = {}
+#: how many actions each memo below keeps (actions are frozen and recur at every step)
+_MEMO = 100_000
 
 
+@functools.lru_cache(maxsize=_MEMO)
 def _model_key(a: Action) -> tuple[str, Any]:
-    """``_key`` of a model action, computed once per action (actions are frozen and recur at every step)."""
-    got = _KEYS.get(a)
-    if got is None:
-        if len(_KEYS) > 100_000:
-            _KEYS.clear()
-        got = _KEYS[a] = _key(a.name, a.args())
-    return got
+    """``_key`` of a model action, computed once per action."""
+    return _key(a.name, a.args())
 
 
 #: The actions with a budget (``spec.actions``' budget column), in its order.
 _BUDGETED = tuple(a.name for a in spec_actions.ACTIONS if a.budget is not None)
-_AS_MODEL: dict[ImplAction, Action] = {}
 
 
+@functools.lru_cache(maxsize=_MEMO)
 def _as_model_action(a: ImplAction) -> Action:
     """``to_model_action``, computed once per action."""
-    got = _AS_MODEL.get(a)
-    if got is None:
-        if len(_AS_MODEL) > 100_000:
-            _AS_MODEL.clear()
-        got = _AS_MODEL[a] = to_model_action(a)
-    return got
+    return to_model_action(a)
 
 
-_ARGS: dict[Action, dict[str, Any]] = {}
-
-
+@functools.lru_cache(maxsize=_MEMO)
 def _model_args(a: Action) -> dict[str, Any]:
-    """``a.args()``, computed once per action: the impl is stepped with them at every lockstep step."""
-    got = _ARGS.get(a)
-    if got is None:
-        if len(_ARGS) > 100_000:
-            _ARGS.clear()
-        got = _ARGS[a] = a.args()
-    return got
+    """``a.args()``, computed once per action: the impl is stepped with them at every lockstep step (callers
+    only read the dict)."""
+    return a.args()
 
 
+@functools.lru_cache(maxsize=_MEMO)
 def _impl_key(a: ImplAction) -> tuple[str, Any]:
-    """``_key`` of an impl action, computed once per action (``("impl", action)`` keeps the two apart)."""
-    got = _KEYS.get(("impl", a))
-    if got is None:
-        if len(_KEYS) > 100_000:
-            _KEYS.clear()
-        got = _KEYS[("impl", a)] = _key(a.name, a.to_json()["args"])
-    return got
+    """``_key`` of an impl action, computed once per action."""
+    return _key(a.name, a.to_json()["args"])
 
 
 def _show_key(key: tuple[str, Any]) -> str:
