@@ -283,7 +283,8 @@ class _Run:
                     style, self.status = "bold red", ExitCode.VIOLATED
             elif o.verdict == "not proved":
                 path = self.out_dir / f"z3-cti-{b.mutant or 'correct'}-{kname}-{o.prop.name}.json"
-                Trace("z3", b, o.prop, "possibly-unreachable", o.steps, note=o.note).write(path)
+                Trace("z3", b, o.prop, "possibly-unreachable", o.steps, note=o.note,
+                      system="proof" if self.unbounded else "checked").write(path)
                 verdict, style = "not proved (possibly-unreachable CTI)", "yellow"
                 self.status = worst(self.status, ExitCode.INCONCLUSIVE)
             elif o.verdict == "holds":

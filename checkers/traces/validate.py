@@ -121,8 +121,10 @@ VOLUMES = frozenset({"primary", "base", "remote", "replica_base", "ghost_base", 
                      "start_image", "dirty"})
 
 
-def check_state(state: State, bounds: Bounds) -> None:
-    """``StateShapeError`` when a part of ``state`` is out of the trace's bounds."""
+def check_state(state: State, bounds: Bounds, values_bounded: bool = True) -> None:
+    """``StateShapeError`` when a part of ``state`` is out of the trace's bounds. With ``values_bounded``
+    false (a state of the unbounded proof system) block values and sequence numbers may be any integers:
+    only the number of blocks and the block addresses are checked."""
     for loc in _walk(state, ""):
         field = loc.where.rsplit(".", 1)[-1]
         v = loc.value
@@ -131,8 +133,11 @@ def check_state(state: State, bounds: Bounds) -> None:
                 raise StateShapeError(f"{loc.where} has {len(v)} blocks; the trace's bounds say blocks={bounds.blocks}")
             top = 2 if field == "dirty" else bounds.values
             for i, x in enumerate(v):
-                if not 0 <= x < top:
+                if (values_bounded or field == "dirty") and not 0 <= x < top:
                     raise StateShapeError(f"{loc.where}[{i}] = {x} is out of range (0..{top - 1})")
+        elif not values_bounded:
+            if hasattr(v, "_fields") and "lba" in v._fields and v.lba != MARKER and not 0 <= v.lba < bounds.blocks:
+                raise StateShapeError(f"{loc.where}: lba={v.lba} is out of range (0..{bounds.blocks - 1})")
         elif isinstance(v, Message):
             _check_message(v, bounds, loc.where)
         elif hasattr(v, "_fields") and "lba" in v._fields:
