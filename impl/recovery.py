@@ -303,17 +303,36 @@ class RecoveryEngine:
         err = self._pair_refusal(request)
         if err is not None:
             return err
+        return self._image_refusal(seq, kind, a.primary(), a.journal_free(for_recovery=True), request)
+
+    def _image_refusal(self, seq: int, kind: RecoveryKind, primary: list[bytes], free: int,
+                       request: Callable[[], str]) -> ScsiError | None:
+        """The part of the StartRecovery guard that depends on the target: image(seq) must be readable, and
+        a write-through recovery must find a journal slot for each block it changes. ``primary`` and
+        ``free`` (P, the free slots with the recovery reserve) are the caller's: the same for every target."""
         try:
             image = self.image(seq)
         except JournalRecordError as e:
             return e
-        differing = sum(1 for p, v in zip(a.primary(), image, strict=True) if p != v)
-        free = a.journal_free(for_recovery=True)
+        differing = sum(1 for p, v in zip(primary, image, strict=True) if p != v)
         if kind == RecoveryKind.WRITETHROUGH and differing > free:
             return JournalFull(request(), f"{differing} blocks differ from image({seq}) and a write-through "
                                         f"recovery journals each, but only {free} journal slots are free "
                                         "(reserve included)")
         return None
+
+    def startable(self, kind: RecoveryKind) -> list[int]:
+        """The targets of the window that ``check_start(target, kind)`` accepts now, in order: the same
+        guard, with what does not depend on the target (no recovery running, the pair, P, the free journal
+        slots) read once rather than once per target. Changes nothing."""
+        if not self.may_start():
+            return []  # check_target or _pair_refusal refuses every target
+        a = self.a
+        primary, free = a.primary(), a.journal_free(for_recovery=True)
+        # every target of the window passes check_target (no recovery runs, the seq is in the window)
+        return [seq for seq in a.jfmt.window()
+                if self._image_refusal(seq, kind, primary, free, functools.partial(self._start_request, seq, kind))
+                is None]
 
     def start(self, target: int | str, kind: RecoveryKind) -> Ready:
         """StartRecovery: freeze host I/O; a swap also asks R to rebuild (``RecoverRequest``)."""
