@@ -127,6 +127,16 @@ class RecoveryEngine:
         self._checked: dict[int, tuple[int, ...]] = {}  # target -> the counters when its memo last matched
         # target -> what _only_appended compares, when the memo was last known right
         self._tail: dict[int, tuple[object, ...]] = {}
+        # (_seen(), cached records, kind) -> the targets ``startable`` found (asked at every step)
+        self._startable: tuple[tuple[object, ...], list[int]] | None = None
+
+    def _seen(self) -> tuple[int, ...]:
+        """Counters that change whenever anything an image reads may have: sectors written to A's drives,
+        base_seq, the records in the log table, next_seq, the LDEVs playing P and B."""
+        a = self.a
+        jfmt = a.jfmt
+        return (sum(d.writes for d in a.array.drives), jfmt.base_seq, len(a.log.entries), a.log.next_seq,
+                jfmt.ldev_p, jfmt.ldev_b)
 
     def _bypassed(self) -> int:
         """Sector writes that reached a drive without the interconnect (a test corrupting a sector in
@@ -167,8 +177,7 @@ class RecoveryEngine:
         a = self.a
         # first the cheap test: nothing written, freed or remapped since this memo was last checked (the
         # guards ask for an image many times between two writes)
-        seen = (sum(d.writes for d in a.array.drives), a.jfmt.base_seq, len(a.log.entries), a.log.next_seq,
-                a.jfmt.ldev_p, a.jfmt.ldev_b)
+        seen = self._seen()
         checked = self._checked.get(target)
         memo = self._images.get(target)
         if memo is not None and checked == seen:
@@ -328,11 +337,18 @@ class RecoveryEngine:
         if not self.may_start():
             return []  # check_target or _pair_refusal refuses every target
         a = self.a
+        # the rest reads the images, P, the window and the free slots: unchanged while no sector of A was
+        # written and no record appended, freed or cached (most steps act at R or on the path)
+        key = (self._seen(), len(a.journal_cache), kind)
+        if self._startable is not None and self._startable[0] == key:
+            return list(self._startable[1])
         primary, free = a.primary(), a.journal_free(for_recovery=True)
         # every target of the window passes check_target (no recovery runs, the seq is in the window)
-        return [seq for seq in a.jfmt.window()
-                if self._image_refusal(seq, kind, primary, free, functools.partial(self._start_request, seq, kind))
-                is None]
+        out = [seq for seq in a.jfmt.window()
+               if self._image_refusal(seq, kind, primary, free, functools.partial(self._start_request, seq, kind))
+               is None]
+        self._startable = (key, out)
+        return list(out)
 
     def start(self, target: int | str, kind: RecoveryKind) -> Ready:
         """StartRecovery: freeze host I/O; a swap also asks R to rebuild (``RecoverRequest``)."""
