@@ -403,9 +403,9 @@ class Driver:
             out.append(mk("FinishResync"))
         eng = self.a.recovery
         if eng.entry is None:
-            if "StartRecovery" not in without and eng.may_start():
-                out += [mk("StartRecovery", target=t, kind=self.recovery_kind) for t in self.a.jfmt.window()
-                        if eng.check_start(t, self.recovery_kind) is None]
+            if "StartRecovery" not in without:
+                out += [mk("StartRecovery", target=t, kind=self.recovery_kind)
+                        for t in eng.startable(self.recovery_kind)]
         else:
             out += [mk("RecoveryWrite", lba=lba)
                     for lba in range(self.blocks) if eng.check_write(lba) is None]
