@@ -463,6 +463,11 @@ CAPACITY_SUPPORT: tuple[str, ...] = ("counters_ordered", "history_below_next_seq
                                      "recovery_writes_in_flight", "journal_table_lists_journal")
 
 
+#: What every induction adds, in either system: the journal log table lists J (a checkpoint frees the oldest
+#: record and its location together, which from a state where they disagree leaves the table's length below 0).
+TABLE_SUPPORT: tuple[str, ...] = ("journal_table_lists_journal",)
+
+
 #: The protocol's whole story: every invariant above, with the three core properties, which the properties
 #: about acknowledgements, bases and recoveries need together (each conjunct is proved, none assumed).
 PROTOCOL_SUPPORT: tuple[str, ...] = (
@@ -498,5 +503,5 @@ def support(prop: str, kind: RecoveryKind, unbounded: bool = False) -> tuple[str
     ``unbounded``), each once and never ``prop`` itself."""
     extra = SWAP_SUPPORT.get(prop, ()) if kind == RecoveryKind.SWAP else ()
     more = CAPACITY_SUPPORT + UNBOUNDED_SUPPORT.get(prop, ()) if unbounded else ()
-    names = SUPPORT.get(prop, ()) + extra + more
+    names = SUPPORT.get(prop, ()) + extra + more + TABLE_SUPPORT
     return tuple(n for n in dict.fromkeys(names) if n != prop)
