@@ -59,4 +59,8 @@ def abstract_state(system: Driver) -> dict[str, Any]:
         "remote_applied_seq": r.applied_seq,
         "remote_buffer": tuple(sorted((m.seq, m.lba, m.value) for m in r.buffer)),
         "remote_recovery_id": r.jfmt.last_recovery_id,
+        # A's journal log table: each live record's first sector, the next free sector, the ring's size
+        "journal_locations": tuple(e.location for e in a.log.entries),
+        "journal_next_free": a.log.next_free,
+        "journal_sectors": a.log.size,
     }

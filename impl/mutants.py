@@ -34,13 +34,13 @@ MUTANTS: dict[str, str] = {
                                        "though J keeps their records",
     "remote_accepts_stale_messages": "R takes a late message as current: a mirrored write it has passed lands on S "
                                      "again, a RecoverRequest of a settled recovery swaps again",
+    "journal_location_ignores_header": "the ring's next free location advances by a record's payload sectors "
+                                       "only, not its header and trailer: the next record overwrites its tail",
 }
 
 
 #: name -> the wrong step, for bugs of the implementation alone (the model has no such step to get wrong).
 IMPL_ONLY_MUTANTS: dict[str, str] = {
-    "journal_location_ignores_header": "the ring's next free location advances by a record's payload sectors "
-                                       "only, not its header and trailer: the next record overwrites its tail",
     "record_crc_omits_marker_name": "the encoder's CRC32 leaves out a marker's name (the decoder checks it): "
                                     "every marker record reads back as corrupt",
     "log_table_frees_newest": "a checkpoint applies the oldest record but frees the newest entry of the "

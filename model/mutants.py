@@ -76,6 +76,10 @@ MUTANTS: dict[str, Mutant] = {m.name: m for m in (
            "R takes a late message as current: a mirrored write it has passed lands on S again, a RecoverRequest "
            "of a settled recovery swaps again", "mirror_consistent",
            needs=(("premature_timeouts", 1), ("host_writes", 2))),  # a timeout while the write is late
+    Mutant("journal_location_ignores_header",
+           "the journal log table's next free location moves past a record's payload sectors only, not its "
+           "header and trailer: the next record is allocated over the tail of this one",
+           "journal_records_at_their_locations"),
 )}
 
 

@@ -43,6 +43,7 @@ from pitmirror.model.symmetry import Canonicalizer
 from pitmirror.spec import actions as spec_actions
 from pitmirror.spec.state import (
     MARKER,
+    RECORD_FRAME_SECTORS,
     FencePolicy,
     GhostWrite,
     InFlight,
@@ -62,6 +63,8 @@ from pitmirror.spec.state import (
     SwapDone,
     apply_records,
     image,
+    journal_ring_sectors,
+    record_sectors,
 )
 
 _UNKNOWN = object()  # within_budget: not a key of the budget table
@@ -116,6 +119,8 @@ class MirrorModel:
                 premature_timeouts=0,
                 ghost_base=zero, ghost_base_seq=0, history=(), recovery_ended=None, retired_image=None,
                 recovery_awaiting_resync=None, swap_timed_out=False,
+                journal_locations=(), journal_next_free=0,
+                journal_sectors=journal_ring_sectors(self.bounds.journal_capacity, self.bounds.blocks),
             )
             for fence in self.bounds.fence_policies
         ]
@@ -147,6 +152,21 @@ class MirrorModel:
         checkpoint may pass T). The cache of journal_not_persisted_before_ack takes slots too."""
         reserve = self.bounds.blocks if for_recovery else 0
         return self.bounds.journal_capacity + reserve - len(s.journal) - len(s.journal_cache)
+
+    def record_step(self, lba: int) -> int:
+        """How far the journal log table's next free location moves past a record appended at it: the record's
+        sectors (``spec.state.record_sectors``)."""
+        if self.mutant == "journal_location_ignores_header":  # MUTANT: the payload sectors alone
+            return record_sectors(lba) - RECORD_FRAME_SECTORS
+        return record_sectors(lba)
+
+    def _append_to_journal(self, s: State, record: Record) -> State:
+        """Claims 2-4: the journal log table gives ``record`` the next free location of the journal LDEV and
+        moves the next free location past it, wrapping at the end of the ring (capacity checks keep the live
+        records within it). The record joins J there."""
+        at = s.journal_next_free
+        return s._replace(journal=(*s.journal, record), journal_locations=(*s.journal_locations, at),
+                          journal_next_free=(at + self.record_step(record.lba)) % s.journal_sectors)
 
     # --- bounds ---------------------------------------------------------------------------------------
 
@@ -333,20 +353,20 @@ class MirrorModel:
         """Steps 2-5 of a host write (and of a recovery write): journal, write P, mirror or mark dirty."""
         seq = s.next_seq
         record = Record(seq, lba, value)
-        journal, cache = s.journal, s.journal_cache
+        cache = s.journal_cache
         if self.mutant == "skip_journal" and origin == Origin.HOST:
             pass  # MUTANT: no journal record
         elif self.mutant == "journal_not_persisted_before_ack":
             cache = (*cache, record)  # MUTANT: only in volatile cache until PersistJournal
         else:
-            journal = (*journal, record)  # persisted BEFORE P is written and before any ack
+            s = self._append_to_journal(s, record)  # persisted BEFORE P is written and before any ack
         next_seq = seq if self.mutant == "reuse_sequence_number" and origin == Origin.HOST else seq + 1
         primary = s.primary if lba == MARKER else _set(s.primary, lba, value)
         recovery = s.recovery
         if origin == Origin.HOST and recovery is not None:
             recovery = recovery._replace(host_io_during_swap=True)
         issued = s.host_writes_issued + (origin == Origin.HOST)
-        s = s._replace(journal=journal, journal_cache=cache, next_seq=next_seq, primary=primary,
+        s = s._replace(journal_cache=cache, next_seq=next_seq, primary=primary,
                        recovery=recovery, host_writes_issued=issued)
         bypass = origin == Origin.RECOVERY and self.mutant == "recovery_bypasses_mirror"
         if s.pair_state == PairState.PAIR and not bypass:
@@ -497,7 +517,8 @@ class MirrorModel:
         base = s.base
         if rec.lba != MARKER and self.mutant != "checkpoint_drops_record":  # MUTANT: record dropped
             base = _set(base, rec.lba, rec.value)
-        s = s._replace(base=base, base_seq=rec.seq, journal=s.journal[1:])
+        # the commit frees the record's entry of the journal log table, and with it its sectors
+        s = s._replace(base=base, base_seq=rec.seq, journal=s.journal[1:], journal_locations=s.journal_locations[1:])
         if self.mutant != "remote_checkpoints_alone":  # MUTANT: R checkpoints on its own instead
             s = _remote_checkpoint(s)
         return self._ghost_checkpoint(s)
@@ -516,7 +537,7 @@ class MirrorModel:
         return s._replace(ghost_base=folded, ghost_base_seq=max(s.ghost_base_seq, limit), history=keep)
 
     def _do_persist_journal(self, s: State, a: PersistJournal) -> State:
-        return s._replace(journal=(*s.journal, s.journal_cache[0]), journal_cache=s.journal_cache[1:])
+        return self._append_to_journal(s, s.journal_cache[0])._replace(journal_cache=s.journal_cache[1:])
 
     def _do_start_resync(self, s: State, a: StartResync) -> State:
         return s._replace(pair_state=PairState.COPY)
@@ -559,7 +580,8 @@ class MirrorModel:
         assert s.recovery is not None
         img = self.local_image(s)
         seq = s.next_seq
-        return s._replace(primary=img, base=img, base_seq=seq, next_seq=seq + 1, journal=(),
+        # the journal log table restarts empty; its next free location stays where it was
+        return s._replace(primary=img, base=img, base_seq=seq, next_seq=seq + 1, journal=(), journal_locations=(),
                           journaling_state=JournalingState.SWAPPING,
                           recovery=s.recovery._replace(a_swapped=True),
                           ghost_base=img, ghost_base_seq=seq, history=(), retired_image=s.primary)

@@ -421,6 +421,13 @@ def writethrough_window_mixes(s: State) -> bool:
     return not s.history or s.history[-1].point_in_time
 
 
+def journal_table_lists_journal(s: State) -> bool:
+    """The journal log table has one location per record of J: a record joins J with its location (a host
+    write, a marker, a recovery write), a checkpoint frees both, a swap restarts both. What bounds the table's
+    length by J's in the proof system."""
+    return len(s.journal_locations) == len(s.journal)
+
+
 INVARIANTS: tuple[Callable[[State], bool], ...] = (
     counters_ordered, history_below_next_seq, history_in_seq_order, ghost_base_not_past_base, base_is_its_image,
     messages_below_next_seq, acks_applied, tables_in_seq_order, pending_records_agree, pending_writes_tracked,
@@ -428,7 +435,7 @@ INVARIANTS: tuple[Callable[[State], bool], ...] = (
     swap_freezes_io, swap_messages_tracked, swap_restarts_journals, swap_rebuilds_agree, history_above_base,
     recovery_writes_in_flight, recovery_freezes_io, primary_is_newest_image, acked_only_when_applied,
     writethrough_recovery_on_track, swap_recovery_on_track, pending_writes_in_history, remote_is_applied_image,
-    writethrough_window_mixes, swap_remote_tracked,
+    writethrough_window_mixes, swap_remote_tracked, journal_table_lists_journal,
 )
 
 #: The invariants each property's induction is strengthened with, under either recovery kind.
@@ -453,7 +460,12 @@ SWAP_SUPPORT: dict[str, tuple[str, ...]] = {
 #: state satisfying them fits the capacities (an obligation of the induction, not an assumption).
 CAPACITY_SUPPORT: tuple[str, ...] = ("counters_ordered", "history_below_next_seq", "history_above_base",
                                      "journal_well_formed", "recovery_freezes_io",
-                                     "recovery_writes_in_flight")
+                                     "recovery_writes_in_flight", "journal_table_lists_journal")
+
+
+#: What every induction adds, in either system: the journal log table lists J (a checkpoint frees the oldest
+#: record and its location together, which from a state where they disagree leaves the table's length below 0).
+TABLE_SUPPORT: tuple[str, ...] = ("journal_table_lists_journal",)
 
 
 #: The protocol's whole story: every invariant above, with the three core properties, which the properties
@@ -491,5 +503,5 @@ def support(prop: str, kind: RecoveryKind, unbounded: bool = False) -> tuple[str
     ``unbounded``), each once and never ``prop`` itself."""
     extra = SWAP_SUPPORT.get(prop, ()) if kind == RecoveryKind.SWAP else ()
     more = CAPACITY_SUPPORT + UNBOUNDED_SUPPORT.get(prop, ()) if unbounded else ()
-    names = SUPPORT.get(prop, ()) + extra + more
+    names = SUPPORT.get(prop, ()) + extra + more + TABLE_SUPPORT
     return tuple(n for n in dict.fromkeys(names) if n != prop)

@@ -29,6 +29,7 @@ from pitmirror.spec.state import (
     pending_host_writes,
     points_in_time,
     primary_is_newest_image,
+    record_sectors,
     recovery_active,
     replay,
 )
@@ -329,6 +330,48 @@ def explain_primary_is_latest_image(s: State) -> str:
     return f"no recovery is running: expected P = image({n}) = {_v(image(s, n))}, got P = {_v(s.primary)}"
 
 
+def journal_records_at_their_locations(s: State) -> bool:
+    """The journal log table places every live record where it lies: one location per record of J, each a
+    sector of the journal LDEV (a ring of ``journal_sectors``); the records lie back to back in sequence order,
+    each starting right after the one before it ends (wrapping at the end of the ring), the next free location
+    right after the newest, and together they fit the ring. So no record was allocated over a live one: every
+    live record's location still holds that record.
+
+    The trade-off: the model has the table, not the sectors; the bytes at a location are the impl's, which
+    conformance reads back record by record through the table (``checkers.conformance.lockstep``)."""
+    size, locs = s.journal_sectors, s.journal_locations
+    if len(locs) != len(s.journal) or not 0 <= s.journal_next_free < size:
+        return False
+    if sum(record_sectors(r.lba) for r in s.journal) > size:
+        return False
+    ends = [(loc + record_sectors(r.lba)) % size for loc, r in zip(locs, s.journal, strict=True)]
+    return (all(0 <= loc < size for loc in locs) and locs[1:] == tuple(ends[:-1])
+            and (not ends or ends[-1] == s.journal_next_free))
+
+
+def explain_journal_records_at_their_locations(s: State) -> str:
+    """The first fact of the journal log table that does not hold: where a record should lie, against where
+    the table places it."""
+    size, locs, nf = s.journal_sectors, s.journal_locations, s.journal_next_free
+    if len(locs) != len(s.journal):
+        return f"expected one location per record of J, got {len(locs)} locations for {len(s.journal)} records"
+    if not 0 <= nf < size:
+        return f"expected the next free location in the ring of {size} sectors, got {nf}"
+    used = sum(record_sectors(r.lba) for r in s.journal)
+    if used > size:
+        return f"expected J's records to fit the ring of {size} sectors, they take {used}"
+    for i, (r, loc) in enumerate(zip(s.journal, locs, strict=True)):
+        if not 0 <= loc < size:
+            return f"expected seq {r.seq}'s location in the ring of {size} sectors, got {loc}"
+        end = (loc + record_sectors(r.lba)) % size
+        nxt = f"seq {s.journal[i + 1].seq} to start" if i + 1 < len(locs) else "the next free location"
+        want = locs[i + 1] if i + 1 < len(locs) else nf
+        if want != end:
+            return (f"seq {r.seq} lies at {loc} and takes {record_sectors(r.lba)} sectors of the ring of {size}: "
+                    f"expected {nxt} at {end}, got {want}")
+    return f"J's records lie back to back at {list(locs)} in the ring of {size} sectors, next free {nf}"
+
+
 def explain_remote_is_point_in_time(s: State) -> str:
     """S against the images the host saw."""
     seen = sorted({image(s, k) for k in points_in_time(s)})
@@ -518,6 +561,11 @@ PROPERTIES: tuple[Property, ...] = (
              "outside a recovery, P == image(next_seq - 1): P holds the journal replayed to its newest write",
              (1, 2, 15, 16), primary_is_latest_image,
              explain=explain_primary_is_latest_image),
+    Property("journal_records_at_their_locations", Kind.ALWAYS,
+             "every live journal record lies at its location in the journal log table: back to back in sequence "
+             "order in the ring of the journal LDEV, none allocated over another",
+             (2, 3, 4, 16, 17, 18), journal_records_at_their_locations,
+             explain=explain_journal_records_at_their_locations),
     Property("recovery_completes", Kind.EVENTUALLY,
              "with the path eventually up, every recovery ends",
              (1, 10), recovery_pending,

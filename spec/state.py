@@ -15,6 +15,27 @@ from typing import NamedTuple
 #: ``lba`` of a journal record that is a marker (a named consistency point, carrying no data).
 MARKER = -1
 
+# Journal locations (claims 2-4), in the units of the journal LDEV: sectors. A record is written as a header
+# sector, its payload sectors and a trailer sector (``impl/record.py``'s format): a one-block write takes 3, a
+# marker (no payload) 2. The LDEV is a ring of ``journal_capacity + blocks`` one-block records (what host
+# writes may fill, plus the recovery reserve of one record per block), as ``impl.array.StorageArray`` sizes it.
+#: sectors every record has around its payload: a header and a trailer
+RECORD_FRAME_SECTORS = 2
+#: sectors of a one-block write's record: header, payload, trailer
+DATA_RECORD_SECTORS = RECORD_FRAME_SECTORS + 1
+#: sectors of a marker's record: header and trailer
+MARKER_RECORD_SECTORS = RECORD_FRAME_SECTORS
+
+
+def record_sectors(lba: int) -> int:
+    """Sectors a journal record takes on the journal LDEV (a marker has no payload)."""
+    return MARKER_RECORD_SECTORS if lba == MARKER else DATA_RECORD_SECTORS
+
+
+def journal_ring_sectors(journal_capacity: int, blocks: int) -> int:
+    """The size of A's journal LDEV, a ring of sectors: room for every record J can hold at once."""
+    return (journal_capacity + blocks) * DATA_RECORD_SECTORS
+
 
 class _Enum(IntEnum):
     """An IntEnum whose repr is valid Python (``PairState.PAIR``), for actions and traces."""
@@ -248,6 +269,13 @@ class State(NamedTuple):
     # a swap recovery timed out waiting for R, and the pair has not been resynchronized since: the memory the
     # witness swap_timeout_resynced needs (set by SwapTimeout, cleared by FinishResync)
     swap_timed_out: bool
+    # array A's journal log table (claim 4): where each live record of J lies on the journal LDEV (its first
+    # sector; one entry per record of ``journal``, in the same order), the next free sector, and the LDEV's
+    # size in sectors (a ring; set when the run starts, never changed). A function of the journal's history
+    # (the sizes of the records ever appended), so they add no state of their own at these bounds.
+    journal_locations: tuple[int, ...]
+    journal_next_free: int
+    journal_sectors: int
 
 
 def apply_records(image: tuple[int, ...], records: tuple[Record, ...] | list[Record]) -> tuple[int, ...]:

@@ -312,6 +312,9 @@ class ImplViewer:
             "remote_applied_seq": r.applied_seq,
             "remote_buffer": tuple(sorted((m.seq, m.lba, m.value) for m in r.buffer)),
             "remote_recovery_id": r.jfmt.last_recovery_id,
+            "journal_locations": tuple(e.location for e in a.log.entries),
+            "journal_next_free": a.log.next_free,
+            "journal_sectors": a.log.size,
         }
 
 
@@ -375,6 +378,8 @@ def impl_state(system: MirroredSystem, ghost: State, view: dict[str, Any] | None
         replica_base=v["replica_base"], replica_base_seq=v["replica_base_seq"],
         remote_journal=records(v["remote_journal"]), remote_applied_seq=v["remote_applied_seq"],
         remote_buffer=records(v["remote_buffer"]), remote_recovery_id=v["remote_recovery_id"],
+        journal_locations=v["journal_locations"], journal_next_free=v["journal_next_free"],
+        journal_sectors=v["journal_sectors"],
     )
 
 

@@ -107,7 +107,10 @@ from pitmirror.model.config import Bounds
 from pitmirror.model.protocol import MirrorModel
 from pitmirror.spec import actions as spec_actions
 from pitmirror.spec.state import (
+    DATA_RECORD_SECTORS,
     MARKER,
+    MARKER_RECORD_SECTORS,
+    RECORD_FRAME_SECTORS,
     FencePolicy,
     MessageKind,
     RecoveryKind,
@@ -241,6 +244,27 @@ class Encoding(SpecTerms):
                     neg(conj(s["pair_state"] == SUSPENDED, s["fence_policy"] == int(FencePolicy.DATA))),
                     in_flight_host < self.b.concurrency, self.journal_free(s) > 0)
 
+    def record_step(self, lba: Term) -> Term:
+        """``MirrorModel.record_step``: how far the next free location moves past a record to ``lba``."""
+        frame = RECORD_FRAME_SECTORS if self.mut == "journal_location_ignores_header" else 0
+        return ite(lba == MARKER, MARKER_RECORD_SECTORS - frame, DATA_RECORD_SECTORS - frame)
+
+    def append_to_journal(self, s: SV, rec: Tup) -> Term:
+        """``MirrorModel._append_to_journal`` in place: the record joins J at the next free location, which
+        moves past it, wrapping at the end of the ring; returns the capacity condition."""
+        slots, n, ok = seq_append(s.slots("journal"), s.length("journal"), rec)
+        s.set_seq("journal", slots, n)
+        at = s["journal_next_free"]
+        locs, ln, ok_loc = seq_append(s.slots("journal_locations"), s.length("journal_locations"), (at,))
+        s.set_seq("journal_locations", locs, ln)
+        s["journal_next_free"] = self.wrap(s, at + self.record_step(rec[1]))
+        return conj(ok, ok_loc)
+
+    @staticmethod
+    def wrap(s: SV, x: Term) -> Term:
+        """``x % journal_sectors`` for ``0 <= x < 2 * journal_sectors`` (a location plus one record's sectors)."""
+        return ite(x >= s["journal_sectors"], x - s["journal_sectors"], x)
+
     # --- small effects ---------------------------------------------------------------------------------
 
     @staticmethod
@@ -296,9 +320,7 @@ class Encoding(SpecTerms):
             s.set_seq("journal_cache", slots, n)
             ok = conj(ok, ok1)
         else:
-            slots, n, ok1 = seq_append(s.slots("journal"), s.length("journal"), rec)
-            s.set_seq("journal", slots, n)
-            ok = conj(ok, ok1)
+            ok = conj(ok, self.append_to_journal(s, rec))
         s["next_seq"] = seq if self.mut == "reuse_sequence_number" and origin == HOST else seq + 1
         if lba != MARKER:
             s.set_vol("primary", store(s.vol("primary"), lba, value))
@@ -653,8 +675,9 @@ class Encoding(SpecTerms):
         if self.mut != "checkpoint_drops_record":
             s.set_vol("base", store(s.vol("base"), rec[1], rec[2]))
         s["base_seq"] = rec[0]
-        slots, n = seq_pop_front(s.slots("journal"), s.length("journal"))
-        s.set_seq("journal", slots, n)
+        for q in ("journal", "journal_locations"):  # the record and its entry in the journal log table
+            slots, n = seq_pop_front(s.slots(q), s.length(q))
+            s.set_seq(q, slots, n)
         if self.mut != "remote_checkpoints_alone":
             self._remote_checkpoint(s)
         return self._ghost_checkpoint(s)
@@ -685,8 +708,7 @@ class Encoding(SpecTerms):
     def _e_persist(self, s0: SV, v: Term) -> tuple[SV, Term]:
         s = self.pre(s0)
         c = s.slots("journal_cache")
-        slots, n, ok = seq_append(s.slots("journal"), s.length("journal"), c[0])
-        s.set_seq("journal", slots, n)
+        ok = self.append_to_journal(s, c[0])
         cs, cn = seq_pop_front(c, s.length("journal_cache"))
         s.set_seq("journal_cache", cs, cn)
         return s, ok
@@ -794,6 +816,7 @@ class Encoding(SpecTerms):
         s["base_seq"] = seq
         s["next_seq"] = seq + 1
         s.clear_seq("journal")
+        s.clear_seq("journal_locations")  # the table restarts empty; the next free location stays
         s["journaling_state"] = SWAPPING
         s["recovery.a_swapped"] = 1
         s.set_vol("ghost_base", img)

@@ -34,7 +34,9 @@ from pitmirror.checkers.symbolic.terms import (
     vol_eq,
 )
 from pitmirror.spec.state import (
+    DATA_RECORD_SECTORS,
     MARKER,
+    MARKER_RECORD_SECTORS,
     JournalingState,
     MessageKind,
     Origin,
@@ -207,6 +209,22 @@ class SpecTerms:
         """``spec.properties.primary_is_latest_image``: the invariant outside a recovery."""
         return disj(s["recovery.present"] == 1, self.inv_primary_is_newest_image(s))
 
+    def prop_journal_records_at_their_locations(self, s: SV) -> Term:
+        """``spec.properties.journal_records_at_their_locations``."""
+        size, nf = s["journal_sectors"], s["journal_next_free"]
+        js, jn = s.slots("journal"), s.length("journal")
+        ls = s.slots("journal_locations")
+        sizes = [ite(r[1] == MARKER, MARKER_RECORD_SECTORS, DATA_RECORD_SECTORS) for r in js]
+        total: Term = 0
+        for i, n in enumerate(sizes):
+            total = total + ite(i < jn, n, 0)
+        # where each record ends: a location plus at most one record's sectors wraps at most once
+        ends = [ite(loc[0] + n >= size, loc[0] + n - size, loc[0] + n) for loc, n in zip(ls, sizes, strict=True)]
+        return conj(s.length("journal_locations") == jn, nf >= 0, nf < size, total <= size,
+                    *(implies(i < jn, conj(loc[0] >= 0, loc[0] < size)) for i, loc in enumerate(ls)),
+                    *(implies(i + 1 < jn, ls[i + 1][0] == ends[i]) for i in range(len(ls) - 1)),
+                    *(implies(jn == i + 1, ends[i] == nf) for i in range(len(ls))))
+
     def inv_primary_is_newest_image(self, s: SV) -> Term:
         """``spec.state.primary_is_newest_image``."""
         return vol_eq(s.vol("primary"), self.image(s, s["next_seq"] - 1))
@@ -224,6 +242,7 @@ class SpecTerms:
             "remote_is_point_in_time": self.prop_remote_is_point_in_time,
             "remote_is_point_in_time_or_recovering": self.prop_remote_is_point_in_time_or_recovering,
             "primary_is_latest_image": self.prop_primary_is_latest_image,
+            "journal_records_at_their_locations": self.prop_journal_records_at_their_locations,
         }
 
     def invariants(self) -> dict[str, Callable[[SV], Term]]:
@@ -269,6 +288,7 @@ class SpecTerms:
             "remote_is_applied_image": self.inv_remote_is_applied_image,
             "writethrough_window_mixes": self.inv_writethrough_window_mixes,
             "swap_remote_tracked": self.inv_swap_remote_tracked,
+            "journal_table_lists_journal": lambda s: s.length("journal_locations") == s.length("journal"),
         }
 
     # --- S and the ghost history: what the properties about S being a point in time need -------------------

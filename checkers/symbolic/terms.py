@@ -185,6 +185,7 @@ REC = ("seq", "lba", "value")
 IFL = ("seq", "lba", "value", "origin", "host_acked")
 MSG = ("kind", "a", "b", "c")
 HIST = ("seq", "lba", "value", "acked", "pit")
+LOC = ("location",)
 RECOVERY_SCALARS = ("recovery_id", "kind", "target", "a_swapped", "remote_status", "faulted", "left_pair",
                     "host_io_during_swap")
 # How each field of State is flattened, derived from spec.fields (the one table of what each field holds), in
@@ -201,7 +202,7 @@ OPTIONAL_VOLUMES = _BY_CONTENT[Content.OPTIONAL_VOLUME]
 #: the slots of one entry of a bounded sequence, by what the sequence holds
 ENTRY_SLOTS: dict[Content, tuple[str, ...]] = {
     Content.RECORDS: REC, Content.RECORD_MULTISET: REC, Content.IN_FLIGHT: IFL, Content.MESSAGES: MSG,
-    Content.HISTORY: HIST,
+    Content.HISTORY: HIST, Content.LOCATIONS: LOC,
 }
 #: an entry of a bounded sequence from its slots, by what the sequence holds
 _ENTRY: dict[Content, Any] = {
@@ -210,6 +211,7 @@ _ENTRY: dict[Content, Any] = {
     Content.IN_FLIGHT: lambda x: InFlight(x[0], x[1], x[2], Origin(x[3]), bool(x[4])),
     Content.MESSAGES: lambda x: Message(MessageKind(x[0]), x[1], x[2], x[3]),
     Content.HISTORY: lambda x: GhostWrite(x[0], x[1], x[2], bool(x[3]), bool(x[4])),
+    Content.LOCATIONS: lambda x: x[0],
 }
 #: a scalar from its slot: its enum, a flag, or the int itself (from State's annotations)
 _SCALAR_TYPE: dict[str, Any] = {f: t for f, t in typing.get_type_hints(State).items() if f in SCALARS}
@@ -232,9 +234,11 @@ def top(annotation: Any) -> int | None:
 SCALAR_TOP: dict[str, int | None] = {f: top(t) for f, t in _SCALAR_TYPE.items()}
 RECOVERY_TOP: dict[str, int | None] = {f: top(t) for f, t in typing.get_type_hints(Recovery).items()
                                        if f in RECOVERY_SCALARS}
-#: the domain of each slot of an entry, by position, by what the sequence holds
+#: the domain of each slot of an entry, by position, by what the sequence holds (a location is any sector >= 0;
+#: ``journal_records_at_their_locations`` bounds it by the ring)
 ENTRY_TOP: dict[Content, tuple[int | None, ...]] = {
-    c: tuple(top(t) for t in typing.get_type_hints(e).values()) for c, e in ENTRY_TYPE.items()}
+    **{c: tuple(top(t) for t in typing.get_type_hints(e).values()) for c, e in ENTRY_TYPE.items()},
+    Content.LOCATIONS: (None,)}
 
 
 class CapacityError(ValueError):
@@ -300,6 +304,7 @@ class Layout:
             "history": b.host_writes + b.markers + b.recoveries * nb,
             "remote_journal": max(self.maxseq, jc),
             "remote_buffer": b.concurrency + nb + b.message_faults,
+            "journal_locations": jc,  # one per record of J
         }
 
     @staticmethod
@@ -321,6 +326,7 @@ class Layout:
             "history": jc,
             "remote_journal": jc,
             "remote_buffer": in_flight,
+            "journal_locations": jc,
         }
 
     def value_ok(self, x: Term) -> Term:
@@ -343,7 +349,7 @@ class Layout:
                 raise CapacityError(f"{q} holds {len(items)} > capacity {cap} in {s!r}")
             d[f"{q}.len"] = len(items)
             for i, it in enumerate(items):
-                for f, x in zip(self.subs[q], it, strict=True):
+                for f, x in zip(self.subs[q], it if isinstance(it, tuple) else (it,), strict=True):
                     d[f"{q}.{i}.{f}"] = int(x)
         for r in RECOVERY_ENTRIES:
             rec: Recovery | None = getattr(s, r)
