@@ -76,6 +76,10 @@ MUTANTS: dict[str, Mutant] = {m.name: m for m in (
            "R takes a late message as current: a mirrored write it has passed lands on S again, a RecoverRequest "
            "of a settled recovery swaps again", "mirror_consistent",
            needs=(("premature_timeouts", 1), ("host_writes", 2))),  # a timeout while the write is late
+    Mutant("swap_updates_lun_map_last_without_intent",
+           "A's swap updates the role map, then the host-LUN map, with no intent record: a crash between the two "
+           "loses the pending LUN switch and the host stays on the old volume", "host_lun_serves_primary",
+           RecoveryKind.SWAP, needs=(("crashes", 1), ("recoveries", 1))),  # a crash during the swap
 )}
 
 

@@ -112,6 +112,11 @@ FIELDS: tuple[Field, ...] = (
     Field("retired_image", _G, Content.OPTIONAL_VOLUME, ghost=True),
     Field("recovery_awaiting_resync", _G, Content.RECOVERY, ghost=True),
     Field("swap_timed_out", _G, ghost=True),
+    # the volume identities (claims 13, 14, 27, 28): the role maps and the host-LUN map, in shared memory
+    Field("primary_volume", _A, label="P volume"),
+    Field("host_lun", _A, label="host LUN"),
+    Field("lun_switch_pending", _A, label="LUN switch pending"),
+    Field("secondary_volume", _R, label="S volume"),
 )
 
 BY_NAME: dict[str, Field] = {f.name: f for f in FIELDS}

@@ -31,6 +31,7 @@ from pitmirror.spec.state import (
     primary_is_newest_image,
     recovery_active,
     replay,
+    served_volume,
 )
 
 
@@ -329,6 +330,31 @@ def explain_primary_is_latest_image(s: State) -> str:
     return f"no recovery is running: expected P = image({n}) = {_v(image(s, n))}, got P = {_v(s.primary)}"
 
 
+def host_lun_serves_primary(s: State) -> bool:
+    """Which volume serves host I/O, not only what it holds: outside a recovery the host's LUN names the
+    volume A's role map calls P; and when a swap recovery has just ended, the volume the LUN serves holds
+    image(T), not the old P.
+
+    Why identities and not contents alone: right after A's swap the old P has become B and a copy of
+    image(T), so a host left on it would read the right data at first and ``swap_correct`` (contents only)
+    could not tell; its next write would land on B, not on P, J's image or S's counterpart. During a recovery
+    host I/O is frozen, so the two maps may differ only between the halves of A's swap."""
+    ended = s.recovery_ended
+    if ended is not None and ended.kind == RecoveryKind.SWAP and served_volume(s) != ended.target_image:
+        return False
+    return s.recovery is not None or s.host_lun == s.primary_volume
+
+
+def explain_host_lun_serves_primary(s: State) -> str:
+    """The host-LUN map against the role map, or what the LUN serves after a swap."""
+    e = s.recovery_ended
+    if e is not None and e.kind == RecoveryKind.SWAP and served_volume(s) != e.target_image:
+        return (f"the swap to {e.target} ended: expected the host's LUN to serve image({e.target}) = "
+                f"{_v(e.target_image)}, got {_v(served_volume(s))}")
+    return (f"no recovery is running: expected the host's LUN on volume {s.primary_volume} (P by A's role map), "
+            f"got volume {s.host_lun} (B{', the swap is not complete' if s.lun_switch_pending else ''})")
+
+
 def explain_remote_is_point_in_time(s: State) -> str:
     """S against the images the host saw."""
     seen = sorted({image(s, k) for k in points_in_time(s)})
@@ -518,6 +544,11 @@ PROPERTIES: tuple[Property, ...] = (
              "outside a recovery, P == image(next_seq - 1): P holds the journal replayed to its newest write",
              (1, 2, 15, 16), primary_is_latest_image,
              explain=explain_primary_is_latest_image),
+    Property("host_lun_serves_primary", Kind.ALWAYS,
+             "outside a recovery the host's LUN names the volume A's role map calls P; a swap ends with the LUN "
+             "serving image(T), not the old P",
+             (13, 14, 27, 28), host_lun_serves_primary,
+             explain=explain_host_lun_serves_primary),
     Property("recovery_completes", Kind.EVENTUALLY,
              "with the path eventually up, every recovery ends",
              (1, 10), recovery_pending,

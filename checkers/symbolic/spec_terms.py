@@ -207,6 +207,14 @@ class SpecTerms:
         """``spec.properties.primary_is_latest_image``: the invariant outside a recovery."""
         return disj(s["recovery.present"] == 1, self.inv_primary_is_newest_image(s))
 
+    def prop_host_lun_serves_primary(self, s: SV) -> Term:
+        """``spec.properties.host_lun_serves_primary``."""
+        on_p = s["host_lun"] == s["primary_volume"]
+        served = [ite(on_p, p, b) for p, b in zip(s.vol("primary"), s.vol("base"), strict=True)]
+        ended_swap = conj(s["recovery_ended.present"] == 1, s["recovery_ended.kind"] == SWAP)
+        return conj(implies(ended_swap, vol_eq(served, s.vol("recovery_ended.target_image"))),
+                    disj(s["recovery.present"] == 1, on_p))
+
     def inv_primary_is_newest_image(self, s: SV) -> Term:
         """``spec.state.primary_is_newest_image``."""
         return vol_eq(s.vol("primary"), self.image(s, s["next_seq"] - 1))
@@ -224,6 +232,7 @@ class SpecTerms:
             "remote_is_point_in_time": self.prop_remote_is_point_in_time,
             "remote_is_point_in_time_or_recovering": self.prop_remote_is_point_in_time_or_recovering,
             "primary_is_latest_image": self.prop_primary_is_latest_image,
+            "host_lun_serves_primary": self.prop_host_lun_serves_primary,
         }
 
     def invariants(self) -> dict[str, Callable[[SV], Term]]:
