@@ -34,6 +34,8 @@ MUTANTS: dict[str, str] = {
                                        "though J keeps their records",
     "remote_accepts_stale_messages": "R takes a late message as current: a mirrored write it has passed lands on S "
                                      "again, a RecoverRequest of a settled recovery swaps again",
+    "swap_updates_lun_map_last_without_intent": "A's swap keeps no intent record between its role-map and host-LUN "
+                                                "map updates: a restart between them leaves the host on the old P",
 }
 
 
