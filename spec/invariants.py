@@ -421,6 +421,16 @@ def writethrough_window_mixes(s: State) -> bool:
     return not s.history or s.history[-1].point_in_time
 
 
+def lun_follows_role_map(s: State) -> bool:
+    """The host-LUN map names the volume the role map calls P, except between the halves of A's swap: the
+    intent record is set only while a swap recovery runs and A has swapped its role map (SwapVolumes sets it,
+    SwitchHostLun or the restart after a crash clears it, and FinishRecovery waits for that)."""
+    if s.lun_switch_pending:
+        r = s.recovery
+        return r is not None and r.kind == RecoveryKind.SWAP and r.a_swapped
+    return s.host_lun == s.primary_volume
+
+
 INVARIANTS: tuple[Callable[[State], bool], ...] = (
     counters_ordered, history_below_next_seq, history_in_seq_order, ghost_base_not_past_base, base_is_its_image,
     messages_below_next_seq, acks_applied, tables_in_seq_order, pending_records_agree, pending_writes_tracked,
@@ -428,7 +438,7 @@ INVARIANTS: tuple[Callable[[State], bool], ...] = (
     swap_freezes_io, swap_messages_tracked, swap_restarts_journals, swap_rebuilds_agree, history_above_base,
     recovery_writes_in_flight, recovery_freezes_io, primary_is_newest_image, acked_only_when_applied,
     writethrough_recovery_on_track, swap_recovery_on_track, pending_writes_in_history, remote_is_applied_image,
-    writethrough_window_mixes, swap_remote_tracked,
+    writethrough_window_mixes, swap_remote_tracked, lun_follows_role_map,
 )
 
 #: The invariants each property's induction is strengthened with, under either recovery kind.
@@ -483,6 +493,8 @@ UNBOUNDED_SUPPORT: dict[str, tuple[str, ...]] = {
     # prefix of it (history_in_seq_order, above the ghost base), and the invariant holds through a recovery
     # too, where the property exempts it
     "primary_is_latest_image": ("primary_is_newest_image", "history_in_seq_order", "ghost_base_not_past_base"),
+    # the maps agree outside the swap's halves, and a swap ending has P == image(T) (swap_recovery_on_track)
+    "host_lun_serves_primary": ("lun_follows_role_map", *PROTOCOL_SUPPORT),
 }
 
 

@@ -278,7 +278,14 @@ class SpecTerms:
             "remote_is_applied_image": self.inv_remote_is_applied_image,
             "writethrough_window_mixes": self.inv_writethrough_window_mixes,
             "swap_remote_tracked": self.inv_swap_remote_tracked,
+            "lun_follows_role_map": self.inv_lun_follows_role_map,
         }
+
+    def inv_lun_follows_role_map(self, s: SV) -> Term:
+        """``spec.invariants.lun_follows_role_map``."""
+        swapped = conj(s["recovery.present"] == 1, s["recovery.kind"] == SWAP, s["recovery.a_swapped"] == 1)
+        pending = s["lun_switch_pending"] == 1
+        return conj(implies(pending, swapped), disj(pending, s["host_lun"] == s["primary_volume"]))
 
     # --- S and the ghost history: what the properties about S being a point in time need -------------------
 
