@@ -424,10 +424,12 @@ def writethrough_window_mixes(s: State) -> bool:
 def lun_follows_role_map(s: State) -> bool:
     """The host-LUN map names the volume the role map calls P, except between the halves of A's swap: the
     intent record is set only while a swap recovery runs and A has swapped its role map (SwapVolumes sets it,
-    SwitchHostLun or the restart after a crash clears it, and FinishRecovery waits for that)."""
+    SwitchHostLun or the restart after a crash clears it, and FinishRecovery waits for that), so host I/O is
+    frozen (SWAPPING) whenever the maps differ."""
     if s.lun_switch_pending:
         r = s.recovery
-        return r is not None and r.kind == RecoveryKind.SWAP and r.a_swapped
+        return (r is not None and r.kind == RecoveryKind.SWAP and r.a_swapped
+                and s.journaling_state == JournalingState.SWAPPING)
     return s.host_lun == s.primary_volume
 
 
@@ -503,5 +505,6 @@ def support(prop: str, kind: RecoveryKind, unbounded: bool = False) -> tuple[str
     ``unbounded``), each once and never ``prop`` itself."""
     extra = SWAP_SUPPORT.get(prop, ()) if kind == RecoveryKind.SWAP else ()
     more = CAPACITY_SUPPORT + UNBOUNDED_SUPPORT.get(prop, ()) if unbounded else ()
-    names = SUPPORT.get(prop, ()) + extra + more
+    # every host write goes through the host-LUN map: each property's step case needs the maps to agree
+    names = ("lun_follows_role_map", *SUPPORT.get(prop, ()), *extra, *more)
     return tuple(n for n in dict.fromkeys(names) if n != prop)

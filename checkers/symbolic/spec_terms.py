@@ -283,7 +283,8 @@ class SpecTerms:
 
     def inv_lun_follows_role_map(self, s: SV) -> Term:
         """``spec.invariants.lun_follows_role_map``."""
-        swapped = conj(s["recovery.present"] == 1, s["recovery.kind"] == SWAP, s["recovery.a_swapped"] == 1)
+        swapped = conj(s["recovery.present"] == 1, s["recovery.kind"] == SWAP, s["recovery.a_swapped"] == 1,
+                       s["journaling_state"] == SWAPPING)
         pending = s["lun_switch_pending"] == 1
         return conj(implies(pending, swapped), disj(pending, s["host_lun"] == s["primary_volume"]))
 
