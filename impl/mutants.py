@@ -36,6 +36,8 @@ MUTANTS: dict[str, str] = {
                                      "again, a RecoverRequest of a settled recovery swaps again",
     "journal_location_ignores_header": "the ring's next free location advances by a record's payload sectors "
                                        "only, not its header and trailer: the next record overwrites its tail",
+    "swap_updates_lun_map_last_without_intent": "A's swap keeps no intent record between its role-map and host-LUN "
+                                                "map updates: a restart between them leaves the host on the old P",
 }
 
 

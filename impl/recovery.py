@@ -449,12 +449,33 @@ class RecoveryEngine:
         else:
             ready = Ready(persisted=install_image(a.array, self.local_image(), "primary", "base"))
         base_seq = a.log.next_seq
-        a.jfmt.base_seq = base_seq  # with the two lines below, one shared-memory update
+        a.jfmt.base_seq = base_seq  # with the lines below, one shared-memory update
         a.log.restart(base_seq)
         r.a_swapped = True
+        # the intent record: the role map is swapped, the host's LUN is still on the old P. Written with the
+        # role map's swap, so a restart completes the swap (``ArrayAController.crash``)
+        a.jfmt.lun_switch_pending = not a.mutant("swap_skips_base_remap")  # that mutant moved the LUN already
         a.jfmt.journaling_state = next_journaling_state(a.jfmt.journaling_state, "SwapVolumes")
         ready.persisted.append(Persist("journal function management table"))
         return ready
+
+    def check_switch_lun(self) -> ScsiError | None:
+        """The refusal ``SwitchHostLun()`` would get now, or None."""
+        a, r = self.a, self.entry
+        if r is None or r.kind != RecoveryKind.SWAP or not r.a_swapped or not a.jfmt.lun_switch_pending:
+            return CommandSequenceError("SWITCH HOST LUN", "no swap awaits its host-LUN update")
+        return None
+
+    def switch_lun(self) -> Ready:
+        """SwitchHostLun: the second half of A's swap. The host's LUN names the LDEV the role map calls P,
+        and the intent record is cleared in the same shared-memory update."""
+        err = self.check_switch_lun()
+        if err is not None:
+            raise err
+        a = self.a
+        a.array.shm.volume_map.point_lun(0, "primary")
+        a.jfmt.lun_switch_pending = False
+        return Ready(persisted=[Persist("volume map")])
 
     # --- FinishRecovery -------------------------------------------------------------------------------
 
@@ -477,6 +498,8 @@ class RecoveryEngine:
             return None
         if not r.a_swapped:
             return CommandSequenceError(request, "array A has not swapped yet")
+        if a.jfmt.lun_switch_pending:
+            return CommandSequenceError(request, "the host's LUN is not on the swapped-in P yet")
         if r.remote_status not in (RemoteSwapStatus.DONE, RemoteSwapStatus.TIMED_OUT):
             return CommandSequenceError(request, f"R's swap is {r.remote_status.name}, not DONE or TIMED_OUT")
         return None

@@ -171,6 +171,11 @@ class FinishRecovery(Action):
 
 
 
+@dataclass(frozen=True, slots=True)
+class SwitchHostLun(Action):
+    """Swap, second half at A: the host-LUN map moves to the volume the role map now calls P."""
+
+
 def _in_table_order(*classes: type[Action]) -> dict[str, type[Action]]:
     """The action classes by name, in ``spec.actions`` order; ``TypeError`` when they are not exactly the
     table's actions with the table's parameters (a class added here and not there, or the other way)."""
@@ -188,7 +193,7 @@ def _in_table_order(*classes: type[Action]) -> dict[str, type[Action]]:
 ACTION_TYPES: dict[str, type[Action]] = _in_table_order(
     HostWrite, SetMarker, Deliver, LoseMessage, DuplicateMessage, FailPath, RepairPath, MirrorTimeout,
     SwapTimeout, CrashArray, Checkpoint, RemoteCheckpoint, PersistJournal, StartResync, FinishResync,
-    StartRecovery, RecoveryWrite, SwapVolumes, FinishRecovery,
+    StartRecovery, RecoveryWrite, SwapVolumes, FinishRecovery, SwitchHostLun,
 )
 
 

@@ -80,6 +80,10 @@ MUTANTS: dict[str, Mutant] = {m.name: m for m in (
            "the journal log table's next free location moves past a record's payload sectors only, not its "
            "header and trailer: the next record is allocated over the tail of this one",
            "journal_records_at_their_locations"),
+    Mutant("swap_updates_lun_map_last_without_intent",
+           "A's swap updates the role map, then the host-LUN map, with no intent record: a crash between the two "
+           "loses the pending LUN switch and the host stays on the old volume", "host_lun_serves_primary",
+           RecoveryKind.SWAP, needs=(("crashes", 1), ("recoveries", 1))),  # a crash during the swap
 )}
 
 

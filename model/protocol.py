@@ -37,6 +37,7 @@ from pitmirror.model.actions import (
     StartResync,
     SwapTimeout,
     SwapVolumes,
+    SwitchHostLun,
 )
 from pitmirror.model.config import Bounds
 from pitmirror.model.symmetry import Canonicalizer
@@ -61,6 +62,7 @@ from pitmirror.spec.state import (
     RemoteSwapStatus,
     State,
     SwapDone,
+    Volume,
     apply_records,
     image,
     journal_ring_sectors,
@@ -121,6 +123,8 @@ class MirrorModel:
                 recovery_awaiting_resync=None, swap_timed_out=False,
                 journal_locations=(), journal_next_free=0,
                 journal_sectors=journal_ring_sectors(self.bounds.journal_capacity, self.bounds.blocks),
+                primary_volume=Volume.V0, host_lun=Volume.V0, lun_switch_pending=False,
+                secondary_volume=Volume.V0,
             )
             for fence in self.bounds.fence_policies
         ]
@@ -328,6 +332,8 @@ class MirrorModel:
         else:
             if not r.a_swapped:
                 yield SwapVolumes()
+            elif s.lun_switch_pending:
+                yield SwitchHostLun()  # the role map is swapped, the host-LUN map not yet
             elif r.remote_status in (RemoteSwapStatus.DONE, RemoteSwapStatus.TIMED_OUT):
                 yield FinishRecovery()
 
@@ -361,12 +367,19 @@ class MirrorModel:
         else:
             s = self._append_to_journal(s, record)  # persisted BEFORE P is written and before any ack
         next_seq = seq if self.mutant == "reuse_sequence_number" and origin == Origin.HOST else seq + 1
-        primary = s.primary if lba == MARKER else _set(s.primary, lba, value)
+        primary, base = s.primary, s.base
+        if lba != MARKER:
+            # a host write goes to the volume the host-LUN map names (P, unless a swap left the LUN behind);
+            # a recovery write is A's own, through the role map to P
+            if origin == Origin.HOST and s.host_lun != s.primary_volume:
+                base = _set(base, lba, value)
+            else:
+                primary = _set(primary, lba, value)
         recovery = s.recovery
         if origin == Origin.HOST and recovery is not None:
             recovery = recovery._replace(host_io_during_swap=True)
         issued = s.host_writes_issued + (origin == Origin.HOST)
-        s = s._replace(journal_cache=cache, next_seq=next_seq, primary=primary,
+        s = s._replace(journal_cache=cache, next_seq=next_seq, primary=primary, base=base,
                        recovery=recovery, host_writes_issued=issued)
         bypass = origin == Origin.RECOVERY and self.mutant == "recovery_bypasses_mirror"
         if s.pair_state == PairState.PAIR and not bypass:
@@ -506,6 +519,13 @@ class MirrorModel:
             if e.origin == Origin.HOST:
                 s = self._complete_host_write(s, e, acked=False)
         s = s._replace(in_flight=(), journal_cache=(), dirty=(1,) * self.bounds.blocks)
+        if s.lun_switch_pending:
+            # the restart finds a swap between its two map updates: the intent record says the role map is
+            # already swapped, so it completes the swap by moving the host's LUN (docs/PROTOCOL.md)
+            if self.mutant == "swap_updates_lun_map_last_without_intent":
+                s = s._replace(lun_switch_pending=False)  # MUTANT: no intent record: the pending switch is lost
+            else:
+                s = s._replace(host_lun=s.primary_volume, lun_switch_pending=False)
         if s.pair_state != PairState.SUSPENDED:
             s = _suspend(s)
         return _mark_faulted(s)
@@ -575,8 +595,10 @@ class MirrorModel:
         return self._journaled_write(s, a.lba, self.local_image(s)[a.lba], Origin.RECOVERY)
 
     def _do_swap_volumes(self, s: State, a: SwapVolumes) -> State:
-        """A: the image rebuilt from B and J becomes P (claim 13); the volume left over is made a local
-        copy of it, the new base, and the journal restarts at a new sequence number."""
+        """A, first half of its swap: B, rebuilt in place into image(T) from J, becomes P through the role
+        map (claim 13), with the swap's intent record; the old P becomes B and a local copy of the image, and
+        the journal restarts at a new sequence number. The host's LUN moves in the second half
+        (``SwitchHostLun``)."""
         assert s.recovery is not None
         img = self.local_image(s)
         seq = s.next_seq
@@ -584,7 +606,13 @@ class MirrorModel:
         return s._replace(primary=img, base=img, base_seq=seq, next_seq=seq + 1, journal=(), journal_locations=(),
                           journaling_state=JournalingState.SWAPPING,
                           recovery=s.recovery._replace(a_swapped=True),
+                          primary_volume=s.primary_volume.other, lun_switch_pending=True,
                           ghost_base=img, ghost_base_seq=seq, history=(), retired_image=s.primary)
+
+    def _do_switch_host_lun(self, s: State, a: SwitchHostLun) -> State:
+        """A, second half of its swap: the host-LUN map names the volume the role map calls P; the intent
+        record is cleared with it (one shared-memory update)."""
+        return s._replace(host_lun=s.primary_volume, lun_switch_pending=False)
 
     def _remote_swap(self, s: State, rid: int, target: int) -> State:
         """R: rebuild image(target) from RB and JR, make it S (claim 14) and the new replica base, answer
@@ -592,8 +620,10 @@ class MirrorModel:
         if rid > s.remote_recovery_id or self.mutant == "remote_accepts_stale_messages":  # MUTANT: swap again
             img = self.replay(s, s.replica_base, s.remote_journal, s.remote, target)
             seq = s.remote_applied_seq + 1
+            # RB, rebuilt in place, becomes S through R's role map; the old S becomes RB, a copy of the image
             s = s._replace(remote=img, replica_base=img, replica_base_seq=seq, remote_journal=(),
-                           remote_applied_seq=seq, remote_buffer=(), remote_recovery_id=rid)
+                           remote_applied_seq=seq, remote_buffer=(), remote_recovery_id=rid,
+                           secondary_volume=s.secondary_volume.other)
         return s._replace(path=_add(s.path, SwapDone(rid)))
 
     def _do_finish_recovery(self, s: State, a: FinishRecovery) -> State:
@@ -656,6 +686,7 @@ _HANDLERS: dict[type[Action], Callable[[MirrorModel, State, Any], State]] = {
     RecoveryWrite: MirrorModel._do_recovery_write,
     SwapVolumes: MirrorModel._do_swap_volumes,
     FinishRecovery: MirrorModel._do_finish_recovery,
+    SwitchHostLun: MirrorModel._do_switch_host_lun,
 }
 
 # The dispatch covers exactly the actions of spec.actions: an action added to the table without its handler

@@ -95,6 +95,8 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("RecoveryWrite", ("lba",), "A", (1, 2, 4, 5, 6, 7, 15, 16, 18, 19, 20, 21), kinds=_WT, drain=6),
     ActionSpec("SwapVolumes", (), "A", (11, 13, 25, 27), kinds=_SWAP, drain=7),
     ActionSpec("FinishRecovery", (), "A", (1, 6, 7, 10, 15, 20, 21, 24), drain=8),
+    # the second half of A's swap: the host's LUN moves to the volume the role map now calls P (claims 13, 27)
+    ActionSpec("SwitchHostLun", (), "A", (13, 27), kinds=_SWAP, drain=9),
 )
 
 BY_NAME: dict[str, ActionSpec] = {a.name: a for a in ACTIONS}

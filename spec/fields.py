@@ -121,6 +121,11 @@ FIELDS: tuple[Field, ...] = (
     Field("journal_locations", _A, Content.LOCATIONS, label="J locations"),
     Field("journal_next_free", _A, label="J next free"),
     Field("journal_sectors", _A, constant=True, label="J sectors"),
+    # the volume identities (claims 13, 14, 27, 28): the role maps and the host-LUN map, in shared memory
+    Field("primary_volume", _A, label="P volume"),
+    Field("host_lun", _A, label="host LUN"),
+    Field("lun_switch_pending", _A, label="LUN switch pending"),
+    Field("secondary_volume", _R, label="S volume"),
 )
 
 BY_NAME: dict[str, Field] = {f.name: f for f in FIELDS}

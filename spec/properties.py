@@ -32,6 +32,7 @@ from pitmirror.spec.state import (
     record_sectors,
     recovery_active,
     replay,
+    served_volume,
 )
 
 
@@ -370,6 +371,29 @@ def explain_journal_records_at_their_locations(s: State) -> str:
             return (f"seq {r.seq} lies at {loc} and takes {record_sectors(r.lba)} sectors of the ring of {size}: "
                     f"expected {nxt} at {end}, got {want}")
     return f"J's records lie back to back at {list(locs)} in the ring of {size} sectors, next free {nf}"
+def host_lun_serves_primary(s: State) -> bool:
+    """Which volume serves host I/O, not only what it holds: outside a recovery the host's LUN names the
+    volume A's role map calls P; and when a swap recovery has just ended, the volume the LUN serves holds
+    image(T), not the old P.
+
+    Why identities and not contents alone: right after A's swap the old P has become B and a copy of
+    image(T), so a host left on it would read the right data at first and ``swap_correct`` (contents only)
+    could not tell; its next write would land on B, not on P, J's image or S's counterpart. During a recovery
+    host I/O is frozen, so the two maps may differ only between the halves of A's swap."""
+    ended = s.recovery_ended
+    if ended is not None and ended.kind == RecoveryKind.SWAP and served_volume(s) != ended.target_image:
+        return False
+    return s.recovery is not None or s.host_lun == s.primary_volume
+
+
+def explain_host_lun_serves_primary(s: State) -> str:
+    """The host-LUN map against the role map, or what the LUN serves after a swap."""
+    e = s.recovery_ended
+    if e is not None and e.kind == RecoveryKind.SWAP and served_volume(s) != e.target_image:
+        return (f"the swap to {e.target} ended: expected the host's LUN to serve image({e.target}) = "
+                f"{_v(e.target_image)}, got {_v(served_volume(s))}")
+    return (f"no recovery is running: expected the host's LUN on volume {s.primary_volume} (P by A's role map), "
+            f"got volume {s.host_lun} (B{', the swap is not complete' if s.lun_switch_pending else ''})")
 
 
 def explain_remote_is_point_in_time(s: State) -> str:
@@ -566,6 +590,11 @@ PROPERTIES: tuple[Property, ...] = (
              "order in the ring of the journal LDEV, none allocated over another",
              (2, 3, 4, 16, 17, 18), journal_records_at_their_locations,
              explain=explain_journal_records_at_their_locations),
+    Property("host_lun_serves_primary", Kind.ALWAYS,
+             "outside a recovery the host's LUN names the volume A's role map calls P; a swap ends with the LUN "
+             "serving image(T), not the old P",
+             (13, 14, 27, 28), host_lun_serves_primary,
+             explain=explain_host_lun_serves_primary),
     Property("recovery_completes", Kind.EVENTUALLY,
              "with the path eventually up, every recovery ends",
              (1, 10), recovery_pending,

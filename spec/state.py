@@ -83,6 +83,19 @@ class RemoteSwapStatus(_Enum):
     TIMED_OUT = 3
 
 
+class Volume(_Enum):
+    """One of an array's two data volumes: ``V0`` held P (S at R) when the run started, ``V1`` held B (RB).
+    A swap exchanges their roles in the role map; the host-LUN map names one of them."""
+
+    V0 = 0
+    V1 = 1
+
+    @property
+    def other(self) -> Volume:
+        """The array's other data volume."""
+        return Volume(1 - self)
+
+
 class Origin(_Enum):
     """Who issued a write that is in flight on the mirror."""
 
@@ -276,6 +289,16 @@ class State(NamedTuple):
     journal_locations: tuple[int, ...]
     journal_next_free: int
     journal_sectors: int
+    # the volume identities of a swap recovery (claims 13, 14, 27, 28). Each array has two data volumes, 0 and 1
+    # (P's and B's at A, S's and RB's at R, when the run starts); its role map says which plays the data volume
+    # (P, S), the other plays the base (B, RB). The contents fields (``primary``, ``base``, ``remote``,
+    # ``replica_base``) are read through the role map: ``primary`` is the volume the role map names P.
+    primary_volume: Volume  # A's role map: the volume playing P (the other plays B)
+    host_lun: Volume  # A's host-LUN map: the volume the host's LUN names; host writes and reads go to it
+    # A's swap intent: the role map has been swapped and the host-LUN map not yet (durable, so a restart
+    # completes the swap; only the mutant swap_updates_lun_map_last_without_intent keeps it in memory alone)
+    lun_switch_pending: bool
+    secondary_volume: Volume  # R's role map: the volume playing S (the other plays RB); mirror writes go to it
 
 
 def apply_records(image: tuple[int, ...], records: tuple[Record, ...] | list[Record]) -> tuple[int, ...]:
@@ -313,6 +336,12 @@ def points_in_time(state: State) -> list[int]:
 def replay(base: tuple[int, ...], journal: tuple[Record, ...], target: int) -> tuple[int, ...]:
     """The correct replay: ``base`` with every record of ``seq <= target`` applied in sequence order."""
     return apply_records(base, sorted((r for r in journal if r.seq <= target), key=lambda r: r.seq))
+
+
+def served_volume(state: State) -> tuple[int, ...]:
+    """The contents the host's LUN serves: P when the host-LUN map names the volume the role map calls P,
+    B (the other volume) when it does not. Host writes land here and host reads come from here."""
+    return state.primary if state.host_lun == state.primary_volume else state.base
 
 
 def recovery_active(state: State) -> bool:

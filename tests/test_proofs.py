@@ -140,6 +140,7 @@ CHANGED_STEP: dict[str, tuple[str, ...]] = {
     "remote_accepts_stale_messages": ("Deliver[MIRROR_WRITE]", "Deliver[RECOVER_REQUEST]"),
     "remote_writes_ahead_of_gap": ("Deliver[MIRROR_WRITE]",),
     "journal_location_ignores_header": ("HostWrite", "SetMarker", "RecoveryWrite", "PersistJournal"),
+    "swap_updates_lun_map_last_without_intent": ("CrashArray",),
 }
 SAFETY_MUTANTS = [m for m in MUTANTS.values() if BY_NAME[m.breaks].kind is Kind.ALWAYS]
 CHEAP = {"skip_journal"}  # 20 s: runs in CI (checkpoint_drops_record too, through the CLI test below)

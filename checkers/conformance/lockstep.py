@@ -34,7 +34,7 @@ from typing import Any
 
 from pitmirror.checkers.traces import trace as tr
 from pitmirror.impl import ScsiError
-from pitmirror.impl.abstraction import abstract_state, message_tuple, record_tuple
+from pitmirror.impl.abstraction import abstract_state, message_tuple, record_tuple, volume_identities
 from pitmirror.impl.actions import Action as ImplAction
 from pitmirror.impl.blocks import BLOCK_SIZE, value_of_block
 from pitmirror.impl.errors import JournalRecordError
@@ -70,6 +70,7 @@ from pitmirror.spec.state import (
     RecoveryKind,
     RemoteSwapStatus,
     State,
+    Volume,
     pending_host_writes,
     recovery_active,
 )
@@ -315,6 +316,7 @@ class ImplViewer:
             "journal_locations": tuple(e.location for e in a.log.entries),
             "journal_next_free": a.log.next_free,
             "journal_sectors": a.log.size,
+            **volume_identities(system),
         }
 
 
@@ -380,7 +382,15 @@ def impl_state(system: MirroredSystem, ghost: State, view: dict[str, Any] | None
         remote_buffer=records(v["remote_buffer"]), remote_recovery_id=v["remote_recovery_id"],
         journal_locations=v["journal_locations"], journal_next_free=v["journal_next_free"],
         journal_sectors=v["journal_sectors"],
+        primary_volume=_volume(v["primary_volume"]), host_lun=_volume(v["host_lun"]),
+        lun_switch_pending=v["lun_switch_pending"], secondary_volume=_volume(v["secondary_volume"]),
     )
+
+
+def _volume(i: int) -> Volume:
+    """The impl's volume index as a ``Volume``; the spare (2, no model volume) is kept as it is, so the
+    spec's predicates see it differ from both."""
+    return Volume(i) if i in (0, 1) else i  # type: ignore[return-value]
 
 
 # --- building an impl for bounds, and speaking its actions -------------------------------------------------

@@ -102,6 +102,7 @@ from pitmirror.model.actions import (
     StartResync,
     SwapTimeout,
     SwapVolumes,
+    SwitchHostLun,
 )
 from pitmirror.model.config import Bounds
 from pitmirror.model.protocol import MirrorModel
@@ -322,7 +323,13 @@ class Encoding(SpecTerms):
         else:
             ok = conj(ok, self.append_to_journal(s, rec))
         s["next_seq"] = seq if self.mut == "reuse_sequence_number" and origin == HOST else seq + 1
-        if lba != MARKER:
+        if lba != MARKER and origin == HOST:
+            # a host write goes to the volume the host-LUN map names: P, or B when a swap left the LUN behind
+            on_p = s["host_lun"] == s["primary_volume"]
+            prim, base = s.vol("primary"), s.vol("base")
+            s.set_vol("primary", [ite(on_p, x, y) for x, y in zip(store(prim, lba, value), prim, strict=True)])
+            s.set_vol("base", [ite(on_p, y, x) for x, y in zip(store(base, lba, value), base, strict=True)])
+        elif lba != MARKER:
             s.set_vol("primary", store(s.vol("primary"), lba, value))
         if origin == HOST:
             s["recovery.host_io_during_swap"] = ite(s["recovery.present"] == 1, 1, s["recovery.host_io_during_swap"])
@@ -402,6 +409,9 @@ class Encoding(SpecTerms):
                             _fits(self._e_swap_volumes), lambda st, v: SwapVolumes()))
         out.append(Inst("FinishRecovery", self._g_finish_recovery, _fits(self._e_finish_recovery),
                         lambda st, v: FinishRecovery()))
+        if self.kind == SWAP:
+            out.append(Inst("SwitchHostLun", self._g_switch_host_lun, _fits(self._e_switch_host_lun),
+                            lambda st, v: SwitchHostLun()))
         return [self.channel(i) for i in out] if self.unbounded else out
 
     # host I/O
@@ -640,6 +650,11 @@ class Encoding(SpecTerms):
             s.clear_seq("in_flight")
             s.clear_seq("journal_cache")
             s.set_vol("dirty", [1] * self.nb)
+            # the restart completes a swap caught between its two map updates, from its intent record
+            pending = s["lun_switch_pending"] == 1
+            if self.mut != "swap_updates_lun_map_last_without_intent":  # MUTANT: no intent: the switch is lost
+                s["host_lun"] = ite(pending, s["primary_volume"], s["host_lun"])
+            s["lun_switch_pending"] = 0
             was = s["pair_state"]
             t = s.copy()
             self.suspend(t)
@@ -819,6 +834,8 @@ class Encoding(SpecTerms):
         s.clear_seq("journal_locations")  # the table restarts empty; the next free location stays
         s["journaling_state"] = SWAPPING
         s["recovery.a_swapped"] = 1
+        s["primary_volume"] = 1 - s["primary_volume"]
+        s["lun_switch_pending"] = 1
         s.set_vol("ghost_base", img)
         s["ghost_base_seq"] = seq
         s.clear_seq("history")
@@ -836,6 +853,7 @@ class Encoding(SpecTerms):
         t["remote_applied_seq"] = seq
         t.clear_seq("remote_buffer")
         t["remote_recovery_id"] = rid
+        t["secondary_volume"] = 1 - t["secondary_volume"]
         s = t if self.mut == "remote_accepts_stale_messages" else merge(rid > s["remote_recovery_id"], t, s)
         ok = self.path_add(s, (SD, rid, 0, 0))
         return s, ok
@@ -845,8 +863,18 @@ class Encoding(SpecTerms):
             img = self.local_image(s)
             same = vol_eq(s.vol("primary"), img)
             return conj(s["recovery.present"] == 1, same, s.length("in_flight") == 0)
-        return conj(s["recovery.present"] == 1, s["recovery.a_swapped"] == 1,
+        return conj(s["recovery.present"] == 1, s["recovery.a_swapped"] == 1, s["lun_switch_pending"] == 0,
                     disj(s["recovery.remote_status"] == ST_DONE, s["recovery.remote_status"] == ST_TO))
+
+    def _g_switch_host_lun(self, s: SV, v: Term) -> Term:
+        """``MirrorModel``: the second half of A's swap, while the intent record is set."""
+        return conj(s["recovery.present"] == 1, s["recovery.a_swapped"] == 1, s["lun_switch_pending"] == 1)
+
+    def _e_switch_host_lun(self, s0: SV, v: Term) -> SV:
+        s = self.pre(s0)
+        s["host_lun"] = s["primary_volume"]
+        s["lun_switch_pending"] = 0
+        return s
 
     def _e_finish_recovery(self, s0: SV, v: Term) -> SV:
         s = self.pre(s0)

@@ -224,6 +224,13 @@ class SpecTerms:
                     *(implies(i < jn, conj(loc[0] >= 0, loc[0] < size)) for i, loc in enumerate(ls)),
                     *(implies(i + 1 < jn, ls[i + 1][0] == ends[i]) for i in range(len(ls) - 1)),
                     *(implies(jn == i + 1, ends[i] == nf) for i in range(len(ls))))
+    def prop_host_lun_serves_primary(self, s: SV) -> Term:
+        """``spec.properties.host_lun_serves_primary``."""
+        on_p = s["host_lun"] == s["primary_volume"]
+        served = [ite(on_p, p, b) for p, b in zip(s.vol("primary"), s.vol("base"), strict=True)]
+        ended_swap = conj(s["recovery_ended.present"] == 1, s["recovery_ended.kind"] == SWAP)
+        return conj(implies(ended_swap, vol_eq(served, s.vol("recovery_ended.target_image"))),
+                    disj(s["recovery.present"] == 1, on_p))
 
     def inv_primary_is_newest_image(self, s: SV) -> Term:
         """``spec.state.primary_is_newest_image``."""
@@ -243,6 +250,7 @@ class SpecTerms:
             "remote_is_point_in_time_or_recovering": self.prop_remote_is_point_in_time_or_recovering,
             "primary_is_latest_image": self.prop_primary_is_latest_image,
             "journal_records_at_their_locations": self.prop_journal_records_at_their_locations,
+            "host_lun_serves_primary": self.prop_host_lun_serves_primary,
         }
 
     def invariants(self) -> dict[str, Callable[[SV], Term]]:
@@ -289,7 +297,15 @@ class SpecTerms:
             "writethrough_window_mixes": self.inv_writethrough_window_mixes,
             "swap_remote_tracked": self.inv_swap_remote_tracked,
             "journal_table_lists_journal": lambda s: s.length("journal_locations") == s.length("journal"),
+            "lun_follows_role_map": self.inv_lun_follows_role_map,
         }
+
+    def inv_lun_follows_role_map(self, s: SV) -> Term:
+        """``spec.invariants.lun_follows_role_map``."""
+        swapped = conj(s["recovery.present"] == 1, s["recovery.kind"] == SWAP, s["recovery.a_swapped"] == 1,
+                       s["journaling_state"] == SWAPPING)
+        pending = s["lun_switch_pending"] == 1
+        return conj(implies(pending, swapped), disj(pending, s["host_lun"] == s["primary_volume"]))
 
     # --- S and the ghost history: what the properties about S being a point in time need -------------------
 
