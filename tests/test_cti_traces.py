@@ -10,6 +10,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -52,9 +53,21 @@ def test_replay_of_a_cti_is_a_usage_error(cti: Path, monkeypatch: pytest.MonkeyP
     assert code == 2 and "counterexample to induction" in err and "Traceback" not in err
 
 
-def test_checked_traces_keep_their_value_range(cti: Path, tmp_path: Path) -> None:
+def _with_value(doc: dict[str, Any], value: int) -> dict[str, Any]:
+    """The trace with every state's first block of P holding ``value``: any integer is a value of the proof
+    system, but beyond the config's range for the checked one."""
+    doc = json.loads(json.dumps(doc))
+    for step in doc["steps"]:
+        step["state"]["primary"][0] = value
+    return doc
+
+
+def test_any_integer_value_reads_on_the_proof_system_only(cti: Path, tmp_path: Path) -> None:
+    doc = _with_value(json.loads(cti.read_text()), 976)
+    proof = tmp_path / "proof.json"
+    proof.write_text(json.dumps(doc))
+    tr.parse(tr.load(proof))
     # the same states without the proof-system mark are out of the config's range: still refused
-    doc = json.loads(cti.read_text())
     del doc["system"]
     plain = tmp_path / "plain.json"
     plain.write_text(json.dumps(doc))
