@@ -136,8 +136,8 @@ def check_state(state: State, bounds: Bounds, values_bounded: bool = True) -> No
                 if (values_bounded or field == "dirty") and not 0 <= x < top:
                     raise StateShapeError(f"{loc.where}[{i}] = {x} is out of range (0..{top - 1})")
         elif not values_bounded:
-            if hasattr(v, "_fields") and "lba" in v._fields and v.lba != MARKER and not 0 <= v.lba < bounds.blocks:
-                raise StateShapeError(f"{loc.where}: lba={v.lba} is out of range (0..{bounds.blocks - 1})")
+            if hasattr(v, "_fields") and "lba" in v._fields:
+                _check_lba(v.lba, bounds, loc.where)
         elif isinstance(v, Message):
             _check_message(v, bounds, loc.where)
         elif hasattr(v, "_fields") and "lba" in v._fields:
@@ -146,9 +146,13 @@ def check_state(state: State, bounds: Bounds, values_bounded: bool = True) -> No
             raise StateShapeError(f"{loc.where} = {v} is negative")
 
 
-def _check_block(lba: int, value: int, bounds: Bounds, where: str) -> None:
+def _check_lba(lba: int, bounds: Bounds, where: str) -> None:
     if lba != MARKER and not 0 <= lba < bounds.blocks:
         raise StateShapeError(f"{where}: lba={lba} is out of range (0..{bounds.blocks - 1})")
+
+
+def _check_block(lba: int, value: int, bounds: Bounds, where: str) -> None:
+    _check_lba(lba, bounds, where)
     if not 0 <= value < max(bounds.values, 1) and not (lba == MARKER and value >= 0):
         raise StateShapeError(f"{where}: value={value} is out of range (0..{bounds.values - 1})")
 
