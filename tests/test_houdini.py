@@ -88,6 +88,8 @@ def test_infer_usage_errors(monkeypatch: pytest.MonkeyPatch, capsys: pytest.Capt
         code, out, err = run_cli(monkeypatch, capsys, "prove", "--infer", *extra)
         assert code == 2, out + err
         assert "Traceback" not in out + err and extra[0] in err
+    code, out, err = run_cli(monkeypatch, capsys, "prove", "--minimise")
+    assert code == 2 and "--minimise applies to --infer" in err, out + err
 
 
 #: the proof system's parameters of docs/PROOFS.md's figures; the filter explores the default budgets

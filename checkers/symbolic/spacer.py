@@ -46,9 +46,11 @@ class SpacerResult:
     invariant_size: int = 0  # its number of top-level conjuncts
 
 
-def horn_clauses(enc: Encoding, prop: str | Pred) -> tuple[list[z3.BoolRef], z3.FuncDeclRef]:
+def horn_clauses(enc: Encoding, prop: str | Pred, structural: bool = True
+                 ) -> tuple[list[z3.BoolRef], z3.FuncDeclRef]:
     """The clauses of the module docstring, over ``enc``'s vector, and the relation ``Inv``. ``prop`` is a
-    property's name or a predicate over a vector."""
+    property's name or a predicate over a vector; without ``structural``, ``Inv`` need not imply
+    ``well_formed`` (only for asking Spacer smaller questions: no capacity is then proved)."""
     pred = enc.properties()[prop] if isinstance(prop, str) else prop
     lay = enc.lay
     names = list(lay.names)
@@ -65,18 +67,19 @@ def horn_clauses(enc: Encoding, prop: str | Pred) -> tuple[list[z3.BoolRef], z3.
         eff, _ok = inst.effect(x, v)  # the capacity condition is ``well_formed``'s business, as in the induction
         body = z3.And(inv(*xs), v >= 0, _b(g), *[ys[i] == eff[n] for i, n in enumerate(names)])
         clauses.append(z3.ForAll([*xs, *ys, v], z3.Implies(body, inv(*ys))))
-    bad = z3.Not(z3.And(_b(pred(x)), _b(well_formed(enc, x))))
+    bad = z3.Not(z3.And(_b(pred(x)), _b(well_formed(enc, x)) if structural else True))
     clauses.append(z3.ForAll(xs, z3.Implies(z3.And(inv(*xs), bad), False)))
     return clauses, inv
 
 
-def spacer(bounds: Bounds, prop: str | Pred, timeout_ms: int, name: str = "") -> SpacerResult:
+def spacer(bounds: Bounds, prop: str | Pred, timeout_ms: int, name: str = "", structural: bool = True
+           ) -> SpacerResult:
     """Ask Spacer for an invariant proving ``prop`` (a property's name, or a predicate called ``name``) on the
     proof system of ``bounds``, within ``timeout_ms``."""
     label = prop if isinstance(prop, str) else name
     enc = Encoding(bounds, unbounded=True)
     started = time.perf_counter()
-    clauses, inv = horn_clauses(enc, prop)
+    clauses, inv = horn_clauses(enc, prop, structural)
     solver = z3.SolverFor("HORN")
     solver.set("timeout", timeout_ms)
     solver.add(*clauses)
@@ -84,7 +87,10 @@ def spacer(bounds: Bounds, prop: str | Pred, timeout_ms: int, name: str = "") ->
     seconds = time.perf_counter() - started
     if r == z3.sat:  # a model of the clauses: an interpretation of Inv, the invariant
         x = enc.lay.symbolic("x")
-        found = solver.model().eval(inv(*[x[n] for n in enc.lay.names]), model_completion=True)
+        interp = solver.model()[inv]
+        # Spacer's answer is a function interpretation over bound variables, Var(i) the i-th argument
+        found = z3.simplify(z3.substitute_vars(interp.else_value(), *[x[n] for n in enc.lay.names])
+                            if isinstance(interp, z3.FuncInterp) else interp)
         parts = found.children() if z3.is_and(found) else [found]
         text = "\n".join(" ".join(str(p).replace("@x", "").split()) for p in parts)
         return SpacerResult(label, "proved", seconds, invariant=text, invariant_size=len(parts))
