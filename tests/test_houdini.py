@@ -50,6 +50,26 @@ def test_filter_drops_what_a_reachable_state_breaks() -> None:
                     cols, rows)
 
 
+def test_rebuild_templates_relate_the_two_arrays() -> None:
+    """The template family of A's and R's images comes from the field table (each array's volumes and journals),
+    and on swap's reachable states the filter keeps the rebuilds' agreement only under the phase that makes it
+    true: what ``swap_rebuilds_agree`` says by hand."""
+    b = ONE.with_(recovery_kind=RecoveryKind.SWAP)
+    enc = Encoding(b, unbounded=True)
+    cols = columns(enc, reachable_states(b, limit=3000))
+    rows = len(cols["base_seq"])
+    by_text = {c.text: c for c in candidates(enc)}
+    agree = "rebuild(base, journal, recovery.target) == rebuild(replica_base, remote_journal, recovery.target)"
+    assert holds_on(by_text[f"pair_state == PAIR and neither array swapped => {agree}"], cols, rows)
+    assert not holds_on(by_text[agree], cols, rows)
+    assert holds_on(by_text["A alone swapped => primary == rebuild(replica_base, remote_journal, recovery.target)"],
+                    cols, rows)
+    # every A-side image against every R-side one: R's volumes rebuilt from JR at each point, none of A's
+    # journals on R's side
+    assert "rebuild(base, journal, next_seq - 1) == rebuild(remote, remote_journal, remote_applied_seq)" in by_text
+    assert not [t for t in by_text if "== rebuild(primary" in t or "rebuild(remote, journal," in t]
+
+
 def test_fixpoint_drops_what_a_step_breaks() -> None:
     """``next_seq <= M`` (the largest ``next_seq`` the budgets reach) holds on every reachable state, but one more
     write breaks it: Houdini drops it and keeps the inductive ``next_seq >= 0``."""
