@@ -178,11 +178,13 @@ def _atoms(enc: Encoding) -> list[tuple[str, Pred]]:
         out.append((f"{q} empty", lambda s, q=q: s.length(q) == 0))
     out.append(("len(journal) == next_seq - base_seq - 1",
                 lambda s: s.length("journal") == s["next_seq"] - s["base_seq"] - 1))
-    out.append(("len(history) == len(journal)", lambda s: s.length("history") == s.length("journal")))
-    out.append(("len(remote_journal) <= len(journal)",
-                lambda s: s.length("remote_journal") <= s.length("journal")))
-    out.append(("len(remote_buffer) <= len(in_flight)",
-                lambda s: s.length("remote_buffer") <= s.length("in_flight")))
+    # the lengths of every two bounded sequences (``Layout.caps``, from the field table: a sequence added to the
+    # state is covered): one record per journal record in the history and in J's log table, JR a prefix of J
+    seqs = [q for q in lay.caps if lay.caps[q]]
+    for q1, q2 in combinations(seqs, 2):
+        out.append((f"len({q1}) == len({q2})", lambda s, q1=q1, q2=q2: s.length(q1) == s.length(q2)))
+        out.append((f"len({q1}) <= len({q2})", lambda s, q1=q1, q2=q2: s.length(q1) <= s.length(q2)))
+        out.append((f"len({q2}) <= len({q1})", lambda s, q1=q1, q2=q2: s.length(q2) <= s.length(q1)))
     out.append(("next_seq - base_seq <= capacity(journal) + 1",
                 lambda s: s["next_seq"] - s["base_seq"] <= lay.caps["journal"] + 1))
     out.extend(_slot_atoms(enc))
