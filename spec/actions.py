@@ -64,7 +64,7 @@ _PREMATURE = Budget("premature_timeouts", "premature_timeouts")
 
 #: Every action, in the order the model (and the impl) list enabled actions.
 ACTIONS: tuple[ActionSpec, ...] = (
-    ActionSpec("HostWrite", ("lba", "value"), "host", (1, 2, 4, 15, 16, 18),
+    ActionSpec("HostWrite", ("lba", "value", "length"), "host", (1, 2, 4, 15, 16, 18),
                budget=Budget("host_writes_issued", "host_writes")),
     ActionSpec("SetMarker", (), "host", (3, 4, 17, 18), budget=Budget("markers_set", "markers")),
     # delivering a RecoverRequest is R's half of a swap recovery: R rebuilds image(T) from RB and JR (claims 12,
@@ -92,6 +92,13 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("RecoveryWrite", ("lba",), "A", (1, 5, 6, 7, 15, 19, 20, 21), kinds=_WT, drain=6),
     ActionSpec("SwapVolumes", (), "A", (11, 13, 25, 27), kinds=_SWAP, drain=7),
     ActionSpec("FinishRecovery", (), "A", (1, 6, 7, 10, 15, 20, 21, 24), drain=8),
+    # power loss in the middle of a multi-block write (only with write_blocks >= 2): at A between the record
+    # reaching J and the last block reaching P; at R between the record reaching JR and the last block
+    # reaching S. Each array's restart redoes the record from its journal (docs/PROTOCOL.md, "Multi-block
+    # writes"), so no torn write is ever visible
+    ActionSpec("CrashMidWrite", ("lba", "value", "length"), "fault", (8, 22), budget=Budget("crashes", "crashes"),
+               fault=True),
+    ActionSpec("CrashMidApply", ("message",), "fault", (8, 22), budget=Budget("crashes", "crashes"), fault=True),
 )
 
 BY_NAME: dict[str, ActionSpec] = {a.name: a for a in ACTIONS}

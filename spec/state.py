@@ -71,11 +71,14 @@ class Origin(_Enum):
 
 
 class Record(NamedTuple):
-    """A journal record: sequence number, LBA (``MARKER`` for a marker) and the block's value."""
+    """A journal record: sequence number, first LBA (``MARKER`` for a marker), the value written and how many
+    contiguous blocks it covers (a multi-block host write is one record: ``value`` on blocks
+    ``lba .. lba + length - 1``; the model writes one value to each block of the range)."""
 
     seq: int
     lba: int
     value: int
+    length: int = 1
 
 
 class InFlight(NamedTuple):
@@ -86,12 +89,13 @@ class InFlight(NamedTuple):
     value: int
     origin: Origin
     host_acked: bool  # only the ack_before_remote mutant acknowledges the host before R does
+    length: int = 1  # blocks covered from ``lba`` (a multi-block host write)
 
 
 class MessageKind(_Enum):
     """Kinds of message on the path. The first field of every message tuple."""
 
-    MIRROR_WRITE = 0  # A -> R: (kind, seq, lba, value)
+    MIRROR_WRITE = 0  # A -> R: (kind, seq, lba, value, length)
     MIRROR_ACK = 1  # R -> A: (kind, seq, 0, 0)
     RECOVER_REQUEST = 2  # A -> R: (kind, recovery_id, target, 0)
     SWAP_DONE = 3  # R -> A: (kind, recovery_id, 0, 0)
@@ -104,12 +108,14 @@ class Message(NamedTuple):
     a: int  # seq (MIRROR_*) or recovery_id
     b: int = 0  # lba (MIRROR_WRITE) or target (RECOVER_REQUEST)
     c: int = 0  # value (MIRROR_WRITE)
+    d: int = 0  # length (MIRROR_WRITE: the blocks the one message carries; 0 for every other kind)
 
     def __repr__(self) -> str:
         """The message in the protocol's words, valid Python: ``MirrorWrite(seq=3, lba=0, value=1)``."""
         if self.kind == MessageKind.MIRROR_WRITE:
             lba = "MARKER" if self.b == MARKER else str(self.b)
-            return f"MirrorWrite(seq={self.a}, lba={lba}, value={self.c})"
+            more = f", length={self.d}" if self.d != 1 else ""
+            return f"MirrorWrite(seq={self.a}, lba={lba}, value={self.c}{more})"
         if self.kind == MessageKind.MIRROR_ACK:
             return f"MirrorAck(seq={self.a})"
         if self.kind == MessageKind.RECOVER_REQUEST:
@@ -122,9 +128,13 @@ class Message(NamedTuple):
         return MESSAGE_NAMES[self.kind]
 
     def fields(self) -> dict[str, int]:
-        """The message's fields by their protocol names."""
+        """The message's fields by their protocol names (a one-block MirrorWrite leaves its length out, so
+        traces of one-block writes read as they always did)."""
         names = MESSAGE_FIELDS[self.kind]
-        return dict(zip(names, (self.a, self.b, self.c), strict=False))
+        out = dict(zip(names, (self.a, self.b, self.c, self.d), strict=False))
+        if self.kind == MessageKind.MIRROR_WRITE and self.d == 1:
+            del out["length"]
+        return out
 
 
 MESSAGE_NAMES = {
@@ -134,16 +144,16 @@ MESSAGE_NAMES = {
     MessageKind.SWAP_DONE: "SwapDone",
 }
 MESSAGE_FIELDS: dict[MessageKind, tuple[str, ...]] = {
-    MessageKind.MIRROR_WRITE: ("seq", "lba", "value"),
+    MessageKind.MIRROR_WRITE: ("seq", "lba", "value", "length"),
     MessageKind.MIRROR_ACK: ("seq",),
     MessageKind.RECOVER_REQUEST: ("recovery_id", "target"),
     MessageKind.SWAP_DONE: ("recovery_id",),
 }
 
 
-def MirrorWrite(seq: int, lba: int, value: int) -> Message:
-    """A mirrored write, A -> R."""
-    return Message(MessageKind.MIRROR_WRITE, seq, lba, value)
+def MirrorWrite(seq: int, lba: int, value: int, length: int = 1) -> Message:
+    """A mirrored write, A -> R: one message for the whole record, however many blocks it covers."""
+    return Message(MessageKind.MIRROR_WRITE, seq, lba, value, length)
 
 
 def MirrorAck(seq: int) -> Message:
@@ -165,10 +175,12 @@ def message_from_fields(name: str, fields: dict[str, int]) -> Message:
     """Inverse of ``Message.name`` / ``Message.fields``; ``KeyError``/``TypeError`` on a bad message."""
     kind = {v: k for k, v in MESSAGE_NAMES.items()}[name]
     names = MESSAGE_FIELDS[kind]
+    if kind == MessageKind.MIRROR_WRITE and "length" not in fields:
+        fields = {**fields, "length": 1}  # a one-block write (its length is left out of traces)
     if set(fields) != set(names):
         raise TypeError(f"{name} takes fields {', '.join(names)}")
-    vals = [int(fields[n]) for n in names] + [0] * (3 - len(names))
-    return Message(kind, vals[0], vals[1], vals[2])
+    vals = [int(fields[n]) for n in names] + [0] * (4 - len(names))
+    return Message(kind, vals[0], vals[1], vals[2], vals[3])
 
 
 class Recovery(NamedTuple):
@@ -199,6 +211,7 @@ class GhostWrite(NamedTuple):
     value: int
     acked: bool
     point_in_time: bool
+    length: int = 1  # blocks covered from ``lba`` (a multi-block host write)
 
 
 class State(NamedTuple):
@@ -250,12 +263,18 @@ class State(NamedTuple):
     swap_timed_out: bool
 
 
+def covered(lba: int, length: int) -> range:
+    """The blocks a write of ``length`` blocks from ``lba`` covers (none for a marker)."""
+    return range(0) if lba == MARKER else range(lba, lba + length)
+
+
 def apply_records(image: tuple[int, ...], records: tuple[Record, ...] | list[Record]) -> tuple[int, ...]:
-    """Apply journal records to an image, in the order given (markers carry no data)."""
+    """Apply journal records to an image, in the order given (markers carry no data); a multi-block record
+    is applied whole."""
     out = list(image)
     for r in records:
-        if r.lba != MARKER:
-            out[r.lba] = r.value
+        for b in covered(r.lba, r.length):
+            out[b] = r.value
     return tuple(out)
 
 
@@ -263,8 +282,9 @@ def image(state: State, n: int) -> tuple[int, ...]:
     """``image(n)``: the image P had right after write ``n``, from the ghost history alone."""
     out = list(state.ghost_base)
     for h in state.history:
-        if h.seq <= n and h.lba != MARKER:
-            out[h.lba] = h.value
+        if h.seq <= n:
+            for b in covered(h.lba, h.length):
+                out[b] = h.value
     return tuple(out)
 
 
