@@ -135,9 +135,13 @@ class Driver:
             raise ValueError(f"unknown action {name!r}; valid: {', '.join(ACTION_NAMES)}")
         return getattr(self, snake(name))(**kwargs)
 
-    def host_write(self, lba: int, value: int | bytes) -> HostRequest:
+    def host_write(self, lba: int, value: int | bytes, length: int = 1) -> HostRequest:
         """HostWrite(lba, value): the host writes one block, a model value or 512 bytes. Returns the
-        request; it is acknowledged or failed by a later step (at once when the pair is suspended)."""
+        request; it is acknowledged or failed by a later step (at once when the pair is suspended). A
+        ``length`` above 1 (a multi-block write, which the model has) is refused: not implemented here yet."""
+        if length != 1:
+            raise InvalidParameter(f"WRITE lba={lba} length={length}",
+                                   "this implementation issues one-block host writes only")
         data = self._block(lba, value)
         err = self.a.check_host_write(lba, data)
         if err is not None:
@@ -268,6 +272,16 @@ class Driver:
             ready = self.r.crash()
         self._process(ready)
         self._record("CrashArray", array=array)
+
+    def crash_mid_write(self, lba: int, value: int | bytes, length: int) -> None:
+        """CrashMidWrite(lba, value, length): refused: this impl issues one-block host writes only, so no
+        power loss can fall inside a multi-block one (docs/PROTOCOL.md, "Multi-block writes")."""
+        raise InvalidParameter(f"CRASH MID WRITE lba={lba} length={length}",
+                               "this implementation issues one-block host writes only")
+
+    def crash_mid_apply(self, message: Any) -> None:
+        """CrashMidApply(message): refused, as ``crash_mid_write``: no multi-block MirrorWrite is ever sent."""
+        raise InvalidParameter(f"CRASH MID APPLY {message!r}", "this implementation sends one-block writes only")
 
     def _why_not_checkpoint(self) -> ScsiError | None:
         err = self.a.check_checkpoint()
