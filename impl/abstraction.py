@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from pitmirror.impl.blocks import BLOCK_SIZE, value_of_block
-from pitmirror.impl.messages import Message
+from pitmirror.impl.messages import Message, MirrorWrite
 from pitmirror.impl.record import MARKER, JournalRecord
 
 if TYPE_CHECKING:
@@ -31,7 +31,7 @@ def record_tuple(rec: JournalRecord) -> tuple[int, int, int, int]:
 def message_tuple(msg: Message) -> tuple[int, int, int, int, int]:
     """A message as the model's ``Message(kind, a, b, c, d)`` (``d``: a MirrorWrite's length in blocks)."""
     f = [*msg.fields().values(), 0, 0]
-    d = blocks_of(msg.lba, msg.data) if msg.kind == 0 else 0  # type: ignore[attr-defined]
+    d = blocks_of(msg.lba, msg.data) if isinstance(msg, MirrorWrite) else 0
     return (msg.kind, f[0], f[1], f[2], d)
 
 
