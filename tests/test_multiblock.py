@@ -55,6 +55,7 @@ def test_two_block_writes_grow_the_space_and_every_property_still_holds(kind: Re
     assert bad <= ({"remote_is_point_in_time"} if kind == RecoveryKind.WRITETHROUGH else set())  # the trade-off
 
 
+@pytest.mark.claims(1, 2, 5, 15, 16, 19)
 def test_a_multi_block_write_is_one_record_one_message_and_lands_whole() -> None:
     m = MirrorModel(TORN.with_(crashes=0))
     s = m.init_states()[0]
@@ -67,6 +68,7 @@ def test_a_multi_block_write_is_one_record_one_message_and_lands_whole() -> None
     assert image(s, 1) == (1, 1)
 
 
+@pytest.mark.claims(1, 8, 15, 22)
 def test_a_power_loss_mid_write_is_redone_from_the_journal() -> None:
     """The correct protocol: A journals first, so its restart redoes the record and P holds all of it (the host
     had no answer); R journals first too, so S holds all of the message it was applying."""
