@@ -224,5 +224,5 @@ def test_abstract_state_has_the_specs_fields() -> None:
                         "in_flight", "pair_state", "dirty", "journaling_state", "recovery", "path_up", "path",
                         "remote", "replica_base", "replica_base_seq", "remote_journal", "remote_applied_seq",
                         "remote_buffer", "remote_recovery_id"]
-    assert st["primary"] == (0, 2) and st["journal"] == ((1, 1, 2),) and st["path"] == ((0, 1, 1, 2),)
+    assert st["primary"] == (0, 2) and st["journal"] == ((1, 1, 2, 1),) and st["path"] == ((0, 1, 1, 2, 1),)
     assert st["in_flight"] == ((1, 1, 2, 0, False),) and st["fence_policy"] == 1
