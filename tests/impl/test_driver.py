@@ -225,4 +225,4 @@ def test_abstract_state_has_the_specs_fields() -> None:
                         "remote", "replica_base", "replica_base_seq", "remote_journal", "remote_applied_seq",
                         "remote_buffer", "remote_recovery_id"]
     assert st["primary"] == (0, 2) and st["journal"] == ((1, 1, 2, 1),) and st["path"] == ((0, 1, 1, 2, 1),)
-    assert st["in_flight"] == ((1, 1, 2, 0, False),) and st["fence_policy"] == 1
+    assert st["in_flight"] == ((1, 1, 2, 0, False, 1),) and st["fence_policy"] == 1
