@@ -1,7 +1,8 @@
 """Invariant inference against the hand-written invariants (issue 15): time and size, on the proof system.
 
 For each recovery kind: one Houdini search (``checkers.symbolic.houdini.infer``) for the asked properties, its
-time per stage and the number of conjuncts of the inferred invariant; beside it, for each property, the
+time per stage, the number of conjuncts of the inferred invariant and of the subset minimised for the properties
+proved (``houdini.minimise``, unsat cores; printed too); beside it, for each property, the
 number of hand-written strengthening invariants its k-induction uses (``spec.invariants.support``) and, with
 ``--hand``, the time of that induction (k = 1, the same parameters). Not a timed test: figures depend on the
 machine (2 cores, shared) and its load.
@@ -46,8 +47,8 @@ def main() -> None:
     console = Console(width=200)
     table = Table(title=f"inferred vs hand-written invariants, blocks {args.blocks}, concurrency {args.concurrency}, "
                         f"journal capacity {args.journal_capacity}")
-    for col in ("recovery", "property", "inferred: verdict", "conjuncts (templates + structural)", "seconds",
-                "hand-written: invariants", "seconds"):
+    for col in ("recovery", "property", "inferred: verdict", "conjuncts (templates + structural)",
+                "minimised for what is proved", "seconds", "hand-written: invariants", "seconds"):
         table.add_column(col)
     for kind in kinds:
         b = Bounds(blocks=args.blocks, concurrency=args.concurrency, journal_capacity=args.journal_capacity,
@@ -69,8 +70,17 @@ def main() -> None:
                     o = induction(Unroller(b.with_(host_writes=3, markers=0), unbounded=True), BY_NAME[p], hand, 1,
                                   timeout_ms=args.timeout * 1000, discharger=d)
                 hand_s = f"{time.perf_counter() - t1:.1f} ({o.verdict})"
-            table.add_row(kind.name.lower(), p, res.proved[p], f"{len(res.invariant) - wf} + {wf}", f"{took:.1f}",
+            mwf = sum(c.origin == "well_formed" for c in res.minimal)
+            mini = f"{len(res.minimal) - mwf} + {mwf}" if res.minimal else "-"
+            table.add_row(kind.name.lower(), p, res.proved[p], f"{len(res.invariant) - wf} + {wf}", mini,
+                          f"{took:.1f}",
                           f"{len(hand)} + well_formed + the property", hand_s)
+        if res.minimal:
+            console.print(f"minimised invariant ({kind.name.lower()}, {res.minimise_queries} queries):",
+                          highlight=False)
+            for c in res.minimal:
+                if c.origin != "well_formed":
+                    console.print(f"  {c.text}", highlight=False)
     console.print(table)
 
 

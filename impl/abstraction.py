@@ -51,6 +51,12 @@ def values(blocks: list[bytes]) -> tuple[int, ...]:
     return tuple(value_of_block(b) for b in blocks)
 
 
+def volume_index(ldev: int, first: int, second: int) -> int:
+    """An LDEV as the model's ``Volume``: 0 for the array's first data volume (P's or S's at the start), 1 for
+    its second (B's or RB's), 2 for any other (the spare: no model volume, so it never conforms)."""
+    return 0 if ldev == first else 1 if ldev == second else 2
+
+
 def abstract_state(system: Driver) -> dict[str, Any]:
     """The model's view of ``system``."""
     a, r = system.a, system.r
@@ -78,4 +84,21 @@ def abstract_state(system: Driver) -> dict[str, Any]:
         "remote_applied_seq": r.applied_seq,
         "remote_buffer": tuple(sorted(buffered_tuple(m) for m in r.buffer)),
         "remote_recovery_id": r.jfmt.last_recovery_id,
+        # A's journal log table: each live record's first sector, the next free sector, the ring's size
+        "journal_locations": tuple(e.location for e in a.log.entries),
+        "journal_next_free": a.log.next_free,
+        "journal_sectors": a.log.size,
+        **volume_identities(system),
+    }
+
+
+def volume_identities(system: Driver) -> dict[str, Any]:
+    """The role maps, the host-LUN map and the swap's intent record, as the model's volumes."""
+    a, r = system.a, system.r
+    avm, rvm = a.array.shm.volume_map, r.array.shm.volume_map
+    return {
+        "primary_volume": volume_index(avm.ldev("primary"), *system.a_volumes),
+        "host_lun": volume_index(avm.luns[0], *system.a_volumes),
+        "lun_switch_pending": a.jfmt.lun_switch_pending,
+        "secondary_volume": volume_index(rvm.ldev("remote"), *system.r_volumes),
     }

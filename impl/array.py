@@ -113,6 +113,14 @@ class StorageArray:
         """Write block ``lba`` of the volume playing ``role``."""
         self.interconnect.write(self.shm.volume_map.ldev(role), lba, block)
 
+    def write_ldev(self, ldev: int, lba: int, block: bytes) -> None:
+        """Write block ``lba`` of LDEV ``ldev`` (a host write, through the LDEV its LUN names)."""
+        self.interconnect.write(ldev, lba, block)
+
+    def read_lun(self, lun: int, lba: int) -> bytes:
+        """Block ``lba`` of the LDEV the host-LUN map names for ``lun`` (a host read)."""
+        return self.interconnect.read(self.shm.volume_map.luns[lun], lba)
+
     def volume(self, role: str) -> list[bytes]:
         """Every block of the volume playing ``role``."""
         return [self.read(role, lba) for lba in range(self.blocks)]

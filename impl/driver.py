@@ -89,6 +89,7 @@ _WEIGHTS: dict[str, float] = {
     "HostWrite": 3.0, "SetMarker": 0.3, "Deliver": 8.0, "RepairPath": 1.0, "MirrorTimeout": 1.0,
     "SwapTimeout": 1.0, "Checkpoint": 0.7, "RemoteCheckpoint": 0.3, "PersistJournal": 0.5,
     "StartResync": 1.0, "FinishResync": 1.0, "RecoveryWrite": 3.0, "SwapVolumes": 2.0, "FinishRecovery": 2.0,
+    "SwitchHostLun": 2.0,
 }
 
 
@@ -112,6 +113,9 @@ class Driver:
         self.a = ArrayAController(StorageArray.main_site(blocks, journal_capacity, self.fence), self.mutant,
                                   max_in_flight)
         self.r = ArrayRController(StorageArray.remote_site(blocks, journal_capacity), self.mutant)
+        # each array's two data volumes (the model's Volume.V0 and V1): the LDEVs of P and B (S and RB) at start
+        self.a_volumes = (self.a.array.shm.volume_map.ldev("primary"), self.a.array.shm.volume_map.ldev("base"))
+        self.r_volumes = (self.r.array.shm.volume_map.ldev("remote"), self.r.array.shm.volume_map.ldev("replica_base"))
         self.path = Path(links)
         self.events: list[Action] = []
         self.requests: list[HostRequest] = []
@@ -373,6 +377,11 @@ class Driver:
         self._process(self.a.recovery.swap())
         self._record("SwapVolumes")
 
+    def switch_host_lun(self) -> None:
+        """SwitchHostLun(): the second half of A's swap, the host's LUN moves to the swapped-in P."""
+        self._process(self.a.recovery.switch_lun())
+        self._record("SwitchHostLun")
+
     def finish_recovery(self) -> RecoveryEntry:
         """FinishRecovery(): host I/O resumes. Returns the recovery that ended."""
         entry, ready = self.a.recovery.finish()
@@ -417,9 +426,9 @@ class Driver:
             out.append(mk("FinishResync"))
         eng = self.a.recovery
         if eng.entry is None:
-            if "StartRecovery" not in without and eng.may_start():
-                out += [mk("StartRecovery", target=t, kind=self.recovery_kind) for t in self.a.jfmt.window()
-                        if eng.check_start(t, self.recovery_kind) is None]
+            if "StartRecovery" not in without:
+                out += [mk("StartRecovery", target=t, kind=self.recovery_kind)
+                        for t in eng.startable(self.recovery_kind)]
         else:
             out += [mk("RecoveryWrite", lba=lba)
                     for lba in range(self.blocks) if eng.check_write(lba) is None]
@@ -427,6 +436,8 @@ class Driver:
                 out.append(mk("SwapVolumes"))
             if eng.check_finish() is None:
                 out.append(mk("FinishRecovery"))
+            if eng.check_switch_lun() is None:
+                out.append(mk("SwitchHostLun"))
         return [a for a in out if a.name not in without] if without else out
 
     # --- random runs ----------------------------------------------------------------------------------

@@ -25,6 +25,10 @@ class Journal:
     def __init__(self, array: StorageArray, mutant: Mutant | None = None) -> None:
         self.array = array
         self.mutant = mutant if mutant is not None else Mutant(None)
+        # entry -> (what its sectors were when last read, the record verified there): a record is read and
+        # checked again only once a sector of it has been written (the guards and the resync read the same
+        # records at nearly every step)
+        self._verified: dict[LogEntry, tuple[tuple[object, ...], JournalRecord]] = {}
 
     @property
     def log(self) -> JournalLogTable:
@@ -68,8 +72,25 @@ class Journal:
         return self.log.used_sectors + sum(r.nsectors for r in records) <= self.log.size
 
     def read(self, entry: LogEntry) -> JournalRecord:
-        """The record an entry points at, verified (``JournalRecordError`` if it cannot be trusted)."""
-        size = self.log.size
+        """The record an entry points at, verified (``JournalRecordError`` if it cannot be trusted). Read
+        from the drives again only when a sector of it was written since it was last read and found good:
+        through the interconnect (which counts the writes reaching each block) or around it (a drive's own
+        count beyond the interconnect's: a sector corrupted in place)."""
+        array, size = self.array, self.log.size
+        ic = array.interconnect
+        ldev, writes = array.shm.volume_map.ldev(self.role), ic.block_writes
+        seen = (ldev, size, sum(d.writes for d in array.drives) - ic.writes,
+                *(writes.get((ldev, (entry.location + i) % size), 0) for i in range(entry.nsectors)))
+        memo = self._verified.get(entry)
+        if memo is not None and memo[0] == seen:
+            return memo[1]
+        rec = self._read(entry, size)
+        if len(self._verified) > 4096:
+            self._verified.clear()  # entries of freed records pile up otherwise
+        self._verified[entry] = (seen, rec)
+        return rec
+
+    def _read(self, entry: LogEntry, size: int) -> JournalRecord:
         sectors = [self.array.read(self.role, (entry.location + i) % size) for i in range(entry.nsectors)]
         rec = decode(sectors, f"{self.label} sector {entry.location}", expect_seq=entry.seq)
         if rec.lba != entry.lba:

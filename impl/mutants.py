@@ -34,6 +34,10 @@ MUTANTS: dict[str, str] = {
                                        "though J keeps their records",
     "remote_accepts_stale_messages": "R takes a late message as current: a mirrored write it has passed lands on S "
                                      "again, a RecoverRequest of a settled recovery swaps again",
+    "journal_location_ignores_header": "the ring's next free location advances by a record's payload sectors "
+                                       "only, not its header and trailer: the next record overwrites its tail",
+    "swap_updates_lun_map_last_without_intent": "A's swap keeps no intent record between its role-map and host-LUN "
+                                                "map updates: a restart between them leaves the host on the old P",
     "torn_multiblock_write": "A's restart after a power loss inside a multi-block host write does not redo its "
                              "record from J: P keeps the blocks written before the power failed",
     "torn_remote_apply": "R's restart after a power loss inside a multi-block MirrorWrite does not redo its "
@@ -49,8 +53,6 @@ NOT_IN_IMPL: frozenset[str] = frozenset({"torn_multiblock_write", "torn_remote_a
 
 #: name -> the wrong step, for bugs of the implementation alone (the model has no such step to get wrong).
 IMPL_ONLY_MUTANTS: dict[str, str] = {
-    "journal_location_ignores_header": "the ring's next free location advances by a record's payload sectors "
-                                       "only, not its header and trailer: the next record overwrites its tail",
     "record_crc_omits_marker_name": "the encoder's CRC32 leaves out a marker's name (the decoder checks it): "
                                     "every marker record reads back as corrupt",
     "log_table_frees_newest": "a checkpoint applies the oldest record but frees the newest entry of the "

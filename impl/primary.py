@@ -205,7 +205,11 @@ class ArrayAController:
             ready.persisted.append(Persist("journal", self.jfmt.ldev_j, None if lba == MARKER else lba, seq))
             if self.mutant("redo_trusts_commit"):
                 self.log.written_seq = max(self.log.written_seq, seq)  # MUTANT (impl only): before P is written
-        if lba != MARKER:  # step 2
+        if lba != MARKER and origin == Origin.HOST:  # step 2: a host write goes where the host's LUN points
+            ldev = self.array.shm.volume_map.luns[0]
+            self.array.write_ldev(ldev, lba, data)
+            ready.persisted.append(Persist(self.array.shm.volume_map.role_of(ldev), ldev, lba, seq))
+        elif lba != MARKER:  # step 2: A's own write (a recovery's) goes to P through the role map
             self.array.write("primary", lba, data)
             ready.persisted.append(Persist("primary", self.jfmt.ldev_p, lba, seq))
         self.log.written_seq = max(self.log.written_seq, seq)
@@ -326,6 +330,13 @@ class ArrayAController:
         pair.mark_all_dirty()
         if pair.pair_state != PairState.SUSPENDED:
             pair.pair_state = next_pair_state(pair.pair_state, "CrashArray")
+        if self.jfmt.lun_switch_pending:
+            # a swap cut between its two map updates: the intent record says the role map is swapped, so the
+            # restart completes it by moving the host's LUN (docs/PROTOCOL.md)
+            if not self.mutant("swap_updates_lun_map_last_without_intent"):  # MUTANT: no intent, switch lost
+                self.array.shm.volume_map.point_lun(0, "primary")
+                ready.persisted.append(Persist("volume map"))
+            self.jfmt.lun_switch_pending = False
         if self.jfmt.checkpoint_seq is not None:  # a checkpoint the power loss cut short
             oldest = self.journal.oldest()
             assert oldest is not None and oldest.seq == self.jfmt.checkpoint_seq

@@ -33,16 +33,20 @@ def replay(base: list[bytes], current: list[bytes], records: list[JournalRecord]
 
 
 def install_image(array: StorageArray, image: list[bytes], data_role: str, base_role: str) -> list[Persist]:
-    """The swap at one array (claims 13, 14): build ``image`` in the spare LDEV and swap it in as the data
-    volume (P or S); write the same image into the volume left over and swap it in as the base (B or RB);
-    the old base becomes the spare. Each step is durable before the next, and a rebuild from the old base
-    and journal gives the same image, so a swap cut short by a power loss is simply done again."""
+    """The swap at one array (claims 13, 14): the base (B or RB) is rebuilt in place into ``image`` (replay
+    writes only the blocks its records name, so a rebuild cut short and done again ends the same) and the
+    role map swaps it in as the data volume (P or S); the old data volume becomes the base and is made a copy
+    of the image. The host-LUN map is not touched: at A the host's LUN moves in a step of its own
+    (``SwitchHostLun``), R moves its LUN at once (it serves no host I/O)."""
     vmap, done = array.shm.volume_map, []
-    for role in (data_role, base_role):
-        for lba, block in enumerate(image):
-            array.write("spare", lba, block)
-        vmap.swap_volumes(role, "spare")  # one volume-map update
-        done += [Persist(role, vmap.ldev(role)), Persist("volume map")]
+    for lba, block in enumerate(image):
+        array.write(base_role, lba, block)
+    done.append(Persist(base_role, vmap.ldev(base_role)))
+    vmap.swap_roles(data_role, base_role)  # one role-map update
+    done.append(Persist("volume map"))
+    for lba, block in enumerate(image):
+        array.write(base_role, lba, block)
+    done.append(Persist(base_role, vmap.ldev(base_role)))
     return done
 
 

@@ -127,6 +127,16 @@ class RecoveryEngine:
         self._checked: dict[int, tuple[int, ...]] = {}  # target -> the counters when its memo last matched
         # target -> what _only_appended compares, when the memo was last known right
         self._tail: dict[int, tuple[object, ...]] = {}
+        # (_seen(), cached records, kind) -> the targets ``startable`` found (asked at every step)
+        self._startable: tuple[tuple[object, ...], list[int]] | None = None
+
+    def _seen(self) -> tuple[int, ...]:
+        """Counters that change whenever anything an image reads may have: sectors written to A's drives,
+        base_seq, the records in the log table, next_seq, the LDEVs playing P and B."""
+        a = self.a
+        jfmt = a.jfmt
+        return (sum(d.writes for d in a.array.drives), jfmt.base_seq, len(a.log.entries), a.log.next_seq,
+                jfmt.ldev_p, jfmt.ldev_b)
 
     def _bypassed(self) -> int:
         """Sector writes that reached a drive without the interconnect (a test corrupting a sector in
@@ -167,8 +177,7 @@ class RecoveryEngine:
         a = self.a
         # first the cheap test: nothing written, freed or remapped since this memo was last checked (the
         # guards ask for an image many times between two writes)
-        seen = (sum(d.writes for d in a.array.drives), a.jfmt.base_seq, len(a.log.entries), a.log.next_seq,
-                a.jfmt.ldev_p, a.jfmt.ldev_b)
+        seen = self._seen()
         checked = self._checked.get(target)
         memo = self._images.get(target)
         if memo is not None and checked == seen:
@@ -303,17 +312,43 @@ class RecoveryEngine:
         err = self._pair_refusal(request)
         if err is not None:
             return err
+        return self._image_refusal(seq, kind, a.primary(), a.journal_free(for_recovery=True), request)
+
+    def _image_refusal(self, seq: int, kind: RecoveryKind, primary: list[bytes], free: int,
+                       request: Callable[[], str]) -> ScsiError | None:
+        """The part of the StartRecovery guard that depends on the target: image(seq) must be readable, and
+        a write-through recovery must find a journal slot for each block it changes. ``primary`` and
+        ``free`` (P, the free slots with the recovery reserve) are the caller's: the same for every target."""
         try:
             image = self.image(seq)
         except JournalRecordError as e:
             return e
-        differing = sum(1 for p, v in zip(a.primary(), image, strict=True) if p != v)
-        free = a.journal_free(for_recovery=True)
+        differing = sum(1 for p, v in zip(primary, image, strict=True) if p != v)
         if kind == RecoveryKind.WRITETHROUGH and differing > free:
             return JournalFull(request(), f"{differing} blocks differ from image({seq}) and a write-through "
                                         f"recovery journals each, but only {free} journal slots are free "
                                         "(reserve included)")
         return None
+
+    def startable(self, kind: RecoveryKind) -> list[int]:
+        """The targets of the window that ``check_start(target, kind)`` accepts now, in order: the same
+        guard, with what does not depend on the target (no recovery running, the pair, P, the free journal
+        slots) read once rather than once per target. Changes nothing."""
+        if not self.may_start():
+            return []  # check_target or _pair_refusal refuses every target
+        a = self.a
+        # the rest reads the images, P, the window and the free slots: unchanged while no sector of A was
+        # written and no record appended, freed or cached (most steps act at R or on the path)
+        key = (self._seen(), len(a.journal_cache), kind)
+        if self._startable is not None and self._startable[0] == key:
+            return list(self._startable[1])
+        primary, free = a.primary(), a.journal_free(for_recovery=True)
+        # every target of the window passes check_target (no recovery runs, the seq is in the window)
+        out = [seq for seq in a.jfmt.window()
+               if self._image_refusal(seq, kind, primary, free, functools.partial(self._start_request, seq, kind))
+               is None]
+        self._startable = (key, out)
+        return list(out)
 
     def start(self, target: int | str, kind: RecoveryKind) -> Ready:
         """StartRecovery: freeze host I/O; a swap also asks R to rebuild (``RecoverRequest``)."""
@@ -414,12 +449,33 @@ class RecoveryEngine:
         else:
             ready = Ready(persisted=install_image(a.array, self.local_image(), "primary", "base"))
         base_seq = a.log.next_seq
-        a.jfmt.base_seq = base_seq  # with the two lines below, one shared-memory update
+        a.jfmt.base_seq = base_seq  # with the lines below, one shared-memory update
         a.log.restart(base_seq)
         r.a_swapped = True
+        # the intent record: the role map is swapped, the host's LUN is still on the old P. Written with the
+        # role map's swap, so a restart completes the swap (``ArrayAController.crash``)
+        a.jfmt.lun_switch_pending = not a.mutant("swap_skips_base_remap")  # that mutant moved the LUN already
         a.jfmt.journaling_state = next_journaling_state(a.jfmt.journaling_state, "SwapVolumes")
         ready.persisted.append(Persist("journal function management table"))
         return ready
+
+    def check_switch_lun(self) -> ScsiError | None:
+        """The refusal ``SwitchHostLun()`` would get now, or None."""
+        a, r = self.a, self.entry
+        if r is None or r.kind != RecoveryKind.SWAP or not r.a_swapped or not a.jfmt.lun_switch_pending:
+            return CommandSequenceError("SWITCH HOST LUN", "no swap awaits its host-LUN update")
+        return None
+
+    def switch_lun(self) -> Ready:
+        """SwitchHostLun: the second half of A's swap. The host's LUN names the LDEV the role map calls P,
+        and the intent record is cleared in the same shared-memory update."""
+        err = self.check_switch_lun()
+        if err is not None:
+            raise err
+        a = self.a
+        a.array.shm.volume_map.point_lun(0, "primary")
+        a.jfmt.lun_switch_pending = False
+        return Ready(persisted=[Persist("volume map")])
 
     # --- FinishRecovery -------------------------------------------------------------------------------
 
@@ -442,6 +498,8 @@ class RecoveryEngine:
             return None
         if not r.a_swapped:
             return CommandSequenceError(request, "array A has not swapped yet")
+        if a.jfmt.lun_switch_pending:
+            return CommandSequenceError(request, "the host's LUN is not on the swapped-in P yet")
         if r.remote_status not in (RemoteSwapStatus.DONE, RemoteSwapStatus.TIMED_OUT):
             return CommandSequenceError(request, f"R's swap is {r.remote_status.name}, not DONE or TIMED_OUT")
         return None

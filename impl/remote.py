@@ -147,6 +147,7 @@ class ArrayRController:
                 ready.errors.append(e)
                 return ready
             ready.persisted += install_image(self.array, image, "remote", "replica_base")
+            self.array.shm.volume_map.point_lun(0, "remote")  # R serves no host: its LUN follows S at once
             base_seq = self.applied_seq + 1
             self.jfmt.base_seq = base_seq  # with the lines below, one shared-memory update
             self.log.restart(base_seq)

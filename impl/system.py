@@ -63,7 +63,7 @@ class MirroredSystem(Driver):
         if r is not None:
             raise RecoveryInProgress(f"READ lba={lba} from {self.a.label('primary')}",
                                      f"a recovery to seq {r.target} freezes host I/O")
-        return self.a.array.read("primary", lba)
+        return self.a.array.read_lun(0, lba)  # through the host-LUN map
 
     def read_remote(self, lba: int) -> bytes:
         """Block ``lba`` of S, as a disaster-recovery host at R would read it."""
@@ -149,6 +149,9 @@ class MirroredSystem(Driver):
                 return True
         if eng.check_swap() is None:
             self.swap_volumes()
+            return True
+        if eng.check_switch_lun() is None:
+            self.switch_host_lun()
             return True
         if self.path.up and self.path.messages:
             self.deliver(self.rng.choice(self.path.distinct()))

@@ -180,7 +180,9 @@ class RecoveryEntry:
 
 @dataclass
 class VolumeMap:
-    """Host LUN -> LDEV and role -> LDEV. ``swap_volumes`` is the only way a role changes LDEV."""
+    """Host LUN -> LDEV (the host-LUN map) and role -> LDEV (the role map). ``swap_volumes`` and
+    ``swap_roles`` are the only ways a role changes LDEV; ``point_lun`` the only way a LUN does apart from
+    ``swap_volumes``, where the LUN follows its role."""
 
     roles: dict[str, int]
     luns: dict[int, int]
@@ -201,6 +203,17 @@ class VolumeMap:
         luns = {lun: (b if ldev == a else a if ldev == b else ldev) for lun, ldev in self.luns.items()}
         self.roles, self.luns = roles, luns
 
+    def swap_roles(self, role_a: str, role_b: str) -> None:
+        """Exchange the LDEVs of two roles in the role map alone: the LUNs stay where they are (a swap moves
+        the host's LUN in a step of its own, ``point_lun``). One assignment: atomic."""
+        roles = dict(self.roles)
+        roles[role_a], roles[role_b] = self.roles[role_b], self.roles[role_a]
+        self.roles = roles
+
+    def point_lun(self, lun: int, role: str) -> None:
+        """The host-LUN map names the LDEV playing ``role`` for ``lun``. One assignment: atomic."""
+        self.luns = {**self.luns, lun: self.roles[role]}
+
     def is_bijection(self) -> bool:
         """Each role and each LUN has its own LDEV."""
         return (len(set(self.roles.values())) == len(self.roles)
@@ -220,6 +233,8 @@ class JournalFunctionManagementTable:
     recovery: RecoveryEntry | None = None
     last_recovery_id: int = 0
     checkpoint_seq: int | None = None  # a checkpoint begun and not yet committed (restart finishes it)
+    # a swap's intent record: the role map is swapped and the host-LUN map not yet (restart completes it)
+    lun_switch_pending: bool = False
 
     @property
     def next_seq(self) -> int:

@@ -184,6 +184,11 @@ class FinishRecovery(Action):
 
 
 @dataclass(frozen=True, slots=True)
+class SwitchHostLun(Action):
+    """Swap, second half at A: the host-LUN map moves to the volume the role map now calls P."""
+
+
+@dataclass(frozen=True, slots=True)
 class CrashMidWrite(Action):
     """Fault: A loses power in the middle of a multi-block host write of ``value`` to the ``length`` blocks
     from ``lba``: after its record reached J, before its last block reached P (before anything was sent to R).
@@ -220,7 +225,7 @@ def _in_table_order(*classes: type[Action]) -> dict[str, type[Action]]:
 ACTION_TYPES: dict[str, type[Action]] = _in_table_order(
     HostWrite, SetMarker, Deliver, LoseMessage, DuplicateMessage, FailPath, RepairPath, MirrorTimeout,
     SwapTimeout, CrashArray, Checkpoint, RemoteCheckpoint, PersistJournal, StartResync, FinishResync,
-    StartRecovery, RecoveryWrite, SwapVolumes, FinishRecovery, CrashMidWrite, CrashMidApply,
+    StartRecovery, RecoveryWrite, SwapVolumes, FinishRecovery, SwitchHostLun, CrashMidWrite, CrashMidApply,
 )
 
 

@@ -76,6 +76,14 @@ MUTANTS: dict[str, Mutant] = {m.name: m for m in (
            "R takes a late message as current: a mirrored write it has passed lands on S again, a RecoverRequest "
            "of a settled recovery swaps again", "mirror_consistent",
            needs=(("premature_timeouts", 1), ("host_writes", 2))),  # a timeout while the write is late
+    Mutant("journal_location_ignores_header",
+           "the journal log table's next free location moves past a record's payload sectors only, not its "
+           "header and trailer: the next record is allocated over the tail of this one",
+           "journal_records_at_their_locations"),
+    Mutant("swap_updates_lun_map_last_without_intent",
+           "A's swap updates the role map, then the host-LUN map, with no intent record: a crash between the two "
+           "loses the pending LUN switch and the host stays on the old volume", "host_lun_serves_primary",
+           RecoveryKind.SWAP, needs=(("crashes", 1), ("recoveries", 1))),  # a crash during the swap
     # the multi-block write faults: only a write of two blocks or more, and a power loss inside it, show them
     Mutant("torn_multiblock_write",
            "A's restart after a power loss in the middle of a multi-block host write does not redo its record "

@@ -39,12 +39,14 @@ from pitmirror.model.actions import (
     StartResync,
     SwapTimeout,
     SwapVolumes,
+    SwitchHostLun,
 )
 from pitmirror.model.config import Bounds
 from pitmirror.model.symmetry import Canonicalizer
 from pitmirror.spec import actions as spec_actions
 from pitmirror.spec.state import (
     MARKER,
+    RECORD_FRAME_SECTORS,
     FencePolicy,
     GhostWrite,
     InFlight,
@@ -62,9 +64,12 @@ from pitmirror.spec.state import (
     RemoteSwapStatus,
     State,
     SwapDone,
+    Volume,
     apply_records,
     covered,
     image,
+    journal_ring_sectors,
+    record_sectors,
 )
 
 _UNKNOWN = object()  # within_budget: not a key of the budget table
@@ -128,6 +133,11 @@ class MirrorModel:
                 premature_timeouts=0,
                 ghost_base=zero, ghost_base_seq=0, history=(), recovery_ended=None, retired_image=None,
                 recovery_awaiting_resync=None, swap_timed_out=False,
+                journal_locations=(), journal_next_free=0,
+                journal_sectors=journal_ring_sectors(self.bounds.journal_capacity, self.bounds.blocks,
+                                                     self.bounds.write_blocks),
+                primary_volume=Volume.V0, host_lun=Volume.V0, lun_switch_pending=False,
+                secondary_volume=Volume.V0,
             )
             for fence in self.bounds.fence_policies
         ]
@@ -159,6 +169,21 @@ class MirrorModel:
         checkpoint may pass T). The cache of journal_not_persisted_before_ack takes slots too."""
         reserve = self.bounds.blocks if for_recovery else 0
         return self.bounds.journal_capacity + reserve - len(s.journal) - len(s.journal_cache)
+
+    def record_step(self, lba: int, length: int = 1) -> int:
+        """How far the journal log table's next free location moves past a record appended at it: the record's
+        sectors (``spec.state.record_sectors``)."""
+        if self.mutant == "journal_location_ignores_header":  # MUTANT: the payload sectors alone
+            return record_sectors(lba, length) - RECORD_FRAME_SECTORS
+        return record_sectors(lba, length)
+
+    def _append_to_journal(self, s: State, record: Record) -> State:
+        """Claims 2-4: the journal log table gives ``record`` the next free location of the journal LDEV and
+        moves the next free location past it, wrapping at the end of the ring (capacity checks keep the live
+        records within it). The record joins J there."""
+        at = s.journal_next_free
+        return s._replace(journal=(*s.journal, record), journal_locations=(*s.journal_locations, at),
+                          journal_next_free=(at + self.record_step(record.lba, record.length)) % s.journal_sectors)
 
     # --- bounds ---------------------------------------------------------------------------------------
 
@@ -341,6 +366,8 @@ class MirrorModel:
         else:
             if not r.a_swapped:
                 yield SwapVolumes()
+            elif s.lun_switch_pending:
+                yield SwitchHostLun()  # the role map is swapped, the host-LUN map not yet
             elif r.remote_status in (RemoteSwapStatus.DONE, RemoteSwapStatus.TIMED_OUT):
                 yield FinishRecovery()
 
@@ -368,20 +395,27 @@ class MirrorModel:
         power loss inside it is ``CrashMidWrite``)."""
         seq = s.next_seq
         record = Record(seq, lba, value, length)
-        journal, cache = s.journal, s.journal_cache
+        cache = s.journal_cache
         if self.mutant == "skip_journal" and origin == Origin.HOST:
             pass  # MUTANT: no journal record
         elif self.mutant == "journal_not_persisted_before_ack":
             cache = (*cache, record)  # MUTANT: only in volatile cache until PersistJournal
         else:
-            journal = (*journal, record)  # persisted BEFORE P is written and before any ack
+            s = self._append_to_journal(s, record)  # persisted BEFORE P is written and before any ack
         next_seq = seq if self.mutant == "reuse_sequence_number" and origin == Origin.HOST else seq + 1
-        primary = _set_range(s.primary, lba, length, value)
+        primary, base = s.primary, s.base
+        if lba != MARKER:
+            # a host write goes to the volume the host-LUN map names (P, unless a swap left the LUN behind);
+            # a recovery write is A's own, through the role map to P
+            if origin == Origin.HOST and s.host_lun != s.primary_volume:
+                base = _set_range(base, lba, length, value)
+            else:
+                primary = _set_range(primary, lba, length, value)
         recovery = s.recovery
         if origin == Origin.HOST and recovery is not None:
             recovery = recovery._replace(host_io_during_swap=True)
         issued = s.host_writes_issued + (origin == Origin.HOST)
-        s = s._replace(journal=journal, journal_cache=cache, next_seq=next_seq, primary=primary,
+        s = s._replace(journal_cache=cache, next_seq=next_seq, primary=primary, base=base,
                        recovery=recovery, host_writes_issued=issued)
         bypass = origin == Origin.RECOVERY and self.mutant == "recovery_bypasses_mirror"
         if s.pair_state == PairState.PAIR and not bypass:
@@ -523,6 +557,13 @@ class MirrorModel:
             if e.origin == Origin.HOST:
                 s = self._complete_host_write(s, e, acked=False)
         s = s._replace(in_flight=(), journal_cache=(), dirty=(1,) * self.bounds.blocks)
+        if s.lun_switch_pending:
+            # the restart finds a swap between its two map updates: the intent record says the role map is
+            # already swapped, so it completes the swap by moving the host's LUN (docs/PROTOCOL.md)
+            if self.mutant == "swap_updates_lun_map_last_without_intent":
+                s = s._replace(lun_switch_pending=False)  # MUTANT: no intent record: the pending switch is lost
+            else:
+                s = s._replace(host_lun=s.primary_volume, lun_switch_pending=False)
         if s.pair_state != PairState.SUSPENDED:
             s = _suspend(s)
         return _mark_faulted(s)
@@ -532,7 +573,8 @@ class MirrorModel:
         power fails with only its first block on P; nothing was sent to R, the host gets no answer. A's
         restart redoes the record from J, so P holds all of it, and then recovers as from any crash
         (``CrashArray("A")``: in-flight writes fail, the pair suspends with every block dirty)."""
-        seq, before = s.next_seq, s.primary
+        seq, on_p = s.next_seq, s.host_lun == s.primary_volume
+        before = s.primary if on_p else s.base  # the volume the host-LUN map sends the write to
         s = self._journaled_write(s, a.lba, a.value, Origin.HOST, a.length)
         # the write is not mirrored: the power failed before step 5 (what the PAIR branch put on the path
         # and in flight is taken back; a suspended pair marked the blocks dirty, as the crash does anyway)
@@ -542,7 +584,8 @@ class MirrorModel:
         h = s.history[-1]
         s = s._replace(history=(*s.history[:-1], h._replace(acked=False)))  # the host never had an answer
         if self.mutant == "torn_multiblock_write":  # MUTANT: no redo from J; P keeps the first block only
-            s = s._replace(primary=_set_range(before, a.lba, 1, a.value))
+            torn = _set_range(before, a.lba, 1, a.value)
+            s = s._replace(primary=torn) if on_p else s._replace(base=torn)
         return self._do_crash(s, CrashArray("A"))
 
     def _do_crash_mid_apply(self, s: State, a: CrashMidApply) -> State:
@@ -565,7 +608,8 @@ class MirrorModel:
         base = s.base
         if self.mutant != "checkpoint_drops_record":  # MUTANT: record dropped
             base = _set_range(base, rec.lba, rec.length, rec.value)
-        s = s._replace(base=base, base_seq=rec.seq, journal=s.journal[1:])
+        # the commit frees the record's entry of the journal log table, and with it its sectors
+        s = s._replace(base=base, base_seq=rec.seq, journal=s.journal[1:], journal_locations=s.journal_locations[1:])
         if self.mutant != "remote_checkpoints_alone":  # MUTANT: R checkpoints on its own instead
             s = _remote_checkpoint(s)
         return self._ghost_checkpoint(s)
@@ -584,7 +628,7 @@ class MirrorModel:
         return s._replace(ghost_base=folded, ghost_base_seq=max(s.ghost_base_seq, limit), history=keep)
 
     def _do_persist_journal(self, s: State, a: PersistJournal) -> State:
-        return s._replace(journal=(*s.journal, s.journal_cache[0]), journal_cache=s.journal_cache[1:])
+        return self._append_to_journal(s, s.journal_cache[0])._replace(journal_cache=s.journal_cache[1:])
 
     def _do_start_resync(self, s: State, a: StartResync) -> State:
         return s._replace(pair_state=PairState.COPY)
@@ -622,15 +666,24 @@ class MirrorModel:
         return self._journaled_write(s, a.lba, self.local_image(s)[a.lba], Origin.RECOVERY)
 
     def _do_swap_volumes(self, s: State, a: SwapVolumes) -> State:
-        """A: the image rebuilt from B and J becomes P (claim 13); the volume left over is made a local
-        copy of it, the new base, and the journal restarts at a new sequence number."""
+        """A, first half of its swap: B, rebuilt in place into image(T) from J, becomes P through the role
+        map (claim 13), with the swap's intent record; the old P becomes B and a local copy of the image, and
+        the journal restarts at a new sequence number. The host's LUN moves in the second half
+        (``SwitchHostLun``)."""
         assert s.recovery is not None
         img = self.local_image(s)
         seq = s.next_seq
-        return s._replace(primary=img, base=img, base_seq=seq, next_seq=seq + 1, journal=(),
+        # the journal log table restarts empty; its next free location stays where it was
+        return s._replace(primary=img, base=img, base_seq=seq, next_seq=seq + 1, journal=(), journal_locations=(),
                           journaling_state=JournalingState.SWAPPING,
                           recovery=s.recovery._replace(a_swapped=True),
+                          primary_volume=s.primary_volume.other, lun_switch_pending=True,
                           ghost_base=img, ghost_base_seq=seq, history=(), retired_image=s.primary)
+
+    def _do_switch_host_lun(self, s: State, a: SwitchHostLun) -> State:
+        """A, second half of its swap: the host-LUN map names the volume the role map calls P; the intent
+        record is cleared with it (one shared-memory update)."""
+        return s._replace(host_lun=s.primary_volume, lun_switch_pending=False)
 
     def _remote_swap(self, s: State, rid: int, target: int) -> State:
         """R: rebuild image(target) from RB and JR, make it S (claim 14) and the new replica base, answer
@@ -638,8 +691,10 @@ class MirrorModel:
         if rid > s.remote_recovery_id or self.mutant == "remote_accepts_stale_messages":  # MUTANT: swap again
             img = self.replay(s, s.replica_base, s.remote_journal, s.remote, target)
             seq = s.remote_applied_seq + 1
+            # RB, rebuilt in place, becomes S through R's role map; the old S becomes RB, a copy of the image
             s = s._replace(remote=img, replica_base=img, replica_base_seq=seq, remote_journal=(),
-                           remote_applied_seq=seq, remote_buffer=(), remote_recovery_id=rid)
+                           remote_applied_seq=seq, remote_buffer=(), remote_recovery_id=rid,
+                           secondary_volume=s.secondary_volume.other)
         return s._replace(path=_add(s.path, SwapDone(rid)))
 
     def _do_finish_recovery(self, s: State, a: FinishRecovery) -> State:
@@ -702,6 +757,7 @@ _HANDLERS: dict[type[Action], Callable[[MirrorModel, State, Any], State]] = {
     RecoveryWrite: MirrorModel._do_recovery_write,
     SwapVolumes: MirrorModel._do_swap_volumes,
     FinishRecovery: MirrorModel._do_finish_recovery,
+    SwitchHostLun: MirrorModel._do_switch_host_lun,
     CrashMidWrite: MirrorModel._do_crash_mid_write,
     CrashMidApply: MirrorModel._do_crash_mid_apply,
 }

@@ -64,9 +64,12 @@ _PREMATURE = Budget("premature_timeouts", "premature_timeouts")
 
 #: Every action, in the order the model (and the impl) list enabled actions.
 ACTIONS: tuple[ActionSpec, ...] = (
-    ActionSpec("HostWrite", ("lba", "value", "length"), "host", (1, 2, 4, 15, 16, 18),
+    # a write that joins J takes the next location of the journal log table (claims 2, 4, 16, 18), in the ring the
+    # journal function management table sizes and keeps from overfilling (3, 17); a write of ``length`` blocks is
+    # one record and one mirror message
+    ActionSpec("HostWrite", ("lba", "value", "length"), "host", (1, 2, 3, 4, 15, 16, 17, 18),
                budget=Budget("host_writes_issued", "host_writes")),
-    ActionSpec("SetMarker", (), "host", (3, 4, 17, 18), budget=Budget("markers_set", "markers")),
+    ActionSpec("SetMarker", (), "host", (2, 3, 4, 16, 17, 18), budget=Budget("markers_set", "markers")),
     # delivering a RecoverRequest is R's half of a swap recovery: R rebuilds image(T) from RB and JR (claims 12,
     # 26) and swaps it in as S and the new replica base (claims 14, 28)
     ActionSpec("Deliver", ("message",), "path", (1, 7, 10, 12, 14, 15, 21, 24, 26, 28), drain=1),
@@ -81,17 +84,20 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("SwapTimeout", (), "A", (13, 27), kinds=_SWAP, late_budget=_PREMATURE, drain=3,
                removed_by=("no_remote_timeout",)),
     ActionSpec("CrashArray", ("array",), "fault", (8, 22), budget=Budget("crashes", "crashes"), fault=True),
-    # B and RB advance in lockstep (claims 10, 24); applying JR to RB in a recovery (12, 26) is R's swap, not this
-    ActionSpec("Checkpoint", (), "A", (10, 24)),
+    # B and RB advance in lockstep (claims 10, 24); applying JR to RB in a recovery (12, 26) is R's swap, not this.
+    # The record's entry of the journal log table, and so its location, is freed (2, 4, 16, 18)
+    ActionSpec("Checkpoint", (), "A", (2, 4, 10, 16, 18, 24)),
     ActionSpec("RemoteCheckpoint", (), "R", added_by="remote_checkpoints_alone"),
     ActionSpec("PersistJournal", (), "A", added_by="journal_not_persisted_before_ack"),
     ActionSpec("StartResync", (), "A", (1, 15), drain=4),
     ActionSpec("FinishResync", (), "A", (1, 15), drain=5),
     ActionSpec("StartRecovery", ("target", "kind"), "host", (1, 3, 5, 10, 15, 17, 19, 24),
                budget=Budget("recoveries_started", "recoveries")),
-    ActionSpec("RecoveryWrite", ("lba",), "A", (1, 5, 6, 7, 15, 19, 20, 21), kinds=_WT, drain=6),
+    ActionSpec("RecoveryWrite", ("lba",), "A", (1, 2, 4, 5, 6, 7, 15, 16, 18, 19, 20, 21), kinds=_WT, drain=6),
     ActionSpec("SwapVolumes", (), "A", (11, 13, 25, 27), kinds=_SWAP, drain=7),
     ActionSpec("FinishRecovery", (), "A", (1, 6, 7, 10, 15, 20, 21, 24), drain=8),
+    # the second half of A's swap: the host's LUN moves to the volume the role map now calls P (claims 13, 27)
+    ActionSpec("SwitchHostLun", (), "A", (13, 27), kinds=_SWAP, drain=9),
     # power loss in the middle of a multi-block write (only with write_blocks >= 2): at A between the record
     # reaching J and the last block reaching P; at R between the record reaching JR and the last block
     # reaching S. Each array's restart redoes the record from its journal (docs/PROTOCOL.md, "Multi-block

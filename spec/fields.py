@@ -42,16 +42,17 @@ class Content(Enum):
     HISTORY = "history"  # the ghost history of writes (seq, lba, value, acked, point in time)
     RECOVERY = "recovery"  # a recovery entry or None; its images are volumes
     OPTIONAL_VOLUME = "optional volume"  # a volume or None
+    LOCATIONS = "locations"  # one location (a sector of the journal LDEV) per journal record, in its order
 
     @property
     def block_indexed(self) -> bool:
         """Whether a renaming of blocks changes the field."""
-        return self is not Content.SCALAR
+        return self not in (Content.SCALAR, Content.LOCATIONS)
 
     @property
     def holds_values(self) -> bool:
         """Whether a renaming of data values changes the field."""
-        return self not in (Content.SCALAR, Content.BITMAP)
+        return self not in (Content.SCALAR, Content.BITMAP, Content.LOCATIONS)
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,9 @@ class Field:
     volatile: bool = False
     ghost: bool = False
     budget: bool = False
+    # set when a run starts, from its bounds, and never changed by a step (a size of the configuration): the
+    # proofs take it as fixed at its initial value (``checkers.symbolic.bmc.well_formed``)
+    constant: bool = False
     label: str = ""  # the short name storage engineers use (DESIGN section 1), when shorter than ``name``
 
 
@@ -112,11 +116,23 @@ FIELDS: tuple[Field, ...] = (
     Field("retired_image", _G, Content.OPTIONAL_VOLUME, ghost=True),
     Field("recovery_awaiting_resync", _G, Content.RECOVERY, ghost=True),
     Field("swap_timed_out", _G, ghost=True),
+    # array A's journal log table (claim 4): each live record's location on the journal LDEV, the next free
+    # location, and the LDEV's size (the ring's, in sectors)
+    Field("journal_locations", _A, Content.LOCATIONS, label="J locations"),
+    Field("journal_next_free", _A, label="J next free"),
+    Field("journal_sectors", _A, constant=True, label="J sectors"),
+    # the volume identities (claims 13, 14, 27, 28): the role maps and the host-LUN map, in shared memory
+    Field("primary_volume", _A, label="P volume"),
+    Field("host_lun", _A, label="host LUN"),
+    Field("lun_switch_pending", _A, label="LUN switch pending"),
+    Field("secondary_volume", _R, label="S volume"),
 )
 
 BY_NAME: dict[str, Field] = {f.name: f for f in FIELDS}
 GHOST_FIELDS: tuple[str, ...] = tuple(f.name for f in FIELDS if f.ghost)
 BUDGET_FIELDS: tuple[str, ...] = tuple(f.name for f in FIELDS if f.budget)
 VOLATILE_FIELDS: tuple[str, ...] = tuple(f.name for f in FIELDS if f.volatile)
+CONSTANT_FIELDS: tuple[str, ...] = tuple(f.name for f in FIELDS if f.constant)
 
-__all__ = ["BUDGET_FIELDS", "BY_NAME", "FIELDS", "GHOST_FIELDS", "VOLATILE_FIELDS", "Content", "Field", "Lane"]
+__all__ = ["BUDGET_FIELDS", "BY_NAME", "CONSTANT_FIELDS", "FIELDS", "GHOST_FIELDS", "VOLATILE_FIELDS", "Content",
+           "Field", "Lane"]

@@ -426,6 +426,23 @@ def writethrough_window_mixes(s: State) -> bool:
     return not s.history or s.history[-1].point_in_time
 
 
+def journal_table_lists_journal(s: State) -> bool:
+    """The journal log table has one location per record of J: a record joins J with its location (a host
+    write, a marker, a recovery write), a checkpoint frees both, a swap restarts both. What bounds the table's
+    length by J's in the proof system."""
+    return len(s.journal_locations) == len(s.journal)
+def lun_follows_role_map(s: State) -> bool:
+    """The host-LUN map names the volume the role map calls P, except between the halves of A's swap: the
+    intent record is set only while a swap recovery runs and A has swapped its role map (SwapVolumes sets it,
+    SwitchHostLun or the restart after a crash clears it, and FinishRecovery waits for that), so host I/O is
+    frozen (SWAPPING) whenever the maps differ."""
+    if s.lun_switch_pending:
+        r = s.recovery
+        return (r is not None and r.kind == RecoveryKind.SWAP and r.a_swapped
+                and s.journaling_state == JournalingState.SWAPPING)
+    return s.host_lun == s.primary_volume
+
+
 INVARIANTS: tuple[Callable[[State], bool], ...] = (
     counters_ordered, history_below_next_seq, history_in_seq_order, ghost_base_not_past_base, base_is_its_image,
     messages_below_next_seq, acks_applied, tables_in_seq_order, pending_records_agree, pending_writes_tracked,
@@ -433,7 +450,7 @@ INVARIANTS: tuple[Callable[[State], bool], ...] = (
     swap_freezes_io, swap_messages_tracked, swap_restarts_journals, swap_rebuilds_agree, history_above_base,
     recovery_writes_in_flight, recovery_freezes_io, primary_is_newest_image, acked_only_when_applied,
     writethrough_recovery_on_track, swap_recovery_on_track, pending_writes_in_history, remote_is_applied_image,
-    writethrough_window_mixes, swap_remote_tracked,
+    writethrough_window_mixes, swap_remote_tracked, journal_table_lists_journal, lun_follows_role_map,
 )
 
 #: The invariants each property's induction is strengthened with, under either recovery kind.
@@ -458,7 +475,12 @@ SWAP_SUPPORT: dict[str, tuple[str, ...]] = {
 #: state satisfying them fits the capacities (an obligation of the induction, not an assumption).
 CAPACITY_SUPPORT: tuple[str, ...] = ("counters_ordered", "history_below_next_seq", "history_above_base",
                                      "journal_well_formed", "recovery_freezes_io",
-                                     "recovery_writes_in_flight")
+                                     "recovery_writes_in_flight", "journal_table_lists_journal")
+
+
+#: What every induction adds, in either system: the journal log table lists J (a checkpoint frees the oldest
+#: record and its location together, which from a state where they disagree leaves the table's length below 0).
+TABLE_SUPPORT: tuple[str, ...] = ("journal_table_lists_journal",)
 
 
 #: The protocol's whole story: every invariant above, with the three core properties, which the properties
@@ -488,6 +510,8 @@ UNBOUNDED_SUPPORT: dict[str, tuple[str, ...]] = {
     # prefix of it (history_in_seq_order, above the ghost base), and the invariant holds through a recovery
     # too, where the property exempts it
     "primary_is_latest_image": ("primary_is_newest_image", "history_in_seq_order", "ghost_base_not_past_base"),
+    # the maps agree outside the swap's halves, and a swap ending has P == image(T) (swap_recovery_on_track)
+    "host_lun_serves_primary": ("lun_follows_role_map", *PROTOCOL_SUPPORT),
 }
 
 
@@ -496,5 +520,6 @@ def support(prop: str, kind: RecoveryKind, unbounded: bool = False) -> tuple[str
     ``unbounded``), each once and never ``prop`` itself."""
     extra = SWAP_SUPPORT.get(prop, ()) if kind == RecoveryKind.SWAP else ()
     more = CAPACITY_SUPPORT + UNBOUNDED_SUPPORT.get(prop, ()) if unbounded else ()
-    names = SUPPORT.get(prop, ()) + extra + more
+    # every host write goes through the host-LUN map: each property's step case needs the maps to agree
+    names = ("lun_follows_role_map", *SUPPORT.get(prop, ()), *extra, *more, *TABLE_SUPPORT)
     return tuple(n for n in dict.fromkeys(names) if n != prop)

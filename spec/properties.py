@@ -31,8 +31,10 @@ from pitmirror.spec.state import (
     pending_host_writes,
     points_in_time,
     primary_is_newest_image,
+    record_sectors,
     recovery_active,
     replay,
+    served_volume,
 )
 
 
@@ -336,6 +338,72 @@ def explain_primary_is_latest_image(s: State) -> str:
     return f"no recovery is running: expected P = image({n}) = {_v(image(s, n))}, got P = {_v(s.primary)}"
 
 
+def journal_records_at_their_locations(s: State) -> bool:
+    """The journal log table places every live record where it lies: one location per record of J, each a
+    sector of the journal LDEV (a ring of ``journal_sectors``); the records lie back to back in sequence order,
+    each starting right after the one before it ends (wrapping at the end of the ring), the next free location
+    right after the newest, and together they fit the ring. So no record was allocated over a live one: every
+    live record's location still holds that record.
+
+    The trade-off: the model has the table, not the sectors; the bytes at a location are the impl's, which
+    conformance reads back record by record through the table (``checkers.conformance.lockstep``)."""
+    size, locs = s.journal_sectors, s.journal_locations
+    if len(locs) != len(s.journal) or not 0 <= s.journal_next_free < size:
+        return False
+    if sum(record_sectors(r.lba, r.length) for r in s.journal) > size:
+        return False
+    ends = [(loc + record_sectors(r.lba, r.length)) % size for loc, r in zip(locs, s.journal, strict=True)]
+    return (all(0 <= loc < size for loc in locs) and locs[1:] == tuple(ends[:-1])
+            and (not ends or ends[-1] == s.journal_next_free))
+
+
+def explain_journal_records_at_their_locations(s: State) -> str:
+    """The first fact of the journal log table that does not hold: where a record should lie, against where
+    the table places it."""
+    size, locs, nf = s.journal_sectors, s.journal_locations, s.journal_next_free
+    if len(locs) != len(s.journal):
+        return f"expected one location per record of J, got {len(locs)} locations for {len(s.journal)} records"
+    if not 0 <= nf < size:
+        return f"expected the next free location in the ring of {size} sectors, got {nf}"
+    used = sum(record_sectors(r.lba, r.length) for r in s.journal)
+    if used > size:
+        return f"expected J's records to fit the ring of {size} sectors, they take {used}"
+    for i, (r, loc) in enumerate(zip(s.journal, locs, strict=True)):
+        if not 0 <= loc < size:
+            return f"expected seq {r.seq}'s location in the ring of {size} sectors, got {loc}"
+        sectors = record_sectors(r.lba, r.length)
+        end = (loc + sectors) % size
+        nxt = f"seq {s.journal[i + 1].seq} to start" if i + 1 < len(locs) else "the next free location"
+        want = locs[i + 1] if i + 1 < len(locs) else nf
+        if want != end:
+            return (f"seq {r.seq} lies at {loc} and takes {sectors} sectors of the ring of {size}: "
+                    f"expected {nxt} at {end}, got {want}")
+    return f"J's records lie back to back at {list(locs)} in the ring of {size} sectors, next free {nf}"
+def host_lun_serves_primary(s: State) -> bool:
+    """Which volume serves host I/O, not only what it holds: outside a recovery the host's LUN names the
+    volume A's role map calls P; and when a swap recovery has just ended, the volume the LUN serves holds
+    image(T), not the old P.
+
+    Why identities and not contents alone: right after A's swap the old P has become B and a copy of
+    image(T), so a host left on it would read the right data at first and ``swap_correct`` (contents only)
+    could not tell; its next write would land on B, not on P, J's image or S's counterpart. During a recovery
+    host I/O is frozen, so the two maps may differ only between the halves of A's swap."""
+    ended = s.recovery_ended
+    if ended is not None and ended.kind == RecoveryKind.SWAP and served_volume(s) != ended.target_image:
+        return False
+    return s.recovery is not None or s.host_lun == s.primary_volume
+
+
+def explain_host_lun_serves_primary(s: State) -> str:
+    """The host-LUN map against the role map, or what the LUN serves after a swap."""
+    e = s.recovery_ended
+    if e is not None and e.kind == RecoveryKind.SWAP and served_volume(s) != e.target_image:
+        return (f"the swap to {e.target} ended: expected the host's LUN to serve image({e.target}) = "
+                f"{_v(e.target_image)}, got {_v(served_volume(s))}")
+    return (f"no recovery is running: expected the host's LUN on volume {s.primary_volume} (P by A's role map), "
+            f"got volume {s.host_lun} (B{', the swap is not complete' if s.lun_switch_pending else ''})")
+
+
 def explain_remote_is_point_in_time(s: State) -> str:
     """S against the images the host saw."""
     seen = sorted({image(s, k) for k in points_in_time(s)})
@@ -525,6 +593,16 @@ PROPERTIES: tuple[Property, ...] = (
              "outside a recovery, P == image(next_seq - 1): P holds the journal replayed to its newest write",
              (1, 2, 15, 16), primary_is_latest_image,
              explain=explain_primary_is_latest_image),
+    Property("journal_records_at_their_locations", Kind.ALWAYS,
+             "every live journal record lies at its location in the journal log table: back to back in sequence "
+             "order in the ring of the journal LDEV, none allocated over another",
+             (2, 3, 4, 16, 17, 18), journal_records_at_their_locations,
+             explain=explain_journal_records_at_their_locations),
+    Property("host_lun_serves_primary", Kind.ALWAYS,
+             "outside a recovery the host's LUN names the volume A's role map calls P; a swap ends with the LUN "
+             "serving image(T), not the old P",
+             (13, 14, 27, 28), host_lun_serves_primary,
+             explain=explain_host_lun_serves_primary),
     Property("recovery_completes", Kind.EVENTUALLY,
              "with the path eventually up, every recovery ends",
              (1, 10), recovery_pending,

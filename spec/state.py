@@ -15,6 +15,30 @@ from typing import NamedTuple
 #: ``lba`` of a journal record that is a marker (a named consistency point, carrying no data).
 MARKER = -1
 
+# Journal locations (claims 2-4), in the units of the journal LDEV: sectors. A record is written as a header
+# sector, its payload sectors and a trailer sector (``impl/record.py``'s format): a one-block write takes 3, a
+# marker (no payload) 2, a write of k blocks k + 2. The LDEV is a ring of ``journal_capacity + blocks`` records
+# of the longest write the bounds allow (what host writes may fill, plus the recovery reserve of one record per
+# block), as ``impl.array.StorageArray`` sizes it.
+#: sectors every record has around its payload: a header and a trailer
+RECORD_FRAME_SECTORS = 2
+#: sectors of a one-block write's record: header, payload, trailer
+DATA_RECORD_SECTORS = RECORD_FRAME_SECTORS + 1
+#: sectors of a marker's record: header and trailer
+MARKER_RECORD_SECTORS = RECORD_FRAME_SECTORS
+
+
+def record_sectors(lba: int, length: int = 1) -> int:
+    """Sectors a journal record of a write of ``length`` blocks takes on the journal LDEV: its frame and one
+    payload sector per block (a marker has no payload)."""
+    return MARKER_RECORD_SECTORS if lba == MARKER else RECORD_FRAME_SECTORS + length
+
+
+def journal_ring_sectors(journal_capacity: int, blocks: int, write_blocks: int = 1) -> int:
+    """The size of A's journal LDEV, a ring of sectors: room for every record J can hold at once, each as long
+    as the longest write (``write_blocks`` blocks) may make it."""
+    return (journal_capacity + blocks) * (RECORD_FRAME_SECTORS + write_blocks)
+
 
 class _Enum(IntEnum):
     """An IntEnum whose repr is valid Python (``PairState.PAIR``), for actions and traces."""
@@ -60,6 +84,19 @@ class RemoteSwapStatus(_Enum):
     REQUESTED = 1
     DONE = 2
     TIMED_OUT = 3
+
+
+class Volume(_Enum):
+    """One of an array's two data volumes: ``V0`` held P (S at R) when the run started, ``V1`` held B (RB).
+    A swap exchanges their roles in the role map; the host-LUN map names one of them."""
+
+    V0 = 0
+    V1 = 1
+
+    @property
+    def other(self) -> Volume:
+        """The array's other data volume."""
+        return Volume(1 - self)
 
 
 class Origin(_Enum):
@@ -261,6 +298,23 @@ class State(NamedTuple):
     # a swap recovery timed out waiting for R, and the pair has not been resynchronized since: the memory the
     # witness swap_timeout_resynced needs (set by SwapTimeout, cleared by FinishResync)
     swap_timed_out: bool
+    # array A's journal log table (claim 4): where each live record of J lies on the journal LDEV (its first
+    # sector; one entry per record of ``journal``, in the same order), the next free sector, and the LDEV's
+    # size in sectors (a ring; set when the run starts, never changed). A function of the journal's history
+    # (the sizes of the records ever appended), so they add no state of their own at these bounds.
+    journal_locations: tuple[int, ...]
+    journal_next_free: int
+    journal_sectors: int
+    # the volume identities of a swap recovery (claims 13, 14, 27, 28). Each array has two data volumes, 0 and 1
+    # (P's and B's at A, S's and RB's at R, when the run starts); its role map says which plays the data volume
+    # (P, S), the other plays the base (B, RB). The contents fields (``primary``, ``base``, ``remote``,
+    # ``replica_base``) are read through the role map: ``primary`` is the volume the role map names P.
+    primary_volume: Volume  # A's role map: the volume playing P (the other plays B)
+    host_lun: Volume  # A's host-LUN map: the volume the host's LUN names; host writes and reads go to it
+    # A's swap intent: the role map has been swapped and the host-LUN map not yet (durable, so a restart
+    # completes the swap; only the mutant swap_updates_lun_map_last_without_intent keeps it in memory alone)
+    lun_switch_pending: bool
+    secondary_volume: Volume  # R's role map: the volume playing S (the other plays RB); mirror writes go to it
 
 
 def covered(lba: int, length: int) -> range:
@@ -305,6 +359,12 @@ def points_in_time(state: State) -> list[int]:
 def replay(base: tuple[int, ...], journal: tuple[Record, ...], target: int) -> tuple[int, ...]:
     """The correct replay: ``base`` with every record of ``seq <= target`` applied in sequence order."""
     return apply_records(base, sorted((r for r in journal if r.seq <= target), key=lambda r: r.seq))
+
+
+def served_volume(state: State) -> tuple[int, ...]:
+    """The contents the host's LUN serves: P when the host-LUN map names the volume the role map calls P,
+    B (the other volume) when it does not. Host writes land here and host reads come from here."""
+    return state.primary if state.host_lun == state.primary_volume else state.base
 
 
 def recovery_active(state: State) -> bool:

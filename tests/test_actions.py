@@ -184,7 +184,7 @@ def test_the_encoding_has_instances_for_exactly_the_tables_actions(kind: Recover
 def test_the_drain_order_is_the_tables() -> None:
     assert [c.__name__ for c in lockstep.DRAIN_ORDER] == list(DRAIN_ORDER)
     assert list(DRAIN_ORDER) == ["RepairPath", "Deliver", "MirrorTimeout", "SwapTimeout", "StartResync",
-                                 "FinishResync", "RecoveryWrite", "SwapVolumes", "FinishRecovery"]
+                                 "FinishResync", "RecoveryWrite", "SwapVolumes", "FinishRecovery", "SwitchHostLun"]
     for name in DRAIN_ORDER:  # a drain takes no new fault and no host I/O
         assert not BY_NAME[name].fault and BY_NAME[name].budget is None
     assert FAULTS == ("LoseMessage", "DuplicateMessage", "FailPath", "CrashArray", "CrashMidWrite", "CrashMidApply")

@@ -215,7 +215,7 @@ def test_every_impl_only_mutant_is_caught_by_conformance(name: str, tmp_path: Pa
 
 
 def test_the_impl_only_scorecard_cell_is_the_same_on_every_run() -> None:
-    a, b = (impl_only_cell("journal_location_ignores_header") for _ in range(2))
+    a, b = (impl_only_cell("record_crc_omits_marker_name") for _ in range(2))
     assert a["verdict"] == "caught" and a["property"] == "conformance: journal"
     assert {k: v for k, v in a.items() if k != "seconds"} == {k: v for k, v in b.items() if k != "seconds"}
     with pytest.raises(KeyError):
@@ -243,7 +243,7 @@ def test_cli_fuzz_exit_codes_and_trace(tmp_path: Path) -> None:
     assert trace.exists()
     replayed = _cli("trace", "replay", str(trace))
     assert replayed.returncode == 1 and "impl: bases_agree violated" in replayed.stdout
-    r = _cli("fuzz", "--impl-mutant", "journal_location_ignores_header", "--quiet", "--out", str(tmp_path),
+    r = _cli("fuzz", "--impl-mutant", "record_crc_omits_marker_name", "--quiet", "--out", str(tmp_path),
              "--shrinks", "0")
     assert r.returncode == 1, r.stdout + r.stderr
     assert "impl and model diverge" in r.stdout and "first divergent field: journal" in r.stdout

@@ -16,6 +16,7 @@ from pitmirror.checkers.symbolic.houdini import (
     holds_on,
     houdini,
     infer,
+    minimise,
     reachable_states,
 )
 from pitmirror.model.config import Bounds
@@ -61,6 +62,25 @@ def test_fixpoint_drops_what_a_step_breaks() -> None:
     inv, queries = houdini(enc, [keep, bounded], timeout_ms=60_000)
     assert [c.text for c in inv] == ["next_seq >= 0"]
     assert queries >= 2
+
+
+def test_minimise_keeps_what_the_goal_and_its_steps_need() -> None:
+    """``history in seq order`` is kept by an append only because each new entry's seq is above every old one
+    (``every history.seq < next_seq``): the core of the goal alone is the goal, the step's core adds the bound,
+    and the unrelated conjuncts go. What is left is still inductive."""
+    enc = Encoding(ONE, unbounded=True)
+    by_text = {c.text: c for c in candidates(enc)}
+    texts = ["every history.seq < next_seq", "every history.seq <= next_seq", "history in seq order",
+             "base_seq <= replica_base_seq", "remote_recovery_id <= recoveries_started"]
+    inv, _ = houdini(enc, [by_text[t] for t in texts], timeout_ms=60_000)
+    assert [c.text for c in inv] == texts  # inductive as a whole
+    goal = by_text["history in seq order"]
+    kept, queries = minimise(enc, inv, [goal.pred], timeout_ms=60_000)
+    # Z3's cores need not be smallest (the weaker ``<=`` may stay), but the unrelated ones must go
+    assert {"every history.seq < next_seq", "history in seq order"} <= {c.text for c in kept} <= set(texts[:3])
+    assert queries > 1
+    again, _ = houdini(enc, kept, timeout_ms=60_000)
+    assert again == kept
 
 
 def test_infer_usage_errors(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:

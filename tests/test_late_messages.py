@@ -23,6 +23,7 @@ from pitmirror.model.actions import (
     StartResync,
     SwapTimeout,
     SwapVolumes,
+    SwitchHostLun,
 )
 from pitmirror.model.config import PRESETS, Bounds
 from pitmirror.model.protocol import MirrorModel
@@ -66,7 +67,8 @@ def test_a_late_write_after_the_resync_is_dropped(mutant: str | None) -> None:
 def test_a_late_recover_request_after_the_resync_does_not_swap_again(mutant: str | None) -> None:
     bounds = ONLY_LATE.with_(recovery_kind=RecoveryKind.SWAP, mutant=mutant)
     steps = [HostWrite(0, 1), Deliver(MirrorWrite(1, 0, 1)), Deliver(MirrorAck(1)),
-             StartRecovery(0, RecoveryKind.SWAP), SwapTimeout(), SwapVolumes(), FinishRecovery(), StartResync(),
+             StartRecovery(0, RecoveryKind.SWAP), SwapTimeout(), SwapVolumes(), SwitchHostLun(), FinishRecovery(),
+             StartResync(),
              FinishResync(), HostWrite(1, 1), Deliver(MirrorWrite(3, 1, 1)), Deliver(RecoverRequest(1, 0))]
     s = _run(bounds, steps)
     assert s.premature_timeouts == 1 and s.remote_recovery_id == 1

@@ -139,6 +139,8 @@ CHANGED_STEP: dict[str, tuple[str, ...]] = {
     "crash_restores_blocks_from_base": ("CrashArray",),
     "remote_accepts_stale_messages": ("Deliver[MIRROR_WRITE]", "Deliver[RECOVER_REQUEST]"),
     "remote_writes_ahead_of_gap": ("Deliver[MIRROR_WRITE]",),
+    "journal_location_ignores_header": ("HostWrite", "SetMarker", "RecoveryWrite", "PersistJournal"),
+    "swap_updates_lun_map_last_without_intent": ("CrashArray",),
     "torn_multiblock_write": ("CrashMidWrite",),
     "torn_remote_apply": ("CrashMidApply",),
 }

@@ -99,6 +99,30 @@ def test_worker_pool_gives_the_same_answers_as_one_process() -> None:
     assert {(d.obligation, d.result) for d in one} == {(d.obligation, d.result) for d in two}
 
 
+def test_obligations_held_for_a_smaller_q_are_not_asked_again() -> None:
+    # journal_well_formed's Q is part of replay_is_point_in_time's: proved first on one discharger, its
+    # obligations are reused, and only replay's own conjuncts are asked; the other way round nothing is reused
+    # (more hypotheses do not imply fewer)
+    def asked(order: tuple[str, ...]) -> dict[str, list[Discharged]]:
+        un = Unroller(ONE_BLOCK)
+        out: dict[str, list[Discharged]] = {}
+        with Discharger(1) as discharger:
+            for name in order:
+                seen = out.setdefault(name, [])
+                o = induction(un, BY_NAME[name], support(name, ONE_BLOCK.recovery_kind), 1, discharger=discharger,
+                              on_obligation=lambda d, n, total, seen=seen: seen.append(d))
+                assert o.verdict == "proved"
+        return out
+
+    small = ("journal_well_formed", *support("journal_well_formed", ONE_BLOCK.recovery_kind), "well_formed")
+    after = asked(("journal_well_formed", "replay_is_point_in_time"))
+    alone = asked(("replay_is_point_in_time", "journal_well_formed"))
+    assert {d.obligation for d in after["replay_is_point_in_time"]} == {
+        d.obligation for d in alone["replay_is_point_in_time"] if d.obligation.conjunct not in small}
+    assert len(after["replay_is_point_in_time"]) < len(alone["replay_is_point_in_time"])
+    assert len(alone["journal_well_formed"]) == len(after["journal_well_formed"])
+
+
 @pytest.mark.parametrize(("mutant", "name", "blamed"), [
     ("skip_journal", "journal_well_formed", None),  # the base case reaches the violation within k = 2
     ("remote_applies_in_arrival_order", "mirror_consistent", "Deliver[MIRROR_WRITE] and breaks mirror_consistent"),

@@ -48,6 +48,7 @@ def run_infer(base: Bounds, kinds: tuple[RecoveryKind, ...], props: list[str], t
             runs.append({"label": kname, "checker": "z3", "bounds": b.to_json(), "mode": "houdini inference",
                          "seconds": round(sum(res.seconds.values()), 3), "complete": True,
                          "invariant": [c.text for c in res.invariant],
+                         "minimised_invariant": [c.text for c in res.minimal],
                          "results": [{"property": p, "kind": "always", "verdict": res.proved[p],
                                       "seconds": round(sum(res.seconds.values()), 3), "note": res.note}
                                      for p in props]})
@@ -66,8 +67,14 @@ def _report(res: Inference, kname: str, props: list[str], quiet: bool) -> ExitCo
     out.print(f"  {res.generated} candidates from templates, {res.filtered} hold on {res.states} reachable "
               f"states, {len(res.invariant)} conjuncts inductive after {res.rounds} solver queries "
               f"(filter {res.seconds.get('filter', 0):.1f}s, fixpoint {res.seconds.get('houdini', 0):.1f}s)")
+    if res.minimal:
+        # what the proofs need: a subset of the invariant, still inductive, found by unsat cores (minimise)
+        shown = [c for c in res.minimal if c.origin != "well_formed"]
+        out.print(f"  minimised for the properties proved: {len(shown)} conjuncts and the {len(structural)} "
+                  f"structural ones ({res.minimise_queries} queries, {res.seconds.get('minimise', 0):.1f}s)")
     if not quiet:
-        out.print(f"  inferred invariant ({kname}): {len(shown)} conjuncts, and {len(structural)} structural ones "
+        which = "minimised" if res.minimal else "inferred"
+        out.print(f"  {which} invariant ({kname}): {len(shown)} conjuncts, and {len(structural)} structural ones "
                   "(bmc.well_formed: ranges, lengths within capacity)")
         for c in shown:
             out.print(f"    {lit(c.text)}", soft_wrap=True)

@@ -254,7 +254,13 @@ def trace_show(file: Path) -> None:
               f"{len(doc['steps']) - 1} steps): {lit(p['meaning'])}"
               + (f"  \\[claims {', '.join(map(str, p['claims']))}]" if p["claims"] else ""))
     cfg = doc["config"]
-    out.print("bounds: " + lit(", ".join(f"{k}={_brief(v)}" for k, v in cfg.items() if v is not None)))
+    if tr.is_proof_system(doc):
+        # the budgets and the value range of the config do not bound the proof system: do not show them
+        kept = ("blocks", "concurrency", "journal_capacity", "recovery_kind", "mutant")
+        out.print("system: the unbounded proof system (no budgets; values and sequence numbers any integers), "
+                  + lit(", ".join(f"{k}={_brief(cfg[k])}" for k in kept if cfg.get(k) is not None)))
+    else:
+        out.print("bounds: " + lit(", ".join(f"{k}={_brief(v)}" for k, v in cfg.items() if v is not None)))
     table = Table(show_lines=False, pad_edge=False)
     table.add_column("step", justify="right")
     table.add_column("who")

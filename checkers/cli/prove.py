@@ -207,7 +207,10 @@ class _Run:
         with Ticker(self.quiet) as ticker:
             if not self.induction:
                 self._bmc_together(un, sym, ticker, kname)
-            for p in self.props if self.induction else ():
+            # fewest invariants first: the obligations they discharge are reused by the proofs whose Q contains
+            # theirs (``HeldObligations``); the table keeps the catalogue's order
+            order = sorted(self.props, key=lambda p: len(invariant_support(p.name, b.recovery_kind, self.unbounded)))
+            for p in order if self.induction else ():
                 update = ticker.task(f"{p.name} ({kname})")
                 where = f"pair {self.pairs_done + 1} of {self.pairs_total}"
                 report = self._depth_reporter(ticker, update, where)
@@ -229,6 +232,8 @@ class _Run:
                                         on_obligation)
                 self.outcomes.append(o)
                 self.pairs_done += 1
+        if self.induction:
+            self.outcomes.sort(key=lambda o: self.props.index(o.prop))
         self.table()
 
     def _depth_reporter(self, ticker: Ticker, update: Callable[..., None], where: str) -> Callable[[DepthReport], None]:
@@ -283,7 +288,8 @@ class _Run:
                     style, self.status = "bold red", ExitCode.VIOLATED
             elif o.verdict == "not proved":
                 path = self.out_dir / f"z3-cti-{b.mutant or 'correct'}-{kname}-{o.prop.name}.json"
-                Trace("z3", b, o.prop, "possibly-unreachable", o.steps, note=o.note).write(path)
+                Trace("z3", b, o.prop, "possibly-unreachable", o.steps, note=o.note,
+                      system="proof" if self.unbounded else "checked").write(path)
                 verdict, style = "not proved (possibly-unreachable CTI)", "yellow"
                 self.status = worst(self.status, ExitCode.INCONCLUSIVE)
             elif o.verdict == "holds":

@@ -135,7 +135,7 @@ def machine_class(config: FuzzConfig, recorder: Recorder) -> type[ConformanceMac
     name = f"ConformanceMachine_{who}_{config.bounds.recovery_kind.name.lower()}"
     cls = type(name, (ConformanceMachine,), {
         "bounds": config.bounds, "recorder": recorder, "check_enabled_sets": config.check_enabled,
-        "impl_mutant": config.impl_mutant, "verdicts": {},
+        "impl_mutant": config.impl_mutant, "facts": {},
         "checked": set(), "max_steps": config.steps,
     })
     return hypothesis_seed(config.seed)(cls)

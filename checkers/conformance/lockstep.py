@@ -26,6 +26,7 @@ the first step where they diverge, or which property fails at which step, on the
 from __future__ import annotations
 
 import functools
+import operator
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from enum import IntEnum
@@ -33,7 +34,14 @@ from typing import Any
 
 from pitmirror.checkers.traces import trace as tr
 from pitmirror.impl import ScsiError
-from pitmirror.impl.abstraction import abstract_state, buffered_tuple, in_flight_tuple, message_tuple, record_tuple
+from pitmirror.impl.abstraction import (
+    abstract_state,
+    buffered_tuple,
+    in_flight_tuple,
+    message_tuple,
+    record_tuple,
+    volume_identities,
+)
 from pitmirror.impl.actions import Action as ImplAction
 from pitmirror.impl.blocks import BLOCK_SIZE, value_of_block
 from pitmirror.impl.errors import JournalRecordError
@@ -69,6 +77,7 @@ from pitmirror.spec.state import (
     RecoveryKind,
     RemoteSwapStatus,
     State,
+    Volume,
     pending_host_writes,
     recovery_active,
 )
@@ -123,6 +132,38 @@ def _model_args(a: Action) -> dict[str, Any]:
 def _impl_key(a: ImplAction) -> tuple[str, Any]:
     """``_key`` of an impl action, computed once per action."""
     return _key(a.name, a.to_json()["args"])
+
+
+#: Every action key seen, numbered: ``check_enabled`` compares sets of these numbers, which hash at once,
+#: rather than sets of nested key tuples, hashed again at every step. Both sides' keys share the numbering.
+#: (Finite: a run's actions are bounded by its bounds.)
+_CODES: dict[tuple[str, Any], int] = {}
+_KEYS: list[tuple[str, Any]] = []  # code -> key
+#: id(impl action) -> (that action, its code): the impl lists the same action objects step after step
+#: (``impl.driver`` makes each once), and its dataclass hash is computed in Python at every lookup. The
+#: action is kept, so an id is not reused while its entry lives, and an entry is used only for its object.
+_IMPL_CODES: dict[int, tuple[ImplAction, int]] = {}
+
+
+def _code(key: tuple[str, Any]) -> int:
+    """The number of ``key`` (numbered when first seen)."""
+    code = _CODES.get(key)
+    if code is None:
+        code = _CODES[key] = len(_KEYS)
+        _KEYS.append(key)
+    return code
+
+
+def _impl_code(a: ImplAction) -> int:
+    """``_code(_impl_key(a))``, found by the object's identity."""
+    hit = _IMPL_CODES.get(id(a))
+    if hit is not None and hit[0] is a:
+        return hit[1]
+    if len(_IMPL_CODES) > _MEMO:
+        _IMPL_CODES.clear()
+    code = _code(_impl_key(a))
+    _IMPL_CODES[id(a)] = (a, code)
+    return code
 
 
 def _show_key(key: tuple[str, Any]) -> str:
@@ -279,12 +320,38 @@ class ImplViewer:
             "remote_applied_seq": r.applied_seq,
             "remote_buffer": tuple(sorted(buffered_tuple(m) for m in r.buffer)),
             "remote_recovery_id": r.jfmt.last_recovery_id,
+            "journal_locations": tuple(e.location for e in a.log.entries),
+            "journal_next_free": a.log.next_free,
+            "journal_sectors": a.log.size,
+            **volume_identities(system),
         }
 
 
 def differences(impl: dict[str, Any], model: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
     """``field -> (impl, model)`` for every compared field that differs (a missing field differs too)."""
     return {f: (impl.get(f), model.get(f)) for f in COMPARED_FIELDS if impl.get(f) != model.get(f)}
+
+
+#: The compared fields a state holds as the impl's view gives them (all but the two ``model_view`` reshapes):
+#: read from a view and from a state in one C call each, for the equality test after every step.
+_SAME_SHAPE = tuple(f for f in COMPARED_FIELDS if f not in ("recovery", "remote_buffer"))
+_from_view = operator.itemgetter(*_SAME_SHAPE)
+_from_state = operator.itemgetter(*(State._fields.index(f) for f in _SAME_SHAPE))
+
+
+def conforms(impl: dict[str, Any], s: State) -> bool:
+    """Whether ``differences(impl, model_view(s))`` is empty, found without building ``model_view``: this
+    runs after every fuzz step, and the states agree at nearly all of them."""
+    try:
+        if _from_view(impl) != _from_state(s):
+            return False
+    except KeyError:
+        return False  # a field missing from the view: ``differences`` decides
+    r = s.recovery
+    if (None if r is None else (r.recovery_id, r.kind, r.target, r.a_swapped, r.remote_status)) \
+            != impl.get("recovery"):
+        return False
+    return bool(impl.get("remote_buffer") == tuple(sorted(s.remote_buffer)))
 
 
 def describe(diff: dict[str, tuple[Any, Any]]) -> str:
@@ -320,7 +387,17 @@ def impl_state(system: MirroredSystem, ghost: State, view: dict[str, Any] | None
         replica_base=v["replica_base"], replica_base_seq=v["replica_base_seq"],
         remote_journal=records(v["remote_journal"]), remote_applied_seq=v["remote_applied_seq"],
         remote_buffer=records(v["remote_buffer"]), remote_recovery_id=v["remote_recovery_id"],
+        journal_locations=v["journal_locations"], journal_next_free=v["journal_next_free"],
+        journal_sectors=v["journal_sectors"],
+        primary_volume=_volume(v["primary_volume"]), host_lun=_volume(v["host_lun"]),
+        lun_switch_pending=v["lun_switch_pending"], secondary_volume=_volume(v["secondary_volume"]),
     )
+
+
+def _volume(i: int) -> Volume:
+    """The impl's volume index as a ``Volume``; the spare (2, no model volume) is kept as it is, so the
+    spec's predicates see it differ from both."""
+    return Volume(i) if i in (0, 1) else i  # type: ignore[return-value]
 
 
 # --- building an impl for bounds, and speaking its actions -------------------------------------------------
@@ -357,6 +434,27 @@ def safety_properties(bounds: Bounds) -> tuple[list[Property], list[tuple[Proper
 
 # --- the lockstep runner ----------------------------------------------------------------------------------
 
+#: ``Lockstep.facts`` is cleared when it grows past this many states (a long run's memory stays bounded)
+_FACTS = 200_000
+
+
+class StateFacts:
+    """What one model state alone decides, worked out at most once per state: the model's enabled actions
+    and the successors of those taken, their keys (``check_enabled``), the budgets spent, the last impl
+    action list found to match, and ``derived``, a caller's own memo of what it derives from the state (the
+    fuzzer's step menu and property verdicts). Valid for one bounds (mutant and recovery kind included)."""
+
+    __slots__ = ("derived", "enabled", "impl_matched", "keys", "spent", "state", "successors")
+
+    def __init__(self, state: State, enabled: list[Action]) -> None:
+        self.state, self.enabled = state, enabled
+        self.keys: frozenset[int] | None = None  # the enabled actions' keys, numbered (``_code``)
+        self.spent: tuple[str, ...] | None = None
+        self.impl_matched: list[ImplAction] | None = None
+        self.derived: dict[Any, Any] = {}
+        self.successors: dict[Action, State] = {}  # action -> the model's next state
+
+
 
 @dataclass
 class Lockstep:
@@ -371,11 +469,13 @@ class Lockstep:
     system: MirroredSystem = field(init=False)
     state: State = field(init=False)
     steps: list[tuple[Action | None, State]] = field(init=False)
+    #: model state -> what depends on it alone (``StateFacts``); a caller running many lockstep pairs on the
+    #: same bounds (the fuzzer's examples, which share their beginnings) passes one dict to them all
+    facts: dict[State, StateFacts] = field(default_factory=dict)
     _view: tuple[int, dict[str, Any]] | None = field(init=False, default=None)
     _viewer: ImplViewer = field(init=False)
-    _enabled: tuple[State, list[Action]] | None = field(init=False, default=None)
+    _facts: StateFacts | None = field(init=False, default=None)  # ``facts`` of ``state``, once looked up
     _conforms_at: int = field(init=False, default=-1)  # the step whose views were last found equal
-    _keys: tuple[State, set[tuple[str, Any]]] | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         self.model = MirrorModel(self.bounds)
@@ -392,11 +492,22 @@ class Lockstep:
         """The index of the last step taken (0: the initial state)."""
         return len(self.steps) - 1
 
+    def state_facts(self) -> StateFacts:
+        """What the current model state alone decides (``StateFacts``), looked up once per step and computed
+        once per state of ``facts``."""
+        f = self._facts
+        if f is None or f.state is not self.state:
+            f = self.facts.get(self.state)
+            if f is None:
+                if len(self.facts) > _FACTS:
+                    self.facts.clear()
+                f = self.facts[self.state] = StateFacts(self.state, self.model.actions(self.state))
+            self._facts = f
+        return f
+
     def enabled(self) -> list[Action]:
         """The model's enabled actions: what both sides must be able to do now (computed once per state)."""
-        if self._enabled is None or self._enabled[0] is not self.state:
-            self._enabled = (self.state, self.model.actions(self.state))
-        return self._enabled[1]
+        return self.state_facts().enabled
 
     def view(self) -> dict[str, Any]:
         """The impl's view (``ImplViewer``: equal to ``impl_view``), computed once per step: only a step
@@ -409,9 +520,14 @@ class Lockstep:
         """Take ``a`` on the model (it must be enabled there) and on the impl (``system.apply(a)``, or
         ``request``: the same step asked another way, e.g. a recovery to a marker by name); an impl refusal
         is a divergence. The states are compared by ``check_conforms``, not here."""
-        if a not in self.enabled():
+        f = self.state_facts()
+        # by identity first: a fuzzer's step is one of these very objects (``in`` would compare each field)
+        if not any(e is a for e in f.enabled) and a not in f.enabled:
             raise ValueError(f"{a!r} is not enabled in the model")
-        self.state = self.model.next_state(self.state, a)
+        nxt = f.successors.get(a)
+        if nxt is None:
+            nxt = f.successors[a] = self.model.next_state(self.state, a)
+        self.state = nxt
         self.steps.append((a, self.state))
         try:
             if request is None:
@@ -424,7 +540,8 @@ class Lockstep:
 
     def check_conforms(self) -> None:
         """abstraction(impl) == the model state's non-ghost, non-budget fields; else name the fields."""
-        diff = differences(self.view(), model_view(self.state))
+        view = self.view()
+        diff = {} if conforms(view, self.state) else differences(view, model_view(self.state))
         if diff:
             why = "".join(f"; untrusted: {u}" for u in self._viewer.unreadable)
             raise ConformanceError(self.step_index, f"after {self.steps[-1][0]!r}: {describe(diff)}{why}",
@@ -434,28 +551,31 @@ class Lockstep:
     def check_enabled(self) -> None:
         """The impl enables exactly the model's actions, once the model's budgets are applied to it.
         Compared by name and JSON arguments (both sides speak the trace format), which is cheaper than
-        rebuilding model action objects: this runs after every fuzz step. The model's side is keyed once
-        per state; the impl is not asked for the actions whose budget is spent (it would list them, and
-        they would be dropped: a recovery's targets cost it an image each)."""
-        s = self.state
-        spent = [name for name in _BUDGETED if not self.model.within_budget(s, name)]
+        rebuilding model action objects: this runs after every fuzz step. The model's side (its keys, the
+        budgets spent) is worked out once per state; the impl is not asked for the actions whose budget is
+        spent (it would list them, and they would be dropped: a recovery's targets cost it an image each).
+        An impl list equal to one already found to match in this model state matches again (the filter
+        below depends on the model state and the actions only), so it is not keyed again."""
+        s, f = self.state, self.state_facts()
+        if f.spent is None:
+            f.spent = tuple(name for name in _BUDGETED if not self.model.within_budget(s, name))
+        listed = self.system.enabled_actions(without=f.spent)
+        if listed == f.impl_matched:
+            return
         impl = set()
-        for ia in self.system.enabled_actions(without=spent):
+        for ia in listed:
             if ia.name in _TIMEOUT_NAMES and not self.model.within_budget(s, _as_model_action(ia)):
                 continue  # a premature timeout, and that budget is spent
-            impl.add(_impl_key(ia))
-        model = self._model_keys()
+            impl.add(_impl_code(ia))
+        if f.keys is None:
+            f.keys = frozenset(_code(_model_key(a)) for a in f.enabled)
+        model = f.keys
         if model != impl:
-            only_m = ", ".join(sorted(map(_show_key, model - impl))) or "-"
-            only_i = ", ".join(sorted(map(_show_key, impl - model))) or "-"
+            only_m = ", ".join(sorted(_show_key(_KEYS[c]) for c in model - impl)) or "-"
+            only_i = ", ".join(sorted(_show_key(_KEYS[c]) for c in impl - model)) or "-"
             raise ConformanceError(self.step_index, f"enabled actions differ: only the model enables {only_m}; "
                                                     f"only the impl enables {only_i}", ("enabled",))
-
-    def _model_keys(self) -> set[tuple[str, Any]]:
-        """``_model_key`` of every action the model enables now (computed once per state)."""
-        if self._keys is None or self._keys[0] is not self.state:
-            self._keys = (self.state, {_model_key(a) for a in self.enabled()})
-        return self._keys[1]
+        f.impl_matched = listed
 
     def violated(self, props: Iterable[Property]) -> list[tuple[Property, str]]:
         """The properties violated now: on the model's state, then on the impl's (``impl_state``). When

@@ -27,7 +27,7 @@ import pickle
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import ClassVar, NamedTuple
 
 from hypothesis import note
 from hypothesis import strategies as st
@@ -38,6 +38,7 @@ from pitmirror.checkers.conformance.lockstep import (
     ConformanceError,
     Lockstep,
     PropertyViolation,
+    StateFacts,
     power_cut_write,
     safety_properties,
 )
@@ -47,13 +48,25 @@ from pitmirror.impl.errors import LbaOutOfRange, RecoveryInProgress, ScsiError, 
 from pitmirror.impl.system import MirroredSystem
 from pitmirror.model.actions import Action, CrashArray, HostWrite, StartRecovery
 from pitmirror.model.config import Bounds
-from pitmirror.spec.properties import Property
 from pitmirror.spec.state import FencePolicy, PairState, State, pending_host_writes, recovery_active
 
 #: The bad requests of the ``bad_request`` rule.
 BAD_REQUESTS = ("write_lba", "read_lba", "recovery_target", "unknown_marker", "write_during_recovery")
 #: At most this many steps per drain; the correct protocol settles in far fewer at any bound in RANGES.
 DRAIN_LIMIT = 200
+#: The key of a state's property verdicts among its ``StateFacts.derived`` (the step menus are keyed by swarm)
+_VERDICTS = "verdicts"
+
+
+class Menu(NamedTuple):
+    """What a step may be in one model state, for one example's swarm (``ConformanceMachine.offered``):
+    worked out once per state and swarm, since states recur across a run's examples."""
+
+    offered: dict[StepKind, list[Action]]  # the kinds offered now (KINDS order), with their instances
+    direct: dict[StepKind, list[Action]]  # the model action kinds a drawn number takes at once: on, enabled
+    weights: dict[str, int]  # the phase's weights
+    wheel: tuple[int, ...]  # the phase's wheel
+    total: int  # the offered kinds' total weight
 
 
 @dataclass
@@ -121,8 +134,10 @@ class ConformanceMachine(RuleBasedStateMachine):
     recorder: ClassVar[Recorder] = Recorder()
     check_enabled_sets: ClassVar[bool] = True
     impl_mutant: ClassVar[str | None] = None
-    #: model state -> the checked properties it violates (states recur across examples: shared prefixes)
-    verdicts: ClassVar[dict[State, list[Property]]] = {}
+    #: model state -> what it alone decides (``Lockstep.facts``: enabled actions, the step menu per swarm,
+    #: the checked properties it violates), shared by the run's examples, whose states recur (shared
+    #: beginnings). One run, one bounds: ``machine_class`` gives each run its own.
+    facts: ClassVar[dict[State, StateFacts]] = {}
     #: the runs already checked, step by step (``prefix``): Hypothesis's examples share their beginnings
     checked: ClassVar[set[int]] = set()
     #: the step numbers an example uses at most (the run's ``steps``; the last batch is cut to fit)
@@ -157,6 +172,18 @@ class ConformanceMachine(RuleBasedStateMachine):
     def offered(self) -> list[tuple[StepKind, list[Action]]]:
         """The kinds that can be taken now, with their enabled instances (none for the machine's own
         rules), swarm-switched kinds left out unless nothing else is possible."""
+        return list(self._menu().offered.items())
+
+    def _menu(self) -> Menu:
+        """This state's ``Menu`` for this example's swarm: a function of the two (and of the run's bounds),
+        so made once per run for each (the states recur across examples)."""
+        derived = self.run.state_facts().derived
+        menu = derived.get(self.off)
+        if menu is None:
+            menu = derived[self.off] = self._make_menu()
+        return menu
+
+    def _make_menu(self) -> Menu:
         s, enabled = self.run.state, self.run.enabled()
         by_class: dict[type[Action], list[Action]] = {}
         for a in enabled:
@@ -173,16 +200,12 @@ class ConformanceMachine(RuleBasedStateMachine):
             elif k.name != "Drain" or pending_host_writes(s) or recovery_active(s):
                 out.append((k, []))
         on = [(k, acts) for k, acts in out if k.name not in self.off]
-        return on or out
-
-    def _instances(self, k: StepKind) -> list[Action] | None:
-        """The enabled instances of model action kind ``k`` when ``offered`` would offer it, else None
-        (``offered``'s answer for that one kind, without listing every kind: most steps land on a kind
-        that is offered). The machine's own kinds always go through ``offered``."""
-        if k.action is None or k.name in self.off:
-            return None  # a switched-off kind is offered only when nothing else is: offered decides
-        acts = [a for a in self.run.enabled() if type(a) is k.action]
-        return acts or None
+        offered = dict(on or out)
+        weights, wheel = PHASES[2 if s.recovery is not None else 3 if s.pair_state != PairState.PAIR and s.path_up
+                                else 1 if len(s.journal) >= 2 else 0]
+        # a drawn action kind is taken at once when it has instances and the swarm left it on
+        direct = {k: acts for k, acts in out if k.action is not None and k.name not in self.off}
+        return Menu(offered, direct, weights, wheel, sum(weights[k.name] for k in offered))
 
     def take(self, a: Action) -> None:
         """Take one enabled model action on both sides."""
@@ -224,7 +247,7 @@ class ConformanceMachine(RuleBasedStateMachine):
         fence = fences[0] if len(fences) == 1 else data.draw(st.sampled_from(fences), label="fence_policy")
         draws = data.draw(st.lists(st.integers(0, 3), min_size=len(SWARM), max_size=len(SWARM)), label="swarm")
         self.off = frozenset(k for (k, at), d in zip(SWARM.items(), draws, strict=True) if d >= at)
-        self._run = Lockstep(self.bounds, fence, impl_mutant=self.impl_mutant)
+        self._run = Lockstep(self.bounds, fence, impl_mutant=self.impl_mutant, facts=type(self).facts)
         self.prefix = hash((int(fence), *draws))  # ints only: the same chain in every process
         self.check()  # the initial states agree
 
@@ -261,17 +284,14 @@ class ConformanceMachine(RuleBasedStateMachine):
         the first kind offered (``KINDS``' order: what lets the protocol settle), the first instance in the
         model's order. In Hypothesis's ``final`` run, ``note`` prints the step in the protocol's words in
         the reproduction of a failure."""
-        s = self.run.state
-        weights, wheel = PHASES[2 if s.recovery is not None else 3 if s.pair_state != PairState.PAIR and s.path_up
-                                else 1 if len(s.journal) >= 2 else 0]
+        menu = self._menu()
         choice = spread(choice)
-        k, rest = KINDS[wheel[choice % WHEEL]], choice // WHEEL
-        acts = self._instances(k)
+        k, rest = KINDS[menu.wheel[choice % WHEEL]], choice // WHEEL
+        acts = menu.direct.get(k)
         if acts is None:
-            offered = dict(self.offered())
+            offered, weights = menu.offered, menu.weights
             if k not in offered:  # the rest of the number picks among the offered kinds by weight
-                total = sum(weights[o.name] for o in offered)
-                r, rest = rest % total, rest // total
+                r, rest = rest % menu.total, rest // menu.total
                 for k in offered:
                     r -= weights[k.name]
                     if r < 0:
@@ -409,12 +429,10 @@ class ConformanceMachine(RuleBasedStateMachine):
                 run.check_enabled()
         except ConformanceError as e:
             self._fail(e)
-        verdicts = type(self).verdicts
-        broken = verdicts.get(run.state)
+        derived = run.state_facts().derived
+        broken = derived.get(_VERDICTS)
         if broken is None:
-            if len(verdicts) > 200_000:
-                verdicts.clear()
-            broken = verdicts[run.state] = [p for p in self.props if not p.predicate(run.state)]
+            broken = derived[_VERDICTS] = [p for p in self.props if not p.predicate(run.state)]
         if broken:
             self._fail(PropertyViolation(broken[0], run.step_index, "model"))
 
@@ -423,4 +441,4 @@ class ConformanceMachine(RuleBasedStateMachine):
         type(self).recorder.example_done()
 
 
-__all__ = ["BAD_REQUESTS", "DRAIN_LIMIT", "ConformanceMachine", "Recorder"]
+__all__ = ["BAD_REQUESTS", "DRAIN_LIMIT", "ConformanceMachine", "Menu", "Recorder"]

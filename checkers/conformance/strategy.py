@@ -38,7 +38,8 @@ def _k(action: type[Action]) -> StepKind:
 #: shrunk to 0 lets the protocol settle whenever it can, and starts something new only when it cannot.
 #: The action kinds are exactly ``spec.actions``' (checked at import): the order is the fuzzer's own tuning.
 SHRINK_ORDER: tuple[str, ...] = (
-    "Deliver", "RecoveryWrite", "SwapVolumes", "FinishRecovery", "RepairPath", "MirrorTimeout", "SwapTimeout",
+    "Deliver", "RecoveryWrite", "SwapVolumes", "SwitchHostLun", "FinishRecovery", "RepairPath", "MirrorTimeout",
+    "SwapTimeout",
     "StartResync", "FinishResync", "PersistJournal", "Checkpoint", "HostWrite", "StartRecovery", "SetMarker",
     "RemoteCheckpoint", "FailPath", "LoseMessage", "DuplicateMessage", "CrashArray", "CrashMidWrite",
     "CrashMidApply",
@@ -54,7 +55,8 @@ KINDS: tuple[StepKind, ...] = (
 #: steps weigh most), and what settles a fault (repair, timeouts, resync) is likely once it is possible.
 BASE_WEIGHTS: dict[str, int] = {
     "HostWrite": 4, "Deliver": 6, "Checkpoint": 2, "StartRecovery": 1, "RecoveryWrite": 8, "SwapVolumes": 8,
-    "FinishRecovery": 8, "SetMarker": 1, "FailPath": 1, "RepairPath": 4, "LoseMessage": 1, "DuplicateMessage": 1,
+    "SwitchHostLun": 8, "FinishRecovery": 8, "SetMarker": 1, "FailPath": 1, "RepairPath": 4, "LoseMessage": 1,
+    "DuplicateMessage": 1,
     "MirrorTimeout": 4, "SwapTimeout": 4, "CrashArray": 1, "StartResync": 4, "FinishResync": 4,
     "RemoteCheckpoint": 2, "PersistJournal": 2, "HostRead": 1, "BadRequest": 1, "Drain": 1, "PowerCut": 6,
     "CrashMidWrite": 1, "CrashMidApply": 1,

@@ -63,6 +63,7 @@ from pitmirror.checkers.symbolic.encoding import Encoding
 from pitmirror.checkers.symbolic.terms import SV, CapacityError
 from pitmirror.model.actions import Action
 from pitmirror.model.protocol import MirrorModel
+from pitmirror.spec.fields import CONSTANT_FIELDS
 from pitmirror.spec.interface import event_of
 from pitmirror.spec.properties import Kind, Property
 from pitmirror.spec.state import State
@@ -156,7 +157,9 @@ class FrontierChecker:
         self.enc = Encoding(model.bounds)
         self.lay = self.enc.lay
         # every slot is a sequence number, a count, a length, a value, an lba or an enum: all below this
-        widest = max(self.lay.maxseq + 2, self.lay.vmax, *self.lay.caps.values(), model.bounds.host_writes + 1)
+        # (journal locations are below the journal ring's size, which sits in a slot too)
+        widest = max(self.lay.maxseq + 2, self.lay.vmax, *self.lay.caps.values(), model.bounds.host_writes + 1,
+                     *(getattr(model.init_states()[0], f) for f in CONSTANT_FIELDS))
         if widest > np.iinfo(DTYPE).max:
             raise ValueError(f"bounds {model.bounds} need slots up to {widest}: too wide for {DTYPE.__name__}")
         self.sym = RowSymmetry(self.lay, model.bounds.values, enabled=symmetry)

@@ -39,7 +39,7 @@ ENTRY_SEQUENCES = (*_BY_CONTENT[Content.RECORDS], *_BY_CONTENT[Content.IN_FLIGHT
 #: bounded sequences that are multisets the model keeps sorted (``_sorted_records``, ``_path``)
 SORTED_SEQUENCES = (*_BY_CONTENT[Content.RECORD_MULTISET], *_BY_CONTENT[Content.MESSAGES])
 #: the State fields renamed above (tests/test_frontier.py: exactly those ``model.symmetry`` renames)
-RENAMED_FIELDS = {f.name for f in FIELDS if f.content is not Content.SCALAR}
+RENAMED_FIELDS = {f.name for f in FIELDS if f.content.block_indexed}
 
 MW = int(MessageKind.MIRROR_WRITE)
 _KEY_BASE = 128  # every field of a path message or record is in -1 .. 126 at any bounds RANGES allows

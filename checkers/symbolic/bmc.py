@@ -46,6 +46,7 @@ from pitmirror.model.actions import Action
 from pitmirror.model.config import RANGES, Bounds
 from pitmirror.model.protocol import MirrorModel
 from pitmirror.spec.fields import BY_NAME as FIELD
+from pitmirror.spec.fields import CONSTANT_FIELDS, Content
 from pitmirror.spec.properties import Property
 from pitmirror.spec.state import MARKER, State
 
@@ -222,6 +223,9 @@ def well_formed(enc: Encoding, s: SV) -> Term:
                                                                    lay.value_ok(slot[3]))))
                 out.append(implies(conj(i < n, slot[0] != 0), slot[3] == 0))
                 continue
+            if FIELD[q].content is Content.LOCATIONS:
+                out.append(implies(i < n, slot[0] >= 0))  # a sector; the property bounds it by the ring
+                continue
             # every entry but a message starts (seq, lba, value); what follows is a flag or an enum
             out.append(implies(i < n, conj(slot[1] >= MARKER, slot[1] < lay.nb, lay.value_ok(slot[2]),
                                            slot[0] >= 0)))
@@ -238,6 +242,10 @@ def well_formed(enc: Encoding, s: SV) -> Term:
             if f != "kind":  # pinned to the run's kind above
                 domain(s[f"{r}.{f}"], hi)
         out.extend(lay.value_ok(x) for x in s.vol(f"{r}.target_image") + s.vol(f"{r}.start_image"))
+    # a constant of the configuration keeps its initial value (every initial state has the same): no step
+    # changes it, which this conjunct, proved like the rest, makes an obligation
+    init = enc.init_vectors()[0]
+    out.extend(s[f] == init[f] for f in CONSTANT_FIELDS)
     rng(s["retired_image.present"], 0, 1)
     out.append(implies(s["retired_image.present"] == 0, all_of(x == 0 for x in s.vol("retired_image"))))
     out.extend(lay.value_ok(x) for x in s.vol("retired_image"))

@@ -106,12 +106,15 @@ from pitmirror.model.actions import (
     StartResync,
     SwapTimeout,
     SwapVolumes,
+    SwitchHostLun,
 )
 from pitmirror.model.config import Bounds
 from pitmirror.model.protocol import MirrorModel
 from pitmirror.spec import actions as spec_actions
 from pitmirror.spec.state import (
     MARKER,
+    MARKER_RECORD_SECTORS,
+    RECORD_FRAME_SECTORS,
     FencePolicy,
     MessageKind,
     RecoveryKind,
@@ -257,6 +260,28 @@ class Encoding(SpecTerms):
                     neg(conj(s["pair_state"] == SUSPENDED, s["fence_policy"] == int(FencePolicy.DATA))),
                     in_flight_host < self.b.concurrency, self.journal_free(s) > 0)
 
+    def record_step(self, lba: Term, length: Term = 1) -> Term:
+        """``MirrorModel.record_step``: how far the next free location moves past a record of ``length`` blocks
+        to ``lba``."""
+        frame = RECORD_FRAME_SECTORS if self.mut == "journal_location_ignores_header" else 0
+        return ite(lba == MARKER, MARKER_RECORD_SECTORS - frame, RECORD_FRAME_SECTORS + length - frame)
+
+    def append_to_journal(self, s: SV, rec: Tup) -> Term:
+        """``MirrorModel._append_to_journal`` in place: the record joins J at the next free location, which
+        moves past it, wrapping at the end of the ring; returns the capacity condition."""
+        slots, n, ok = seq_append(s.slots("journal"), s.length("journal"), rec)
+        s.set_seq("journal", slots, n)
+        at = s["journal_next_free"]
+        locs, ln, ok_loc = seq_append(s.slots("journal_locations"), s.length("journal_locations"), (at,))
+        s.set_seq("journal_locations", locs, ln)
+        s["journal_next_free"] = self.wrap(s, at + self.record_step(rec[1], self.ln(rec, 3)))
+        return conj(ok, ok_loc)
+
+    @staticmethod
+    def wrap(s: SV, x: Term) -> Term:
+        """``x % journal_sectors`` for ``0 <= x < 2 * journal_sectors`` (a location plus one record's sectors)."""
+        return ite(x >= s["journal_sectors"], x - s["journal_sectors"], x)
+
     # --- small effects ---------------------------------------------------------------------------------
 
     @staticmethod
@@ -313,11 +338,17 @@ class Encoding(SpecTerms):
             s.set_seq("journal_cache", slots, n)
             ok = conj(ok, ok1)
         else:
-            slots, n, ok1 = seq_append(s.slots("journal"), s.length("journal"), rec)
-            s.set_seq("journal", slots, n)
-            ok = conj(ok, ok1)
+            ok = conj(ok, self.append_to_journal(s, rec))
         s["next_seq"] = seq if self.mut == "reuse_sequence_number" and origin == HOST else seq + 1
-        if lba != MARKER:
+        if lba != MARKER and origin == HOST:
+            # a host write goes to the volume the host-LUN map names: P, or B when a swap left the LUN behind
+            on_p = s["host_lun"] == s["primary_volume"]
+            prim, base = s.vol("primary"), s.vol("base")
+            s.set_vol("primary", [ite(on_p, x, y) for x, y in zip(store_range(prim, lba, length, value), prim,
+                                                                   strict=True)])
+            s.set_vol("base", [ite(on_p, y, x) for x, y in zip(store_range(base, lba, length, value), base,
+                                                                strict=True)])
+        elif lba != MARKER:
             s.set_vol("primary", store_range(s.vol("primary"), lba, length, value))
         if origin == HOST:
             s["recovery.host_io_during_swap"] = ite(s["recovery.present"] == 1, 1, s["recovery.host_io_during_swap"])
@@ -401,6 +432,9 @@ class Encoding(SpecTerms):
                             _fits(self._e_swap_volumes), lambda st, v: SwapVolumes()))
         out.append(Inst("FinishRecovery", self._g_finish_recovery, _fits(self._e_finish_recovery),
                         lambda st, v: FinishRecovery()))
+        if self.kind == SWAP:
+            out.append(Inst("SwitchHostLun", self._g_switch_host_lun, _fits(self._e_switch_host_lun),
+                            lambda st, v: SwitchHostLun()))
         if self.budget_left("CrashMidWrite"):
             for lba in range(nb):
                 for length in self.model.write_lengths(lba)[1:]:
@@ -638,7 +672,8 @@ class Encoding(SpecTerms):
 
         def effect(s0: SV, v: Term) -> tuple[SV, Term]:
             s = self.pre(s0)
-            before, seq = s.vol("primary"), s["next_seq"]
+            on_p, seq = s["host_lun"] == s["primary_volume"], s["next_seq"]
+            prim0, base0 = s.vol("primary"), s.vol("base")
             t, ok = self.journaled_write(s, lba, v, HOST, length)
             # not mirrored: the power failed before step 5
             ps, pn, _ = seq_remove_where(t.slots("path"), t.length("path"),
@@ -650,8 +685,10 @@ class Encoding(SpecTerms):
             self.complete_host_write(t, self.ent(seq, lba, v, HOST, 0, length=length), False, True)
             hs, hn = t.slots("history"), t.length("history")
             t.set_seq("history", [(*h[:3], ite(i == hn - 1, 0, h[3]), *h[4:]) for i, h in enumerate(hs)], hn)
-            if self.mut == "torn_multiblock_write":  # no redo from J: P keeps the first block only
-                t.set_vol("primary", store(before, lba, v))
+            if self.mut == "torn_multiblock_write":  # no redo from J: the LUN's volume keeps the first block only
+                t.set_vol("primary", [ite(on_p, x, y) for x, y in zip(store(prim0, lba, v), t.vol("primary"),
+                                                                       strict=True)])
+                t.set_vol("base", [ite(on_p, y, x) for x, y in zip(store(base0, lba, v), t.vol("base"), strict=True)])
             return self.crash(t, "A"), ok
 
         return Inst(f"CrashMidWrite[{lba}+{length}]", guard, effect,
@@ -701,6 +738,11 @@ class Encoding(SpecTerms):
         s.clear_seq("in_flight")
         s.clear_seq("journal_cache")
         s.set_vol("dirty", [1] * self.nb)
+        # the restart completes a swap caught between its two map updates, from its intent record
+        pending = s["lun_switch_pending"] == 1
+        if self.mut != "swap_updates_lun_map_last_without_intent":  # MUTANT: no intent: the switch is lost
+            s["host_lun"] = ite(pending, s["primary_volume"], s["host_lun"])
+        s["lun_switch_pending"] = 0
         was = s["pair_state"]
         t = s.copy()
         self.suspend(t)
@@ -733,8 +775,9 @@ class Encoding(SpecTerms):
         if self.mut != "checkpoint_drops_record":
             s.set_vol("base", store_range(s.vol("base"), rec[1], self.ln(rec, 3), rec[2]))
         s["base_seq"] = rec[0]
-        slots, n = seq_pop_front(s.slots("journal"), s.length("journal"))
-        s.set_seq("journal", slots, n)
+        for q in ("journal", "journal_locations"):  # the record and its entry in the journal log table
+            slots, n = seq_pop_front(s.slots(q), s.length(q))
+            s.set_seq(q, slots, n)
         if self.mut != "remote_checkpoints_alone":
             self._remote_checkpoint(s)
         return self._ghost_checkpoint(s)
@@ -765,8 +808,7 @@ class Encoding(SpecTerms):
     def _e_persist(self, s0: SV, v: Term) -> tuple[SV, Term]:
         s = self.pre(s0)
         c = s.slots("journal_cache")
-        slots, n, ok = seq_append(s.slots("journal"), s.length("journal"), c[0])
-        s.set_seq("journal", slots, n)
+        ok = self.append_to_journal(s, c[0])
         cs, cn = seq_pop_front(c, s.length("journal_cache"))
         s.set_seq("journal_cache", cs, cn)
         return s, ok
@@ -874,8 +916,11 @@ class Encoding(SpecTerms):
         s["base_seq"] = seq
         s["next_seq"] = seq + 1
         s.clear_seq("journal")
+        s.clear_seq("journal_locations")  # the table restarts empty; the next free location stays
         s["journaling_state"] = SWAPPING
         s["recovery.a_swapped"] = 1
+        s["primary_volume"] = 1 - s["primary_volume"]
+        s["lun_switch_pending"] = 1
         s.set_vol("ghost_base", img)
         s["ghost_base_seq"] = seq
         s.clear_seq("history")
@@ -893,6 +938,7 @@ class Encoding(SpecTerms):
         t["remote_applied_seq"] = seq
         t.clear_seq("remote_buffer")
         t["remote_recovery_id"] = rid
+        t["secondary_volume"] = 1 - t["secondary_volume"]
         s = t if self.mut == "remote_accepts_stale_messages" else merge(rid > s["remote_recovery_id"], t, s)
         ok = self.path_add(s, self.msg(SD, rid))
         return s, ok
@@ -902,8 +948,18 @@ class Encoding(SpecTerms):
             img = self.local_image(s)
             same = vol_eq(s.vol("primary"), img)
             return conj(s["recovery.present"] == 1, same, s.length("in_flight") == 0)
-        return conj(s["recovery.present"] == 1, s["recovery.a_swapped"] == 1,
+        return conj(s["recovery.present"] == 1, s["recovery.a_swapped"] == 1, s["lun_switch_pending"] == 0,
                     disj(s["recovery.remote_status"] == ST_DONE, s["recovery.remote_status"] == ST_TO))
+
+    def _g_switch_host_lun(self, s: SV, v: Term) -> Term:
+        """``MirrorModel``: the second half of A's swap, while the intent record is set."""
+        return conj(s["recovery.present"] == 1, s["recovery.a_swapped"] == 1, s["lun_switch_pending"] == 1)
+
+    def _e_switch_host_lun(self, s0: SV, v: Term) -> SV:
+        s = self.pre(s0)
+        s["host_lun"] = s["primary_volume"]
+        s["lun_switch_pending"] = 0
+        return s
 
     def _e_finish_recovery(self, s0: SV, v: Term) -> SV:
         s = self.pre(s0)

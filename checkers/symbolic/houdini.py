@@ -492,6 +492,8 @@ class Inference:
     proved: dict[str, str] = field(default_factory=dict)  # property -> "proved" | "not proved" | "unknown"
     dropped_by: dict[str, str] = field(default_factory=dict)  # a dropped candidate -> the step that broke it
     note: str = ""
+    minimal: list[Candidate] = field(default_factory=list)  # a subset still inductive and implying what is proved
+    minimise_queries: int = 0
 
 
 class GaveUp(Exception):
@@ -553,6 +555,63 @@ def houdini(enc: Encoding, cands: list[Candidate], timeout_ms: int = 0,
     return [cands[j] for j in sorted(active)], queries
 
 
+def minimise(enc: Encoding, inv: list[Candidate], goals: list[Pred],
+             timeout_ms: int = 0) -> tuple[list[Candidate], int]:
+    """A subset of the inductive invariant ``inv`` that is still inductive and still implies every goal, found
+    by unsat cores (Z3's, minimised; not a smallest subset, only one no query needed more of). Returns it and
+    the number of solver queries.
+
+    Start from the structural conjuncts (always kept: a vector that outgrew a capacity is not a state) and the
+    core of ``inv => goals``; then, while the set S grows, ask for each action instance ``inv(x) & step(x, y) &
+    not S(y)``, unsat because ``inv`` is inductive, and add its core: the conjuncts of ``inv`` the step needs
+    to keep S. At the fixpoint each instance keeps S from S alone, so S is inductive; it holds initially as a
+    subset of ``inv``, and implies the goals by the first core."""
+    lay = enc.lay
+    x, y = lay.symbolic("x"), lay.symbolic("y")
+    v = z3.Int("v@x")
+    solver = z3.Solver()
+    solver.set("core.minimize", True)
+    if timeout_ms:
+        solver.set("timeout", timeout_ms)
+    lits = [z3.Bool(f"keep#{j}") for j in range(len(inv))]
+    for j, c in enumerate(inv):
+        solver.add(z3.Implies(lits[j], _b(c.pred(x))))
+    by_lit = {lit.get_id(): j for j, lit in enumerate(lits)}
+    queries = 0
+
+    def core(*assumptions: z3.BoolRef) -> set[int]:
+        nonlocal queries
+        queries += 1
+        r = solver.check(*assumptions, *lits)
+        if r != z3.unsat:  # inv is inductive and implies the goals: anything else is the solver giving up
+            raise GaveUp(f"minimising: {r} ({solver.reason_unknown()})")
+        return {by_lit[t.get_id()] for t in solver.unsat_core() if t.get_id() in by_lit}
+
+    keep = {j for j, c in enumerate(inv) if c.origin == "well_formed"}
+    goal = z3.Bool("goal#minimise")
+    solver.add(z3.Implies(goal, z3.Or(*[z3.Not(_b(g(x))) for g in goals])))
+    keep |= core(goal) if goals else set()
+    steps = []
+    for i, inst in enumerate(enc.instances):
+        g = inst.guard(x, v)
+        if g is False:
+            continue
+        eff, _ok = inst.effect(x, v)
+        lit = z3.Bool(f"step#{i}")
+        solver.add(z3.Implies(lit, z3.And(v >= 0, _b(g), *[y[n] == eff[n] for n in lay.names])))
+        steps.append(lit)
+    post = [_b(c.pred(y)) for c in inv]
+    done: set[int] = set()  # conjuncts whose preservation every step has been asked for
+    while keep - done:
+        ask = sorted(keep - done)
+        done |= set(ask)
+        broken = z3.Bool(f"broken#{queries}")
+        solver.add(z3.Implies(broken, z3.Or(*[z3.Not(post[j]) for j in ask])))
+        for lit in steps:
+            keep |= core(lit, broken)
+    return [c for j, c in enumerate(inv) if j in keep], queries
+
+
 def implies_property(enc: Encoding, inv: list[Candidate], prop: str, timeout_ms: int = 0) -> str:
     """Whether the invariant implies the property: "proved", "not proved" or "unknown"."""
     x = enc.lay.symbolic("x")
@@ -565,10 +624,11 @@ def implies_property(enc: Encoding, inv: list[Candidate], prop: str, timeout_ms:
 
 
 def infer(bounds: Bounds, props: Sequence[str], filter_bounds: Bounds | None = None, limit: int = 60_000,
-          timeout_ms: int = 0, progress: Callable[[str], None] | None = None) -> Inference:
+          timeout_ms: int = 0, progress: Callable[[str], None] | None = None, minimal: bool = True) -> Inference:
     """Infer an inductive invariant on the proof system of ``bounds`` and ask whether it implies each of
     ``props``. ``filter_bounds`` are the budgets of stage 2's explicit exploration (by default small ones at
-    the same blocks, concurrency and journal capacity)."""
+    the same blocks, concurrency and journal capacity). With ``minimal``, also the subset of the invariant
+    ``minimise`` keeps for the properties proved (``Inference.minimal``)."""
     say = progress or (lambda _m: None)
     enc = Encoding(bounds, unbounded=True)
     fb = filter_bounds or bounds.with_(host_writes=3, markers=1, recoveries=1, crashes=1, path_failures=1,
@@ -609,9 +669,19 @@ def infer(bounds: Bounds, props: Sequence[str], filter_bounds: Bounds | None = N
     for p in props:
         # without every structural conjunct the vector may not be a state (a capacity outgrown): no proof
         res.proved[p] = "not proved" if lost else implies_property(enc, res.invariant, p, timeout_ms)
-    res.seconds["implies"] = time.perf_counter() - t2
+    t3 = time.perf_counter()
+    res.seconds["implies"] = t3 - t2
+    goals = [enc.properties()[p] for p in props if res.proved[p] == "proved"]
+    if goals and minimal:
+        try:
+            res.minimal, res.minimise_queries = minimise(enc, res.invariant, goals, timeout_ms)
+        except GaveUp as e:
+            res.note = (res.note + "; " if res.note else "") + f"not minimised: {e}"
+        res.seconds["minimise"] = time.perf_counter() - t3
+        say(f"minimised: {len(res.minimal)} conjuncts keep it inductive and imply what is proved "
+            f"({res.minimise_queries} queries, {res.seconds['minimise']:.1f}s)")
     return res
 
 
 __all__ = ["REACHED", "Candidate", "GaveUp", "Inference", "candidates", "columns", "holds_on", "houdini",
-           "implies_property", "infer", "reachable_states"]
+           "implies_property", "infer", "minimise", "reachable_states"]

@@ -36,6 +36,8 @@ from pitmirror.checkers.symbolic.terms import (
 )
 from pitmirror.spec.state import (
     MARKER,
+    MARKER_RECORD_SECTORS,
+    RECORD_FRAME_SECTORS,
     JournalingState,
     MessageKind,
     Origin,
@@ -228,6 +230,29 @@ class SpecTerms:
         """``spec.properties.primary_is_latest_image``: the invariant outside a recovery."""
         return disj(s["recovery.present"] == 1, self.inv_primary_is_newest_image(s))
 
+    def prop_journal_records_at_their_locations(self, s: SV) -> Term:
+        """``spec.properties.journal_records_at_their_locations``."""
+        size, nf = s["journal_sectors"], s["journal_next_free"]
+        js, jn = s.slots("journal"), s.length("journal")
+        ls = s.slots("journal_locations")
+        sizes = [ite(r[1] == MARKER, MARKER_RECORD_SECTORS, RECORD_FRAME_SECTORS + self.ln(r, 3)) for r in js]
+        total: Term = 0
+        for i, n in enumerate(sizes):
+            total = total + ite(i < jn, n, 0)
+        # where each record ends: a location plus at most one record's sectors wraps at most once
+        ends = [ite(loc[0] + n >= size, loc[0] + n - size, loc[0] + n) for loc, n in zip(ls, sizes, strict=True)]
+        return conj(s.length("journal_locations") == jn, nf >= 0, nf < size, total <= size,
+                    *(implies(i < jn, conj(loc[0] >= 0, loc[0] < size)) for i, loc in enumerate(ls)),
+                    *(implies(i + 1 < jn, ls[i + 1][0] == ends[i]) for i in range(len(ls) - 1)),
+                    *(implies(jn == i + 1, ends[i] == nf) for i in range(len(ls))))
+    def prop_host_lun_serves_primary(self, s: SV) -> Term:
+        """``spec.properties.host_lun_serves_primary``."""
+        on_p = s["host_lun"] == s["primary_volume"]
+        served = [ite(on_p, p, b) for p, b in zip(s.vol("primary"), s.vol("base"), strict=True)]
+        ended_swap = conj(s["recovery_ended.present"] == 1, s["recovery_ended.kind"] == SWAP)
+        return conj(implies(ended_swap, vol_eq(served, s.vol("recovery_ended.target_image"))),
+                    disj(s["recovery.present"] == 1, on_p))
+
     def inv_primary_is_newest_image(self, s: SV) -> Term:
         """``spec.state.primary_is_newest_image``."""
         return vol_eq(s.vol("primary"), self.image(s, s["next_seq"] - 1))
@@ -245,6 +270,8 @@ class SpecTerms:
             "remote_is_point_in_time": self.prop_remote_is_point_in_time,
             "remote_is_point_in_time_or_recovering": self.prop_remote_is_point_in_time_or_recovering,
             "primary_is_latest_image": self.prop_primary_is_latest_image,
+            "journal_records_at_their_locations": self.prop_journal_records_at_their_locations,
+            "host_lun_serves_primary": self.prop_host_lun_serves_primary,
         }
 
     def invariants(self) -> dict[str, Callable[[SV], Term]]:
@@ -290,7 +317,16 @@ class SpecTerms:
             "remote_is_applied_image": self.inv_remote_is_applied_image,
             "writethrough_window_mixes": self.inv_writethrough_window_mixes,
             "swap_remote_tracked": self.inv_swap_remote_tracked,
+            "journal_table_lists_journal": lambda s: s.length("journal_locations") == s.length("journal"),
+            "lun_follows_role_map": self.inv_lun_follows_role_map,
         }
+
+    def inv_lun_follows_role_map(self, s: SV) -> Term:
+        """``spec.invariants.lun_follows_role_map``."""
+        swapped = conj(s["recovery.present"] == 1, s["recovery.kind"] == SWAP, s["recovery.a_swapped"] == 1,
+                       s["journaling_state"] == SWAPPING)
+        pending = s["lun_switch_pending"] == 1
+        return conj(implies(pending, swapped), disj(pending, s["host_lun"] == s["primary_volume"]))
 
     # --- S and the ghost history: what the properties about S being a point in time need -------------------
 

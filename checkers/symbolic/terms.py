@@ -185,6 +185,7 @@ REC = ("seq", "lba", "value")
 IFL = ("seq", "lba", "value", "origin", "host_acked")
 MSG = ("kind", "a", "b", "c")
 HIST = ("seq", "lba", "value", "acked", "pit")
+LOC = ("location",)
 RECOVERY_SCALARS = ("recovery_id", "kind", "target", "a_swapped", "remote_status", "faulted", "left_pair",
                     "host_io_during_swap")
 # How each field of State is flattened, derived from spec.fields (the one table of what each field holds), in
@@ -201,10 +202,11 @@ OPTIONAL_VOLUMES = _BY_CONTENT[Content.OPTIONAL_VOLUME]
 #: the slots of one entry of a bounded sequence, by what the sequence holds
 ENTRY_SLOTS: dict[Content, tuple[str, ...]] = {
     Content.RECORDS: REC, Content.RECORD_MULTISET: REC, Content.IN_FLIGHT: IFL, Content.MESSAGES: MSG,
-    Content.HISTORY: HIST,
+    Content.HISTORY: HIST, Content.LOCATIONS: LOC,
 }
 #: the slot a multi-block write adds to an entry (its length, last), only in a layout whose bounds allow
-#: writes of more than one block (``Bounds.write_blocks``): one-block bounds keep today's vector exactly
+#: writes of more than one block (``Bounds.write_blocks``): one-block bounds keep today's vector exactly. A
+#: journal location is a bare sector number: no length
 LENGTH_SLOT: dict[Content, str] = {Content.RECORDS: "length", Content.RECORD_MULTISET: "length",
                                    Content.IN_FLIGHT: "length", Content.MESSAGES: "d", Content.HISTORY: "length"}
 
@@ -221,6 +223,7 @@ _ENTRY: dict[Content, Any] = {
     Content.IN_FLIGHT: lambda x: InFlight(x[0], x[1], x[2], Origin(x[3]), bool(x[4]), *x[5:]),
     Content.MESSAGES: lambda x: Message(MessageKind(x[0]), x[1], x[2], x[3], _mw_length(x)),
     Content.HISTORY: lambda x: GhostWrite(x[0], x[1], x[2], bool(x[3]), bool(x[4]), *x[5:]),
+    Content.LOCATIONS: lambda x: x[0],
 }
 #: a scalar from its slot: its enum, a flag, or the int itself (from State's annotations)
 _SCALAR_TYPE: dict[str, Any] = {f: t for f, t in typing.get_type_hints(State).items() if f in SCALARS}
@@ -243,9 +246,11 @@ def top(annotation: Any) -> int | None:
 SCALAR_TOP: dict[str, int | None] = {f: top(t) for f, t in _SCALAR_TYPE.items()}
 RECOVERY_TOP: dict[str, int | None] = {f: top(t) for f, t in typing.get_type_hints(Recovery).items()
                                        if f in RECOVERY_SCALARS}
-#: the domain of each slot of an entry, by position, by what the sequence holds
+#: the domain of each slot of an entry, by position, by what the sequence holds (a location is any sector >= 0;
+#: ``journal_records_at_their_locations`` bounds it by the ring)
 ENTRY_TOP: dict[Content, tuple[int | None, ...]] = {
-    c: tuple(top(t) for t in typing.get_type_hints(e).values()) for c, e in ENTRY_TYPE.items()}
+    **{c: tuple(top(t) for t in typing.get_type_hints(e).values()) for c, e in ENTRY_TYPE.items()},
+    Content.LOCATIONS: (None,)}
 
 
 class CapacityError(ValueError):
@@ -274,7 +279,8 @@ class Layout:
         #: whether entries carry a length slot (the bounds allow multi-block host writes)
         self.multi = b.write_blocks > 1
         self.subs: dict[str, tuple[str, ...]] = {
-            q: ENTRY_SLOTS[FIELD[q].content] + ((LENGTH_SLOT[FIELD[q].content],) if self.multi else ())
+            q: ENTRY_SLOTS[FIELD[q].content]
+            + ((LENGTH_SLOT[FIELD[q].content],) if self.multi and FIELD[q].content in LENGTH_SLOT else ())
             for q in self.caps}
         names: list[str] = list(SCALARS)
         for v in VOLUMES:
@@ -315,6 +321,7 @@ class Layout:
             "history": b.host_writes + b.markers + b.recoveries * nb,
             "remote_journal": max(self.maxseq, jc),
             "remote_buffer": b.concurrency + nb + b.message_faults,
+            "journal_locations": jc,  # one per record of J
         }
 
     @staticmethod
@@ -336,6 +343,7 @@ class Layout:
             "history": jc,
             "remote_journal": jc,
             "remote_buffer": in_flight,
+            "journal_locations": jc,
         }
 
     def value_ok(self, x: Term) -> Term:
@@ -359,6 +367,7 @@ class Layout:
             d[f"{q}.len"] = len(items)
             w = len(self.subs[q])
             for i, it in enumerate(items):
+                it = it if isinstance(it, tuple) else (it,)  # a location is a bare int
                 if len(it) > w and it[w] != (1 if q != "path" else _mw_length(tuple(it[:4]))):
                     raise CapacityError(f"{q} holds a multi-block entry {it!r}, but these bounds have none")
                 for f, x in zip(self.subs[q], it[:w], strict=True):

@@ -18,6 +18,11 @@ A trace of a served run (``source: impl``, written by ``trace validate -o``) has
 differences that reading it must know: its ``config`` is sized to the run (``RunBounds``: hundreds of
 blocks, thousands of writes, beyond the ranges that keep ``pitmirror check`` finite), and its property may
 be ``step_enabled`` (``ENABLED``), the premise of validation rather than a property of the protocol.
+
+A counterexample to induction of the unbounded proof system (``prove --induction``) says ``"system":
+"proof"``: its states are any states of the proof system, so block values and sequence numbers are any
+integers (the budgets and the value range of its ``config`` do not bound them), and its first state is not an
+initial state, so it cannot be replayed from one. Traces without the key are of the checked system.
 """
 
 from __future__ import annotations
@@ -40,6 +45,8 @@ from pitmirror.spec.state import Message, State
 FORMAT = "pitmirror-trace"
 VERSION = 1
 SOURCES = ("explicit", "z3", "fuzz", "impl")
+#: which system a trace's states belong to: the bounded one ``check`` explores, or the unbounded proof system
+SYSTEMS = ("checked", "proof")
 
 
 class TraceError(ValueError):
@@ -94,6 +101,7 @@ SCHEMA: dict[str, Any] = {
             },
         },
         "verdict": {"enum": ["violated", "witness", "possibly-unreachable"]},
+        "system": {"enum": list(SYSTEMS)},
         "note": {"type": "string"},
         "steps": {
             "type": "array",
@@ -154,6 +162,9 @@ class Trace:
     steps: list[tuple[Action | None, State]]
     note: str = ""
     raw_steps: list[dict[str, Any]] = field(default_factory=list)
+    #: ``"proof"`` for a counterexample to induction of the unbounded proof system (values and sequence
+    #: numbers are any integers there); ``"checked"`` for everything else
+    system: str = "checked"
 
     def to_dict(self) -> dict[str, Any]:
         """The trace as the JSON document of the format."""
@@ -170,11 +181,14 @@ class Trace:
             })
             prev = s
         p = self.prop
-        return {
+        doc: dict[str, Any] = {
             "format": FORMAT, "version": VERSION, "source": self.source, "config": self.bounds.to_json(),
             "property": {"name": p.name, "kind": p.kind.value, "meaning": p.meaning, "claims": list(p.claims)},
             "verdict": self.verdict, "note": self.note, "steps": steps,
         }
+        if self.system != "checked":  # written only where it matters, so every other trace reads as before
+            doc["system"] = self.system
+        return doc
 
     def write(self, path: Path) -> None:
         """Write the trace as JSON (creating the folder)."""
@@ -210,7 +224,15 @@ def load(path: Path) -> dict[str, Any]:
     if property_named(doc["property"]["name"]) is None or \
             (doc["property"]["name"] == ENABLED.name and doc["source"] != "impl"):
         raise TraceError(f"{path} names an unknown property {doc['property']['name']!r}")
+    if is_proof_system(doc) and doc["verdict"] != "possibly-unreachable":
+        raise TraceError(f"{path} is a trace of the proof system but not a counterexample to induction")
     return doc
+
+
+def is_proof_system(doc: dict[str, Any]) -> bool:
+    """Whether a (schema-checked) trace holds states of the unbounded proof system: a counterexample to
+    induction whose values and sequence numbers are any integers and whose first state is not initial."""
+    return doc.get("system") == "proof"
 
 
 def parse(doc: dict[str, Any]) -> tuple[Bounds, Property, list[Action | None]]:
@@ -225,8 +247,10 @@ def parse(doc: dict[str, Any]) -> tuple[Bounds, Property, list[Action | None]]:
         if step["index"] != k:
             raise TraceError(f"step {k} is numbered {step['index']}")
         try:
-            check_state(state_from_json(step["state"]), bounds)
-            check_action_args(step["args"], bounds, f"action {step['action']}")
+            # the proof system's values and sequence numbers are any integers: only the shape is checked
+            check_state(state_from_json(step["state"]), bounds, values_bounded=not is_proof_system(doc))
+            if not is_proof_system(doc):
+                check_action_args(step["args"], bounds, f"action {step['action']}")
         except StateShapeError as e:
             raise TraceError(f"step {k}: {e}") from None
         if step["action"] is None:
@@ -299,7 +323,12 @@ def final_state(doc: dict[str, Any]) -> State | None:
 def replay_on_model(doc: dict[str, Any], compare_states: bool = True) -> ReplayReport:
     """Step the model along a trace: every action must be enabled, every recorded state must match, and
     every safety property is evaluated after every step. For a liveness trace, the last state must be a
-    trap: pending, with no reachable state that is not."""
+    trap: pending, with no reachable state that is not. A counterexample to induction of the proof system
+    starts from a state that is not initial: ``TraceError``."""
+    if is_proof_system(doc):
+        raise TraceError("this is a counterexample to induction of the unbounded proof system: it starts from an "
+                         "arbitrary state, not an initial one, so there is nothing to replay ('trace show' and "
+                         "'trace render' read it; 'check' at small bounds says whether such a state is reachable)")
     bounds, prop, actions = parse(doc)
     model = MirrorModel(bounds)
     fence = doc["steps"][0]["state"].get("fence_policy")

@@ -121,8 +121,10 @@ VOLUMES = frozenset({"primary", "base", "remote", "replica_base", "ghost_base", 
                      "start_image", "dirty"})
 
 
-def check_state(state: State, bounds: Bounds) -> None:
-    """``StateShapeError`` when a part of ``state`` is out of the trace's bounds."""
+def check_state(state: State, bounds: Bounds, values_bounded: bool = True) -> None:
+    """``StateShapeError`` when a part of ``state`` is out of the trace's bounds. With ``values_bounded``
+    false (a state of the unbounded proof system) block values and sequence numbers may be any integers:
+    only the number of blocks and the block addresses are checked."""
     for loc in _walk(state, ""):
         field = loc.where.rsplit(".", 1)[-1]
         v = loc.value
@@ -131,8 +133,11 @@ def check_state(state: State, bounds: Bounds) -> None:
                 raise StateShapeError(f"{loc.where} has {len(v)} blocks; the trace's bounds say blocks={bounds.blocks}")
             top = 2 if field == "dirty" else bounds.values
             for i, x in enumerate(v):
-                if not 0 <= x < top:
+                if (values_bounded or field == "dirty") and not 0 <= x < top:
                     raise StateShapeError(f"{loc.where}[{i}] = {x} is out of range (0..{top - 1})")
+        elif not values_bounded:
+            if hasattr(v, "_fields") and "lba" in v._fields:
+                _check_lba(v.lba, bounds, loc.where)
         elif isinstance(v, Message):
             _check_message(v, bounds, loc.where)
         elif hasattr(v, "_fields") and "lba" in v._fields:
@@ -141,9 +146,13 @@ def check_state(state: State, bounds: Bounds) -> None:
             raise StateShapeError(f"{loc.where} = {v} is negative")
 
 
-def _check_block(lba: int, value: int, bounds: Bounds, where: str) -> None:
+def _check_lba(lba: int, bounds: Bounds, where: str) -> None:
     if lba != MARKER and not 0 <= lba < bounds.blocks:
         raise StateShapeError(f"{where}: lba={lba} is out of range (0..{bounds.blocks - 1})")
+
+
+def _check_block(lba: int, value: int, bounds: Bounds, where: str) -> None:
+    _check_lba(lba, bounds, where)
     if not 0 <= value < max(bounds.values, 1) and not (lba == MARKER and value >= 0):
         raise StateShapeError(f"{where}: value={value} is out of range (0..{bounds.values - 1})")
 

@@ -350,6 +350,10 @@ class ArrayANode(Node):
                 self.run(eng.swap)
                 self.events.record("SwapVolumes")
                 progressed = True
+            elif eng.check_switch_lun() is None:
+                self.run(eng.switch_lun)
+                self.events.record("SwitchHostLun")
+                progressed = True
             elif kind == RecoveryKind.WRITETHROUGH:
                 for lba in eng.differing():
                     # eng.write checks its own guard; asking check_write first would rebuild image(T) twice

@@ -186,6 +186,23 @@ def remote_accepts_stale_messages(m: str | None) -> bool:
     return synced(s, [2, 0])
 
 
+def journal_location_ignores_header(m: str | None) -> bool:
+    s = system(m)
+    s.host_write(0, 1)
+    s.host_write(1, 2)  # allocated over the tail of write 1's record under the mutant
+    s.stabilize()
+    return not s.audit() and synced(s, [1, 2])
+def swap_updates_lun_map_last_without_intent(m: str | None) -> bool:
+    s = system(m, recovery="swap")
+    s.write(0, 1)
+    s.start_recovery(0)
+    s.swap_volumes()  # the role map is swapped; the host's LUN still names the old P
+    s.crash_array("A")  # the restart must complete the swap from its intent record
+    s.stabilize()  # R's swap, SwapDone, the resync, FinishRecovery
+    vmap = s.a.array.shm.volume_map
+    return vmap.luns[0] == vmap.ldev("primary")
+
+
 SCENARIOS: dict[str, Callable[[str | None], bool]] = {
     f.__name__: f for f in (
         ack_before_remote, skip_journal, reuse_sequence_number, recovery_bypasses_mirror, recovery_off_by_one,
@@ -193,7 +210,7 @@ SCENARIOS: dict[str, Callable[[str | None], bool]] = {
         remote_applies_in_arrival_order, swap_without_freeze, remote_checkpoints_alone, rebuild_from_primary,
         journal_not_persisted_before_ack, no_remote_timeout, remote_writes_ahead_of_gap,
         crash_restores_blocks_from_base,
-        remote_accepts_stale_messages,
+        remote_accepts_stale_messages, journal_location_ignores_header, swap_updates_lun_map_last_without_intent,
     )
 }
 

@@ -57,8 +57,9 @@ def test_swap_sends_no_data_block(target: int) -> None:
     assert report.crossed.data_blocks_sent == 0
     assert dict(report.crossed.sent) == {"RecoverRequest": 1, "SwapDone": 1}
     assert vals(s.primary_blocks()) == vals(s.remote_blocks()) == image(WRITES, target)
-    assert s.a.array.shm.volume_map.ldev("primary") == 0x04  # the spare LDEVs became P and S
-    assert s.r.array.shm.volume_map.ldev("remote") == 0x14
+    # B and RB, rebuilt in place, became P and S through the role maps; the host's LUN followed P
+    assert s.a.array.shm.volume_map.ldev("primary") == 0x03 == s.a.array.shm.volume_map.luns[0]
+    assert s.r.array.shm.volume_map.ldev("remote") == 0x13
     assert s.a.array.shm.volume_map.is_bijection() and s.r.array.shm.volume_map.is_bijection()
     # the volume left over became the new base at both arrays, at the same number; the journals restarted
     assert s.a.array.shm.volume_map.ldev("base") == 0x01 and s.r.array.shm.volume_map.ldev("replica_base") == 0x11
@@ -114,6 +115,7 @@ def test_write_through_passes_s_through_a_mixed_image_and_swap_does_not() -> Non
     s2 = history_system(writes, blocks=2)
     s2.start_recovery(2, "swap")
     s2.swap_volumes()
+    s2.switch_host_lun()  # the swap's second half: the host's LUN
     assert vals(s2.remote_blocks()) in images
     s2.deliver(RecoverRequest(1, 2))
     assert vals(s2.remote_blocks()) == images[2]
@@ -157,6 +159,7 @@ def test_crash_of_a_during_swap_resumes() -> None:
     s.crash_array("A")  # before A swapped; the request is still on the path
     assert s.a.jfmt.recovery is not None and s.pair_state is PairState.SUSPENDED
     s.swap_volumes()
+    s.switch_host_lun()  # the swap's second half: the host's LUN
     s.deliver(RecoverRequest(1, 4))
     s.deliver(SwapDone(1))
     s.finish_recovery()
@@ -170,6 +173,7 @@ def test_swap_whose_message_is_lost_times_out_and_never_pairs_with_p_ne_s(lose: 
     s = history_system(WRITES)
     s.start_recovery(2, "swap")
     s.swap_volumes()
+    s.switch_host_lun()  # the swap's second half: the host's LUN
     if lose == "request":
         s.lose_message(RecoverRequest(1, 2))
     else:
@@ -194,6 +198,7 @@ def test_duplicate_recover_request_is_handled_once() -> None:
     s.deliver(RecoverRequest(1, 2))
     assert len(s.r.log.entries) == jr and s.path.messages == [SwapDone(1), SwapDone(1)]
     s.swap_volumes()
+    s.switch_host_lun()  # the swap's second half: the host's LUN
     s.stabilize()
     s.finish_recovery()
     assert vals(s.primary_blocks()) == vals(s.remote_blocks()) == image(WRITES, 2)
@@ -253,6 +258,7 @@ def test_resync_settles_a_stale_recover_request_and_copies_the_base() -> None:
     s.crash_array("A")  # the RecoverRequest stays on the path
     assert "StartResync" not in [a.name for a in s.enabled_actions()]  # A's half would undo the copy
     s.swap_volumes()
+    s.switch_host_lun()  # the swap's second half: the host's LUN
     s.start_resync()
     before = s.path.stats.copy()
     s.finish_resync()
