@@ -44,12 +44,6 @@ MUTANTS: dict[str, str] = {
                          "record from JR: S keeps the blocks written before the power failed",
 }
 
-#: Protocol mutants whose step the impl does not have yet: the impl issues one-block host writes only (its
-#: record format carries more), so it has no multi-block write to tear. The model, ``check`` and the
-#: scorecard's model columns catch them; conformance and fuzz cannot until the driver issues multi-block
-#: writes (issue 14, item 3: the impl half is still to do).
-NOT_IN_IMPL: frozenset[str] = frozenset({"torn_multiblock_write", "torn_remote_apply"})
-
 
 #: name -> the wrong step, for bugs of the implementation alone (the model has no such step to get wrong).
 IMPL_ONLY_MUTANTS: dict[str, str] = {

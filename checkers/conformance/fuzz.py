@@ -35,9 +35,10 @@ from pitmirror.checkers.conformance.lockstep import (
 from pitmirror.checkers.conformance.machine import ConformanceMachine, Recorder
 from pitmirror.checkers.conformance.strategy import BATCH
 from pitmirror.checkers.traces.trace import Trace
-from pitmirror.impl.mutants import IMPL_ONLY_MUTANTS, IMPL_ONLY_RECOVERY, NOT_IN_IMPL
+from pitmirror.impl.mutants import IMPL_ONLY_MUTANTS, IMPL_ONLY_RECOVERY
 from pitmirror.model.actions import Action, HostWrite
 from pitmirror.model.config import Bounds
+from pitmirror.model.mutants import MUTANTS
 from pitmirror.spec.properties import Kind, Property
 from pitmirror.spec.state import FencePolicy, RecoveryKind
 
@@ -317,15 +318,14 @@ def scorecard_cell(mutant: str | None, bounds: Bounds) -> dict[str, Any]:
     (``FUZZ_BOUNDS``: a longer run than the explicit checker's bounds, which it would exhaust in a dozen
     steps) with the row's mutant and recovery kind; the correct protocol is fuzzed with both kinds."""
     kinds = [bounds.recovery_kind] if mutant is not None else list(RecoveryKind)
-    if mutant in NOT_IN_IMPL:  # nothing to fuzz: the impl has no step the mutant could change
-        return {"verdict": "missed", "seconds": 0.0,
-                "note": "the impl issues one-block host writes only (impl.mutants.NOT_IN_IMPL): it has no "
-                        "multi-block write to tear yet"}
+    # a torn-write mutant needs multi-block writes (``Mutant.needs``): the fuzz bounds are widened to them
+    wider = {} if mutant is None or mutant not in MUTANTS else {
+        k: max(getattr(FUZZ_BOUNDS, k), v) for k, v in MUTANTS[mutant].needs if k == "write_blocks"}
     started = time.perf_counter()
     steps = 0
     excluded: list[str] = []
     for kind in kinds:
-        result = fuzz(FuzzConfig(FUZZ_BOUNDS.with_(mutant=mutant, recovery_kind=kind)))
+        result = fuzz(FuzzConfig(FUZZ_BOUNDS.with_(mutant=mutant, recovery_kind=kind, **wider)))
         steps += result.steps
         excluded += [p.name for p, _ in result.excluded]
         f = result.failure

@@ -411,7 +411,7 @@ def make_impl(bounds: Bounds, fence: FencePolicy, seed: int = 0, impl_mutant: st
     return MirroredSystem(blocks=bounds.blocks, journal_capacity=bounds.journal_capacity,
                           fence_policy=fence.name.lower(), mutant=impl_mutant or bounds.mutant, seed=seed,
                           max_in_flight=bounds.concurrency, recovery=bounds.recovery_kind.name.lower(),
-                          values=bounds.values)
+                          values=bounds.values, write_blocks=bounds.write_blocks)
 
 
 def to_model_action(a: ImplAction) -> Action:
