@@ -28,7 +28,7 @@ from pitmirror.checkers.conformance.lockstep import (
 from pitmirror.checkers.explicit.runner import CheckJob, run_job
 from pitmirror.checkers.traces import trace as tr
 from pitmirror.impl import ScsiError
-from pitmirror.model.actions import FailPath, HostWrite, RepairPath
+from pitmirror.model.actions import CrashMidApply, CrashMidWrite, FailPath, HostWrite, RepairPath
 from pitmirror.model.config import PRESETS, Bounds
 from pitmirror.model.mutants import MUTANTS
 from pitmirror.spec.properties import BY_NAME, PROPERTIES, Kind
@@ -269,3 +269,30 @@ def test_replay_on_impl_rejects_a_foreign_fence() -> None:
     doc["steps"][0]["state"]["fence_policy"] = "SOMETIMES"
     with pytest.raises(tr.TraceError):
         replay_on_impl(doc)
+
+
+@pytest.mark.claims(8, 22)
+@pytest.mark.parametrize("kind", list(RecoveryKind))
+def test_multi_block_writes_conform_with_power_loss_inside_them(kind: RecoveryKind) -> None:
+    """With two-block writes the walks take them, and power losses inside them at A and at R (taken often when
+    enabled, or a uniform walk would seldom meet the one MirrorWrite R applies next): the impl conforms
+    (enabled sets included) and every safety property holds on both sides."""
+    bounds = FUZZ_LIKE.with_(recovery_kind=kind, write_blocks=2, crashes=2)
+    props, _ = safety_properties(bounds)
+    seen: set[str] = set()
+    for seed in range(15):
+        rng = random.Random(seed)
+        run = Lockstep(bounds, rng.choice(bounds.fence_policies))
+        for _ in range(40):
+            enabled = run.enabled()
+            if not enabled:
+                break
+            mid = [a for a in enabled if isinstance(a, CrashMidApply)] or \
+                [a for a in enabled if isinstance(a, CrashMidWrite) and rng.random() < 0.2]
+            a = rng.choice(mid if mid and rng.random() < 0.5 else enabled)
+            seen.add(type(a).__name__)
+            run.step(a)
+            run.check_conforms()
+            run.check_enabled()
+            run.check_safety(props)
+    assert {"HostWrite", "CrashMidWrite", "CrashMidApply"} <= seen, seen
