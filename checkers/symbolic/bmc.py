@@ -28,6 +28,7 @@ import z3
 from pitmirror.checkers.symbolic.encoding import BUDGET_COUNTERS, Encoding
 from pitmirror.checkers.symbolic.terms import (
     ENTRY_TOP,
+    LENGTH_SLOT,
     RECOVERY_ENTRIES,
     RECOVERY_TOP,
     SCALAR_TOP,
@@ -204,7 +205,8 @@ def well_formed(enc: Encoding, s: SV) -> Term:
         rng(n, 0, cap)
         for i, slot in enumerate(s.slots(q)):
             out.append(implies(n <= i, all_of(x == 0 for x in slot)))
-            if lay.multi:  # the length slot (last): a write of 1 .. write_blocks blocks within the volume
+            if lay.multi and FIELD[q].content in LENGTH_SLOT:  # the length slot (last): a write of 1 ..
+                # write_blocks blocks within the volume (a journal location has none)
                 w = slot[-1]
                 if q == "path":
                     mw = conj(i < n, slot[0] == 0)
