@@ -632,9 +632,10 @@ class Lockstep:
 def power_cut_write(system: MirroredSystem, a: HostWrite) -> None:
     """``a`` on the impl, cut by a power loss after its journal record's sectors are written and the log
     table committed, before P is written (the restart is the next step, ``CrashArray("A")``)."""
-    system.a.power_fail_after(sectors_for(BLOCK_SIZE))  # the record's sectors; then the P write fails
+    # the record's sectors (a multi-block write's record has one payload sector per block); then P's first fails
+    system.a.power_fail_after(sectors_for(a.length * BLOCK_SIZE))
     try:
-        system.host_write(a.lba, a.value)
+        system.host_write(a.lba, a.value, a.length)
     except PowerLoss:
         pass
     else:
