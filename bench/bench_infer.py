@@ -41,6 +41,7 @@ def main() -> None:
     ap.add_argument("--property", action="append", dest="props", help="default: the three core properties")
     ap.add_argument("--timeout", type=int, default=300, help="seconds per solver call")
     ap.add_argument("--hand", action="store_true", help="also time k-induction with the hand-written invariants")
+    ap.add_argument("--minimise", action="store_true", help="also minimise the invariant by unsat cores")
     args = ap.parse_args()
     props = args.props or list(CORE)
     kinds = list(RecoveryKind) if args.recovery == "both" else [RecoveryKind[args.recovery.upper()]]
@@ -54,7 +55,7 @@ def main() -> None:
         b = Bounds(blocks=args.blocks, concurrency=args.concurrency, journal_capacity=args.journal_capacity,
                    host_writes=args.host_writes, recovery_kind=kind)
         t0 = time.perf_counter()
-        res = infer(b, props, timeout_ms=args.timeout * 1000,
+        res = infer(b, props, timeout_ms=args.timeout * 1000, minimal=args.minimise,
                     progress=lambda m: console.print(f"  {m}", highlight=False))
         took = time.perf_counter() - t0
         wf = sum(c.origin == "well_formed" for c in res.invariant)

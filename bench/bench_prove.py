@@ -3,7 +3,7 @@ today's BMC against an older commit's.
 
 For every mutant (the property it breaks, at its recovery kind) and for the correct protocol (every safety
 property to a fixed depth), the explicit checker and today's BMC run in this process, one after the other;
-``--baseline REV`` (default: the commit before incremental multi-property BMC) runs that commit's own
+``--baseline REV`` (default: the commit before the per-depth solver of issue 15) runs that commit's own
 ``bmc`` on the same bounds and depths in a subprocess (``git archive`` into a temporary folder), so the old
 and new figures come from one run. Times are CPU-seconds of the process (the machine is shared, so wall
 time says more about the neighbours than about the solver). The issue-15 goal is the ``new/explicit``
@@ -36,8 +36,9 @@ from pitmirror.spec.properties import BY_NAME, SAFETY
 from pitmirror.spec.state import RecoveryKind
 
 ROOT = Path(__file__).resolve().parent.parent
-#: The last commit before incremental multi-property BMC (one solver per property, no lemmas).
-DEFAULT_BASELINE = "034ef0c"
+#: The last commit before a per-depth solve-eqs solver and the initial condition as equations (issue 15):
+#: one incremental solver for every depth, the initial states a disjunction of whole vectors.
+DEFAULT_BASELINE = "584ad18"
 
 #: Run in the old tree: that commit's bmc(), per mutant at the depth given, then every safety property of
 #: the correct protocol one by one (as its ``prove`` did); one JSON line per row, CPU-seconds.
@@ -53,7 +54,7 @@ base = Bounds(**job["bounds"])
 for name, depth in job["mutants"]:
     m = MUTANTS[name]
     c0 = time.process_time()
-    un = Unroller(base.with_(mutant=name, recovery_kind=m.recovery_kind))
+    un = Unroller(m.exposed_in(base))
     o = bmc(un, BY_NAME[m.breaks], un.enc.properties()[m.breaks], depth)
     print(json.dumps([name, len(o.steps) - 1 if o.steps else -1, time.process_time() - c0]), flush=True)
 for kind in (RecoveryKind.WRITETHROUGH, RecoveryKind.SWAP):
@@ -116,7 +117,7 @@ def main() -> None:
     for name, m in MUTANTS.items():
         if name == "no_remote_timeout" or name in skip or (args.only is not None and name not in args.only):
             continue  # a liveness mutant: BMC of safety properties cannot show it
-        b = base.with_(mutant=name, recovery_kind=m.recovery_kind)
+        b = m.exposed_in(base)  # the bounds the mutant needs (two blocks for a mixed image, ...)
         c0 = time.process_time()
         r = ExplicitChecker(MirrorModel(b), SAFETY, stop_when_violated=(m.breaks,)).run()
         te = time.process_time() - c0

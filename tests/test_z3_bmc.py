@@ -29,9 +29,9 @@ from pitmirror.spec.state import FencePolicy, RecoveryKind
 #: the few that need more (``Mutant.needs``: a mixed image of S needs two blocks and two writes in flight).
 MUTANT_BOUNDS = Bounds(blocks=1, values=2, host_writes=2, concurrency=1, journal_capacity=2, crashes=1,
                        path_failures=0, recoveries=1)
-#: Mutants whose shortest counterexample is 6 steps or more: depth-by-depth BMC spends 2-60 s on each, mostly
-#: in the unsat checks below the violation, so these ask for a violation within the explicit length in one
-#: query (``bmc(first_depth=...)``): 1-7 s each, about 12 s for the five on 2 cores.
+#: Mutants whose shortest counterexample is 6 steps or more: depth-by-depth BMC spends 2-45 CPU-s on each,
+#: mostly in the unsat checks below the violation (bench/bench_prove.py), so these ask for a violation within
+#: the explicit length in one query (``bmc(first_depth=...)``).
 DEEP = {"recovery_off_by_one", "replay_out_of_order", "checkpoint_during_recovery",
         "remote_applies_in_arrival_order", "rebuild_from_primary", "remote_accepts_stale_messages",
         "swap_updates_lun_map_last_without_intent"}

@@ -23,8 +23,9 @@ CORE = ("mirror_consistent", "journal_well_formed", "replay_is_point_in_time")
 
 
 def run_infer(base: Bounds, kinds: tuple[RecoveryKind, ...], props: list[str], timeout_s: int, limit: int,
-              quiet: bool, json_path: Path | None) -> ExitCode:
-    """Infer an invariant per recovery kind, print it and the verdict of each property; the exit status."""
+              quiet: bool, json_path: Path | None, minimise: bool = False) -> ExitCode:
+    """Infer an invariant per recovery kind, print it and the verdict of each property; the exit status. With
+    ``minimise``, also the subset of it the proofs need (``houdini.minimise``), printed instead of the whole."""
     status = ExitCode.OK
     runs: list[dict[str, Any]] = []
     started = time.perf_counter()
@@ -43,7 +44,8 @@ def run_infer(base: Bounds, kinds: tuple[RecoveryKind, ...], props: list[str], t
                     if not quiet and msg.startswith(("filter", "inductive")):
                         out.print(f"  {lit(msg)}")
 
-                res = infer(b, props, filter_bounds=b, limit=limit, timeout_ms=timeout_s * 1000, progress=progress)
+                res = infer(b, props, filter_bounds=b, limit=limit, timeout_ms=timeout_s * 1000, progress=progress,
+                            minimal=minimise)
             status = worst(status, _report(res, kname, props, quiet))
             runs.append({"label": kname, "checker": "z3", "bounds": b.to_json(), "mode": "houdini inference",
                          "seconds": round(sum(res.seconds.values()), 3), "complete": True,
@@ -75,7 +77,8 @@ def _report(res: Inference, kname: str, props: list[str], quiet: bool) -> ExitCo
     if not quiet:
         which = "minimised" if res.minimal else "inferred"
         out.print(f"  {which} invariant ({kname}): {len(shown)} conjuncts, and {len(structural)} structural ones "
-                  "(bmc.well_formed: ranges, lengths within capacity)")
+                  "(bmc.well_formed: ranges, lengths within capacity)"
+                  + ("" if res.minimal else "; --minimise keeps only what the proofs need"))
         for c in shown:
             out.print(f"    {lit(c.text)}", soft_wrap=True)
     table = Table(title=f"{kname} recovery (invariant inference)", pad_edge=False)

@@ -68,6 +68,9 @@ from pitmirror.spec.properties import (
 @click.option("--infer", is_flag=True,
               help="infer an inductive invariant (Houdini over templates) on the proof system and prove the "
                    "properties from it alone (default: the three core properties; docs/PROOFS.md)")
+@click.option("--minimise", is_flag=True,
+              help="--infer: also reduce the inferred invariant, by unsat cores, to what the proofs need (readable, "
+                   "but several times the search's time)")
 @click.option("--recovery", type=click.Choice(sorted(KINDS)), default="both", show_default=True,
               help="recovery kind; 'both' proves each kind")
 @click.option("--mutant", default=None, metavar="NAME", help="seed a known bug (see `pitmirror mutants`)")
@@ -84,7 +87,7 @@ from pitmirror.spec.properties import (
               help="--induction: worker processes for the step case's proof obligations")
 @click.option("--quiet", is_flag=True, help="no per-depth progress")
 def prove(preset: str, fence: str | None, depth: int | None, induction: bool, bounded: bool, infer: bool,
-          recovery: str,
+          minimise: bool, recovery: str,
           mutant: str | None,
           properties: tuple[str, ...], values_bits: int | None, timeout_s: int, out_dir: Path,
           json_path: Path | None, jobs: int, quiet: bool, **bounds: int | None) -> None:
@@ -103,12 +106,14 @@ def prove(preset: str, fence: str | None, depth: int | None, induction: bool, bo
     # a trade-off property is proved with its window, so its label cannot hide a violation outside it
     props = [BY_NAME[n] for n in with_windows(properties)] if properties else list(SAFETY)
     base = make_bounds(preset, fence, mutant, bounds)
+    if minimise and not infer:
+        raise UsageError("--minimise applies to --infer")
     if infer:
-        _usage_of_infer(induction, bounded, depth, values_bits, out_dir)
+        _usage_of_infer("--infer", induction, bounded, depth, values_bits, out_dir)
         if json_path is not None:
             check_out_file(json_path, "--json", frozenset())
         names = [p.name for p in props] if properties else list(INFER_CORE)
-        sys.exit(run_infer(base, KINDS[recovery], names, timeout_s, INFER_STATES, quiet, json_path))
+        sys.exit(run_infer(base, KINDS[recovery], names, timeout_s, INFER_STATES, quiet, json_path, minimise))
     if depth is None:
         depth = 1 if induction else 8
     if induction and depth == 0:
@@ -145,14 +150,15 @@ def prove(preset: str, fence: str | None, depth: int | None, induction: bool, bo
 INFER_STATES = 60_000
 
 
-def _usage_of_infer(induction: bool, bounded: bool, depth: int | None, values_bits: int | None,
+def _usage_of_infer(mode: str, induction: bool, bounded: bool, depth: int | None, values_bits: int | None,
                     out_dir: Path) -> None:
-    """``--infer`` proves on the proof system from its own invariant: options of the other modes are errors."""
+    """``--infer`` and ``--spacer`` prove on the proof system from an invariant they find: options of the other
+    modes are errors."""
     for given, name in ((induction, "--induction"), (bounded, "--bounded"), (depth is not None, "--depth"),
                         (values_bits is not None, "--values-bits"), (out_dir != Path("traces"), "--out")):
         if given:
-            raise UsageError(f"{name} does not apply to --infer (it proves on the proof system, 1-inductive, "
-                             "and writes no trace)")
+            raise UsageError(f"{name} does not apply to {mode} (it proves on the proof system from an invariant "
+                             "it finds, and writes no trace)")
 
 
 @contextmanager

@@ -166,6 +166,21 @@ def _impl_code(a: ImplAction) -> int:
     return code
 
 
+#: model action -> its code: one look-up per action of a new state rather than two (``_model_key``'s memo,
+#: then ``_CODES`` hashing the nested key tuple again)
+_MODEL_CODES: dict[Action, int] = {}
+
+
+def _model_code(a: Action) -> int:
+    """``_code(_model_key(a))``."""
+    code = _MODEL_CODES.get(a)
+    if code is None:
+        if len(_MODEL_CODES) > _MEMO:
+            _MODEL_CODES.clear()
+        code = _MODEL_CODES[a] = _code(_model_key(a))
+    return code
+
+
 def _show_key(key: tuple[str, Any]) -> str:
     name, args = key
     return f"{name}({', '.join(f'{k}={v}' for k, v in args)})"
@@ -444,7 +459,7 @@ class StateFacts:
     action list found to match, and ``derived``, a caller's own memo of what it derives from the state (the
     fuzzer's step menu and property verdicts). Valid for one bounds (mutant and recovery kind included)."""
 
-    __slots__ = ("derived", "enabled", "impl_matched", "keys", "spent", "state", "successors")
+    __slots__ = ("args", "derived", "enabled", "impl_matched", "keys", "spent", "state", "successors")
 
     def __init__(self, state: State, enabled: list[Action]) -> None:
         self.state, self.enabled = state, enabled
@@ -452,7 +467,21 @@ class StateFacts:
         self.spent: tuple[str, ...] | None = None
         self.impl_matched: list[ImplAction] | None = None
         self.derived: dict[Any, Any] = {}
-        self.successors: dict[Action, State] = {}  # action -> the model's next state
+        # by the action's index in ``enabled`` (``index``): the model's next state, the impl's arguments
+        self.successors: list[State | None] = [None] * len(enabled)
+        self.args: list[dict[str, Any] | None] = [None] * len(enabled)
+
+    def index(self, a: Action) -> int:
+        """Where ``a`` is in ``enabled``: found by identity first (a fuzzer's or a drain's step is one of
+        these very objects; equality would compare field by field in Python); ``ValueError`` when the model
+        does not enable it."""
+        for i, e in enumerate(self.enabled):
+            if e is a:
+                return i
+        try:
+            return self.enabled.index(a)
+        except ValueError:
+            raise ValueError(f"{a!r} is not enabled in the model") from None
 
 
 
@@ -521,17 +550,18 @@ class Lockstep:
         ``request``: the same step asked another way, e.g. a recovery to a marker by name); an impl refusal
         is a divergence. The states are compared by ``check_conforms``, not here."""
         f = self.state_facts()
-        # by identity first: a fuzzer's step is one of these very objects (``in`` would compare each field)
-        if not any(e is a for e in f.enabled) and a not in f.enabled:
-            raise ValueError(f"{a!r} is not enabled in the model")
-        nxt = f.successors.get(a)
+        i = f.index(a)
+        nxt = f.successors[i]
         if nxt is None:
-            nxt = f.successors[a] = self.model.next_state(self.state, a)
+            nxt = f.successors[i] = self.model.next_state(self.state, a)
         self.state = nxt
         self.steps.append((a, self.state))
         try:
             if request is None:
-                self.system.apply(a.name, **_model_args(a))  # as apply(a) does, the arguments made once
+                args = f.args[i]
+                if args is None:
+                    args = f.args[i] = _model_args(a)
+                self.system.apply(a.name, **args)  # as apply(a) does, the arguments made once
             else:
                 request()
         except ScsiError as e:
@@ -568,7 +598,7 @@ class Lockstep:
                 continue  # a premature timeout, and that budget is spent
             impl.add(_impl_code(ia))
         if f.keys is None:
-            f.keys = frozenset(_code(_model_key(a)) for a in f.enabled)
+            f.keys = frozenset(_model_code(a) for a in f.enabled)
         model = f.keys
         if model != impl:
             only_m = ", ".join(sorted(_show_key(_KEYS[c]) for c in model - impl)) or "-"

@@ -23,6 +23,7 @@ cuts a host write between its journal commit and its P write.
 
 from __future__ import annotations
 
+import functools
 import pickle
 import time
 from collections.abc import Callable, Sequence
@@ -113,6 +114,17 @@ def _fingerprint(system: MirroredSystem) -> tuple[bytes, object]:
         a.journal_cache, r.buffer, system.path.messages, system.path.up, system.path.stats, len(system.events),
         [(q.tag, q.status) for q in system.requests],
     )), system.rng.getstate()
+
+
+#: The swarm's draws (``start``): one strategy object for every example, since Hypothesis validates and
+#: labels a strategy object the first time it draws from it (a fresh one per example cost a few percent).
+_SWARM_DRAW = st.lists(st.integers(0, 3), min_size=len(SWARM), max_size=len(SWARM))
+
+
+@functools.cache
+def _fence_draw(fences: tuple[FencePolicy, ...]) -> st.SearchStrategy[FencePolicy]:
+    """The fence policy's draw (``start``), one strategy object per tuple of policies (as ``_SWARM_DRAW``)."""
+    return st.sampled_from(fences)
 
 
 def _kinds(enabled: Sequence[Action], *kinds: type[Action]) -> list[Action]:
@@ -244,8 +256,8 @@ class ConformanceMachine(RuleBasedStateMachine):
         """A fresh impl and the model's initial state, for one of the bounds' fence policies; and the swarm:
         which optional kinds of step this example leaves out (each drawn, so it shrinks to "all on")."""
         fences = self.bounds.fence_policies
-        fence = fences[0] if len(fences) == 1 else data.draw(st.sampled_from(fences), label="fence_policy")
-        draws = data.draw(st.lists(st.integers(0, 3), min_size=len(SWARM), max_size=len(SWARM)), label="swarm")
+        fence = fences[0] if len(fences) == 1 else data.draw(_fence_draw(tuple(fences)), label="fence_policy")
+        draws = data.draw(_SWARM_DRAW, label="swarm")
         self.off = frozenset(k for (k, at), d in zip(SWARM.items(), draws, strict=True) if d >= at)
         self._run = Lockstep(self.bounds, fence, impl_mutant=self.impl_mutant, facts=type(self).facts)
         self.prefix = hash((int(fence), *draws))  # ints only: the same chain in every process

@@ -7,10 +7,11 @@ every slot of ``s_k+1`` is that instance's effect. A satisfying model therefore 
 step; ``decode`` turns it into concrete actions and re-executes them on ``MirrorModel``, so a z3 trace is a
 model trace like any other (``checkers.traces.trace.replay_on_model`` accepts it).
 
-BMC is incremental (``bmc_all``): one solver for every depth and every property asked, one transition added
-per depth, "some property fails at depth d" asked once with an assumption (then, only if so, which), so
-depth d reuses what the solver learnt at depth d-1 and each property's first violation is a shortest one.
-``bmc`` is the same loop for one property. A caller that already expects a violation around some depth (the
+BMC goes depth by depth (``bmc_all``) for every property asked at once: "some property fails at depth d"
+asked once (then, only if so, which), so each property's first violation is a shortest one. Each depth is
+one query to a solver that first folds every state into the actions chosen (``solve-eqs``); that measured
+faster than one incremental solver across depths (see ``bmc_all``, which keeps the incremental way as an
+option). ``bmc`` is the same loop for one property. A caller that already expects a violation around some depth (the
 tests know the explicit checker's shortest trace) can ask ``bmc(..., first_depth=d)``: one query for a
 violation within d steps, which skips the unsat checks below d; see ``bmc``.
 """
@@ -85,9 +86,22 @@ class Unroller:
         return self.states[k]
 
     def init(self) -> z3.BoolRef:
-        """Step 0 is one of the model's initial states."""
+        """Step 0 is one of the model's initial states.
+
+        Written as one equation per slot on which every initial state agrees, and a disjunction over the
+        few slots on which they differ (the fence policy), not as a disjunction of whole vectors: the same
+        set of states, but top-level equations let ``solve-eqs`` substitute the constants through every
+        step, and the SMT core propagate them. The disjunction of whole vectors hid them, and was most of
+        BMC's time: recovery_off_by_one at one block went from 17.8 to 1.5 CPU-s with this alone (issue 15,
+        bench/bench_prove.py)."""
         s = self.state(0)
-        return z3.Or(*[z3.And(*[s[n] == v for n, v in vec.items()]) for vec in self.enc.init_vectors()])
+        vecs = self.enc.init_vectors()
+        fixed = [n for n in self.lay.names if len({v[n] for v in vecs}) == 1]
+        differ = [n for n in self.lay.names if len({v[n] for v in vecs}) > 1]
+        parts = [s[n] == vecs[0][n] for n in fixed]
+        if differ:
+            parts.append(z3.Or(*[z3.And(*[s[n] == v[n] for n in differ]) for v in vecs]))
+        return z3.And(*parts)
 
     def transition(self, k: int) -> z3.BoolRef:
         """``T(s_k, s_k+1)``, cached: the generic relation built once, renamed to steps k, k+1 (Z3's
@@ -360,33 +374,49 @@ def bmc(un: Unroller, prop: Property, sym: Callable[[SV], Term], max_depth: int,
 
 def bmc_all(un: Unroller, props: Sequence[Property], syms: Mapping[str, Callable[[SV], Term]], max_depth: int,
             report: ReportFn | None = None, timeout_ms: int = 0, skip_depth: int | None = None,
-            started: float | None = None) -> dict[str, Outcome]:
-    """Incremental BMC of several properties at once, up to ``max_depth`` transitions: an outcome per name.
+            started: float | None = None, incremental: bool = False) -> dict[str, Outcome]:
+    """BMC of several properties at once, depth by depth up to ``max_depth`` transitions: an outcome per name.
 
-    One solver for every depth and property: step k's transition is added once, when depth k+1 is asked,
-    so the clauses learnt at one depth serve the next. At each depth one query asks whether *some* property
-    still unviolated fails there (an assumption, not an assertion, so it is gone at the next depth); only
-    when one does is each of them asked alone, to say which. Every property is so checked at every depth in
-    increasing order until it fails, and each violation found is a shortest one for its property.
+    At each depth one query asks whether *some* property still unviolated fails there; only when one does
+    is each of them asked alone, to say which. Every property is so checked at every depth in increasing
+    order until it fails, and each violation found is a shortest one for its property.
 
-    A property that holds at depth d (the query was unsat) is then asserted at step d: every run of d steps
-    satisfies it, so the assertion excludes no run, and it hands the solver facts about reachable states
-    (the properties of the catalogue are mostly invariants) that prune the deeper queries. ``skip_depth``
-    leaves out the queries at that depth (``bmc``'s ``first_depth``: its one query already answered it).
+    Each depth gets its own solver (``WITHIN_TACTIC``: ``solve-eqs`` substitutes every state vector by its
+    defining terms over the initial constants and the actions chosen, so what is left is a search over the
+    actions alone). That is not incremental, and it is still the faster: with the initial condition written
+    as equations (``Unroller.init``), the per-depth solver took 10 CPU-s where one incremental solver took 22
+    for replay_out_of_order's ten depths, and 2.9 against 4.7 for rebuild_from_primary's nine (an incremental
+    ``z3.Solver()`` does not run ``solve-eqs``, so it keeps every vector and its equations). Asserting the
+    properties that held at shallower depths, as lemmas, did not help the per-depth solver (13.5 s against 10).
+
+    ``incremental=True`` is the other way, kept to measure it against (bench/bench_prove.py): one
+    ``z3.Solver()`` for every depth, step k's transition added once, each depth's query an assumption, and
+    a property that held at depth d asserted at step d (it excludes no run and prunes deeper queries).
+    ``skip_depth`` leaves out the queries at that depth (``bmc``'s ``first_depth``: its one query already
+    answered it).
     """
     started = time.perf_counter() if started is None else started
-    solver = z3.Solver()
-    if timeout_ms:
-        solver.set("timeout", timeout_ms)
-    solver.add(un.init())
+
+    def fresh() -> Any:
+        s = z3.Solver() if incremental else z3.Then(*WITHIN_TACTIC).solver()
+        if timeout_ms:
+            s.set("timeout", timeout_ms)
+        s.add(un.init())
+        return s
+
+    solver = fresh()
     pending = list(props)
     outcomes: dict[str, Outcome] = {}
     for d in range(max_depth + 1):
         if not pending:
             break
         t0 = time.perf_counter()
-        if d > 0:
+        if incremental and d > 0:
             solver.add(un.transition(d - 1))
+        elif not incremental and d != skip_depth:
+            # a new solver for this depth: the whole prefix, which solve-eqs then folds into the actions
+            solver = fresh()
+            solver.add(*[un.transition(k) for k in range(d)])
         if d == skip_depth:
             continue  # the query of ``_within`` found no violation (nor overflow) at exactly this depth
         bads = {p.name: z3.Not(un.prop(p.name, d, syms[p.name])) for p in pending}
@@ -429,8 +459,9 @@ def bmc_all(un: Unroller, props: Sequence[Property], syms: Mapping[str, Callable
                 ro = solver.check(over)
                 if ro == z3.sat:
                     raise _capacity_error(un, solver.model(), d - 1)
-        for p in held:
-            solver.add(z3.Not(bads[p.name]))
+        if incremental:
+            for p in held:
+                solver.add(z3.Not(bads[p.name]))
         pending = held
     for p in pending:
         outcomes[p.name] = Outcome(p, "holds", max_depth, time.perf_counter() - started)
@@ -455,9 +486,12 @@ def gave_up(solver: Any) -> str:
 #: The solver of ``_within``: ``solve-eqs`` substitutes every state vector by its defining equations (each
 #: slot of s_k+1 is a term over s_k, the selector and the value), leaving a search over the actions alone.
 #: On the one deep query of each deep mutant at one block this was about twice as fast as ``z3.Solver()``
-#: (which keeps the vectors; ``simplify`` alone before ``smt`` was far slower), but it is not incremental,
-#: so the depth-by-depth search keeps ``z3.Solver()``. Guarding the transitions (to let a run stop early)
-#: keeps ``solve-eqs`` from substituting and made the query ten times slower: hence the fallback in ``bmc``.
+#: (which keeps the vectors; ``simplify`` alone before ``smt`` was far slower); though not incremental, it
+#: is also the depth-by-depth search's solver (``bmc_all``). Guarding the transitions (to let a run stop
+#: early) keeps ``solve-eqs`` from substituting and made the query ten times slower: hence the fallback in
+#: ``bmc``. Bit-blasting was tried on top (``lia2pb``, ``pb2bv``, ``bit-blast``, ``sat``; every slot is a
+#: small bounded integer): ``pb2bv`` rejects the if-then-else terms the effects are made of, even after
+#: ``elim-term-ite``, and the ``QF_FD`` solver answers unknown from depth 2 on.
 WITHIN_TACTIC = ("simplify", "propagate-values", "solve-eqs", "smt")
 
 

@@ -57,7 +57,8 @@ from pitmirror.checkers.symbolic.spec_terms import (
 from pitmirror.checkers.symbolic.terms import SV, Term, conj, count, implies, neg, select, vol_eq
 from pitmirror.model.config import Bounds
 from pitmirror.model.protocol import MirrorModel
-from pitmirror.spec.state import MARKER, State
+from pitmirror.spec.fields import FIELDS, Content, Lane
+from pitmirror.spec.state import MARKER, MessageKind, State
 
 Pred = Callable[[SV], Term]
 #: ``Inference.dropped_by`` of a candidate false on a state the filter's exploration reached (not a step's CTI)
@@ -124,6 +125,12 @@ def _single_guards(enc: Encoding) -> dict[str, list[tuple[str, Pred]]]:
                                                        s["remote_recovery_id"] >= s["recovery.recovery_id"])),
                           ("R not swapped", lambda s: conj(s["recovery.present"] == 1,
                                                            s["remote_recovery_id"] < s["recovery.recovery_id"]))]
+        # the swap's phases: which of the two arrays has swapped (one fact each, so that a pair with the pair
+        # state, ``pair_state == PAIR and A alone swapped``, is a guard of two facts)
+        single["swap"] += [(f"{txt}", lambda s, a=a, r=r: conj(s["recovery.present"] == 1, _swapped(s, "A") == a,
+                                                               _swapped(s, "R") == r))
+                                for txt, a, r in (("neither array swapped", False, False),
+                                                  ("A alone swapped", True, False), ("R alone swapped", False, True))]
     return single
 
 
@@ -171,20 +178,104 @@ def _atoms(enc: Encoding) -> list[tuple[str, Pred]]:
         out.append((f"{q} empty", lambda s, q=q: s.length(q) == 0))
     out.append(("len(journal) == next_seq - base_seq - 1",
                 lambda s: s.length("journal") == s["next_seq"] - s["base_seq"] - 1))
-    out.append(("len(history) == len(journal)", lambda s: s.length("history") == s.length("journal")))
-    out.append(("len(remote_journal) <= len(journal)",
-                lambda s: s.length("remote_journal") <= s.length("journal")))
-    out.append(("len(remote_buffer) <= len(in_flight)",
-                lambda s: s.length("remote_buffer") <= s.length("in_flight")))
+    # the lengths of every two bounded sequences (``Layout.caps``, from the field table: a sequence added to the
+    # state is covered): one record per journal record in the history and in J's log table, JR a prefix of J
+    seqs = [q for q in lay.caps if lay.caps[q]]
+    for q1, q2 in combinations(seqs, 2):
+        out.append((f"len({q1}) == len({q2})", lambda s, q1=q1, q2=q2: s.length(q1) == s.length(q2)))
+        out.append((f"len({q1}) <= len({q2})", lambda s, q1=q1, q2=q2: s.length(q1) <= s.length(q2)))
+        out.append((f"len({q2}) <= len({q1})", lambda s, q1=q1, q2=q2: s.length(q2) <= s.length(q1)))
     out.append(("next_seq - base_seq <= capacity(journal) + 1",
                 lambda s: s["next_seq"] - s["base_seq"] <= lay.caps["journal"] + 1))
     out.extend(_slot_atoms(enc))
     out.extend(_in_flight_atoms(enc))
+    out.extend(_rebuild_atoms(enc))
+    out.extend(_message_atoms(enc))
     # the control tables' facts as atoms too, so templates relate them (``journaling_state == JOURNALING =>
     # no recovery``); the vacuous pairs of guards say the rest (``not (... and ...)``)
     for group in _single_guards(enc).values():
         out.extend(group)
     return out
+
+
+def _swapped(s: SV, array: str) -> Term:
+    """Whether ``array`` ("A" or "R") has swapped for the running swap recovery (as a term)."""
+    if array == "A":
+        return s["recovery.a_swapped"] == 1
+    return s["remote_recovery_id"] >= s["recovery.recovery_id"]
+
+
+#: The points (seq numbers) at which an array's volume is rebuilt from its journal: the running recovery's
+#: target, A's newest write and the newest R applied.
+REBUILD_POINTS = {"recovery.target": lambda s: s["recovery.target"], "next_seq - 1": lambda s: s["next_seq"] - 1,
+                  "remote_applied_seq": lambda s: s["remote_applied_seq"]}
+
+
+def _lane_images(enc: Encoding, lane: Lane) -> list[tuple[str, Callable[[SV], list[Term]]]]:
+    """The images an array holds or can rebuild, from the field table: each of its volumes; the images of its
+    recovery entry; and each volume rebuilt with each of its journals' records up to each ``REBUILD_POINTS``
+    point (``rebuild(base, journal, recovery.target)``: what a swap makes of that array)."""
+    lay = enc.lay
+    vols = [f.name for f in FIELDS if f.lane is lane and f.content is Content.VOLUME]
+    recs = [f.name for f in FIELDS if f.lane is lane and f.content is Content.RECORDS and lay.caps.get(f.name, 0)]
+    out: list[tuple[str, Callable[[SV], list[Term]]]] = [(v, lambda s, v=v: s.vol(v)) for v in vols]
+    for f in FIELDS:
+        if f.lane is lane and f.content is Content.RECOVERY:
+            out += [(f"{f.name}.{img}", lambda s, n=f"{f.name}.{img}": s.vol(n))
+                    for img in ("target_image", "start_image") if f"{f.name}.{img}.0" in lay.names]
+    for v in vols:
+        for q in recs:
+            for pt, n in REBUILD_POINTS.items():
+                out.append((f"rebuild({v}, {q}, {pt})", lambda s, v=v, q=q, n=n: enc.rebuild(
+                    s.vol(v), s.slots(q), s.length(q), n(s))))
+    return out
+
+
+def _rebuild_atoms(enc: Encoding) -> list[tuple[str, Pred]]:
+    """Equalities between an image of array A and one of array R (``_lane_images``, pairs of fields of the same
+    kind on the two arrays): ``rebuild(base, journal, recovery.target) == rebuild(replica_base, remote_journal,
+    recovery.target)`` says both arrays' swaps will end on the same image. The pairs of two plain volumes are
+    ``_atoms``' own."""
+    a_imgs, r_imgs = _lane_images(enc, Lane.A), _lane_images(enc, Lane.R)
+    plain = {*VOLUMES, *RECOVERY_IMAGES}
+    return [(f"{ta} == {tr}", lambda s, fa=fa, fr=fr: vol_eq(fa(s), fr(s)))
+            for ta, fa in a_imgs for tr, fr in r_imgs if not (ta in plain and tr in plain)]
+
+
+def _message_atoms(enc: Encoding) -> list[tuple[str, Pred]]:
+    """Facts of the control messages on the path (every kind but the mirror writes and acks, whose seqs
+    ``_slot_atoms`` relates): each payload field against each counter and id, for every such message and for
+    those R has not acted on (id above R's recovery id). Only swap recovery sends them."""
+    if enc.kind != SWAP:
+        return []
+    scalars = [*COUNTERS, "recovery.target", "recovery.recovery_id", "remote_recovery_id", "recoveries_started"]
+    rels = (("==", lambda x, y: x == y), ("<=", lambda x, y: x <= y))
+    out: list[tuple[str, Pred]] = []
+    for kind in MessageKind:
+        if int(kind) in (MW, MA):
+            continue
+        for fi, fname in ((1, "a"), (2, "b")):
+            for c in scalars:
+                for op, f in rels:
+                    for where, wtext in ((None, ""), (lambda m, s: m[1] > s["remote_recovery_id"],
+                                                       " not acted on (a > remote_recovery_id)")):
+                        out.append((f"every {_camel(kind)}{wtext} on the path: {fname} {op} {c}",
+                                    _each_message(enc, int(kind), lambda m, s, fi=fi, c=c, f=f: f(m[fi], s[c]),
+                                                  where)))
+    return out
+
+
+def _camel(kind: MessageKind) -> str:
+    return "".join(w.capitalize() for w in kind.name.split("_"))
+
+
+def _each_message(enc: Encoding, kind: int, body: Callable[[Sequence[Term], SV], Term],
+                  where: Callable[[Sequence[Term], SV], Term] | None) -> Pred:
+    def pred(s: SV) -> Term:
+        n = s.length("path")
+        return conj(*(implies(conj(i < n, m[0] == kind, where(m, s) if where else True), body(m, s))
+                      for i, m in enumerate(s.slots("path"))))
+    return pred
 
 
 def _in_flight_atoms(enc: Encoding) -> list[tuple[str, Pred]]:
@@ -453,7 +544,12 @@ def _filter_templates(enc: Encoding, cands: list[Candidate], cols: SV, rows: int
         bad = ~column(a(cols))
         if bad.any():
             false_under[ai] = {gi for gi, g in enumerate(gcols) if (g & bad).any()}
-    out = [c for c in cands if c.guard not in vacuous and c.guard not in false_under.get(c.atom, ())]
+    # a control-message fact true on every row (most are: those messages are rare) is kept unguarded only; its
+    # guarded copies, implied by it, would double swap's search (1,766 of 5,063 candidates)
+    texts = {t for t, _p in _message_atoms(enc)}
+    unguarded_only = {ai for ai, (t, _a) in enumerate(_atoms(enc)) if t in texts and ai not in false_under}
+    out = [c for c in cands if c.guard not in vacuous and c.guard not in false_under.get(c.atom, ())
+           and not (c.atom in unguarded_only and c.guard != 0)]
     for gi in sorted(vacuous):
         text, g, parts = guards[gi]
         if not any(guards[h][2] < parts for h in vacuous):
@@ -624,7 +720,7 @@ def implies_property(enc: Encoding, inv: list[Candidate], prop: str, timeout_ms:
 
 
 def infer(bounds: Bounds, props: Sequence[str], filter_bounds: Bounds | None = None, limit: int = 60_000,
-          timeout_ms: int = 0, progress: Callable[[str], None] | None = None, minimal: bool = True) -> Inference:
+          timeout_ms: int = 0, progress: Callable[[str], None] | None = None, minimal: bool = False) -> Inference:
     """Infer an inductive invariant on the proof system of ``bounds`` and ask whether it implies each of
     ``props``. ``filter_bounds`` are the budgets of stage 2's explicit exploration (by default small ones at
     the same blocks, concurrency and journal capacity). With ``minimal``, also the subset of the invariant
