@@ -7,23 +7,43 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from pitmirror.impl.blocks import value_of_block
-from pitmirror.impl.messages import Message
+from pitmirror.impl.blocks import BLOCK_SIZE, value_of_block
+from pitmirror.impl.messages import Message, MirrorWrite
 from pitmirror.impl.record import MARKER, JournalRecord
 
 if TYPE_CHECKING:
     from pitmirror.impl.driver import Driver
 
 
-def record_tuple(rec: JournalRecord) -> tuple[int, int, int]:
-    """A record as the model's ``Record(seq, lba, value)`` (a marker's value is 0)."""
-    return rec.seq, rec.lba, 0 if rec.is_marker else value_of_block(rec.payload)
+def blocks_of(lba: int, data: bytes) -> int:
+    """How many blocks a write's data covers (a marker, whose data is its name, counts as one)."""
+    return 1 if lba == MARKER else max(1, len(data) // BLOCK_SIZE)
 
 
-def message_tuple(msg: Message) -> tuple[int, int, int, int]:
-    """A message as the model's ``Message(kind, a, b, c)``."""
+def record_tuple(rec: JournalRecord) -> tuple[int, int, int, int]:
+    """A record as the model's ``Record(seq, lba, value, length)`` (a marker's value is 0; a multi-block
+    record's value is its first block's)."""
+    if rec.is_marker:
+        return rec.seq, rec.lba, 0, 1
+    return rec.seq, rec.lba, value_of_block(rec.payload[:BLOCK_SIZE]), blocks_of(rec.lba, rec.payload)
+
+
+def message_tuple(msg: Message) -> tuple[int, int, int, int, int]:
+    """A message as the model's ``Message(kind, a, b, c, d)`` (``d``: a MirrorWrite's length in blocks)."""
     f = [*msg.fields().values(), 0, 0]
-    return (msg.kind, f[0], f[1], f[2])
+    d = blocks_of(msg.lba, msg.data) if isinstance(msg, MirrorWrite) else 0
+    return (msg.kind, f[0], f[1], f[2], d)
+
+
+def in_flight_tuple(e: Any) -> tuple[int, int, int, int, bool, int]:
+    """An in-flight entry as the model's ``InFlight(seq, lba, value, origin, host_acked, length)``."""
+    value = 0 if e.lba == MARKER else value_of_block(e.data[:BLOCK_SIZE])
+    return (e.seq, e.lba, value, int(e.origin), e.host_acked, blocks_of(e.lba, e.data))
+
+
+def buffered_tuple(m: Any) -> tuple[int, int, int, int]:
+    """A write in R's reorder buffer as the model's ``Record(seq, lba, value, length)``."""
+    return (m.seq, m.lba, m.value, blocks_of(m.lba, m.data))
 
 
 def values(blocks: list[bytes]) -> tuple[int, ...]:
@@ -49,8 +69,7 @@ def abstract_state(system: Driver) -> dict[str, Any]:
         "next_seq": a.log.next_seq,
         "journal": tuple(record_tuple(x) for x in a.journal.records()),
         "journal_cache": tuple(record_tuple(x) for x in a.journal_cache),
-        "in_flight": tuple((e.seq, e.lba, 0 if e.lba == MARKER else value_of_block(e.data), int(e.origin),
-                            e.host_acked) for e in a.in_flight),
+        "in_flight": tuple(in_flight_tuple(e) for e in a.in_flight),
         "pair_state": int(a.pair.pair_state),
         "dirty": tuple(int(d) for d in a.pair.dirty),
         "journaling_state": int(a.jfmt.journaling_state),
@@ -63,7 +82,7 @@ def abstract_state(system: Driver) -> dict[str, Any]:
         "replica_base_seq": r.replica_base_seq,
         "remote_journal": tuple(record_tuple(x) for x in r.journal.records()),  # in JR's log order
         "remote_applied_seq": r.applied_seq,
-        "remote_buffer": tuple(sorted((m.seq, m.lba, m.value) for m in r.buffer)),
+        "remote_buffer": tuple(sorted(buffered_tuple(m) for m in r.buffer)),
         "remote_recovery_id": r.jfmt.last_recovery_id,
         # A's journal log table: each live record's first sector, the next free sector, the ring's size
         "journal_locations": tuple(e.location for e in a.log.entries),

@@ -3,7 +3,8 @@
 Array A holds P (``primary``), J (``journal``), B (``base``) and a ``spare`` LDEV for swap recovery;
 array R holds S (``remote``), JR (``remote_journal``), RB (``replica_base``) and its own ``spare``. J is
 sized for ``journal_capacity`` records plus the recovery reserve of one record per block (docs/PROTOCOL.md),
-each of one block (header + data + trailer); JR, which cannot refuse what A mirrors, for eight times that.
+each of the longest host write the array takes (``write_blocks`` blocks: header + data + trailer); JR, which
+cannot refuse what A mirrors, for eight times that.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 
-from pitmirror.impl.blocks import BLOCK_SIZE
+from pitmirror.impl.blocks import BLOCK_SIZE, split_blocks
 from pitmirror.impl.errors import InvalidParameter, LbaOutOfRange, ScsiError
 from pitmirror.impl.hardware import BackEndController, DiskDrive, Interconnect, PowerSupply, carve
 from pitmirror.impl.record import sectors_for
@@ -53,11 +54,18 @@ class FrontEndController:
             return InvalidParameter(f"{op} lba={lba} on LUN {lun}", f"no LUN {lun} on port {self.host_port}")
         label = self.array.volume_label(vmap.role_of(vmap.luns[lun]))
         request = f"{op} lba={lba} {'to' if op == 'WRITE' else 'from'} {label}"
-        nblocks = self.array.blocks
+        nblocks, most = self.array.blocks, self.array.write_blocks
         if isinstance(lba, bool) or not isinstance(lba, int) or not 0 <= lba < nblocks:
             return LbaOutOfRange(request, f"LBA out of range 0..{nblocks - 1}")
-        if data is not None and len(data) != BLOCK_SIZE:
-            return InvalidParameter(request, f"a block is {BLOCK_SIZE} bytes, got {len(data)}")
+        if data is not None and (not data or len(data) % BLOCK_SIZE or len(data) > most * BLOCK_SIZE):
+            if most == 1:
+                return InvalidParameter(request, f"a block is {BLOCK_SIZE} bytes, got {len(data)}")
+            # the journal ring is sized for records of at most ``most`` blocks
+            return InvalidParameter(request, f"a write is 1..{most} whole blocks of {BLOCK_SIZE} bytes, got "
+                                             f"{len(data)} bytes")
+        if data is not None and lba + len(data) // BLOCK_SIZE > nblocks:
+            return LbaOutOfRange(request, f"a write of {len(data) // BLOCK_SIZE} blocks from LBA {lba} ends past "
+                                          f"the last LBA {nblocks - 1}")
         return None
 
 
@@ -66,15 +74,16 @@ class StorageArray:
 
     def __init__(self, name: str, ldev_ids: dict[str, int], blocks: int, journal_capacity: int,
                  shm_roles: tuple[str, str, str], pair: PairTable | None, drives: int = 2,
-                 drive_factory: DriveFactory = DiskDrive) -> None:
+                 drive_factory: DriveFactory = DiskDrive, write_blocks: int = 1) -> None:
         self.name = name
         self.blocks = blocks
+        self.write_blocks = write_blocks  # the most blocks one host write (one journal record) covers
         self.power = PowerSupply()
         records = journal_capacity + blocks
         if shm_roles[1] == "remote_journal":
             # R cannot refuse what A mirrors; its JR gets room to spare (a mutant may outrun A's checks)
             records = max(8 * records, 64)
-        journal_sectors = records * sectors_for(BLOCK_SIZE)
+        journal_sectors = records * sectors_for(write_blocks * BLOCK_SIZE)
         sizes = [(ldev_ids[r], journal_sectors if r in ("journal", "remote_journal") else blocks)
                  for r in ldev_ids]
         per_drive = -(-sum(n for _, n in sizes) // drives)
@@ -89,17 +98,18 @@ class StorageArray:
 
     @classmethod
     def main_site(cls, blocks: int, journal_capacity: int, fence_policy: FencePolicy,
-                  drive_factory: DriveFactory = DiskDrive) -> StorageArray:
+                  drive_factory: DriveFactory = DiskDrive, write_blocks: int = 1) -> StorageArray:
         """Array A: P, J, B, spare; the pair table with its fence policy."""
         pair = PairTable(fence_policy, [False] * blocks)
         return cls("A", A_LDEVS, blocks, journal_capacity, ("primary", "journal", "base"), pair,
-                   drive_factory=drive_factory)
+                   drive_factory=drive_factory, write_blocks=write_blocks)
 
     @classmethod
-    def remote_site(cls, blocks: int, journal_capacity: int, drive_factory: DriveFactory = DiskDrive) -> StorageArray:
+    def remote_site(cls, blocks: int, journal_capacity: int, drive_factory: DriveFactory = DiskDrive,
+                    write_blocks: int = 1) -> StorageArray:
         """Array R: S, JR, RB, spare."""
         return cls("R", R_LDEVS, blocks, journal_capacity, ("remote", "remote_journal", "replica_base"), None,
-                   drive_factory=drive_factory)
+                   drive_factory=drive_factory, write_blocks=write_blocks)
 
     def volume_label(self, role: str) -> str:
         """``P (LDEV 0x01)``."""
@@ -112,6 +122,13 @@ class StorageArray:
     def write(self, role: str, lba: int, block: bytes) -> None:
         """Write block ``lba`` of the volume playing ``role``."""
         self.interconnect.write(self.shm.volume_map.ldev(role), lba, block)
+
+    def write_range(self, role: str, lba: int, data: bytes) -> None:
+        """Write a write's blocks from ``lba`` of the volume playing ``role``, in LBA order (one sector write
+        each: a power loss between them leaves the first blocks written; the journal redoes the rest)."""
+        ldev = self.shm.volume_map.ldev(role)
+        for i, block in enumerate(split_blocks(data)):
+            self.interconnect.write(ldev, lba + i, block)
 
     def write_ldev(self, ldev: int, lba: int, block: bytes) -> None:
         """Write block ``lba`` of LDEV ``ldev`` (a host write, through the LDEV its LUN names)."""

@@ -86,6 +86,25 @@ def is_value_block(block: bytes) -> bool:
     return True
 
 
+def covered(lba: int, data: bytes) -> range:
+    """The LBAs a write of ``data`` from ``lba`` covers (none for a marker, whose lba is -1)."""
+    return range(0) if lba < 0 else range(lba, lba + max(1, len(data) // BLOCK_SIZE))
+
+
+def split_blocks(data: bytes) -> list[bytes]:
+    """A write's data as its blocks, in LBA order (a multi-block write is ``len(data) // BLOCK_SIZE`` blocks)."""
+    return [data[i:i + BLOCK_SIZE] for i in range(0, len(data), BLOCK_SIZE)]
+
+
+def value_of_write(data: bytes) -> int | None:
+    """The model value of a write's data when every block of it is ``block_of_value(v)`` for one v (the
+    model writes one value to every block of a multi-block write), else None (host text)."""
+    first = data[:BLOCK_SIZE]
+    if not is_value_block(first) or data != first * (len(data) // BLOCK_SIZE):
+        return None
+    return value_of_block(first)
+
+
 def text_block(text: str) -> bytes:
     """A block holding ``text`` (UTF-8) padded with zero bytes; ``ValueError`` if it does not fit."""
     raw = text.encode()

@@ -21,20 +21,23 @@ from typing import Any
 
 from pitmirror.impl.actions import ACTION_NAMES, Action, snake
 from pitmirror.impl.array import StorageArray
-from pitmirror.impl.blocks import as_block, is_value_block, value_of_block
+from pitmirror.impl.blocks import BLOCK_SIZE, as_block, value_of_write
 from pitmirror.impl.errors import (
     CommandSequenceError,
+    ControllerReset,
     InvalidParameter,
     PathDown,
     ScsiError,
 )
+from pitmirror.impl.hardware import PowerLoss
 from pitmirror.impl.messages import Message, MirrorAck, MirrorWrite, RecoverRequest, SwapDone
 from pitmirror.impl.mutants import Mutant
 from pitmirror.impl.path import Path
 from pitmirror.impl.primary import ArrayAController
-from pitmirror.impl.ready import HostRequest, Ready, RequestStatus
+from pitmirror.impl.ready import HostRequest, InFlight, Ready, RequestStatus
+from pitmirror.impl.record import sectors_for
 from pitmirror.impl.remote import ArrayRController
-from pitmirror.impl.states import FencePolicy, RecoveryKind, RemoteSwapStatus
+from pitmirror.impl.states import FencePolicy, Origin, RecoveryKind, RemoteSwapStatus
 from pitmirror.impl.tables import RecoveryEntry
 
 
@@ -66,10 +69,24 @@ def _action(name: str, /, **args: Any) -> Action:
     return Action.make(name, **args)
 
 
+def _lengths(blocks: int, write_blocks: int, lba: int) -> range:
+    """The lengths of a host write from ``lba``: 1 .. ``write_blocks``, within the volume."""
+    return range(1, min(write_blocks, blocks - lba) + 1)
+
+
 @functools.cache
-def _host_writes(blocks: int, values: int) -> tuple[Action, ...]:
-    """Every ``HostWrite`` of a volume of ``blocks`` blocks and ``values`` model values, in order."""
-    return tuple(Action.make("HostWrite", lba=lba, value=v) for lba in range(blocks) for v in range(values))
+def _host_writes(blocks: int, values: int, write_blocks: int = 1) -> tuple[Action, ...]:
+    """Every ``HostWrite`` of a volume of ``blocks`` blocks and ``values`` model values, of 1 ..
+    ``write_blocks`` blocks, in order (a one-block write names no length)."""
+    return tuple(Action.make("HostWrite", lba=lba, value=v, **({"length": n} if n != 1 else {}))
+                 for lba in range(blocks) for v in range(values) for n in _lengths(blocks, write_blocks, lba))
+
+
+@functools.cache
+def _crashes_mid_write(blocks: int, values: int, write_blocks: int) -> tuple[Action, ...]:
+    """Every ``CrashMidWrite``: a host write of two blocks or more, cut by a power loss at A."""
+    return tuple(Action.make("CrashMidWrite", lba=lba, value=v, length=n) for lba in range(blocks)
+                 for v in range(values) for n in _lengths(blocks, write_blocks, lba)[1:])
 
 
 @dataclass(frozen=True)
@@ -89,7 +106,7 @@ _WEIGHTS: dict[str, float] = {
     "HostWrite": 3.0, "SetMarker": 0.3, "Deliver": 8.0, "RepairPath": 1.0, "MirrorTimeout": 1.0,
     "SwapTimeout": 1.0, "Checkpoint": 0.7, "RemoteCheckpoint": 0.3, "PersistJournal": 0.5,
     "StartResync": 1.0, "FinishResync": 1.0, "RecoveryWrite": 3.0, "SwapVolumes": 2.0, "FinishRecovery": 2.0,
-    "SwitchHostLun": 2.0,
+    "SwitchHostLun": 2.0, "CrashMidWrite": 0.05, "CrashMidApply": 0.05,
 }
 
 
@@ -98,9 +115,11 @@ class Driver:
 
     def __init__(self, blocks: int = 8, journal_capacity: int = 16, fence_policy: str | FencePolicy = "never",
                  mutant: str | None = None, seed: int = 0, *, max_in_flight: int = 4,
-                 recovery: str | RecoveryKind = "writethrough", values: int = 3, links: int = 2) -> None:
+                 recovery: str | RecoveryKind = "writethrough", values: int = 3, links: int = 2,
+                 write_blocks: int = 1) -> None:
         for name, v, lo in (("blocks", blocks, 1), ("journal_capacity", journal_capacity, 1),
-                            ("max_in_flight", max_in_flight, 1), ("values", values, 1), ("links", links, 1)):
+                            ("max_in_flight", max_in_flight, 1), ("values", values, 1), ("links", links, 1),
+                            ("write_blocks", write_blocks, 1)):
             if isinstance(v, bool) or not isinstance(v, int) or v < lo:
                 raise ValueError(f"{name} must be an int >= {lo}, got {v!r}")
         self.mutant = Mutant(mutant)
@@ -109,10 +128,12 @@ class Driver:
         self.seed = seed
         self.blocks = blocks
         self.values = values
+        self.write_blocks = write_blocks  # the most blocks one host write covers (one record, one message)
         self.rng = random.Random(seed)
-        self.a = ArrayAController(StorageArray.main_site(blocks, journal_capacity, self.fence), self.mutant,
-                                  max_in_flight)
-        self.r = ArrayRController(StorageArray.remote_site(blocks, journal_capacity), self.mutant)
+        self.a = ArrayAController(StorageArray.main_site(blocks, journal_capacity, self.fence,
+                                                         write_blocks=write_blocks), self.mutant, max_in_flight)
+        self.r = ArrayRController(StorageArray.remote_site(blocks, journal_capacity, write_blocks=write_blocks),
+                                  self.mutant)
         # each array's two data volumes (the model's Volume.V0 and V1): the LDEVs of P and B (S and RB) at start
         self.a_volumes = (self.a.array.shm.volume_map.ldev("primary"), self.a.array.shm.volume_map.ldev("base"))
         self.r_volumes = (self.r.array.shm.volume_map.ldev("remote"), self.r.array.shm.volume_map.ldev("replica_base"))
@@ -139,10 +160,12 @@ class Driver:
             raise ValueError(f"unknown action {name!r}; valid: {', '.join(ACTION_NAMES)}")
         return getattr(self, snake(name))(**kwargs)
 
-    def host_write(self, lba: int, value: int | bytes) -> HostRequest:
-        """HostWrite(lba, value): the host writes one block, a model value or 512 bytes. Returns the
-        request; it is acknowledged or failed by a later step (at once when the pair is suspended)."""
-        data = self._block(lba, value)
+    def host_write(self, lba: int, value: int | bytes, length: int = 1) -> HostRequest:
+        """HostWrite(lba, value, length): the host writes ``length`` contiguous blocks from ``lba`` (up to
+        ``write_blocks``), a model value in each or the blocks' bytes: one journal record, one MirrorWrite.
+        Returns the request; it is acknowledged or failed by a later step (at once when the pair is
+        suspended)."""
+        data = self._data(lba, value, length)
         err = self.a.check_host_write(lba, data)
         if err is not None:
             raise err
@@ -264,14 +287,68 @@ class Driver:
         if array not in ("A", "R"):
             raise InvalidParameter(f"CRASH array {array!r}", "the arrays are 'A' and 'R'")
         if array == "A":
-            finished = self.a.jfmt.checkpoint_seq  # a checkpoint a power loss cut short, if any
-            ready = self.a.crash()
-            if finished is not None and not self.mutant("remote_checkpoints_alone"):
-                ready.extend(self.r.checkpoint())  # A's restart finished it: R does its lockstep half
+            self._restart_a()
         else:
-            ready = self.r.crash()
-        self._process(ready)
+            self._process(self.r.crash())
         self._record("CrashArray", array=array)
+
+    def _restart_a(self) -> None:
+        """A's controller restarts (after a crash or a power loss)."""
+        finished = self.a.jfmt.checkpoint_seq  # a checkpoint a power loss cut short, if any
+        ready = self.a.crash()
+        if finished is not None and not self.mutant("remote_checkpoints_alone"):
+            ready.extend(self.r.checkpoint())  # A's restart finished it: R does its lockstep half
+        self._process(ready)
+
+    def crash_mid_write(self, lba: int, value: int | bytes, length: int) -> HostRequest:
+        """CrashMidWrite(lba, value, length): the host writes ``length`` >= 2 blocks and A loses power after
+        the record reached J and the first block reached P (the record's sectors, then one more sector write);
+        nothing was sent to R, the host gets no answer (the request fails), and A restarts: its restart redoes
+        the record from J, so P holds the whole write (docs/PROTOCOL.md, "Multi-block writes")."""
+        data = self._data(lba, value, length)
+        request = f"CRASH MID WRITE lba={lba} length={length}"
+        if len(data) < 2 * BLOCK_SIZE:
+            raise InvalidParameter(request, "a power loss inside a write needs a write of two blocks or more")
+        err = self.a.check_host_write(lba, data)
+        if err is not None:
+            raise err
+        req = HostRequest(len(self.requests) + 1, lba, data)
+        self.a.power_fail_after(sectors_for(len(data)) + 1)  # the record's sectors, then P's first block
+        ready = Ready()
+        try:
+            ready = self.a.host_write(req)  # only a mutant that skips the journal gets through whole
+        except PowerLoss:
+            pass
+        finally:
+            self.a.power_fail_after(None)
+        # the power failed before step 3: whatever the write would have sent is lost with the controller
+        ready.messages.clear()
+        assert req.seq is not None  # the write took its seq before its first sector write
+        cut = InFlight(req.seq, lba, data, Origin.HOST, request=req)
+        if all(e.seq != req.seq for e in self.a.in_flight) and not req.done:
+            self.a.fail_cut_write(ready, cut, ControllerReset(request, "array A lost power inside the write"))
+        self._process(ready)
+        self.requests.append(req)
+        self._restart_a()
+        self._record("CrashMidWrite", lba=lba, **{**self._value_arg(data), "length": length})
+        return req
+
+    def crash_mid_apply(self, message: Any) -> None:
+        """CrashMidApply(message): the path delivers the multi-block MirrorWrite ``message``, the next write R
+        applies, and R loses power after its record reached JR and its first block reached S, before the
+        acknowledgement; R restarts and redoes the record from JR, so S holds the whole write."""
+        msg = self._on_path(message, "CRASH MID APPLY")
+        request = f"CRASH MID APPLY {msg!r}"
+        if not self.path.up:
+            raise PathDown(request, "the path is down")
+        if not isinstance(msg, MirrorWrite) or msg.nblocks < 2:
+            raise InvalidParameter(request, "a power loss inside an apply needs a MirrorWrite of two blocks or more")
+        if msg.seq != self.r.applied_seq + 1:
+            raise CommandSequenceError(request, f"R applies seq {self.r.applied_seq + 1} next, not {msg.seq}")
+        self.path.take(msg)
+        self.r.apply_until_power_loss(msg, sectors_for(len(msg.data)) + 1)  # JR's record, then S's first block
+        self._process(self.r.crash())
+        self._record("CrashMidApply", message=msg)
 
     def _why_not_checkpoint(self) -> ScsiError | None:
         err = self.a.check_checkpoint()
@@ -387,7 +464,7 @@ class Driver:
         mk = _action  # the same few actions recur in every state: each made once
         probe = self.a.host_io_refusal("probe") is None
         if probe:
-            out += _host_writes(self.blocks, self.values)
+            out += _host_writes(self.blocks, self.values, self.write_blocks)
             out.append(mk("SetMarker"))
         distinct = self.path.distinct()
         out += [mk("Deliver", message=m) for m in distinct]
@@ -424,6 +501,14 @@ class Driver:
                 out.append(mk("FinishRecovery"))
             if eng.check_switch_lun() is None:
                 out.append(mk("SwitchHostLun"))
+        if self.write_blocks > 1:
+            # a power loss inside a multi-block write: at A, of a host write it could take now (left out with
+            # host writes: it is one); at R, of the MirrorWrite it applies next
+            if probe and "HostWrite" not in without:
+                out += _crashes_mid_write(self.blocks, self.values, self.write_blocks)
+            if self.path.up:
+                out += [mk("CrashMidApply", message=m) for m in distinct if isinstance(m, MirrorWrite)
+                        and m.nblocks > 1 and m.seq == self.r.applied_seq + 1]
         return [a for a in out if a.name not in without] if without else out
 
     # --- random runs ----------------------------------------------------------------------------------
@@ -467,15 +552,30 @@ class Driver:
     def _record(self, action: str, **args: Any) -> None:
         self.events.append(Action(action, tuple(args.items())))
 
-    def _block(self, lba: int, value: Any) -> bytes:
+    def _data(self, lba: int, value: Any, length: Any) -> bytes:
+        """A write's data: ``length`` blocks of the model ``value``, or the bytes given (whole blocks; a
+        ``length`` of 1, the default, takes bytes of any number of blocks as they are)."""
+        request = f"WRITE lba={lba} length={length} to {self.a.label('primary')}"
+        if isinstance(length, bool) or not isinstance(length, int) or length < 1:
+            raise InvalidParameter(request, f"a write's length is a number of blocks >= 1, got {length!r}")
+        if isinstance(value, bytes | bytearray) and len(value) != BLOCK_SIZE:
+            if length not in (1, len(value) // BLOCK_SIZE):
+                raise InvalidParameter(request, f"{len(value)} bytes are not {length} blocks of {BLOCK_SIZE}")
+            return bytes(value)  # the front end checks they are whole blocks, within the volume
         try:
-            return as_block(value)
+            return as_block(value) * length
         except ValueError as e:
-            raise InvalidParameter(f"WRITE lba={lba} to {self.a.label('primary')}", str(e)) from None
+            raise InvalidParameter(request, str(e)) from None
 
     @staticmethod
     def _value_arg(data: bytes) -> dict[str, Any]:
-        return {"value": value_of_block(data)} if is_value_block(data) else {"data": data}
+        """A write's data in the trace: its model value (and its length, when more than one block), or its
+        bytes (host text)."""
+        n = len(data) // BLOCK_SIZE
+        value = value_of_write(data)
+        if value is None:
+            return {"data": data}
+        return {"value": value} if n == 1 else {"value": value, "length": n}
 
     def _on_path(self, spec: Any, verb: str) -> Message:
         try:

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from pitmirror.impl.array import StorageArray
+from pitmirror.impl.blocks import split_blocks
 from pitmirror.impl.errors import JournalRecordError, ProtocolViolation, RecordMismatchError
 from pitmirror.impl.mutants import Mutant
 from pitmirror.impl.record import MARKER, JournalRecord, decode, encode
@@ -130,10 +131,13 @@ class Journal:
                 errors.append(err)
         return errors
 
-    def redo(self, write: Callable[[int, bytes], None]) -> tuple[list[int], list[JournalRecordError]]:
+    def redo(self, write: Callable[[int, bytes], None],
+             skip_multiblock: bool = False) -> tuple[list[int], list[JournalRecordError]]:
         """After a restart: re-apply to the data volume every record newer than ``written_seq`` (a power
-        loss between the journal commit and the volume write). A record that cannot be trusted is
-        reported, not replayed. Returns the LBAs re-written and the errors."""
+        loss between the journal commit and the volume write, or in the middle of a multi-block write: the
+        record is applied whole, every block of it). A record that cannot be trusted is reported, not
+        replayed. ``skip_multiblock``: the torn-write mutants' wrong step, a multi-block record is not redone.
+        Returns the LBAs re-written and the errors."""
         redone: list[int] = []
         errors: list[JournalRecordError] = []
         for e in self.log.entries:
@@ -144,8 +148,9 @@ class Journal:
             except JournalRecordError as err:
                 errors.append(err)
                 continue
-            if rec.lba != MARKER:
-                write(rec.lba, rec.payload)
-                redone.append(rec.lba)
+            if rec.lba != MARKER and not (skip_multiblock and rec.nblocks > 1):  # MUTANT: torn write kept
+                for i, block in enumerate(split_blocks(rec.payload)):
+                    write(rec.lba + i, block)
+                    redone.append(rec.lba + i)
             self.log.written_seq = e.seq
         return redone, errors

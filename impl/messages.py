@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from pitmirror.impl.blocks import is_value_block, value_of_block
+from pitmirror.impl.blocks import BLOCK_SIZE, is_value_block, value_of_block, value_of_write
 from pitmirror.impl.record import MARKER
 
 #: ``fields()`` value of a MirrorWrite whose block is not the image of any model value (host text).
@@ -19,7 +19,8 @@ OPAQUE = -1
 
 @dataclass(frozen=True)
 class MirrorWrite:
-    """A -> R: write ``seq`` of one block at ``lba``; a marker has ``lba == MARKER`` and its name as data."""
+    """A -> R: write ``seq`` of the blocks of ``data`` from ``lba`` (one block, or a multi-block write's k:
+    one message for the whole write); a marker has ``lba == MARKER`` and its name as data."""
 
     seq: int
     lba: int
@@ -37,15 +38,25 @@ class MirrorWrite:
         return self.lba == MARKER
 
     @property
+    def nblocks(self) -> int:
+        """The blocks the write covers (a marker: 1, as the model counts it)."""
+        return 1 if self.is_marker else max(1, len(self.data) // BLOCK_SIZE)
+
+    @property
     def value(self) -> int:
-        """The model value of the block (0 for a marker, ``OPAQUE`` for a block of host text)."""
+        """The model value of the blocks (0 for a marker, ``OPAQUE`` for host text)."""
         if self.is_marker:
             return 0
-        return value_of_block(self.data) if is_value_block(self.data) else OPAQUE
+        if len(self.data) == BLOCK_SIZE:
+            return value_of_block(self.data) if is_value_block(self.data) else OPAQUE
+        v = value_of_write(self.data)
+        return OPAQUE if v is None else v
 
     def fields(self) -> dict[str, int]:
-        """The message's fields by their protocol names."""
-        return {"seq": self.seq, "lba": self.lba, "value": self.value}
+        """The message's fields by their protocol names (a one-block write leaves its length out, as the
+        model's does)."""
+        out = {"seq": self.seq, "lba": self.lba, "value": self.value}
+        return out if self.nblocks == 1 else {**out, "length": self.nblocks}
 
     def sort_key(self) -> tuple[int, int, int, int, bytes]:
         """Messages on the path are kept in this order (the model's sorted multiset)."""
@@ -53,8 +64,9 @@ class MirrorWrite:
 
     def __repr__(self) -> str:
         lba = "MARKER" if self.is_marker else str(self.lba)
+        more = f", length={self.nblocks}" if self.nblocks != 1 else ""
         if self.is_marker or self.value != OPAQUE:
-            return f"MirrorWrite(seq={self.seq}, lba={lba}, value={self.value})"
+            return f"MirrorWrite(seq={self.seq}, lba={lba}, value={self.value}{more})"
         return f"MirrorWrite(seq={self.seq}, lba={lba}, data={self.data.rstrip(bytes(1))[:24]!r})"
 
 

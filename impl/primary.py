@@ -9,7 +9,8 @@ which sees this controller only through its ``RecoveryController`` protocol.
 
 The write order, for host, marker and recovery writes alike (``journaled_write``):
   1. the journal record is persisted to J (claim 4: the log table gives location and seq);
-  2. P is written;
+  2. P is written (a multi-block host write: its blocks in LBA order; a power loss between them leaves P
+     torn until the restart redoes the record from J, so no host ever reads a torn write);
   3. in PAIR the write goes in flight and ``MirrorWrite`` is sent; in SUSPENDED (fence ``never``) the
      block is marked dirty and the write completes at once;
   4. the host is acknowledged only when R has applied it (``MirrorAck``) or the pair is suspended with
@@ -20,6 +21,7 @@ Every place a mutant switches a step is marked ``MUTANT``.
 from __future__ import annotations
 
 from pitmirror.impl.array import StorageArray
+from pitmirror.impl.blocks import covered, split_blocks
 from pitmirror.impl.errors import (
     CommandSequenceError,
     ControllerReset,
@@ -207,7 +209,8 @@ class ArrayAController:
                 self.log.written_seq = max(self.log.written_seq, seq)  # MUTANT (impl only): before P is written
         if lba != MARKER and origin == Origin.HOST:  # step 2: a host write goes where the host's LUN points
             ldev = self.array.shm.volume_map.luns[0]
-            self.array.write_ldev(ldev, lba, data)
+            for i, block in enumerate(split_blocks(data)):  # every block of a multi-block write
+                self.array.write_ldev(ldev, lba + i, block)
             ready.persisted.append(Persist(self.array.shm.volume_map.role_of(ldev), ldev, lba, seq))
         elif lba != MARKER:  # step 2: A's own write (a recovery's) goes to P through the role map
             self.array.write("primary", lba, data)
@@ -223,8 +226,8 @@ class ArrayAController:
                 self._ack_host(ready, entry)  # MUTANT: the host hears before R has the write
             return
         # SUSPENDED with fence `never` (or a bypassing recovery): local only, dirty, complete at once
-        if lba != MARKER:
-            self.pair.mark_dirty(lba)
+        for b in covered(lba, data):
+            self.pair.mark_dirty(b)
         self._complete(ready, InFlight(seq, lba, data, origin, request=request), acked=True)
 
     def _ack_host(self, ready: Ready, entry: InFlight) -> None:
@@ -253,6 +256,11 @@ class ArrayAController:
                 ready.failed.append((entry.request, error))
         if self.mutant("reuse_sequence_number") and self.log.next_seq == entry.seq:
             self.log.next_seq = entry.seq + 1  # MUTANT: the counter moves only when a write completes
+
+    def fail_cut_write(self, ready: Ready, entry: InFlight, error: ScsiError) -> None:
+        """A host write cut by a power loss before it went in flight (``CrashMidWrite``): the host gets the
+        failure, not an ack; its record is in J, and the restart redoes it onto P."""
+        self._complete(ready, entry, acked=False, error=error)
 
     # --- messages from R, timeouts, crash -------------------------------------------------------------
 
@@ -285,8 +293,9 @@ class ArrayAController:
         pair = self.pair
         for e in self.in_flight:
             # MUTANT timeout_dirties_only_lost_write (impl only): the other writes in flight are forgotten
-            if e.lba != MARKER and (e.seq == seq or not self.mutant("timeout_dirties_only_lost_write")):
-                pair.mark_dirty(e.lba)
+            if e.seq == seq or not self.mutant("timeout_dirties_only_lost_write"):
+                for b in covered(e.lba, e.data):
+                    pair.mark_dirty(b)
         never = pair.fence_policy == FencePolicy.NEVER
         for e in self.in_flight:
             error = PairSuspended(f"WRITE lba={e.lba} to {self.label('primary')}",
@@ -317,9 +326,10 @@ class ArrayAController:
         ready = Ready()
         if self.mutant("crash_restores_blocks_from_base"):  # MUTANT: P's blocks in flight re-read from B
             for e in self.in_flight:
-                if e.origin == Origin.HOST and e.lba != MARKER:
-                    self.array.write("primary", e.lba, self.array.read("base", e.lba))
-                    ready.persisted.append(Persist("primary", self.jfmt.ldev_p, e.lba))
+                if e.origin == Origin.HOST:
+                    for b in covered(e.lba, e.data):
+                        self.array.write("primary", b, self.array.read("base", b))
+                        ready.persisted.append(Persist("primary", self.jfmt.ldev_p, b))
         for e in self.in_flight:
             error = ControllerReset(f"WRITE lba={e.lba} to {self.label('primary')}",
                                     f"array A's controller restarted (seq {e.seq})")
@@ -341,7 +351,9 @@ class ArrayAController:
             oldest = self.journal.oldest()
             assert oldest is not None and oldest.seq == self.jfmt.checkpoint_seq
             ready.extend(self._finish_checkpoint(oldest))
-        redone, errors = self.journal.redo(lambda lba, block: self.array.write("primary", lba, block))
+        # MUTANT torn_multiblock_write: a multi-block record cut by the power loss is not redone
+        redone, errors = self.journal.redo(lambda lba, block: self.array.write("primary", lba, block),
+                                           skip_multiblock=self.mutant("torn_multiblock_write"))
         ready.persisted += [Persist("primary", self.jfmt.ldev_p, lba) for lba in redone]
         ready.errors += errors
         self.last_restart_errors = errors
@@ -386,7 +398,7 @@ class ArrayAController:
     def _finish_checkpoint(self, rec: JournalRecord) -> Ready:
         ready = Ready()
         if not rec.is_marker and not self.mutant("checkpoint_drops_record"):  # MUTANT: freed unapplied
-            self.array.write("base", rec.lba, rec.payload)  # idempotent: safe to redo at restart
+            self.array.write_range("base", rec.lba, rec.payload)  # idempotent: safe to redo at restart
             ready.persisted.append(Persist("base", self.jfmt.ldev_b, rec.lba, rec.seq))
         if self.mutant("log_table_frees_newest"):
             self.log.entries.pop()  # MUTANT (impl only): the newest entry is freed, the oldest stays

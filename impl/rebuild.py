@@ -9,6 +9,7 @@ the same image without a data block crossing the path. Neither function knows wh
 from __future__ import annotations
 
 from pitmirror.impl.array import StorageArray
+from pitmirror.impl.blocks import split_blocks
 from pitmirror.impl.mutants import Mutant
 from pitmirror.impl.ready import Persist
 from pitmirror.impl.record import JournalRecord
@@ -28,7 +29,7 @@ def replay(base: list[bytes], current: list[bytes], records: list[JournalRecord]
     image = list(current if mutant("rebuild_from_primary") else base)  # MUTANT: start from P / S
     for r in chosen:
         if not r.is_marker:
-            image[r.lba] = r.payload
+            image[r.lba:r.lba + r.nblocks] = split_blocks(r.payload)  # a multi-block record, whole
     return image
 
 

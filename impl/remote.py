@@ -15,6 +15,7 @@ import bisect
 
 from pitmirror.impl.array import StorageArray
 from pitmirror.impl.errors import JournalFull, JournalRecordError, ProtocolViolation
+from pitmirror.impl.hardware import PowerLoss
 from pitmirror.impl.journal import Journal
 from pitmirror.impl.messages import Message, MirrorAck, MirrorWrite, RecoverRequest, SwapDone
 from pitmirror.impl.mutants import Mutant
@@ -90,7 +91,7 @@ class ArrayRController:
             return ready
         if msg.seq <= self.applied_seq:  # a duplicate or a late write R has passed: acknowledge, apply nothing
             if self.mutant("remote_accepts_stale_messages") and not msg.is_marker:
-                self.array.write("remote", msg.lba, msg.data)  # MUTANT: the late write lands on S
+                self.array.write_range("remote", msg.lba, msg.data)  # MUTANT: the late write lands on S
                 ready.persisted.append(Persist("remote", self.jfmt.ldev_p, msg.lba, msg.seq))
             ready.messages.append(MirrorAck(msg.seq))
             return ready
@@ -98,7 +99,7 @@ class ArrayRController:
             bisect.insort(self.buffer, msg, key=lambda m: m.sort_key())
         if self.mutant("remote_writes_ahead_of_gap") and not msg.is_marker:
             # MUTANT: S takes the write on arrival, ahead of the earlier writes still missing (JR stays in order)
-            self.array.write("remote", msg.lba, msg.data)
+            self.array.write_range("remote", msg.lba, msg.data)
             ready.persisted.append(Persist("remote", self.jfmt.ldev_p, msg.lba, msg.seq))
         while self.buffer and self.buffer[0].seq == self.applied_seq + 1 and not ready.errors:
             nxt = self.buffer.pop(0)
@@ -126,10 +127,24 @@ class ArrayRController:
         if msg.is_marker:
             self.log.markers[rec.name] = msg.seq
         else:
-            self.array.write("remote", msg.lba, msg.data)
+            self.array.write_range("remote", msg.lba, msg.data)  # every block of a multi-block write
             ready.persisted.append(Persist("remote", self.jfmt.ldev_p, msg.lba, msg.seq))
         self.log.written_seq = max(self.log.written_seq, msg.seq)
         ready.messages.append(MirrorAck(msg.seq))
+
+    def apply_until_power_loss(self, msg: MirrorWrite, sector_writes: int) -> None:
+        """The next mirrored write ``msg`` applied as usual (JR, then S block by block), with the power failing
+        after ``sector_writes`` sector writes: R's half of ``CrashMidApply``. Nothing is acknowledged; the
+        restart (``crash``) redoes the record from JR. Raises ``ProtocolViolation`` if ``msg`` is not next."""
+        if msg.seq != self.applied_seq + 1:
+            raise ProtocolViolation(f"seq {msg.seq} is not the next write R applies ({self.applied_seq + 1})")
+        self.array.power.fail_after = sector_writes
+        try:
+            self._apply(Ready(), msg, msg.seq + 1)
+        except PowerLoss:
+            pass
+        finally:
+            self.array.power.fail_after = None
 
     def _receive_recover(self, msg: RecoverRequest) -> Ready:
         """R's half of a swap (claims 12, 14), once per recovery id (a duplicate only gets the answer
@@ -163,7 +178,9 @@ class ArrayRController:
         and the tables are kept; any record S missed (power loss) is redone."""
         self.buffer = []
         ready = Ready()
-        redone, errors = self.journal.redo(lambda lba, block: self.array.write("remote", lba, block))
+        # MUTANT torn_remote_apply: a multi-block record cut by the power loss is not redone
+        redone, errors = self.journal.redo(lambda lba, block: self.array.write("remote", lba, block),
+                                           skip_multiblock=self.mutant("torn_remote_apply"))
         ready.persisted += [Persist("remote", self.jfmt.ldev_p, lba) for lba in redone]
         ready.errors += errors
         return ready
@@ -181,7 +198,7 @@ class ArrayRController:
             raise ProtocolViolation("R checkpoint with an empty JR")
         ready = Ready()
         if not rec.is_marker:
-            self.array.write("replica_base", rec.lba, rec.payload)
+            self.array.write_range("replica_base", rec.lba, rec.payload)
             ready.persisted.append(Persist("replica_base", self.jfmt.ldev_b, rec.lba, rec.seq))
         self.log.pop_oldest()
         self.jfmt.base_seq = rec.seq

@@ -50,10 +50,22 @@ class Action:
 
 @dataclass(frozen=True, slots=True)
 class HostWrite(Action):
-    """The host writes ``value`` to block ``lba`` of P."""
+    """The host writes ``value`` to the ``length`` contiguous blocks from ``lba`` of P (one record, one
+    mirror message)."""
 
     lba: int
     value: int
+    length: int = 1
+
+    def __repr__(self) -> str:
+        # a one-block write reads as it always did (traces name fields; a missing length is 1)
+        more = f", length={self.length}" if self.length != 1 else ""
+        return f"HostWrite(lba={self.lba}, value={self.value}{more})"
+
+    def args(self) -> dict[str, Any]:
+        """The arguments; a one-block write leaves its length out."""
+        out = {"lba": self.lba, "value": self.value}
+        return out if self.length == 1 else {**out, "length": self.length}
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,6 +188,26 @@ class SwitchHostLun(Action):
     """Swap, second half at A: the host-LUN map moves to the volume the role map now calls P."""
 
 
+@dataclass(frozen=True, slots=True)
+class CrashMidWrite(Action):
+    """Fault: A loses power in the middle of a multi-block host write of ``value`` to the ``length`` blocks
+    from ``lba``: after its record reached J, before its last block reached P (before anything was sent to R).
+    A's restart redoes the record from J."""
+
+    lba: int
+    value: int
+    length: int
+
+
+@dataclass(frozen=True, slots=True)
+class CrashMidApply(Action):
+    """Fault: R loses power in the middle of applying the multi-block MirrorWrite ``message``: after its
+    record reached JR, before its last block reached S (before the acknowledgement). R's restart redoes the
+    record from JR."""
+
+    message: Message
+
+
 def _in_table_order(*classes: type[Action]) -> dict[str, type[Action]]:
     """The action classes by name, in ``spec.actions`` order; ``TypeError`` when they are not exactly the
     table's actions with the table's parameters (a class added here and not there, or the other way)."""
@@ -193,7 +225,7 @@ def _in_table_order(*classes: type[Action]) -> dict[str, type[Action]]:
 ACTION_TYPES: dict[str, type[Action]] = _in_table_order(
     HostWrite, SetMarker, Deliver, LoseMessage, DuplicateMessage, FailPath, RepairPath, MirrorTimeout,
     SwapTimeout, CrashArray, Checkpoint, RemoteCheckpoint, PersistJournal, StartResync, FinishResync,
-    StartRecovery, RecoveryWrite, SwapVolumes, FinishRecovery, SwitchHostLun,
+    StartRecovery, RecoveryWrite, SwapVolumes, FinishRecovery, SwitchHostLun, CrashMidWrite, CrashMidApply,
 )
 
 
@@ -205,6 +237,8 @@ def action_from_json(name: str, args: dict[str, Any]) -> Action:
     try:
         kw: dict[str, Any] = {}
         names = {f.name for f in fields(cls)}
+        if name == "HostWrite" and "length" not in args:
+            args = {**args, "length": 1}  # a one-block write (its length is left out of traces)
         if set(args) != names:
             raise TypeError(f"takes arguments ({', '.join(sorted(names))}), got ({', '.join(sorted(args))})")
         for key, v in args.items():

@@ -27,6 +27,7 @@ RANGES: dict[str, tuple[int, int]] = {
     "message_faults": (0, 3),
     "premature_timeouts": (0, 3),
     "recoveries": (0, 3),
+    "write_blocks": (1, 3),
 }
 
 
@@ -46,6 +47,9 @@ class Bounds:
     #: timeouts that may fire while the message (or its answer) is still on the path, late, not lost
     premature_timeouts: int = 0
     recoveries: int = 1
+    #: the most blocks one host write covers (a contiguous range, one record, one mirror message); 1 is the
+    #: state space of one-block writes exactly, and the only size at which blocks are interchangeable
+    write_blocks: int = 1
     recovery_kind: RecoveryKind = RecoveryKind.WRITETHROUGH
     fence_policies: tuple[FencePolicy, ...] = field(default=(FencePolicy.NEVER, FencePolicy.DATA))
     mutant: str | None = None
@@ -55,6 +59,8 @@ class Bounds:
             v = getattr(self, name)
             if not isinstance(v, int) or isinstance(v, bool) or not lo <= v <= hi:
                 raise BoundsError(f"bound {name}={v!r} is out of range {lo}..{hi}")
+        if self.write_blocks > self.blocks:
+            raise BoundsError(f"bound write_blocks={self.write_blocks} exceeds blocks={self.blocks}")
         if not self.fence_policies:
             raise BoundsError("at least one fence policy is needed")
         try:

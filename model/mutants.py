@@ -84,6 +84,15 @@ MUTANTS: dict[str, Mutant] = {m.name: m for m in (
            "A's swap updates the role map, then the host-LUN map, with no intent record: a crash between the two "
            "loses the pending LUN switch and the host stays on the old volume", "host_lun_serves_primary",
            RecoveryKind.SWAP, needs=(("crashes", 1), ("recoveries", 1))),  # a crash during the swap
+    # the multi-block write faults: only a write of two blocks or more, and a power loss inside it, show them
+    Mutant("torn_multiblock_write",
+           "A's restart after a power loss in the middle of a multi-block host write does not redo its record "
+           "from J: P keeps the blocks written before the power failed", "primary_is_latest_image",
+           needs=(("blocks", 2), ("write_blocks", 2), ("crashes", 1))),
+    Mutant("torn_remote_apply",
+           "R's restart after a power loss in the middle of applying a multi-block MirrorWrite does not redo "
+           "its record from JR: S keeps the blocks written before the power failed",
+           "remote_is_point_in_time_or_recovering", needs=(("blocks", 2), ("write_blocks", 2), ("crashes", 1))),
 )}
 
 

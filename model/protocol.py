@@ -20,6 +20,8 @@ from pitmirror.model.actions import (
     Action,
     Checkpoint,
     CrashArray,
+    CrashMidApply,
+    CrashMidWrite,
     Deliver,
     DuplicateMessage,
     FailPath,
@@ -64,6 +66,7 @@ from pitmirror.spec.state import (
     SwapDone,
     Volume,
     apply_records,
+    covered,
     image,
     journal_ring_sectors,
     record_sectors,
@@ -74,6 +77,15 @@ _UNKNOWN = object()  # within_budget: not a key of the budget table
 
 def _set(vol: tuple[int, ...], lba: int, value: int) -> tuple[int, ...]:
     return (*vol[:lba], value, *vol[lba + 1:])
+
+
+def _set_range(vol: tuple[int, ...], lba: int, length: int, value: int) -> tuple[int, ...]:
+    """``vol`` with ``value`` on every block of a write of ``length`` blocks from ``lba`` (none for a marker):
+    a multi-block record applied whole."""
+    out = list(vol)
+    for b in covered(lba, length):
+        out[b] = value
+    return tuple(out)
 
 
 def _add(path: tuple[Message, ...], msg: Message) -> tuple[Message, ...]:
@@ -103,7 +115,7 @@ class MirrorModel:
     def canonicalizer(self) -> Canonicalizer:
         """The symmetry of these bounds: blocks are interchangeable, and so are the non-zero values (the
         optional ``HasSymmetry`` hook of ``pitmirror.spec.interface``, which the explicit engine asks)."""
-        return Canonicalizer(self.bounds.blocks, self.bounds.values)
+        return Canonicalizer(self.bounds.blocks, self.bounds.values, write_blocks=self.bounds.write_blocks)
 
     # --- initial states -------------------------------------------------------------------------------
 
@@ -122,7 +134,8 @@ class MirrorModel:
                 ghost_base=zero, ghost_base_seq=0, history=(), recovery_ended=None, retired_image=None,
                 recovery_awaiting_resync=None, swap_timed_out=False,
                 journal_locations=(), journal_next_free=0,
-                journal_sectors=journal_ring_sectors(self.bounds.journal_capacity, self.bounds.blocks),
+                journal_sectors=journal_ring_sectors(self.bounds.journal_capacity, self.bounds.blocks,
+                                                     self.bounds.write_blocks),
                 primary_volume=Volume.V0, host_lun=Volume.V0, lun_switch_pending=False,
                 secondary_volume=Volume.V0,
             )
@@ -157,12 +170,12 @@ class MirrorModel:
         reserve = self.bounds.blocks if for_recovery else 0
         return self.bounds.journal_capacity + reserve - len(s.journal) - len(s.journal_cache)
 
-    def record_step(self, lba: int) -> int:
+    def record_step(self, lba: int, length: int = 1) -> int:
         """How far the journal log table's next free location moves past a record appended at it: the record's
         sectors (``spec.state.record_sectors``)."""
         if self.mutant == "journal_location_ignores_header":  # MUTANT: the payload sectors alone
-            return record_sectors(lba) - RECORD_FRAME_SECTORS
-        return record_sectors(lba)
+            return record_sectors(lba, length) - RECORD_FRAME_SECTORS
+        return record_sectors(lba, length)
 
     def _append_to_journal(self, s: State, record: Record) -> State:
         """Claims 2-4: the journal log table gives ``record`` the next free location of the journal LDEV and
@@ -170,7 +183,7 @@ class MirrorModel:
         records within it). The record joins J there."""
         at = s.journal_next_free
         return s._replace(journal=(*s.journal, record), journal_locations=(*s.journal_locations, at),
-                          journal_next_free=(at + self.record_step(record.lba)) % s.journal_sectors)
+                          journal_next_free=(at + self.record_step(record.lba, record.length)) % s.journal_sectors)
 
     # --- bounds ---------------------------------------------------------------------------------------
 
@@ -202,7 +215,8 @@ class MirrorModel:
             if self.within_budget(s, HostWrite):
                 for lba in self.blocks:
                     for value in self.values:
-                        yield HostWrite(lba, value)
+                        for length in self.write_lengths(lba):
+                            yield HostWrite(lba, value, length)
             if self.within_budget(s, SetMarker):
                 yield SetMarker()
         if s.path_up:
@@ -240,6 +254,26 @@ class MirrorModel:
         if s.pair_state == PairState.COPY and s.path_up:
             yield FinishResync()
         yield from self._recovery_actions(s)
+        yield from self._mid_write_crashes(s)
+
+    def write_lengths(self, lba: int) -> range:
+        """The lengths of a host write from ``lba``: 1 .. write_blocks, within the volume."""
+        return range(1, min(self.bounds.write_blocks, self.bounds.blocks - lba) + 1)
+
+    def _mid_write_crashes(self, s: State) -> Iterator[Action]:
+        """Power loss in the middle of a multi-block write: at A, of a host write it could take now (it
+        spends a host write and a crash); at R, of the MirrorWrite it would apply next (the path delivers it)."""
+        if not self.within_budget(s, CrashMidWrite):
+            return
+        if self._host_io_allowed(s) and self.within_budget(s, HostWrite):
+            for lba in self.blocks:
+                for value in self.values:
+                    for length in self.write_lengths(lba)[1:]:
+                        yield CrashMidWrite(lba, value, length)
+        if s.path_up:
+            for msg in _distinct(s.path):
+                if msg.kind == MessageKind.MIRROR_WRITE and msg.d > 1 and msg.a == s.remote_applied_seq + 1:
+                    yield CrashMidApply(msg)
 
     def _host_io_allowed(self, s: State) -> bool:
         if s.journaling_state != JournalingState.JOURNALING:
@@ -349,16 +383,18 @@ class MirrorModel:
     # host I/O
 
     def _do_host_write(self, s: State, a: HostWrite) -> State:
-        return self._journaled_write(s, a.lba, a.value, Origin.HOST)
+        return self._journaled_write(s, a.lba, a.value, Origin.HOST, a.length)
 
     def _do_set_marker(self, s: State, a: SetMarker) -> State:
         s = self._journaled_write(s, MARKER, 0, Origin.MARKER)
         return s._replace(markers_set=s.markers_set + 1)
 
-    def _journaled_write(self, s: State, lba: int, value: int, origin: Origin) -> State:
-        """Steps 2-5 of a host write (and of a recovery write): journal, write P, mirror or mark dirty."""
+    def _journaled_write(self, s: State, lba: int, value: int, origin: Origin, length: int = 1) -> State:
+        """Steps 2-5 of a host write (and of a recovery write): journal, write P, mirror or mark dirty. A
+        multi-block write is one record, one MirrorWrite and one step on P: atomic to every other actor (a
+        power loss inside it is ``CrashMidWrite``)."""
         seq = s.next_seq
-        record = Record(seq, lba, value)
+        record = Record(seq, lba, value, length)
         cache = s.journal_cache
         if self.mutant == "skip_journal" and origin == Origin.HOST:
             pass  # MUTANT: no journal record
@@ -372,9 +408,9 @@ class MirrorModel:
             # a host write goes to the volume the host-LUN map names (P, unless a swap left the LUN behind);
             # a recovery write is A's own, through the role map to P
             if origin == Origin.HOST and s.host_lun != s.primary_volume:
-                base = _set(base, lba, value)
+                base = _set_range(base, lba, length, value)
             else:
-                primary = _set(primary, lba, value)
+                primary = _set_range(primary, lba, length, value)
         recovery = s.recovery
         if origin == Origin.HOST and recovery is not None:
             recovery = recovery._replace(host_io_during_swap=True)
@@ -384,17 +420,18 @@ class MirrorModel:
         bypass = origin == Origin.RECOVERY and self.mutant == "recovery_bypasses_mirror"
         if s.pair_state == PairState.PAIR and not bypass:
             acked_now = self.mutant == "ack_before_remote" and origin == Origin.HOST
-            entry = InFlight(seq, lba, value, origin, acked_now)
-            path = _add(s.path, MirrorWrite(seq, lba, value)) if s.path_up else s.path
+            entry = InFlight(seq, lba, value, origin, acked_now, length)
+            path = _add(s.path, MirrorWrite(seq, lba, value, length)) if s.path_up else s.path
             return s._replace(in_flight=(*s.in_flight, entry), path=path,
-                              history=(*s.history, GhostWrite(seq, lba, value, acked_now, origin != Origin.RECOVERY)))
+                              history=(*s.history, GhostWrite(seq, lba, value, acked_now, origin != Origin.RECOVERY,
+                                                              length)))
         # SUSPENDED with fence `never` (or a bypassing recovery): local only, dirty, done at once
         if next_seq == seq:  # reuse_sequence_number: the write completes now, so the counter moves now
             s = s._replace(next_seq=seq + 1)
-        dirty = s.dirty if lba == MARKER else _set(s.dirty, lba, 1)
+        dirty = _set_range(s.dirty, lba, length, 1)
         return s._replace(dirty=dirty,
                           history=(*s.history, GhostWrite(seq, lba, value, origin == Origin.HOST,
-                                                    origin != Origin.RECOVERY)))
+                                                    origin != Origin.RECOVERY, length)))
 
     # the path
 
@@ -402,7 +439,7 @@ class MirrorModel:
         m = a.message
         s = s._replace(path=_remove_one(s.path, m))
         if m.kind == MessageKind.MIRROR_WRITE:
-            return self._remote_receive_write(s, Record(m.a, m.b, m.c))
+            return self._remote_receive_write(s, Record(m.a, m.b, m.c, m.d))
         if m.kind == MessageKind.MIRROR_ACK:
             return self._receive_ack(s, m.a)
         if m.kind == MessageKind.RECOVER_REQUEST:
@@ -415,7 +452,7 @@ class MirrorModel:
     def _remote_receive_write(self, s: State, rec: Record) -> State:
         """R: apply mirrored writes in sequence order, whatever order the path delivers them in."""
         if self.mutant == "remote_applies_in_arrival_order":  # MUTANT: apply as it arrives
-            remote = s.remote if rec.lba == MARKER else _set(s.remote, rec.lba, rec.value)
+            remote = _set_range(s.remote, rec.lba, rec.length, rec.value)
             rj = s.remote_journal if rec in s.remote_journal else (*s.remote_journal, rec)
             return s._replace(remote=remote, remote_journal=rj,
                               remote_applied_seq=max(s.remote_applied_seq, rec.seq),
@@ -424,16 +461,17 @@ class MirrorModel:
             # a duplicate, or a late write R has passed (a resync raised applied seq over it, and S holds
             # newer data): acknowledge again, apply nothing. The seq is the write's generation number.
             if self.mutant == "remote_accepts_stale_messages" and rec.lba != MARKER:
-                s = s._replace(remote=_set(s.remote, rec.lba, rec.value))  # MUTANT: the late write lands on S
+                # MUTANT: the late write lands on S
+                s = s._replace(remote=_set_range(s.remote, rec.lba, rec.length, rec.value))
             return s._replace(path=_add(s.path, MirrorAck(rec.seq)))
         buffer = s.remote_buffer if rec in s.remote_buffer else tuple(sorted((*s.remote_buffer, rec)))
         remote, rj, applied, path = s.remote, s.remote_journal, s.remote_applied_seq, s.path
         if self.mutant == "remote_writes_ahead_of_gap" and rec.lba != MARKER:
-            remote = _set(remote, rec.lba, rec.value)  # MUTANT: S written on arrival, before the gap fills
+            # MUTANT: S written on arrival, before the gap fills
+            remote = _set_range(remote, rec.lba, rec.length, rec.value)
         while buffer and buffer[0].seq == applied + 1:
             nxt, buffer = buffer[0], buffer[1:]
-            if nxt.lba != MARKER:
-                remote = _set(remote, nxt.lba, nxt.value)
+            remote = _set_range(remote, nxt.lba, nxt.length, nxt.value)
             rj = (*rj, nxt)
             applied = nxt.seq
             path = _add(path, MirrorAck(nxt.seq))
@@ -458,7 +496,7 @@ class MirrorModel:
         if acked and not e.host_acked:
             for j in range(len(history) - 1, -1, -1):
                 h = history[j]
-                if h.seq == e.seq and h.lba == e.lba and h.value == e.value:
+                if h.seq == e.seq and h.lba == e.lba and h.value == e.value and h.length == e.length:
                     history = (*history[:j], h._replace(acked=True), *history[j + 1:])
                     break
         next_seq = s.next_seq
@@ -487,8 +525,7 @@ class MirrorModel:
             s = _mark_faulted(s._replace(premature_timeouts=s.premature_timeouts + 1))
         dirty = s.dirty
         for e in s.in_flight:
-            if e.lba != MARKER:
-                dirty = _set(dirty, e.lba, 1)
+            dirty = _set_range(dirty, e.lba, e.length, 1)
         for e in s.in_flight:
             if e.origin == Origin.HOST:
                 s = self._complete_host_write(s, e, acked=s.fence_policy == FencePolicy.NEVER)
@@ -512,8 +549,9 @@ class MirrorModel:
         if self.mutant == "crash_restores_blocks_from_base":  # MUTANT: P's blocks in flight re-read from B
             primary = s.primary
             for e in s.in_flight:
-                if e.origin == Origin.HOST and e.lba != MARKER:
-                    primary = _set(primary, e.lba, s.base[e.lba])
+                if e.origin == Origin.HOST:
+                    for b in covered(e.lba, e.length):
+                        primary = _set(primary, b, s.base[b])
             s = s._replace(primary=primary)
         for e in s.in_flight:
             if e.origin == Origin.HOST:
@@ -530,13 +568,46 @@ class MirrorModel:
             s = _suspend(s)
         return _mark_faulted(s)
 
+    def _do_crash_mid_write(self, s: State, a: CrashMidWrite) -> State:
+        """A host write of ``length`` blocks begins: its record reaches J (the journal first, always), then
+        power fails with only its first block on P; nothing was sent to R, the host gets no answer. A's
+        restart redoes the record from J, so P holds all of it, and then recovers as from any crash
+        (``CrashArray("A")``: in-flight writes fail, the pair suspends with every block dirty)."""
+        seq, on_p = s.next_seq, s.host_lun == s.primary_volume
+        before = s.primary if on_p else s.base  # the volume the host-LUN map sends the write to
+        s = self._journaled_write(s, a.lba, a.value, Origin.HOST, a.length)
+        # the write is not mirrored: the power failed before step 5 (what the PAIR branch put on the path
+        # and in flight is taken back; a suspended pair marked the blocks dirty, as the crash does anyway)
+        s = s._replace(path=tuple(m for m in s.path if not (m.kind == MessageKind.MIRROR_WRITE and m.a == seq)),
+                       in_flight=tuple(e for e in s.in_flight if e.seq != seq))
+        s = self._complete_host_write(s, InFlight(seq, a.lba, a.value, Origin.HOST, False, a.length), acked=False)
+        h = s.history[-1]
+        s = s._replace(history=(*s.history[:-1], h._replace(acked=False)))  # the host never had an answer
+        if self.mutant == "torn_multiblock_write":  # MUTANT: no redo from J; P keeps the first block only
+            torn = _set_range(before, a.lba, 1, a.value)
+            s = s._replace(primary=torn) if on_p else s._replace(base=torn)
+        return self._do_crash(s, CrashArray("A"))
+
+    def _do_crash_mid_apply(self, s: State, a: CrashMidApply) -> State:
+        """R takes the MirrorWrite it would apply next: its record reaches JR (the journal first), then
+        power fails with only its first block on S, before the acknowledgement. R's restart redoes the record
+        from JR, so S holds all of it; its reorder buffer is lost as in any crash of R."""
+        m = a.message
+        rec = Record(m.a, m.b, m.c, m.d)
+        s = s._replace(path=_remove_one(s.path, m))
+        remote = _set_range(s.remote, rec.lba, rec.length, rec.value)
+        if self.mutant == "torn_remote_apply":  # MUTANT: no redo from JR; S keeps the first block only
+            remote = _set_range(s.remote, rec.lba, 1, rec.value)
+        s = s._replace(remote=remote, remote_journal=(*s.remote_journal, rec), remote_applied_seq=rec.seq)
+        return self._do_crash(s, CrashArray("R"))
+
     # checkpoint and resync
 
     def _do_checkpoint(self, s: State, a: Checkpoint) -> State:
         rec = s.journal[0]
         base = s.base
-        if rec.lba != MARKER and self.mutant != "checkpoint_drops_record":  # MUTANT: record dropped
-            base = _set(base, rec.lba, rec.value)
+        if self.mutant != "checkpoint_drops_record":  # MUTANT: record dropped
+            base = _set_range(base, rec.lba, rec.length, rec.value)
         # the commit frees the record's entry of the journal log table, and with it its sectors
         s = s._replace(base=base, base_seq=rec.seq, journal=s.journal[1:], journal_locations=s.journal_locations[1:])
         if self.mutant != "remote_checkpoints_alone":  # MUTANT: R checkpoints on its own instead
@@ -552,7 +623,7 @@ class MirrorModel:
         keep = tuple(h for h in s.history if h.seq > limit)
         if len(keep) == len(s.history):
             return s
-        folded = apply_records(s.ghost_base, [Record(h.seq, h.lba, h.value) for h in s.history
+        folded = apply_records(s.ghost_base, [Record(h.seq, h.lba, h.value, h.length) for h in s.history
                                               if h.seq <= limit])
         return s._replace(ghost_base=folded, ghost_base_seq=max(s.ghost_base_seq, limit), history=keep)
 
@@ -662,7 +733,7 @@ def _mark_faulted(s: State) -> State:
 
 def _remote_checkpoint(s: State) -> State:
     rec = s.remote_journal[0]
-    rb = s.replica_base if rec.lba == MARKER else _set(s.replica_base, rec.lba, rec.value)
+    rb = _set_range(s.replica_base, rec.lba, rec.length, rec.value)
     return s._replace(replica_base=rb, replica_base_seq=rec.seq, remote_journal=s.remote_journal[1:])
 
 
@@ -687,6 +758,8 @@ _HANDLERS: dict[type[Action], Callable[[MirrorModel, State, Any], State]] = {
     SwapVolumes: MirrorModel._do_swap_volumes,
     FinishRecovery: MirrorModel._do_finish_recovery,
     SwitchHostLun: MirrorModel._do_switch_host_lun,
+    CrashMidWrite: MirrorModel._do_crash_mid_write,
+    CrashMidApply: MirrorModel._do_crash_mid_apply,
 }
 
 # The dispatch covers exactly the actions of spec.actions: an action added to the table without its handler

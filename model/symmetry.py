@@ -27,9 +27,11 @@ from pitmirror.spec.state import (
 Perm = tuple[tuple[int, ...], tuple[int, ...]]  # (block -> block, value -> value)
 
 
-def symmetry_group(blocks: int, values: int) -> list[Perm]:
-    """Every (block permutation, value permutation fixing 0) pair, identity first."""
-    block_perms = list(permutations(range(blocks)))
+def symmetry_group(blocks: int, values: int, write_blocks: int = 1) -> list[Perm]:
+    """Every (block permutation, value permutation fixing 0) pair, identity first. With multi-block host
+    writes (``write_blocks > 1``) blocks are no longer interchangeable: a write covers a contiguous range,
+    and a renaming of blocks maps ranges to sets that need not be one; only the values stay symmetric."""
+    block_perms = list(permutations(range(blocks))) if write_blocks == 1 else [tuple(range(blocks))]
     value_perms = [(0, *p) for p in permutations(range(1, values))]
     return [(bp, vp) for bp in block_perms for vp in value_perms]
 
@@ -49,13 +51,13 @@ def _pos(v: tuple[int, ...], bp: tuple[int, ...]) -> tuple[int, ...]:
 
 
 def _rec(r: Record, bp: tuple[int, ...], vp: tuple[int, ...]) -> Record:
-    return Record(r.seq, MARKER if r.lba == MARKER else bp[r.lba], vp[r.value])
+    return r._replace(lba=MARKER if r.lba == MARKER else bp[r.lba], value=vp[r.value])
 
 
 def _msg(m: Message, bp: tuple[int, ...], vp: tuple[int, ...]) -> Message:
     if m.kind != MessageKind.MIRROR_WRITE:
         return m
-    return Message(m.kind, m.a, MARKER if m.b == MARKER else bp[m.b], vp[m.c])
+    return m._replace(b=MARKER if m.b == MARKER else bp[m.b], c=vp[m.c])
 
 
 def _records(rs: tuple[Record, ...], bp: tuple[int, ...], vp: tuple[int, ...]) -> tuple[Record, ...]:
@@ -67,8 +69,7 @@ def _sorted_records(rs: tuple[Record, ...], bp: tuple[int, ...], vp: tuple[int, 
 
 
 def _in_flight(es: tuple[InFlight, ...], bp: tuple[int, ...], vp: tuple[int, ...]) -> tuple[InFlight, ...]:
-    return tuple(InFlight(e.seq, MARKER if e.lba == MARKER else bp[e.lba], vp[e.value], e.origin, e.host_acked)
-                 for e in es)
+    return tuple(e._replace(lba=MARKER if e.lba == MARKER else bp[e.lba], value=vp[e.value]) for e in es)
 
 
 def _path(ms: tuple[Message, ...], bp: tuple[int, ...], vp: tuple[int, ...]) -> tuple[Message, ...]:
@@ -76,8 +77,7 @@ def _path(ms: tuple[Message, ...], bp: tuple[int, ...], vp: tuple[int, ...]) -> 
 
 
 def _history(hs: tuple[GhostWrite, ...], bp: tuple[int, ...], vp: tuple[int, ...]) -> tuple[GhostWrite, ...]:
-    return tuple(GhostWrite(h.seq, MARKER if h.lba == MARKER else bp[h.lba], vp[h.value], h.acked, h.point_in_time)
-                 for h in hs)
+    return tuple(h._replace(lba=MARKER if h.lba == MARKER else bp[h.lba], value=vp[h.value]) for h in hs)
 
 
 def _dirty(v: tuple[int, ...], bp: tuple[int, ...], vp: tuple[int, ...]) -> tuple[int, ...]:
@@ -122,8 +122,8 @@ def apply_perm(s: State, perm: Perm) -> State:
 class Canonicalizer:
     """Maps a state to the least member of its orbit under the symmetry group."""
 
-    def __init__(self, blocks: int, values: int, enabled: bool = True) -> None:
-        group = symmetry_group(blocks, values) if enabled else []
+    def __init__(self, blocks: int, values: int, enabled: bool = True, write_blocks: int = 1) -> None:
+        group = symmetry_group(blocks, values, write_blocks) if enabled else []
         self.perms = group[1:]  # the identity is the state itself
         self.group_size = max(1, len(group))
 

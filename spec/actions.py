@@ -65,8 +65,9 @@ _PREMATURE = Budget("premature_timeouts", "premature_timeouts")
 #: Every action, in the order the model (and the impl) list enabled actions.
 ACTIONS: tuple[ActionSpec, ...] = (
     # a write that joins J takes the next location of the journal log table (claims 2, 4, 16, 18), in the ring the
-    # journal function management table sizes and keeps from overfilling (3, 17)
-    ActionSpec("HostWrite", ("lba", "value"), "host", (1, 2, 3, 4, 15, 16, 17, 18),
+    # journal function management table sizes and keeps from overfilling (3, 17); a write of ``length`` blocks is
+    # one record and one mirror message
+    ActionSpec("HostWrite", ("lba", "value", "length"), "host", (1, 2, 3, 4, 15, 16, 17, 18),
                budget=Budget("host_writes_issued", "host_writes")),
     ActionSpec("SetMarker", (), "host", (2, 3, 4, 16, 17, 18), budget=Budget("markers_set", "markers")),
     # delivering a RecoverRequest is R's half of a swap recovery: R rebuilds image(T) from RB and JR (claims 12,
@@ -97,6 +98,13 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("FinishRecovery", (), "A", (1, 6, 7, 10, 15, 20, 21, 24), drain=8),
     # the second half of A's swap: the host's LUN moves to the volume the role map now calls P (claims 13, 27)
     ActionSpec("SwitchHostLun", (), "A", (13, 27), kinds=_SWAP, drain=9),
+    # power loss in the middle of a multi-block write (only with write_blocks >= 2): at A between the record
+    # reaching J and the last block reaching P; at R between the record reaching JR and the last block
+    # reaching S. Each array's restart redoes the record from its journal (docs/PROTOCOL.md, "Multi-block
+    # writes"), so no torn write is ever visible
+    ActionSpec("CrashMidWrite", ("lba", "value", "length"), "fault", (8, 22), budget=Budget("crashes", "crashes"),
+               fault=True),
+    ActionSpec("CrashMidApply", ("message",), "fault", (8, 22), budget=Budget("crashes", "crashes"), fault=True),
 )
 
 BY_NAME: dict[str, ActionSpec] = {a.name: a for a in ACTIONS}

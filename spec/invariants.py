@@ -31,6 +31,7 @@ from pitmirror.spec.state import (
     RemoteSwapStatus,
     State,
     apply_records,
+    covered,
     image,
     primary_is_newest_image,  # the invariant behind the property primary_is_latest_image: one definition
 )
@@ -167,15 +168,16 @@ def tables_in_seq_order(s: State) -> bool:
     return all(a < b for xs in (ifl, buf) for a, b in pairwise(xs))
 
 
-def _pending_records(s: State) -> list[tuple[int, int, int]]:
-    """Mirrored writes R has not applied yet: on the path above R's applied seq, or in R's buffer."""
-    out = [(m.a, m.b, m.c) for m in s.path if m.kind == MessageKind.MIRROR_WRITE and m.a > s.remote_applied_seq]
-    return out + [(r.seq, r.lba, r.value) for r in s.remote_buffer]
+def _pending_records(s: State) -> list[tuple[int, int, int, int]]:
+    """Mirrored writes R has not applied yet, as (seq, lba, value, length): on the path above R's applied seq,
+    or in R's buffer."""
+    out = [(m.a, m.b, m.c, m.d) for m in s.path if m.kind == MessageKind.MIRROR_WRITE and m.a > s.remote_applied_seq]
+    return out + [tuple(r) for r in s.remote_buffer]  # type: ignore[misc]
 
 
 def pending_records_agree(s: State) -> bool:
     """Two writes R has still to apply that carry the same seq are the same write (a seq names one write)."""
-    by_seq: dict[int, tuple[int, int, int]] = {}
+    by_seq: dict[int, tuple[int, int, int, int]] = {}
     return all(by_seq.setdefault(r[0], r) == r for r in _pending_records(s))
 
 
@@ -183,9 +185,9 @@ def pending_writes_tracked(s: State) -> bool:
     """In PAIR every write R has still to apply is in A's in-flight table; out of PAIR it is on a dirty block
     (the timeout or crash that suspended the pair marked it) and nothing is in flight."""
     if s.pair_state == PairState.PAIR:
-        in_flight = {(e.seq, e.lba, e.value) for e in s.in_flight}
+        in_flight = {(e.seq, e.lba, e.value, e.length) for e in s.in_flight}
         return all(r in in_flight for r in _pending_records(s))
-    return not s.in_flight and all(lba == MARKER or s.dirty[lba] for _seq, lba, _v in _pending_records(s))
+    return not s.in_flight and all(s.dirty[b] for _seq, lba, _v, n in _pending_records(s) for b in covered(lba, n))
 
 
 def mirror_gap_in_flight(s: State) -> bool:
@@ -196,7 +198,7 @@ def mirror_gap_in_flight(s: State) -> bool:
         return True
     pending = [e for e in s.in_flight if e.lba != MARKER and e.seq > s.remote_applied_seq]
     for b, (p, r) in enumerate(zip(s.primary, s.remote, strict=True)):
-        on_b = [e for e in pending if e.lba == b]
+        on_b = [e for e in pending if b in covered(e.lba, e.length)]
         if p != r and not on_b:
             return False
         if on_b and p != max(on_b, key=lambda e: e.seq).value:
@@ -254,7 +256,8 @@ def journaled_in_flight(s: State) -> bool:
     frees only records R applied)."""
     if s.pair_state != PairState.PAIR:
         return True
-    return all((e.seq, e.lba, e.value) in s.journal for e in s.in_flight if e.seq > s.remote_applied_seq)
+    return all(Record(e.seq, e.lba, e.value, e.length) in s.journal for e in s.in_flight
+               if e.seq > s.remote_applied_seq)
 
 
 def swap_freezes_io(s: State) -> bool:
@@ -349,9 +352,11 @@ def pending_writes_in_history(s: State) -> bool:
     w = _writethrough_window(s)
 
     def fits(h: GhostWrite) -> bool:
-        return h.point_in_time if w is None else h.lba != MARKER and w.target_image[h.lba] == h.value
+        return h.point_in_time if w is None else h.lba != MARKER and all(
+            w.target_image[b] == h.value for b in covered(h.lba, h.length))
 
-    return all(any((h.seq, h.lba, h.value) == r and fits(h) for h in s.history) for r in _pending_records(s))
+    return all(any((h.seq, h.lba, h.value, h.length) == r and fits(h) for h in s.history)
+               for r in _pending_records(s))
 
 
 def _swap_unsettled(s: State) -> bool:

@@ -20,11 +20,13 @@ from typing import Any
 from pitmirror.spec.interface import Kind
 from pitmirror.spec.state import (
     MARKER,
+    GhostWrite,
     JournalingState,
     PairState,
     Record,
     RecoveryKind,
     State,
+    covered,
     image,
     pending_host_writes,
     points_in_time,
@@ -113,45 +115,50 @@ def explain_mirror_consistent(s: State) -> str:
 
 
 def ack_durable(s: State) -> bool:
-    """Every acknowledged write that is still the latest to its block is on P, in J, and on S in PAIR."""
-    latest: dict[int, int] = {}
-    for i, h in enumerate(s.history):
-        if h.lba != MARKER:
-            latest[h.lba] = i
+    """Every acknowledged write, on each block where it is still the latest, is on P, in J, and on S in PAIR
+    (a multi-block write block by block: a later write may have covered part of it)."""
     journal = set(s.journal)
     check_remote = s.pair_state == PairState.PAIR and s.recovery is None
-    for i in latest.values():
-        h = s.history[i]
+    for b, h in _latest_writes(s).items():
         if not h.acked:
             continue
-        if s.primary[h.lba] != h.value:
+        if s.primary[b] != h.value:
             return False
-        if h.seq > s.base_seq and (h.seq, h.lba, h.value) not in journal:
+        if h.seq > s.base_seq and _record_of(h) not in journal:
             return False
-        if check_remote and s.remote[h.lba] != h.value:
+        if check_remote and s.remote[b] != h.value:
             return False
     return True
 
 
+def _latest_writes(s: State) -> dict[int, GhostWrite]:
+    """Each block's latest write in the ghost history (blocks no write in the window covers are absent)."""
+    latest: dict[int, GhostWrite] = {}
+    for h in s.history:
+        for b in covered(h.lba, h.length):
+            latest[b] = h
+    return latest
+
+
+def _record_of(h: GhostWrite) -> Record:
+    """The journal record of a write in the ghost history."""
+    return Record(h.seq, h.lba, h.value, h.length)
+
+
 def explain_ack_durable(s: State) -> str:
     """The acknowledged write that is missing from P, J or S."""
-    latest: dict[int, int] = {}
-    for i, h in enumerate(s.history):
-        if h.lba != MARKER:
-            latest[h.lba] = i
     journal = set(s.journal)
-    for i in latest.values():
-        h = s.history[i]
+    for b, h in _latest_writes(s).items():
         if not h.acked:
             continue
-        what = f"write seq {h.seq} (block {h.lba} = {h.value}) was acknowledged: "
-        if s.primary[h.lba] != h.value:
-            return what + f"expected P[{h.lba}] = {h.value}, got P = {_v(s.primary)}"
-        if h.seq > s.base_seq and (h.seq, h.lba, h.value) not in journal:
+        what = f"write seq {h.seq} (block {b} = {h.value}) was acknowledged: "
+        if s.primary[b] != h.value:
+            return what + f"expected P[{b}] = {h.value}, got P = {_v(s.primary)}"
+        if h.seq > s.base_seq and _record_of(h) not in journal:
             seqs = [r.seq for r in s.journal]
             return what + f"expected its record in J, got J with seqs {seqs}"
-        if s.pair_state == PairState.PAIR and s.recovery is None and s.remote[h.lba] != h.value:
-            return what + f"in PAIR expected S[{h.lba}] = {h.value}, got S = {_v(s.remote)}"
+        if s.pair_state == PairState.PAIR and s.recovery is None and s.remote[b] != h.value:
+            return what + f"in PAIR expected S[{b}] = {h.value}, got S = {_v(s.remote)}"
     return "every acknowledged write is on P, in J and on S"
 
 
@@ -160,8 +167,8 @@ def journal_well_formed(s: State) -> bool:
     seqs = [r.seq for r in s.journal]
     if seqs != list(range(s.base_seq + 1, s.next_seq)):
         return False
-    applied = [(h.seq, h.lba, h.value) for h in s.history if h.seq > s.base_seq]
-    return [tuple(r) for r in s.journal] == applied
+    applied = [_record_of(h) for h in s.history if h.seq > s.base_seq]
+    return list(s.journal) == applied
 
 
 def explain_journal_well_formed(s: State) -> str:
@@ -170,8 +177,8 @@ def explain_journal_well_formed(s: State) -> str:
     want = list(range(s.base_seq + 1, s.next_seq))
     if seqs != want:
         return f"expected J to hold seqs {want} (base_seq + 1 .. next_seq - 1) once each, got seqs {seqs}"
-    applied = [(h.seq, h.lba, h.value) for h in s.history if h.seq > s.base_seq]
-    return (f"expected J = the writes applied to P, (seq, lba, value) {applied}, "
+    applied = [tuple(_record_of(h)) for h in s.history if h.seq > s.base_seq]
+    return (f"expected J = the writes applied to P, (seq, lba, value, length) {applied}, "
             f"got {[tuple(r) for r in s.journal]}")
 
 
@@ -343,9 +350,9 @@ def journal_records_at_their_locations(s: State) -> bool:
     size, locs = s.journal_sectors, s.journal_locations
     if len(locs) != len(s.journal) or not 0 <= s.journal_next_free < size:
         return False
-    if sum(record_sectors(r.lba) for r in s.journal) > size:
+    if sum(record_sectors(r.lba, r.length) for r in s.journal) > size:
         return False
-    ends = [(loc + record_sectors(r.lba)) % size for loc, r in zip(locs, s.journal, strict=True)]
+    ends = [(loc + record_sectors(r.lba, r.length)) % size for loc, r in zip(locs, s.journal, strict=True)]
     return (all(0 <= loc < size for loc in locs) and locs[1:] == tuple(ends[:-1])
             and (not ends or ends[-1] == s.journal_next_free))
 
@@ -358,17 +365,18 @@ def explain_journal_records_at_their_locations(s: State) -> str:
         return f"expected one location per record of J, got {len(locs)} locations for {len(s.journal)} records"
     if not 0 <= nf < size:
         return f"expected the next free location in the ring of {size} sectors, got {nf}"
-    used = sum(record_sectors(r.lba) for r in s.journal)
+    used = sum(record_sectors(r.lba, r.length) for r in s.journal)
     if used > size:
         return f"expected J's records to fit the ring of {size} sectors, they take {used}"
     for i, (r, loc) in enumerate(zip(s.journal, locs, strict=True)):
         if not 0 <= loc < size:
             return f"expected seq {r.seq}'s location in the ring of {size} sectors, got {loc}"
-        end = (loc + record_sectors(r.lba)) % size
+        sectors = record_sectors(r.lba, r.length)
+        end = (loc + sectors) % size
         nxt = f"seq {s.journal[i + 1].seq} to start" if i + 1 < len(locs) else "the next free location"
         want = locs[i + 1] if i + 1 < len(locs) else nf
         if want != end:
-            return (f"seq {r.seq} lies at {loc} and takes {record_sectors(r.lba)} sectors of the ring of {size}: "
+            return (f"seq {r.seq} lies at {loc} and takes {sectors} sectors of the ring of {size}: "
                     f"expected {nxt} at {end}, got {want}")
     return f"J's records lie back to back at {list(locs)} in the ring of {size} sectors, next free {nf}"
 def host_lun_serves_primary(s: State) -> bool:

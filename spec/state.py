@@ -17,8 +17,9 @@ MARKER = -1
 
 # Journal locations (claims 2-4), in the units of the journal LDEV: sectors. A record is written as a header
 # sector, its payload sectors and a trailer sector (``impl/record.py``'s format): a one-block write takes 3, a
-# marker (no payload) 2. The LDEV is a ring of ``journal_capacity + blocks`` one-block records (what host
-# writes may fill, plus the recovery reserve of one record per block), as ``impl.array.StorageArray`` sizes it.
+# marker (no payload) 2, a write of k blocks k + 2. The LDEV is a ring of ``journal_capacity + blocks`` records
+# of the longest write the bounds allow (what host writes may fill, plus the recovery reserve of one record per
+# block), as ``impl.array.StorageArray`` sizes it.
 #: sectors every record has around its payload: a header and a trailer
 RECORD_FRAME_SECTORS = 2
 #: sectors of a one-block write's record: header, payload, trailer
@@ -27,14 +28,16 @@ DATA_RECORD_SECTORS = RECORD_FRAME_SECTORS + 1
 MARKER_RECORD_SECTORS = RECORD_FRAME_SECTORS
 
 
-def record_sectors(lba: int) -> int:
-    """Sectors a journal record takes on the journal LDEV (a marker has no payload)."""
-    return MARKER_RECORD_SECTORS if lba == MARKER else DATA_RECORD_SECTORS
+def record_sectors(lba: int, length: int = 1) -> int:
+    """Sectors a journal record of a write of ``length`` blocks takes on the journal LDEV: its frame and one
+    payload sector per block (a marker has no payload)."""
+    return MARKER_RECORD_SECTORS if lba == MARKER else RECORD_FRAME_SECTORS + length
 
 
-def journal_ring_sectors(journal_capacity: int, blocks: int) -> int:
-    """The size of A's journal LDEV, a ring of sectors: room for every record J can hold at once."""
-    return (journal_capacity + blocks) * DATA_RECORD_SECTORS
+def journal_ring_sectors(journal_capacity: int, blocks: int, write_blocks: int = 1) -> int:
+    """The size of A's journal LDEV, a ring of sectors: room for every record J can hold at once, each as long
+    as the longest write (``write_blocks`` blocks) may make it."""
+    return (journal_capacity + blocks) * (RECORD_FRAME_SECTORS + write_blocks)
 
 
 class _Enum(IntEnum):
@@ -105,11 +108,14 @@ class Origin(_Enum):
 
 
 class Record(NamedTuple):
-    """A journal record: sequence number, LBA (``MARKER`` for a marker) and the block's value."""
+    """A journal record: sequence number, first LBA (``MARKER`` for a marker), the value written and how many
+    contiguous blocks it covers (a multi-block host write is one record: ``value`` on blocks
+    ``lba .. lba + length - 1``; the model writes one value to each block of the range)."""
 
     seq: int
     lba: int
     value: int
+    length: int = 1
 
 
 class InFlight(NamedTuple):
@@ -120,12 +126,13 @@ class InFlight(NamedTuple):
     value: int
     origin: Origin
     host_acked: bool  # only the ack_before_remote mutant acknowledges the host before R does
+    length: int = 1  # blocks covered from ``lba`` (a multi-block host write)
 
 
 class MessageKind(_Enum):
     """Kinds of message on the path. The first field of every message tuple."""
 
-    MIRROR_WRITE = 0  # A -> R: (kind, seq, lba, value)
+    MIRROR_WRITE = 0  # A -> R: (kind, seq, lba, value, length)
     MIRROR_ACK = 1  # R -> A: (kind, seq, 0, 0)
     RECOVER_REQUEST = 2  # A -> R: (kind, recovery_id, target, 0)
     SWAP_DONE = 3  # R -> A: (kind, recovery_id, 0, 0)
@@ -138,12 +145,14 @@ class Message(NamedTuple):
     a: int  # seq (MIRROR_*) or recovery_id
     b: int = 0  # lba (MIRROR_WRITE) or target (RECOVER_REQUEST)
     c: int = 0  # value (MIRROR_WRITE)
+    d: int = 0  # length (MIRROR_WRITE: the blocks the one message carries; 0 for every other kind)
 
     def __repr__(self) -> str:
         """The message in the protocol's words, valid Python: ``MirrorWrite(seq=3, lba=0, value=1)``."""
         if self.kind == MessageKind.MIRROR_WRITE:
             lba = "MARKER" if self.b == MARKER else str(self.b)
-            return f"MirrorWrite(seq={self.a}, lba={lba}, value={self.c})"
+            more = f", length={self.d}" if self.d != 1 else ""
+            return f"MirrorWrite(seq={self.a}, lba={lba}, value={self.c}{more})"
         if self.kind == MessageKind.MIRROR_ACK:
             return f"MirrorAck(seq={self.a})"
         if self.kind == MessageKind.RECOVER_REQUEST:
@@ -156,9 +165,13 @@ class Message(NamedTuple):
         return MESSAGE_NAMES[self.kind]
 
     def fields(self) -> dict[str, int]:
-        """The message's fields by their protocol names."""
+        """The message's fields by their protocol names (a one-block MirrorWrite leaves its length out, so
+        traces of one-block writes read as they always did)."""
         names = MESSAGE_FIELDS[self.kind]
-        return dict(zip(names, (self.a, self.b, self.c), strict=False))
+        out = dict(zip(names, (self.a, self.b, self.c, self.d), strict=False))
+        if self.kind == MessageKind.MIRROR_WRITE and self.d == 1:
+            del out["length"]
+        return out
 
 
 MESSAGE_NAMES = {
@@ -168,16 +181,16 @@ MESSAGE_NAMES = {
     MessageKind.SWAP_DONE: "SwapDone",
 }
 MESSAGE_FIELDS: dict[MessageKind, tuple[str, ...]] = {
-    MessageKind.MIRROR_WRITE: ("seq", "lba", "value"),
+    MessageKind.MIRROR_WRITE: ("seq", "lba", "value", "length"),
     MessageKind.MIRROR_ACK: ("seq",),
     MessageKind.RECOVER_REQUEST: ("recovery_id", "target"),
     MessageKind.SWAP_DONE: ("recovery_id",),
 }
 
 
-def MirrorWrite(seq: int, lba: int, value: int) -> Message:
-    """A mirrored write, A -> R."""
-    return Message(MessageKind.MIRROR_WRITE, seq, lba, value)
+def MirrorWrite(seq: int, lba: int, value: int, length: int = 1) -> Message:
+    """A mirrored write, A -> R: one message for the whole record, however many blocks it covers."""
+    return Message(MessageKind.MIRROR_WRITE, seq, lba, value, length)
 
 
 def MirrorAck(seq: int) -> Message:
@@ -199,10 +212,12 @@ def message_from_fields(name: str, fields: dict[str, int]) -> Message:
     """Inverse of ``Message.name`` / ``Message.fields``; ``KeyError``/``TypeError`` on a bad message."""
     kind = {v: k for k, v in MESSAGE_NAMES.items()}[name]
     names = MESSAGE_FIELDS[kind]
+    if kind == MessageKind.MIRROR_WRITE and "length" not in fields:
+        fields = {**fields, "length": 1}  # a one-block write (its length is left out of traces)
     if set(fields) != set(names):
         raise TypeError(f"{name} takes fields {', '.join(names)}")
-    vals = [int(fields[n]) for n in names] + [0] * (3 - len(names))
-    return Message(kind, vals[0], vals[1], vals[2])
+    vals = [int(fields[n]) for n in names] + [0] * (4 - len(names))
+    return Message(kind, vals[0], vals[1], vals[2], vals[3])
 
 
 class Recovery(NamedTuple):
@@ -233,6 +248,7 @@ class GhostWrite(NamedTuple):
     value: int
     acked: bool
     point_in_time: bool
+    length: int = 1  # blocks covered from ``lba`` (a multi-block host write)
 
 
 class State(NamedTuple):
@@ -301,12 +317,18 @@ class State(NamedTuple):
     secondary_volume: Volume  # R's role map: the volume playing S (the other plays RB); mirror writes go to it
 
 
+def covered(lba: int, length: int) -> range:
+    """The blocks a write of ``length`` blocks from ``lba`` covers (none for a marker)."""
+    return range(0) if lba == MARKER else range(lba, lba + length)
+
+
 def apply_records(image: tuple[int, ...], records: tuple[Record, ...] | list[Record]) -> tuple[int, ...]:
-    """Apply journal records to an image, in the order given (markers carry no data)."""
+    """Apply journal records to an image, in the order given (markers carry no data); a multi-block record
+    is applied whole."""
     out = list(image)
     for r in records:
-        if r.lba != MARKER:
-            out[r.lba] = r.value
+        for b in covered(r.lba, r.length):
+            out[b] = r.value
     return tuple(out)
 
 
@@ -314,8 +336,9 @@ def image(state: State, n: int) -> tuple[int, ...]:
     """``image(n)``: the image P had right after write ``n``, from the ghost history alone."""
     out = list(state.ghost_base)
     for h in state.history:
-        if h.seq <= n and h.lba != MARKER:
-            out[h.lba] = h.value
+        if h.seq <= n:
+            for b in covered(h.lba, h.length):
+                out[b] = h.value
     return tuple(out)
 
 

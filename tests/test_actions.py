@@ -107,11 +107,12 @@ def _settle(model: MirrorModel, s: State) -> State:
 def test_the_protocol_asks_the_budget_hook_for_every_budgeted_action(monkeypatch: pytest.MonkeyPatch) -> None:
     # with every budget spent, no budgeted action is enabled; with the hook switched off (as a proof without
     # budgets would), each of them is enabled again: the guards read budgets only through the hook
-    bounds = PRESETS["small"].with_(markers=1, message_faults=1, recoveries=1, crashes=1)
+    # two-block writes: the power losses inside one (CrashMidWrite, CrashMidApply) are budgeted too
+    bounds = PRESETS["small"].with_(markers=1, message_faults=1, recoveries=1, crashes=1, write_blocks=2)
     model = MirrorModel(bounds)
     budgeted = {a.name for a in ACTIONS if a.budget is not None}
     # a write on its way (a message to lose or duplicate), and the same write done (a recovery target)
-    sending = model.next_state(model.init_states()[0], HostWrite(0, 1))
+    sending = model.next_state(model.init_states()[0], HostWrite(0, 1, 2))
     done = _settle(model, sending)
     assert done.journal and not done.in_flight
     for s in (sending, done):
@@ -175,7 +176,8 @@ def _base_names(enc: Encoding) -> list[str]:
 @pytest.mark.parametrize("kind", KINDS, ids=lambda k: k.name.lower())
 def test_the_encoding_has_instances_for_exactly_the_tables_actions(kind: RecoveryKind, mutant: str | None) -> None:
     # in the table's order, every action the kind and mutant have and no other (a message fault needs a budget)
-    enc = Encoding(Bounds(recovery_kind=kind, mutant=mutant, message_faults=1))
+    # two-block writes: the power losses inside one have instances only then
+    enc = Encoding(Bounds(recovery_kind=kind, mutant=mutant, message_faults=1, write_blocks=2))
     assert _base_names(enc) == [a.name for a in actions_for(kind, mutant)]
 
 
@@ -185,7 +187,7 @@ def test_the_drain_order_is_the_tables() -> None:
                                  "FinishResync", "RecoveryWrite", "SwapVolumes", "FinishRecovery", "SwitchHostLun"]
     for name in DRAIN_ORDER:  # a drain takes no new fault and no host I/O
         assert not BY_NAME[name].fault and BY_NAME[name].budget is None
-    assert FAULTS == ("LoseMessage", "DuplicateMessage", "FailPath", "CrashArray")
+    assert FAULTS == ("LoseMessage", "DuplicateMessage", "FailPath", "CrashArray", "CrashMidWrite", "CrashMidApply")
 
 
 def test_the_fuzzers_step_kinds_are_the_tables_actions() -> None:

@@ -32,15 +32,16 @@ def test_check_small_bounds_holds_and_shows_the_trade_off(tmp_path: Path) -> Non
 def test_check_mutant_exits_1_names_the_property_and_the_trace_shows(name: str, tmp_path: Path) -> None:
     m = MUTANTS[name]
     preset = "small" if BY_NAME[m.breaks].kind is Kind.EVENTUALLY else "default"
+    wider = [f"--{k.replace('_', '-')}={v}" for k, v in m.needs if k == "write_blocks"]  # a torn write's
     r = run("check", "--mutant", name, "--recovery", m.recovery_kind.name.lower(), "--property", m.breaks,
-            "--preset", preset, "--quiet", "--out", str(tmp_path))
+            "--preset", preset, "--quiet", "--out", str(tmp_path), *wider)
     assert r.returncode == 1, r.stdout + r.stderr
     assert m.breaks in r.stdout and "violated" in r.stdout
     trace_file = tmp_path / f"{name}-{m.recovery_kind.name.lower()}-{m.breaks}.json"
     shown = run("trace", "show", str(trace_file))
     assert shown.returncode == 0, shown.stderr
     assert m.breaks in shown.stdout
-    assert any(a in shown.stdout for a in ("HostWrite", "StartRecovery", "SetMarker"))
+    assert any(a in shown.stdout for a in ("HostWrite", "StartRecovery", "SetMarker", "CrashMidWrite"))
     replayed = run("trace", "replay", str(trace_file))
     assert replayed.returncode == 1  # the replay reaches the same violation
     if BY_NAME[m.breaks].kind is Kind.ALWAYS:

@@ -28,7 +28,7 @@ from pitmirror.checkers.conformance.lockstep import (
 from pitmirror.checkers.explicit.runner import CheckJob, run_job
 from pitmirror.checkers.traces import trace as tr
 from pitmirror.impl import ScsiError
-from pitmirror.model.actions import FailPath, HostWrite, RepairPath
+from pitmirror.model.actions import CrashMidApply, CrashMidWrite, FailPath, HostWrite, RepairPath
 from pitmirror.model.config import PRESETS, Bounds
 from pitmirror.model.mutants import MUTANTS
 from pitmirror.spec.properties import BY_NAME, PROPERTIES, Kind
@@ -161,7 +161,9 @@ def test_impl_and_model_agree_under_every_mutant(name: str) -> None:
     ``TEARS_SECTORS`` conforms until the impl's ring overwrites a live record; the divergence is then that torn
     record alone (``journal``, named untrusted), and the model already violates the mutant's property."""
     m = MUTANTS[name]
-    bounds = FUZZ_LIKE.with_(mutant=name, recovery_kind=m.recovery_kind)
+    # a torn write needs multi-block writes (its ``needs``)
+    bounds = FUZZ_LIKE.with_(mutant=name, recovery_kind=m.recovery_kind,
+                             write_blocks=dict(m.needs).get("write_blocks", 1))
     torn = 0
     for seed in range(6):
         if name not in TEARS_SECTORS:
@@ -202,7 +204,9 @@ def test_drain_ends_a_write_lost_with_the_path_and_catches_the_stuck_one() -> No
 def _mutant_bounds(name: str) -> Bounds:
     m = MUTANTS[name]
     base = PRESETS["small"] if BY_NAME[m.breaks].kind is Kind.EVENTUALLY else PRESETS["default"]
-    return base.with_(mutant=name, recovery_kind=m.recovery_kind)
+    # a torn write needs multi-block writes (its ``needs``); every other mutant shows at these bounds as they are
+    return base.with_(mutant=name, recovery_kind=m.recovery_kind,
+                      write_blocks=max(base.write_blocks, dict(m.needs).get("write_blocks", 1)))
 
 
 @pytest.mark.claims(1, 5, 6, 7, 10, 13, 14, 15)
@@ -265,3 +269,30 @@ def test_replay_on_impl_rejects_a_foreign_fence() -> None:
     doc["steps"][0]["state"]["fence_policy"] = "SOMETIMES"
     with pytest.raises(tr.TraceError):
         replay_on_impl(doc)
+
+
+@pytest.mark.claims(8, 22)
+@pytest.mark.parametrize("kind", list(RecoveryKind))
+def test_multi_block_writes_conform_with_power_loss_inside_them(kind: RecoveryKind) -> None:
+    """With two-block writes the walks take them, and power losses inside them at A and at R (taken often when
+    enabled, or a uniform walk would seldom meet the one MirrorWrite R applies next): the impl conforms
+    (enabled sets included) and every safety property holds on both sides."""
+    bounds = FUZZ_LIKE.with_(recovery_kind=kind, write_blocks=2, crashes=2)
+    props, _ = safety_properties(bounds)
+    seen: set[str] = set()
+    for seed in range(15):
+        rng = random.Random(seed)
+        run = Lockstep(bounds, rng.choice(bounds.fence_policies))
+        for _ in range(40):
+            enabled = run.enabled()
+            if not enabled:
+                break
+            mid = [a for a in enabled if isinstance(a, CrashMidApply)] or \
+                [a for a in enabled if isinstance(a, CrashMidWrite) and rng.random() < 0.2]
+            a = rng.choice(mid if mid and rng.random() < 0.5 else enabled)
+            seen.add(type(a).__name__)
+            run.step(a)
+            run.check_conforms()
+            run.check_enabled()
+            run.check_safety(props)
+    assert {"HostWrite", "CrashMidWrite", "CrashMidApply"} <= seen, seen

@@ -109,7 +109,9 @@ def _mutant_bounds(name: str) -> Bounds:
     m = MUTANTS[name]
     # liveness needs the whole graph: the small preset keeps that quick
     base = PRESETS["small"] if BY_NAME[m.breaks].kind is Kind.EVENTUALLY else PRESETS["default"]
-    return base.with_(mutant=name, recovery_kind=m.recovery_kind)
+    # a torn write needs multi-block writes (its ``needs``); every other mutant shows at these bounds as they are
+    return base.with_(mutant=name, recovery_kind=m.recovery_kind,
+                      write_blocks=max(base.write_blocks, dict(m.needs).get("write_blocks", 1)))
 
 
 @pytest.mark.claims(1, 2, 3, 4, 5, 6, 7, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 24, 25, 26, 27, 28)

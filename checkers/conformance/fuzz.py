@@ -39,6 +39,7 @@ from pitmirror.checkers.traces.trace import Trace
 from pitmirror.impl.mutants import IMPL_ONLY_MUTANTS, IMPL_ONLY_RECOVERY
 from pitmirror.model.actions import Action, HostWrite
 from pitmirror.model.config import Bounds
+from pitmirror.model.mutants import MUTANTS
 from pitmirror.spec.properties import Kind, Property
 from pitmirror.spec.state import FencePolicy, RecoveryKind
 
@@ -341,11 +342,14 @@ def scorecard_cell(mutant: str | None, bounds: Bounds) -> dict[str, Any]:
     (``FUZZ_BOUNDS``: a longer run than the explicit checker's bounds, which it would exhaust in a dozen
     steps) with the row's mutant and recovery kind; the correct protocol is fuzzed with both kinds."""
     kinds = [bounds.recovery_kind] if mutant is not None else list(RecoveryKind)
+    # a torn-write mutant needs multi-block writes (``Mutant.needs``): the fuzz bounds are widened to them
+    wider = {} if mutant is None or mutant not in MUTANTS else {
+        k: max(getattr(FUZZ_BOUNDS, k), v) for k, v in MUTANTS[mutant].needs if k == "write_blocks"}
     started = time.perf_counter()
     steps = 0
     excluded: list[str] = []
     for kind in kinds:
-        result = fuzz(FuzzConfig(FUZZ_BOUNDS.with_(mutant=mutant, recovery_kind=kind)))
+        result = fuzz(FuzzConfig(FUZZ_BOUNDS.with_(mutant=mutant, recovery_kind=kind, **wider)))
         steps += result.steps
         excluded += [p.name for p, _ in result.excluded]
         f = result.failure

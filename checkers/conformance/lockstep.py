@@ -34,7 +34,14 @@ from typing import Any
 
 from pitmirror.checkers.traces import trace as tr
 from pitmirror.impl import ScsiError
-from pitmirror.impl.abstraction import abstract_state, message_tuple, record_tuple, volume_identities
+from pitmirror.impl.abstraction import (
+    abstract_state,
+    buffered_tuple,
+    in_flight_tuple,
+    message_tuple,
+    record_tuple,
+    volume_identities,
+)
 from pitmirror.impl.actions import Action as ImplAction
 from pitmirror.impl.blocks import BLOCK_SIZE, value_of_block
 from pitmirror.impl.errors import JournalRecordError
@@ -42,7 +49,7 @@ from pitmirror.impl.hardware import PowerLoss
 from pitmirror.impl.journal import Journal
 from pitmirror.impl.mutants import IMPL_ONLY_MUTANTS
 from pitmirror.impl.ready import RequestStatus
-from pitmirror.impl.record import MARKER, sectors_for
+from pitmirror.impl.record import sectors_for
 from pitmirror.impl.system import MirroredSystem
 from pitmirror.model.actions import (
     ACTION_TYPES,
@@ -245,11 +252,12 @@ class ImplViewer:
     def __init__(self, system: MirroredSystem) -> None:
         self.system = system
         self._blocks: dict[tuple[str, int, int], tuple[int, int]] = {}  # (site, ldev, lba) -> (writes, value)
-        self._records: dict[tuple[str, Any], tuple[tuple[int, ...], tuple[int, int, int] | JournalRecordError]] = {}
+        self._records: dict[tuple[str, Any],
+                            tuple[tuple[int, ...], tuple[int, int, int, int] | JournalRecordError]] = {}
         self.unreadable: list[str] = []
         # whole views, reused while the interconnect counts no write to their LDEV since they were read
         self._volumes: dict[tuple[str, int], tuple[int, tuple[int, ...]]] = {}
-        self._journals: dict[str, tuple[tuple[Any, ...], tuple[tuple[int, int, int], ...], list[str]]] = {}
+        self._journals: dict[str, tuple[tuple[Any, ...], tuple[tuple[int, int, int, int], ...], list[str]]] = {}
 
     def _volume(self, site: str, array: Any, role: str) -> tuple[int, ...]:
         ldev = array.shm.volume_map.roles[role]
@@ -268,7 +276,7 @@ class ImplViewer:
         self._volumes[(site, ldev)] = (total, tuple(out))
         return self._volumes[(site, ldev)][1]
 
-    def _journal(self, site: str, journal: Journal) -> tuple[tuple[int, int, int], ...]:
+    def _journal(self, site: str, journal: Journal) -> tuple[tuple[int, int, int, int], ...]:
         array = journal.array
         ldev, size = array.shm.volume_map.roles[journal.role], journal.log.size
         # unchanged when no write reached the journal's LDEV and the log table lists the same records
@@ -279,13 +287,13 @@ class ImplViewer:
             return whole[1]
         unreadable = len(self.unreadable)
         writes = array.interconnect.block_writes
-        out: list[tuple[int, int, int]] = []
+        out: list[tuple[int, int, int, int]] = []
         for e in journal.log.entries:
             counts = tuple(writes.get((ldev, (e.location + i) % size), 0) for i in range(e.nsectors))
             got = self._records.get((site, e))
             if got is None or got[0] != counts:
                 try:
-                    rec: tuple[int, int, int] | JournalRecordError = record_tuple(journal.read(e))
+                    rec: tuple[int, int, int, int] | JournalRecordError = record_tuple(journal.read(e))
                 except JournalRecordError as err:
                     rec = err
                 got = self._records[(site, e)] = (counts, rec)
@@ -312,8 +320,7 @@ class ImplViewer:
             "next_seq": a.log.next_seq,
             "journal": self._journal("A", a.journal),
             "journal_cache": tuple(record_tuple(x) for x in a.journal_cache),
-            "in_flight": tuple((e.seq, e.lba, 0 if e.lba == MARKER else value_of_block(e.data), int(e.origin),
-                                e.host_acked) for e in a.in_flight),
+            "in_flight": tuple(in_flight_tuple(e) for e in a.in_flight),
             "pair_state": int(a.pair.pair_state),
             "dirty": tuple(int(d) for d in a.pair.dirty),
             "journaling_state": int(a.jfmt.journaling_state),
@@ -326,7 +333,7 @@ class ImplViewer:
             "replica_base_seq": r.replica_base_seq,
             "remote_journal": self._journal("R", r.journal),
             "remote_applied_seq": r.applied_seq,
-            "remote_buffer": tuple(sorted((m.seq, m.lba, m.value) for m in r.buffer)),
+            "remote_buffer": tuple(sorted(buffered_tuple(m) for m in r.buffer)),
             "remote_recovery_id": r.jfmt.last_recovery_id,
             "journal_locations": tuple(e.location for e in a.log.entries),
             "journal_next_free": a.log.next_free,
@@ -381,17 +388,17 @@ def impl_state(system: MirroredSystem, ghost: State, view: dict[str, Any] | None
                             host_io_during_swap=g.host_io_during_swap if g else False,
                             target_image=g.target_image if g else (), start_image=g.start_image if g else ())
 
-    def records(rs: tuple[tuple[int, int, int], ...]) -> tuple[Record, ...]:
+    def records(rs: tuple[tuple[int, ...], ...]) -> tuple[Record, ...]:
         return tuple(Record(*r) for r in rs)
 
     return ghost._replace(
         fence_policy=FencePolicy(v["fence_policy"]), primary=v["primary"], base=v["base"],
         base_seq=v["base_seq"], next_seq=v["next_seq"], journal=records(v["journal"]),
         journal_cache=records(v["journal_cache"]),
-        in_flight=tuple(InFlight(e[0], e[1], e[2], Origin(e[3]), e[4]) for e in v["in_flight"]),
+        in_flight=tuple(InFlight(e[0], e[1], e[2], Origin(e[3]), e[4], *e[5:]) for e in v["in_flight"]),
         pair_state=PairState(v["pair_state"]), dirty=v["dirty"],
         journaling_state=JournalingState(v["journaling_state"]), recovery=recovery, path_up=v["path_up"],
-        path=tuple(Message(MessageKind(m[0]), m[1], m[2], m[3]) for m in v["path"]), remote=v["remote"],
+        path=tuple(Message(MessageKind(m[0]), m[1], m[2], m[3], *m[4:]) for m in v["path"]), remote=v["remote"],
         replica_base=v["replica_base"], replica_base_seq=v["replica_base_seq"],
         remote_journal=records(v["remote_journal"]), remote_applied_seq=v["remote_applied_seq"],
         remote_buffer=records(v["remote_buffer"]), remote_recovery_id=v["remote_recovery_id"],
@@ -419,7 +426,7 @@ def make_impl(bounds: Bounds, fence: FencePolicy, seed: int = 0, impl_mutant: st
     return MirroredSystem(blocks=bounds.blocks, journal_capacity=bounds.journal_capacity,
                           fence_policy=fence.name.lower(), mutant=impl_mutant or bounds.mutant, seed=seed,
                           max_in_flight=bounds.concurrency, recovery=bounds.recovery_kind.name.lower(),
-                          values=bounds.values)
+                          values=bounds.values, write_blocks=bounds.write_blocks)
 
 
 def to_model_action(a: ImplAction) -> Action:
@@ -655,9 +662,10 @@ class Lockstep:
 def power_cut_write(system: MirroredSystem, a: HostWrite) -> None:
     """``a`` on the impl, cut by a power loss after its journal record's sectors are written and the log
     table committed, before P is written (the restart is the next step, ``CrashArray("A")``)."""
-    system.a.power_fail_after(sectors_for(BLOCK_SIZE))  # the record's sectors; then the P write fails
+    # the record's sectors (a multi-block write's record has one payload sector per block); then P's first fails
+    system.a.power_fail_after(sectors_for(a.length * BLOCK_SIZE))
     try:
-        system.host_write(a.lba, a.value)
+        system.host_write(a.lba, a.value, a.length)
     except PowerLoss:
         pass
     else:

@@ -41,7 +41,8 @@ SHRINK_ORDER: tuple[str, ...] = (
     "Deliver", "RecoveryWrite", "SwapVolumes", "SwitchHostLun", "FinishRecovery", "RepairPath", "MirrorTimeout",
     "SwapTimeout",
     "StartResync", "FinishResync", "PersistJournal", "Checkpoint", "HostWrite", "StartRecovery", "SetMarker",
-    "RemoteCheckpoint", "FailPath", "LoseMessage", "DuplicateMessage", "CrashArray",
+    "RemoteCheckpoint", "FailPath", "LoseMessage", "DuplicateMessage", "CrashArray", "CrashMidWrite",
+    "CrashMidApply",
 )
 if sorted(SHRINK_ORDER) != sorted(spec_actions.ACTION_NAMES):
     raise TypeError(f"the fuzzer's action kinds {sorted(SHRINK_ORDER)} are not spec.actions' "
@@ -58,6 +59,7 @@ BASE_WEIGHTS: dict[str, int] = {
     "DuplicateMessage": 1,
     "MirrorTimeout": 4, "SwapTimeout": 4, "CrashArray": 1, "StartResync": 4, "FinishResync": 4,
     "RemoteCheckpoint": 2, "PersistJournal": 2, "HostRead": 1, "BadRequest": 1, "Drain": 1, "PowerCut": 6,
+    "CrashMidWrite": 1, "CrashMidApply": 1,
 }
 #: Once the journal holds two records there is history to recover to and to checkpoint: these weigh more.
 HISTORY_WEIGHTS: dict[str, int] = {

@@ -53,7 +53,7 @@ class RowSymmetry:
         self.lay = lay
         self.values = values
         self.enabled = enabled
-        self.group: list[Perm] = symmetry_group(lay.nb, values) if enabled else []
+        self.group: list[Perm] = symmetry_group(lay.nb, values, lay.bounds.write_blocks) if enabled else []
         self.group_size = max(1, len(self.group))
         col = self.col = {n: k for k, n in enumerate(lay.names)}
         nb = lay.nb

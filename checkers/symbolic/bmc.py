@@ -29,6 +29,7 @@ import z3
 from pitmirror.checkers.symbolic.encoding import BUDGET_COUNTERS, Encoding
 from pitmirror.checkers.symbolic.terms import (
     ENTRY_TOP,
+    LENGTH_SLOT,
     RECOVERY_ENTRIES,
     RECOVERY_TOP,
     SCALAR_TOP,
@@ -39,6 +40,7 @@ from pitmirror.checkers.symbolic.terms import (
     Term,
     all_of,
     conj,
+    disj,
     implies,
     same,
 )
@@ -217,6 +219,19 @@ def well_formed(enc: Encoding, s: SV) -> Term:
         rng(n, 0, cap)
         for i, slot in enumerate(s.slots(q)):
             out.append(implies(n <= i, all_of(x == 0 for x in slot)))
+            if lay.multi and FIELD[q].content in LENGTH_SLOT:  # the length slot (last): a write of 1 ..
+                # write_blocks blocks within the volume (a journal location has none)
+                w = slot[-1]
+                if q == "path":
+                    mw = conj(i < n, slot[0] == 0)
+                    out.append(implies(mw, disj(conj(slot[2] == MARKER, w == 1),
+                                                conj(slot[2] >= 0, w >= 1, w <= lay.bounds.write_blocks,
+                                                     slot[2] + w <= lay.nb))))
+                    out.append(implies(conj(i < n, slot[0] != 0), w == 0))
+                else:
+                    out.append(implies(i < n, disj(conj(slot[1] == MARKER, w == 1),
+                                                   conj(slot[1] >= 0, w >= 1, w <= lay.bounds.write_blocks,
+                                                        slot[1] + w <= lay.nb))))
             if q == "path":
                 kinds = 3 if enc.kind == 1 else 1  # RecoverRequest / SwapDone only in swap recovery
                 out.append(implies(i < n, conj(slot[0] >= 0, slot[0] <= kinds)))

@@ -62,6 +62,7 @@ from pitmirror.checkers.symbolic.terms import (
     any_of,
     conj,
     count,
+    covers,
     disj,
     implies,
     ite,
@@ -76,6 +77,7 @@ from pitmirror.checkers.symbolic.terms import (
     seq_pop_front,
     seq_remove_where,
     store,
+    store_range,
     tmax,
     tmin,
     vol_eq,
@@ -85,6 +87,8 @@ from pitmirror.model.actions import (
     Action,
     Checkpoint,
     CrashArray,
+    CrashMidApply,
+    CrashMidWrite,
     Deliver,
     DuplicateMessage,
     FailPath,
@@ -108,7 +112,6 @@ from pitmirror.model.config import Bounds
 from pitmirror.model.protocol import MirrorModel
 from pitmirror.spec import actions as spec_actions
 from pitmirror.spec.state import (
-    DATA_RECORD_SECTORS,
     MARKER,
     MARKER_RECORD_SECTORS,
     RECORD_FRAME_SECTORS,
@@ -126,7 +129,7 @@ BUDGET_COUNTERS: dict[str, str] = {b.bound: b.used for a in spec_actions.ACTIONS
 #: The bounded sequences whose capacity the proof system assumes (a guard) rather than proves.
 ABSTRACTED = ("path", "remote_buffer", "remote_journal")
 #: The actions that grow J, the ghost history or A's in-flight table (whose capacities the proofs prove).
-JOURNALED = ("HostWrite", "SetMarker", "RecoveryWrite", "PersistJournal")
+JOURNALED = ("HostWrite", "SetMarker", "RecoveryWrite", "PersistJournal", "CrashMidWrite")
 
 
 
@@ -166,7 +169,19 @@ class Encoding(SpecTerms):
         self.mut = bounds.mutant
         self.kind = int(bounds.recovery_kind)
         self.model = MirrorModel(bounds)
+        #: entries carry a length slot (multi-block host writes); without it every length is the constant 1
+        self.multi = self.lay.multi
         self.instances: list[Inst] = self._instances()
+
+    # --- entries: a length slot only when the bounds allow multi-block writes ---------------------------
+
+    def ent(self, *slots: Term, length: Term = 1) -> Tup:
+        """A record, in-flight or history entry: its slots, and its length when the layout has that slot."""
+        return (*slots, length) if self.multi else tuple(slots)
+
+    def msg(self, kind: int, a: Term, b: Term = 0, c: Term = 0, d: Term = 0) -> Tup:
+        """A path message (``d``: a MirrorWrite's length, when the layout has that slot)."""
+        return (kind, a, b, c, d) if self.multi else (kind, a, b, c)
 
     # --- budgets ----------------------------------------------------------------------------------------
 
@@ -245,10 +260,11 @@ class Encoding(SpecTerms):
                     neg(conj(s["pair_state"] == SUSPENDED, s["fence_policy"] == int(FencePolicy.DATA))),
                     in_flight_host < self.b.concurrency, self.journal_free(s) > 0)
 
-    def record_step(self, lba: Term) -> Term:
-        """``MirrorModel.record_step``: how far the next free location moves past a record to ``lba``."""
+    def record_step(self, lba: Term, length: Term = 1) -> Term:
+        """``MirrorModel.record_step``: how far the next free location moves past a record of ``length`` blocks
+        to ``lba``."""
         frame = RECORD_FRAME_SECTORS if self.mut == "journal_location_ignores_header" else 0
-        return ite(lba == MARKER, MARKER_RECORD_SECTORS - frame, DATA_RECORD_SECTORS - frame)
+        return ite(lba == MARKER, MARKER_RECORD_SECTORS - frame, RECORD_FRAME_SECTORS + length - frame)
 
     def append_to_journal(self, s: SV, rec: Tup) -> Term:
         """``MirrorModel._append_to_journal`` in place: the record joins J at the next free location, which
@@ -258,7 +274,7 @@ class Encoding(SpecTerms):
         at = s["journal_next_free"]
         locs, ln, ok_loc = seq_append(s.slots("journal_locations"), s.length("journal_locations"), (at,))
         s.set_seq("journal_locations", locs, ln)
-        s["journal_next_free"] = self.wrap(s, at + self.record_step(rec[1]))
+        s["journal_next_free"] = self.wrap(s, at + self.record_step(rec[1], self.ln(rec, 3)))
         return conj(ok, ok_loc)
 
     @staticmethod
@@ -296,24 +312,25 @@ class Encoding(SpecTerms):
 
     def complete_host_write(self, s: SV, e: Tup, acked: Term, when: Term) -> None:
         """``_complete_host_write`` for in-flight entry ``e`` if ``when`` holds."""
-        seq, lba, val, _origin, host_acked = e
+        seq, lba, val, _origin, host_acked = e[:5]
         hs, hn = s.slots("history"), s.length("history")
         do_ack = conj(when, acked, host_acked == 0)
-        match = [conj(i < hn, h[0] == seq, h[1] == lba, h[2] == val) for i, h in enumerate(hs)]
+        match = [conj(i < hn, h[0] == seq, h[1] == lba, h[2] == val, *((h[5] == e[5],) if self.multi else ()))
+                 for i, h in enumerate(hs)]
         new = []
         for i, h in enumerate(hs):
             last = conj(match[i], *(neg(match[k]) for k in range(i + 1, len(hs))))
-            new.append((*h[:3], ite(conj(do_ack, last), 1, h[3]), h[4]))
+            new.append((*h[:3], ite(conj(do_ack, last), 1, h[3]), *h[4:]))
         s.set_seq("history", new, hn)
         if self.mut == "reuse_sequence_number":
             s["next_seq"] = ite(conj(when, s["next_seq"] == seq), seq + 1, s["next_seq"])
 
-    def journaled_write(self, s: SV, lba: int, value: Term, origin: int) -> tuple[SV, Term]:
+    def journaled_write(self, s: SV, lba: int, value: Term, origin: int, length: int = 1) -> tuple[SV, Term]:
         """``_journaled_write``; returns the state and the capacity condition."""
         s = s.copy()
         ok: Term = True
         seq = s["next_seq"]
-        rec = (seq, lba, value)
+        rec = self.ent(seq, lba, value, length=length)
         if self.mut == "skip_journal" and origin == HOST:
             pass
         elif self.mut == "journal_not_persisted_before_ack":
@@ -327,10 +344,12 @@ class Encoding(SpecTerms):
             # a host write goes to the volume the host-LUN map names: P, or B when a swap left the LUN behind
             on_p = s["host_lun"] == s["primary_volume"]
             prim, base = s.vol("primary"), s.vol("base")
-            s.set_vol("primary", [ite(on_p, x, y) for x, y in zip(store(prim, lba, value), prim, strict=True)])
-            s.set_vol("base", [ite(on_p, y, x) for x, y in zip(store(base, lba, value), base, strict=True)])
+            s.set_vol("primary", [ite(on_p, x, y) for x, y in zip(store_range(prim, lba, length, value), prim,
+                                                                   strict=True)])
+            s.set_vol("base", [ite(on_p, y, x) for x, y in zip(store_range(base, lba, length, value), base,
+                                                                strict=True)])
         elif lba != MARKER:
-            s.set_vol("primary", store(s.vol("primary"), lba, value))
+            s.set_vol("primary", store_range(s.vol("primary"), lba, length, value))
         if origin == HOST:
             s["recovery.host_io_during_swap"] = ite(s["recovery.present"] == 1, 1, s["recovery.host_io_during_swap"])
             s["host_writes_issued"] = s["host_writes_issued"] + 1
@@ -339,12 +358,14 @@ class Encoding(SpecTerms):
         # mirrored branch
         m = s.copy()
         acked_now = int(self.mut == "ack_before_remote" and origin == HOST)
-        slots, n, ok_if = seq_append(m.slots("in_flight"), m.length("in_flight"), (seq, lba, value, origin, acked_now))
+        slots, n, ok_if = seq_append(m.slots("in_flight"), m.length("in_flight"),
+                                     self.ent(seq, lba, value, origin, acked_now, length=length))
         m.set_seq("in_flight", slots, n)
         p = m.copy()
-        ok_path = self.path_add(p, (MW, seq, lba, value))
+        ok_path = self.path_add(p, self.msg(MW, seq, lba, value, length))
         m = merge(s["path_up"] == 1, p, m)
-        slots, n, ok_h1 = seq_append(m.slots("history"), m.length("history"), (seq, lba, value, acked_now, pit))
+        slots, n, ok_h1 = seq_append(m.slots("history"), m.length("history"),
+                                     self.ent(seq, lba, value, acked_now, pit, length=length))
         m.set_seq("history", slots, n)
         ok_m = conj(ok_if, implies(s["path_up"] == 1, ok_path), ok_h1)
         # local branch
@@ -352,10 +373,11 @@ class Encoding(SpecTerms):
         loc["next_seq"] = seq + 1  # reuse_sequence_number: a write completing at once moves the counter now
         if lba != MARKER:
             dirty = loc.vol("dirty")
-            dirty[lba] = 1
+            for b in range(lba, lba + length):
+                dirty[b] = 1
             loc.set_vol("dirty", dirty)
         slots, n, ok_h2 = seq_append(loc.slots("history"), loc.length("history"),
-                                     (seq, lba, value, int(origin == HOST), pit))
+                                     self.ent(seq, lba, value, int(origin == HOST), pit, length=length))
         loc.set_seq("history", slots, n)
         mirrored = False if bypass else s["pair_state"] == PAIR
         return merge(mirrored, m, loc), conj(ok, ite(mirrored, ok_m, ok_h2))
@@ -366,7 +388,8 @@ class Encoding(SpecTerms):
         nb = self.nb
         out: list[Inst] = []
         for lba in range(nb):
-            out.append(self._host_write(lba))
+            for length in self.model.write_lengths(lba):
+                out.append(self._host_write(lba, length))
         out.append(Inst("SetMarker", self._g_marker, self._e_marker, lambda st, v: SetMarker()))
         # RecoverRequest and SwapDone exist only in swap recovery
         for k in (MW, MA, RR, SD) if self.kind == SWAP else (MW, MA):
@@ -412,19 +435,26 @@ class Encoding(SpecTerms):
         if self.kind == SWAP:
             out.append(Inst("SwitchHostLun", self._g_switch_host_lun, _fits(self._e_switch_host_lun),
                             lambda st, v: SwitchHostLun()))
+        if self.budget_left("CrashMidWrite"):
+            for lba in range(nb):
+                for length in self.model.write_lengths(lba)[1:]:
+                    out.append(self._crash_mid_write(lba, length))
+            if self.multi:
+                out.append(self._crash_mid_apply())
         return [self.channel(i) for i in out] if self.unbounded else out
 
     # host I/O
 
-    def _host_write(self, lba: int) -> Inst:
+    def _host_write(self, lba: int, length: int = 1) -> Inst:
         def guard(s: SV, v: Term) -> Term:
             return conj(self.host_io_allowed(s), self.budget_guard("HostWrite", s), v >= 0,
                         v < self.lay.vmax)
 
         def effect(s: SV, v: Term) -> tuple[SV, Term]:
-            return self.journaled_write(self.pre(s), lba, v, HOST)
+            return self.journaled_write(self.pre(s), lba, v, HOST, length)
 
-        return Inst(f"HostWrite[{lba}]", guard, effect, lambda st, v: HostWrite(lba, v), param="value")
+        name = f"HostWrite[{lba}]" if length == 1 else f"HostWrite[{lba}+{length}]"
+        return Inst(name, guard, effect, lambda st, v: HostWrite(lba, v, length), param="value")
 
     def _g_marker(self, s: SV, v: Term) -> Term:
         return conj(self.host_io_allowed(s), self.budget_guard("SetMarker", s))
@@ -447,7 +477,7 @@ class Encoding(SpecTerms):
     def path_remove(self, s: SV, j: Term) -> None:
         """Remove path slot ``j`` (a term; the guard ensures ``0 <= j < len``)."""
         slots = s.slots("path")
-        padded = [*slots, zero(4)]
+        padded = [*slots, zero(len(slots[0]) if slots else 0)]
         s.set_seq("path", [ite_t(j <= i, padded[i + 1], slots[i]) for i in range(len(slots))],
                   s.length("path") - 1)
 
@@ -469,7 +499,7 @@ class Encoding(SpecTerms):
         s = self.pre(s0)
         self.path_remove(s, j)
         if k == MW:
-            return self._remote_receive_write(s, (m[1], m[2], m[3]))
+            return self._remote_receive_write(s, self.ent(m[1], m[2], m[3], length=self.ln(m, 4)))
         if k == MA:
             return self._receive_ack(s, m[1]), True
         if k == RR:
@@ -480,10 +510,11 @@ class Encoding(SpecTerms):
         return s, True
 
     def _remote_receive_write(self, s: SV, rec: Tup) -> tuple[SV, Term]:
-        seq, lba, val = rec
+        seq, lba, val = rec[:3]
+        n_blocks = self.ln(rec, 3)
         if self.mut == "remote_applies_in_arrival_order":
             t = s.copy()
-            t.set_vol("remote", store(t.vol("remote"), lba, val))
+            t.set_vol("remote", store_range(t.vol("remote"), lba, n_blocks, val))
             rj, rn = t.slots("remote_journal"), t.length("remote_journal")
             have = seq_contains(rj, rn, rec)
             ins, inn, ok1 = seq_append(rj, rn, rec)  # JR in arrival order, no duplicates
@@ -491,12 +522,12 @@ class Encoding(SpecTerms):
                                          for a, c in zip(rj, ins, strict=True)], ite(have, rn, inn))
             t["remote_applied_seq"] = tmax(t["remote_applied_seq"], seq)
             p = t.copy()
-            ok2 = self.path_add(p, (MA, seq, 0, 0))
+            ok2 = self.path_add(p, self.msg(MA, seq))
             return merge(t["path_up"] == 1, p, t), conj(implies(neg(have), ok1), implies(t["path_up"] == 1, ok2))
         dup = s.copy()  # a duplicate or a late write R has passed: acknowledged again, not applied
         if self.mut == "remote_accepts_stale_messages":  # the late write lands on S (a marker's lba stores nothing)
-            dup.set_vol("remote", store(dup.vol("remote"), lba, val))
-        ok_dup = self.path_add(dup, (MA, seq, 0, 0))
+            dup.set_vol("remote", store_range(dup.vol("remote"), lba, n_blocks, val))
+        ok_dup = self.path_add(dup, self.msg(MA, seq))
         t = s.copy()
         buf, bn = t.slots("remote_buffer"), t.length("remote_buffer")
         have = seq_contains(buf, bn, rec)
@@ -505,7 +536,7 @@ class Encoding(SpecTerms):
                                     for a, c in zip(buf, ins, strict=True)], ite(have, bn, inn))
         ok: Term = implies(neg(have), ok_ins)
         if self.mut == "remote_writes_ahead_of_gap":  # S written on arrival (a marker's lba stores nothing)
-            t.set_vol("remote", store(t.vol("remote"), lba, val))
+            t.set_vol("remote", store_range(t.vol("remote"), lba, n_blocks, val))
         for _ in range(self.lay.caps["remote_buffer"]):
             buf, bn = t.slots("remote_buffer"), t.length("remote_buffer")
             nxt = buf[0]
@@ -515,11 +546,11 @@ class Encoding(SpecTerms):
             u = t.copy()
             slots, n = seq_pop_front(buf, bn)
             u.set_seq("remote_buffer", slots, n)
-            u.set_vol("remote", store(u.vol("remote"), nxt[1], nxt[2]))
+            u.set_vol("remote", store_range(u.vol("remote"), nxt[1], self.ln(nxt, 3), nxt[2]))
             rjs, rjn, ok1 = seq_append(u.slots("remote_journal"), u.length("remote_journal"), nxt)
             u.set_seq("remote_journal", rjs, rjn)
             u["remote_applied_seq"] = nxt[0]
-            ok2 = self.path_add(u, (MA, nxt[0], 0, 0))
+            ok2 = self.path_add(u, self.msg(MA, nxt[0]))
             ok = conj(ok, implies(go, conj(ok1, ok2)))
             t = merge(go, u, t)
         is_dup = seq <= s["remote_applied_seq"]
@@ -593,7 +624,7 @@ class Encoding(SpecTerms):
         ifl, n = s.slots("in_flight"), s.length("in_flight")
         dirty = s.vol("dirty")
         for i, e in enumerate(ifl):
-            dirty = [ite(conj(i < n, e[1] == k), 1, x) for k, x in enumerate(dirty)]
+            dirty = [ite(conj(i < n, covers(e[1], self.ln(e, 5), k)), 1, x) for k, x in enumerate(dirty)]
         for i, e in enumerate(ifl):
             self.complete_host_write(s, e, s["fence_policy"] == int(FencePolicy.NEVER), conj(i < n, e[3] == HOST))
         s.clear_seq("in_flight")
@@ -628,42 +659,96 @@ class Encoding(SpecTerms):
 
     def _crash(self, arr: str) -> Inst:
         def effect(s0: SV, v: Term) -> tuple[SV, Term]:
-            return crash(s0), True
-
-        def crash(s0: SV) -> SV:
-            s = self.pre(s0)
-            s["crashes"] = s["crashes"] + 1
-            if arr == "R":
-                s.clear_seq("remote_buffer")
-                self.mark_faulted(s)
-                return s
-            ifl, n = s.slots("in_flight"), s.length("in_flight")
-            if self.mut == "crash_restores_blocks_from_base":  # P's blocks in flight re-read from B
-                base = s.vol("base")
-                prim = s.vol("primary")
-                for i, e in enumerate(ifl):
-                    hit = conj(i < n, e[3] == HOST, e[1] != MARKER)
-                    prim = [ite(conj(hit, e[1] == k), b, x) for k, (x, b) in enumerate(zip(prim, base, strict=True))]
-                s.set_vol("primary", prim)
-            for i, e in enumerate(ifl):
-                self.complete_host_write(s, e, False, conj(i < n, e[3] == HOST))
-            s.clear_seq("in_flight")
-            s.clear_seq("journal_cache")
-            s.set_vol("dirty", [1] * self.nb)
-            # the restart completes a swap caught between its two map updates, from its intent record
-            pending = s["lun_switch_pending"] == 1
-            if self.mut != "swap_updates_lun_map_last_without_intent":  # MUTANT: no intent: the switch is lost
-                s["host_lun"] = ite(pending, s["primary_volume"], s["host_lun"])
-            s["lun_switch_pending"] = 0
-            was = s["pair_state"]
-            t = s.copy()
-            self.suspend(t)
-            s = merge(was != SUSPENDED, t, s)
-            self.mark_faulted(s)
-            return s
+            return self.crash(self.pre(s0), arr), True
 
         return Inst(f"CrashArray[{arr}]", lambda s, v: self.budget_guard("CrashArray", s), effect,
                     lambda st, v: CrashArray(arr))
+
+    def _crash_mid_write(self, lba: int, length: int) -> Inst:
+        """``CrashMidWrite(lba, v, length)``: the write journaled, not mirrored, then A's crash."""
+        def guard(s: SV, v: Term) -> Term:
+            return conj(self.host_io_allowed(s), self.budget_guard("HostWrite", s),
+                        self.budget_guard("CrashMidWrite", s), v >= 0, v < self.lay.vmax)
+
+        def effect(s0: SV, v: Term) -> tuple[SV, Term]:
+            s = self.pre(s0)
+            on_p, seq = s["host_lun"] == s["primary_volume"], s["next_seq"]
+            prim0, base0 = s.vol("primary"), s.vol("base")
+            t, ok = self.journaled_write(s, lba, v, HOST, length)
+            # not mirrored: the power failed before step 5
+            ps, pn, _ = seq_remove_where(t.slots("path"), t.length("path"),
+                                         [conj(m[0] == MW, m[1] == seq) for m in t.slots("path")])
+            t.set_seq("path", ps, pn)
+            fs, fn, _ = seq_remove_where(t.slots("in_flight"), t.length("in_flight"),
+                                         [e[0] == seq for e in t.slots("in_flight")])
+            t.set_seq("in_flight", fs, fn)
+            self.complete_host_write(t, self.ent(seq, lba, v, HOST, 0, length=length), False, True)
+            hs, hn = t.slots("history"), t.length("history")
+            t.set_seq("history", [(*h[:3], ite(i == hn - 1, 0, h[3]), *h[4:]) for i, h in enumerate(hs)], hn)
+            if self.mut == "torn_multiblock_write":  # no redo from J: the LUN's volume keeps the first block only
+                t.set_vol("primary", [ite(on_p, x, y) for x, y in zip(store(prim0, lba, v), t.vol("primary"),
+                                                                       strict=True)])
+                t.set_vol("base", [ite(on_p, y, x) for x, y in zip(store(base0, lba, v), t.vol("base"), strict=True)])
+            return self.crash(t, "A"), ok
+
+        return Inst(f"CrashMidWrite[{lba}+{length}]", guard, effect,
+                    lambda st, v: CrashMidWrite(lba, v, length), param="value")
+
+    def _crash_mid_apply(self) -> Inst:
+        """``CrashMidApply(message)``: R takes the MirrorWrite it applies next, then crashes (no ack)."""
+        def guard(s: SV, v: Term) -> Term:
+            m = self.path_slot(s, v)
+            return conj(self.budget_guard("CrashMidApply", s), s["path_up"] == 1, v >= 0, v < s.length("path"),
+                        m[0] == MW, m[4] > 1, m[1] == s["remote_applied_seq"] + 1)
+
+        def effect(s0: SV, v: Term) -> tuple[SV, Term]:
+            m = self.path_slot(s0, v)
+            s = self.pre(s0)
+            self.path_remove(s, v)
+            if self.mut == "torn_remote_apply":  # no redo from JR: S keeps the first block only
+                s.set_vol("remote", store(s.vol("remote"), m[2], m[3]))
+            else:
+                s.set_vol("remote", store_range(s.vol("remote"), m[2], m[4], m[3]))
+            rjs, rjn, ok = seq_append(s.slots("remote_journal"), s.length("remote_journal"),
+                                      self.ent(m[1], m[2], m[3], length=m[4]))
+            s.set_seq("remote_journal", rjs, rjn)
+            s["remote_applied_seq"] = m[1]
+            return self.crash(s, "R"), ok
+
+        return Inst("CrashMidApply", guard, effect, lambda st, v: CrashMidApply(st.path[v]), param="slot")
+
+    def crash(self, s: SV, arr: str) -> SV:
+        """``_do_crash`` of array ``arr`` on ``s`` (already past ``pre``; changed in place and returned)."""
+        s["crashes"] = s["crashes"] + 1
+        if arr == "R":
+            s.clear_seq("remote_buffer")
+            self.mark_faulted(s)
+            return s
+        ifl, n = s.slots("in_flight"), s.length("in_flight")
+        if self.mut == "crash_restores_blocks_from_base":  # P's blocks in flight re-read from B
+            base = s.vol("base")
+            prim = s.vol("primary")
+            for i, e in enumerate(ifl):
+                hit = conj(i < n, e[3] == HOST, e[1] != MARKER)
+                prim = [ite(conj(hit, covers(e[1], self.ln(e, 5), k)), b, x)
+                        for k, (x, b) in enumerate(zip(prim, base, strict=True))]
+            s.set_vol("primary", prim)
+        for i, e in enumerate(ifl):
+            self.complete_host_write(s, e, False, conj(i < n, e[3] == HOST))
+        s.clear_seq("in_flight")
+        s.clear_seq("journal_cache")
+        s.set_vol("dirty", [1] * self.nb)
+        # the restart completes a swap caught between its two map updates, from its intent record
+        pending = s["lun_switch_pending"] == 1
+        if self.mut != "swap_updates_lun_map_last_without_intent":  # MUTANT: no intent: the switch is lost
+            s["host_lun"] = ite(pending, s["primary_volume"], s["host_lun"])
+        s["lun_switch_pending"] = 0
+        was = s["pair_state"]
+        t = s.copy()
+        self.suspend(t)
+        s = merge(was != SUSPENDED, t, s)
+        self.mark_faulted(s)
+        return s
 
     # checkpoint and resync
 
@@ -679,7 +764,7 @@ class Encoding(SpecTerms):
 
     def _remote_checkpoint(self, s: SV) -> None:
         rec = s.slots("remote_journal")[0]
-        s.set_vol("replica_base", store(s.vol("replica_base"), rec[1], rec[2]))
+        s.set_vol("replica_base", store_range(s.vol("replica_base"), rec[1], self.ln(rec, 3), rec[2]))
         s["replica_base_seq"] = rec[0]
         slots, n = seq_pop_front(s.slots("remote_journal"), s.length("remote_journal"))
         s.set_seq("remote_journal", slots, n)
@@ -688,7 +773,7 @@ class Encoding(SpecTerms):
         s = self.pre(s0)
         rec = s.slots("journal")[0]
         if self.mut != "checkpoint_drops_record":
-            s.set_vol("base", store(s.vol("base"), rec[1], rec[2]))
+            s.set_vol("base", store_range(s.vol("base"), rec[1], self.ln(rec, 3), rec[2]))
         s["base_seq"] = rec[0]
         for q in ("journal", "journal_locations"):  # the record and its entry in the journal log table
             slots, n = seq_pop_front(s.slots(q), s.length(q))
@@ -705,7 +790,7 @@ class Encoding(SpecTerms):
         t = s.copy()
         g = t.vol("ghost_base")
         for i, h in enumerate(hs):
-            g = [ite(conj(fold[i], h[1] == k), h[2], x) for k, x in enumerate(g)]
+            g = [ite(conj(fold[i], covers(h[1], self.ln(h, 5), k)), h[2], x) for k, x in enumerate(g)]
         t.set_vol("ghost_base", g)
         t["ghost_base_seq"] = tmax(t["ghost_base_seq"], limit)
         keep, kn = seq_compress(hs, hn, [h[0] > limit for h in hs])
@@ -745,7 +830,7 @@ class Encoding(SpecTerms):
         s["replica_base_seq"] = s["base_seq"]
         js = s.slots("journal")
         cap = self.lay.caps["remote_journal"]
-        s.set_seq("remote_journal", [*js, *[zero(3)] * (cap - len(js))], s.length("journal"))
+        s.set_seq("remote_journal", [*js, *[zero(len(js[0]))] * (cap - len(js))], s.length("journal"))
         s["remote_applied_seq"] = s["next_seq"] - 1
         s["remote_recovery_id"] = tmax(s["remote_recovery_id"], s["recoveries_started"])
         s.clear_seq("remote_buffer")
@@ -791,7 +876,7 @@ class Encoding(SpecTerms):
             s["journaling_state"] = RECOVERING
             if swap:
                 p = s.copy()
-                ok = implies(s["path_up"] == 1, self.path_add(p, (RR, rid, t, 0)))
+                ok = implies(s["path_up"] == 1, self.path_add(p, self.msg(RR, rid, t)))
                 s = merge(s["path_up"] == 1, p, s)
             if not swap and self.mut == "recovery_bypasses_mirror":
                 self.suspend(s)
@@ -855,7 +940,7 @@ class Encoding(SpecTerms):
         t["remote_recovery_id"] = rid
         t["secondary_volume"] = 1 - t["secondary_volume"]
         s = t if self.mut == "remote_accepts_stale_messages" else merge(rid > s["remote_recovery_id"], t, s)
-        ok = self.path_add(s, (SD, rid, 0, 0))
+        ok = self.path_add(s, self.msg(SD, rid))
         return s, ok
 
     def _g_finish_recovery(self, s: SV, v: Term) -> Term:
@@ -888,7 +973,7 @@ class Encoding(SpecTerms):
                 s["recovery_awaiting_resync." + field] = ite(awaiting, s[k], 0)
                 s[k] = 0
         hs, hn = s.slots("history"), s.length("history")
-        s.set_seq("history", [(*h[:4], ite(hn - 1 == i, 1, h[4])) for i, h in enumerate(hs)], hn)
+        s.set_seq("history", [(*h[:4], ite(hn - 1 == i, 1, h[4]), *h[5:]) for i, h in enumerate(hs)], hn)
         s["journaling_state"] = JOURNALING
         return s
 

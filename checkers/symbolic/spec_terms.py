@@ -21,6 +21,7 @@ from pitmirror.checkers.symbolic.terms import (
     any_of,
     conj,
     count,
+    covers,
     disj,
     eq_t,
     implies,
@@ -34,9 +35,9 @@ from pitmirror.checkers.symbolic.terms import (
     vol_eq,
 )
 from pitmirror.spec.state import (
-    DATA_RECORD_SECTORS,
     MARKER,
     MARKER_RECORD_SECTORS,
+    RECORD_FRAME_SECTORS,
     JournalingState,
     MessageKind,
     Origin,
@@ -66,6 +67,19 @@ class SpecTerms:
 
     # --- what the properties and the guards both read -----------------------------------------------------
 
+    def ln(self, e: Tup, i: int) -> Term:
+        """The length of entry ``e`` whose length slot is ``i`` (the constant 1 in a one-block layout, which
+        has no length slot: its terms are then exactly the one-block terms)."""
+        return e[i] if self.lay.multi else 1
+
+    def hist_record(self, h: Tup) -> Tup:
+        """The journal record of a history entry: (seq, lba, value) and its length when the layout has one."""
+        return (*h[:3], h[5]) if self.lay.multi else h[:3]
+
+    def _apply(self, vol: list[Term], take: Term, e: Tup, len_slot: int) -> list[Term]:
+        """``vol`` with entry ``e`` (seq, lba, value, ...) applied where ``take`` holds, whole."""
+        return [ite(conj(take, covers(e[1], self.ln(e, len_slot), k)), e[2], x) for k, x in enumerate(vol)]
+
     def lost(self, s: SV, seq: Term) -> Term:
         """Nothing of write ``seq`` is on the path or in R's buffer."""
         pn, bn = s.length("path"), s.length("remote_buffer")
@@ -79,8 +93,7 @@ class SpecTerms:
         out = s.vol("ghost_base")
         hn = s.length("history")
         for i, h in enumerate(s.slots("history")):
-            take = conj(i < hn, h[0] <= n)
-            out = [ite(conj(take, h[1] == k), h[2], x) for k, x in enumerate(out)]
+            out = self._apply(out, conj(i < hn, h[0] <= n), h, 5)
         return out
 
     # --- properties -------------------------------------------------------------------------------------
@@ -100,6 +113,16 @@ class SpecTerms:
         js, jn = s.slots("journal"), s.length("journal")
         check_remote = conj(s["pair_state"] == PAIR, s["recovery.present"] == 0)
         out = []
+        if self.lay.multi:  # block by block: a later write may cover part of a multi-block write
+            for i, h in enumerate(hs):
+                for b in range(self.lay.nb):
+                    latest = conj(i < hn, covers(h[1], h[5], b),
+                                  *(neg(conj(k < hn, covers(hs[k][1], hs[k][5], b))) for k in range(i + 1, len(hs))))
+                    ok = conj(s.vol("primary")[b] == h[2],
+                              implies(h[0] > s["base_seq"], seq_contains(js, jn, self.hist_record(h))),
+                              implies(check_remote, s.vol("remote")[b] == h[2]))
+                    out.append(implies(conj(latest, h[3] == 1), ok))
+            return all_of(out)
         for i, h in enumerate(hs):
             latest = conj(i < hn, h[1] != MARKER,
                           *(neg(conj(k < hn, hs[k][1] == h[1])) for k in range(i + 1, len(hs))))
@@ -116,7 +139,7 @@ class SpecTerms:
         count_ok = ite(ns > bs, jn == ns - bs - 1, jn == 0)
         seqs_ok = all_of(implies(i < jn, r[0] == bs + 1 + i) for i, r in enumerate(js))
         hs, hn = s.slots("history"), s.length("history")
-        applied, an = seq_compress([h[:3] for h in hs], hn, [h[0] > bs for h in hs])
+        applied, an = seq_compress([self.hist_record(h) for h in hs], hn, [h[0] > bs for h in hs])
         return conj(count_ok, seqs_ok, seq_equal(js, jn, applied, an))
 
     def prop_replay_is_point_in_time(self, s: SV) -> Term:
@@ -128,8 +151,7 @@ class SpecTerms:
         for n in range(self.lay.maxseq + 2):
             img = s.vol("base")
             for i, r in enumerate(js):
-                take = conj(i < jn, r[0] <= n)
-                img = [ite(conj(take, r[1] == k), r[2], x) for k, x in enumerate(img)]
+                img = self._apply(img, conj(i < jn, r[0] <= n), r, 3)
             out.append(implies(conj(s["base_seq"] <= n, n < s["next_seq"]), vol_eq(img, self.image(s, n))))
         return all_of(out)
 
@@ -146,8 +168,7 @@ class SpecTerms:
             n = bs + i
             img = s.vol("base")
             for j, r in enumerate(js):
-                take = conj(j < jn, r[0] <= n)
-                img = [ite(conj(take, r[1] == k), r[2], x) for k, x in enumerate(img)]
+                img = self._apply(img, conj(j < jn, r[0] <= n), r, 3)
             out.append(implies(n < s["next_seq"], vol_eq(img, self.image(s, n))))
         return all_of(out)
 
@@ -214,7 +235,7 @@ class SpecTerms:
         size, nf = s["journal_sectors"], s["journal_next_free"]
         js, jn = s.slots("journal"), s.length("journal")
         ls = s.slots("journal_locations")
-        sizes = [ite(r[1] == MARKER, MARKER_RECORD_SECTORS, DATA_RECORD_SECTORS) for r in js]
+        sizes = [ite(r[1] == MARKER, MARKER_RECORD_SECTORS, RECORD_FRAME_SECTORS + self.ln(r, 3)) for r in js]
         total: Term = 0
         for i, n in enumerate(sizes):
             total = total + ite(i < jn, n, 0)
@@ -330,9 +351,12 @@ class SpecTerms:
         hs, hn = s.slots("history"), s.length("history")
 
         def fits(h: Tup) -> Term:
+            if self.lay.multi:
+                whole = all_of(implies(covers(h[1], h[5], b), target[b] == h[2]) for b in range(self.lay.nb))
+                return ite(window, conj(h[1] != MARKER, whole), h[4] == 1)
             return ite(window, conj(h[1] != MARKER, select(target, h[1]) == h[2]), h[4] == 1)
 
-        return all_of(implies(c, any_of(conj(i < hn, h[0] == r[0], h[1] == r[1], h[2] == r[2], fits(h))
+        return all_of(implies(c, any_of(conj(i < hn, eq_t(self.hist_record(h), r), fits(h))
                                         for i, h in enumerate(hs)))
                       for c, r in self._pending(s))
 
@@ -456,8 +480,9 @@ class SpecTerms:
         out = list(base)
         for i in order:
             seq, lba, val = slots[i][:3]
+            length = slots[i][3] if len(slots[i]) > 3 else 1  # a multi-block layout's records carry a length
             take = conj(i < n, seq < target if below_only else seq <= target)
-            out = [ite(conj(take, lba == k), val, x) for k, x in enumerate(out)]
+            out = [ite(conj(take, covers(lba, length, k)), val, x) for k, x in enumerate(out)]
         return out
 
     def inv_remote_caught_up(self, s: SV) -> Term:
@@ -482,7 +507,7 @@ class SpecTerms:
         js, jn = s.slots("journal"), s.length("journal")
         n, applied = s.length("in_flight"), s["remote_applied_seq"]
         return disj(s["pair_state"] != PAIR,
-                    all_of(implies(conj(i < n, e[0] > applied), seq_contains(js, jn, e[:3]))
+                    all_of(implies(conj(i < n, e[0] > applied), seq_contains(js, jn, (*e[:3], *e[5:])))
                            for i, e in enumerate(s.slots("in_flight"))))
 
     def inv_swap_freezes_io(self, s: SV) -> Term:
@@ -564,7 +589,8 @@ class SpecTerms:
         """(is pending, (seq, lba, value)) for every path slot and buffer slot."""
         applied = s["remote_applied_seq"]
         pn, bn = s.length("path"), s.length("remote_buffer")
-        out = [(conj(i < pn, m[0] == MW, m[1] > applied), (m[1], m[2], m[3])) for i, m in enumerate(s.slots("path"))]
+        out = [(conj(i < pn, m[0] == MW, m[1] > applied), (m[1], m[2], m[3], *m[4:]))
+               for i, m in enumerate(s.slots("path"))]
         out += [(i < bn, r) for i, r in enumerate(s.slots("remote_buffer"))]
         return out
 
@@ -578,9 +604,13 @@ class SpecTerms:
         """``spec.invariants.pending_writes_tracked``."""
         ifl, n = s.slots("in_flight"), s.length("in_flight")
         pending = self._pending(s)
-        tracked = all_of(implies(c, seq_contains([e[:3] for e in ifl], n, r)) for c, r in pending)
+        tracked = all_of(implies(c, seq_contains([(*e[:3], *e[5:]) for e in ifl], n, r)) for c, r in pending)
         dirty = s.vol("dirty")
-        on_dirty = all_of(implies(c, disj(r[1] == MARKER, select(dirty, r[1]) == 1)) for c, r in pending)
+        if self.lay.multi:
+            on_dirty = all_of(implies(c, all_of(implies(covers(r[1], r[3], b), dirty[b] == 1)
+                                                for b in range(self.lay.nb))) for c, r in pending)
+        else:
+            on_dirty = all_of(implies(c, disj(r[1] == MARKER, select(dirty, r[1]) == 1)) for c, r in pending)
         return ite(s["pair_state"] == PAIR, tracked, conj(n == 0, on_dirty))
 
     def inv_mirror_gap_in_flight(self, s: SV) -> Term:
@@ -590,7 +620,7 @@ class SpecTerms:
         pend = [conj(i < n, e[1] != MARKER, e[0] > applied) for i, e in enumerate(ifl)]
         out = []
         for b, (p, r) in enumerate(zip(s.vol("primary"), s.vol("remote"), strict=True)):
-            on_b = [conj(pend[i], e[1] == b) for i, e in enumerate(ifl)]
+            on_b = [conj(pend[i], covers(e[1], self.ln(e, 5), b)) for i, e in enumerate(ifl)]
             out.append(disj(p == r, any_of(on_b)))
             for i, e in enumerate(ifl):
                 newest = conj(on_b[i], *(neg(conj(on_b[k], ifl[k][0] > e[0])) for k in range(len(ifl)) if k != i))

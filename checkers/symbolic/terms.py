@@ -204,13 +204,25 @@ ENTRY_SLOTS: dict[Content, tuple[str, ...]] = {
     Content.RECORDS: REC, Content.RECORD_MULTISET: REC, Content.IN_FLIGHT: IFL, Content.MESSAGES: MSG,
     Content.HISTORY: HIST, Content.LOCATIONS: LOC,
 }
-#: an entry of a bounded sequence from its slots, by what the sequence holds
+#: the slot a multi-block write adds to an entry (its length, last), only in a layout whose bounds allow
+#: writes of more than one block (``Bounds.write_blocks``): one-block bounds keep today's vector exactly. A
+#: journal location is a bare sector number: no length
+LENGTH_SLOT: dict[Content, str] = {Content.RECORDS: "length", Content.RECORD_MULTISET: "length",
+                                   Content.IN_FLIGHT: "length", Content.MESSAGES: "d", Content.HISTORY: "length"}
+
+
+def _mw_length(x: tuple[int, ...]) -> int:
+    """A message's length slot, or (a one-block layout has none) 1 for a MirrorWrite and 0 for the rest."""
+    return x[4] if len(x) > 4 else int(x[0] == MessageKind.MIRROR_WRITE)
+
+
+#: an entry of a bounded sequence from its slots, by what the sequence holds (a missing length slot: 1 block)
 _ENTRY: dict[Content, Any] = {
     Content.RECORDS: lambda x: Record(*x),
     Content.RECORD_MULTISET: lambda x: Record(*x),
-    Content.IN_FLIGHT: lambda x: InFlight(x[0], x[1], x[2], Origin(x[3]), bool(x[4])),
-    Content.MESSAGES: lambda x: Message(MessageKind(x[0]), x[1], x[2], x[3]),
-    Content.HISTORY: lambda x: GhostWrite(x[0], x[1], x[2], bool(x[3]), bool(x[4])),
+    Content.IN_FLIGHT: lambda x: InFlight(x[0], x[1], x[2], Origin(x[3]), bool(x[4]), *x[5:]),
+    Content.MESSAGES: lambda x: Message(MessageKind(x[0]), x[1], x[2], x[3], _mw_length(x)),
+    Content.HISTORY: lambda x: GhostWrite(x[0], x[1], x[2], bool(x[3]), bool(x[4]), *x[5:]),
     Content.LOCATIONS: lambda x: x[0],
 }
 #: a scalar from its slot: its enum, a flag, or the int itself (from State's annotations)
@@ -264,7 +276,12 @@ class Layout:
         self.maxseq = b.host_writes + b.markers + b.recoveries * (nb + 1)
         self.vmax = (1 << value_bits) if value_bits else b.values  # values are 0 .. vmax-1 (unbounded: >= 0)
         self.caps: dict[str, int] = self.unbounded_capacities(b) if unbounded else self.capacities(b)
-        self.subs: dict[str, tuple[str, ...]] = {q: ENTRY_SLOTS[FIELD[q].content] for q in self.caps}
+        #: whether entries carry a length slot (the bounds allow multi-block host writes)
+        self.multi = b.write_blocks > 1
+        self.subs: dict[str, tuple[str, ...]] = {
+            q: ENTRY_SLOTS[FIELD[q].content]
+            + ((LENGTH_SLOT[FIELD[q].content],) if self.multi and FIELD[q].content in LENGTH_SLOT else ())
+            for q in self.caps}
         names: list[str] = list(SCALARS)
         for v in VOLUMES:
             names += [f"{v}.{i}" for i in range(nb)]
@@ -348,8 +365,12 @@ class Layout:
             if len(items) > cap:
                 raise CapacityError(f"{q} holds {len(items)} > capacity {cap} in {s!r}")
             d[f"{q}.len"] = len(items)
+            w = len(self.subs[q])
             for i, it in enumerate(items):
-                for f, x in zip(self.subs[q], it if isinstance(it, tuple) else (it,), strict=True):
+                it = it if isinstance(it, tuple) else (it,)  # a location is a bare int
+                if len(it) > w and it[w] != (1 if q != "path" else _mw_length(tuple(it[:4]))):
+                    raise CapacityError(f"{q} holds a multi-block entry {it!r}, but these bounds have none")
+                for f, x in zip(self.subs[q], it[:w], strict=True):
                     d[f"{q}.{i}.{f}"] = int(x)
         for r in RECOVERY_ENTRIES:
             rec: Recovery | None = getattr(s, r)
@@ -579,6 +600,22 @@ def select(vol: Sequence[Term], idx: Term) -> Term:
 def store(vol: Sequence[Term], idx: Term, value: Term) -> list[Term]:
     """``vol`` with ``vol[idx] = value`` (unchanged when ``idx`` is out of range, e.g. MARKER)."""
     return [ite(idx == i, value, x) for i, x in enumerate(vol)]
+
+
+def covers(lba: Term, length: Term, k: int) -> Term:
+    """A write of ``length`` blocks from ``lba`` covers block ``k`` (never for the MARKER lba). A length that
+    is the constant 1 (every one-block layout) gives exactly ``lba == k``, so those kernels are unchanged."""
+    if isinstance(length, int) and length == 1:
+        return lba == k
+    return conj(lba >= 0, lba <= k, k < lba + length)
+
+
+def store_range(vol: Sequence[Term], lba: Term, length: Term, value: Term) -> list[Term]:
+    """``vol`` with ``value`` on every block a write of ``length`` blocks from ``lba`` covers (a multi-block
+    record applied whole); ``store`` for a length that is the constant 1."""
+    if isinstance(length, int) and length == 1:
+        return store(vol, lba, value)
+    return [ite(covers(lba, length, i), value, x) for i, x in enumerate(vol)]
 
 
 def vol_eq(a: Sequence[Term], b: Sequence[Term]) -> Term:
