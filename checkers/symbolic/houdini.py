@@ -7,6 +7,7 @@ module finds such invariants without them. It works in three stages, each sound 
    ``Layout``'s slots): order bounds between the sequence counters, equalities of volumes (whole and per
    block) and of volumes with ``image(n)`` at the counters, emptiness and lengths of the bounded sequences,
    per-slot facts about the entries of J, the ghost history, A's in-flight table, R's buffer and the path,
+   identity relations of the enum fields (``primary_volume == host_lun``, optionally under a flag),
    each under a guard (``true``, a pair state, a journaling state, a recovery present or not, the mirror
    idle, and pairs of them). Also the structural facts of ``bmc.well_formed`` (every length within its
    capacity: the proof system's capacity obligations), one candidate per conjunct, and the top-level
@@ -25,7 +26,8 @@ module finds such invariants without them. It works in three stages, each sound 
    learnt carries over.
 
 The result is a proof on the proof system of ``docs/PROOFS.md`` (the same ``Encoding(bounds, unbounded=True)``
-``prove --induction`` uses, 1-induction), with the invariant printed as its surviving conjuncts.
+``prove --induction`` uses, 1-induction), with the invariant printed as its surviving conjuncts grouped by guard
+(``readable``).
 """
 
 # The templates bind their loop variables as lambda defaults (``lambda s, a=a: ...``), which mypy cannot type:
@@ -237,8 +239,8 @@ def _identity_atoms(enc: Encoding) -> list[tuple[str, Pred, str, Pred | None]]:
     lun_switch_pending``); and each fact under each flag set or clear (``primary_volume == host_lun when not
     lun_switch_pending``). Returned as (text, predicate, the unguarded fact's text, the flag's condition or
     None): the filter keeps a flag's copy only where the fact alone fails and the flag's value occurs under
-    the guard. Without them the proof system may step from a state whose host LUN names B, where a host
-    write misses P: write-through inference lost ``mirror_consistent`` that way."""
+    the guard. Without them nothing says the host's LUN names P's volume (a host write to B leaves P apart from
+    its journal's image): write-through inference no longer proved ``mirror_consistent`` once those fields came."""
     enums = _enum_slots(enc)
     facts: list[tuple[str, Pred]] = []
     for slot, t in enums.items():
