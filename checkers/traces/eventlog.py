@@ -17,8 +17,17 @@ at each LBA, the distinct contents written there are numbered in the order they 
 (``digest`` names a content: "0" is a block of zeros and maps to value 0, the initial content). Equal
 bytes get equal values and different bytes different ones, so P == S in the model exactly when it holds
 for the real blocks (up to 64-bit BLAKE2b collisions). Blocks the run never wrote stay zero on every
-volume in both worlds, so only the LBAs the log names become model blocks, numbered in order of first
-appearance. The model is then bounded to the run: that many blocks, ``max values per block + 1`` values,
+volume in both worlds, so only the LBAs the log names become model blocks, numbered in LBA order (so the
+range of a multi-block write stays a range).
+
+A write of several blocks (an NBD write's chunk: one record, one ``MirrorWrite``, ``length`` in its event)
+carries one digest for all its data, and the model writes one value to each of its blocks: the same range
+with the same content gets the same value, other content a value new at every block it covers. This is
+exact unless a run writes, at some block, bytes that block already held from another write: the model then
+tells apart contents the bytes do not (a write-through recovery would see a block differ that does not).
+
+The model is then bounded to the run: that many blocks, the highest value given + 1 values, writes as
+long as the longest it logged (``write_blocks``),
 the run's host writes, markers, faults and recoveries, and the array's journal capacity and in-flight
 limit (``--journal-capacity`` / ``--concurrency``).
 
@@ -95,27 +104,60 @@ def read_logs(paths: list[Path]) -> list[dict[str, Any]]:
 class _Abstraction:
     """Real LBAs -> model blocks, and per block content digests -> model values."""
 
-    def __init__(self) -> None:
-        self.lbas: dict[int, int] = {}
+    def __init__(self, events: list[dict[str, Any]]) -> None:
+        # every LBA a write covers, in LBA order: a run of contiguous real blocks stays contiguous in the model,
+        # as a multi-block write needs (numbering in order of first appearance would scatter a range)
+        written: set[int] = set()
+        for ev in events:
+            args = ev.get("args", {})
+            m = args.get("message", {}) if isinstance(args.get("message"), dict) else {}
+            for w in (args, m):
+                if "lba" in w and int(w["lba"]) != MARKER:
+                    written.update(range(int(w["lba"]), int(w["lba"]) + int(w.get("length", 1))))
+        self.lbas: dict[int, int] = {lba: i for i, lba in enumerate(sorted(written))}
         self.values: dict[int, dict[str, int]] = {}
+        self.length = max((int(w.get("length", 1)) for ev in events
+                           for w in (ev.get("args", {}), ev.get("args", {}).get("message") or {})
+                           if isinstance(w, dict)), default=1)
 
     def block(self, lba: int) -> int:
         if lba == MARKER:
             return MARKER
-        return self.lbas.setdefault(lba, len(self.lbas))
+        return self.lbas[lba]
 
-    def value(self, lba: int, digest: str) -> int:
+    def value(self, lba: int, digest: str, length: int = 1) -> int:
         if lba == MARKER or digest == "0":
             return 0
-        seen = self.values.setdefault(lba, {})
-        return seen.setdefault(digest, len(seen) + 1)
+        if length == 1:
+            seen = self.values.setdefault(lba, {})
+            if digest not in seen:
+                seen[digest] = self.top(lba) + 1
+            return seen[digest]
+        # A multi-block write's content is one name (its data's digest) and the model writes one value to
+        # every block of it: the same write (range and content) gets the same value, a new one a value new at
+        # each of its blocks. Exact as long as a run does not write at a block, in another write, the bytes it
+        # already holds: then the model tells apart what the bytes do not (docs/PROTOCOL.md, "Multi-block
+        # writes").
+        key = f"{lba}+{length}:{digest}"
+        known = self.values.get(lba, {}).get(key)
+        if known is not None:
+            return known
+        value = 1 + max(self.top(b) for b in range(lba, lba + length))
+        for b in range(lba, lba + length):
+            self.values.setdefault(b, {})[key] = value
+        return value
+
+    def top(self, lba: int) -> int:
+        """The highest value given at ``lba`` so far (0: none)."""
+        return max(self.values.get(lba, {}).values(), default=0)
 
     def action(self, ev: dict[str, Any]) -> dict[str, Any]:
         """The event as a model action's JSON (name and args)."""
         name, args = ev["action"], dict(ev["args"])
         if name == "HostWrite":
-            lba = int(args["lba"])
-            args = {"lba": self.block(lba), "value": self.value(lba, str(args["digest"]))}
+            lba, length = int(args["lba"]), int(args.get("length", 1))
+            args = {"lba": self.block(lba), "value": self.value(lba, str(args["digest"]), length),
+                    "length": length}
         elif name == "SetMarker":
             args = {}
         elif name == "RecoveryWrite":
@@ -123,9 +165,11 @@ class _Abstraction:
         elif name in ("Deliver", "LoseMessage", "DuplicateMessage"):
             m = dict(args["message"])
             if m.get("kind") == "MirrorWrite":
-                lba = int(m["lba"])
+                lba, length = int(m["lba"]), int(m.get("length", 1))
                 m = {"kind": "MirrorWrite", "seq": m["seq"], "lba": self.block(lba),
-                     "value": self.value(lba, str(m.get("digest", "0")))}
+                     "value": self.value(lba, str(m.get("digest", "0")), length)}
+                if length != 1:
+                    m["length"] = length
             args = {"message": m}
         return {"action": name, "args": args}
 
@@ -146,7 +190,7 @@ def validate(paths: list[Path], journal_capacity: int, concurrency: int,
     events = read_logs(paths)
     if not events:
         raise LogError("the logs hold no events")
-    ab = _Abstraction()
+    ab = _Abstraction(events)
     try:
         steps = [ab.action(ev) for ev in events]
     except (KeyError, TypeError, ValueError) as e:
@@ -157,10 +201,11 @@ def validate(paths: list[Path], journal_capacity: int, concurrency: int,
         spent = spec_actions.BY_NAME.get(st["action"])
         if spent is not None and spent.budget is not None:
             budgets[spent.budget.bound] += 1
-    nvalues = max([len(v) for v in ab.values.values()] + [1]) + 1
+    nvalues = max([ab.top(lba) for lba in ab.values] + [1]) + 1
     kinds = {str(st["args"].get("kind")) for st in steps if st["action"] == "StartRecovery"}
     bounds = replace(RunBounds(blocks=max(len(ab.lbas), 1), values=nvalues, concurrency=concurrency,
-                               journal_capacity=journal_capacity, fence_policies=(FencePolicy[fence.upper()],)),
+                               journal_capacity=journal_capacity, fence_policies=(FencePolicy[fence.upper()],),
+                               write_blocks=ab.length),
                      **budgets)
     trade_offs = {name: why for (name, kind), why in EXPECTED_TRADE_OFFS.items() if kind.name.lower() in kinds}
     checked = [p for p in SAFETY if p.name not in trade_offs]

@@ -19,6 +19,7 @@ import json
 import struct
 from typing import Any
 
+from pitmirror.impl.blocks import BLOCK_SIZE
 from pitmirror.impl.messages import Message, MirrorAck, MirrorWrite, RecoverRequest, SwapDone
 from pitmirror.impl.record import MARKER
 
@@ -31,7 +32,7 @@ class WireError(ValueError):
 
 
 def digest(block: bytes) -> str:
-    """The name of a block's content in the event log: "0" for zeros, else 16 hex digits."""
+    """The name of a block's (or a write's) content in the event log: "0" for zeros, else 16 hex digits."""
     if not any(block):
         return "0"
     return hashlib.blake2b(block, digest_size=8).hexdigest()
@@ -79,9 +80,18 @@ def decode_message(header: dict[str, Any], data: bytes) -> Message:
     raise WireError(f"not a protocol message: {kind!r}")
 
 
+def write_event(lba: int, data: bytes) -> dict[str, Any]:
+    """A write's arguments in the event log: ``lba`` and the ``digest`` of its data (all of it: a write of
+    several blocks is one record and one message, its content one name), and its ``length`` in blocks when
+    it is more than one, as the model's ``HostWrite`` leaves a one-block write's length out."""
+    n = len(data) // BLOCK_SIZE
+    return {"lba": lba, "digest": digest(data)} if n <= 1 else {"lba": lba, "length": n, "digest": digest(data)}
+
+
 def message_event(msg: Message) -> dict[str, Any]:
-    """A message as an event argument: the model's fields, with the block's digest for a write."""
+    """A message as an event argument: the model's fields, with the data's digest for a write."""
     if isinstance(msg, MirrorWrite):
-        return {"kind": "MirrorWrite", "seq": msg.seq, "lba": msg.lba,
-                "digest": "0" if msg.lba == MARKER else digest(msg.data)}
+        if msg.lba == MARKER:
+            return {"kind": "MirrorWrite", "seq": msg.seq, "lba": msg.lba, "digest": "0"}
+        return {"kind": "MirrorWrite", "seq": msg.seq, **write_event(msg.lba, msg.data)}
     return {"kind": msg.name, **msg.fields()}
