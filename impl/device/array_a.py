@@ -285,7 +285,9 @@ class ArrayANode(Node):
                 "journaling_state": a.jfmt.journaling_state.name, "path": "up" if self.path_up else "down",
                 "connected": self.writer is not None, "base_seq": a.jfmt.base_seq, "next_seq": a.log.next_seq,
                 "in_flight": len(a.in_flight), "dirty": len(a.pair.dirty_lbas()),
-                "markers": dict(a.log.markers), "journal_records": len(a.log.entries)}
+                "markers": dict(a.log.markers), "journal_records": len(a.log.entries),
+                # the newest entries of the journal log table: [seq, lba, blocks] (one a chunk of a host write)
+                "journal_tail": [[e.seq, e.lba, -(-e.length // BLOCK_SIZE)] for e in a.log.entries[-32:]]}
 
     async def marker(self, name: Any) -> dict[str, Any]:
         while True:
