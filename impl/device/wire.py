@@ -81,11 +81,13 @@ def decode_message(header: dict[str, Any], data: bytes) -> Message:
 
 
 def write_event(lba: int, data: bytes) -> dict[str, Any]:
-    """A write's arguments in the event log: ``lba`` and the ``digest`` of its data (all of it: a write of
-    several blocks is one record and one message, its content one name), and its ``length`` in blocks when
-    it is more than one, as the model's ``HostWrite`` leaves a one-block write's length out."""
-    n = len(data) // BLOCK_SIZE
-    return {"lba": lba, "digest": digest(data)} if n <= 1 else {"lba": lba, "length": n, "digest": digest(data)}
+    """A write's arguments in the event log: ``lba`` and the ``digest`` of its block, or, for a write of
+    several blocks (one record, one message), its ``length`` and the ``digests`` of its blocks in LBA order
+    (the model's ``HostWrite`` leaves a one-block write's length out)."""
+    blocks = [data[i : i + BLOCK_SIZE] for i in range(0, len(data), BLOCK_SIZE)]
+    if len(blocks) <= 1:
+        return {"lba": lba, "digest": digest(data)}
+    return {"lba": lba, "length": len(blocks), "digests": [digest(b) for b in blocks]}
 
 
 def message_event(msg: Message) -> dict[str, Any]:
