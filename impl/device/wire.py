@@ -7,8 +7,10 @@ answer: ``Checkpoint`` (R checkpoints the same record in lockstep) and ``Resync`
 
 The event log (one JSON object a line, ``<site>-events.jsonl``) names each step in the model's action
 vocabulary (``impl.actions.ACTION_NAMES``) with its arguments. Block contents appear as ``digest``: "0"
-for a block of zeros, else 16 hex digits of BLAKE2b. ``pitmirror trace validate`` maps digests to the
-model's small values per block (checkers/traces/eventlog.py explains the abstraction).
+for a block of zeros, else 16 hex digits of BLAKE2b; a write of several blocks (a chunk of an NBD write:
+one record, one message) carries its ``length`` and the ``digests`` of its blocks instead. ``pitmirror
+trace validate`` maps digests to the model's small values per block (checkers/traces/eventlog.py explains
+the abstraction).
 """
 
 from __future__ import annotations
