@@ -103,6 +103,7 @@ PHASES = tuple((w, _wheel(w)) for w in (BASE_WEIGHTS, {**BASE_WEIGHTS, **HISTORY
                                           {**BASE_WEIGHTS, **HISTORY_WEIGHTS, **RESYNC_WEIGHTS},
                                           {**BASE_WEIGHTS, **TORN_UPDATE_WEIGHTS}))
 
+
 def phase(s: State) -> tuple[dict[str, int], tuple[int, ...]]:
     """The (weights, wheel) of the phase a run is in at model state ``s``."""
     if s.lun_switch_pending:
