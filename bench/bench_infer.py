@@ -63,6 +63,8 @@ def main() -> None:
                       f"{res.states} states, {len(res.invariant)} inductive after {res.rounds} queries; "
                       f"{ {k: round(v, 1) for k, v in res.seconds.items()} } {res.note}", highlight=False)
         for p in props:
+            if p in res.dropped_by:  # what a reader of a "not proved" row asks first
+                console.print(f"  {p}: its candidate was dropped by {res.dropped_by[p]}", highlight=False)
             hand = support(p, kind, unbounded=True)
             hand_s = "-"
             if args.hand:
