@@ -50,7 +50,7 @@ from pitmirror.model.protocol import MirrorModel
 from pitmirror.spec.fields import BY_NAME as FIELD
 from pitmirror.spec.fields import CONSTANT_FIELDS, Content
 from pitmirror.spec.properties import Property
-from pitmirror.spec.state import MARKER, State
+from pitmirror.spec.state import MARKER, MessageKind, State
 
 Steps = list[tuple[Action | None, State]]
 
@@ -234,7 +234,9 @@ def well_formed(enc: Encoding, s: SV) -> Term:
                                                         slot[1] + w <= lay.nb))))
             if q == "path":
                 kinds = 3 if enc.kind == 1 else 1  # RecoverRequest / SwapDone only in swap recovery
-                out.append(implies(i < n, conj(slot[0] >= 0, slot[0] <= kinds)))
+                ck = int(MessageKind.CHECKPOINTED)  # Checkpointed (seq only) in both
+                out.append(implies(i < n, disj(conj(slot[0] >= 0, slot[0] <= kinds), slot[0] == ck)))
+                out.append(implies(conj(i < n, slot[0] == ck), slot[2] == 0))
                 out.append(implies(conj(i < n, slot[0] == 0), conj(slot[2] >= MARKER, slot[2] < lay.nb,
                                                                    lay.value_ok(slot[3]))))
                 out.append(implies(conj(i < n, slot[0] != 0), slot[3] == 0))
