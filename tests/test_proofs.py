@@ -143,6 +143,7 @@ CHANGED_STEP: dict[str, tuple[str, ...]] = {
     "swap_updates_lun_map_last_without_intent": ("CrashArray",),
     "torn_multiblock_write": ("CrashMidWrite",),
     "torn_remote_apply": ("CrashMidApply",),
+    "checkpoint_not_redone": ("FinishResync",),
 }
 SAFETY_MUTANTS = [m for m in MUTANTS.values() if BY_NAME[m.breaks].kind is Kind.ALWAYS]
 CHEAP = {"skip_journal"}  # 20 s: runs in CI (checkpoint_drops_record too, through the CLI test below)
