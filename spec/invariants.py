@@ -267,6 +267,19 @@ def checkpoints_below_base(s: State) -> bool:
                for m in s.path if m.kind == MessageKind.CHECKPOINTED)
 
 
+def checkpoints_below_late_requests(s: State) -> bool:
+    """While a RecoverRequest awaits R (one R has not acted on, running or left late by a timed-out swap), every
+    ``Checkpointed`` on the path is at or below its target and JR is in increasing seq order, so R's half of a
+    checkpoint folds into RB only records R's rebuild of that target applies anyway. A swap starts in PAIR
+    (JR in order, every ``Checkpointed`` at or below ``base_seq <= T``), no checkpoint passes T while it runs,
+    and once it has timed out A checkpoints only back in PAIR, after the resync that makes the request stale."""
+    targets = [m.b for m in s.path if m.kind == MessageKind.RECOVER_REQUEST and m.a > s.remote_recovery_id]
+    if not targets:
+        return True
+    return (all(a.seq < b.seq for a, b in pairwise(s.remote_journal))
+            and all(m.a <= t for m in s.path if m.kind == MessageKind.CHECKPOINTED for t in targets))
+
+
 def journaled_in_flight(s: State) -> bool:
     """In PAIR every in-flight write R has not applied is in J (A journals before it mirrors, and a checkpoint
     frees only records R applied)."""
@@ -467,7 +480,7 @@ INVARIANTS: tuple[Callable[[State], bool], ...] = (
     recovery_writes_in_flight, recovery_freezes_io, primary_is_newest_image, acked_only_when_applied,
     writethrough_recovery_on_track, swap_recovery_on_track, pending_writes_in_history, remote_is_applied_image,
     writethrough_window_mixes, swap_remote_tracked, journal_table_lists_journal, lun_follows_role_map,
-    checkpoints_below_base,
+    checkpoints_below_base, checkpoints_below_late_requests,
 )
 
 #: The invariants each property's induction is strengthened with, under either recovery kind.
@@ -520,7 +533,8 @@ PROTOCOL_SUPPORT: tuple[str, ...] = (
 #: a write-through recovery's window (the blocks it mixes, the writes it has pending) until it closes, and where
 #: a swap leaves S while the arrays' swaps are apart.
 REMOTE_SUPPORT: tuple[str, ...] = ("pending_writes_in_history", "remote_is_applied_image",
-                                   "writethrough_window_mixes", "swap_remote_tracked")
+                                   "writethrough_window_mixes", "swap_remote_tracked",
+                                   "checkpoints_below_late_requests")
 
 #: What the proof system's induction adds per property (beyond ``support``'s bounded sets and
 #: ``CAPACITY_SUPPORT``).

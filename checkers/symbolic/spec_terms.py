@@ -329,6 +329,7 @@ class SpecTerms:
             "journal_table_lists_journal": lambda s: s.length("journal_locations") == s.length("journal"),
             "lun_follows_role_map": self.inv_lun_follows_role_map,
             "checkpoints_below_base": self.inv_checkpoints_below_base,
+            "checkpoints_below_late_requests": self.inv_checkpoints_below_late_requests,
         }
 
     def inv_lun_follows_role_map(self, s: SV) -> Term:
@@ -520,6 +521,19 @@ class SpecTerms:
         running = s["recovery.present"] == 1
         return self._all_slots(s, "path", lambda m: implies(m[0] == CK, conj(
             m[1] <= s["base_seq"], implies(running, m[1] <= s["recovery.target"]))))
+
+    def inv_checkpoints_below_late_requests(self, s: SV) -> Term:
+        """``spec.invariants.checkpoints_below_late_requests``."""
+        pn, rid_r = s.length("path"), s["remote_recovery_id"]
+        ms = s.slots("path")
+        rs, rn = s.slots("remote_journal"), s.length("remote_journal")
+        ordered = all_of(implies(i + 1 < rn, rs[i][0] < rs[i + 1][0]) for i in range(len(rs) - 1))
+        parts: list[Term] = []
+        for i, m in enumerate(ms):
+            request = conj(i < pn, m[0] == RR, m[1] > rid_r)
+            below = all_of(implies(conj(j < pn, c[0] == CK), c[1] <= m[2]) for j, c in enumerate(ms))
+            parts.append(implies(request, conj(ordered, below)))
+        return all_of(parts)
 
     def inv_journaled_in_flight(self, s: SV) -> Term:
         """``spec.invariants.journaled_in_flight``."""
