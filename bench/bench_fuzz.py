@@ -32,6 +32,7 @@ from pitmirror.checkers.conformance.fuzz import (
     FuzzConfig,
     FuzzResult,
     fuzz,
+    mutant_fuzz_bounds,
 )
 from pitmirror.impl.mutants import IMPL_ONLY_MUTANTS, IMPL_ONLY_RECOVERY
 from pitmirror.model.mutants import MUTANTS
@@ -86,7 +87,7 @@ def catch_rate(name: str, impl_only: bool, seeds: int, examples: int, steps: int
         kind = RecoveryKind[IMPL_ONLY_RECOVERY.get(name, "writethrough").upper()]
         bounds, impl_mutant = FUZZ_BOUNDS.with_(recovery_kind=kind), name
     else:
-        bounds, impl_mutant = FUZZ_BOUNDS.with_(mutant=name, recovery_kind=MUTANTS[name].recovery_kind), None
+        bounds, impl_mutant = mutant_fuzz_bounds(name), None
     caught, to_find, cpu = 0, [], 0.0
     for seed in range(seeds):
         r = fuzz(FuzzConfig(bounds, examples=examples, steps=steps, seed=seed, shrink=False,

@@ -32,9 +32,9 @@ def test_check_small_bounds_holds_and_shows_the_trade_off(tmp_path: Path) -> Non
 def test_check_mutant_exits_1_names_the_property_and_the_trace_shows(name: str, tmp_path: Path) -> None:
     m = MUTANTS[name]
     preset = "small" if BY_NAME[m.breaks].kind is Kind.EVENTUALLY else "default"
-    wider = [f"--{k.replace('_', '-')}={v}" for k, v in m.needs if k == "write_blocks"]  # a torn write's
+    # no bound raised by hand: check raises the preset's to what the mutant needs (a torn write: two blocks)
     r = run("check", "--mutant", name, "--recovery", m.recovery_kind.name.lower(), "--property", m.breaks,
-            "--preset", preset, "--quiet", "--out", str(tmp_path), *wider)
+            "--preset", preset, "--quiet", "--out", str(tmp_path))
     assert r.returncode == 1, r.stdout + r.stderr
     assert m.breaks in r.stdout and "violated" in r.stdout
     trace_file = tmp_path / f"{name}-{m.recovery_kind.name.lower()}-{m.breaks}.json"
@@ -173,3 +173,22 @@ def test_a_slip_outside_the_trade_off_window_exits_1(monkeypatch: pytest.MonkeyP
     assert "expected trade-off" not in out
     rows = {line.split()[0]: line for line in out.splitlines() if line.strip().startswith("remote_is_point_in_time")}
     assert "violated" in rows["remote_is_point_in_time"] and "violated" in rows["remote_is_point_in_time_or_recovering"]
+
+
+def test_a_mutant_raises_the_preset_bounds_it_needs_and_keeps_those_given(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """``check --mutant torn_multiblock_write`` on the default preset (one-block writes) would explore a
+    protocol where the bug is dead code and report "holds": the bound is raised, and said; a bound given on
+    the command line is kept, with a warning that the mutant cannot show."""
+    from pitmirror.checkers.cli.common import make_bounds
+    from pitmirror.model.config import PRESETS
+    none = {"write_blocks": None}
+    assert PRESETS["default"].write_blocks < 2
+    raised = make_bounds("default", None, "torn_multiblock_write", none)
+    assert raised.write_blocks == 2 and raised.mutant == "torn_multiblock_write"
+    assert "write_blocks" in capsys.readouterr().err
+    kept = make_bounds("default", None, "torn_multiblock_write", {"write_blocks": 1})
+    assert kept.write_blocks == 1
+    assert "--write-blocks" in capsys.readouterr().err
+    assert make_bounds("default", None, None, none) == PRESETS["default"].with_(mutant=None)
+    assert capsys.readouterr().err == ""

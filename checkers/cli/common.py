@@ -120,9 +120,32 @@ def make_bounds(preset: str, fence: str | None, mutant: str | None, overrides: d
                 start: Bounds | None = None) -> Bounds:
     """Bounds from a preset (or ``start``) and command-line overrides; a usage error when out of range."""
     try:
-        return (start if start is not None else PRESETS[preset]).with_(**bound_changes(fence, mutant, overrides))
+        bounds = (start if start is not None else PRESETS[preset]).with_(**bound_changes(fence, mutant, overrides))
     except BoundsError as e:
         raise UsageError(str(e)) from None
+    return bounds if mutant is None else raised_to_show(bounds, mutant, overrides)
+
+
+def raised_to_show(bounds: Bounds, mutant: str, overrides: dict[str, int | None]) -> Bounds:
+    """``bounds`` with every bound the command line left to the preset raised to what the mutant needs to
+    show (``Mutant.needs``: a torn-write mutant is dead code at one-block writes, and a check that cannot
+    reach it would report "holds"). A bound given on the command line is kept, with a warning when the
+    mutant cannot show under it. Both are said on stderr."""
+    raised: dict[str, int] = {}
+    for name, least in MUTANTS[mutant].needs:
+        if getattr(bounds, name) >= least:
+            continue
+        flag = "--" + name.replace("_", "-")
+        if overrides.get(name) is not None:
+            err.print(f"[yellow]warning[/]: mutant {lit(mutant)} needs {name} >= {least} to show; {flag} "
+                      f"{getattr(bounds, name)} keeps it from showing")
+        else:
+            raised[name] = least
+    if raised:
+        said = ", ".join(f"{k} {getattr(bounds, k)} -> {v}" for k, v in raised.items())
+        err.print(f"note: mutant {lit(mutant)} needs more than the preset's bounds to show: {said} "
+                  "(give the option to choose)")
+    return bounds.with_(**raised)
 
 
 def check_names(mutant: str | None, properties: tuple[str, ...]) -> None:

@@ -14,7 +14,7 @@ from typing import Any
 from rich.table import Table
 
 from pitmirror.checkers.cli.common import ExitCode, Ticker, lit, out, results_doc, worst, write_json
-from pitmirror.checkers.symbolic.houdini import REACHED, Inference, infer
+from pitmirror.checkers.symbolic.houdini import REACHED, Inference, infer, readable
 from pitmirror.model.config import Bounds
 from pitmirror.spec.state import RecoveryKind
 
@@ -51,6 +51,8 @@ def run_infer(base: Bounds, kinds: tuple[RecoveryKind, ...], props: list[str], t
                          "seconds": round(sum(res.seconds.values()), 3), "complete": True,
                          "invariant": [c.text for c in res.invariant],
                          "minimised_invariant": [c.text for c in res.minimal],
+                         # what the text output prints: grouped by guard (the minimised one with --minimise)
+                         "readable_invariant": readable(res.minimal or res.invariant),
                          "results": [{"property": p, "kind": "always", "verdict": res.proved[p],
                                       "seconds": round(sum(res.seconds.values()), 3), "note": res.note}
                                      for p in props]})
@@ -79,8 +81,9 @@ def _report(res: Inference, kname: str, props: list[str], quiet: bool) -> ExitCo
         out.print(f"  {which} invariant ({kname}): {len(shown)} conjuncts, and {len(structural)} structural ones "
                   "(bmc.well_formed: ranges, lengths within capacity)"
                   + ("" if res.minimal else "; --minimise keeps only what the proofs need"))
-        for c in shown:
-            out.print(f"    {lit(c.text)}", soft_wrap=True)
+        # one heading per guard, its facts below (the structural ones counted, not listed)
+        for line in readable(shown):
+            out.print(f"    {lit(line)}", soft_wrap=True)
     table = Table(title=f"{kname} recovery (invariant inference)", pad_edge=False)
     for col in ("property", "verdict", "note"):
         table.add_column(col)

@@ -42,6 +42,9 @@ def build_serve(group: click.Group, trace: click.Group) -> None:
     @click.option("--block-size", default="4K", show_default=True, help="block size")
     @click.option("--journal-capacity", type=int, default=4096, show_default=True,
                   help="journal records before a host write makes A checkpoint")
+    @click.option("--atomic-write", default="64K", show_default=True,
+                  help="the atomic write: a host write is journalled and mirrored in chunks of at most this "
+                       "(a power of two from the block size to 4M), each all-or-none across a power loss")
     @click.option("--fence", type=click.Choice(["never", "data"]), default="never", show_default=True)
     @click.option("--host", default="127.0.0.1", show_default=True, help="loopback address for NBD and the path")
     @click.option("--port", "nbd_port", type=int, default=10809, show_default=True,
@@ -49,18 +52,19 @@ def build_serve(group: click.Group, trace: click.Group) -> None:
     @click.option("--path-port", type=int, default=10900, show_default=True, help="TCP port of the A-R path")
     @click.option("--mutant", type=click.Choice(DEVICE_MUTANTS), default=None, hidden=True,
                   help="a seeded bug of the served arrays (tests: acknowledge before the journal is synced)")
-    def serve(folder: Path, size: str, block_size: str, journal_capacity: int, fence: str, host: str,
-              nbd_port: int, path_port: int, mutant: str | None) -> None:
+    def serve(folder: Path, size: str, block_size: str, journal_capacity: int, atomic_write: str, fence: str,
+              host: str, nbd_port: int, path_port: int, mutant: str | None) -> None:
         """Serve array A (P, read-write) and array R (S, read-only) over NBD until interrupted."""
         cfg = ServeConfig(folder.resolve(), parse_size(size), parse_size(block_size), journal_capacity, fence,
-                          host, nbd_port, path_port, mutant=mutant)
+                          host, nbd_port, path_port, mutant=mutant, atomic_write=parse_size(atomic_write))
         sup = Supervisor(cfg)
         try:
             sup.start()
         except ServeError as e:
             raise click.UsageError(str(e)) from None
         click.echo(f"P: nbd://{host}:{nbd_port}   S (read-only): nbd://{host}:{nbd_port + 1}   "
-                   f"{cfg.blocks} blocks of {cfg.block_size} bytes; ctl --dir {folder}")
+                   f"{cfg.blocks} blocks of {cfg.block_size} bytes, atomic writes of {cfg.atomic_write} bytes; "
+                   f"ctl --dir {folder}")
         sup.watch()
 
     @group.group()

@@ -337,19 +337,25 @@ def fuzz(config: FuzzConfig, progress: Callable[[int, int], None] | None = None)
                       cpu_seconds=time.process_time() - cpu_started)
 
 
+def mutant_fuzz_bounds(mutant: str | None) -> Bounds:
+    """The fuzzer's bounds for a run with this seeded bug (``None``: the correct protocol): ``FUZZ_BOUNDS``
+    raised to what the mutant needs to show (``Mutant.needs``: a torn-write mutant needs multi-block writes),
+    on the mutant's recovery kind. The scorecard's cell and bench/bench_fuzz.py's catch rate both run these."""
+    if mutant is None:
+        return FUZZ_BOUNDS
+    return MUTANTS[mutant].exposed_in(FUZZ_BOUNDS)
+
+
 def scorecard_cell(mutant: str | None, bounds: Bounds) -> dict[str, Any]:
     """The scorecard's fuzz column: seed 0 at the default budget, on the fuzzer's own bounds
     (``FUZZ_BOUNDS``: a longer run than the explicit checker's bounds, which it would exhaust in a dozen
     steps) with the row's mutant and recovery kind; the correct protocol is fuzzed with both kinds."""
     kinds = [bounds.recovery_kind] if mutant is not None else list(RecoveryKind)
-    # a torn-write mutant needs multi-block writes (``Mutant.needs``): the fuzz bounds are widened to them
-    wider = {} if mutant is None or mutant not in MUTANTS else {
-        k: max(getattr(FUZZ_BOUNDS, k), v) for k, v in MUTANTS[mutant].needs if k == "write_blocks"}
     started = time.perf_counter()
     steps = 0
     excluded: list[str] = []
     for kind in kinds:
-        result = fuzz(FuzzConfig(FUZZ_BOUNDS.with_(mutant=mutant, recovery_kind=kind, **wider)))
+        result = fuzz(FuzzConfig(mutant_fuzz_bounds(mutant).with_(recovery_kind=kind)))
         steps += result.steps
         excluded += [p.name for p, _ in result.excluded]
         f = result.failure
@@ -395,6 +401,7 @@ def impl_only_cell(name: str, seed: int = 0) -> dict[str, Any]:
 
 __all__ = [
     "DEFAULT_EXAMPLES", "DEFAULT_SHRINKS", "DEFAULT_STEPS", "FUZZ_BOUNDS", "IMPL_ONLY_MUTANTS", "ConformanceMachine",
-    "Failure", "FuzzConfig", "FuzzResult", "FuzzTrace", "fuzz", "impl_only_cell", "machine_class", "scorecard_cell",
+    "Failure", "FuzzConfig", "FuzzResult", "FuzzTrace", "fuzz", "impl_only_cell", "machine_class", "mutant_fuzz_bounds",
+    "scorecard_cell",
     "shrink_budget",
 ]

@@ -43,7 +43,7 @@ from pitmirror.checkers.conformance.lockstep import (
     power_cut_write,
     safety_properties,
 )
-from pitmirror.checkers.conformance.strategy import BATCH, CHOICES, KINDS, PHASES, SWARM, WHEEL, StepKind, spread
+from pitmirror.checkers.conformance.strategy import BATCH, CHOICES, KINDS, SWARM, WHEEL, StepKind, phase, spread
 from pitmirror.impl.blocks import value_of_block
 from pitmirror.impl.errors import LbaOutOfRange, RecoveryInProgress, ScsiError, TargetOutOfWindow, UnknownMarker
 from pitmirror.impl.system import MirroredSystem
@@ -213,8 +213,7 @@ class ConformanceMachine(RuleBasedStateMachine):
                 out.append((k, []))
         on = [(k, acts) for k, acts in out if k.name not in self.off]
         offered = dict(on or out)
-        weights, wheel = PHASES[2 if s.recovery is not None else 3 if s.pair_state != PairState.PAIR and s.path_up
-                                else 1 if len(s.journal) >= 2 else 0]
+        weights, wheel = phase(s)
         # a drawn action kind is taken at once when it has instances and the swarm left it on
         direct = {k: acts for k, acts in out if k.action is not None and k.name not in self.off}
         return Menu(offered, direct, weights, wheel, sum(weights[k.name] for k in offered))

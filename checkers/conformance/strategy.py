@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from pitmirror.model.actions import ACTION_TYPES, Action
 from pitmirror.spec import actions as spec_actions
+from pitmirror.spec.state import PairState, State
 
 
 class StepKind:
@@ -74,6 +75,10 @@ RECOVERY_WEIGHTS: dict[str, int] = {
 #: Suspended with the path up and no recovery running: resynchronize promptly, as an array does, so that a
 #: message left late on the path by a premature timeout is often still there when the pair is back in PAIR.
 RESYNC_WEIGHTS: dict[str, int] = {"StartResync": 12, "FinishResync": 12}
+#: Between the two halves of a swap at A (the role map swapped, the host's LUN not yet switched): the moment a
+#: crash is the classic hazard (a lost second half), and one step long, so a crash weighs as much as the
+#: step that ends it.
+TORN_UPDATE_WEIGHTS: dict[str, int] = {**RECOVERY_WEIGHTS, "CrashArray": 8}
 #: Slots of the wheel a step's number turns: each kind owns a run of slots in ``KINDS`` order, as many as
 #: its weight's share. A number picks a slot; when that kind is offered now it is taken, so a number keeps
 #: its meaning (a kind) wherever it lands in a run and Hypothesis can delete the steps before it while
@@ -91,10 +96,24 @@ def _wheel(weights: dict[str, int]) -> tuple[int, ...]:
     return tuple(next(i for i, b in enumerate(bounds) if slot < b) for slot in range(WHEEL))
 
 
-#: (weights, wheel) of each phase: no history yet, history in the journal, a recovery running, a resync due.
+#: (weights, wheel) of each phase: no history yet, history in the journal, a recovery running, a resync due,
+#: a swap's update half done.
 PHASES = tuple((w, _wheel(w)) for w in (BASE_WEIGHTS, {**BASE_WEIGHTS, **HISTORY_WEIGHTS},
                                           {**BASE_WEIGHTS, **RECOVERY_WEIGHTS},
-                                          {**BASE_WEIGHTS, **HISTORY_WEIGHTS, **RESYNC_WEIGHTS}))
+                                          {**BASE_WEIGHTS, **HISTORY_WEIGHTS, **RESYNC_WEIGHTS},
+                                          {**BASE_WEIGHTS, **TORN_UPDATE_WEIGHTS}))
+
+
+def phase(s: State) -> tuple[dict[str, int], tuple[int, ...]]:
+    """The (weights, wheel) of the phase a run is in at model state ``s``."""
+    if s.lun_switch_pending:
+        return PHASES[4]
+    if s.recovery is not None:
+        return PHASES[2]
+    if s.pair_state != PairState.PAIR and s.path_up:
+        return PHASES[3]
+    return PHASES[1 if len(s.journal) >= 2 else 0]
+
 
 #: Swarm testing: each example switches each of these off (drawn by the ``start`` rule), so some runs are
 #: fault-free, some never checkpoint, some never read, ... Checkpoints and recoveries are off in a quarter
@@ -129,6 +148,6 @@ BATCH = 10
 
 __all__ = [
     "BASE_WEIGHTS", "BATCH", "CHOICES", "HISTORY_WEIGHTS", "KINDS", "PHASES", "RECOVERY_WEIGHTS",
-    "RESYNC_WEIGHTS", "SWARM",
-    "WHEEL", "StepKind", "spread",
+    "RESYNC_WEIGHTS", "SWARM", "TORN_UPDATE_WEIGHTS",
+    "WHEEL", "StepKind", "phase", "spread",
 ]

@@ -7,6 +7,7 @@ module finds such invariants without them. It works in three stages, each sound 
    ``Layout``'s slots): order bounds between the sequence counters, equalities of volumes (whole and per
    block) and of volumes with ``image(n)`` at the counters, emptiness and lengths of the bounded sequences,
    per-slot facts about the entries of J, the ghost history, A's in-flight table, R's buffer and the path,
+   identity relations of the enum fields (``primary_volume == host_lun``, optionally under a flag),
    each under a guard (``true``, a pair state, a journaling state, a recovery present or not, the mirror
    idle, and pairs of them). Also the structural facts of ``bmc.well_formed`` (every length within its
    capacity: the proof system's capacity obligations), one candidate per conjunct, and the top-level
@@ -25,7 +26,8 @@ module finds such invariants without them. It works in three stages, each sound 
    learnt carries over.
 
 The result is a proof on the proof system of ``docs/PROOFS.md`` (the same ``Encoding(bounds, unbounded=True)``
-``prove --induction`` uses, 1-induction), with the invariant printed as its surviving conjuncts.
+``prove --induction`` uses, 1-induction), with the invariant printed as its surviving conjuncts grouped by guard
+(``readable``).
 """
 
 # The templates bind their loop variables as lambda defaults (``lambda s, a=a: ...``), which mypy cannot type:
@@ -33,8 +35,10 @@ The result is a proof on the proof system of ``docs/PROOFS.md`` (the same ``Enco
 from __future__ import annotations
 
 import time
+import typing
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from enum import IntEnum
 from itertools import combinations
 
 import numpy as np
@@ -58,7 +62,7 @@ from pitmirror.checkers.symbolic.terms import SV, Term, conj, count, implies, ne
 from pitmirror.model.config import Bounds
 from pitmirror.model.protocol import MirrorModel
 from pitmirror.spec.fields import FIELDS, Content, Lane
-from pitmirror.spec.state import MARKER, MessageKind, State
+from pitmirror.spec.state import MARKER, MessageKind, Recovery, State
 
 Pred = Callable[[SV], Term]
 #: ``Inference.dropped_by`` of a candidate false on a state the filter's exploration reached (not a step's CTI)
@@ -74,6 +78,8 @@ class Candidate:
     origin: str = "template"  # "template", "well_formed" (a structural conjunct) or "property"
     guard: int = -1  # a template's guard and atom (indexes into ``_guards``, ``_atoms``): the filter evaluates
     atom: int = -1  # each guard and atom once over the reachable states, not each candidate
+    guard_text: str = ""  # a template's guard in field names ("" for true), under which ``readable`` lists it
+    fact: str = ""  # what holds under the guard (the atom's text; the whole text when unguarded)
 
 
 # --- templates -----------------------------------------------------------------------------------------------
@@ -195,6 +201,64 @@ def _atoms(enc: Encoding) -> list[tuple[str, Pred]]:
     # no recovery``); the vacuous pairs of guards say the rest (``not (... and ...)``)
     for group in _single_guards(enc).values():
         out.extend(group)
+    # the identity relations last, less those the control tables' facts above already say (same text)
+    have = {t for t, _p in out}
+    out.extend((t, p) for t, p, _base, _cond in _identity_atoms(enc) if t not in have)
+    return out
+
+
+def _enum_slots(enc: Encoding) -> dict[str, type[IntEnum]]:
+    """The slots of the vector holding an enum, with its type, from the field table and ``State``'s (and a
+    recovery entry's) annotations: the control tables, the role maps and the host-LUN map, a recovery's kind."""
+    hints = typing.get_type_hints(State)
+    rec_hints = typing.get_type_hints(Recovery)
+    out: dict[str, type[IntEnum]] = {}
+    for f in FIELDS:
+        if f.content is Content.SCALAR:
+            t = hints[f.name]
+            if isinstance(t, type) and issubclass(t, IntEnum):
+                out[f.name] = t
+        elif f.content is Content.RECOVERY:
+            for name, t in rec_hints.items():
+                if isinstance(t, type) and issubclass(t, IntEnum) and f"{f.name}.{name}" in enc.lay.names:
+                    out[f"{f.name}.{name}"] = t
+    return out
+
+
+def _flag_slots() -> list[str]:
+    """The state's boolean scalars (``path_up``, ``swap_timed_out``, ``lun_switch_pending``, ...), from the field
+    table and ``State``'s annotations: the flags an identity fact may hold under."""
+    hints = typing.get_type_hints(State)
+    return [f.name for f in FIELDS if f.content is Content.SCALAR and hints[f.name] is bool]
+
+
+def _identity_atoms(enc: Encoding) -> list[tuple[str, Pred, str, Pred | None]]:
+    """Identity relations over the enum fields (``_enum_slots``): each enum field equal to each of its values
+    (``primary_volume == V0``), and every two fields of the same enum type equal or different (``primary_volume
+    == host_lun``: the host-LUN map names the volume the role map calls P); the flags' own values (``not
+    lun_switch_pending``); and each fact under each flag set or clear (``primary_volume == host_lun when not
+    lun_switch_pending``). Returned as (text, predicate, the unguarded fact's text, the flag's condition or
+    None): the filter keeps a flag's copy only where the fact alone fails and the flag's value occurs under
+    the guard. Without them nothing says the host's LUN names P's volume (a host write to B leaves P apart from
+    its journal's image): write-through inference no longer proved ``mirror_consistent`` once those fields came."""
+    enums = _enum_slots(enc)
+    facts: list[tuple[str, Pred]] = []
+    for slot, t in enums.items():
+        facts += [(f"{slot} == {m.name}", lambda s, slot=slot, m=int(m): s[slot] == m) for m in t]
+    for a, b in combinations(enums, 2):
+        if enums[a] is enums[b]:
+            facts.append((f"{a} == {b}", lambda s, a=a, b=b: s[a] == s[b]))
+            facts.append((f"{a} != {b}", lambda s, a=a, b=b: s[a] != s[b]))
+    flags = _flag_slots()
+    out: list[tuple[str, Pred, str, Pred | None]] = [(t, p, t, None) for t, p in facts]
+    for flag in flags:
+        for val, word in ((1, ""), (0, "not ")):
+            out.append((f"{word}{flag}", lambda s, flag=flag, val=val: s[flag] == val, f"{word}{flag}", None))
+    for flag in flags:
+        for val, word in ((1, ""), (0, "not ")):
+            out += [(f"{t} when {word}{flag}", lambda s, p=p, flag=flag, val=val: implies(s[flag] == val, p(s)), t,
+                     lambda s, flag=flag, val=val: s[flag] == val)
+                    for t, p in facts]
     return out
 
 
@@ -419,7 +483,7 @@ def candidates(enc: Encoding, props: Iterable[str] = ()) -> list[Candidate]:
     for gi, (gt, g, _parts) in enumerate(_guards(enc)):
         for ai, (at, a) in enumerate(_atoms(enc)):
             text = f"{gt} => {at}" if gt else at
-            out.append(Candidate(text, lambda s, g=g, a=a: implies(g(s), a(s)), "template", gi, ai))
+            out.append(Candidate(text, lambda s, g=g, a=a: implies(g(s), a(s)), "template", gi, ai, gt, at))
     x = enc.lay.symbolic("wf")
     for i, part in enumerate(_conjuncts(_b(well_formed(enc, x)))):
         out.append(Candidate(f"well_formed #{i}: {_readable(part)}", _renamed(enc, x, part), "well_formed"))
@@ -486,6 +550,44 @@ def _readable(t: z3.ExprRef) -> str:
     return " ".join(text.split())
 
 
+def readable(inv: Sequence[Candidate], structural: bool = False) -> list[str]:
+    """The invariant ``inv`` as lines of text grouped by guard: a heading per guard (``always:`` for the unguarded
+    facts and the properties, ``never:`` for the guards no state of the invariant is in, then ``when <guard>:``
+    in the templates' guard order), its facts below, indented. A guarded fact that also holds unguarded, or that
+    is the guard itself, says nothing more under the guard: it is counted in the heading, not listed again. The
+    structural conjuncts of ``well_formed`` are one closing line with their count, or (``structural``) a group
+    of their own."""
+    groups: dict[tuple[int, str], list[str]] = {}
+    wf = [c.text for c in inv if c.origin == "well_formed"]
+    for c in inv:
+        if c.origin == "well_formed":
+            continue
+        if c.origin == "template" and c.atom < 0:
+            key, fact = (1, "never"), c.fact or c.text
+        elif c.origin == "template" and c.guard_text:
+            key, fact = (2 + c.guard, f"when {c.guard_text}"), c.fact
+        else:
+            key, fact = (0, "always"), c.fact or c.text
+        groups.setdefault(key, []).append(fact)
+    always = set(groups.get((0, "always"), ()))
+    lines: list[str] = []
+    for key in sorted(groups):
+        said = always if key[0] >= 2 else set()
+        facts = [f for f in groups[key] if f not in said and f != key[1].removeprefix("when ")]
+        more = len(groups[key]) - len(facts)
+        if not facts:
+            continue
+        lines.append(f"{key[1]} ({len(facts)} fact{'s' if len(facts) != 1 else ''}"
+                     + (f"; {more} more that hold always or are the guard" if more else "") + "):")
+        lines += [f"  {f}" for f in facts]
+    if wf and structural:
+        lines.append(f"structural, bmc.well_formed ({len(wf)} conjuncts):")
+        lines += [f"  {t}" for t in wf]
+    elif wf:
+        lines.append(f"and {len(wf)} structural conjuncts (bmc.well_formed: ranges, lengths within capacity)")
+    return lines
+
+
 # --- stage 2: the cheap filter on explicitly reachable states --------------------------------------------------
 
 def reachable_states(bounds: Bounds, limit: int = 200_000) -> list[State]:
@@ -539,21 +641,39 @@ def _filter_templates(enc: Encoding, cands: list[Candidate], cols: SV, rows: int
     guards = _guards(enc)
     gcols = [column(g(cols)) for _t, g, _p in guards]
     vacuous = {gi for gi, g in enumerate(gcols) if not g.any()}
+    atoms = _atoms(enc)
     false_under: dict[int, set[int]] = {}
-    for ai, (_t, a) in enumerate(_atoms(enc)):
+    for ai, (_t, a) in enumerate(atoms):
         bad = ~column(a(cols))
         if bad.any():
             false_under[ai] = {gi for gi, g in enumerate(gcols) if (g & bad).any()}
-    # a control-message fact true on every row (most are: those messages are rare) is kept unguarded only; its
-    # guarded copies, implied by it, would double swap's search (1,766 of 5,063 candidates)
-    texts = {t for t, _p in _message_atoms(enc)}
-    unguarded_only = {ai for ai, (t, _a) in enumerate(_atoms(enc)) if t in texts and ai not in false_under}
+    # a control-message fact true on every row (most are: those messages are rare) is kept unguarded only: its
+    # guarded copies, implied by it, would double swap's search (1,766 of 5,063 candidates); so is an identity
+    # fact (``_identity_atoms``). A flag's copy of an identity fact is left out where it says nothing more: the
+    # fact alone holds on every row or under the same guard, the guard is the fact itself, or no row under the
+    # guard has the flag's value
+    index = {t: ai for ai, (t, _a) in enumerate(atoms)}
+    idents = [x for x in _identity_atoms(enc) if x[0] in index]
+    tables = {t for group in _single_guards(enc).values() for t, _p in group}
+    texts = {t for t, _p in _message_atoms(enc)} | {t for t, _p, _b, _c in idents if t not in tables}
+    unguarded_only = {ai for ai, (t, _a) in enumerate(atoms) if t in texts and ai not in false_under}
+    implied = {index[t] for t, _p, base, cond in idents
+               if cond is not None and base in index and index[base] not in false_under}
+    copies = {index[t]: (base, column(cond(cols))) for t, _p, base, cond in idents if cond is not None}
+
+    def says_nothing(c: Candidate) -> bool:
+        if c.atom not in copies:
+            return False
+        base, flag = copies[c.atom]
+        return (base in guards[c.guard][2] or c.guard not in false_under.get(index[base], ())
+                or not (gcols[c.guard] & flag).any())
+
     out = [c for c in cands if c.guard not in vacuous and c.guard not in false_under.get(c.atom, ())
-           and not (c.atom in unguarded_only and c.guard != 0)]
+           and not (c.atom in unguarded_only and c.guard != 0) and c.atom not in implied and not says_nothing(c)]
     for gi in sorted(vacuous):
         text, g, parts = guards[gi]
         if not any(guards[h][2] < parts for h in vacuous):
-            out.append(Candidate(f"not ({text})", lambda s, g=g: neg(g(s)), "template", gi, -1))
+            out.append(Candidate(f"not ({text})", lambda s, g=g: neg(g(s)), "template", gi, -1, "", text))
     return out
 
 
@@ -780,4 +900,4 @@ def infer(bounds: Bounds, props: Sequence[str], filter_bounds: Bounds | None = N
 
 
 __all__ = ["REACHED", "Candidate", "GaveUp", "Inference", "candidates", "columns", "holds_on", "houdini",
-           "implies_property", "infer", "minimise", "reachable_states"]
+           "implies_property", "infer", "minimise", "reachable_states", "readable"]

@@ -17,8 +17,19 @@ at each LBA, the distinct contents written there are numbered in the order they 
 (``digest`` names a content: "0" is a block of zeros and maps to value 0, the initial content). Equal
 bytes get equal values and different bytes different ones, so P == S in the model exactly when it holds
 for the real blocks (up to 64-bit BLAKE2b collisions). Blocks the run never wrote stay zero on every
-volume in both worlds, so only the LBAs the log names become model blocks, numbered in order of first
-appearance. The model is then bounded to the run: that many blocks, ``max values per block + 1`` values,
+volume in both worlds, so only the LBAs the log names become model blocks, numbered in LBA order (so the
+range of a multi-block write stays a range).
+
+A write of several blocks (an NBD write's chunk: one record, one ``MirrorWrite``) logs its ``length`` and
+the digest of each block, and the model writes one value to each of its blocks: the value those blocks'
+contents already share if they do, else a value new at every block it covers, which then also stands for
+that block's content. A block may so get two values for the same bytes (a chunk that rewrote bytes the block
+held already): a one-block mirrored write whose content has several values takes the one the model's
+message carries. Exact but for one case: a write-through recovery compares bytes, the model values, so a
+block rewritten with the bytes it held may be one the model still sees as differing from the target.
+
+The model is then bounded to the run: that many blocks, the highest value given + 1 values, writes as
+long as the longest it logged (``write_blocks``),
 the run's host writes, markers, faults and recoveries, and the array's journal capacity and in-flight
 limit (``--journal-capacity`` / ``--concurrency``).
 
@@ -95,27 +106,79 @@ def read_logs(paths: list[Path]) -> list[dict[str, Any]]:
 class _Abstraction:
     """Real LBAs -> model blocks, and per block content digests -> model values."""
 
-    def __init__(self) -> None:
-        self.lbas: dict[int, int] = {}
-        self.values: dict[int, dict[str, int]] = {}
+    def __init__(self, events: list[dict[str, Any]]) -> None:
+        # every LBA a write covers, in LBA order: a run of contiguous real blocks stays contiguous in the model,
+        # as a multi-block write needs (numbering in order of first appearance would scatter a range)
+        written: set[int] = set()
+        for ev in events:
+            args = ev.get("args", {})
+            m = args.get("message", {}) if isinstance(args.get("message"), dict) else {}
+            for w in (args, m):
+                if "lba" in w and int(w["lba"]) != MARKER:
+                    written.update(range(int(w["lba"]), int(w["lba"]) + len(w.get("digests", [0]))))
+        self.lbas: dict[int, int] = {lba: i for i, lba in enumerate(sorted(written))}
+        self.values: dict[int, dict[str, int]] = {}  # per LBA: content digest -> its first value
+        self.content: dict[int, dict[int, str]] = {}  # per LBA: value -> the content it stands for
+        self.chunks: dict[str, int] = {}  # a multi-block write (LBA and digests) -> its value
+        self.length = max((len(w.get("digests", [0])) for ev in events
+                           for w in (ev.get("args", {}), ev.get("args", {}).get("message") or {})
+                           if isinstance(w, dict)), default=1)
 
     def block(self, lba: int) -> int:
         if lba == MARKER:
             return MARKER
-        return self.lbas.setdefault(lba, len(self.lbas))
+        return self.lbas[lba]
 
     def value(self, lba: int, digest: str) -> int:
+        """A one-block write's value: the first value whose content at ``lba`` is ``digest``."""
         if lba == MARKER or digest == "0":
             return 0
         seen = self.values.setdefault(lba, {})
-        return seen.setdefault(digest, len(seen) + 1)
+        if digest not in seen:
+            seen[digest] = self.top(lba) + 1
+            self.content.setdefault(lba, {})[seen[digest]] = digest
+        return seen[digest]
+
+    def candidates(self, lba: int, digest: str) -> list[int]:
+        """Every value whose content at ``lba`` is ``digest`` (more than one only after a multi-block write
+        gave bytes the block already held a value of their own), the first first."""
+        first = self.value(lba, digest)
+        return [first, *sorted(v for v, d in self.content.get(lba, {}).items() if d == digest and v != first)]
+
+    def chunk_value(self, lba: int, digests: list[str]) -> int:
+        """A multi-block write's one value (see the module docstring)."""
+        key = f"{lba}:{','.join(digests)}"
+        if key in self.chunks:
+            return self.chunks[key]
+        known = {0 if d == "0" else self.values.get(lba + i, {}).get(d) for i, d in enumerate(digests)}
+        if len(known) == 1 and None not in known:
+            value = known.pop()
+            assert value is not None
+        else:
+            value = 1 + max(self.top(b) for b in range(lba, lba + len(digests)))
+            for i, d in enumerate(digests):
+                self.content.setdefault(lba + i, {})[value] = d
+                if d != "0":
+                    self.values.setdefault(lba + i, {}).setdefault(d, value)
+        self.chunks[key] = value
+        return value
+
+    def top(self, lba: int) -> int:
+        """The highest value given at ``lba`` so far (0: none)."""
+        return max(self.content.get(lba, {}), default=0)
 
     def action(self, ev: dict[str, Any]) -> dict[str, Any]:
-        """The event as a model action's JSON (name and args)."""
+        """The event as a model action's JSON (name and args); ``candidates``: the other values a one-block
+        mirrored write's content could stand for, tried in turn when the first is not enabled."""
         name, args = ev["action"], dict(ev["args"])
+        out: dict[str, Any] = {}
         if name == "HostWrite":
             lba = int(args["lba"])
-            args = {"lba": self.block(lba), "value": self.value(lba, str(args["digest"]))}
+            if "digests" in args:
+                digests = [str(d) for d in args["digests"]]
+                args = {"lba": self.block(lba), "value": self.chunk_value(lba, digests), "length": len(digests)}
+            else:
+                args = {"lba": self.block(lba), "value": self.value(lba, str(args["digest"]))}
         elif name == "SetMarker":
             args = {}
         elif name == "RecoveryWrite":
@@ -124,10 +187,16 @@ class _Abstraction:
             m = dict(args["message"])
             if m.get("kind") == "MirrorWrite":
                 lba = int(m["lba"])
-                m = {"kind": "MirrorWrite", "seq": m["seq"], "lba": self.block(lba),
-                     "value": self.value(lba, str(m.get("digest", "0")))}
+                if "digests" in m:
+                    digests = [str(d) for d in m["digests"]]
+                    m = {"kind": "MirrorWrite", "seq": m["seq"], "lba": self.block(lba),
+                         "value": self.chunk_value(lba, digests), "length": len(digests)}
+                else:
+                    values = self.candidates(lba, str(m.get("digest", "0"))) if lba != MARKER else [0]
+                    m = {"kind": "MirrorWrite", "seq": m["seq"], "lba": self.block(lba), "value": values[0]}
+                    out["candidates"] = values[1:]
             args = {"message": m}
-        return {"action": name, "args": args}
+        return {"action": name, "args": args, **out}
 
 
 def _enabled(model: MirrorModel, s: State, action: Action) -> bool:
@@ -146,7 +215,7 @@ def validate(paths: list[Path], journal_capacity: int, concurrency: int,
     events = read_logs(paths)
     if not events:
         raise LogError("the logs hold no events")
-    ab = _Abstraction()
+    ab = _Abstraction(events)
     try:
         steps = [ab.action(ev) for ev in events]
     except (KeyError, TypeError, ValueError) as e:
@@ -157,10 +226,11 @@ def validate(paths: list[Path], journal_capacity: int, concurrency: int,
         spent = spec_actions.BY_NAME.get(st["action"])
         if spent is not None and spent.budget is not None:
             budgets[spent.budget.bound] += 1
-    nvalues = max([len(v) for v in ab.values.values()] + [1]) + 1
+    nvalues = max([ab.top(lba) for lba in ab.content] + [1]) + 1
     kinds = {str(st["args"].get("kind")) for st in steps if st["action"] == "StartRecovery"}
     bounds = replace(RunBounds(blocks=max(len(ab.lbas), 1), values=nvalues, concurrency=concurrency,
-                               journal_capacity=journal_capacity, fence_policies=(FencePolicy[fence.upper()],)),
+                               journal_capacity=journal_capacity, fence_policies=(FencePolicy[fence.upper()],),
+                               write_blocks=ab.length),
                      **budgets)
     trade_offs = {name: why for (name, kind), why in EXPECTED_TRADE_OFFS.items() if kind.name.lower() in kinds}
     checked = [p for p in SAFETY if p.name not in trade_offs]
@@ -175,6 +245,11 @@ def validate(paths: list[Path], journal_capacity: int, concurrency: int,
             return _reject(result, taken, i, f"{ev['array']} logged a step the model has no words for: {e}")
         if action.name == "StartRecovery":
             model.bounds = replace(model.bounds, recovery_kind=getattr(action, "kind", RecoveryKind.WRITETHROUGH))
+        for value in st.get("candidates", []):  # another value with the same content at that block
+            if _enabled(model, s, action):
+                break
+            m = {**st["args"]["message"], "value": value}
+            action = action_from_json(st["action"], {**st["args"], "message": m})
         if not _enabled(model, s, action):
             return _reject(result, taken, i, f"step {i} ({ev['array']}): {action!r} is not enabled in the "
                                              "model's state")

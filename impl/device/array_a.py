@@ -18,11 +18,11 @@ from pitmirror.impl.device.site import (
 from pitmirror.impl.device.wire import (
     WireError,
     decode_message,
-    digest,
     encode_message,
     frame,
     message_event,
     read_frame,
+    write_event,
 )
 from pitmirror.impl.errors import (
     JournalFull,
@@ -43,8 +43,8 @@ class ArrayANode(Node):
     """Array A: P exported to the host, the path to R, recovery on command."""
 
     def __init__(self, folder: Path, blocks: int, journal_capacity: int, fence: FencePolicy, host: str,
-                 port: int, max_in_flight: int, mutant: str | None = None) -> None:
-        super().__init__("A", folder, blocks, journal_capacity, fence, mutant)
+                 port: int, max_in_flight: int, mutant: str | None = None, write_blocks: int = 1) -> None:
+        super().__init__("A", folder, blocks, journal_capacity, fence, mutant, write_blocks)
         self.a = ArrayAController(self.store.array, Mutant(None), max_in_flight)
         self.remote_addr = (host, port)
         self.writer: asyncio.StreamWriter | None = None
@@ -123,11 +123,15 @@ class ArrayANode(Node):
             await self.wait_change()
 
     async def host_write(self, first: int, blocks: list[bytes]) -> int:
+        """An NBD write of ``blocks`` from ``first``: one journal record and one ``MirrorWrite`` per chunk of at
+        most ``write_blocks`` blocks (the atomic write), in order. Each chunk is one ``HostWrite`` of the core,
+        applied whole on P and S or, after a power loss, redone whole from J and JR: a power loss tears a longer
+        write only between its chunks, never inside one. errno: 0 once every chunk is acknowledged."""
         requests: list[HostRequest] = []
-        for i, block in enumerate(blocks):
-            lba = first + i
+        for at in range(0, len(blocks), self.write_blocks):
+            lba, data = first + at, b"".join(blocks[at : at + self.write_blocks])
             while True:
-                err = None if self.recovering else self.a.check_host_write(lba, block)
+                err = None if self.recovering else self.a.check_host_write(lba, data)
                 if self.recovering:
                     err = RecoveryInProgress("WRITE", "a recovery is about to start")
                 if err is None:
@@ -144,9 +148,9 @@ class ArrayANode(Node):
                 self.commit()
                 await self.wait_change()
             self.tag += 1
-            req = HostRequest(self.tag, lba, block)
+            req = HostRequest(self.tag, lba, data)
             self.run(lambda req=req: self.a.host_write(req))
-            self.events.record("HostWrite", lba=lba, digest=digest(block))
+            self.events.record("HostWrite", **write_event(lba, data))
             requests.append(req)
             self.time_out_lost()
         self.commit()
@@ -277,7 +281,9 @@ class ArrayANode(Node):
                 "journaling_state": a.jfmt.journaling_state.name, "path": "up" if self.path_up else "down",
                 "connected": self.writer is not None, "base_seq": a.jfmt.base_seq, "next_seq": a.log.next_seq,
                 "in_flight": len(a.in_flight), "dirty": len(a.pair.dirty_lbas()),
-                "markers": dict(a.log.markers), "journal_records": len(a.log.entries)}
+                "markers": dict(a.log.markers), "journal_records": len(a.log.entries),
+                # the newest entries of the journal log table: [seq, lba, blocks] (one a chunk of a host write)
+                "journal_tail": [[e.seq, e.lba, -(-e.length // BLOCK_SIZE)] for e in a.log.entries[-32:]]}
 
     async def marker(self, name: Any) -> dict[str, Any]:
         while True:

@@ -29,8 +29,11 @@ __all__ = ["ArrayRNode"]
 class ArrayRNode(Node):
     """Array R: applies what A mirrors, S exported read-only."""
 
-    def __init__(self, folder: Path, blocks: int, journal_capacity: int, mutant: str | None = None) -> None:
-        super().__init__("R", folder, blocks, journal_capacity, FencePolicy.NEVER, mutant)
+    def __init__(self, folder: Path, blocks: int, journal_capacity: int, mutant: str | None = None,
+                 write_blocks: int = 1) -> None:
+        # JR's ring is sized for A's longest record (``write_blocks``): one chunk of a host write is one
+        # MirrorWrite, appended to JR whole before S is written, and redone from JR by a restart
+        super().__init__("R", folder, blocks, journal_capacity, FencePolicy.NEVER, mutant, write_blocks)
         self.r = ArrayRController(self.store.array, Mutant(None))
         self.current: asyncio.Task[None] | None = None
         if self.store.restarted:

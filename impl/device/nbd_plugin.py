@@ -6,6 +6,11 @@ the data) and reads answers (``>II``: errno, data length, then the data), the fo
 ``impl/device/node.py``. Run as ``nbdkit python nbd_plugin.py sock=<array>.host.sock [readonly=1]``.
 Block alignment is the array's business: ``pitmirror serve`` puts nbdkit's blocksize filter in front, so
 every request reaching the array covers whole blocks.
+
+``block=BYTES atomic=BYTES``: the NBD block size constraints the clients are told (``block_size``): the block
+as the minimum, the array's atomic write as the preferred size (a write of at most that many bytes is one
+journal record, all or nothing across a power loss), and the most one request may carry as the maximum.
+NBD has no word for atomicity: the preferred size is where clients that size their writes look.
 """
 
 import errno
@@ -18,12 +23,13 @@ API_VERSION = 2
 REQ = struct.Struct(">BQII")
 ANS = struct.Struct(">II")
 OP_READ, OP_WRITE, OP_ZERO, OP_FLUSH, OP_SIZE = 0, 1, 2, 3, 4
-_config = {"sock": "", "readonly": "0"}
+_config = {"sock": "", "readonly": "0", "block": "4096", "atomic": "4096"}
+MAX_REQUEST = 4 << 20  # serve's maxdata: longer requests are split by the blocksize filter
 
 
 def config(key, value):
     if key not in _config:
-        raise RuntimeError(f"unknown parameter {key!r} (sock=PATH, readonly=0|1)")
+        raise RuntimeError(f"unknown parameter {key!r} (sock=PATH, readonly=0|1, block=BYTES, atomic=BYTES)")
     _config[key] = value
 
 
@@ -69,6 +75,10 @@ def close(h):
 
 def get_size(h):
     return struct.unpack(">Q", _call(h, OP_SIZE))[0]
+
+
+def block_size(h):
+    return int(_config["block"]), int(_config["atomic"]), MAX_REQUEST
 
 
 def can_write(h):

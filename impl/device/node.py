@@ -13,6 +13,8 @@ What the node does that the in-process driver (impl/driver.py) does for a script
   is lost, so A takes ``MirrorTimeout`` at once; the pair suspends (fence ``never``: the host is answered).
 - When the connection comes back (``RepairPath``) A resynchronizes: ``StartResync``, the batch to R,
   ``FinishResync`` on R's answer.
+- A host write of n blocks is journalled as ceil(n / write_blocks) records, one ``MirrorWrite`` each, in
+  order: each chunk is applied whole on P, J, S and JR, or (after a power loss) redone whole from the journal.
 - A checkpoints (in lockstep, R told over the path) only when a host write finds the journal full.
 - A restart after ``kill -9`` is ``CrashArray``: the core's ``crash()`` on the tables and drives read back.
 - A fail-path command closes the connection gracefully: R answers everything it has read before A logs
@@ -53,10 +55,10 @@ async def main_async(args: argparse.Namespace) -> None:
     node: Node
     if args.site == "A":
         node = ArrayANode(folder, args.blocks, args.journal_capacity, fence, args.path_host, args.path_port,
-                          args.max_in_flight, args.mutant)
+                          args.max_in_flight, args.mutant, args.write_blocks)
         asyncio.create_task(node.path_loop())  # noqa: RUF006 - lives as long as the loop
     else:
-        rnode = ArrayRNode(folder, args.blocks, args.journal_capacity, args.mutant)
+        rnode = ArrayRNode(folder, args.blocks, args.journal_capacity, args.mutant, args.write_blocks)
         servers.append(await asyncio.start_server(rnode.on_connection, args.path_host, args.path_port))
         node = rnode
     writable = args.site == "A"
@@ -93,6 +95,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--path-host", default="127.0.0.1")
     p.add_argument("--path-port", type=int, required=True)
     p.add_argument("--max-in-flight", type=int, default=256)
+    p.add_argument("--write-blocks", type=int, default=1,
+                   help="the atomic write: the most blocks one journal record and one MirrorWrite carry")
     p.add_argument("--mutant", choices=DEVICE_MUTANTS, default=None)
     args = p.parse_args(argv)
     asyncio.run(main_async(args))

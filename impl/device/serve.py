@@ -22,7 +22,12 @@ from pathlib import Path
 from pitmirror.impl.device.storage import DEVICE_MUTANTS, power_loss_marker
 
 PLUGIN = Path(__file__).with_name("nbd_plugin.py")
+#: the most data one NBD request brings to an array (nbdkit's blocksize filter splits longer ones): a chunk
+#: longer than this could never arrive whole, so the atomic write is at most this
+MAX_REQUEST = 4 << 20
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
+#: the largest journal ring a served array takes (its drive files are sparse, but a file system caps a file)
+MAX_JOURNAL_BYTES = 1 << 40
 
 
 class ServeError(RuntimeError):
@@ -43,11 +48,19 @@ class ServeConfig:
     path_port: int = 10900
     max_in_flight: int = 256
     mutant: str | None = None  # a device-level seeded bug (storage.DEVICE_MUTANTS), for tests only
+    #: the atomic write in bytes: a host write is journalled and mirrored in chunks of at most this much, one
+    #: record and one MirrorWrite each, and a power loss leaves each chunk all old or all new
+    atomic_write: int = 64 << 10
 
     @property
     def blocks(self) -> int:
         """Blocks per volume."""
         return self.volume_bytes // self.block_size
+
+    @property
+    def write_blocks(self) -> int:
+        """Blocks per chunk: the most one journal record and one ``MirrorWrite`` carry."""
+        return self.atomic_write // self.block_size
 
     def check(self) -> None:
         """Refuse what cannot be served, with one line saying why."""
@@ -62,6 +75,19 @@ class ServeConfig:
             raise ServeError(f"mutant {self.mutant!r}: one of {', '.join(DEVICE_MUTANTS)}")
         if self.journal_capacity < 1:
             raise ServeError("journal capacity: at least one record")
+        aw = self.atomic_write
+        if aw < bs or aw & (aw - 1):
+            # a power of two: it is what NBD clients are told as the preferred block size
+            raise ServeError(f"atomic write {aw}: a power of two of at least the block size {bs}")
+        if aw > min(self.volume_bytes, MAX_REQUEST):
+            raise ServeError(f"atomic write {aw}: at most the volume size {self.volume_bytes} and at most "
+                             f"{MAX_REQUEST} bytes, the most one NBD request brings")
+        # the journal ring holds journal_capacity + blocks records of the longest chunk (header, data,
+        # trailer); R's eight times that: a ring that cannot be addressed is refused here, not at a write
+        ring = (self.journal_capacity + self.blocks) * (self.write_blocks + 2) * bs * 8
+        if ring > MAX_JOURNAL_BYTES:
+            raise ServeError(f"atomic write {aw} with a journal of {self.journal_capacity} records: R's journal "
+                             f"ring would take {ring} bytes, more than {MAX_JOURNAL_BYTES}; lower one of them")
         for port in (self.nbd_port, self.nbd_port + 1, self.path_port):
             if not 0 < port < 65536:
                 raise ServeError(f"port {port} is out of range")
@@ -74,6 +100,7 @@ def saved_config(folder: Path) -> ServeConfig | None:
         return None
     d = json.loads(f.read_text())["config"]
     d["folder"] = Path(d["folder"])
+    d.setdefault("atomic_write", d["block_size"])  # served before it was a setting: one block a record
     return ServeConfig(**d)
 
 
@@ -119,7 +146,7 @@ class Supervisor:
             [sys.executable, "-m", "pitmirror.impl.device.node", "--site", site, "--dir", str(c.folder),
              "--blocks", str(c.blocks), "--journal-capacity", str(c.journal_capacity), "--fence", c.fence,
              "--path-host", c.host, "--path-port", str(c.path_port), "--max-in-flight", str(c.max_in_flight),
-             *(["--mutant", c.mutant] if c.mutant else [])],
+             "--write-blocks", str(c.write_blocks), *(["--mutant", c.mutant] if c.mutant else [])],
             env=self.env(), stdout=log, stderr=log, start_new_session=True)
         deadline = time.monotonic() + 30
         while not ready.exists():
@@ -136,7 +163,8 @@ class Supervisor:
         cmd = ["nbdkit", "--foreground", "--exit-with-parent", "-i", c.host, "-p", str(port),
                "--filter=blocksize", *(["--readonly"] if site == "R" else []), "python", str(PLUGIN),
                f"sock={c.folder / f'{site}.host.sock'}", f"readonly={1 if site == 'R' else 0}",
-               f"minblock={c.block_size}", "maxdata=4M"]
+               f"block={c.block_size}", f"atomic={c.atomic_write}", f"minblock={c.block_size}",
+               f"maxdata={MAX_REQUEST}"]
         log = open(c.folder / f"nbdkit-{site}.stderr", "ab")  # noqa: SIM115 - handed to the child
         try:
             self.procs[f"nbdkit-{site}"] = subprocess.Popen(cmd, stdout=log, stderr=log)
@@ -166,10 +194,12 @@ class Supervisor:
         self.cfg.check()
         self.cfg.folder.mkdir(parents=True, exist_ok=True)
         old = saved_config(self.cfg.folder)
-        if old is not None and (old.volume_bytes, old.block_size, old.journal_capacity) != \
-                (self.cfg.volume_bytes, self.cfg.block_size, self.cfg.journal_capacity):
+        # the atomic write sizes the journal LDEV, so it fixes the drives' layout like the sizes do
+        if old is not None and (old.volume_bytes, old.block_size, old.journal_capacity, old.atomic_write) != \
+                (self.cfg.volume_bytes, self.cfg.block_size, self.cfg.journal_capacity, self.cfg.atomic_write):
             raise ServeError(f"{self.cfg.folder} holds arrays of {old.volume_bytes} bytes in blocks of "
-                             f"{old.block_size} with a journal of {old.journal_capacity}: serve it with those")
+                             f"{old.block_size} with a journal of {old.journal_capacity} and an atomic write of "
+                             f"{old.atomic_write}: serve it with those")
         try:
             for site in ("R", "A"):
                 self.start_array(site)

@@ -69,9 +69,10 @@ class Node:
     """What A and R share: the store, the event log, batches, the control socket."""
 
     def __init__(self, site: str, folder: Path, blocks: int, journal_capacity: int, fence: FencePolicy,
-                 mutant: str | None = None) -> None:
+                 mutant: str | None = None, write_blocks: int = 1) -> None:
         self.site, self.folder, self.blocks = site, folder, blocks
-        self.store = ArrayStore(folder, site, blocks, journal_capacity, fence, mutant)
+        self.write_blocks = write_blocks  # the atomic unit: the most blocks one journal record covers
+        self.store = ArrayStore(folder, site, blocks, journal_capacity, fence, mutant, write_blocks)
         self.events = EventLog(self.store.events_file, site, self.store.meta["events"])
         self.full_commit = False  # the batch wrote the primary where the journal cannot redo it
         self.path_delay = 0.0  # seconds each message waits before it goes on the path (ctl delay-path)

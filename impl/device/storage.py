@@ -253,7 +253,8 @@ class ArrayStore:
     there already, ``power_lost`` whether the restart dropped what was not synced (``ctl power-loss``)."""
 
     def __init__(self, folder: Path, site: str, blocks: int, journal_capacity: int,
-                 fence_policy: FencePolicy = FencePolicy.NEVER, mutant: str | None = None) -> None:
+                 fence_policy: FencePolicy = FencePolicy.NEVER, mutant: str | None = None,
+                 write_blocks: int = 1) -> None:
         if mutant is not None and mutant not in DEVICE_MUTANTS:
             raise ValueError(f"unknown device mutant {mutant!r}: {', '.join(DEVICE_MUTANTS)}")
         self.folder = folder
@@ -280,16 +281,20 @@ class ArrayStore:
             return drive
 
         if site == "A":
-            self.array = StorageArray.main_site(blocks, journal_capacity, fence_policy, drive_factory=factory)
+            self.array = StorageArray.main_site(blocks, journal_capacity, fence_policy, drive_factory=factory,
+                                                write_blocks=write_blocks)
         else:
-            self.array = StorageArray.remote_site(blocks, journal_capacity, drive_factory=factory)
+            self.array = StorageArray.remote_site(blocks, journal_capacity, drive_factory=factory,
+                                                  write_blocks=write_blocks)
         self.meta: dict[str, Any] = {"events": 0}
         if saved is not None:
             shm, self.meta = saved["shm"], saved["meta"]
+            # the journal LDEV is sized for records of ``write_blocks`` blocks, so the drives' layout depends
+            # on it: an array made with another size (1 before it was a setting) must be served with that size
             if not isinstance(shm, SharedMemory) or saved.get("blocks") != blocks \
-                    or saved.get("block_size") != BLOCK_SIZE:
+                    or saved.get("block_size") != BLOCK_SIZE or saved.get("write_blocks", 1) != write_blocks:
                 raise ValueError(f"{self.slots[0].path} is not array {site}'s memory for {blocks} blocks of "
-                                 f"{BLOCK_SIZE} bytes")
+                                 f"{BLOCK_SIZE} bytes with writes of at most {write_blocks} blocks a record")
             if "log_ring" in self.meta:  # the entries are in the ring, not the pickle
                 shm.log.entries = self.ring.load(self.meta["log_ring"])
             self.array.shm = shm
@@ -334,7 +339,8 @@ class ArrayStore:
         log.entries = []  # in the ring (already written by commit)
         try:
             data = pickle.dumps({"shm": self.array.shm, "meta": self.meta, "blocks": self.array.blocks,
-                                 "block_size": BLOCK_SIZE}, protocol=pickle.HIGHEST_PROTOCOL)
+                                 "block_size": BLOCK_SIZE, "write_blocks": self.array.write_blocks},
+                                protocol=pickle.HIGHEST_PROTOCOL)
         finally:
             log.written_seq, log.entries = true_written, entries
         self.generation += 1

@@ -7,8 +7,10 @@ both arrays at once, here split into a request and an answer: ``Resync`` / ``Res
 
 The event log (one JSON object a line, ``<site>-events.jsonl``) names each step in the model's action
 vocabulary (``impl.actions.ACTION_NAMES``) with its arguments. Block contents appear as ``digest``: "0"
-for a block of zeros, else 16 hex digits of BLAKE2b. ``pitmirror trace validate`` maps digests to the
-model's small values per block (checkers/traces/eventlog.py explains the abstraction).
+for a block of zeros, else 16 hex digits of BLAKE2b; a write of several blocks (a chunk of an NBD write:
+one record, one message) carries its ``length`` and the ``digests`` of its blocks instead. ``pitmirror
+trace validate`` maps digests to the model's small values per block (checkers/traces/eventlog.py explains
+the abstraction).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import json
 import struct
 from typing import Any
 
+from pitmirror.impl.blocks import BLOCK_SIZE
 from pitmirror.impl.messages import Checkpointed, Message, MirrorAck, MirrorWrite, RecoverRequest, SwapDone
 from pitmirror.impl.record import MARKER
 
@@ -31,7 +34,7 @@ class WireError(ValueError):
 
 
 def digest(block: bytes) -> str:
-    """The name of a block's content in the event log: "0" for zeros, else 16 hex digits."""
+    """The name of a block's (or a write's) content in the event log: "0" for zeros, else 16 hex digits."""
     if not any(block):
         return "0"
     return hashlib.blake2b(block, digest_size=8).hexdigest()
@@ -81,9 +84,20 @@ def decode_message(header: dict[str, Any], data: bytes) -> Message:
     raise WireError(f"not a protocol message: {kind!r}")
 
 
+def write_event(lba: int, data: bytes) -> dict[str, Any]:
+    """A write's arguments in the event log: ``lba`` and the ``digest`` of its block, or, for a write of
+    several blocks (one record, one message), its ``length`` and the ``digests`` of its blocks in LBA order
+    (the model's ``HostWrite`` leaves a one-block write's length out)."""
+    blocks = [data[i : i + BLOCK_SIZE] for i in range(0, len(data), BLOCK_SIZE)]
+    if len(blocks) <= 1:
+        return {"lba": lba, "digest": digest(data)}
+    return {"lba": lba, "length": len(blocks), "digests": [digest(b) for b in blocks]}
+
+
 def message_event(msg: Message) -> dict[str, Any]:
-    """A message as an event argument: the model's fields, with the block's digest for a write."""
+    """A message as an event argument: the model's fields, with the data's digest for a write."""
     if isinstance(msg, MirrorWrite):
-        return {"kind": "MirrorWrite", "seq": msg.seq, "lba": msg.lba,
-                "digest": "0" if msg.lba == MARKER else digest(msg.data)}
+        if msg.lba == MARKER:
+            return {"kind": "MirrorWrite", "seq": msg.seq, "lba": msg.lba, "digest": "0"}
+        return {"kind": "MirrorWrite", "seq": msg.seq, **write_event(msg.lba, msg.data)}
     return {"kind": msg.name, **msg.fields()}

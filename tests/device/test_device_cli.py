@@ -44,6 +44,12 @@ def test_trace_validate_exit_codes(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     ["serve", "--dir", "{tmp}/a", "--host", "10.0.0.1"],  # loopback only
     ["serve", "--dir", "{tmp}/a", "--size", "1000", "--block-size", "4K"],
     ["serve", "--dir", "{tmp}/a", "--size", "lots"],
+    ["serve", "--dir", "{tmp}/a", "--atomic-write", "12K"],  # the atomic write is a power of two
+    ["serve", "--dir", "{tmp}/a", "--atomic-write", "2K"],  # of at least one block
+    ["serve", "--dir", "{tmp}/a", "--atomic-write", "8M"],  # no NBD request brings more than 4M
+    ["serve", "--dir", "{tmp}/a", "--size", "1M", "--atomic-write", "2M"],  # nor more than the volume
+    # a journal ring for that many records of 4M chunks could not be a file
+    ["serve", "--dir", "{tmp}/a", "--journal-capacity", "100000000", "--atomic-write", "4M"],
 ])
 def test_usage_errors_are_one_line_exit_2(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                          capsys: pytest.CaptureFixture[str], args: list[str]) -> None:

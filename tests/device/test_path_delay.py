@@ -38,7 +38,8 @@ def host_writes(log: Path) -> list[int]:
 
 def test_delayed_path_keeps_writes_complete_ordered_and_mirrored(
         serve_cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    served = serve_cli("--journal-capacity", str(WINDOW))
+    # one record a 4 KiB block (the smallest atomic write): many records in flight on the delayed path
+    served = serve_cli("--journal-capacity", str(WINDOW), "--atomic-write", "4K")
     code, out, _ = run_cli(monkeypatch, capsys, "ctl", "delay-path", "--dir", str(served.folder), str(DELAY_MS))
     assert code == 0 and json.loads(out)["R"]["delay_ms"] == DELAY_MS
     assert served.ctl("status")["path_delay_ms"] == DELAY_MS

@@ -79,3 +79,15 @@ def test_the_entry_list_keeps_the_sectors_of_every_change() -> None:
         step()
         for table in (log, copy.deepcopy(log), pickle.loads(pickle.dumps(log))):
             assert table.used_sectors == sum(x.nsectors for x in table.entries)
+
+
+def test_an_array_is_served_again_only_with_its_atomic_write(tmp_path: Path) -> None:
+    # the journal LDEV is sized for chunks of write_blocks blocks: another size would read P where J was
+    from pitmirror.impl.device.storage import ArrayStore
+
+    store = ArrayStore(tmp_path, "A", 8, 8, write_blocks=1)
+    store.commit(0)
+    store.close()
+    with pytest.raises(ValueError, match="at most 2 blocks"):
+        ArrayStore(tmp_path, "A", 8, 8, write_blocks=2)
+    ArrayStore(tmp_path, "A", 8, 8, write_blocks=1).close()  # the same size: its memory is read back

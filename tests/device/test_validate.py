@@ -4,6 +4,7 @@ is rejected at the step where it diverges (so a green validation of a real run m
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -65,3 +66,46 @@ def test_malformed_logs_are_usage_errors(tmp_path: Path, line: str) -> None:
     p.write_text(line + "\n")
     with pytest.raises(LogError):
         validate([p], 8, 4)
+
+
+def _chunk(t: int, seq: int, lba: int, digests: list[str], r_digests: list[str] | None = None) -> list[dict[str, Any]]:
+    """A host write of several blocks as the served arrays log it: one record, one message, one ack."""
+    return [ev(t, "A", "HostWrite", lba=lba, length=len(digests), digests=digests),
+            ev(t + 1, "R", "Deliver", message={"kind": "MirrorWrite", "seq": seq, "lba": lba, "length": len(digests),
+                                               "digests": r_digests or digests}),
+            ev(t + 2, "A", "Deliver", message={"kind": "MirrorAck", "seq": seq})]
+
+
+D3, D4 = "cccccccccccccccc", "dddddddddddddddd"
+
+
+def _chunks_then_recovery() -> list[dict[str, Any]]:
+    """A chunk of three blocks, a marker, a chunk over two of them, a write-through recovery to the marker
+    (one-block recovery writes of bytes the first chunk wrote)."""
+    return [*_chunk(10, 1, 100, [D1, D2, D3]), ev(20, "A", "SetMarker", name="good"),
+            ev(21, "R", "Deliver", message={"kind": "MirrorWrite", "seq": 2, "lba": -1, "digest": "0"}),
+            ev(22, "A", "Deliver", message={"kind": "MirrorAck", "seq": 2}),
+            *_chunk(30, 3, 101, [D4, D4]),
+            ev(40, "A", "StartRecovery", target=2, kind="writethrough"),
+            *[e for k, (lba, d) in enumerate([(101, D2), (102, D3)]) for e in (
+                ev(41 + 3 * k, "A", "RecoveryWrite", lba=lba),
+                ev(42 + 3 * k, "R", "Deliver", message={"kind": "MirrorWrite", "seq": 4 + k, "lba": lba, "digest": d}),
+                ev(43 + 3 * k, "A", "Deliver", message={"kind": "MirrorAck", "seq": 4 + k}))],
+            ev(50, "A", "FinishRecovery")]
+
+
+def test_a_log_of_multi_block_writes_validates(tmp_path: Path) -> None:
+    v = validate(logs(tmp_path, _chunks_then_recovery()), 8, 4)
+    assert v.ok, v.reason
+    assert v.blocks == 3 and v.bounds.write_blocks == 3  # the chunk's range stays a range in the model
+
+
+@pytest.mark.parametrize("lie", ["a block of the chunk", "the chunk as one-block writes"])
+def test_r_applying_a_chunk_other_than_a_wrote_is_rejected(tmp_path: Path, lie: str) -> None:
+    events = _chunks_then_recovery()
+    if lie == "a block of the chunk":
+        events[1:2] = _chunk(10, 1, 100, [D1, D2, D3], r_digests=[D1, D4, D3])[1:2]
+    else:  # R takes seq 1 as its first block alone: the old one-record-a-block journalling seen from R
+        events[1:2] = [ev(11, "R", "Deliver", message={"kind": "MirrorWrite", "seq": 1, "lba": 100, "digest": D1})]
+    v = validate(logs(tmp_path, events), 8, 4)
+    assert not v.ok and v.failed_step == 2
