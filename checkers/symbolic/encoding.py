@@ -771,14 +771,30 @@ class Encoding(SpecTerms):
         s.set_seq("remote_journal", slots, n)
 
     def _remote_checkpoint_upto(self, s: SV, seq: Term) -> SV:
-        """``_remote_checkpoint_upto``: R applies JR's oldest records up to ``seq`` to RB, one at a time."""
-        for _ in range(self.lay.caps["remote_journal"]):
-            go = conj(s.length("remote_journal") > 0, s.slots("remote_journal")[0][0] <= seq)
+        """``_remote_checkpoint_upto``: R applies JR's oldest records up to ``seq`` to RB, oldest first.
+
+        In closed form rather than the model's loop unrolled: the records applied are the prefix of JR whose
+        seqs are all at or below ``seq`` (each slot's condition reads JR as it was, not a popped copy), RB takes
+        them in order, and JR keeps the rest. The loop unrolled nests a pop inside every iteration's condition,
+        and the step case of swap's ``swap_remote_tracked`` took minutes on it."""
+        s = s.copy()
+        slots, n = s.slots("remote_journal"), s.length("remote_journal")
+        applied: list[Term] = []
+        prefix: Term = True
+        for i, rec in enumerate(slots):
+            prefix = conj(prefix, i < n, rec[0] <= seq)
+            applied.append(prefix)
+        rb, rb_seq = s.vol("replica_base"), s["replica_base_seq"]
+        for rec, go in zip(slots, applied, strict=True):
             if never(go):
                 break
-            u = s.copy()
-            self._remote_checkpoint(u)
-            s = merge(go, u, s)
+            moved = store_range(rb, rec[1], self.ln(rec, 3), rec[2])
+            rb = [ite(go, x, y) for x, y in zip(moved, rb, strict=True)]
+            rb_seq = ite(go, rec[0], rb_seq)
+        s.set_vol("replica_base", rb)
+        s["replica_base_seq"] = rb_seq
+        kept, m = seq_compress(slots, n, [neg(go) for go in applied])
+        s.set_seq("remote_journal", kept, m)
         return s
 
     def _e_checkpoint(self, s0: SV, v: Term) -> tuple[SV, Term]:
