@@ -30,7 +30,7 @@ from pitmirror.impl.errors import (
     ScsiError,
 )
 from pitmirror.impl.hardware import PowerLoss
-from pitmirror.impl.messages import Message, MirrorAck, MirrorWrite, RecoverRequest, SwapDone
+from pitmirror.impl.messages import Checkpointed, Message, MirrorAck, MirrorWrite, RecoverRequest, SwapDone
 from pitmirror.impl.mutants import Mutant
 from pitmirror.impl.path import Path
 from pitmirror.impl.primary import ArrayAController
@@ -186,7 +186,7 @@ class Driver:
         """Deliver(message): the path hands one copy of ``message`` to its array."""
         msg = self._on_path(message, "DELIVER")
         self.path.take(msg)
-        target = self.r if isinstance(msg, MirrorWrite | RecoverRequest) else self.a
+        target = self.r if isinstance(msg, MirrorWrite | RecoverRequest | Checkpointed) else self.a
         self._process(target.receive(msg))
         self._record("Deliver", message=msg)
 
@@ -294,11 +294,9 @@ class Driver:
 
     def _restart_a(self) -> None:
         """A's controller restarts (after a crash or a power loss)."""
-        finished = self.a.jfmt.checkpoint_seq  # a checkpoint a power loss cut short, if any
-        ready = self.a.crash()
-        if finished is not None and not self.mutant("remote_checkpoints_alone"):
-            ready.extend(self.r.checkpoint())  # A's restart finished it: R does its lockstep half
-        self._process(ready)
+        # a checkpoint a power loss cut short is finished by the restart, A's half only: its Checkpointed was
+        # never sent, and the pair suspends, so the resync redoes R's half
+        self._process(self.a.crash())
 
     def crash_mid_write(self, lba: int, value: int | bytes, length: int) -> HostRequest:
         """CrashMidWrite(lba, value, length): the host writes ``length`` >= 2 blocks and A loses power after
@@ -352,27 +350,20 @@ class Driver:
 
     def _why_not_checkpoint(self) -> ScsiError | None:
         err = self.a.check_checkpoint()
-        if err is not None:
-            return err
-        request = "CHECKPOINT in lockstep with R"
-        if not self.path.up:
-            return PathDown(request, "R takes the record in lockstep over the path")
-        seq = self.a.log.entries[0].seq
-        if self.r.applied_seq < seq:
-            return CommandSequenceError(request, f"R has not applied seq {seq} yet")
-        if not self.mutant("remote_checkpoints_alone") and not self.r.holds_oldest(seq):
-            return CommandSequenceError(request, f"JR's oldest record is not seq {seq}")
-        return None
+        if err is None and self.a.journal_free() > 0:
+            # on demand: A checkpoints when J is full, as the block device does when a host write finds no room
+            return CommandSequenceError("CHECKPOINT", "J has room: A checkpoints on demand, when J is full")
+        if err is None and not self.path.up:
+            return PathDown("CHECKPOINT", "R's half follows over the path")
+        return err
 
     def checkpoint(self) -> int:
-        """Checkpoint(): the oldest record goes into B and, in lockstep, into RB; returns its seq."""
+        """Checkpoint(): A's half (the oldest record into B, durably); its ``Checkpointed`` goes on the path,
+        and R's half happens when the path delivers it. Returns the record's seq."""
         err = self._why_not_checkpoint()
         if err is not None:
             raise err
         seq, ready = self.a.checkpoint()
-        self.path.transfer("Checkpoint")
-        if not self.mutant("remote_checkpoints_alone"):  # MUTANT: R checkpoints alone, not in lockstep
-            ready.extend(self.r.checkpoint())
         self._process(ready)
         self._record("Checkpoint")
         return seq

@@ -1,4 +1,4 @@
-"""What crosses the path between the arrays: the four message kinds of docs/PROTOCOL.md.
+"""What crosses the path between the arrays: the five message kinds of docs/PROTOCOL.md.
 
 Each message carries real bytes where the protocol carries data, and shows itself in the model's words:
 ``repr(MirrorWrite(3, 0, block_of_value(1)))`` is ``MirrorWrite(seq=3, lba=0, value=1)``. ``name`` and
@@ -134,8 +134,30 @@ class SwapDone:
         return (self.kind, self.recovery_id, 0, 0, b"")
 
 
-Message = MirrorWrite | MirrorAck | RecoverRequest | SwapDone
-MESSAGE_NAMES: tuple[str, ...] = ("MirrorWrite", "MirrorAck", "RecoverRequest", "SwapDone")
+@dataclass(frozen=True)
+class Checkpointed:
+    """A -> R: A's half of a checkpoint is committed, its base is at ``seq``; R applies JR's records up to
+    ``seq`` to RB (cumulative and idempotent: a late, duplicated or overtaken one changes nothing)."""
+
+    seq: int
+    kind: ClassVar[int] = 4
+
+    @property
+    def name(self) -> str:
+        """The message kind in the protocol's words."""
+        return "Checkpointed"
+
+    def fields(self) -> dict[str, int]:
+        """The message's fields by their protocol names."""
+        return {"seq": self.seq}
+
+    def sort_key(self) -> tuple[int, int, int, int, bytes]:
+        """Path order."""
+        return (self.kind, self.seq, 0, 0, b"")
+
+
+Message = MirrorWrite | MirrorAck | RecoverRequest | SwapDone | Checkpointed
+MESSAGE_NAMES: tuple[str, ...] = ("MirrorWrite", "MirrorAck", "RecoverRequest", "SwapDone", "Checkpointed")
 
 
 def message_key(msg: Message) -> tuple[str, tuple[tuple[str, int], ...]]:

@@ -38,6 +38,8 @@ MUTANTS: dict[str, str] = {
                                        "only, not its header and trailer: the next record overwrites its tail",
     "swap_updates_lun_map_last_without_intent": "A's swap keeps no intent record between its role-map and host-LUN "
                                                 "map updates: a restart between them leaves the host on the old P",
+    "checkpoint_not_redone": "the resync ships J's records and P's dirty blocks but leaves RB as it is: R's "
+                             "half of a checkpoint whose Checkpointed message was lost is never redone",
     "torn_multiblock_write": "A's restart after a power loss inside a multi-block host write does not redo its "
                              "record from J: P keeps the blocks written before the power failed",
     "torn_remote_apply": "R's restart after a power loss inside a multi-block MirrorWrite does not redo its "

@@ -39,7 +39,7 @@ from pitmirror.impl.errors import (
     WritesInFlight,
 )
 from pitmirror.impl.journal import Journal
-from pitmirror.impl.messages import Message, MirrorAck, MirrorWrite, SwapDone
+from pitmirror.impl.messages import Checkpointed, Message, MirrorAck, MirrorWrite, SwapDone
 from pitmirror.impl.mutants import Mutant
 from pitmirror.impl.ready import HostRequest, InFlight, Persist, Ready, ResyncBatch
 from pitmirror.impl.record import MARKER, MAX_NAME, JournalRecord
@@ -366,15 +366,19 @@ class ArrayAController:
     # --- checkpoint -----------------------------------------------------------------------------------
 
     def check_checkpoint(self) -> ScsiError | None:
-        """A's half of the Checkpoint guard (the driver adds: path up, R holds the record)."""
+        """A's half of the Checkpoint guard (the driver adds: path up). Quiesced: no mirrored write is in
+        flight, so every record of J has R's acknowledgement and R holds it in JR for its half."""
         def request() -> str:  # formatted only for a refusal: the driver asks this guard at every step
             return f"CHECKPOINT {self.label('journal')} into {self.label('base')}"
 
         if self.pair.pair_state != PairState.PAIR:
-            return PairNotInPair(request(), f"pair_state={self.pair.pair_state.name}: R takes the record in "
-                                            "lockstep")
+            return PairNotInPair(request(), f"pair_state={self.pair.pair_state.name}: R's half follows over the "
+                                            "mirror")
         if not self.log.entries:
             return CommandSequenceError(request(), "the journal is empty")
+        if self.in_flight:
+            return WritesInFlight(request(), f"{len(self.in_flight)} mirrored writes are in flight: a checkpoint "
+                                             "waits for the mirror to quiesce")
         oldest, r = self.log.entries[0], self.jfmt.recovery
         # MUTANT checkpoint_during_recovery: no checkpoint may pass T while a recovery runs
         if r is not None and oldest.seq > r.target and not self.mutant("checkpoint_during_recovery"):
@@ -383,8 +387,9 @@ class ArrayAController:
         return None
 
     def checkpoint(self) -> tuple[int, Ready]:
-        """A's half of Checkpoint: apply the oldest record to B, advance ``base_seq``, free the record.
-        Returns its seq (R frees the same one). A record that cannot be trusted is refused, not applied."""
+        """A's half of Checkpoint: apply the oldest record to B, advance ``base_seq``, free the record, durably;
+        the Ready carries ``Checkpointed(seq)`` for R's half (not under ``remote_checkpoints_alone``, whose R
+        checkpoints on its own). Returns its seq. A record that cannot be trusted is refused, not applied."""
         err = self.check_checkpoint()
         if err is not None:
             raise err
@@ -393,7 +398,10 @@ class ArrayAController:
         # The intent, in shared memory, makes the checkpoint restartable: a power loss between the B write
         # and the commit below leaves B one record ahead of base_seq, and the restart finishes it.
         self.jfmt.checkpoint_seq = rec.seq
-        return rec.seq, self._finish_checkpoint(rec)
+        ready = self._finish_checkpoint(rec)
+        if not self.mutant("remote_checkpoints_alone"):  # MUTANT: R checkpoints alone, A sends nothing
+            ready.messages.append(Checkpointed(rec.seq))  # sent once the commit above is durable
+        return rec.seq, ready
 
     def _finish_checkpoint(self, rec: JournalRecord) -> Ready:
         ready = Ready()

@@ -17,7 +17,7 @@ from pitmirror.impl.array import StorageArray
 from pitmirror.impl.errors import JournalFull, JournalRecordError, ProtocolViolation
 from pitmirror.impl.hardware import PowerLoss
 from pitmirror.impl.journal import Journal
-from pitmirror.impl.messages import Message, MirrorAck, MirrorWrite, RecoverRequest, SwapDone
+from pitmirror.impl.messages import Checkpointed, Message, MirrorAck, MirrorWrite, RecoverRequest, SwapDone
 from pitmirror.impl.mutants import Mutant
 from pitmirror.impl.ready import Persist, Ready, ResyncBatch
 from pitmirror.impl.rebuild import install_image, replay
@@ -77,11 +77,13 @@ class ArrayRController:
     # --- messages from A ------------------------------------------------------------------------------
 
     def receive(self, msg: Message) -> Ready:
-        """A message from A: ``MirrorWrite`` or ``RecoverRequest``."""
+        """A message from A: ``MirrorWrite``, ``RecoverRequest`` or ``Checkpointed``."""
         if isinstance(msg, MirrorWrite):
             return self._receive_write(msg)
         if isinstance(msg, RecoverRequest):
             return self._receive_recover(msg)
+        if isinstance(msg, Checkpointed):
+            return self.checkpoint_upto(msg.seq)
         raise ProtocolViolation(f"array R does not receive {msg!r}")
 
     def _receive_write(self, msg: MirrorWrite) -> Ready:
@@ -185,10 +187,20 @@ class ArrayRController:
         ready.errors += errors
         return ready
 
-    def holds_oldest(self, seq: int) -> bool:
-        """R has applied ``seq`` and it is JR's oldest record (the lockstep Checkpoint's condition)."""
-        entries = self.log.entries
-        return self.applied_seq >= seq and bool(entries) and entries[0].seq == seq
+    def checkpoint_upto(self, seq: int) -> Ready:
+        """R's half of a checkpoint, on ``Checkpointed(seq)``: JR's records up to ``seq`` go into RB, oldest
+        first, each committed (RB's blocks, then the table: freed, ``replica_base_seq`` moved) before the next.
+        A power loss inside one leaves its record in JR and RB maybe already holding it: applying it again is
+        idempotent, so the next ``Checkpointed`` or the resync redoes it. A record that cannot be trusted is
+        reported and stops it (the resync replaces it)."""
+        ready = Ready()
+        while self.log.entries and self.log.entries[0].seq <= seq:
+            try:
+                ready.extend(self.checkpoint())
+            except JournalRecordError as e:
+                ready.errors.append(e)
+                break
+        return ready
 
     def checkpoint(self) -> Ready:
         """R's half of Checkpoint (or ``RemoteCheckpoint`` alone, under that mutant): apply JR's oldest
@@ -215,8 +227,10 @@ class ArrayRController:
             self.array.write("remote", lba, block)
             ready.persisted.append(Persist("remote", self.jfmt.ldev_p, lba))
         base_blocks = 0
+        # RB becomes B: this redoes R's half of every checkpoint whose Checkpointed the path lost
+        # (MUTANT checkpoint_not_redone: RB is left as it is)
         for lba, (mine, theirs) in enumerate(zip(self.replica_base(), batch.base, strict=True)):
-            if mine != theirs:
+            if mine != theirs and not self.mutant("checkpoint_not_redone"):
                 self.array.write("replica_base", lba, theirs)
                 ready.persisted.append(Persist("replica_base", self.jfmt.ldev_b, lba))
                 base_blocks += 1

@@ -84,6 +84,12 @@ MUTANTS: dict[str, Mutant] = {m.name: m for m in (
            "A's swap updates the role map, then the host-LUN map, with no intent record: a crash between the two "
            "loses the pending LUN switch and the host stays on the old volume", "host_lun_serves_primary",
            RecoveryKind.SWAP, needs=(("crashes", 1), ("recoveries", 1))),  # a crash during the swap
+    # the two-phase checkpoint: only a Checkpointed message the path lost, or still on it when the pair left
+    # PAIR, leaves RB behind B at a resync (a crash of A is the shortest way)
+    Mutant("checkpoint_not_redone",
+           "the resync ships J's records and P's dirty blocks to R but leaves RB as it is, trusting every "
+           "checkpoint's message reached R: R's half of a checkpoint whose Checkpointed was lost is never redone",
+           "bases_agree", needs=(("crashes", 1),)),
     # the multi-block write faults: only a write of two blocks or more, and a power loss inside it, show them
     Mutant("torn_multiblock_write",
            "A's restart after a power loss in the middle of a multi-block host write does not redo its record "

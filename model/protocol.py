@@ -47,6 +47,7 @@ from pitmirror.spec import actions as spec_actions
 from pitmirror.spec.state import (
     MARKER,
     RECORD_FRAME_SECTORS,
+    Checkpointed,
     FencePolicy,
     GhostWrite,
     InFlight,
@@ -327,18 +328,16 @@ class MirrorModel:
                                      and m.a == r.recovery_id for m in s.path)
 
     def _checkpoint_enabled(self, s: State) -> bool:
-        if not s.journal or s.pair_state != PairState.PAIR or not s.path_up:
-            return False
-        oldest = s.journal[0]
-        if oldest.seq > s.remote_applied_seq:
-            return False  # R must hold the record to apply it to RB in lockstep
-        if self.mutant != "remote_checkpoints_alone" and (
-            not s.remote_journal or s.remote_journal[0].seq != oldest.seq
-        ):
+        """A's half of a checkpoint, on what A itself knows: on demand, when J is full (a host write would
+        wait for it), with the pair in PAIR, the path up and no mirrored write in flight (a quiesced
+        checkpoint: every record of J then has R's acknowledgement, so R holds it in JR), and never past a
+        running recovery's target (docs/PROTOCOL.md, "Checkpoint")."""
+        if (not s.journal or self.journal_free(s) > 0 or s.pair_state != PairState.PAIR or not s.path_up
+                or s.in_flight):
             return False
         r = s.recovery
         # MUTANT checkpoint_during_recovery: no checkpoint may pass T while a recovery runs
-        return r is None or oldest.seq <= r.target or self.mutant == "checkpoint_during_recovery"
+        return r is None or s.journal[0].seq <= r.target or self.mutant == "checkpoint_during_recovery"
 
     def _recovery_actions(self, s: State) -> Iterator[Action]:
         b = self.bounds
@@ -444,6 +443,8 @@ class MirrorModel:
             return self._receive_ack(s, m.a)
         if m.kind == MessageKind.RECOVER_REQUEST:
             return self._remote_swap(s, m.a, m.b)
+        if m.kind == MessageKind.CHECKPOINTED:
+            return _remote_checkpoint_upto(s, m.a)
         r = s.recovery
         if r is not None and r.recovery_id == m.a and r.remote_status == RemoteSwapStatus.REQUESTED:
             s = s._replace(recovery=r._replace(remote_status=RemoteSwapStatus.DONE))
@@ -604,6 +605,11 @@ class MirrorModel:
     # checkpoint and resync
 
     def _do_checkpoint(self, s: State, a: Checkpoint) -> State:
+        """A's half of a checkpoint (claims 10, 24): the oldest record goes into B, ``base_seq`` moves to it and
+        its entry of the journal log table (and so its sectors) is freed, durably, in one commit; then A sends
+        ``Checkpointed(seq)`` and R does its half when the message arrives (``_remote_checkpoint_upto``). No
+        answer is awaited: a message the path loses leaves RB behind B with JR still holding the records, and
+        the next checkpoint's message or the resync catches R up (docs/PROTOCOL.md, "Checkpoint")."""
         rec = s.journal[0]
         base = s.base
         if self.mutant != "checkpoint_drops_record":  # MUTANT: record dropped
@@ -611,7 +617,7 @@ class MirrorModel:
         # the commit frees the record's entry of the journal log table, and with it its sectors
         s = s._replace(base=base, base_seq=rec.seq, journal=s.journal[1:], journal_locations=s.journal_locations[1:])
         if self.mutant != "remote_checkpoints_alone":  # MUTANT: R checkpoints on its own instead
-            s = _remote_checkpoint(s)
+            s = s._replace(path=_add(s.path, Checkpointed(rec.seq)))
         return self._ghost_checkpoint(s)
 
     def _do_remote_checkpoint(self, s: State, a: RemoteCheckpoint) -> State:
@@ -637,9 +643,11 @@ class MirrorModel:
         """Copy every dirty block P -> S, and B -> RB and J -> JR where R lacks them; R is caught up to
         next_seq - 1."""
         remote = tuple(p if d else r for p, r, d in zip(s.primary, s.remote, s.dirty, strict=True))
+        # RB becomes B: this redoes R's half of every checkpoint whose Checkpointed message the path lost
+        replica_base = s.replica_base if self.mutant == "checkpoint_not_redone" else s.base  # MUTANT: RB kept
         # R's watermarks move past everything A sent before: a late MirrorWrite (seq <= next_seq - 1) or a
         # late RecoverRequest (id <= recoveries_started) is stale from now on, and R drops it
-        return s._replace(remote=remote, replica_base=s.base, replica_base_seq=s.base_seq,
+        return s._replace(remote=remote, replica_base=replica_base, replica_base_seq=s.base_seq,
                           remote_journal=s.journal, remote_applied_seq=s.next_seq - 1,
                           remote_recovery_id=max(s.remote_recovery_id, s.recoveries_started),
                           remote_buffer=(), dirty=(0,) * self.bounds.blocks, pair_state=PairState.PAIR,
@@ -729,6 +737,16 @@ def _suspend(s: State) -> State:
 def _mark_faulted(s: State) -> State:
     r = s.recovery
     return s if r is None or r.faulted else s._replace(recovery=r._replace(faulted=True))
+
+
+def _remote_checkpoint_upto(s: State, seq: int) -> State:
+    """R's half of a checkpoint, on ``Checkpointed(seq)``: JR's records up to ``seq`` go into RB, oldest first,
+    each freed as it is applied. Cumulative and idempotent, so the path may reorder, duplicate or deliver
+    late: a message whose records R no longer holds (an older one, or one a resync or a swap passed) changes
+    nothing, and one that follows a lost one catches RB up."""
+    while s.remote_journal and s.remote_journal[0].seq <= seq:
+        s = _remote_checkpoint(s)
+    return s
 
 
 def _remote_checkpoint(s: State) -> State:

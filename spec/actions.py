@@ -71,7 +71,8 @@ ACTIONS: tuple[ActionSpec, ...] = (
                budget=Budget("host_writes_issued", "host_writes")),
     ActionSpec("SetMarker", (), "host", (2, 3, 4, 16, 17, 18), budget=Budget("markers_set", "markers")),
     # delivering a RecoverRequest is R's half of a swap recovery: R rebuilds image(T) from RB and JR (claims 12,
-    # 26) and swaps it in as S and the new replica base (claims 14, 28)
+    # 26) and swaps it in as S and the new replica base (claims 14, 28); delivering a Checkpointed is R's half
+    # of a checkpoint (10, 24)
     ActionSpec("Deliver", ("message",), "path", (1, 7, 10, 12, 14, 15, 21, 24, 26, 28), drain=1),
     ActionSpec("LoseMessage", ("message",), "path", budget=Budget("message_faults", "message_faults"), fault=True),
     ActionSpec("DuplicateMessage", ("message",), "path", budget=Budget("message_faults", "message_faults"),
@@ -84,7 +85,8 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("SwapTimeout", (), "A", (13, 27), kinds=_SWAP, late_budget=_PREMATURE, drain=3,
                removed_by=("no_remote_timeout",)),
     ActionSpec("CrashArray", ("array",), "fault", (8, 22), budget=Budget("crashes", "crashes"), fault=True),
-    # B and RB advance in lockstep (claims 10, 24); applying JR to RB in a recovery (12, 26) is R's swap, not this.
+    # A's half of a checkpoint: B advances (claims 10, 24) and A sends Checkpointed; R's half, RB advancing, is
+    # the Deliver of that message. Applying JR to RB in a recovery (12, 26) is R's swap, not this.
     # The record's entry of the journal log table, and so its location, is freed (2, 4, 16, 18)
     ActionSpec("Checkpoint", (), "A", (2, 4, 10, 16, 18, 24)),
     ActionSpec("RemoteCheckpoint", (), "R", added_by="remote_checkpoints_alone"),

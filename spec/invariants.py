@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from itertools import pairwise
 
-from pitmirror.spec.properties import journal_well_formed
+from pitmirror.spec.properties import journal_well_formed, replica_base_caught_up
 from pitmirror.spec.state import (
     MARKER,
     GhostWrite,
@@ -243,12 +243,41 @@ def remote_caught_up(s: State) -> bool:
 
 
 def replica_mirrors_base(s: State) -> bool:
-    """In PAIR, outside a half-done swap, RB is B at the same seq and JR is J up to the last seq R applied
-    (R applies A's records in sequence order, checkpoints run in lockstep, resync copies B and J)."""
+    """In PAIR, outside a half-done swap, R's base and journal are A's, shifted by the checkpoints whose
+    ``Checkpointed`` R has not taken yet: RB is at or below B's seq and, with JR's records up to ``base_seq``
+    applied, is B; JR is in increasing seq order, and its records above ``base_seq`` are J up to the last seq R
+    applied (R applies A's records in sequence order, A checkpoints only records R holds, R's half applies
+    JR's oldest records, resync copies B and J)."""
     if s.pair_state != PairState.PAIR or _half_done_swap(s):
         return True
-    return (s.replica_base == s.base and s.replica_base_seq == s.base_seq
-            and s.remote_journal == tuple(x for x in s.journal if x.seq <= s.remote_applied_seq))
+    jr = s.remote_journal
+    return (s.replica_base_seq <= s.base_seq and replica_base_caught_up(s) == s.base
+            and all(a.seq < b.seq for a, b in pairwise(jr))
+            and tuple(x for x in jr if x.seq > s.base_seq) == tuple(x for x in s.journal
+                                                                   if x.seq <= s.remote_applied_seq))
+
+
+def checkpoints_below_base(s: State) -> bool:
+    """Every ``Checkpointed`` on the path names a seq at or below B's: A sends the seq its base has just reached,
+    and ``base_seq`` never moves back (a checkpoint advances it, a swap restarts it past ``next_seq``); and, while
+    a recovery runs, at or below its target (it starts with ``base_seq <= T`` and no checkpoint passes T), so R's
+    half never moves RB past what R's rebuild of T reads."""
+    r = s.recovery
+    return all(m.a <= s.base_seq and (r is None or m.a <= r.target)
+               for m in s.path if m.kind == MessageKind.CHECKPOINTED)
+
+
+def checkpoints_below_late_requests(s: State) -> bool:
+    """While a RecoverRequest awaits R (one R has not acted on, running or left late by a timed-out swap), every
+    ``Checkpointed`` on the path is at or below its target and JR is in increasing seq order, so R's half of a
+    checkpoint folds into RB only records R's rebuild of that target applies anyway. A swap starts in PAIR
+    (JR in order, every ``Checkpointed`` at or below ``base_seq <= T``), no checkpoint passes T while it runs,
+    and once it has timed out A checkpoints only back in PAIR, after the resync that makes the request stale."""
+    targets = [m.b for m in s.path if m.kind == MessageKind.RECOVER_REQUEST and m.a > s.remote_recovery_id]
+    if not targets:
+        return True
+    return (all(a.seq < b.seq for a, b in pairwise(s.remote_journal))
+            and all(m.a <= t for m in s.path if m.kind == MessageKind.CHECKPOINTED for t in targets))
 
 
 def journaled_in_flight(s: State) -> bool:
@@ -451,6 +480,7 @@ INVARIANTS: tuple[Callable[[State], bool], ...] = (
     recovery_writes_in_flight, recovery_freezes_io, primary_is_newest_image, acked_only_when_applied,
     writethrough_recovery_on_track, swap_recovery_on_track, pending_writes_in_history, remote_is_applied_image,
     writethrough_window_mixes, swap_remote_tracked, journal_table_lists_journal, lun_follows_role_map,
+    checkpoints_below_base, checkpoints_below_late_requests,
 )
 
 #: The invariants each property's induction is strengthened with, under either recovery kind.
@@ -458,14 +488,18 @@ SUPPORT: dict[str, tuple[str, ...]] = {
     "journal_well_formed": ("counters_ordered", "history_below_next_seq"),
     "replay_is_point_in_time": ("counters_ordered", "history_below_next_seq", "history_in_seq_order",
                                 "ghost_base_not_past_base", "base_is_its_image", "journal_well_formed"),
+    # journal_well_formed: A's half of a checkpoint reads J alone (not R's state), so J's oldest seq must be one
+    # A took for base_seq to stay below next_seq
     "mirror_consistent": ("counters_ordered", "messages_below_next_seq", "acks_applied", "tables_in_seq_order",
-                          "pending_records_agree", "pending_writes_tracked", "mirror_gap_in_flight"),
+                          "pending_records_agree", "pending_writes_tracked", "mirror_gap_in_flight",
+                          "journal_well_formed"),
 }
 
 #: What a swap recovery adds: P and S legitimately differ between the two swaps, and the proof that they agree
 #: again needs the arrays' rebuilds tied together (RB/JR mirror B/J, R caught up, the swap messages tracked).
 SWAP_SUPPORT: dict[str, tuple[str, ...]] = {
-    "mirror_consistent": ("journal_well_formed", "remote_caught_up", "replica_mirrors_base", "journaled_in_flight",
+    "mirror_consistent": ("journal_well_formed", "remote_caught_up", "replica_mirrors_base", "checkpoints_below_base",
+                          "journaled_in_flight",
                           "swap_freezes_io", "swap_messages_tracked", "swap_restarts_journals", "swap_rebuilds_agree"),
 }
 
@@ -488,7 +522,8 @@ TABLE_SUPPORT: tuple[str, ...] = ("journal_table_lists_journal",)
 PROTOCOL_SUPPORT: tuple[str, ...] = (
     "mirror_consistent", "replay_is_point_in_time", "messages_below_next_seq", "acks_applied",
     "tables_in_seq_order", "pending_records_agree", "pending_writes_tracked", "mirror_gap_in_flight",
-    "remote_caught_up", "replica_mirrors_base", "journaled_in_flight", "swap_freezes_io", "swap_messages_tracked",
+    "remote_caught_up", "replica_mirrors_base", "checkpoints_below_base", "journaled_in_flight", "swap_freezes_io",
+    "swap_messages_tracked",
     "swap_restarts_journals", "swap_rebuilds_agree", "ghost_base_not_past_base", "base_is_its_image",
     "history_in_seq_order", "primary_is_newest_image", "acked_only_when_applied", "writethrough_recovery_on_track",
     "swap_recovery_on_track",
@@ -498,7 +533,8 @@ PROTOCOL_SUPPORT: tuple[str, ...] = (
 #: a write-through recovery's window (the blocks it mixes, the writes it has pending) until it closes, and where
 #: a swap leaves S while the arrays' swaps are apart.
 REMOTE_SUPPORT: tuple[str, ...] = ("pending_writes_in_history", "remote_is_applied_image",
-                                   "writethrough_window_mixes", "swap_remote_tracked")
+                                   "writethrough_window_mixes", "swap_remote_tracked",
+                                   "checkpoints_below_late_requests")
 
 #: What the proof system's induction adds per property (beyond ``support``'s bounded sets and
 #: ``CAPACITY_SUPPORT``).

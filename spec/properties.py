@@ -26,6 +26,7 @@ from pitmirror.spec.state import (
     Record,
     RecoveryKind,
     State,
+    apply_records,
     covered,
     image,
     pending_host_writes,
@@ -228,30 +229,39 @@ def explain_recovery_correct(s: State) -> str:
 
 
 def bases_agree(s: State) -> bool:
-    """In PAIR, outside a half-done swap: B == RB at the same base_seq, and J and JR agree up to the last
-    sequence number both arrays hold. (While suspended R is no mirror; resync copies the base too.)"""
+    """In PAIR, outside a half-done swap: R's replica base and journal hold A's base, and J and JR agree up to
+    the last sequence number both arrays hold. R's half of a checkpoint follows A's over the path
+    (``Checkpointed``), so RB may lag B, at an older seq, while JR still holds the records between them: RB
+    with those records applied is B. (While suspended R is no mirror; resync copies the base too.)"""
     if s.pair_state != PairState.PAIR:
         return True
     r = s.recovery
     if r is not None and r.kind == RecoveryKind.SWAP and r.a_swapped != (s.remote_recovery_id >= r.recovery_id):
         return True  # one array has swapped and rebuilt its base, the other not yet
-    if s.base != s.replica_base or s.base_seq != s.replica_base_seq:
+    if s.replica_base_seq > s.base_seq or replica_base_caught_up(s) != s.base:
         return False
     # R may be ahead of A (it swapped first) or behind (suspended): compare what both hold
     upto = min(s.remote_applied_seq, s.next_seq - 1)
     local = [r for r in s.journal if r.seq <= upto]
-    remote = [r for r in s.remote_journal if r.seq <= upto]
+    remote = [r for r in s.remote_journal if s.base_seq < r.seq <= upto]
     return local == remote
+
+
+def replica_base_caught_up(s: State) -> tuple[int, ...]:
+    """RB with JR's records up to A's ``base_seq`` applied, in JR's order: what R's half of the checkpoints A
+    has committed makes of RB (B, when the arrays agree)."""
+    return apply_records(s.replica_base, [x for x in s.remote_journal if x.seq <= s.base_seq])
 
 
 def explain_bases_agree(s: State) -> str:
     """Where B and RB, or J and JR, disagree."""
-    if s.base != s.replica_base or s.base_seq != s.replica_base_seq:
-        return (f"in PAIR expected RB = B = {_v(s.base)} at base_seq {s.base_seq}, "
-                f"got RB = {_v(s.replica_base)} at base_seq {s.replica_base_seq}")
+    if s.replica_base_seq > s.base_seq or replica_base_caught_up(s) != s.base:
+        return (f"in PAIR expected RB, with JR's records up to base_seq {s.base_seq} applied, = B = {_v(s.base)}, "
+                f"got RB = {_v(s.replica_base)} at seq {s.replica_base_seq}, caught up to "
+                f"{_v(replica_base_caught_up(s))}")
     upto = min(s.remote_applied_seq, s.next_seq - 1)
     local = [tuple(r) for r in s.journal if r.seq <= upto]
-    remote = [tuple(r) for r in s.remote_journal if r.seq <= upto]
+    remote = [tuple(r) for r in s.remote_journal if s.base_seq < r.seq <= upto]
     return f"expected JR = J up to seq {upto}, (seq, lba, value): J has {local}, JR has {remote}"
 
 
@@ -475,10 +485,11 @@ def explain_resync_completed(s: State) -> str:
 
 
 def checkpoint_committed(pre: State, post: State) -> bool:
-    """A checkpoint that both arrays committed: B and RB advanced together to the same base_seq and hold the
-    same image (``Checkpoint``)."""
-    return (post.base_seq > pre.base_seq and post.replica_base_seq == post.base_seq
-            and post.replica_base == post.base)
+    """A checkpoint that both arrays committed: R's half (``Deliver`` of ``Checkpointed``) moved RB forward to
+    A's base_seq, and RB and B hold the same image. (The one other delivery that moves RB is R's half of a
+    swap, which settles a recovery id: not a checkpoint.)"""
+    return (post.replica_base_seq > pre.replica_base_seq and post.replica_base_seq == post.base_seq
+            and post.replica_base == post.base and post.remote_recovery_id == pre.remote_recovery_id)
 
 
 def explain_checkpoint_committed(s: State) -> str:
@@ -530,14 +541,16 @@ def late_delivery_excluded_by(b: Any) -> str:
     do not. A write is left on the path past its timeout in two ways: the timeout fires early (a premature
     timeout), or it fires for a lost write and ends every write in flight with it, one of which was sent after
     the loss. The second needs a loss (a path failure or a lost message) and two writes in flight at once: two
-    host writes or markers (concurrency 2), or two blocks written by a write-through recovery (which the
+    host writes or markers (concurrency 2, and two journal slots, since a checkpoint frees none while a write is
+    in flight), or two blocks written by a write-through recovery (which the
     concurrency bound does not limit; P must differ from the target in two blocks, so two host writes the
     journal holds). ``tests/test_witnesses.py`` checks on a grid of small bounds that the witness is reached
     exactly where this says it applies."""
     if b.premature_timeouts >= 1:
         return ""
     loss = b.path_failures >= 1 or b.message_faults >= 1
-    two_host = b.concurrency >= 2 and b.host_writes + b.markers >= 2
+    # two host writes in flight need room for both in J: a checkpoint waits until nothing is in flight
+    two_host = b.concurrency >= 2 and b.host_writes + b.markers >= 2 and b.journal_capacity >= 2
     two_recovery = (b.recovery_kind == RecoveryKind.WRITETHROUGH and b.recoveries >= 1 and b.blocks >= 2
                     and b.host_writes >= 2 and b.journal_capacity >= 2)
     if loss and (two_host or two_recovery):
@@ -574,7 +587,8 @@ PROPERTIES: tuple[Property, ...] = (
              (1, 6, 7, 20, 21), recovery_correct,
              explain=explain_recovery_correct),
     Property("bases_agree", Kind.ALWAYS,
-             "in PAIR, B == RB and J, JR agree up to the last sequence number both arrays hold",
+             "in PAIR, RB with JR's records up to base_seq is B, and J, JR agree up to the last sequence number "
+             "both arrays hold",
              (10, 24), bases_agree,
              explain=explain_bases_agree),
     Property("swap_correct", Kind.ALWAYS,
@@ -620,8 +634,8 @@ PROPERTIES: tuple[Property, ...] = (
              (1,), _witnessed_by_a_step, event=Event("FinishResync", resync_completed),
              explain=explain_resync_completed),
     Property("checkpoint_reachable", Kind.SOMETIMES,
-             "a checkpoint that both arrays commit: B and RB advance together to the same image",
-             (10,), _witnessed_by_a_step, event=Event("Checkpoint", checkpoint_committed),
+             "a checkpoint that both arrays commit: R's half brings RB to A's base_seq and B's image",
+             (10,), _witnessed_by_a_step, event=Event("Deliver", checkpoint_committed),
              explain=explain_checkpoint_committed),
     Property("swap_timeout_resynced", Kind.SOMETIMES,
              "a swap recovery that timed out waiting for R is resynchronized to PAIR with S == P",

@@ -136,6 +136,7 @@ class MessageKind(_Enum):
     MIRROR_ACK = 1  # R -> A: (kind, seq, 0, 0)
     RECOVER_REQUEST = 2  # A -> R: (kind, recovery_id, target, 0)
     SWAP_DONE = 3  # R -> A: (kind, recovery_id, 0, 0)
+    CHECKPOINTED = 4  # A -> R: (kind, seq, 0, 0): A's base has reached seq; R checkpoints RB from JR up to it
 
 
 class Message(NamedTuple):
@@ -157,6 +158,8 @@ class Message(NamedTuple):
             return f"MirrorAck(seq={self.a})"
         if self.kind == MessageKind.RECOVER_REQUEST:
             return f"RecoverRequest(recovery_id={self.a}, target={self.b})"
+        if self.kind == MessageKind.CHECKPOINTED:
+            return f"Checkpointed(seq={self.a})"
         return f"SwapDone(recovery_id={self.a})"
 
     @property
@@ -179,12 +182,14 @@ MESSAGE_NAMES = {
     MessageKind.MIRROR_ACK: "MirrorAck",
     MessageKind.RECOVER_REQUEST: "RecoverRequest",
     MessageKind.SWAP_DONE: "SwapDone",
+    MessageKind.CHECKPOINTED: "Checkpointed",
 }
 MESSAGE_FIELDS: dict[MessageKind, tuple[str, ...]] = {
     MessageKind.MIRROR_WRITE: ("seq", "lba", "value", "length"),
     MessageKind.MIRROR_ACK: ("seq",),
     MessageKind.RECOVER_REQUEST: ("recovery_id", "target"),
     MessageKind.SWAP_DONE: ("recovery_id",),
+    MessageKind.CHECKPOINTED: ("seq",),
 }
 
 
@@ -206,6 +211,12 @@ def RecoverRequest(recovery_id: int, target: int) -> Message:
 def SwapDone(recovery_id: int) -> Message:
     """R's answer: its swap for ``recovery_id`` is done."""
     return Message(MessageKind.SWAP_DONE, recovery_id)
+
+
+def Checkpointed(seq: int) -> Message:
+    """A's half of a checkpoint is committed: its base is at ``seq``. R applies JR's records up to ``seq`` to
+    RB (idempotent and cumulative: a duplicate, late or overtaken one changes nothing)."""
+    return Message(MessageKind.CHECKPOINTED, seq)
 
 
 def message_from_fields(name: str, fields: dict[str, int]) -> Message:

@@ -181,7 +181,7 @@ def test_minimise_keeps_what_the_goal_and_its_steps_need() -> None:
     enc = Encoding(ONE, unbounded=True)
     by_text = {c.text: c for c in candidates(enc)}
     texts = ["every history.seq < next_seq", "every history.seq <= next_seq", "history in seq order",
-             "base_seq <= replica_base_seq", "remote_recovery_id <= recoveries_started"]
+             "remote_recovery_id <= recoveries_started"]
     inv, _ = houdini(enc, [by_text[t] for t in texts], timeout_ms=60_000)
     assert [c.text for c in inv] == texts  # inductive as a whole
     goal = by_text["history in seq order"]

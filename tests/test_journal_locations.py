@@ -39,10 +39,10 @@ def test_allocation_wraps_and_a_record_straddles_the_end_of_the_ring_alike_in_mo
     _settle_and_take(run, SetMarker())
     _settle_and_take(run, HostWrite(0, 1))
     assert run.state.journal_locations == (0, 2) and run.state.journal_next_free == 5
-    _settle_and_take(run, Checkpoint())
-    _settle_and_take(run, Checkpoint())  # J is empty; the next free location stays where it was
-    assert run.state.journal_locations == () and run.state.journal_next_free == 5
+    _settle_and_take(run, Checkpoint())  # J full: A checkpoints on demand, freeing the marker's entry
+    assert run.state.journal_locations == (2,) and run.state.journal_next_free == 5  # the next free stays
     _settle_and_take(run, HostWrite(1, 1))
+    _settle_and_take(run, Checkpoint())
     _settle_and_take(run, HostWrite(0, 2))
     _settle_and_take(run, Checkpoint())
     _settle_and_take(run, HostWrite(1, 2))

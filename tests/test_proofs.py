@@ -19,7 +19,7 @@ from pitmirror.checkers.symbolic.terms import RECOVERY_TOP, SCALAR_TOP
 from pitmirror.model.config import PRESETS, RANGES, Bounds
 from pitmirror.model.mutants import MUTANTS
 from pitmirror.spec.actions import ACTIONS
-from pitmirror.spec.invariants import INVARIANTS, support
+from pitmirror.spec.invariants import INVARIANTS, checkpoints_below_late_requests, support
 from pitmirror.spec.properties import BY_NAME, EXPECTED_TRADE_OFFS, SAFETY, Kind
 from pitmirror.spec.state import RecoveryKind
 
@@ -60,6 +60,26 @@ def test_an_invariant_that_is_false_somewhere_is_caught() -> None:
     # the check above can fail: a plausible but wrong invariant (R is never behind A) is false on a reachable state
     states = reachable(PRESETS["small"], 3000)
     assert not all(s.remote_applied_seq == s.next_seq - 1 for s in states)
+
+
+def test_a_checkpoint_past_a_requested_swap_breaks_checkpoints_below_late_requests() -> None:
+    # the invariant can fail: when a checkpoint may pass a running recovery's target, a Checkpointed above the
+    # target of the RecoverRequest R has still to act on is reachable (and none is in the correct protocol,
+    # checked above)
+    b = PRESETS["small"].with_(recovery_kind=RecoveryKind.SWAP, mutant="checkpoint_during_recovery")
+    assert not all(checkpoints_below_late_requests(s) for s in reachable(b))
+
+
+@pytest.mark.slow  # 15 s
+def test_without_checkpoints_below_late_requests_a_late_checkpointed_breaks_the_swap() -> None:
+    # the CTI that made it necessary: R's half of a Checkpointed above a late RecoverRequest's target (or over an
+    # unordered JR) folds into RB records R's rebuild of that target must leave out
+    b = PROOF.with_(recovery_kind=RecoveryKind.SWAP)
+    name = "remote_is_point_in_time"
+    without = tuple(n for n in support(name, b.recovery_kind, True) if n != "checkpoints_below_late_requests")
+    with Discharger(2) as discharger:
+        o = induction(Unroller(b, unbounded=True), BY_NAME[name], without, 1, discharger=discharger)
+    assert o.verdict != "proved" and "Deliver[CHECKPOINTED] / swap_remote_tracked" in o.note, o.note
 
 
 @pytest.mark.parametrize("kind", KINDS, ids=lambda k: k.name.lower())
@@ -143,6 +163,7 @@ CHANGED_STEP: dict[str, tuple[str, ...]] = {
     "swap_updates_lun_map_last_without_intent": ("CrashArray",),
     "torn_multiblock_write": ("CrashMidWrite",),
     "torn_remote_apply": ("CrashMidApply",),
+    "checkpoint_not_redone": ("FinishResync",),
 }
 SAFETY_MUTANTS = [m for m in MUTANTS.values() if BY_NAME[m.breaks].kind is Kind.ALWAYS]
 CHEAP = {"skip_journal"}  # 20 s: runs in CI (checkpoint_drops_record too, through the CLI test below)

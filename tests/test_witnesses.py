@@ -17,11 +17,11 @@ from pitmirror.checkers.frontier.engine import FrontierChecker
 from pitmirror.checkers.frontier.predicates import EVENT_PREDICATES, late_write_received, resync_completed
 from pitmirror.checkers.symbolic.terms import SV, Layout, Term
 from pitmirror.checkers.traces import trace as tr
-from pitmirror.model.actions import Checkpoint, SwapVolumes
+from pitmirror.model.actions import Checkpoint, Deliver, SwapVolumes
 from pitmirror.model.config import PRESETS, Bounds
 from pitmirror.model.protocol import MirrorModel
 from pitmirror.spec.properties import BY_NAME, REACHABILITY, not_applicable
-from pitmirror.spec.state import RecoveryKind
+from pitmirror.spec.state import MessageKind, RecoveryKind
 
 #: small bounds where every witness but the late delivery applies to its recovery kind (a marker, so a recovery
 #: can target it; one host write, so that a recovery can change P)
@@ -167,22 +167,31 @@ def test_a_late_delivery_is_reached_exactly_where_the_bounds_allow_it(bounds: Bo
 
 
 def test_a_state_change_alone_is_no_event() -> None:
-    """Under swap, SwapVolumes advances base_seq (what the old checkpoint_reachable accepted): it is not a
-    checkpoint both arrays committed; a Checkpoint is."""
+    """Under swap, SwapVolumes advances base_seq and R's half of the swap advances RB's (what the old
+    checkpoint_reachable accepted): neither is a checkpoint both arrays committed, and neither is A's half of a
+    checkpoint alone; R's half of one, bringing RB to B, is."""
     model = MirrorModel(BOUNDS.with_(recovery_kind=RecoveryKind.SWAP))
     ev = BY_NAME["checkpoint_reachable"].event
     assert ev is not None
-    swaps = checkpoints = 0
-    for s in reachable(model.bounds, max_states=4000):
+    swaps = remote_swaps = halves = both = 0
+    for s in reachable(model.bounds, max_states=6000):
         for a in model.actions(s):
             t = model.next_state(s, a)
             if isinstance(a, SwapVolumes) and t.base_seq > s.base_seq:
                 swaps += 1
                 assert not ev(s, a, t)
+            if isinstance(a, Deliver) and a.message.kind == MessageKind.RECOVER_REQUEST \
+                    and t.replica_base_seq > s.replica_base_seq:
+                remote_swaps += 1
+                assert not ev(s, a, t)
             if isinstance(a, Checkpoint):
-                checkpoints += 1
-                assert ev(s, a, t)
-    assert swaps and checkpoints
+                halves += 1
+                assert not ev(s, a, t)
+            if isinstance(a, Deliver) and a.message.kind == MessageKind.CHECKPOINTED \
+                    and t.replica_base_seq > s.replica_base_seq:
+                both += 1
+                assert ev(s, a, t) == (t.replica_base_seq == t.base_seq)
+    assert swaps and remote_swaps and halves and both
 
 
 def test_not_applicable_names_what_the_bounds_exclude() -> None:

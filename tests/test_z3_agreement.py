@@ -55,7 +55,11 @@ def test_every_transition_agrees_under_each_mutant(name: str) -> None:
     """The mutant's branch is compared, not just states where it makes no difference."""
     b = MUTANTS[name].exposed_in(MUTANT_BOUNDS)
     cov = Coverage()
-    n, problems = agree_concrete(b, cov=cov, states=sample_reachable(b, 300, 12, search=3000))
+    # under checkpoint_during_recovery a recovery may never end (each checkpoint past T changes the image it
+    # restores, so it writes the block again): its sequence numbers outgrow any layout, so only its first levels
+    # are sampled (its bug shows within them)
+    most = 120 if name == "checkpoint_during_recovery" else 300
+    n, problems = agree_concrete(b, cov=cov, states=sample_reachable(b, most, 12, search=3000))
     assert n > 10
     assert not problems, "\n".join(problems)
     assert name in cov.branches, f"{name}: no compared state takes the mutant's branch"

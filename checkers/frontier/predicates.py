@@ -56,8 +56,9 @@ def resync_completed(pre: SV, post: SV) -> Term:
 
 def checkpoint_committed(pre: SV, post: SV) -> Term:
     """``spec.properties.checkpoint_committed``."""
-    return conj(post["base_seq"] > pre["base_seq"], post["replica_base_seq"] == post["base_seq"],
-                vol_eq(post.vol("replica_base"), post.vol("base")))
+    return conj(post["replica_base_seq"] > pre["replica_base_seq"], post["replica_base_seq"] == post["base_seq"],
+                vol_eq(post.vol("replica_base"), post.vol("base")),
+                post["remote_recovery_id"] == pre["remote_recovery_id"])
 
 
 def swap_timeout_resynced(pre: SV, post: SV) -> Term:

@@ -50,7 +50,7 @@ from pitmirror.model.protocol import MirrorModel
 from pitmirror.spec.fields import BY_NAME as FIELD
 from pitmirror.spec.fields import CONSTANT_FIELDS, Content
 from pitmirror.spec.properties import Property
-from pitmirror.spec.state import MARKER, State
+from pitmirror.spec.state import MARKER, MessageKind, State
 
 Steps = list[tuple[Action | None, State]]
 
@@ -233,8 +233,14 @@ def well_formed(enc: Encoding, s: SV) -> Term:
                                                    conj(slot[1] >= 0, w >= 1, w <= lay.bounds.write_blocks,
                                                         slot[1] + w <= lay.nb))))
             if q == "path":
-                kinds = 3 if enc.kind == 1 else 1  # RecoverRequest / SwapDone only in swap recovery
-                out.append(implies(i < n, conj(slot[0] >= 0, slot[0] <= kinds)))
+                # RecoverRequest / SwapDone only in swap recovery, Checkpointed (seq only) in both: a range and
+                # two exclusions, not a disjunction per slot (which made write-through's step case 5x slower)
+                ck = int(MessageKind.CHECKPOINTED)
+                out.append(implies(i < n, conj(slot[0] >= 0, slot[0] <= ck)))
+                if enc.kind != 1:
+                    out.append(implies(i < n, conj(slot[0] != int(MessageKind.RECOVER_REQUEST),
+                                                   slot[0] != int(MessageKind.SWAP_DONE))))
+                out.append(implies(conj(i < n, slot[0] == ck), slot[2] == 0))
                 out.append(implies(conj(i < n, slot[0] == 0), conj(slot[2] >= MARKER, slot[2] < lay.nb,
                                                                    lay.value_ok(slot[3]))))
                 out.append(implies(conj(i < n, slot[0] != 0), slot[3] == 0))

@@ -32,6 +32,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from pitmirror.checkers.symbolic.spec_terms import (
+    CK,
     COPY,
     HOST,
     JOURNALING,
@@ -392,7 +393,7 @@ class Encoding(SpecTerms):
                 out.append(self._host_write(lba, length))
         out.append(Inst("SetMarker", self._g_marker, self._e_marker, lambda st, v: SetMarker()))
         # RecoverRequest and SwapDone exist only in swap recovery
-        for k in (MW, MA, RR, SD) if self.kind == SWAP else (MW, MA):
+        for k in (MW, MA, RR, SD, CK) if self.kind == SWAP else (MW, MA, CK):
             out.append(self._deliver(k))
         if self.budget_left("LoseMessage"):
             out.append(self._lose())
@@ -410,7 +411,7 @@ class Encoding(SpecTerms):
                                 lambda st, v: SwapTimeout()))
         for arr in ("A", "R"):
             out.append(self._crash(arr))
-        out.append(Inst("Checkpoint", self._g_checkpoint, _fits(self._e_checkpoint), lambda st, v: Checkpoint()))
+        out.append(Inst("Checkpoint", self._g_checkpoint, self._e_checkpoint, lambda st, v: Checkpoint()))
         if self.mut == "remote_checkpoints_alone":
             out.append(Inst("RemoteCheckpoint", lambda s, v: s.length("remote_journal") > 0,
                             _fits(self._e_remote_checkpoint), lambda st, v: RemoteCheckpoint()))
@@ -504,6 +505,8 @@ class Encoding(SpecTerms):
             return self._receive_ack(s, m[1]), True
         if k == RR:
             return self._remote_swap(s, m[1], m[2])
+        if k == CK:
+            return self._remote_checkpoint_upto(s, m[1]), True
         cond = conj(s["recovery.present"] == 1, s["recovery.recovery_id"] == m[1],
                     s["recovery.remote_status"] == ST_REQ)
         s["recovery.remote_status"] = ite(cond, ST_DONE, s["recovery.remote_status"])
@@ -753,14 +756,12 @@ class Encoding(SpecTerms):
     # checkpoint and resync
 
     def _g_checkpoint(self, s: SV, v: Term) -> Term:
+        """``MirrorModel._checkpoint_enabled``: A's half, on demand (J full) and quiesced (nothing in flight)."""
         j0 = s.slots("journal")[0]
-        rj0 = s.slots("remote_journal")[0]
-        lock: Term = True if self.mut == "remote_checkpoints_alone" else conj(
-            s.length("remote_journal") > 0, rj0[0] == j0[0])
         during: Term = True if self.mut == "checkpoint_during_recovery" else disj(
             s["recovery.present"] == 0, j0[0] <= s["recovery.target"])
-        return conj(s.length("journal") > 0, s["pair_state"] == PAIR, s["path_up"] == 1,
-                    j0[0] <= s["remote_applied_seq"], lock, during)
+        return conj(s.length("journal") > 0, self.journal_free(s) <= 0, s["pair_state"] == PAIR, s["path_up"] == 1,
+                    s.length("in_flight") == 0, during)
 
     def _remote_checkpoint(self, s: SV) -> None:
         rec = s.slots("remote_journal")[0]
@@ -769,7 +770,34 @@ class Encoding(SpecTerms):
         slots, n = seq_pop_front(s.slots("remote_journal"), s.length("remote_journal"))
         s.set_seq("remote_journal", slots, n)
 
-    def _e_checkpoint(self, s0: SV, v: Term) -> SV:
+    def _remote_checkpoint_upto(self, s: SV, seq: Term) -> SV:
+        """``_remote_checkpoint_upto``: R applies JR's oldest records up to ``seq`` to RB, oldest first.
+
+        In closed form rather than the model's loop unrolled: the records applied are the prefix of JR whose
+        seqs are all at or below ``seq`` (each slot's condition reads JR as it was, not a popped copy), RB takes
+        them in order, and JR keeps the rest. The loop unrolled nests a pop inside every iteration's condition,
+        and the step case of swap's ``swap_remote_tracked`` took minutes on it."""
+        s = s.copy()
+        slots, n = s.slots("remote_journal"), s.length("remote_journal")
+        applied: list[Term] = []
+        prefix: Term = True
+        for i, rec in enumerate(slots):
+            prefix = conj(prefix, i < n, rec[0] <= seq)
+            applied.append(prefix)
+        rb, rb_seq = s.vol("replica_base"), s["replica_base_seq"]
+        for rec, go in zip(slots, applied, strict=True):
+            if never(go):
+                break
+            moved = store_range(rb, rec[1], self.ln(rec, 3), rec[2])
+            rb = [ite(go, x, y) for x, y in zip(moved, rb, strict=True)]
+            rb_seq = ite(go, rec[0], rb_seq)
+        s.set_vol("replica_base", rb)
+        s["replica_base_seq"] = rb_seq
+        kept, m = seq_compress(slots, n, [neg(go) for go in applied])
+        s.set_seq("remote_journal", kept, m)
+        return s
+
+    def _e_checkpoint(self, s0: SV, v: Term) -> tuple[SV, Term]:
         s = self.pre(s0)
         rec = s.slots("journal")[0]
         if self.mut != "checkpoint_drops_record":
@@ -778,9 +806,10 @@ class Encoding(SpecTerms):
         for q in ("journal", "journal_locations"):  # the record and its entry in the journal log table
             slots, n = seq_pop_front(s.slots(q), s.length(q))
             s.set_seq(q, slots, n)
-        if self.mut != "remote_checkpoints_alone":
-            self._remote_checkpoint(s)
-        return self._ghost_checkpoint(s)
+        ok: Term = True
+        if self.mut != "remote_checkpoints_alone":  # R's half follows over the path
+            ok = self.path_add(s, self.msg(CK, rec[0]))
+        return self._ghost_checkpoint(s), ok
 
     def _ghost_checkpoint(self, s: SV) -> SV:
         limit = ite(s["recovery.present"] == 0, s["base_seq"], tmin(s["base_seq"], s["recovery.target"]))
@@ -826,7 +855,8 @@ class Encoding(SpecTerms):
         s = self.pre(s0)
         s.set_vol("remote", [ite(d == 1, p, r) for p, r, d in zip(s.vol("primary"), s.vol("remote"), s.vol("dirty"),
                                                                     strict=True)])
-        s.set_vol("replica_base", s.vol("base"))
+        if self.mut != "checkpoint_not_redone":  # MUTANT: RB kept, a lost Checkpointed never redone
+            s.set_vol("replica_base", s.vol("base"))
         s["replica_base_seq"] = s["base_seq"]
         js = s.slots("journal")
         cap = self.lay.caps["remote_journal"]

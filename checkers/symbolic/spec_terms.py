@@ -52,6 +52,7 @@ JOURNALING, RECOVERING, SWAPPING = (int(JournalingState.JOURNALING), int(Journal
 HOST, MARK, RECOV = int(Origin.HOST), int(Origin.MARKER), int(Origin.RECOVERY)
 MW, MA, RR, SD = (int(MessageKind.MIRROR_WRITE), int(MessageKind.MIRROR_ACK), int(MessageKind.RECOVER_REQUEST),
                   int(MessageKind.SWAP_DONE))
+CK = int(MessageKind.CHECKPOINTED)
 WT, SWAP = int(RecoveryKind.WRITETHROUGH), int(RecoveryKind.SWAP)
 ST_NONE, ST_REQ, ST_DONE, ST_TO = (int(RemoteSwapStatus.NONE), int(RemoteSwapStatus.REQUESTED),
                                    int(RemoteSwapStatus.DONE), int(RemoteSwapStatus.TIMED_OUT))
@@ -180,17 +181,25 @@ class SpecTerms:
                        conj(s["recovery_ended.left_pair"] == 0, s["pair_state"] == PAIR, vol_eq(s.vol("remote"), ti))))
         return implies(s["recovery_ended.present"] == 1, ok)
 
+    def replica_base_caught_up(self, s: SV) -> list[Term]:
+        """``spec.properties.replica_base_caught_up``: RB with JR's records up to ``base_seq`` applied."""
+        rb, rn, bs = s.vol("replica_base"), s.length("remote_journal"), s["base_seq"]
+        for i, r in enumerate(s.slots("remote_journal")):
+            rb = self._apply(rb, conj(i < rn, r[0] <= bs), r, 3)
+        return rb
+
     def prop_bases_agree(self, s: SV) -> Term:
         """``spec.properties.bases_agree``."""
         half = conj(s["recovery.present"] == 1, s["recovery.kind"] == SWAP,
                     disj(conj(s["recovery.a_swapped"] == 1, s["remote_recovery_id"] < s["recovery.recovery_id"]),
                          conj(s["recovery.a_swapped"] == 0, s["remote_recovery_id"] >= s["recovery.recovery_id"])))
         upto = tmin(s["remote_applied_seq"], s["next_seq"] - 1)
+        bs = s["base_seq"]
         js, jn = s.slots("journal"), s.length("journal")
         rs, rn = s.slots("remote_journal"), s.length("remote_journal")
         loc, ln = seq_compress(js, jn, [r[0] <= upto for r in js])
-        rem, rmn = seq_compress(rs, rn, [r[0] <= upto for r in rs])
-        agree = conj(vol_eq(s.vol("base"), s.vol("replica_base")), s["base_seq"] == s["replica_base_seq"],
+        rem, rmn = seq_compress(rs, rn, [conj(bs < r[0], r[0] <= upto) for r in rs])
+        agree = conj(s["replica_base_seq"] <= bs, vol_eq(self.replica_base_caught_up(s), s.vol("base")),
                      seq_equal(loc, ln, rem, rmn))
         return disj(s["pair_state"] != PAIR, half, agree)
 
@@ -319,6 +328,8 @@ class SpecTerms:
             "swap_remote_tracked": self.inv_swap_remote_tracked,
             "journal_table_lists_journal": lambda s: s.length("journal_locations") == s.length("journal"),
             "lun_follows_role_map": self.inv_lun_follows_role_map,
+            "checkpoints_below_base": self.inv_checkpoints_below_base,
+            "checkpoints_below_late_requests": self.inv_checkpoints_below_late_requests,
         }
 
     def inv_lun_follows_role_map(self, s: SV) -> Term:
@@ -496,11 +507,33 @@ class SpecTerms:
     def inv_replica_mirrors_base(self, s: SV) -> Term:
         """``spec.invariants.replica_mirrors_base``."""
         js, jn = s.slots("journal"), s.length("journal")
-        applied = s["remote_applied_seq"]
+        rs, rn = s.slots("remote_journal"), s.length("remote_journal")
+        applied, bs = s["remote_applied_seq"], s["base_seq"]
         loc, ln = seq_compress(js, jn, [r[0] <= applied for r in js])
-        agree = conj(vol_eq(s.vol("base"), s.vol("replica_base")), s["base_seq"] == s["replica_base_seq"],
-                     seq_equal(loc, ln, s.slots("remote_journal"), s.length("remote_journal")))
+        rem, rmn = seq_compress(rs, rn, [r[0] > bs for r in rs])
+        ordered = all_of(implies(i + 1 < rn, rs[i][0] < rs[i + 1][0]) for i in range(len(rs) - 1))
+        agree = conj(s["replica_base_seq"] <= bs, vol_eq(self.replica_base_caught_up(s), s.vol("base")), ordered,
+                     seq_equal(loc, ln, rem, rmn))
         return disj(s["pair_state"] != PAIR, self._half_done_swap(s), agree)
+
+    def inv_checkpoints_below_base(self, s: SV) -> Term:
+        """``spec.invariants.checkpoints_below_base``."""
+        running = s["recovery.present"] == 1
+        return self._all_slots(s, "path", lambda m: implies(m[0] == CK, conj(
+            m[1] <= s["base_seq"], implies(running, m[1] <= s["recovery.target"]))))
+
+    def inv_checkpoints_below_late_requests(self, s: SV) -> Term:
+        """``spec.invariants.checkpoints_below_late_requests``."""
+        pn, rid_r = s.length("path"), s["remote_recovery_id"]
+        ms = s.slots("path")
+        rs, rn = s.slots("remote_journal"), s.length("remote_journal")
+        ordered = all_of(implies(i + 1 < rn, rs[i][0] < rs[i + 1][0]) for i in range(len(rs) - 1))
+        parts: list[Term] = []
+        for i, m in enumerate(ms):
+            request = conj(i < pn, m[0] == RR, m[1] > rid_r)
+            below = all_of(implies(conj(j < pn, c[0] == CK), c[1] <= m[2]) for j, c in enumerate(ms))
+            parts.append(implies(request, conj(ordered, below)))
+        return all_of(parts)
 
     def inv_journaled_in_flight(self, s: SV) -> Term:
         """``spec.invariants.journaled_in_flight``."""

@@ -316,8 +316,9 @@ class Layout:
             "journal_cache": jc if b.mutant == "journal_not_persisted_before_ack" else 0,
             "in_flight": b.concurrency + nb,
             # a premature timeout leaves what was in flight on the path (late) while new writes follow
+            # and a Checkpointed per checkpoint (at most one per record ever journaled) R has not taken yet
             "path": (2 * (b.concurrency + nb) + 2 * b.message_faults + 2
-                     + (b.concurrency + nb + 1) * b.premature_timeouts),
+                     + (b.concurrency + nb + 1) * b.premature_timeouts + b.host_writes + b.markers + b.recoveries * nb),
             "history": b.host_writes + b.markers + b.recoveries * nb,
             "remote_journal": max(self.maxseq, jc),
             "remote_buffer": b.concurrency + nb + b.message_faults,

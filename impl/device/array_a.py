@@ -159,7 +159,8 @@ class ArrayANode(Node):
         return 0 if all(r.status is RequestStatus.ACKED for r in requests) else errno.EIO
 
     def try_checkpoint(self) -> bool:
-        """Checkpoint the oldest records, in lockstep with R, if the protocol allows it now: up to
+        """Checkpoint the oldest records, A's half, if the protocol allows it now (each sends ``Checkpointed``
+        after the commit, and R does its half when it arrives): up to
         ``checkpoint_batch`` of them in one commit (each commit of a checkpoint is synced, B being no
         volume the journal can redo; one per host write was most of a write's time once the journal was
         full). The window shrinks by at most that many records more than the write needed."""
@@ -167,18 +168,13 @@ class ArrayANode(Node):
         while len(seqs) < self.checkpoint_batch:
             if self.writer is None or self.closing or not self.path_up or self.a.check_checkpoint() is not None:
                 break
-            oldest = self.a.log.entries[0].seq
-            if any(e.seq <= oldest for e in self.a.in_flight):
-                break  # R has not applied it yet
             seq, ready = self.a.checkpoint()
             self.take(ready)
             self.events.record("Checkpoint")
             seqs.append(seq)
         if not seqs:
             return False
-        self.commit()
-        for seq in seqs:
-            self.send({"kind": "Checkpoint", "seq": seq})
+        self.commit()  # sends each Checkpointed once the batch is durable
         return True
 
     # --- the path --------------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ from pitmirror.impl.device.wire import (
     message_event,
     read_frame,
 )
-from pitmirror.impl.messages import MirrorWrite, RecoverRequest
+from pitmirror.impl.messages import Checkpointed, MirrorWrite, RecoverRequest
 from pitmirror.impl.mutants import Mutant
 from pitmirror.impl.remote import ArrayRController
 from pitmirror.impl.states import FencePolicy
@@ -71,16 +71,12 @@ class ArrayRNode(Node):
 
     def on_frame(self, header: dict[str, Any], data: bytes) -> list[tuple[dict[str, Any], bytes]]:
         kind = header["kind"]
-        if kind == "Checkpoint":
-            if self.r.holds_oldest(int(header["seq"])):
-                self.r.checkpoint()
-            return []
         if kind == "Resync":
             self.full_commit = True  # S takes blocks that are in no record of JR
             self.r.apply_resync(decode_batch(header, data, self.blocks))
             return [({"kind": "ResyncDone"}, b"")]
         msg = decode_message(header, data)
-        if not isinstance(msg, MirrorWrite | RecoverRequest):
+        if not isinstance(msg, MirrorWrite | RecoverRequest | Checkpointed):
             raise WireError(f"array R does not receive {msg!r}")
         if isinstance(msg, RecoverRequest):
             self.full_commit = True  # the swap's rebuilt S is in no record of JR

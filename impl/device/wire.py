@@ -1,9 +1,9 @@
 """The bytes on the real path and on the local sockets, and the event log's lines.
 
 A frame is ``>II`` (header length, data length), a UTF-8 JSON header, then the raw data. The path
-carries the protocol's four messages (``MirrorWrite``, ``MirrorAck``, ``RecoverRequest``, ``SwapDone``)
-and the two steps the in-process driver performs on both arrays at once, here split into a request and an
-answer: ``Checkpoint`` (R checkpoints the same record in lockstep) and ``Resync`` / ``ResyncDone``.
+carries the protocol's five messages (``MirrorWrite``, ``MirrorAck``, ``RecoverRequest``, ``SwapDone``,
+``Checkpointed``: R's half of a checkpoint A has committed) and the one step the in-process driver performs on
+both arrays at once, here split into a request and an answer: ``Resync`` / ``ResyncDone``.
 
 The event log (one JSON object a line, ``<site>-events.jsonl``) names each step in the model's action
 vocabulary (``impl.actions.ACTION_NAMES``) with its arguments. Block contents appear as ``digest``: "0"
@@ -22,7 +22,7 @@ import struct
 from typing import Any
 
 from pitmirror.impl.blocks import BLOCK_SIZE
-from pitmirror.impl.messages import Message, MirrorAck, MirrorWrite, RecoverRequest, SwapDone
+from pitmirror.impl.messages import Checkpointed, Message, MirrorAck, MirrorWrite, RecoverRequest, SwapDone
 from pitmirror.impl.record import MARKER
 
 _FRAME = struct.Struct(">II")
@@ -77,6 +77,8 @@ def decode_message(header: dict[str, Any], data: bytes) -> Message:
             return RecoverRequest(int(header["recovery_id"]), int(header["target"]))
         if kind == "SwapDone":
             return SwapDone(int(header["recovery_id"]))
+        if kind == "Checkpointed":
+            return Checkpointed(int(header["seq"]))
     except (KeyError, TypeError, ValueError) as e:
         raise WireError(f"malformed {kind}: {e}") from None
     raise WireError(f"not a protocol message: {kind!r}")

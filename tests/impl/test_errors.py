@@ -124,13 +124,15 @@ CASES: list[Case] = [
      "BUSY / JOURNAL FULL", "2 blocks differ from image(2) and a write-through recovery journals each, but "
      "only 0 journal slots are free (reserve included)"),
     ("checkpoint while suspended", lambda: suspended("never"), lambda s: s.checkpoint(), PairNotInPair,
-     "NOT READY / PAIR NOT IN PAIR STATE", "R takes the record in lockstep"),
-    ("checkpoint, path down", lambda: _down(written()), lambda s: s.checkpoint(), PathDown,
-     "NOT READY / PATH DOWN", "lockstep"),
+     "NOT READY / PAIR NOT IN PAIR STATE", "R's half follows over the mirror"),
+    ("checkpoint, J has room", written, lambda s: s.checkpoint(), CommandSequenceError,
+     "ILLEGAL REQUEST / COMMAND SEQUENCE ERROR", "J has room: A checkpoints on demand"),
+    ("checkpoint, path down", lambda: _down(_full()), lambda s: s.checkpoint(), PathDown,
+     "NOT READY / PATH DOWN", "R's half follows over the path"),
     ("checkpoint past target", lambda: _checkpointed_recovery(), lambda s: s.checkpoint(), RecoveryInProgress,
      "NOT READY / RECOVERY IN PROGRESS", "seq 2 would pass the target 1"),
-    ("checkpoint, R lacks record", lambda: _checkpoint_twice(in_flight()), lambda s: s.checkpoint(),
-     CommandSequenceError, "ILLEGAL REQUEST / COMMAND SEQUENCE ERROR", "R has not applied seq 3 yet"),
+    ("checkpoint, writes in flight", lambda: _in_flight_full(), lambda s: s.checkpoint(),
+     WritesInFlight, "BUSY / WRITES IN FLIGHT", "a checkpoint waits for the mirror to quiesce"),
     ("resync, path down", lambda: _down(suspended("never")), lambda s: s.start_resync(), PathDown,
      "NOT READY / PATH DOWN", "START RESYNC"),
     ("resync in PAIR", written, lambda s: s.start_resync(), CommandSequenceError,
@@ -193,14 +195,23 @@ def _down(s: MirroredSystem) -> MirroredSystem:
     return s
 
 
-def _checkpoint_twice(s: MirroredSystem) -> MirroredSystem:
-    s.checkpoint()
-    s.checkpoint()
+def _full() -> MirroredSystem:
+    """J full (its capacity is 2): A checkpoints on demand."""
+    s = MirroredSystem(blocks=8, journal_capacity=2)
+    s.write(0, 1)
+    s.write(1, 2)
+    return s
+
+
+def _in_flight_full() -> MirroredSystem:
+    s = MirroredSystem(blocks=8, journal_capacity=2)
+    s.write(0, 1)
+    s.host_write(1, 2)  # the second record fills J, its MirrorWrite still on the path
     return s
 
 
 def _checkpointed_recovery() -> MirroredSystem:
-    s = written()
+    s = _full()
     s.start_recovery(1, "writethrough")
     s.checkpoint()  # seq 1 == target: allowed
     return s

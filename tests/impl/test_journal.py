@@ -115,18 +115,24 @@ def test_power_loss_between_journal_and_primary_is_redone_at_restart() -> None:
 
 @pytest.mark.claims(10, 24)
 def test_power_loss_in_the_middle_of_a_checkpoint_is_finished_at_restart() -> None:
-    s = MirroredSystem(blocks=4, journal_capacity=8)
+    s = MirroredSystem(blocks=4, journal_capacity=2)
     s.write(1, 1)
-    s.write(1, 2)
+    s.write(1, 2)  # J full: A checkpoints on demand
     s.a.power_fail_after(0)  # the B write fails: the checkpoint stops after its intent
     with pytest.raises(PowerLoss):
         s.checkpoint()
     s.a.power_fail_after(None)
     assert s.a.jfmt.checkpoint_seq == 1 and s.a.jfmt.base_seq == 0 and s.r.replica_base_seq == 0
+    assert not s.path.messages  # nothing was sent: the power failed before the commit
     s.crash_array("A")
-    assert s.a.jfmt.checkpoint_seq is None and s.a.jfmt.base_seq == s.r.replica_base_seq == 1
-    assert s.base_blocks() == s.replica_base_blocks() and s.base_blocks()[1] == block_of_value(1)
-    assert [r.seq for r in s.journal_records()] == [2] == [r.seq for r in s.remote_journal_records()]
+    # the restart finishes A's half; its Checkpointed was never sent, so R's half waits for the resync
+    assert s.a.jfmt.checkpoint_seq is None and s.a.jfmt.base_seq == 1 and s.r.replica_base_seq == 0
+    assert s.base_blocks()[1] == block_of_value(1) and [r.seq for r in s.journal_records()] == [2]
+    assert [r.seq for r in s.remote_journal_records()] == [1, 2]
     s.resync()
+    assert s.r.replica_base_seq == 1 and s.base_blocks() == s.replica_base_blocks()
+    assert [r.seq for r in s.journal_records()] == [2] == [r.seq for r in s.remote_journal_records()]
     s.recover(to=1)
     assert s.read(1) == block_of_value(1) and s.primary_blocks() == s.remote_blocks()
+
+

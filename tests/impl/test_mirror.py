@@ -1,5 +1,5 @@
 """Synchronous remote copy: the write order, in-order apply at R, duplicates, fence policies, suspension,
-resync, the lockstep checkpoint, markers, and crashes of either controller."""
+resync, the two-phase checkpoint, markers, and crashes of either controller."""
 
 from __future__ import annotations
 
@@ -143,23 +143,51 @@ def test_crash_of_a_in_the_middle_of_a_write() -> None:
 
 
 @pytest.mark.claims(10, 24)
-def test_checkpoint_is_lockstep_and_keeps_the_window() -> None:
+def test_checkpoint_is_two_phase_and_keeps_the_window() -> None:
     s = MirroredSystem(blocks=2, journal_capacity=3)
     for v in (1, 2, 3):
         s.write(0, v)
     assert list(s.window) == [0, 1, 2, 3]
-    seq = s.checkpoint()
-    assert seq == 1 and s.a.jfmt.base_seq == s.r.replica_base_seq == 1
+    seq = s.checkpoint()  # J full: A's half, committed; R's half is on the path
+    assert seq == 1 and s.a.jfmt.base_seq == 1 and s.r.replica_base_seq == 0
+    assert [repr(m) for m in s.path.messages] == ["Checkpointed(seq=1)"]
+    s.stabilize()
+    assert s.r.replica_base_seq == 1
     assert s.base_blocks() == s.replica_base_blocks() and vals(s.base_blocks()) == [1, 0]
     assert [r.seq for r in s.journal_records()] == [2, 3] == [r.seq for r in s.remote_journal_records()]
-    assert s.path.stats.sent["Checkpoint"] == 1
+    assert s.path.stats.sent["Checkpointed"] == 1
     s.write(1, 1)  # a free slot again
     assert s.image(1) == s.base_blocks()
 
 
+@pytest.mark.claims(10, 24)
+def test_a_lost_checkpoint_message_is_caught_up_by_the_next_and_redone_by_the_resync() -> None:
+    s = MirroredSystem(blocks=2, journal_capacity=2)
+    s.write(0, 1)
+    s.write(1, 2)
+    s.checkpoint()
+    s.fail_path()  # Checkpointed(1) is lost: RB lags B, JR keeps the record
+    s.repair_path()
+    assert s.a.jfmt.base_seq == 1 and s.r.replica_base_seq == 0
+    assert [r.seq for r in s.remote_journal_records()] == [1, 2]
+    s.write(0, 3)
+    s.checkpoint()
+    s.stabilize()  # Checkpointed(2) applies JR's records 1 and 2: R's half of both checkpoints
+    assert s.r.replica_base_seq == 2 and s.base_blocks() == s.replica_base_blocks()
+    assert [r.seq for r in s.remote_journal_records()] == [3]
+    s.write(1, 4)
+    s.checkpoint()
+    s.crash_array("A")  # the pair suspends with Checkpointed(3) still on the path
+    s.fail_path()
+    s.repair_path()
+    assert s.r.replica_base_seq == 2
+    s.resync()  # RB becomes B: R's half of the lost checkpoint is redone
+    assert s.r.replica_base_seq == 3 and s.base_blocks() == s.replica_base_blocks()
+
+
 @pytest.mark.claims(3, 4, 17, 18)
 def test_markers_are_named_journaled_and_mirrored() -> None:
-    s = MirroredSystem(blocks=2, journal_capacity=8)
+    s = MirroredSystem(blocks=2, journal_capacity=4)
     s.write(0, 1)
     assert s.set_marker() == "m1"
     assert s.set_marker("before upgrade") == "before upgrade"
@@ -173,8 +201,9 @@ def test_markers_are_named_journaled_and_mirrored() -> None:
     assert s.path.stats.data_blocks["MirrorWrite"] == 1  # markers carry no data block
     assert [str(e) for e in s.events if e.name == "SetMarker"] == \
         ["SetMarker()", "SetMarker(name='before upgrade')", "SetMarker()"]
-    for _ in range(3):
+    for v in range(3):  # J full each time: A checkpoints on demand
         s.checkpoint()
+        s.write(1, v)
     assert "m1" not in s.markers and s.markers["before upgrade"] == 3  # seq == base_seq: still a target
 
 

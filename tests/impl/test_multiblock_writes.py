@@ -115,13 +115,16 @@ def test_crash_mid_apply_needs_the_next_multi_block_write() -> None:
 
 @pytest.mark.claims(5, 6, 10, 24)
 def test_checkpoint_and_replay_apply_a_multi_block_record_whole() -> None:
-    s = system()
+    s = MirroredSystem(blocks=4, journal_capacity=2, write_blocks=3)
     s.write(0, 1)
     s.host_write(1, 2, 3)
     s.stabilize()
     assert values(s.image(2)) == [1, 2, 2, 2] and values(s.image(1)) == [1, 0, 0, 0]
+    s.checkpoint()  # J full: A checkpoints on demand
+    s.host_write(0, 1)  # J full again
+    s.stabilize()
     s.checkpoint()
-    s.checkpoint()
+    s.stabilize()  # R's half of both
     assert values(s.base_blocks()) == [1, 2, 2, 2] == values(s.replica_base_blocks())
     s.host_write(0, 3, 2)
     s.stabilize()

@@ -15,8 +15,8 @@ from pitmirror.impl.mutants import Mutant
 from pitmirror.impl.ready import RequestStatus
 
 
-def system(mutant: str | None, **kw: object) -> MirroredSystem:
-    return MirroredSystem(blocks=2, journal_capacity=8, mutant=mutant, **kw)  # type: ignore[arg-type]
+def system(mutant: str | None, journal_capacity: int = 8, **kw: object) -> MirroredSystem:
+    return MirroredSystem(blocks=2, journal_capacity=journal_capacity, mutant=mutant, **kw)  # type: ignore[arg-type]
 
 
 def p(s: MirroredSystem) -> list[int]:
@@ -76,22 +76,28 @@ def replay_out_of_order(m: str | None) -> bool:
 
 
 def checkpoint_drops_record(m: str | None) -> bool:
-    s = system(m)
+    s = system(m, journal_capacity=2)
     s.write(0, 1)
     s.write(0, 2)
-    s.checkpoint()
+    s.checkpoint()  # J full: A checkpoints on demand
+    s.stabilize()  # R's half
     bases_equal = s.base_blocks() == s.replica_base_blocks()
     s.recover(to=1)
     return bases_equal and synced(s, [1, 0])
 
 
 def checkpoint_during_recovery(m: str | None) -> bool:
-    s = system(m)
+    s = system(m, journal_capacity=2)
     s.write(0, 1)
-    s.write(0, 2)
+    s.write(1, 2)
     s.start_recovery(1, "writethrough")
-    while "Checkpoint" in [a.name for a in s.enabled_actions()]:
-        s.checkpoint()
+    for _ in range(2):  # checkpoint whenever J is full again, a recovery write at a time
+        while "Checkpoint" in [a.name for a in s.enabled_actions()]:
+            s.checkpoint()
+            s.stabilize()
+        if s.a.recovery.differing():
+            s.recovery_write(s.a.recovery.differing()[0])
+            s.stabilize()
     s.resume_recovery()
     return synced(s, [1, 0])
 
@@ -220,6 +226,18 @@ def torn_remote_apply(m: str | None) -> bool:
     return [value_of_block(b) for b in s.remote_blocks()] == [2, 2]
 
 
+def checkpoint_not_redone(m: str | None) -> bool:
+    s = system(m, journal_capacity=2)
+    s.write(0, 1)
+    s.write(0, 2)
+    s.checkpoint()  # A's half; its Checkpointed is on the path
+    s.crash_array("A")
+    s.fail_path()  # ... and lost: R's half must be redone by the resync
+    s.repair_path()
+    s.resync()
+    return s.base_blocks() == s.replica_base_blocks() and s.a.jfmt.base_seq == s.r.replica_base_seq == 1
+
+
 SCENARIOS: dict[str, Callable[[str | None], bool]] = {
     f.__name__: f for f in (
         ack_before_remote, skip_journal, reuse_sequence_number, recovery_bypasses_mirror, recovery_off_by_one,
@@ -228,7 +246,7 @@ SCENARIOS: dict[str, Callable[[str | None], bool]] = {
         journal_not_persisted_before_ack, no_remote_timeout, remote_writes_ahead_of_gap,
         crash_restores_blocks_from_base,
         remote_accepts_stale_messages, journal_location_ignores_header, swap_updates_lun_map_last_without_intent,
-        torn_multiblock_write, torn_remote_apply,
+        checkpoint_not_redone, torn_multiblock_write, torn_remote_apply,
     )
 }
 
@@ -253,9 +271,10 @@ def test_the_visible_damage() -> None:
     assert [e.seq for e in s.a.log.entries] == [1, 1]  # a duplicate seq in the journal log table
     remote = [value_of_block(b) for b in s.remote_blocks()]
     assert p(s) == [1, 2] and remote in ([1, 0], [0, 2])  # R took one of the two as a duplicate
-    s = system("checkpoint_drops_record")
+    s = system("checkpoint_drops_record", journal_capacity=1)
     s.write(0, 1)
     s.checkpoint()
+    s.stabilize()
     assert p(s) == [1, 0] and s.base_blocks() != s.replica_base_blocks()
     s = system("no_remote_timeout")
     req = s.host_write(0, 1)
