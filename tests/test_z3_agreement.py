@@ -178,7 +178,10 @@ def test_every_instance_is_compared_on_a_fuller_matrix(kind: RecoveryKind, host_
 @pytest.mark.parametrize("name", sorted(MUTANTS))
 def test_every_transition_agrees_under_each_mutant_small_preset(name: str) -> None:
     b = PRESETS["small"].with_(mutant=name, recovery_kind=MUTANTS[name].recovery_kind)
-    _n, problems = agree_concrete(b)
+    # checkpoint_during_recovery's space has no end (see test_every_transition_agrees_under_each_mutant): its
+    # first breadth-first levels only, its bug showing within them
+    most = 3_000 if name == "checkpoint_during_recovery" else None
+    _n, problems = agree_concrete(b, max_states=most)
     assert not problems, "\n".join(problems)
 
 
