@@ -50,7 +50,7 @@ from pitmirror.model.protocol import MirrorModel
 from pitmirror.spec.fields import BY_NAME as FIELD
 from pitmirror.spec.fields import CONSTANT_FIELDS, Content
 from pitmirror.spec.properties import Property
-from pitmirror.spec.state import MARKER, MessageKind, State
+from pitmirror.spec.state import MARKER, MessageKind, RecoveryKind, State
 
 Steps = list[tuple[Action | None, State]]
 
@@ -237,7 +237,7 @@ def well_formed(enc: Encoding, s: SV) -> Term:
                 # two exclusions, not a disjunction per slot (which made write-through's step case 5x slower)
                 ck = int(MessageKind.CHECKPOINTED)
                 out.append(implies(i < n, conj(slot[0] >= 0, slot[0] <= ck)))
-                if enc.kind != 1:
+                if enc.kind != RecoveryKind.SWAP:
                     out.append(implies(i < n, conj(slot[0] != int(MessageKind.RECOVER_REQUEST),
                                                    slot[0] != int(MessageKind.SWAP_DONE))))
                 out.append(implies(conj(i < n, slot[0] == ck), slot[2] == 0))
