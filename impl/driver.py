@@ -30,7 +30,15 @@ from pitmirror.impl.errors import (
     ScsiError,
 )
 from pitmirror.impl.hardware import PowerLoss
-from pitmirror.impl.messages import Checkpointed, Message, MirrorAck, MirrorWrite, RecoverRequest, SwapDone
+from pitmirror.impl.messages import (
+    Checkpointed,
+    Message,
+    MirrorAck,
+    MirrorWrite,
+    RecoverRequest,
+    Resynced,
+    SwapDone,
+)
 from pitmirror.impl.mutants import Mutant
 from pitmirror.impl.path import Path
 from pitmirror.impl.primary import ArrayAController
@@ -384,6 +392,9 @@ class Driver:
         err = self.a.check_finish_resync() if finish else self.a.check_start_resync()
         if err is None and not self.path.up:
             return PathDown(f"{'FINISH' if finish else 'START'} RESYNC of the pair", "the path is down")
+        if err is None and finish and Resynced(self.a.pair.resync_id) in self.path.messages:
+            return CommandSequenceError("FINISH RESYNC of the pair", f"R's answer to resync {self.a.pair.resync_id} "
+                                        "is on the path: the copy is sent again only when it is lost")
         return err
 
     def start_resync(self) -> None:
@@ -395,8 +406,9 @@ class Driver:
         self._record("StartResync")
 
     def finish_resync(self) -> None:
-        """FinishResync(): the dirty blocks, the base blocks and journal records R lacks cross; R takes
-        every recovery A started as settled; COPY -> PAIR."""
+        """FinishResync(): A's copy crosses (the dirty blocks, the base blocks and journal records R lacks),
+        R commits it, takes every recovery A started as settled and answers ``Resynced``; A stays in COPY
+        until that answer is delivered (``deliver``)."""
         err = self._why_not_resync(finish=True)
         if err is not None:
             raise err
@@ -405,7 +417,6 @@ class Driver:
         self.path.transfer("ResyncBlock", len(batch.blocks), data_blocks=len(batch.blocks))
         self.path.transfer("ResyncBaseBlock", base_blocks, data_blocks=base_blocks)
         self.path.transfer("ResyncRecord", len(shipped), data_blocks=sum(not r.is_marker for r in shipped))
-        ready.extend(self.a.finish_resync())
         self._process(ready)
         self._record("FinishResync")
 

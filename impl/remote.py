@@ -17,7 +17,15 @@ from pitmirror.impl.array import StorageArray
 from pitmirror.impl.errors import JournalFull, JournalRecordError, ProtocolViolation
 from pitmirror.impl.hardware import PowerLoss
 from pitmirror.impl.journal import Journal
-from pitmirror.impl.messages import Checkpointed, Message, MirrorAck, MirrorWrite, RecoverRequest, SwapDone
+from pitmirror.impl.messages import (
+    Checkpointed,
+    Message,
+    MirrorAck,
+    MirrorWrite,
+    RecoverRequest,
+    Resynced,
+    SwapDone,
+)
 from pitmirror.impl.mutants import Mutant
 from pitmirror.impl.ready import Persist, Ready, ResyncBatch
 from pitmirror.impl.rebuild import install_image, replay
@@ -220,8 +228,10 @@ class ArrayRController:
     def apply_resync(self, batch: ResyncBatch) -> tuple[int, list[JournalRecord], Ready]:
         """FinishResync, R's half: S takes P's dirty blocks; RB becomes B (only the blocks that differ
         cross); JR becomes J (the common prefix is kept); R is caught up to ``next_seq - 1`` and takes every
-        recovery up to ``batch.recovery_id`` as settled. Returns the base blocks and the records that had
-        to cross the path."""
+        recovery up to ``batch.recovery_id`` as settled; all of it committed, then answered with
+        ``Resynced(batch.resync_id)`` (A leaves COPY on it). Applying the same copy again changes nothing, so
+        A may send it again when the answer is lost. Returns the base blocks and the records that had to
+        cross the path."""
         ready = Ready()
         for lba, block in sorted(batch.blocks.items()):
             self.array.write("remote", lba, block)
@@ -253,4 +263,5 @@ class ArrayRController:
         self.log.written_seq = batch.next_seq - 1
         self.jfmt.last_recovery_id = max(self.jfmt.last_recovery_id, batch.recovery_id)
         self.buffer = []
+        ready.messages.append(Resynced(batch.resync_id))
         return base_blocks, shipped, ready

@@ -273,6 +273,7 @@ class PairTable:
     fence_policy: FencePolicy
     dirty: list[bool]
     pair_state: PairState = PairState.PAIR
+    resync_id: int = 0  # the resync A runs or last ran: R's Resynced names it
 
     def mark_dirty(self, lba: int) -> None:
         """P[lba] may differ from S[lba]."""

@@ -99,6 +99,12 @@ MUTANTS: dict[str, Mutant] = {m.name: m for m in (
            "R's restart after a power loss in the middle of applying a multi-block MirrorWrite does not redo "
            "its record from JR: S keeps the blocks written before the power failed",
            "remote_is_point_in_time_or_recovering", needs=(("blocks", 2), ("write_blocks", 2), ("crashes", 1))),
+    # the two-phase resync: a first suspension (a write lost with the path), a crash of A between R's half and
+    # A's half, a host write while suspended and a second resync let a late Resynced reach A in COPY again
+    Mutant("resync_accepts_stale_answer",
+           "A leaves COPY on any Resynced, not only on the answer of the resync it runs: a late answer of a "
+           "resync a crash of A abandoned ends the next one, before R has what A wrote in between",
+           "mirror_consistent", needs=(("crashes", 1), ("path_failures", 1), ("host_writes", 2))),
 )}
 
 

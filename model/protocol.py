@@ -63,6 +63,7 @@ from pitmirror.spec.state import (
     Recovery,
     RecoveryKind,
     RemoteSwapStatus,
+    Resynced,
     State,
     SwapDone,
     Volume,
@@ -138,7 +139,7 @@ class MirrorModel:
                 journal_sectors=journal_ring_sectors(self.bounds.journal_capacity, self.bounds.blocks,
                                                      self.bounds.write_blocks),
                 primary_volume=Volume.V0, host_lun=Volume.V0, lun_switch_pending=False,
-                secondary_volume=Volume.V0,
+                secondary_volume=Volume.V0, resync_id=0,
             )
             for fence in self.bounds.fence_policies
         ]
@@ -252,7 +253,7 @@ class MirrorModel:
             yield PersistJournal()
         if s.pair_state == PairState.SUSPENDED and s.path_up and not s.in_flight and not self._swap_half_done(s):
             yield StartResync()
-        if s.pair_state == PairState.COPY and s.path_up:
+        if self._resync_copy_enabled(s):
             yield FinishResync()
         yield from self._recovery_actions(s)
         yield from self._mid_write_crashes(s)
@@ -288,6 +289,14 @@ class MirrorModel:
             return False
         in_flight_host = sum(1 for e in s.in_flight if e.origin != Origin.RECOVERY)
         return in_flight_host < self.bounds.concurrency and self.journal_free(s) > 0
+
+    @staticmethod
+    def _resync_copy_enabled(s: State) -> bool:
+        """A in COPY sends its copy (``FinishResync``) while the path is up and no answer of this resync is on it:
+        a copy the path lost, or whose answer it lost, is sent again (R's half is idempotent while A is frozen
+        in COPY), and one answer in transit is enough."""
+        return (s.pair_state == PairState.COPY and s.path_up
+                and Resynced(s.resync_id) not in s.path)
 
     @staticmethod
     def _swap_half_done(s: State) -> bool:
@@ -445,6 +454,8 @@ class MirrorModel:
             return self._remote_swap(s, m.a, m.b)
         if m.kind == MessageKind.CHECKPOINTED:
             return _remote_checkpoint_upto(s, m.a)
+        if m.kind == MessageKind.RESYNCED:
+            return self._receive_resynced(s, m.a)
         r = s.recovery
         if r is not None and r.recovery_id == m.a and r.remote_status == RemoteSwapStatus.REQUESTED:
             s = s._replace(recovery=r._replace(remote_status=RemoteSwapStatus.DONE))
@@ -637,11 +648,15 @@ class MirrorModel:
         return self._append_to_journal(s, s.journal_cache[0])._replace(journal_cache=s.journal_cache[1:])
 
     def _do_start_resync(self, s: State, a: StartResync) -> State:
-        return s._replace(pair_state=PairState.COPY)
+        """A starts resync number ``resync_id + 1``: the pair goes to COPY, host I/O, checkpoints and recoveries
+        wait, so P, B and J stay as they are until the resync ends (A's copy is a snapshot)."""
+        return s._replace(pair_state=PairState.COPY, resync_id=s.resync_id + 1)
 
     def _do_finish_resync(self, s: State, a: FinishResync) -> State:
-        """Copy every dirty block P -> S, and B -> RB and J -> JR where R lacks them; R is caught up to
-        next_seq - 1."""
+        """The copy and R's half of the resync (docs/PROTOCOL.md, "Resync"): every dirty block P -> S, and
+        B -> RB and J -> JR where R lacks them; R is caught up to next_seq - 1 and commits that durably, then
+        answers ``Resynced(resync_id)``. A stays in COPY until the answer arrives (``_receive_resynced``). The
+        copy is one step: A is frozen in COPY, so what it sends is what it holds when R commits."""
         remote = tuple(p if d else r for p, r, d in zip(s.primary, s.remote, s.dirty, strict=True))
         # RB becomes B: this redoes R's half of every checkpoint whose Checkpointed message the path lost
         replica_base = s.replica_base if self.mutant == "checkpoint_not_redone" else s.base  # MUTANT: RB kept
@@ -650,9 +665,19 @@ class MirrorModel:
         return s._replace(remote=remote, replica_base=replica_base, replica_base_seq=s.base_seq,
                           remote_journal=s.journal, remote_applied_seq=s.next_seq - 1,
                           remote_recovery_id=max(s.remote_recovery_id, s.recoveries_started),
-                          remote_buffer=(), dirty=(0,) * self.bounds.blocks, pair_state=PairState.PAIR,
-                          recovery_awaiting_resync=None,  # ghost: S is whole again
-                          swap_timed_out=False)
+                          remote_buffer=(), path=_add(s.path, Resynced(s.resync_id)),
+                          recovery_awaiting_resync=None)  # ghost: S is whole again
+
+    def _receive_resynced(self, s: State, resync_id: int) -> State:
+        """A's half of the resync, on R's answer: the dirty bitmap is cleared and the pair goes from COPY to
+        PAIR, in one commit. Only the answer of the resync A runs counts: a late answer of one a crash of A
+        abandoned (R holds that older copy, not what A has written since) changes nothing."""
+        # MUTANT resync_accepts_stale_answer: any answer ends COPY, whichever resync it answers
+        if s.pair_state != PairState.COPY or (resync_id != s.resync_id
+                                               and self.mutant != "resync_accepts_stale_answer"):
+            return s
+        return s._replace(dirty=(0,) * self.bounds.blocks, pair_state=PairState.PAIR,
+                          swap_timed_out=False)  # ghost: the swap's timeout is resynced
 
     # recovery
 

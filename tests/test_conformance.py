@@ -198,7 +198,8 @@ def test_drain_ends_a_write_lost_with_the_path_and_catches_the_stuck_one() -> No
             assert e.value.prop.name == "host_write_completes"
         else:
             run.check_liveness()
-            assert [type(a).__name__ for a, _ in run.steps[4:]] == ["MirrorTimeout", "StartResync", "FinishResync"]
+            assert [type(a).__name__ for a, _ in run.steps[4:]] == ["MirrorTimeout", "StartResync", "FinishResync",
+                                                                  "Deliver"]
 
 
 def _mutant_bounds(name: str) -> Bounds:

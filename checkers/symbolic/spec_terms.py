@@ -53,6 +53,7 @@ HOST, MARK, RECOV = int(Origin.HOST), int(Origin.MARKER), int(Origin.RECOVERY)
 MW, MA, RR, SD = (int(MessageKind.MIRROR_WRITE), int(MessageKind.MIRROR_ACK), int(MessageKind.RECOVER_REQUEST),
                   int(MessageKind.SWAP_DONE))
 CK = int(MessageKind.CHECKPOINTED)
+RS = int(MessageKind.RESYNCED)
 WT, SWAP = int(RecoveryKind.WRITETHROUGH), int(RecoveryKind.SWAP)
 ST_NONE, ST_REQ, ST_DONE, ST_TO = (int(RemoteSwapStatus.NONE), int(RemoteSwapStatus.REQUESTED),
                                    int(RemoteSwapStatus.DONE), int(RemoteSwapStatus.TIMED_OUT))

@@ -22,7 +22,7 @@ import struct
 from typing import Any
 
 from pitmirror.impl.blocks import BLOCK_SIZE
-from pitmirror.impl.messages import Checkpointed, Message, MirrorAck, MirrorWrite, RecoverRequest, SwapDone
+from pitmirror.impl.messages import Checkpointed, Message, MirrorAck, MirrorWrite, RecoverRequest, Resynced, SwapDone
 from pitmirror.impl.record import MARKER
 
 _FRAME = struct.Struct(">II")
@@ -79,6 +79,8 @@ def decode_message(header: dict[str, Any], data: bytes) -> Message:
             return SwapDone(int(header["recovery_id"]))
         if kind == "Checkpointed":
             return Checkpointed(int(header["seq"]))
+        if kind == "Resynced":
+            return Resynced(int(header["resync_id"]))
     except (KeyError, TypeError, ValueError) as e:
         raise WireError(f"malformed {kind}: {e}") from None
     raise WireError(f"not a protocol message: {kind!r}")
