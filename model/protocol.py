@@ -676,8 +676,10 @@ class MirrorModel:
         if s.pair_state != PairState.COPY or (resync_id != s.resync_id
                                                and self.mutant != "resync_accepts_stale_answer"):
             return s
-        return s._replace(dirty=(0,) * self.bounds.blocks, pair_state=PairState.PAIR,
-                          swap_timed_out=False)  # ghost: the swap's timeout is resynced
+        # ghost: the swap's timeout is resynced, and S is whole (a write-through recovery that ended in COPY, after
+        # R's half, awaits no other resync)
+        return s._replace(dirty=(0,) * self.bounds.blocks, pair_state=PairState.PAIR, swap_timed_out=False,
+                          recovery_awaiting_resync=None)
 
     # recovery
 

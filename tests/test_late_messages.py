@@ -68,8 +68,8 @@ def test_a_late_recover_request_after_the_resync_does_not_swap_again(mutant: str
     bounds = ONLY_LATE.with_(recovery_kind=RecoveryKind.SWAP, mutant=mutant)
     steps = [HostWrite(0, 1), Deliver(MirrorWrite(1, 0, 1)), Deliver(MirrorAck(1)),
              StartRecovery(0, RecoveryKind.SWAP), SwapTimeout(), SwapVolumes(), SwitchHostLun(), FinishRecovery(),
-             StartResync(),
-             FinishResync(), Deliver(Resynced(1)), HostWrite(1, 1), Deliver(MirrorWrite(3, 1, 1)), Deliver(RecoverRequest(1, 0))]
+             StartResync(), FinishResync(), Deliver(Resynced(1)),
+             HostWrite(1, 1), Deliver(MirrorWrite(3, 1, 1)), Deliver(RecoverRequest(1, 0))]
     s = _run(bounds, steps)
     assert s.premature_timeouts == 1 and s.remote_recovery_id == 1
     assert (s.remote == s.primary == (0, 1)) is (mutant is None)  # the mutant rebuilds image(0) on S again

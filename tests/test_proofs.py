@@ -19,7 +19,12 @@ from pitmirror.checkers.symbolic.terms import RECOVERY_TOP, SCALAR_TOP
 from pitmirror.model.config import PRESETS, RANGES, Bounds
 from pitmirror.model.mutants import MUTANTS
 from pitmirror.spec.actions import ACTIONS
-from pitmirror.spec.invariants import INVARIANTS, checkpoints_below_late_requests, support
+from pitmirror.spec.invariants import (
+    INVARIANTS,
+    checkpoints_below_late_requests,
+    resync_answer_holds_the_copy,
+    support,
+)
 from pitmirror.spec.properties import BY_NAME, EXPECTED_TRADE_OFFS, SAFETY, Kind
 from pitmirror.spec.state import RecoveryKind
 
@@ -68,6 +73,25 @@ def test_a_checkpoint_past_a_requested_swap_breaks_checkpoints_below_late_reques
     # checked above)
     b = PRESETS["small"].with_(recovery_kind=RecoveryKind.SWAP, mutant="checkpoint_during_recovery")
     assert not all(checkpoints_below_late_requests(s) for s in reachable(b))
+
+
+def test_a_resync_that_leaves_rb_behind_breaks_resync_answer_holds_the_copy() -> None:
+    # the invariant can fail: when R's half of a resync keeps its RB (checkpoint_not_redone), a state with A in
+    # COPY and the answer of its resync on the path while RB is not B is reachable
+    b = PRESETS["small"].with_(mutant="checkpoint_not_redone", crashes=1)
+    assert not all(resync_answer_holds_the_copy(s) for s in reachable(b))
+
+
+@pytest.mark.slow  # 10 s
+def test_without_resync_answer_holds_the_copy_a_resync_answer_breaks_the_pair() -> None:
+    # the CTI that made it necessary: A's half of a resync (Deliver of Resynced) enters PAIR, so every PAIR
+    # invariant needs R to hold A's copy while the answer is in transit
+    b = PROOF.with_(recovery_kind=RecoveryKind.WRITETHROUGH)
+    name = "mirror_consistent"
+    without = tuple(n for n in support(name, b.recovery_kind, True) if n != "resync_answer_holds_the_copy")
+    with Discharger(2) as discharger:
+        o = induction(Unroller(b, unbounded=True), BY_NAME[name], without, 1, discharger=discharger)
+    assert o.verdict != "proved" and "Deliver[RESYNCED] / mirror_consistent" in o.note, o.note
 
 
 @pytest.mark.slow  # 15 s

@@ -887,6 +887,9 @@ class Encoding(SpecTerms):
         s.set_vol("dirty", [ite(current, 0, d) for d in s.vol("dirty")])
         s["pair_state"] = ite(current, PAIR, s["pair_state"])
         s["swap_timed_out"] = ite(current, 0, s["swap_timed_out"])
+        for k in self.lay.names:
+            if k.startswith("recovery_awaiting_resync."):
+                s[k] = ite(current, 0, s[k])  # ghost: S is whole
         return s
 
     # recovery
