@@ -188,6 +188,7 @@ CHANGED_STEP: dict[str, tuple[str, ...]] = {
     "torn_multiblock_write": ("CrashMidWrite",),
     "torn_remote_apply": ("CrashMidApply",),
     "checkpoint_not_redone": ("FinishResync",),
+    "resync_accepts_stale_answer": ("Deliver[RESYNCED]",),
 }
 SAFETY_MUTANTS = [m for m in MUTANTS.values() if BY_NAME[m.breaks].kind is Kind.ALWAYS]
 CHEAP = {"skip_journal"}  # 20 s: runs in CI (checkpoint_drops_record too, through the CLI test below)
