@@ -44,6 +44,9 @@ MUTANTS: dict[str, str] = {
                              "record from J: P keeps the blocks written before the power failed",
     "torn_remote_apply": "R's restart after a power loss inside a multi-block MirrorWrite does not redo its "
                          "record from JR: S keeps the blocks written before the power failed",
+    "remote_swap_not_redone": "R keeps no intent record for its half of a swap: its restart after a power loss "
+                              "in the middle of it does not redo the swap, RB keeps the first record of the "
+                              "rebuild in place, and no SwapDone is sent",
 }
 
 

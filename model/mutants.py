@@ -99,6 +99,12 @@ MUTANTS: dict[str, Mutant] = {m.name: m for m in (
            "R's restart after a power loss in the middle of applying a multi-block MirrorWrite does not redo "
            "its record from JR: S keeps the blocks written before the power failed",
            "remote_is_point_in_time_or_recovering", needs=(("blocks", 2), ("write_blocks", 2), ("crashes", 1))),
+    # power loss in the middle of R's swap: only a crash while R acts on a RecoverRequest shows it
+    Mutant("remote_swap_not_redone",
+           "R keeps no intent record for its half of a swap: a restart after a power loss in the middle of it "
+           "does not know a swap was running, so RB keeps the first record of the rebuild in place and nothing "
+           "else moves (S, the role map, JR, the recovery id), and no SwapDone is sent", "bases_agree",
+           RecoveryKind.SWAP, needs=(("crashes", 1), ("recoveries", 1))),
 )}
 
 
