@@ -163,6 +163,7 @@ CHANGED_STEP: dict[str, tuple[str, ...]] = {
     "swap_updates_lun_map_last_without_intent": ("CrashArray",),
     "torn_multiblock_write": ("CrashMidWrite",),
     "torn_remote_apply": ("CrashMidApply",),
+    "remote_swap_not_redone": ("CrashMidRemoteSwap",),
     "checkpoint_not_redone": ("FinishResync",),
 }
 SAFETY_MUTANTS = [m for m in MUTANTS.values() if BY_NAME[m.breaks].kind is Kind.ALWAYS]
