@@ -1,9 +1,11 @@
 """What both arrays share to rebuild a point-in-time image: ``replay`` (claims 5, 6, 11, 12) and the volume
 swap that installs it (claims 13, 14).
 
-Array A uses both for its recovery (``recovery.py``), array R for its half of a swap recovery (``remote.py``),
-from its own replica base and remote journal: since both start from identical bases and journals they build
-the same image without a data block crossing the path. Neither function knows which array it runs on.
+Array A uses ``replay`` and ``install_image`` for its recovery (``recovery.py``); array R, for its half of a swap
+recovery (``remote.py``), rebuilds its replica base in place from its remote journal (``rebuild_in_place``,
+the same records in the same order as ``replay``) and swaps it in itself, step by step under its swap's intent
+record. Since both start from identical bases and journals they build the same image without a data block
+crossing the path. No function here knows which array it runs on.
 """
 
 from __future__ import annotations

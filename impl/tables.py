@@ -5,7 +5,8 @@
   a duplicate sequence number (the ``reuse_sequence_number`` mutant) is stored and visible, not hidden.
 - ``JournalFunctionManagementTable`` (claim 3): journaling state, ``base_seq``, ``next_seq`` (read from the
   log table, its one home), capacity, the LDEVs of P, J and B (read from the volume map), and the recovery
-  in progress, so a restarted controller resumes it.
+  in progress, so a restarted controller resumes it; the swaps' intent records (A: the host-LUN switch
+  pending; R: ``RemoteSwapIntent``, the swap a restart redoes).
 - ``PairTable``: ``pair_state``, ``fence_policy`` and the dirty bitmap.
 - ``VolumeMap``: host LUN -> LDEV and role -> LDEV, changed atomically by ``swap_volumes`` (claims 13, 14);
   always a bijection.
