@@ -26,6 +26,7 @@ from pitmirror.impl.errors import (
     CommandSequenceError,
     ControllerReset,
     InvalidParameter,
+    JournalRecordError,
     PathDown,
     ScsiError,
 )
@@ -115,6 +116,7 @@ _WEIGHTS: dict[str, float] = {
     "SwapTimeout": 1.0, "Checkpoint": 0.7, "RemoteCheckpoint": 0.3, "PersistJournal": 0.5,
     "StartResync": 1.0, "FinishResync": 1.0, "RecoveryWrite": 3.0, "SwapVolumes": 2.0, "FinishRecovery": 2.0,
     "SwitchHostLun": 2.0, "CrashMidWrite": 0.05, "CrashMidApply": 0.05,
+    "CrashMidRemoteSwap": 0.05,
 }
 
 
@@ -356,6 +358,29 @@ class Driver:
         self._process(self.r.crash())
         self._record("CrashMidApply", message=msg)
 
+    def crash_mid_remote_swap(self, message: Any) -> None:
+        """CrashMidRemoteSwap(message): the path delivers the RecoverRequest ``message``, which R acts on (its
+        recovery id is above the last R settled); R writes its swap's intent record, starts rebuilding RB in
+        place, and loses power after the rebuild's first record reached RB; R restarts, redoes the swap whole
+        from the intent record and answers SwapDone."""
+        msg = self._on_path(message, "CRASH MID REMOTE SWAP")
+        request = f"CRASH MID REMOTE SWAP {msg!r}"
+        if not self.path.up:
+            raise PathDown(request, "the path is down")
+        if not isinstance(msg, RecoverRequest):
+            raise InvalidParameter(request, "a power loss inside R's swap needs a RecoverRequest")
+        if msg.recovery_id <= self.r.jfmt.last_recovery_id:
+            raise CommandSequenceError(request, f"R has settled recovery {self.r.jfmt.last_recovery_id}: a stale "
+                                                "request does no swap work to cut")
+        self.path.take(msg)
+        try:
+            cut = self.r.rebuild_first_record_sectors(msg.target)
+        except JournalRecordError:
+            cut = 0  # R reports the untrusted record when it acts on the request, before any swap work
+        self._process(self.r.swap_until_power_loss(msg, cut))  # nothing is answered: the power failed
+        self._process(self.r.crash())  # the restart redoes the swap and answers SwapDone
+        self._record("CrashMidRemoteSwap", message=msg)
+
     def _why_not_checkpoint(self) -> ScsiError | None:
         err = self.a.check_checkpoint()
         if err is None and self.a.journal_free() > 0:
@@ -511,6 +536,9 @@ class Driver:
             if self.path.up:
                 out += [mk("CrashMidApply", message=m) for m in distinct if isinstance(m, MirrorWrite)
                         and m.nblocks > 1 and m.seq == self.r.applied_seq + 1]
+        if self.path.up:  # a power loss inside R's swap, on a RecoverRequest R would act on
+            out += [mk("CrashMidRemoteSwap", message=m) for m in distinct if isinstance(m, RecoverRequest)
+                    and m.recovery_id > self.r.jfmt.last_recovery_id]
         return [a for a in out if a.name not in without] if without else out
 
     # --- random runs ----------------------------------------------------------------------------------

@@ -105,6 +105,12 @@ MUTANTS: dict[str, Mutant] = {m.name: m for m in (
            "A leaves COPY on any Resynced, not only on the answer of the resync it runs: a late answer of a "
            "resync a crash of A abandoned ends the next one, before R has what A wrote in between",
            "mirror_consistent", needs=(("crashes", 1), ("path_failures", 1), ("host_writes", 2))),
+    # power loss in the middle of R's swap: only a crash while R acts on a RecoverRequest shows it
+    Mutant("remote_swap_not_redone",
+           "R keeps no intent record for its half of a swap: a restart after a power loss in the middle of it "
+           "does not know a swap was running, so RB keeps the first record of the rebuild in place and nothing "
+           "else moves (S, the role map, JR, the recovery id), and no SwapDone is sent", "bases_agree",
+           RecoveryKind.SWAP, needs=(("crashes", 1), ("recoveries", 1))),
 )}
 
 

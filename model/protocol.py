@@ -21,6 +21,7 @@ from pitmirror.model.actions import (
     Checkpoint,
     CrashArray,
     CrashMidApply,
+    CrashMidRemoteSwap,
     CrashMidWrite,
     Deliver,
     DuplicateMessage,
@@ -257,6 +258,7 @@ class MirrorModel:
             yield FinishResync()
         yield from self._recovery_actions(s)
         yield from self._mid_write_crashes(s)
+        yield from self._mid_swap_crashes(s)
 
     def write_lengths(self, lba: int) -> range:
         """The lengths of a host write from ``lba``: 1 .. write_blocks, within the volume."""
@@ -276,6 +278,15 @@ class MirrorModel:
             for msg in _distinct(s.path):
                 if msg.kind == MessageKind.MIRROR_WRITE and msg.d > 1 and msg.a == s.remote_applied_seq + 1:
                     yield CrashMidApply(msg)
+
+    def _mid_swap_crashes(self, s: State) -> Iterator[Action]:
+        """Power loss in the middle of R's half of a swap: of a RecoverRequest the path would deliver now and
+        R would act on (a recovery id above the last R settled; a stale request does no swap work to cut)."""
+        if not s.path_up or not self.within_budget(s, CrashMidRemoteSwap):
+            return
+        for msg in _distinct(s.path):
+            if msg.kind == MessageKind.RECOVER_REQUEST and msg.a > s.remote_recovery_id:
+                yield CrashMidRemoteSwap(msg)
 
     def _host_io_allowed(self, s: State) -> bool:
         if s.journaling_state != JournalingState.JOURNALING:
@@ -613,6 +624,25 @@ class MirrorModel:
         s = s._replace(remote=remote, remote_journal=(*s.remote_journal, rec), remote_applied_seq=rec.seq)
         return self._do_crash(s, CrashArray("R"))
 
+    def _do_crash_mid_remote_swap(self, s: State, a: CrashMidRemoteSwap) -> State:
+        """R takes the RecoverRequest, writes its swap's intent record (recovery id, target) durably, starts
+        rebuilding RB in place, and the power fails. R's restart finds the intent record and redoes the swap
+        whole: the rebuild in place again (idempotent on a partly rebuilt RB), or, once the role map is
+        swapped, only the copy onto the new RB; it commits the swap and answers SwapDone. So the step is R's
+        swap (``_remote_swap``) followed by R's crash."""
+        m = a.message
+        s = s._replace(path=_remove_one(s.path, m))
+        if self.mutant == "remote_swap_not_redone":
+            # MUTANT: no intent record, so the restart does not know a swap was running: RB keeps the first of
+            # JR's records up to T (the rebuild applies them in seq order) and nothing else moved, no answer
+            chosen = sorted((r for r in s.remote_journal if r.seq <= m.b), key=lambda r: r.seq)
+            if chosen:
+                s = s._replace(replica_base=_set_range(s.replica_base, chosen[0].lba, chosen[0].length,
+                                                       chosen[0].value))
+        else:
+            s = self._remote_swap(s, m.a, m.b)
+        return self._do_crash(s, CrashArray("R"))
+
     # checkpoint and resync
 
     def _do_checkpoint(self, s: State, a: Checkpoint) -> State:
@@ -805,6 +835,7 @@ _HANDLERS: dict[type[Action], Callable[[MirrorModel, State, Any], State]] = {
     SwitchHostLun: MirrorModel._do_switch_host_lun,
     CrashMidWrite: MirrorModel._do_crash_mid_write,
     CrashMidApply: MirrorModel._do_crash_mid_apply,
+    CrashMidRemoteSwap: MirrorModel._do_crash_mid_remote_swap,
 }
 
 # The dispatch covers exactly the actions of spec.actions: an action added to the table without its handler

@@ -187,6 +187,7 @@ CHANGED_STEP: dict[str, tuple[str, ...]] = {
     "swap_updates_lun_map_last_without_intent": ("CrashArray",),
     "torn_multiblock_write": ("CrashMidWrite",),
     "torn_remote_apply": ("CrashMidApply",),
+    "remote_swap_not_redone": ("CrashMidRemoteSwap",),
     "checkpoint_not_redone": ("FinishResync",),
     "resync_accepts_stale_answer": ("Deliver[RESYNCED]",),
 }

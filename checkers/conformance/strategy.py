@@ -43,7 +43,7 @@ SHRINK_ORDER: tuple[str, ...] = (
     "SwapTimeout",
     "StartResync", "FinishResync", "PersistJournal", "Checkpoint", "HostWrite", "StartRecovery", "SetMarker",
     "RemoteCheckpoint", "FailPath", "LoseMessage", "DuplicateMessage", "CrashArray", "CrashMidWrite",
-    "CrashMidApply",
+    "CrashMidApply", "CrashMidRemoteSwap",
 )
 if sorted(SHRINK_ORDER) != sorted(spec_actions.ACTION_NAMES):
     raise TypeError(f"the fuzzer's action kinds {sorted(SHRINK_ORDER)} are not spec.actions' "
@@ -60,7 +60,7 @@ BASE_WEIGHTS: dict[str, int] = {
     "DuplicateMessage": 1,
     "MirrorTimeout": 4, "SwapTimeout": 4, "CrashArray": 1, "StartResync": 4, "FinishResync": 4,
     "RemoteCheckpoint": 2, "PersistJournal": 2, "HostRead": 1, "BadRequest": 1, "Drain": 1, "PowerCut": 6,
-    "CrashMidWrite": 1, "CrashMidApply": 1,
+    "CrashMidWrite": 1, "CrashMidApply": 1, "CrashMidRemoteSwap": 1,
 }
 #: Once the journal holds two records there is history to recover to and to checkpoint: these weigh more.
 HISTORY_WEIGHTS: dict[str, int] = {
@@ -68,9 +68,10 @@ HISTORY_WEIGHTS: dict[str, int] = {
     "CrashArray": 2, "RemoteCheckpoint": 3,
 }
 #: While a recovery runs: drive it to its end, and try what must not happen meanwhile (a checkpoint that
-#: passes the target, a host write into a swap, a crash or a path failure in the middle).
+#: passes the target, a host write into a swap, a crash or a path failure in the middle, a power loss in the
+#: middle of R's swap: enabled only while the RecoverRequest is on the path, so it weighs as much as a delivery).
 RECOVERY_WEIGHTS: dict[str, int] = {
-    **HISTORY_WEIGHTS, "Checkpoint": 8, "HostWrite": 8, "CrashArray": 2, "FailPath": 2,
+    **HISTORY_WEIGHTS, "Checkpoint": 8, "HostWrite": 8, "CrashArray": 2, "FailPath": 2, "CrashMidRemoteSwap": 6,
 }
 #: Suspended with the path up and no recovery running: resynchronize promptly, as an array does, so that a
 #: message left late on the path by a premature timeout is often still there when the pair is back in PAIR.

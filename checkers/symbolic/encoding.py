@@ -90,6 +90,7 @@ from pitmirror.model.actions import (
     Checkpoint,
     CrashArray,
     CrashMidApply,
+    CrashMidRemoteSwap,
     CrashMidWrite,
     Deliver,
     DuplicateMessage,
@@ -442,6 +443,8 @@ class Encoding(SpecTerms):
                     out.append(self._crash_mid_write(lba, length))
             if self.multi:
                 out.append(self._crash_mid_apply())
+        if self.kind == SWAP and self.budget_left("CrashMidRemoteSwap"):
+            out.append(self._crash_mid_remote_swap())
         return [self.channel(i) for i in out] if self.unbounded else out
 
     # host I/O
@@ -721,6 +724,32 @@ class Encoding(SpecTerms):
             return self.crash(s, "R"), ok
 
         return Inst("CrashMidApply", guard, effect, lambda st, v: CrashMidApply(st.path[v]), param="slot")
+
+    def _crash_mid_remote_swap(self) -> Inst:
+        """``CrashMidRemoteSwap(message)``: R's swap on the RecoverRequest in the slot, then R's crash (the
+        restart redoes the swap from its intent record, and answers)."""
+        def guard(s: SV, v: Term) -> Term:
+            m = self.path_slot(s, v)
+            return conj(self.budget_guard("CrashMidRemoteSwap", s), s["path_up"] == 1, v >= 0,
+                        v < s.length("path"), m[0] == RR, m[1] > s["remote_recovery_id"])
+
+        def effect(s0: SV, v: Term) -> tuple[SV, Term]:
+            m = self.path_slot(s0, v)
+            s = self.pre(s0)
+            self.path_remove(s, v)
+            ok: Term = True
+            if self.mut == "remote_swap_not_redone":
+                # no intent record: RB keeps the first of JR's records up to T (JR is in seq order), no answer
+                rec = s.slots("remote_journal")[0]
+                first = conj(s.length("remote_journal") > 0, rec[0] <= m[2])
+                moved = store_range(s.vol("replica_base"), rec[1], self.ln(rec, 3), rec[2])
+                s.set_vol("replica_base", [ite(first, x, y) for x, y in zip(moved, s.vol("replica_base"),
+                                                                            strict=True)])
+            else:
+                s, ok = self._remote_swap(s, m[1], m[2])
+            return self.crash(s, "R"), ok
+
+        return Inst("CrashMidRemoteSwap", guard, effect, lambda st, v: CrashMidRemoteSwap(st.path[v]), param="slot")
 
     def crash(self, s: SV, arr: str) -> SV:
         """``_do_crash`` of array ``arr`` on ``s`` (already past ``pre``; changed in place and returned)."""

@@ -254,6 +254,17 @@ def resync_accepts_stale_answer(m: str | None) -> bool:
     return s.a.pair.pair_state == PairState.PAIR and synced(s, [2, 0])
 
 
+def remote_swap_not_redone(m: str | None) -> bool:
+    s = system(m, recovery="swap")
+    s.write(0, 1)
+    s.write(1, 2)
+    s.start_recovery(2)
+    (msg,) = [x for x in s.path.messages if isinstance(x, RecoverRequest)]
+    s.crash_mid_remote_swap(msg)  # the power fails after the rebuild's first record reached RB
+    answered = any(x.name == "SwapDone" for x in s.path.messages)
+    return answered and [value_of_block(b) for b in s.replica_base_blocks()] == p(s) == [1, 2]
+
+
 SCENARIOS: dict[str, Callable[[str | None], bool]] = {
     f.__name__: f for f in (
         ack_before_remote, skip_journal, reuse_sequence_number, recovery_bypasses_mirror, recovery_off_by_one,
@@ -263,6 +274,7 @@ SCENARIOS: dict[str, Callable[[str | None], bool]] = {
         crash_restores_blocks_from_base,
         remote_accepts_stale_messages, journal_location_ignores_header, swap_updates_lun_map_last_without_intent,
         checkpoint_not_redone, torn_multiblock_write, torn_remote_apply, resync_accepts_stale_answer,
+        remote_swap_not_redone,
     )
 }
 
