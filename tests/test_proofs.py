@@ -82,15 +82,19 @@ def test_a_resync_that_leaves_rb_behind_breaks_resync_answer_holds_the_copy() ->
     assert not all(resync_answer_holds_the_copy(s) for s in reachable(b))
 
 
+def _prove_without(name: str, kind: RecoveryKind, invariant: str) -> Outcome:
+    """k-induction of ``name`` on the proof system with ``invariant`` left out of its support."""
+    b = PROOF.with_(recovery_kind=kind)
+    without = tuple(n for n in support(name, kind, True) if n != invariant)
+    with Discharger(2) as discharger:
+        return induction(Unroller(b, unbounded=True), BY_NAME[name], without, 1, discharger=discharger)
+
+
 @pytest.mark.slow  # 10 s
 def test_without_resync_answer_holds_the_copy_a_resync_answer_breaks_the_pair() -> None:
     # the CTI that made it necessary: A's half of a resync (Deliver of Resynced) enters PAIR, so every PAIR
     # invariant needs R to hold A's copy while the answer is in transit
-    b = PROOF.with_(recovery_kind=RecoveryKind.WRITETHROUGH)
-    name = "mirror_consistent"
-    without = tuple(n for n in support(name, b.recovery_kind, True) if n != "resync_answer_holds_the_copy")
-    with Discharger(2) as discharger:
-        o = induction(Unroller(b, unbounded=True), BY_NAME[name], without, 1, discharger=discharger)
+    o = _prove_without("mirror_consistent", RecoveryKind.WRITETHROUGH, "resync_answer_holds_the_copy")
     assert o.verdict != "proved" and "Deliver[RESYNCED] / mirror_consistent" in o.note, o.note
 
 
@@ -98,11 +102,7 @@ def test_without_resync_answer_holds_the_copy_a_resync_answer_breaks_the_pair() 
 def test_without_checkpoints_below_late_requests_a_late_checkpointed_breaks_the_swap() -> None:
     # the CTI that made it necessary: R's half of a Checkpointed above a late RecoverRequest's target (or over an
     # unordered JR) folds into RB records R's rebuild of that target must leave out
-    b = PROOF.with_(recovery_kind=RecoveryKind.SWAP)
-    name = "remote_is_point_in_time"
-    without = tuple(n for n in support(name, b.recovery_kind, True) if n != "checkpoints_below_late_requests")
-    with Discharger(2) as discharger:
-        o = induction(Unroller(b, unbounded=True), BY_NAME[name], without, 1, discharger=discharger)
+    o = _prove_without("remote_is_point_in_time", RecoveryKind.SWAP, "checkpoints_below_late_requests")
     assert o.verdict != "proved" and "Deliver[CHECKPOINTED] / swap_remote_tracked" in o.note, o.note
 
 
