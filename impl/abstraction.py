@@ -89,6 +89,7 @@ def abstract_state(system: Driver) -> dict[str, Any]:
         "journal_next_free": a.log.next_free,
         "journal_sectors": a.log.size,
         **volume_identities(system),
+        "resync_id": a.pair.resync_id,
     }
 
 

@@ -21,7 +21,7 @@ ACTION_NAMES: tuple[str, ...] = (
     "HostWrite", "SetMarker", "Deliver", "LoseMessage", "DuplicateMessage", "FailPath", "RepairPath",
     "MirrorTimeout", "SwapTimeout", "CrashArray", "Checkpoint", "RemoteCheckpoint", "PersistJournal",
     "StartResync", "FinishResync", "StartRecovery", "RecoveryWrite", "SwapVolumes", "FinishRecovery",
-    "SwitchHostLun", "CrashMidWrite", "CrashMidApply",
+    "SwitchHostLun", "CrashMidWrite", "CrashMidApply", "CrashMidRemoteSwap",
 )
 
 _ACTION_NAME_SET = frozenset(ACTION_NAMES)  # ``make`` runs for every enabled action of every state

@@ -26,11 +26,20 @@ from pitmirror.impl.errors import (
     CommandSequenceError,
     ControllerReset,
     InvalidParameter,
+    JournalRecordError,
     PathDown,
     ScsiError,
 )
 from pitmirror.impl.hardware import PowerLoss
-from pitmirror.impl.messages import Checkpointed, Message, MirrorAck, MirrorWrite, RecoverRequest, SwapDone
+from pitmirror.impl.messages import (
+    Checkpointed,
+    Message,
+    MirrorAck,
+    MirrorWrite,
+    RecoverRequest,
+    Resynced,
+    SwapDone,
+)
 from pitmirror.impl.mutants import Mutant
 from pitmirror.impl.path import Path
 from pitmirror.impl.primary import ArrayAController
@@ -107,6 +116,7 @@ _WEIGHTS: dict[str, float] = {
     "SwapTimeout": 1.0, "Checkpoint": 0.7, "RemoteCheckpoint": 0.3, "PersistJournal": 0.5,
     "StartResync": 1.0, "FinishResync": 1.0, "RecoveryWrite": 3.0, "SwapVolumes": 2.0, "FinishRecovery": 2.0,
     "SwitchHostLun": 2.0, "CrashMidWrite": 0.05, "CrashMidApply": 0.05,
+    "CrashMidRemoteSwap": 0.05,
 }
 
 
@@ -348,6 +358,29 @@ class Driver:
         self._process(self.r.crash())
         self._record("CrashMidApply", message=msg)
 
+    def crash_mid_remote_swap(self, message: Any) -> None:
+        """CrashMidRemoteSwap(message): the path delivers the RecoverRequest ``message``, which R acts on (its
+        recovery id is above the last R settled); R writes its swap's intent record, starts rebuilding RB in
+        place, and loses power after the rebuild's first record reached RB; R restarts, redoes the swap whole
+        from the intent record and answers SwapDone."""
+        msg = self._on_path(message, "CRASH MID REMOTE SWAP")
+        request = f"CRASH MID REMOTE SWAP {msg!r}"
+        if not self.path.up:
+            raise PathDown(request, "the path is down")
+        if not isinstance(msg, RecoverRequest):
+            raise InvalidParameter(request, "a power loss inside R's swap needs a RecoverRequest")
+        if msg.recovery_id <= self.r.jfmt.last_recovery_id:
+            raise CommandSequenceError(request, f"R has settled recovery {self.r.jfmt.last_recovery_id}: a stale "
+                                                "request does no swap work to cut")
+        self.path.take(msg)
+        try:
+            cut = self.r.rebuild_first_record_sectors(msg.target)
+        except JournalRecordError:
+            cut = 0  # R reports the untrusted record when it acts on the request, before any swap work
+        self._process(self.r.swap_until_power_loss(msg, cut))  # nothing is answered: the power failed
+        self._process(self.r.crash())  # the restart redoes the swap and answers SwapDone
+        self._record("CrashMidRemoteSwap", message=msg)
+
     def _why_not_checkpoint(self) -> ScsiError | None:
         err = self.a.check_checkpoint()
         if err is None and self.a.journal_free() > 0:
@@ -384,6 +417,9 @@ class Driver:
         err = self.a.check_finish_resync() if finish else self.a.check_start_resync()
         if err is None and not self.path.up:
             return PathDown(f"{'FINISH' if finish else 'START'} RESYNC of the pair", "the path is down")
+        if err is None and finish and Resynced(self.a.pair.resync_id) in self.path.messages:
+            return CommandSequenceError("FINISH RESYNC of the pair", f"R's answer to resync {self.a.pair.resync_id} "
+                                        "is on the path: the copy is sent again only when it is lost")
         return err
 
     def start_resync(self) -> None:
@@ -395,8 +431,9 @@ class Driver:
         self._record("StartResync")
 
     def finish_resync(self) -> None:
-        """FinishResync(): the dirty blocks, the base blocks and journal records R lacks cross; R takes
-        every recovery A started as settled; COPY -> PAIR."""
+        """FinishResync(): A's copy crosses (the dirty blocks, the base blocks and journal records R lacks),
+        R commits it, takes every recovery A started as settled and answers ``Resynced``; A stays in COPY
+        until that answer is delivered (``deliver``)."""
         err = self._why_not_resync(finish=True)
         if err is not None:
             raise err
@@ -405,7 +442,6 @@ class Driver:
         self.path.transfer("ResyncBlock", len(batch.blocks), data_blocks=len(batch.blocks))
         self.path.transfer("ResyncBaseBlock", base_blocks, data_blocks=base_blocks)
         self.path.transfer("ResyncRecord", len(shipped), data_blocks=sum(not r.is_marker for r in shipped))
-        ready.extend(self.a.finish_resync())
         self._process(ready)
         self._record("FinishResync")
 
@@ -500,6 +536,9 @@ class Driver:
             if self.path.up:
                 out += [mk("CrashMidApply", message=m) for m in distinct if isinstance(m, MirrorWrite)
                         and m.nblocks > 1 and m.seq == self.r.applied_seq + 1]
+        if self.path.up:  # a power loss inside R's swap, on a RecoverRequest R would act on
+            out += [mk("CrashMidRemoteSwap", message=m) for m in distinct if isinstance(m, RecoverRequest)
+                    and m.recovery_id > self.r.jfmt.last_recovery_id]
         return [a for a in out if a.name not in without] if without else out
 
     # --- random runs ----------------------------------------------------------------------------------

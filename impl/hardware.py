@@ -32,6 +32,14 @@ class PowerSupply:
             raise PowerLoss("power lost during a sector write")
         self.fail_after -= 1
 
+    def check(self) -> None:
+        """Called before a shared-memory update that follows sector writes it depends on (R's swap: the role
+        map's swap after the rebuild, the commit after the copy). Once the budget is spent the power is taken
+        to have failed already: a cut after the n-th sector write stops the update right after it too, so a
+        cut after a rebuild's last record lands before the role map moves."""
+        if self.fail_after is not None and self.fail_after <= 0:
+            raise PowerLoss("power lost before a shared-memory update")
+
 
 class DiskDrive:
     """A drive of ``sectors`` blocks of ``BLOCK_SIZE`` bytes. A sector write is atomic; a multi-sector

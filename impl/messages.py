@@ -1,4 +1,4 @@
-"""What crosses the path between the arrays: the five message kinds of docs/PROTOCOL.md.
+"""What crosses the path between the arrays: the six message kinds of docs/PROTOCOL.md.
 
 Each message carries real bytes where the protocol carries data, and shows itself in the model's words:
 ``repr(MirrorWrite(3, 0, block_of_value(1)))`` is ``MirrorWrite(seq=3, lba=0, value=1)``. ``name`` and
@@ -156,8 +156,31 @@ class Checkpointed:
         return (self.kind, self.seq, 0, 0, b"")
 
 
-Message = MirrorWrite | MirrorAck | RecoverRequest | SwapDone | Checkpointed
-MESSAGE_NAMES: tuple[str, ...] = ("MirrorWrite", "MirrorAck", "RecoverRequest", "SwapDone", "Checkpointed")
+@dataclass(frozen=True)
+class Resynced:
+    """R -> A: R has committed its half of resync ``resync_id`` (S, RB, JR and its watermarks from A's copy);
+    A leaves COPY on the answer of the resync it runs, and on no other."""
+
+    resync_id: int
+    kind: ClassVar[int] = 5
+
+    @property
+    def name(self) -> str:
+        """The message kind in the protocol's words."""
+        return "Resynced"
+
+    def fields(self) -> dict[str, int]:
+        """The message's fields by their protocol names."""
+        return {"resync_id": self.resync_id}
+
+    def sort_key(self) -> tuple[int, int, int, int, bytes]:
+        """Path order."""
+        return (self.kind, self.resync_id, 0, 0, b"")
+
+
+Message = MirrorWrite | MirrorAck | RecoverRequest | SwapDone | Checkpointed | Resynced
+MESSAGE_NAMES: tuple[str, ...] = ("MirrorWrite", "MirrorAck", "RecoverRequest", "SwapDone", "Checkpointed",
+                                  "Resynced")
 
 
 def message_key(msg: Message) -> tuple[str, tuple[tuple[str, int], ...]]:

@@ -44,6 +44,11 @@ MUTANTS: dict[str, str] = {
                              "record from J: P keeps the blocks written before the power failed",
     "torn_remote_apply": "R's restart after a power loss inside a multi-block MirrorWrite does not redo its "
                          "record from JR: S keeps the blocks written before the power failed",
+    "resync_accepts_stale_answer": "A leaves COPY on any Resynced, not only on the answer of the resync it runs: "
+                                   "a late answer of a resync a crash abandoned ends the next one",
+    "remote_swap_not_redone": "R keeps no intent record for its half of a swap: its restart after a power loss "
+                              "in the middle of it does not redo the swap, RB keeps the first record of the "
+                              "rebuild in place, and no SwapDone is sent",
 }
 
 

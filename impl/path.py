@@ -3,8 +3,8 @@
 The path is a sorted multiset (any message may be delivered next: reordering), as in the model. It goes
 down only when every link is down, and then every message on it is lost; a message sent while it is down
 is dropped. ``PathStats`` counts, by kind, what was sent, delivered, lost, duplicated and dropped, and the
-data blocks that crossed: the numbers the write-through vs swap comparison is about. Checkpoint and
-resync are atomic exchanges in the protocol; they still cross the path and are counted (``transfer``).
+data blocks that crossed: the numbers the write-through vs swap comparison is about. A resync's copy is one
+exchange (R commits it and answers ``Resynced`` on the path); it is counted too (``transfer``).
 """
 
 from __future__ import annotations

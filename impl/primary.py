@@ -39,7 +39,7 @@ from pitmirror.impl.errors import (
     WritesInFlight,
 )
 from pitmirror.impl.journal import Journal
-from pitmirror.impl.messages import Checkpointed, Message, MirrorAck, MirrorWrite, SwapDone
+from pitmirror.impl.messages import Checkpointed, Message, MirrorAck, MirrorWrite, Resynced, SwapDone
 from pitmirror.impl.mutants import Mutant
 from pitmirror.impl.ready import HostRequest, InFlight, Persist, Ready, ResyncBatch
 from pitmirror.impl.record import MARKER, MAX_NAME, JournalRecord
@@ -266,7 +266,7 @@ class ArrayAController:
 
     def receive(self, msg: Message) -> Ready:
         """A message from R: ``MirrorAck`` completes a write (unknown seqs are ignored); ``SwapDone``
-        records R's half of a swap."""
+        records R's half of a swap; ``Resynced`` ends COPY (A's half of the resync)."""
         ready = Ready()
         if isinstance(msg, MirrorAck):
             entry = next((e for e in self.in_flight if e.seq == msg.seq), None)
@@ -278,6 +278,8 @@ class ArrayAController:
             if r is not None and r.recovery_id == msg.recovery_id \
                     and r.remote_status == RemoteSwapStatus.REQUESTED:
                 r.remote_status = RemoteSwapStatus.DONE
+        elif isinstance(msg, Resynced):
+            self._resynced(msg.resync_id)
         else:
             raise ProtocolViolation(f"array A does not receive {msg!r}")
         return ready
@@ -433,15 +435,18 @@ class ArrayAController:
         return None
 
     def start_resync(self) -> Ready:
-        """StartResync: SUSPENDED -> COPY; host writes wait."""
+        """StartResync: SUSPENDED -> COPY, as resync number ``resync_id + 1``; host writes, checkpoints and
+        recoveries wait, so the copy A sends is what it holds until R's answer."""
         err = self.check_start_resync()
         if err is not None:
             raise err
         self.pair.pair_state = next_pair_state(self.pair.pair_state, "StartResync")
+        self.pair.resync_id += 1
         return Ready()
 
     def check_finish_resync(self) -> ScsiError | None:
-        """A's half of the FinishResync guard (the driver adds: path up)."""
+        """A's part of the FinishResync guard, sending the copy (the driver adds: path up, no answer of this
+        resync on the path)."""
         if self.pair.pair_state != PairState.COPY:
             return CommandSequenceError("FINISH RESYNC of the pair",
                                         f"pair_state={self.pair.pair_state.name}, not COPY")
@@ -452,16 +457,18 @@ class ArrayAController:
         recovery A started (so R treats every older RecoverRequest as settled)."""
         return ResyncBatch(blocks={lba: self.array.read("primary", lba) for lba in self.pair.dirty_lbas()},
                            base=self.base(), base_seq=self.jfmt.base_seq, records=self.journal.records(),
-                           next_seq=self.log.next_seq, recovery_id=self.jfmt.last_recovery_id)
+                           next_seq=self.log.next_seq, recovery_id=self.jfmt.last_recovery_id,
+                           resync_id=self.pair.resync_id)
 
-    def finish_resync(self) -> Ready:
-        """FinishResync, A's half, once R has applied the batch: clean bitmap, COPY -> PAIR."""
-        err = self.check_finish_resync()
-        if err is not None:
-            raise err
+    def _resynced(self, resync_id: int) -> None:
+        """A's half of the resync, on R's ``Resynced``: clean bitmap, COPY -> PAIR, in one commit; only for
+        the resync A runs (a late answer of one a crash abandoned is ignored: R holds that older copy)."""
+        # MUTANT resync_accepts_stale_answer: any answer ends COPY
+        if self.pair.pair_state != PairState.COPY or (
+                resync_id != self.pair.resync_id and not self.mutant("resync_accepts_stale_answer")):
+            return
         self.pair.dirty = [False] * len(self.pair.dirty)
-        self.pair.pair_state = next_pair_state(self.pair.pair_state, "FinishResync")
-        return Ready()
+        self.pair.pair_state = next_pair_state(self.pair.pair_state, "Resynced")
 
     # --- the journal_not_persisted_before_ack mutant's flush ------------------------------------------
 

@@ -77,6 +77,7 @@ class ResyncBatch:
     records: list[JournalRecord] = field(repr=False)
     next_seq: int
     recovery_id: int
+    resync_id: int  # which resync this copy belongs to: R's answer names it
 
 
 @dataclass

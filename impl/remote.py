@@ -17,12 +17,25 @@ from pitmirror.impl.array import StorageArray
 from pitmirror.impl.errors import JournalFull, JournalRecordError, ProtocolViolation
 from pitmirror.impl.hardware import PowerLoss
 from pitmirror.impl.journal import Journal
-from pitmirror.impl.messages import Checkpointed, Message, MirrorAck, MirrorWrite, RecoverRequest, SwapDone
+from pitmirror.impl.messages import (
+    Checkpointed,
+    Message,
+    MirrorAck,
+    MirrorWrite,
+    RecoverRequest,
+    Resynced,
+    SwapDone,
+)
 from pitmirror.impl.mutants import Mutant
 from pitmirror.impl.ready import Persist, Ready, ResyncBatch
-from pitmirror.impl.rebuild import install_image, replay
+from pitmirror.impl.rebuild import rebuild_in_place, replay_records
 from pitmirror.impl.record import JournalRecord
-from pitmirror.impl.tables import JournalFunctionManagementTable, JournalLogTable
+from pitmirror.impl.tables import (
+    JournalFunctionManagementTable,
+    JournalLogTable,
+    RemoteSwapIntent,
+    RemoteSwapPhase,
+)
 
 
 def record_of(msg: MirrorWrite) -> JournalRecord:
@@ -158,26 +171,81 @@ class ArrayRController:
         # MUTANT remote_accepts_stale_messages: a request of a recovery R has settled swaps again
         if msg.recovery_id > self.jfmt.last_recovery_id or self.mutant("remote_accepts_stale_messages"):
             try:
-                records = self.journal.records(msg.target)
-                image = replay(self.replica_base(), self.remote(), records, msg.target, self.mutant)
+                self.journal.records(msg.target)  # every record the rebuild needs can be trusted
             except JournalRecordError as e:
                 ready.errors.append(e)
                 return ready
-            ready.persisted += install_image(self.array, image, "remote", "replica_base")
-            self.array.shm.volume_map.point_lun(0, "remote")  # R serves no host: its LUN follows S at once
-            base_seq = self.applied_seq + 1
-            self.jfmt.base_seq = base_seq  # with the lines below, one shared-memory update
-            self.log.restart(base_seq)
-            self.jfmt.last_recovery_id = msg.recovery_id
-            self.buffer = []
+            # the intent record, in one shared-memory update before RB is touched: a restart redoes the swap
+            # (MUTANT remote_swap_not_redone: none is written, so a restart does not know a swap was running)
+            if not self.mutant("remote_swap_not_redone"):
+                self.jfmt.remote_swap = RemoteSwapIntent(msg.recovery_id, msg.target)
+            ready.persisted += self._swap(msg.recovery_id, msg.target)
         ready.messages.append(SwapDone(msg.recovery_id))
         return ready
+
+    def _swap(self, recovery_id: int, target: int) -> list[Persist]:
+        """The swap itself, from where the intent record says it stands (from the start without one): RB is
+        rebuilt in place into image(target) (only the records' blocks are written, in seq order, so doing it
+        again on a partly rebuilt RB ends the same); the role map swaps it in as S, with the intent record's
+        phase; the image is copied onto the old S, now RB; the commit (``replica_base_seq``, JR restarted,
+        the recovery id settled, the intent record cleared) is one shared-memory update. R's LUN follows S at
+        once (R serves no host I/O). Raises ``JournalRecordError`` if a record cannot be trusted (nothing
+        moved) and ``PowerLoss`` if the power fails (``crash`` redoes it)."""
+        vmap, power, done = self.array.shm.volume_map, self.array.power, []
+        intent = self.jfmt.remote_swap
+        if intent is None or intent.phase is RemoteSwapPhase.REBUILDING:
+            records = self.journal.records(target)
+            done += rebuild_in_place(self.array, "replica_base", self.remote(), records, target, self.mutant)
+            power.check()  # the role map moves only after the rebuild's last sector write
+            vmap.swap_roles("remote", "replica_base")  # with the two lines below, one shared-memory update
+            vmap.point_lun(0, "remote")
+            if intent is not None:
+                self.jfmt.remote_swap = intent = RemoteSwapIntent(recovery_id, target, RemoteSwapPhase.COPYING)
+            done.append(Persist("volume map"))
+        for lba, block in enumerate(self.remote()):
+            self.array.write("replica_base", lba, block)
+        done.append(Persist("replica_base", self.jfmt.ldev_b))
+        power.check()  # the commit only after the copy's last sector write
+        base_seq = self.applied_seq + 1
+        self.jfmt.base_seq = base_seq  # with the lines below, one shared-memory update: the commit
+        self.log.restart(base_seq)
+        self.jfmt.last_recovery_id = recovery_id
+        self.jfmt.remote_swap = None
+        self.buffer = []
+        done.append(Persist("journal function management table"))
+        return done
+
+    def swap_until_power_loss(self, msg: RecoverRequest, sector_writes: int) -> Ready:
+        """R acts on the RecoverRequest ``msg`` as usual (``receive``), with the power failing after
+        ``sector_writes`` sector writes: R's half of ``CrashMidRemoteSwap``. What the swap would answer is lost
+        with the power (the restart, ``crash``, redoes the swap from its intent record and answers); a record
+        that cannot be trusted is reported in the Ready returned. Raises ``ProtocolViolation`` for a request R
+        would not act on (a stale one does no swap work)."""
+        if msg.recovery_id <= self.jfmt.last_recovery_id:
+            raise ProtocolViolation(f"R has settled recovery {self.jfmt.last_recovery_id}: "
+                                    f"recovery {msg.recovery_id} is stale")
+        self.array.power.fail_after = sector_writes
+        ready = Ready()
+        try:
+            ready = self._receive_recover(msg)
+        except PowerLoss:
+            return Ready()
+        finally:
+            self.array.power.fail_after = None
+        return ready
+
+    def rebuild_first_record_sectors(self, target: int) -> int:
+        """The sector writes of the first record R's rebuild in place to ``target`` applies (0 for a marker,
+        or when it applies none): where ``crash_mid_remote_swap`` cuts the power."""
+        chosen = replay_records(self.journal.records(target), target, self.mutant)
+        return chosen[0].nblocks if chosen and not chosen[0].is_marker else 0
 
     # --- crash, checkpoint, resync --------------------------------------------------------------------
 
     def crash(self) -> Ready:
         """CrashArray("R") and restart: the reorder buffer is lost (A times those writes out); S, JR, RB
-        and the tables are kept; any record S missed (power loss) is redone."""
+        and the tables are kept; any record S missed (power loss) is redone, and so is a swap the intent
+        record says was running, which is then answered (``SwapDone``)."""
         self.buffer = []
         ready = Ready()
         # MUTANT torn_remote_apply: a multi-block record cut by the power loss is not redone
@@ -185,6 +253,14 @@ class ArrayRController:
                                            skip_multiblock=self.mutant("torn_remote_apply"))
         ready.persisted += [Persist("remote", self.jfmt.ldev_p, lba) for lba in redone]
         ready.errors += errors
+        intent = self.jfmt.remote_swap
+        if intent is not None:
+            try:
+                ready.persisted += self._swap(intent.recovery_id, intent.target)
+            except JournalRecordError as e:  # the intent record stays: a later restart or the resync ends it
+                ready.errors.append(e)
+                return ready
+            ready.messages.append(SwapDone(intent.recovery_id))
         return ready
 
     def checkpoint_upto(self, seq: int) -> Ready:
@@ -220,8 +296,10 @@ class ArrayRController:
     def apply_resync(self, batch: ResyncBatch) -> tuple[int, list[JournalRecord], Ready]:
         """FinishResync, R's half: S takes P's dirty blocks; RB becomes B (only the blocks that differ
         cross); JR becomes J (the common prefix is kept); R is caught up to ``next_seq - 1`` and takes every
-        recovery up to ``batch.recovery_id`` as settled. Returns the base blocks and the records that had
-        to cross the path."""
+        recovery up to ``batch.recovery_id`` as settled; all of it committed, then answered with
+        ``Resynced(batch.resync_id)`` (A leaves COPY on it). Applying the same copy again changes nothing, so
+        A may send it again when the answer is lost. Returns the base blocks and the records that had to
+        cross the path."""
         ready = Ready()
         for lba, block in sorted(batch.blocks.items()):
             self.array.write("remote", lba, block)
@@ -252,5 +330,7 @@ class ArrayRController:
         self.log.markers = {r.name: r.seq for r in self.journal.records() if r.is_marker}
         self.log.written_seq = batch.next_seq - 1
         self.jfmt.last_recovery_id = max(self.jfmt.last_recovery_id, batch.recovery_id)
+        self.jfmt.remote_swap = None  # a swap left unfinished (an untrusted record) is settled with the rest
         self.buffer = []
+        ready.messages.append(Resynced(batch.resync_id))
         return base_blocks, shipped, ready

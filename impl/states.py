@@ -77,7 +77,7 @@ PAIR_TRANSITIONS: dict[PairState, dict[str, PairState]] = {
     PairState.COPY: {
         "SwapTimeout": PairState.SUSPENDED,
         "CrashArray": PairState.SUSPENDED,
-        "FinishResync": PairState.PAIR,
+        "Resynced": PairState.PAIR,  # A's half of the resync, on R's answer
     },
 }
 

@@ -90,12 +90,13 @@ class MirroredSystem(Driver):
         return steps
 
     def resync(self) -> None:
-        """Bring a suspended pair back to PAIR: StartResync, FinishResync."""
+        """Bring a suspended pair back to PAIR: StartResync, FinishResync, and the delivery of R's answer."""
         self.stabilize()
         if self.a.pair.pair_state == PairState.SUSPENDED:
             self.start_resync()
         if self.a.pair.pair_state == PairState.COPY:
             self.finish_resync()
+            self.stabilize()  # R's answer ends COPY
 
     def recover(self, to: int | str, method: Any = None, max_steps: int = 100_000) -> RecoveryReport:
         """Recover P (and S) to ``to``, a seq or a marker name, by ``method`` (``"writethrough"`` or

@@ -5,7 +5,8 @@
   a duplicate sequence number (the ``reuse_sequence_number`` mutant) is stored and visible, not hidden.
 - ``JournalFunctionManagementTable`` (claim 3): journaling state, ``base_seq``, ``next_seq`` (read from the
   log table, its one home), capacity, the LDEVs of P, J and B (read from the volume map), and the recovery
-  in progress, so a restarted controller resumes it.
+  in progress, so a restarted controller resumes it; the swaps' intent records (A: the host-LUN switch
+  pending; R: ``RemoteSwapIntent``, the swap a restart redoes).
 - ``PairTable``: ``pair_state``, ``fence_policy`` and the dirty bitmap.
 - ``VolumeMap``: host LUN -> LDEV and role -> LDEV, changed atomically by ``swap_volumes`` (claims 13, 14);
   always a bijection.
@@ -17,6 +18,7 @@ import copy
 from array import array
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from enum import Enum
 from itertools import chain
 from operator import attrgetter
 from typing import Any, SupportsIndex
@@ -178,6 +180,25 @@ class RecoveryEntry:
     remote_status: RemoteSwapStatus = RemoteSwapStatus.NONE
 
 
+class RemoteSwapPhase(Enum):
+    """Where R's half of a swap stands: rebuilding RB in place into image(T) (the role map not swapped yet), or
+    copying the image onto the old S (the role map swapped: the rebuilt volume is S, the old S is RB)."""
+
+    REBUILDING = "rebuilding RB"
+    COPYING = "copying the image onto the old S"
+
+
+@dataclass(frozen=True)
+class RemoteSwapIntent:
+    """R's swap intent record: the swap of recovery ``recovery_id`` to ``target`` is running, in ``phase``.
+    Written in one shared-memory update before RB is touched, advanced with the role map's swap, cleared with
+    the commit; a restart that finds it redoes the swap from ``phase`` and answers SwapDone."""
+
+    recovery_id: int
+    target: int
+    phase: RemoteSwapPhase = RemoteSwapPhase.REBUILDING
+
+
 @dataclass
 class VolumeMap:
     """Host LUN -> LDEV (the host-LUN map) and role -> LDEV (the role map). ``swap_volumes`` and
@@ -235,6 +256,8 @@ class JournalFunctionManagementTable:
     checkpoint_seq: int | None = None  # a checkpoint begun and not yet committed (restart finishes it)
     # a swap's intent record: the role map is swapped and the host-LUN map not yet (restart completes it)
     lun_switch_pending: bool = False
+    # R's swap intent record: its half of a swap is running (restart redoes it); None at A and between swaps
+    remote_swap: RemoteSwapIntent | None = None
 
     @property
     def next_seq(self) -> int:
@@ -273,6 +296,7 @@ class PairTable:
     fence_policy: FencePolicy
     dirty: list[bool]
     pair_state: PairState = PairState.PAIR
+    resync_id: int = 0  # the resync A runs or last ran: R's Resynced names it
 
     def mark_dirty(self, lba: int) -> None:
         """P[lba] may differ from S[lba]."""

@@ -208,6 +208,16 @@ class CrashMidApply(Action):
     message: Message
 
 
+@dataclass(frozen=True, slots=True)
+class CrashMidRemoteSwap(Action):
+    """Fault: R loses power in the middle of its half of a swap, on the RecoverRequest ``message`` it acts on:
+    after its swap's intent record (recovery id, target) reached shared memory and while RB was being rebuilt
+    in place. R's restart finds the intent record, redoes the swap whole (the rebuild in place is idempotent;
+    after the role map's swap only the copy onto the new RB is left), commits it and answers SwapDone."""
+
+    message: Message
+
+
 def _in_table_order(*classes: type[Action]) -> dict[str, type[Action]]:
     """The action classes by name, in ``spec.actions`` order; ``TypeError`` when they are not exactly the
     table's actions with the table's parameters (a class added here and not there, or the other way)."""
@@ -226,6 +236,7 @@ ACTION_TYPES: dict[str, type[Action]] = _in_table_order(
     HostWrite, SetMarker, Deliver, LoseMessage, DuplicateMessage, FailPath, RepairPath, MirrorTimeout,
     SwapTimeout, CrashArray, Checkpoint, RemoteCheckpoint, PersistJournal, StartResync, FinishResync,
     StartRecovery, RecoveryWrite, SwapVolumes, FinishRecovery, SwitchHostLun, CrashMidWrite, CrashMidApply,
+    CrashMidRemoteSwap,
 )
 
 

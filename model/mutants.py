@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol, Self, TypeVar
 
-from pitmirror.spec.state import RecoveryKind
+from pitmirror.spec.state import FencePolicy, RecoveryKind
 
 
 class _Raisable(Protocol):
@@ -34,10 +34,16 @@ class Mutant:
     #: the least bounds that can show the bug, for checkers that run small fixed bounds (the Z3 column runs one
     #: block and one write in flight: a mixed image of S needs two blocks and two writes in flight)
     needs: tuple[tuple[str, int], ...] = ()
+    #: the fence policy the bug needs, when only one shows it (a host write while the pair is suspended needs
+    #: fence ``never``): a run that draws its policy per example (fuzz) then spends none on the other
+    fence: FencePolicy | None = None
 
     def exposed_in(self, bounds: B) -> B:
-        """``bounds`` with this mutant and its recovery kind, every bound raised to what it ``needs``."""
-        raised = {k: max(getattr(bounds, k), v) for k, v in self.needs}
+        """``bounds`` with this mutant and its recovery kind, every bound raised to what it ``needs`` (and the
+        fence policy narrowed to the one it needs, if any)."""
+        raised: dict[str, Any] = {k: max(getattr(bounds, k), v) for k, v in self.needs}
+        if self.fence is not None:
+            raised["fence_policies"] = (self.fence,)
         return bounds.with_(mutant=self.name, recovery_kind=self.recovery_kind, **raised)
 
 
@@ -99,6 +105,19 @@ MUTANTS: dict[str, Mutant] = {m.name: m for m in (
            "R's restart after a power loss in the middle of applying a multi-block MirrorWrite does not redo "
            "its record from JR: S keeps the blocks written before the power failed",
            "remote_is_point_in_time_or_recovering", needs=(("blocks", 2), ("write_blocks", 2), ("crashes", 1))),
+    # the two-phase resync: a first suspension (a write lost with the path), a crash of A between R's half and
+    # A's half, a host write while suspended and a second resync let a late Resynced reach A in COPY again
+    Mutant("resync_accepts_stale_answer",
+           "A leaves COPY on any Resynced, not only on the answer of the resync it runs: a late answer of a "
+           "resync a crash of A abandoned ends the next one, before R has what A wrote in between",
+           "mirror_consistent", needs=(("crashes", 1), ("path_failures", 1), ("host_writes", 2)),
+           fence=FencePolicy.NEVER),
+    # power loss in the middle of R's swap: only a crash while R acts on a RecoverRequest shows it
+    Mutant("remote_swap_not_redone",
+           "R keeps no intent record for its half of a swap: a restart after a power loss in the middle of it "
+           "does not know a swap was running, so RB keeps the first record of the rebuild in place and nothing "
+           "else moves (S, the role map, JR, the recovery id), and no SwapDone is sent", "bases_agree",
+           RecoveryKind.SWAP, needs=(("crashes", 1), ("recoveries", 1))),
 )}
 
 

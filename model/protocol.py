@@ -21,6 +21,7 @@ from pitmirror.model.actions import (
     Checkpoint,
     CrashArray,
     CrashMidApply,
+    CrashMidRemoteSwap,
     CrashMidWrite,
     Deliver,
     DuplicateMessage,
@@ -63,6 +64,7 @@ from pitmirror.spec.state import (
     Recovery,
     RecoveryKind,
     RemoteSwapStatus,
+    Resynced,
     State,
     SwapDone,
     Volume,
@@ -138,7 +140,7 @@ class MirrorModel:
                 journal_sectors=journal_ring_sectors(self.bounds.journal_capacity, self.bounds.blocks,
                                                      self.bounds.write_blocks),
                 primary_volume=Volume.V0, host_lun=Volume.V0, lun_switch_pending=False,
-                secondary_volume=Volume.V0,
+                secondary_volume=Volume.V0, resync_id=0,
             )
             for fence in self.bounds.fence_policies
         ]
@@ -252,10 +254,11 @@ class MirrorModel:
             yield PersistJournal()
         if s.pair_state == PairState.SUSPENDED and s.path_up and not s.in_flight and not self._swap_half_done(s):
             yield StartResync()
-        if s.pair_state == PairState.COPY and s.path_up:
+        if self._resync_copy_enabled(s):
             yield FinishResync()
         yield from self._recovery_actions(s)
         yield from self._mid_write_crashes(s)
+        yield from self._mid_swap_crashes(s)
 
     def write_lengths(self, lba: int) -> range:
         """The lengths of a host write from ``lba``: 1 .. write_blocks, within the volume."""
@@ -276,6 +279,15 @@ class MirrorModel:
                 if msg.kind == MessageKind.MIRROR_WRITE and msg.d > 1 and msg.a == s.remote_applied_seq + 1:
                     yield CrashMidApply(msg)
 
+    def _mid_swap_crashes(self, s: State) -> Iterator[Action]:
+        """Power loss in the middle of R's half of a swap: of a RecoverRequest the path would deliver now and
+        R would act on (a recovery id above the last R settled; a stale request does no swap work to cut)."""
+        if not s.path_up or not self.within_budget(s, CrashMidRemoteSwap):
+            return
+        for msg in _distinct(s.path):
+            if msg.kind == MessageKind.RECOVER_REQUEST and msg.a > s.remote_recovery_id:
+                yield CrashMidRemoteSwap(msg)
+
     def _host_io_allowed(self, s: State) -> bool:
         if s.journaling_state != JournalingState.JOURNALING:
             r = s.recovery
@@ -288,6 +300,14 @@ class MirrorModel:
             return False
         in_flight_host = sum(1 for e in s.in_flight if e.origin != Origin.RECOVERY)
         return in_flight_host < self.bounds.concurrency and self.journal_free(s) > 0
+
+    @staticmethod
+    def _resync_copy_enabled(s: State) -> bool:
+        """A in COPY sends its copy (``FinishResync``) while the path is up and no answer of this resync is on it:
+        a copy the path lost, or whose answer it lost, is sent again (R's half is idempotent while A is frozen
+        in COPY), and one answer in transit is enough."""
+        return (s.pair_state == PairState.COPY and s.path_up
+                and Resynced(s.resync_id) not in s.path)
 
     @staticmethod
     def _swap_half_done(s: State) -> bool:
@@ -445,6 +465,8 @@ class MirrorModel:
             return self._remote_swap(s, m.a, m.b)
         if m.kind == MessageKind.CHECKPOINTED:
             return _remote_checkpoint_upto(s, m.a)
+        if m.kind == MessageKind.RESYNCED:
+            return self._receive_resynced(s, m.a)
         r = s.recovery
         if r is not None and r.recovery_id == m.a and r.remote_status == RemoteSwapStatus.REQUESTED:
             s = s._replace(recovery=r._replace(remote_status=RemoteSwapStatus.DONE))
@@ -602,6 +624,25 @@ class MirrorModel:
         s = s._replace(remote=remote, remote_journal=(*s.remote_journal, rec), remote_applied_seq=rec.seq)
         return self._do_crash(s, CrashArray("R"))
 
+    def _do_crash_mid_remote_swap(self, s: State, a: CrashMidRemoteSwap) -> State:
+        """R takes the RecoverRequest, writes its swap's intent record (recovery id, target) durably, starts
+        rebuilding RB in place, and the power fails. R's restart finds the intent record and redoes the swap
+        whole: the rebuild in place again (idempotent on a partly rebuilt RB), or, once the role map is
+        swapped, only the copy onto the new RB; it commits the swap and answers SwapDone. So the step is R's
+        swap (``_remote_swap``) followed by R's crash."""
+        m = a.message
+        s = s._replace(path=_remove_one(s.path, m))
+        if self.mutant == "remote_swap_not_redone":
+            # MUTANT: no intent record, so the restart does not know a swap was running: RB keeps the first of
+            # JR's records up to T (the rebuild applies them in seq order) and nothing else moved, no answer
+            chosen = sorted((r for r in s.remote_journal if r.seq <= m.b), key=lambda r: r.seq)
+            if chosen:
+                s = s._replace(replica_base=_set_range(s.replica_base, chosen[0].lba, chosen[0].length,
+                                                       chosen[0].value))
+        else:
+            s = self._remote_swap(s, m.a, m.b)
+        return self._do_crash(s, CrashArray("R"))
+
     # checkpoint and resync
 
     def _do_checkpoint(self, s: State, a: Checkpoint) -> State:
@@ -637,11 +678,15 @@ class MirrorModel:
         return self._append_to_journal(s, s.journal_cache[0])._replace(journal_cache=s.journal_cache[1:])
 
     def _do_start_resync(self, s: State, a: StartResync) -> State:
-        return s._replace(pair_state=PairState.COPY)
+        """A starts resync number ``resync_id + 1``: the pair goes to COPY, host I/O, checkpoints and recoveries
+        wait, so P, B and J stay as they are until the resync ends (A's copy is a snapshot)."""
+        return s._replace(pair_state=PairState.COPY, resync_id=s.resync_id + 1)
 
     def _do_finish_resync(self, s: State, a: FinishResync) -> State:
-        """Copy every dirty block P -> S, and B -> RB and J -> JR where R lacks them; R is caught up to
-        next_seq - 1."""
+        """The copy and R's half of the resync (docs/PROTOCOL.md, "Resync"): every dirty block P -> S, and
+        B -> RB and J -> JR where R lacks them; R is caught up to next_seq - 1 and commits that durably, then
+        answers ``Resynced(resync_id)``. A stays in COPY until the answer arrives (``_receive_resynced``). The
+        copy is one step: A is frozen in COPY, so what it sends is what it holds when R commits."""
         remote = tuple(p if d else r for p, r, d in zip(s.primary, s.remote, s.dirty, strict=True))
         # RB becomes B: this redoes R's half of every checkpoint whose Checkpointed message the path lost
         replica_base = s.replica_base if self.mutant == "checkpoint_not_redone" else s.base  # MUTANT: RB kept
@@ -650,9 +695,21 @@ class MirrorModel:
         return s._replace(remote=remote, replica_base=replica_base, replica_base_seq=s.base_seq,
                           remote_journal=s.journal, remote_applied_seq=s.next_seq - 1,
                           remote_recovery_id=max(s.remote_recovery_id, s.recoveries_started),
-                          remote_buffer=(), dirty=(0,) * self.bounds.blocks, pair_state=PairState.PAIR,
-                          recovery_awaiting_resync=None,  # ghost: S is whole again
-                          swap_timed_out=False)
+                          remote_buffer=(), path=_add(s.path, Resynced(s.resync_id)),
+                          recovery_awaiting_resync=None)  # ghost: S is whole again
+
+    def _receive_resynced(self, s: State, resync_id: int) -> State:
+        """A's half of the resync, on R's answer: the dirty bitmap is cleared and the pair goes from COPY to
+        PAIR, in one commit. Only the answer of the resync A runs counts: a late answer of one a crash of A
+        abandoned (R holds that older copy, not what A has written since) changes nothing."""
+        # MUTANT resync_accepts_stale_answer: any answer ends COPY, whichever resync it answers
+        if s.pair_state != PairState.COPY or (resync_id != s.resync_id
+                                               and self.mutant != "resync_accepts_stale_answer"):
+            return s
+        # ghost: the swap's timeout is resynced, and S is whole (a write-through recovery that ended in COPY, after
+        # R's half, awaits no other resync)
+        return s._replace(dirty=(0,) * self.bounds.blocks, pair_state=PairState.PAIR, swap_timed_out=False,
+                          recovery_awaiting_resync=None)
 
     # recovery
 
@@ -778,6 +835,7 @@ _HANDLERS: dict[type[Action], Callable[[MirrorModel, State, Any], State]] = {
     SwitchHostLun: MirrorModel._do_switch_host_lun,
     CrashMidWrite: MirrorModel._do_crash_mid_write,
     CrashMidApply: MirrorModel._do_crash_mid_apply,
+    CrashMidRemoteSwap: MirrorModel._do_crash_mid_remote_swap,
 }
 
 # The dispatch covers exactly the actions of spec.actions: an action added to the table without its handler

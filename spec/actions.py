@@ -107,6 +107,11 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("CrashMidWrite", ("lba", "value", "length"), "fault", (8, 22), budget=Budget("crashes", "crashes"),
                fault=True),
     ActionSpec("CrashMidApply", ("message",), "fault", (8, 22), budget=Budget("crashes", "crashes"), fault=True),
+    # power loss in the middle of R's half of a swap (claims 14, 28): R has written its swap's intent record and
+    # begun rebuilding RB in place. R's restart finds the intent record and redoes the swap whole, then answers
+    # SwapDone (docs/PROTOCOL.md, "R's swap")
+    ActionSpec("CrashMidRemoteSwap", ("message",), "fault", (14, 28), kinds=_SWAP, budget=Budget("crashes", "crashes"),
+               fault=True),
 )
 
 BY_NAME: dict[str, ActionSpec] = {a.name: a for a in ACTIONS}

@@ -126,6 +126,8 @@ FIELDS: tuple[Field, ...] = (
     Field("host_lun", _A, label="host LUN"),
     Field("lun_switch_pending", _A, label="LUN switch pending"),
     Field("secondary_volume", _R, label="S volume"),
+    # A's pair management table: which resync A runs (R's answer names it)
+    Field("resync_id", _A, label="resync id"),
 )
 
 BY_NAME: dict[str, Field] = {f.name: f for f in FIELDS}

@@ -280,6 +280,23 @@ def checkpoints_below_late_requests(s: State) -> bool:
             and all(m.a <= t for m in s.path if m.kind == MessageKind.CHECKPOINTED for t in targets))
 
 
+def resync_answer_holds_the_copy(s: State) -> bool:
+    """Every ``Resynced`` on the path answers a resync A has started; while A is in COPY and the answer of the
+    resync it runs is on the path, R holds A's copy: S is P, RB is B at ``base_seq``, JR is J, R has applied
+    up to ``next_seq - 1``, settled every recovery A started and buffers nothing. R's half makes it so, and
+    nothing moves either side until A's half: A is frozen in COPY (no host write, checkpoint or recovery),
+    and what R may still receive is stale (a write at or below its applied seq, a request it has settled, a
+    ``Checkpointed`` at or below ``base_seq``, below every record of JR)."""
+    answers = [m.a for m in s.path if m.kind == MessageKind.RESYNCED]
+    if any(k > s.resync_id for k in answers):
+        return False
+    if s.pair_state != PairState.COPY or s.resync_id not in answers:
+        return True
+    return (s.remote == s.primary and s.replica_base == s.base and s.replica_base_seq == s.base_seq
+            and s.remote_journal == s.journal and s.remote_applied_seq == s.next_seq - 1
+            and s.remote_recovery_id >= s.recoveries_started and not s.remote_buffer)
+
+
 def journaled_in_flight(s: State) -> bool:
     """In PAIR every in-flight write R has not applied is in J (A journals before it mirrors, and a checkpoint
     frees only records R applied)."""
@@ -480,7 +497,7 @@ INVARIANTS: tuple[Callable[[State], bool], ...] = (
     recovery_writes_in_flight, recovery_freezes_io, primary_is_newest_image, acked_only_when_applied,
     writethrough_recovery_on_track, swap_recovery_on_track, pending_writes_in_history, remote_is_applied_image,
     writethrough_window_mixes, swap_remote_tracked, journal_table_lists_journal, lun_follows_role_map,
-    checkpoints_below_base, checkpoints_below_late_requests,
+    checkpoints_below_base, checkpoints_below_late_requests, resync_answer_holds_the_copy,
 )
 
 #: The invariants each property's induction is strengthened with, under either recovery kind.
@@ -492,7 +509,7 @@ SUPPORT: dict[str, tuple[str, ...]] = {
     # A took for base_seq to stay below next_seq
     "mirror_consistent": ("counters_ordered", "messages_below_next_seq", "acks_applied", "tables_in_seq_order",
                           "pending_records_agree", "pending_writes_tracked", "mirror_gap_in_flight",
-                          "journal_well_formed"),
+                          "journal_well_formed", "resync_answer_holds_the_copy", "checkpoints_below_base"),
 }
 
 #: What a swap recovery adds: P and S legitimately differ between the two swaps, and the proof that they agree
@@ -526,7 +543,7 @@ PROTOCOL_SUPPORT: tuple[str, ...] = (
     "swap_messages_tracked",
     "swap_restarts_journals", "swap_rebuilds_agree", "ghost_base_not_past_base", "base_is_its_image",
     "history_in_seq_order", "primary_is_newest_image", "acked_only_when_applied", "writethrough_recovery_on_track",
-    "swap_recovery_on_track",
+    "swap_recovery_on_track", "resync_answer_holds_the_copy",
 )
 
 #: What the properties about S being a point in time add: S tied to the ghost history through R's applied seq,

@@ -475,7 +475,8 @@ def explain_recovery_completed(s: State) -> str:
 
 
 def resync_completed(pre: State, post: State) -> bool:
-    """A resync copied what R lacked and returned the pair from COPY to PAIR with S == P (``FinishResync``)."""
+    """A resync copied what R lacked, R committed its half, and A's half (``Deliver`` of R's ``Resynced``)
+    returned the pair from COPY to PAIR with S == P."""
     return pre.pair_state == PairState.COPY and post.pair_state == PairState.PAIR and post.remote == post.primary
 
 
@@ -500,7 +501,8 @@ def explain_checkpoint_committed(s: State) -> str:
 
 def swap_timeout_resynced(pre: State, post: State) -> bool:
     """A swap recovery that timed out waiting for R was later resynchronized: the pair came back to PAIR with
-    S == P (``FinishResync`` while the ghost ``swap_timed_out`` remembers the timeout)."""
+    S == P (A's half of the resync, ``Deliver`` of ``Resynced``, while the ghost ``swap_timed_out`` remembers
+    the timeout)."""
     return pre.swap_timed_out and resync_completed(pre, post)
 
 
@@ -631,7 +633,7 @@ PROPERTIES: tuple[Property, ...] = (
              explain=explain_recovery_completed),
     Property("resync_reachable", Kind.SOMETIMES,
              "a resync completes: the pair returns from COPY to PAIR with S == P",
-             (1,), _witnessed_by_a_step, event=Event("FinishResync", resync_completed),
+             (1,), _witnessed_by_a_step, event=Event("Deliver", resync_completed),
              explain=explain_resync_completed),
     Property("checkpoint_reachable", Kind.SOMETIMES,
              "a checkpoint that both arrays commit: R's half brings RB to A's base_seq and B's image",
@@ -639,7 +641,7 @@ PROPERTIES: tuple[Property, ...] = (
              explain=explain_checkpoint_committed),
     Property("swap_timeout_resynced", Kind.SOMETIMES,
              "a swap recovery that timed out waiting for R is resynchronized to PAIR with S == P",
-             (13, 14, 27, 28), _witnessed_by_a_step, event=Event("FinishResync", swap_timeout_resynced),
+             (13, 14, 27, 28), _witnessed_by_a_step, event=Event("Deliver", swap_timeout_resynced),
              explain=explain_resync_completed, recovery_kind=RecoveryKind.SWAP),
     Property("marker_recovery_reachable", Kind.SOMETIMES,
              "a recovery to a marker (a named consistency point) starts",

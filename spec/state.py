@@ -137,6 +137,7 @@ class MessageKind(_Enum):
     RECOVER_REQUEST = 2  # A -> R: (kind, recovery_id, target, 0)
     SWAP_DONE = 3  # R -> A: (kind, recovery_id, 0, 0)
     CHECKPOINTED = 4  # A -> R: (kind, seq, 0, 0): A's base has reached seq; R checkpoints RB from JR up to it
+    RESYNCED = 5  # R -> A: (kind, resync_id, 0, 0): R has committed its half of that resync; A leaves COPY
 
 
 class Message(NamedTuple):
@@ -160,6 +161,8 @@ class Message(NamedTuple):
             return f"RecoverRequest(recovery_id={self.a}, target={self.b})"
         if self.kind == MessageKind.CHECKPOINTED:
             return f"Checkpointed(seq={self.a})"
+        if self.kind == MessageKind.RESYNCED:
+            return f"Resynced(resync_id={self.a})"
         return f"SwapDone(recovery_id={self.a})"
 
     @property
@@ -183,6 +186,7 @@ MESSAGE_NAMES = {
     MessageKind.RECOVER_REQUEST: "RecoverRequest",
     MessageKind.SWAP_DONE: "SwapDone",
     MessageKind.CHECKPOINTED: "Checkpointed",
+    MessageKind.RESYNCED: "Resynced",
 }
 MESSAGE_FIELDS: dict[MessageKind, tuple[str, ...]] = {
     MessageKind.MIRROR_WRITE: ("seq", "lba", "value", "length"),
@@ -190,6 +194,7 @@ MESSAGE_FIELDS: dict[MessageKind, tuple[str, ...]] = {
     MessageKind.RECOVER_REQUEST: ("recovery_id", "target"),
     MessageKind.SWAP_DONE: ("recovery_id",),
     MessageKind.CHECKPOINTED: ("seq",),
+    MessageKind.RESYNCED: ("resync_id",),
 }
 
 
@@ -217,6 +222,13 @@ def Checkpointed(seq: int) -> Message:
     """A's half of a checkpoint is committed: its base is at ``seq``. R applies JR's records up to ``seq`` to
     RB (idempotent and cumulative: a duplicate, late or overtaken one changes nothing)."""
     return Message(MessageKind.CHECKPOINTED, seq)
+
+
+def Resynced(resync_id: int) -> Message:
+    """R's answer to a resync: its half (S, RB, JR and its watermarks, from A's copy) is committed. A leaves COPY
+    on the answer of the resync it is running, and on no other (a late answer of a resync a crash abandoned
+    names an older ``resync_id``)."""
+    return Message(MessageKind.RESYNCED, resync_id)
 
 
 def message_from_fields(name: str, fields: dict[str, int]) -> Message:
@@ -307,7 +319,7 @@ class State(NamedTuple):
     # S may still mix its start and target images
     recovery_awaiting_resync: Recovery | None
     # a swap recovery timed out waiting for R, and the pair has not been resynchronized since: the memory the
-    # witness swap_timeout_resynced needs (set by SwapTimeout, cleared by FinishResync)
+    # witness swap_timeout_resynced needs (set by SwapTimeout, cleared when A's half of the resync ends COPY)
     swap_timed_out: bool
     # array A's journal log table (claim 4): where each live record of J lies on the journal LDEV (its first
     # sector; one entry per record of ``journal``, in the same order), the next free sector, and the LDEV's
@@ -326,6 +338,9 @@ class State(NamedTuple):
     # completes the swap; only the mutant swap_updates_lun_map_last_without_intent keeps it in memory alone)
     lun_switch_pending: bool
     secondary_volume: Volume  # R's role map: the volume playing S (the other plays RB); mirror writes go to it
+    # A's pair management table: the number of the resync A runs or last ran (StartResync counts it); R's answer
+    # carries it, so A tells its current resync's answer from a late one
+    resync_id: int
 
 
 def covered(lba: int, length: int) -> range:

@@ -14,7 +14,7 @@ from pitmirror.checkers.symbolic.encoding import Encoding
 from pitmirror.checkers.symbolic.terms import SV
 from pitmirror.model import actions as model_actions
 from pitmirror.model import protocol
-from pitmirror.model.actions import ACTION_TYPES, CrashArray, HostWrite
+from pitmirror.model.actions import ACTION_TYPES, CrashArray, HostWrite, StartRecovery
 from pitmirror.model.config import PRESETS, Bounds
 from pitmirror.model.mutants import MUTANTS
 from pitmirror.model.protocol import MirrorModel
@@ -104,21 +104,27 @@ def _settle(model: MirrorModel, s: State) -> State:
     return s
 
 
-def test_the_protocol_asks_the_budget_hook_for_every_budgeted_action(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("kind", KINDS, ids=lambda k: k.name.lower())
+def test_the_protocol_asks_the_budget_hook_for_every_budgeted_action(monkeypatch: pytest.MonkeyPatch,
+                                                                     kind: RecoveryKind) -> None:
     # with every budget spent, no budgeted action is enabled; with the hook switched off (as a proof without
     # budgets would), each of them is enabled again: the guards read budgets only through the hook
-    # two-block writes: the power losses inside one (CrashMidWrite, CrashMidApply) are budgeted too
-    bounds = PRESETS["small"].with_(markers=1, message_faults=1, recoveries=1, crashes=1, write_blocks=2)
+    # two-block writes: the power losses inside one (CrashMidWrite, CrashMidApply) are budgeted too, and so is
+    # the power loss inside R's swap (CrashMidRemoteSwap, swap only)
+    bounds = PRESETS["small"].with_(markers=1, message_faults=1, recoveries=1, crashes=1, write_blocks=2,
+                                    recovery_kind=kind)
     model = MirrorModel(bounds)
-    budgeted = {a.name for a in ACTIONS if a.budget is not None}
-    # a write on its way (a message to lose or duplicate), and the same write done (a recovery target)
+    budgeted = {a.name for a in ACTIONS if a.budget is not None and a.present(kind, None)}
+    # a write on its way (a message to lose or duplicate), the same write done (a recovery target), and a
+    # recovery to it started (a swap's RecoverRequest on the path)
     sending = model.next_state(model.init_states()[0], HostWrite(0, 1, 2))
     done = _settle(model, sending)
     assert done.journal and not done.in_flight
-    for s in (sending, done):
+    started = model.next_state(done, StartRecovery(done.next_seq - 1, kind))
+    for s in (sending, done, started):
         assert not budgeted & {a.name for a in model.actions(_spent(s, bounds))}
     monkeypatch.setattr(MirrorModel, "within_budget", lambda self, s, a: True)
-    enabled = {a.name for s in (sending, done) for a in model.actions(_spent(s, bounds))}
+    enabled = {a.name for s in (sending, done, started) for a in model.actions(_spent(s, bounds))}
     assert budgeted <= enabled
 
 
@@ -187,7 +193,8 @@ def test_the_drain_order_is_the_tables() -> None:
                                  "FinishResync", "RecoveryWrite", "SwapVolumes", "FinishRecovery", "SwitchHostLun"]
     for name in DRAIN_ORDER:  # a drain takes no new fault and no host I/O
         assert not BY_NAME[name].fault and BY_NAME[name].budget is None
-    assert FAULTS == ("LoseMessage", "DuplicateMessage", "FailPath", "CrashArray", "CrashMidWrite", "CrashMidApply")
+    assert FAULTS == ("LoseMessage", "DuplicateMessage", "FailPath", "CrashArray", "CrashMidWrite", "CrashMidApply",
+                      "CrashMidRemoteSwap")
 
 
 def test_the_fuzzers_step_kinds_are_the_tables_actions() -> None:

@@ -28,9 +28,18 @@ from pitmirror.checkers.conformance.lockstep import (
 from pitmirror.checkers.explicit.runner import CheckJob, run_job
 from pitmirror.checkers.traces import trace as tr
 from pitmirror.impl import ScsiError
-from pitmirror.model.actions import CrashMidApply, CrashMidWrite, FailPath, HostWrite, RepairPath
+from pitmirror.model.actions import (
+    CrashMidApply,
+    CrashMidRemoteSwap,
+    CrashMidWrite,
+    FailPath,
+    HostWrite,
+    RepairPath,
+    StartRecovery,
+)
 from pitmirror.model.config import PRESETS, Bounds
 from pitmirror.model.mutants import MUTANTS
+from pitmirror.spec.actions import BY_NAME as BY_NAME_ACTION
 from pitmirror.spec.properties import BY_NAME, PROPERTIES, Kind
 from pitmirror.spec.state import FencePolicy, RecoveryKind
 
@@ -198,7 +207,8 @@ def test_drain_ends_a_write_lost_with_the_path_and_catches_the_stuck_one() -> No
             assert e.value.prop.name == "host_write_completes"
         else:
             run.check_liveness()
-            assert [type(a).__name__ for a, _ in run.steps[4:]] == ["MirrorTimeout", "StartResync", "FinishResync"]
+            assert [type(a).__name__ for a, _ in run.steps[4:]] == ["MirrorTimeout", "StartResync", "FinishResync",
+                                                                  "Deliver"]
 
 
 def _mutant_bounds(name: str) -> Bounds:
@@ -296,3 +306,39 @@ def test_multi_block_writes_conform_with_power_loss_inside_them(kind: RecoveryKi
             run.check_enabled()
             run.check_safety(props)
     assert {"HostWrite", "CrashMidWrite", "CrashMidApply"} <= seen, seen
+
+
+@pytest.mark.claims(14, 28)
+@pytest.mark.parametrize("mutant", [None, "remote_swap_not_redone"])
+def test_a_power_loss_mid_swap_at_r_conforms(mutant: str | None) -> None:
+    """Swap walks that cut R's swap whenever they can (two-block records and a marker in JR, so the rebuild's
+    first record is of either length or a marker): the impl conforms after every step, enabled sets included,
+    correct or under the mutant; the correct protocol keeps every safety property, the mutant breaks
+    bases_agree on both sides."""
+    bounds = FUZZ_LIKE.with_(recovery_kind=RecoveryKind.SWAP, write_blocks=2, crashes=2, mutant=mutant)
+    props, _ = safety_properties(bounds)
+    cuts = caught = 0
+    for seed in range(12):
+        rng = random.Random(seed)
+        run = Lockstep(bounds, rng.choice(bounds.fence_policies))
+        for _ in range(40):
+            enabled = run.enabled()
+            if not enabled:
+                break
+            # cut every swap; start one once J holds history (to its newest record, so the rebuild has work);
+            # otherwise mostly the protocol's own steps, a fault now and then
+            mid = [a for a in enabled if isinstance(a, CrashMidRemoteSwap)]
+            late = [a for a in enabled if isinstance(a, StartRecovery) and a.target >= 2]
+            calm = [a for a in enabled if not BY_NAME_ACTION[a.name].fault and not isinstance(a, StartRecovery)]
+            a = mid[0] if mid else late[-1] if late else rng.choice(calm if calm and rng.random() < 0.9 else enabled)
+            cuts += bool(mid)
+            run.step(a)
+            run.check_conforms()
+            run.check_enabled()
+            if mutant is None:
+                run.check_safety(props)
+            elif run.violated([BY_NAME["bases_agree"]]):
+                caught += 1
+                break
+    assert cuts >= 3, cuts
+    assert (caught > 0) is (mutant is not None)

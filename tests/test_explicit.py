@@ -33,7 +33,7 @@ from pitmirror.spec.properties import (
     not_applicable,
     trade_off,
 )
-from pitmirror.spec.state import RecoveryKind, State, image
+from pitmirror.spec.state import RecoveryKind, Resynced, State, image
 
 SAFETY_AND_LIVENESS = tuple(p.name for p in PROPERTIES if p.kind is not Kind.SOMETIMES)
 
@@ -100,7 +100,7 @@ def test_a_faulted_write_through_recovery_leaves_s_mixed_until_the_resync() -> N
     assert s.recovery is None and s.remote == (0, 1) and s.primary == (0, 0)
     assert s.recovery_awaiting_resync is not None
     assert not BY_NAME["remote_is_point_in_time"].predicate(s) and window.predicate(s)
-    for a in (RepairPath(), StartResync(), FinishResync()):
+    for a in (RepairPath(), StartResync(), FinishResync(), Deliver(Resynced(1))):
         s = m.next_state(s, a)
     assert s.recovery_awaiting_resync is None and s.remote == s.primary and window.predicate(s)
 

@@ -20,7 +20,7 @@ from pitmirror.checkers.conformance import fuzz as fuzz_module
 from pitmirror.checkers.conformance.fuzz import FUZZ_BOUNDS, FuzzConfig, fuzz, impl_only_cell, mutant_fuzz_bounds
 from pitmirror.checkers.conformance.lockstep import replay_on_impl
 from pitmirror.checkers.conformance.machine import ConformanceMachine
-from pitmirror.checkers.conformance.strategy import CHOICES, TORN_UPDATE_WEIGHTS, phase, spread
+from pitmirror.checkers.conformance.strategy import ANSWER_WEIGHTS, CHOICES, TORN_UPDATE_WEIGHTS, phase, spread
 from pitmirror.checkers.symbolic.houdini import reachable_states
 from pitmirror.checkers.traces import trace as tr
 from pitmirror.impl.blocks import block_of_value
@@ -29,7 +29,7 @@ from pitmirror.impl.system import MirroredSystem
 from pitmirror.model.actions import HostWrite
 from pitmirror.model.mutants import MUTANTS
 from pitmirror.spec.properties import BY_NAME, EXPECTED_TRADE_OFFS, Kind
-from pitmirror.spec.state import RecoveryKind
+from pitmirror.spec.state import MessageKind, PairState, RecoveryKind, Resynced, State
 
 
 @pytest.mark.parametrize("kind", list(RecoveryKind))
@@ -313,8 +313,31 @@ def test_a_crash_weighs_most_between_the_halves_of_a_swap() -> None:
         weights, _ = phase(s)
         assert weights["CrashArray"] == TORN_UPDATE_WEIGHTS["CrashArray"] >= weights["SwitchHostLun"]
     for s in states:
-        if not s.lun_switch_pending:
+        if not s.lun_switch_pending and not _answer_in_transit(s):
             assert phase(s)[0]["CrashArray"] < TORN_UPDATE_WEIGHTS["CrashArray"]
+
+
+def _answer_in_transit(s: State) -> bool:
+    return s.pair_state == PairState.COPY and s.path_up and Resynced(s.resync_id) in s.path
+
+
+def test_a_crash_or_a_duplicate_weighs_as_much_as_the_answer_between_the_halves_of_a_resync() -> None:
+    """Between R's half of a resync and A's (R's answer on the path), what leaves the answer late (a crash of A,
+    a duplicate) is as likely as its delivery; once the pair is suspended again with an answer still on the
+    path, a host write and a new resync come before its delivery: the run that breaks
+    resync_accepts_stale_answer. Elsewhere the resync phase is as it was."""
+    states = reachable_states(FUZZ_BOUNDS.with_(host_writes=2, crashes=1, path_failures=1, message_faults=0,
+                                                premature_timeouts=0, markers=0, recoveries=0), limit=50_000)
+    between = [s for s in states if _answer_in_transit(s)]
+    late = [s for s in states if s.pair_state == PairState.SUSPENDED and s.path_up
+            and any(m.kind == MessageKind.RESYNCED for m in s.path)]
+    assert between and late
+    for s in between:
+        w = phase(s)[0]
+        assert w["CrashArray"] == w["DuplicateMessage"] == w["Deliver"] == ANSWER_WEIGHTS["Deliver"]
+    for s in late:
+        w = phase(s)[0]
+        assert w["HostWrite"] > w["Deliver"] and w["StartResync"] > w["Deliver"]
 
 
 @pytest.mark.parametrize("name", list(MUTANTS))
@@ -324,4 +347,6 @@ def test_a_mutant_s_fuzz_bounds_are_those_it_needs(name: str) -> None:
     b = mutant_fuzz_bounds(name)
     assert b.mutant == name and b.recovery_kind == MUTANTS[name].recovery_kind
     assert all(getattr(b, k) >= v for k, v in MUTANTS[name].needs)
+    fence = MUTANTS[name].fence  # a bug only one fence policy shows is fuzzed with that policy alone
+    assert b.fence_policies == (FUZZ_BOUNDS.fence_policies if fence is None else (fence,))
     assert all(getattr(b, k) == getattr(FUZZ_BOUNDS, k) for k in ("blocks", "values", "host_writes"))

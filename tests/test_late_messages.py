@@ -28,7 +28,7 @@ from pitmirror.model.actions import (
 from pitmirror.model.config import PRESETS, Bounds
 from pitmirror.model.protocol import MirrorModel
 from pitmirror.spec.properties import SAFETY, mirror_consistent
-from pitmirror.spec.state import MirrorAck, MirrorWrite, PairState, RecoverRequest, RecoveryKind, State
+from pitmirror.spec.state import MirrorAck, MirrorWrite, PairState, RecoverRequest, RecoveryKind, Resynced, State
 
 MUTANT = "remote_accepts_stale_messages"
 #: The small preset with one premature timeout as the only fault (no path failure, crash or message fault).
@@ -57,7 +57,7 @@ def test_a_timeout_fires_while_its_write_is_late_only_within_the_budget() -> Non
 @pytest.mark.parametrize("mutant", [None, MUTANT])
 def test_a_late_write_after_the_resync_is_dropped(mutant: str | None) -> None:
     steps = [HostWrite(0, 1), MirrorTimeout(1), HostWrite(0, 0), StartResync(), FinishResync(),
-             Deliver(MirrorWrite(1, 0, 1))]
+             Deliver(Resynced(1)), Deliver(MirrorWrite(1, 0, 1))]
     s = _run(ONLY_LATE.with_(mutant=mutant), steps)
     assert s.pair_state == PairState.PAIR and not s.in_flight
     assert mirror_consistent(s) is (mutant is None)  # the mutant lets write 1 land on S over write 2
@@ -68,8 +68,8 @@ def test_a_late_recover_request_after_the_resync_does_not_swap_again(mutant: str
     bounds = ONLY_LATE.with_(recovery_kind=RecoveryKind.SWAP, mutant=mutant)
     steps = [HostWrite(0, 1), Deliver(MirrorWrite(1, 0, 1)), Deliver(MirrorAck(1)),
              StartRecovery(0, RecoveryKind.SWAP), SwapTimeout(), SwapVolumes(), SwitchHostLun(), FinishRecovery(),
-             StartResync(),
-             FinishResync(), HostWrite(1, 1), Deliver(MirrorWrite(3, 1, 1)), Deliver(RecoverRequest(1, 0))]
+             StartResync(), FinishResync(), Deliver(Resynced(1)),
+             HostWrite(1, 1), Deliver(MirrorWrite(3, 1, 1)), Deliver(RecoverRequest(1, 0))]
     s = _run(bounds, steps)
     assert s.premature_timeouts == 1 and s.remote_recovery_id == 1
     assert (s.remote == s.primary == (0, 1)) is (mutant is None)  # the mutant rebuilds image(0) on S again
@@ -79,7 +79,7 @@ def test_a_late_recover_request_after_the_resync_does_not_swap_again(mutant: str
 def test_only_a_premature_timeout_exposes_the_missing_stale_check(kind: RecoveryKind) -> None:
     caught = FrontierChecker(MirrorModel(ONLY_LATE.with_(mutant=MUTANT, recovery_kind=kind)), SAFETY).run()
     d = caught.discoveries["mirror_consistent"]
-    assert d.verdict is Verdict.VIOLATED and len(d.path) - 1 == 6  # write, timeout, write, resync x2, delivery
+    assert d.verdict is Verdict.VIOLATED and len(d.path) - 1 == 7  # write, timeout, write, resync x3, delivery
     assert any(isinstance(a, MirrorTimeout) for a, _ in d.path[1:])
     correct = FrontierChecker(MirrorModel(ONLY_LATE.with_(recovery_kind=kind)), SAFETY).run()
     assert correct.complete
@@ -98,5 +98,5 @@ def test_check_exits_1_with_the_shortest_trace(monkeypatch: pytest.MonkeyPatch, 
                              "--property", "mirror_consistent", "--quiet", "--jobs", "1", "--out", str(tmp_path))
     assert code == 1, out + err
     doc = json.loads((tmp_path / f"{MUTANT}-writethrough-mirror_consistent.json").read_text())
-    assert doc["property"]["name"] == "mirror_consistent" and len(doc["steps"]) == 7
+    assert doc["property"]["name"] == "mirror_consistent" and len(doc["steps"]) == 8
     assert doc["config"]["premature_timeouts"] == 1

@@ -29,8 +29,8 @@ TORN_MUTANTS = {"torn_multiblock_write": "CrashMidWrite", "torn_remote_apply": "
 
 
 @pytest.mark.parametrize(("kind", "states", "transitions", "depth"), [
-    (RecoveryKind.WRITETHROUGH, 5215, 8166, 22),
-    (RecoveryKind.SWAP, 7284, 14000, 17),
+    (RecoveryKind.WRITETHROUGH, 5949, 9216, 24),
+    (RecoveryKind.SWAP, 8658, 16334, 18),
 ])
 def test_one_block_writes_are_todays_state_space_exactly(kind: RecoveryKind, states: int, transitions: int,
                                                          depth: int) -> None:
@@ -43,8 +43,8 @@ def test_one_block_writes_are_todays_state_space_exactly(kind: RecoveryKind, sta
 
 
 @pytest.mark.parametrize(("kind", "states", "transitions", "depth"), [
-    (RecoveryKind.WRITETHROUGH, 37742, 63728, 22),
-    (RecoveryKind.SWAP, 31098, 60106, 17),
+    (RecoveryKind.WRITETHROUGH, 42953, 72011, 24),
+    (RecoveryKind.SWAP, 36858, 70006, 18),
 ])
 def test_two_block_writes_grow_the_space_and_every_property_still_holds(kind: RecoveryKind, states: int,
                                                                         transitions: int, depth: int) -> None:

@@ -19,7 +19,12 @@ from pitmirror.checkers.symbolic.terms import RECOVERY_TOP, SCALAR_TOP
 from pitmirror.model.config import PRESETS, RANGES, Bounds
 from pitmirror.model.mutants import MUTANTS
 from pitmirror.spec.actions import ACTIONS
-from pitmirror.spec.invariants import INVARIANTS, checkpoints_below_late_requests, support
+from pitmirror.spec.invariants import (
+    INVARIANTS,
+    checkpoints_below_late_requests,
+    resync_answer_holds_the_copy,
+    support,
+)
 from pitmirror.spec.properties import BY_NAME, EXPECTED_TRADE_OFFS, SAFETY, Kind
 from pitmirror.spec.state import RecoveryKind
 
@@ -70,15 +75,34 @@ def test_a_checkpoint_past_a_requested_swap_breaks_checkpoints_below_late_reques
     assert not all(checkpoints_below_late_requests(s) for s in reachable(b))
 
 
+def test_a_resync_that_leaves_rb_behind_breaks_resync_answer_holds_the_copy() -> None:
+    # the invariant can fail: when R's half of a resync keeps its RB (checkpoint_not_redone), a state with A in
+    # COPY and the answer of its resync on the path while RB is not B is reachable
+    b = PRESETS["small"].with_(mutant="checkpoint_not_redone", crashes=1)
+    assert not all(resync_answer_holds_the_copy(s) for s in reachable(b))
+
+
+def _prove_without(name: str, kind: RecoveryKind, invariant: str) -> Outcome:
+    """k-induction of ``name`` on the proof system with ``invariant`` left out of its support."""
+    b = PROOF.with_(recovery_kind=kind)
+    without = tuple(n for n in support(name, kind, True) if n != invariant)
+    with Discharger(2) as discharger:
+        return induction(Unroller(b, unbounded=True), BY_NAME[name], without, 1, discharger=discharger)
+
+
+@pytest.mark.slow  # 10 s
+def test_without_resync_answer_holds_the_copy_a_resync_answer_breaks_the_pair() -> None:
+    # the CTI that made it necessary: A's half of a resync (Deliver of Resynced) enters PAIR, so every PAIR
+    # invariant needs R to hold A's copy while the answer is in transit
+    o = _prove_without("mirror_consistent", RecoveryKind.WRITETHROUGH, "resync_answer_holds_the_copy")
+    assert o.verdict != "proved" and "Deliver[RESYNCED] / mirror_consistent" in o.note, o.note
+
+
 @pytest.mark.slow  # 15 s
 def test_without_checkpoints_below_late_requests_a_late_checkpointed_breaks_the_swap() -> None:
     # the CTI that made it necessary: R's half of a Checkpointed above a late RecoverRequest's target (or over an
     # unordered JR) folds into RB records R's rebuild of that target must leave out
-    b = PROOF.with_(recovery_kind=RecoveryKind.SWAP)
-    name = "remote_is_point_in_time"
-    without = tuple(n for n in support(name, b.recovery_kind, True) if n != "checkpoints_below_late_requests")
-    with Discharger(2) as discharger:
-        o = induction(Unroller(b, unbounded=True), BY_NAME[name], without, 1, discharger=discharger)
+    o = _prove_without("remote_is_point_in_time", RecoveryKind.SWAP, "checkpoints_below_late_requests")
     assert o.verdict != "proved" and "Deliver[CHECKPOINTED] / swap_remote_tracked" in o.note, o.note
 
 
@@ -163,7 +187,9 @@ CHANGED_STEP: dict[str, tuple[str, ...]] = {
     "swap_updates_lun_map_last_without_intent": ("CrashArray",),
     "torn_multiblock_write": ("CrashMidWrite",),
     "torn_remote_apply": ("CrashMidApply",),
+    "remote_swap_not_redone": ("CrashMidRemoteSwap",),
     "checkpoint_not_redone": ("FinishResync",),
+    "resync_accepts_stale_answer": ("Deliver[RESYNCED]",),
 }
 SAFETY_MUTANTS = [m for m in MUTANTS.values() if BY_NAME[m.breaks].kind is Kind.ALWAYS]
 CHEAP = {"skip_journal"}  # 20 s: runs in CI (checkpoint_drops_record too, through the CLI test below)

@@ -339,6 +339,7 @@ class ImplViewer:
             "journal_next_free": a.log.next_free,
             "journal_sectors": a.log.size,
             **volume_identities(system),
+            "resync_id": a.pair.resync_id,
         }
 
 
@@ -406,6 +407,7 @@ def impl_state(system: MirroredSystem, ghost: State, view: dict[str, Any] | None
         journal_sectors=v["journal_sectors"],
         primary_volume=_volume(v["primary_volume"]), host_lun=_volume(v["host_lun"]),
         lun_switch_pending=v["lun_switch_pending"], secondary_volume=_volume(v["secondary_volume"]),
+        resync_id=v["resync_id"],
     )
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from pitmirror.model.actions import ACTION_TYPES, Action
 from pitmirror.spec import actions as spec_actions
-from pitmirror.spec.state import PairState, State
+from pitmirror.spec.state import MessageKind, PairState, Resynced, State
 
 
 class StepKind:
@@ -43,7 +43,7 @@ SHRINK_ORDER: tuple[str, ...] = (
     "SwapTimeout",
     "StartResync", "FinishResync", "PersistJournal", "Checkpoint", "HostWrite", "StartRecovery", "SetMarker",
     "RemoteCheckpoint", "FailPath", "LoseMessage", "DuplicateMessage", "CrashArray", "CrashMidWrite",
-    "CrashMidApply",
+    "CrashMidApply", "CrashMidRemoteSwap",
 )
 if sorted(SHRINK_ORDER) != sorted(spec_actions.ACTION_NAMES):
     raise TypeError(f"the fuzzer's action kinds {sorted(SHRINK_ORDER)} are not spec.actions' "
@@ -60,7 +60,7 @@ BASE_WEIGHTS: dict[str, int] = {
     "DuplicateMessage": 1,
     "MirrorTimeout": 4, "SwapTimeout": 4, "CrashArray": 1, "StartResync": 4, "FinishResync": 4,
     "RemoteCheckpoint": 2, "PersistJournal": 2, "HostRead": 1, "BadRequest": 1, "Drain": 1, "PowerCut": 6,
-    "CrashMidWrite": 1, "CrashMidApply": 1,
+    "CrashMidWrite": 1, "CrashMidApply": 1, "CrashMidRemoteSwap": 1,
 }
 #: Once the journal holds two records there is history to recover to and to checkpoint: these weigh more.
 HISTORY_WEIGHTS: dict[str, int] = {
@@ -68,13 +68,23 @@ HISTORY_WEIGHTS: dict[str, int] = {
     "CrashArray": 2, "RemoteCheckpoint": 3,
 }
 #: While a recovery runs: drive it to its end, and try what must not happen meanwhile (a checkpoint that
-#: passes the target, a host write into a swap, a crash or a path failure in the middle).
+#: passes the target, a host write into a swap, a crash or a path failure in the middle, a power loss in the
+#: middle of R's swap: enabled only while the RecoverRequest is on the path, so it weighs as much as a delivery).
 RECOVERY_WEIGHTS: dict[str, int] = {
-    **HISTORY_WEIGHTS, "Checkpoint": 8, "HostWrite": 8, "CrashArray": 2, "FailPath": 2,
+    **HISTORY_WEIGHTS, "Checkpoint": 8, "HostWrite": 8, "CrashArray": 2, "FailPath": 2, "CrashMidRemoteSwap": 6,
 }
 #: Suspended with the path up and no recovery running: resynchronize promptly, as an array does, so that a
 #: message left late on the path by a premature timeout is often still there when the pair is back in PAIR.
 RESYNC_WEIGHTS: dict[str, int] = {"StartResync": 12, "FinishResync": 12}
+#: A's copy is committed at R and its answer is on the path: deliver promptly, so the pair is back in PAIR
+#: (host I/O, checkpoints and recoveries wait in COPY) as soon as an array would be; and, as between the
+#: halves of a swap, what leaves the answer late is the classic hazard (a crash of A between the halves, a
+#: duplicated answer), so those weigh as much as the delivery that ends the window.
+ANSWER_WEIGHTS: dict[str, int] = {**RESYNC_WEIGHTS, "Deliver": 12, "CrashArray": 12, "DuplicateMessage": 12}
+#: Suspended again with a resync's answer still on the path (A crashed between the halves): the answer is
+#: late, and what makes it dangerous is a host write before the next resync starts and the answer arriving
+#: after: write and resync promptly, deliver seldom.
+LATE_ANSWER_WEIGHTS: dict[str, int] = {**RESYNC_WEIGHTS, "HostWrite": 12, "Deliver": 2}
 #: Between the two halves of a swap at A (the role map swapped, the host's LUN not yet switched): the moment a
 #: crash is the classic hazard (a lost second half), and one step long, so a crash weighs as much as the
 #: step that ends it.
@@ -97,11 +107,13 @@ def _wheel(weights: dict[str, int]) -> tuple[int, ...]:
 
 
 #: (weights, wheel) of each phase: no history yet, history in the journal, a recovery running, a resync due,
-#: a swap's update half done.
+#: a swap's update half done, a resync's answer in transit, a resync's answer left late.
 PHASES = tuple((w, _wheel(w)) for w in (BASE_WEIGHTS, {**BASE_WEIGHTS, **HISTORY_WEIGHTS},
                                           {**BASE_WEIGHTS, **RECOVERY_WEIGHTS},
                                           {**BASE_WEIGHTS, **HISTORY_WEIGHTS, **RESYNC_WEIGHTS},
-                                          {**BASE_WEIGHTS, **TORN_UPDATE_WEIGHTS}))
+                                          {**BASE_WEIGHTS, **TORN_UPDATE_WEIGHTS},
+                                          {**BASE_WEIGHTS, **HISTORY_WEIGHTS, **ANSWER_WEIGHTS},
+                                          {**BASE_WEIGHTS, **HISTORY_WEIGHTS, **LATE_ANSWER_WEIGHTS}))
 
 
 def phase(s: State) -> tuple[dict[str, int], tuple[int, ...]]:
@@ -110,6 +122,10 @@ def phase(s: State) -> tuple[dict[str, int], tuple[int, ...]]:
         return PHASES[4]
     if s.recovery is not None:
         return PHASES[2]
+    if s.pair_state == PairState.COPY and s.path_up and Resynced(s.resync_id) in s.path:
+        return PHASES[5]
+    if s.pair_state == PairState.SUSPENDED and s.path_up and any(m.kind == MessageKind.RESYNCED for m in s.path):
+        return PHASES[6]
     if s.pair_state != PairState.PAIR and s.path_up:
         return PHASES[3]
     return PHASES[1 if len(s.journal) >= 2 else 0]

@@ -233,14 +233,15 @@ def well_formed(enc: Encoding, s: SV) -> Term:
                                                    conj(slot[1] >= 0, w >= 1, w <= lay.bounds.write_blocks,
                                                         slot[1] + w <= lay.nb))))
             if q == "path":
-                # RecoverRequest / SwapDone only in swap recovery, Checkpointed (seq only) in both: a range and
-                # two exclusions, not a disjunction per slot (which made write-through's step case 5x slower)
+                # RecoverRequest / SwapDone only in swap recovery, Checkpointed and Resynced (one number each) in
+                # both: a range and two exclusions, not a disjunction per slot (which made write-through's step
+                # case 5x slower)
                 ck = int(MessageKind.CHECKPOINTED)
-                out.append(implies(i < n, conj(slot[0] >= 0, slot[0] <= ck)))
+                out.append(implies(i < n, conj(slot[0] >= 0, slot[0] <= int(max(MessageKind)))))
                 if enc.kind != RecoveryKind.SWAP:
                     out.append(implies(i < n, conj(slot[0] != int(MessageKind.RECOVER_REQUEST),
                                                    slot[0] != int(MessageKind.SWAP_DONE))))
-                out.append(implies(conj(i < n, slot[0] == ck), slot[2] == 0))
+                out.append(implies(conj(i < n, slot[0] >= ck), slot[2] == 0))
                 out.append(implies(conj(i < n, slot[0] == 0), conj(slot[2] >= MARKER, slot[2] < lay.nb,
                                                                    lay.value_ok(slot[3]))))
                 out.append(implies(conj(i < n, slot[0] != 0), slot[3] == 0))

@@ -43,6 +43,7 @@ from pitmirror.checkers.symbolic.spec_terms import (
     RECOV,
     RECOVERING,
     RR,
+    RS,
     SD,
     ST_DONE,
     ST_NONE,
@@ -89,6 +90,7 @@ from pitmirror.model.actions import (
     Checkpoint,
     CrashArray,
     CrashMidApply,
+    CrashMidRemoteSwap,
     CrashMidWrite,
     Deliver,
     DuplicateMessage,
@@ -393,7 +395,7 @@ class Encoding(SpecTerms):
                 out.append(self._host_write(lba, length))
         out.append(Inst("SetMarker", self._g_marker, self._e_marker, lambda st, v: SetMarker()))
         # RecoverRequest and SwapDone exist only in swap recovery
-        for k in (MW, MA, RR, SD, CK) if self.kind == SWAP else (MW, MA, CK):
+        for k in (MW, MA, RR, SD, CK, RS) if self.kind == SWAP else (MW, MA, CK, RS):
             out.append(self._deliver(k))
         if self.budget_left("LoseMessage"):
             out.append(self._lose())
@@ -418,8 +420,7 @@ class Encoding(SpecTerms):
         if self.mut == "journal_not_persisted_before_ack":
             out.append(Inst("PersistJournal", self._g_persist, self._e_persist, lambda st, v: PersistJournal()))
         out.append(Inst("StartResync", self._g_start_resync, _fits(self._e_start_resync), lambda st, v: StartResync()))
-        out.append(Inst("FinishResync", lambda s, v: conj(s["pair_state"] == COPY, s["path_up"] == 1),
-                        _fits(self._e_finish_resync), lambda st, v: FinishResync()))
+        out.append(Inst("FinishResync", self._g_finish_resync, self._e_finish_resync, lambda st, v: FinishResync()))
         if self.unbounded:  # the target is a parameter: sequence numbers are unbounded
             out.append(self._start_recovery(None))
         else:
@@ -442,6 +443,8 @@ class Encoding(SpecTerms):
                     out.append(self._crash_mid_write(lba, length))
             if self.multi:
                 out.append(self._crash_mid_apply())
+        if self.kind == SWAP and self.budget_left("CrashMidRemoteSwap"):
+            out.append(self._crash_mid_remote_swap())
         return [self.channel(i) for i in out] if self.unbounded else out
 
     # host I/O
@@ -507,6 +510,8 @@ class Encoding(SpecTerms):
             return self._remote_swap(s, m[1], m[2])
         if k == CK:
             return self._remote_checkpoint_upto(s, m[1]), True
+        if k == RS:
+            return self._receive_resynced(s, m[1]), True
         cond = conj(s["recovery.present"] == 1, s["recovery.recovery_id"] == m[1],
                     s["recovery.remote_status"] == ST_REQ)
         s["recovery.remote_status"] = ite(cond, ST_DONE, s["recovery.remote_status"])
@@ -720,6 +725,32 @@ class Encoding(SpecTerms):
 
         return Inst("CrashMidApply", guard, effect, lambda st, v: CrashMidApply(st.path[v]), param="slot")
 
+    def _crash_mid_remote_swap(self) -> Inst:
+        """``CrashMidRemoteSwap(message)``: R's swap on the RecoverRequest in the slot, then R's crash (the
+        restart redoes the swap from its intent record, and answers)."""
+        def guard(s: SV, v: Term) -> Term:
+            m = self.path_slot(s, v)
+            return conj(self.budget_guard("CrashMidRemoteSwap", s), s["path_up"] == 1, v >= 0,
+                        v < s.length("path"), m[0] == RR, m[1] > s["remote_recovery_id"])
+
+        def effect(s0: SV, v: Term) -> tuple[SV, Term]:
+            m = self.path_slot(s0, v)
+            s = self.pre(s0)
+            self.path_remove(s, v)
+            ok: Term = True
+            if self.mut == "remote_swap_not_redone":
+                # no intent record: RB keeps the first of JR's records up to T (JR is in seq order), no answer
+                rec = s.slots("remote_journal")[0]
+                first = conj(s.length("remote_journal") > 0, rec[0] <= m[2])
+                moved = store_range(s.vol("replica_base"), rec[1], self.ln(rec, 3), rec[2])
+                s.set_vol("replica_base", [ite(first, x, y) for x, y in zip(moved, s.vol("replica_base"),
+                                                                            strict=True)])
+            else:
+                s, ok = self._remote_swap(s, m[1], m[2])
+            return self.crash(s, "R"), ok
+
+        return Inst("CrashMidRemoteSwap", guard, effect, lambda st, v: CrashMidRemoteSwap(st.path[v]), param="slot")
+
     def crash(self, s: SV, arr: str) -> SV:
         """``_do_crash`` of array ``arr`` on ``s`` (already past ``pre``; changed in place and returned)."""
         s["crashes"] = s["crashes"] + 1
@@ -849,9 +880,16 @@ class Encoding(SpecTerms):
     def _e_start_resync(self, s0: SV, v: Term) -> SV:
         s = self.pre(s0)
         s["pair_state"] = COPY
+        s["resync_id"] = s["resync_id"] + 1
         return s
 
-    def _e_finish_resync(self, s0: SV, v: Term) -> SV:
+    def _g_finish_resync(self, s: SV, v: Term) -> Term:
+        """``MirrorModel._resync_copy_enabled``: A in COPY, the path up, no answer of this resync on it."""
+        return conj(s["pair_state"] == COPY, s["path_up"] == 1,
+                    neg(seq_contains(s.slots("path"), s.length("path"), self.msg(RS, s["resync_id"]))))
+
+    def _e_finish_resync(self, s0: SV, v: Term) -> tuple[SV, Term]:
+        """The copy and R's half (``MirrorModel._do_finish_resync``); A's half is ``_receive_resynced``."""
         s = self.pre(s0)
         s.set_vol("remote", [ite(d == 1, p, r) for p, r, d in zip(s.vol("primary"), s.vol("remote"), s.vol("dirty"),
                                                                     strict=True)])
@@ -864,12 +902,23 @@ class Encoding(SpecTerms):
         s["remote_applied_seq"] = s["next_seq"] - 1
         s["remote_recovery_id"] = tmax(s["remote_recovery_id"], s["recoveries_started"])
         s.clear_seq("remote_buffer")
-        s.set_vol("dirty", [0] * self.nb)
-        s["pair_state"] = PAIR
         for k in self.lay.names:
             if k.startswith("recovery_awaiting_resync."):
                 s[k] = 0  # ghost: S is whole again
-        s["swap_timed_out"] = 0
+        ok = self.path_add(s, self.msg(RS, s["resync_id"]))
+        return s, ok
+
+    def _receive_resynced(self, s: SV, resync_id: Term) -> SV:
+        """``MirrorModel._receive_resynced``: A's half, on the answer of the resync it runs."""
+        current = s["pair_state"] == COPY
+        if self.mut != "resync_accepts_stale_answer":  # MUTANT: any answer ends COPY
+            current = conj(current, resync_id == s["resync_id"])
+        s.set_vol("dirty", [ite(current, 0, d) for d in s.vol("dirty")])
+        s["pair_state"] = ite(current, PAIR, s["pair_state"])
+        s["swap_timed_out"] = ite(current, 0, s["swap_timed_out"])
+        for k in self.lay.names:
+            if k.startswith("recovery_awaiting_resync."):
+                s[k] = ite(current, 0, s[k])  # ghost: S is whole
         return s
 
     # recovery

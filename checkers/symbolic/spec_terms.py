@@ -53,6 +53,7 @@ HOST, MARK, RECOV = int(Origin.HOST), int(Origin.MARKER), int(Origin.RECOVERY)
 MW, MA, RR, SD = (int(MessageKind.MIRROR_WRITE), int(MessageKind.MIRROR_ACK), int(MessageKind.RECOVER_REQUEST),
                   int(MessageKind.SWAP_DONE))
 CK = int(MessageKind.CHECKPOINTED)
+RS = int(MessageKind.RESYNCED)
 WT, SWAP = int(RecoveryKind.WRITETHROUGH), int(RecoveryKind.SWAP)
 ST_NONE, ST_REQ, ST_DONE, ST_TO = (int(RemoteSwapStatus.NONE), int(RemoteSwapStatus.REQUESTED),
                                    int(RemoteSwapStatus.DONE), int(RemoteSwapStatus.TIMED_OUT))
@@ -330,6 +331,7 @@ class SpecTerms:
             "lun_follows_role_map": self.inv_lun_follows_role_map,
             "checkpoints_below_base": self.inv_checkpoints_below_base,
             "checkpoints_below_late_requests": self.inv_checkpoints_below_late_requests,
+            "resync_answer_holds_the_copy": self.inv_resync_answer_holds_the_copy,
         }
 
     def inv_lun_follows_role_map(self, s: SV) -> Term:
@@ -521,6 +523,19 @@ class SpecTerms:
         running = s["recovery.present"] == 1
         return self._all_slots(s, "path", lambda m: implies(m[0] == CK, conj(
             m[1] <= s["base_seq"], implies(running, m[1] <= s["recovery.target"]))))
+
+    def inv_resync_answer_holds_the_copy(self, s: SV) -> Term:
+        """``spec.invariants.resync_answer_holds_the_copy``."""
+        rid, pn = s["resync_id"], s.length("path")
+        not_ahead = self._all_slots(s, "path", lambda m: implies(m[0] == RS, m[1] <= rid))
+        current = any_of(conj(i < pn, m[0] == RS, m[1] == rid) for i, m in enumerate(s.slots("path")))
+        copy = conj(vol_eq(s.vol("remote"), s.vol("primary")), vol_eq(s.vol("replica_base"), s.vol("base")),
+                    s["replica_base_seq"] == s["base_seq"],
+                    seq_equal(s.slots("remote_journal"), s.length("remote_journal"), s.slots("journal"),
+                              s.length("journal")),
+                    s["remote_applied_seq"] == s["next_seq"] - 1, s["remote_recovery_id"] >= s["recoveries_started"],
+                    s.length("remote_buffer") == 0)
+        return conj(not_ahead, implies(conj(s["pair_state"] == COPY, current), copy))
 
     def inv_checkpoints_below_late_requests(self, s: SV) -> Term:
         """``spec.invariants.checkpoints_below_late_requests``."""

@@ -30,7 +30,7 @@ from pitmirror.impl.errors import (
     RecoveryInProgress,
     ScsiError,
 )
-from pitmirror.impl.messages import Message, MirrorAck, SwapDone
+from pitmirror.impl.messages import Message, MirrorAck, Resynced, SwapDone
 from pitmirror.impl.mutants import Mutant
 from pitmirror.impl.primary import ArrayAController
 from pitmirror.impl.ready import HostRequest, Ready, RequestStatus
@@ -231,15 +231,15 @@ class ArrayANode(Node):
         self.commit()
 
     def on_frame(self, header: dict[str, Any], data: bytes) -> None:
-        if header["kind"] == "ResyncDone":
-            if self.resync_done is not None and not self.resync_done.done():
-                self.resync_done.set_result(None)
-            return
         msg = decode_message(header, data)
-        if not isinstance(msg, MirrorAck | SwapDone):
+        if not isinstance(msg, MirrorAck | SwapDone | Resynced):
             raise WireError(f"array A does not receive {msg!r}")
+        if isinstance(msg, Resynced):
+            self.events.record("FinishResync")  # R has committed the copy: its answer says so
         self.run(lambda: self.a.receive(msg))
         self.events.record("Deliver", message=message_event(msg))
+        if isinstance(msg, Resynced) and self.resync_done is not None and not self.resync_done.done():
+            self.resync_done.set_result(None)
 
     async def resync(self) -> None:
         """While connected: bring a suspended pair back to PAIR (StartResync, the batch, FinishResync)."""
@@ -254,9 +254,7 @@ class ArrayANode(Node):
                 batch = self.a.resync_source()
                 self.resync_done = asyncio.get_running_loop().create_future()
                 self.send(*encode_batch(batch))
-                await self.resync_done
-                self.run(self.a.finish_resync)
-                self.events.record("FinishResync")
+                await self.resync_done  # R's Resynced, delivered by on_frame, ended COPY
                 self.commit()
             await self.wait_change()
 

@@ -73,8 +73,8 @@ class ArrayRNode(Node):
         kind = header["kind"]
         if kind == "Resync":
             self.full_commit = True  # S takes blocks that are in no record of JR
-            self.r.apply_resync(decode_batch(header, data, self.blocks))
-            return [({"kind": "ResyncDone"}, b"")]
+            _, _, ready = self.r.apply_resync(decode_batch(header, data, self.blocks))
+            return [encode_message(m) for m in ready.messages]  # Resynced, sent after the commit
         msg = decode_message(header, data)
         if not isinstance(msg, MirrorWrite | RecoverRequest | Checkpointed):
             raise WireError(f"array R does not receive {msg!r}")

@@ -65,7 +65,7 @@ def encode_batch(batch: ResyncBatch) -> tuple[dict[str, Any], bytes]:
     data = b"".join(batch.blocks[lba] for lba in lbas) + b"".join(batch.base) \
         + b"".join(r.payload for r in batch.records)
     return {"kind": "Resync", "lbas": lbas, "records": records, "base_seq": batch.base_seq,
-            "next_seq": batch.next_seq, "recovery_id": batch.recovery_id}, data
+            "next_seq": batch.next_seq, "recovery_id": batch.recovery_id, "resync_id": batch.resync_id}, data
 
 
 def decode_batch(header: dict[str, Any], data: bytes, blocks: int) -> ResyncBatch:
@@ -83,4 +83,4 @@ def decode_batch(header: dict[str, Any], data: bytes, blocks: int) -> ResyncBatc
     records = [JournalRecord(int(r["seq"]), int(r["lba"]), take(int(r["len"])), name=str(r["name"]))
                for r in header["records"]]
     return ResyncBatch(dirty, base, int(header["base_seq"]), records, int(header["next_seq"]),
-                       int(header["recovery_id"]))
+                       int(header["recovery_id"]), int(header["resync_id"]))

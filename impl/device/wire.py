@@ -1,9 +1,9 @@
 """The bytes on the real path and on the local sockets, and the event log's lines.
 
 A frame is ``>II`` (header length, data length), a UTF-8 JSON header, then the raw data. The path
-carries the protocol's five messages (``MirrorWrite``, ``MirrorAck``, ``RecoverRequest``, ``SwapDone``,
-``Checkpointed``: R's half of a checkpoint A has committed) and the one step the in-process driver performs on
-both arrays at once, here split into a request and an answer: ``Resync`` / ``ResyncDone``.
+carries the protocol's six messages (``MirrorWrite``, ``MirrorAck``, ``RecoverRequest``, ``SwapDone``,
+``Checkpointed``: R's half of a checkpoint A has committed; ``Resynced``: R's half of a resync, committed) and
+A's resync copy, ``Resync`` (the batch: P's dirty blocks, B, J's records), which R answers with ``Resynced``.
 
 The event log (one JSON object a line, ``<site>-events.jsonl``) names each step in the model's action
 vocabulary (``impl.actions.ACTION_NAMES``) with its arguments. Block contents appear as ``digest``: "0"
@@ -22,7 +22,7 @@ import struct
 from typing import Any
 
 from pitmirror.impl.blocks import BLOCK_SIZE
-from pitmirror.impl.messages import Checkpointed, Message, MirrorAck, MirrorWrite, RecoverRequest, SwapDone
+from pitmirror.impl.messages import Checkpointed, Message, MirrorAck, MirrorWrite, RecoverRequest, Resynced, SwapDone
 from pitmirror.impl.record import MARKER
 
 _FRAME = struct.Struct(">II")
@@ -79,6 +79,8 @@ def decode_message(header: dict[str, Any], data: bytes) -> Message:
             return SwapDone(int(header["recovery_id"]))
         if kind == "Checkpointed":
             return Checkpointed(int(header["seq"]))
+        if kind == "Resynced":
+            return Resynced(int(header["resync_id"]))
     except (KeyError, TypeError, ValueError) as e:
         raise WireError(f"malformed {kind}: {e}") from None
     raise WireError(f"not a protocol message: {kind!r}")

@@ -234,7 +234,8 @@ def test_abstract_state_has_the_specs_fields() -> None:
                         "in_flight", "pair_state", "dirty", "journaling_state", "recovery", "path_up", "path",
                         "remote", "replica_base", "replica_base_seq", "remote_journal", "remote_applied_seq",
                         "remote_buffer", "remote_recovery_id", "journal_locations", "journal_next_free",
-                        "journal_sectors", "primary_volume", "host_lun", "lun_switch_pending", "secondary_volume"]
+                        "journal_sectors", "primary_volume", "host_lun", "lun_switch_pending", "secondary_volume",
+                        "resync_id"]
     assert st["journal_locations"] == (0,) and st["journal_next_free"] == 3 and st["journal_sectors"] == 18
     assert st["primary"] == (0, 2) and st["journal"] == ((1, 1, 2, 1),) and st["path"] == ((0, 1, 1, 2, 1),)
     assert st["in_flight"] == ((1, 1, 2, 0, False, 1),) and st["fence_policy"] == 1

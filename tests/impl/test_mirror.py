@@ -8,7 +8,7 @@ import pytest
 from pitmirror.impl import MirroredSystem
 from pitmirror.impl.blocks import block_of_value, value_of_block
 from pitmirror.impl.errors import ControllerReset, PairSuspended
-from pitmirror.impl.messages import MirrorAck, MirrorWrite
+from pitmirror.impl.messages import MirrorAck, MirrorWrite, Resynced
 from pitmirror.impl.ready import RequestStatus
 from pitmirror.impl.states import Origin, PairState
 
@@ -90,6 +90,9 @@ def test_fence_never_suspends_acknowledges_and_resync_copies_dirty_blocks() -> N
     s.finish_resync()
     crossed = s.path.stats.since(before)
     assert crossed.sent["ResyncBlock"] == 2 and crossed.sent["ResyncRecord"] == 2
+    # R has committed its half and answered; A leaves COPY on the answer
+    assert s.pair_state is PairState.COPY and s.path.messages == [Resynced(1)]
+    s.deliver(Resynced(1))
     assert s.pair_state is PairState.PAIR and s.a.pair.dirty_lbas() == []
     assert s.primary_blocks() == s.remote_blocks() and s.r.applied_seq == 3
     assert [r.seq for r in s.remote_journal_records()] == [1, 2, 3]

@@ -13,6 +13,7 @@ from pitmirror.impl.errors import RecoveryInProgress, UnknownMutantError
 from pitmirror.impl.messages import MirrorWrite, RecoverRequest
 from pitmirror.impl.mutants import Mutant
 from pitmirror.impl.ready import RequestStatus
+from pitmirror.impl.states import PairState
 
 
 def system(mutant: str | None, journal_capacity: int = 8, **kw: object) -> MirroredSystem:
@@ -238,6 +239,32 @@ def checkpoint_not_redone(m: str | None) -> bool:
     return s.base_blocks() == s.replica_base_blocks() and s.a.jfmt.base_seq == s.r.replica_base_seq == 1
 
 
+def resync_accepts_stale_answer(m: str | None) -> bool:
+    s = system(m)
+    s.write(0, 1)
+    s.crash_array("A")  # suspended, every block dirty
+    s.start_resync()
+    s.finish_resync()  # R commits resync 1 and answers Resynced(1) ...
+    (answer,) = s.path.messages
+    s.crash_array("A")  # ... which A's crash leaves on the path, late
+    s.host_write(0, 2)  # fence never: P takes it while suspended, S does not
+    s.start_resync()
+    s.deliver(answer)  # the late answer of resync 1 must not end resync 2
+    s.resync()
+    return s.a.pair.pair_state == PairState.PAIR and synced(s, [2, 0])
+
+
+def remote_swap_not_redone(m: str | None) -> bool:
+    s = system(m, recovery="swap")
+    s.write(0, 1)
+    s.write(1, 2)
+    s.start_recovery(2)
+    (msg,) = [x for x in s.path.messages if isinstance(x, RecoverRequest)]
+    s.crash_mid_remote_swap(msg)  # the power fails after the rebuild's first record reached RB
+    answered = any(x.name == "SwapDone" for x in s.path.messages)
+    return answered and [value_of_block(b) for b in s.replica_base_blocks()] == p(s) == [1, 2]
+
+
 SCENARIOS: dict[str, Callable[[str | None], bool]] = {
     f.__name__: f for f in (
         ack_before_remote, skip_journal, reuse_sequence_number, recovery_bypasses_mirror, recovery_off_by_one,
@@ -246,7 +273,8 @@ SCENARIOS: dict[str, Callable[[str | None], bool]] = {
         journal_not_persisted_before_ack, no_remote_timeout, remote_writes_ahead_of_gap,
         crash_restores_blocks_from_base,
         remote_accepts_stale_messages, journal_location_ignores_header, swap_updates_lun_map_last_without_intent,
-        checkpoint_not_redone, torn_multiblock_write, torn_remote_apply,
+        checkpoint_not_redone, torn_multiblock_write, torn_remote_apply, resync_accepts_stale_answer,
+        remote_swap_not_redone,
     )
 }
 

@@ -8,7 +8,7 @@ import pytest
 from pitmirror.impl import MirroredSystem
 from pitmirror.impl.blocks import block_of_value, value_of_block
 from pitmirror.impl.errors import RecordChecksumError, RecoveryStalled
-from pitmirror.impl.messages import MirrorAck, MirrorWrite, RecoverRequest, SwapDone
+from pitmirror.impl.messages import MirrorAck, MirrorWrite, RecoverRequest, Resynced, SwapDone
 from pitmirror.impl.recovery import RecoveryEngine
 from pitmirror.impl.states import JournalingState, PairState, RecoveryKind, RemoteSwapStatus
 
@@ -270,6 +270,9 @@ def test_resync_settles_a_stale_recover_request_and_copies_the_base() -> None:
     assert crossed.sent["ResyncBaseBlock"] == 3 and crossed.sent["ResyncBlock"] == 6  # B -> RB, all dirty
     assert s.base_blocks() == s.replica_base_blocks() and s.r.replica_base_seq == s.a.jfmt.base_seq
     assert s.r.jfmt.last_recovery_id == 1
+    assert s.pair_state is PairState.COPY  # A's half waits for R's answer
+    s.deliver(Resynced(1))
+    assert s.pair_state is PairState.PAIR
     rb, jr = s.replica_base_blocks(), s.r.log.entries
     s.deliver(RecoverRequest(1, 3))  # stale: settled by the resync, answered, not acted on
     assert s.replica_base_blocks() == rb and s.r.log.entries == jr and s.path.messages == [SwapDone(1)]

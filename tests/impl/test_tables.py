@@ -72,8 +72,8 @@ def test_volume_map_swap_is_atomic_and_a_bijection() -> None:
 def test_transition_tables_refuse_what_they_do_not_list() -> None:
     assert next_pair_state(PairState.SUSPENDED, "StartResync") is PairState.COPY
     assert next_journaling_state(JournalingState.RECOVERING, "SwapVolumes") is JournalingState.SWAPPING
-    with pytest.raises(ProtocolViolation, match="can't handle FinishResync when pair_state=PAIR"):
-        next_pair_state(PairState.PAIR, "FinishResync")
+    with pytest.raises(ProtocolViolation, match="can't handle Resynced when pair_state=PAIR"):
+        next_pair_state(PairState.PAIR, "Resynced")
     with pytest.raises(ProtocolViolation, match="journaling_state=JOURNALING"):
         next_journaling_state(JournalingState.JOURNALING, "FinishRecovery")
 
