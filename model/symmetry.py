@@ -119,15 +119,40 @@ def apply_perm(s: State, perm: Perm) -> State:
     return State(*fields)
 
 
+def fold_resync_ids(s: State) -> State:
+    """``s`` with A's resync counter folded: the resync A runs (or last ran) is number 1, and every answer
+    on the path is 1 if it answers that resync, else 0.
+
+    No step or property reads the counter's value, only whether an answer names the resync A runs: that
+    answer may end A's COPY, any other never will (every later resync takes a new, higher number). So two
+    states that differ only in those numbers have the same futures and the same verdicts, and the checker
+    keeps one of them, as it keeps one state of a renaming's orbit. Without this, states that differ only in
+    how many resyncs A has run are told apart (issue 14's two-phase resync grew the default preset by a
+    third). A counter of 0 (no resync yet) stays 0: no answer exists then. The path stays sorted: an answer
+    never names a resync above the current one, so the order of the answers is kept (stale ones, 0, first)
+    and only answers are touched."""
+    rid = s.resync_id
+    if rid <= 1:
+        return s  # already folded: 0 has no answers, and 1's answers are all 1
+    path = s.path
+    if any(m.kind == MessageKind.RESYNCED for m in path):
+        path = tuple(m._replace(a=1 if m.a == rid else 0) if m.kind == MessageKind.RESYNCED else m for m in path)
+    return s._replace(resync_id=1, path=path)
+
+
 class Canonicalizer:
-    """Maps a state to the least member of its orbit under the symmetry group."""
+    """Maps a state to the least member of its orbit under the symmetry group, after folding A's resync
+    counter (``fold_resync_ids``)."""
 
     def __init__(self, blocks: int, values: int, enabled: bool = True, write_blocks: int = 1) -> None:
         group = symmetry_group(blocks, values, write_blocks) if enabled else []
         self.perms = group[1:]  # the identity is the state itself
         self.group_size = max(1, len(group))
+        self.fold = enabled
 
     def __call__(self, s: State) -> State:
+        if self.fold:
+            s = fold_resync_ids(s)
         best = s
         for bp, vp in self.perms:
             # Compare field by field in State order and stop at the first difference: most renamings

@@ -29,9 +29,9 @@ from pitmirror.checkers.traces import trace as tr
 from pitmirror.model.config import PRESETS, Bounds
 from pitmirror.model.mutants import MUTANTS
 from pitmirror.model.protocol import MirrorModel
-from pitmirror.model.symmetry import FIELD_TRANSFORMS, apply_perm, symmetry_group
+from pitmirror.model.symmetry import FIELD_TRANSFORMS, apply_perm, fold_resync_ids, symmetry_group
 from pitmirror.spec.properties import BY_NAME, PROPERTIES, Kind, not_applicable
-from pitmirror.spec.state import RecoveryKind, State
+from pitmirror.spec.state import MessageKind, RecoveryKind, State
 
 SAFETY_AND_LIVENESS = [p for p in PROPERTIES if p.kind is not Kind.SOMETIMES]
 
@@ -183,6 +183,33 @@ def test_renaming_a_vector_is_renaming_its_state(kind: RecoveryKind, mutant: str
         assert np.array_equal(sym.apply(frontier, perm), renamed), perm
         # the canonical form is one vector per orbit: every renaming of a state has the same one
         assert np.array_equal(sym.canonical(renamed), sym.canonical(frontier))
+
+
+#: the smallest bounds where A's resync counter folds (tests/test_model.py FOLD_BOUNDS: a second resync while
+#: the first one's answer may still be on the path)
+FOLD_BOUNDS = Bounds(blocks=1, host_writes=1, concurrency=1, journal_capacity=1, path_failures=1, crashes=1)
+
+
+def test_folding_a_vector_is_folding_its_state() -> None:
+    bounds = FOLD_BOUNDS.with_(blocks=2, message_faults=1)  # two answers on the path, some out of order
+    lay = Layout(bounds)
+    sym = RowSymmetry(lay, bounds.values)
+    states = [s for seed in range(20) for s in _walk(bounds, 300, seed=seed)]
+    # the fold has work: a counter above 1 with a stale answer and the current one on the path
+    assert any(s.resync_id > 1 and sum(m.kind == MessageKind.RESYNCED for m in s.path) > 1 for s in states)
+    rows = _rows(lay, states)
+    sym.fold(rows)
+    assert np.array_equal(rows, _rows(lay, [fold_resync_ids(s) for s in states]))
+
+
+@pytest.mark.parametrize("kernel", KERNELS)
+@pytest.mark.parametrize("kind", list(RecoveryKind))
+def test_the_resync_counter_folds_as_in_the_object_engine(kind: RecoveryKind, kernel: str) -> None:
+    model = MirrorModel(FOLD_BOUNDS.with_(recovery_kind=kind))
+    ours = FrontierChecker(model, PROPERTIES, kernel=kernel).run()
+    theirs = ExplicitChecker(model, PROPERTIES).run()
+    assert (ours.states, ours.transitions, ours.depth) == (theirs.states, theirs.transitions, theirs.depth)
+    assert _summary(ours) == _summary(theirs)
 
 
 def test_the_frontier_renames_every_field_the_model_renames() -> None:

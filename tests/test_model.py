@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 
 import pytest
 
@@ -10,10 +11,12 @@ from pitmirror.checkers.explicit.checker import ExplicitChecker, Verdict
 from pitmirror.model import actions as actions_module
 from pitmirror.model.config import PRESETS, Bounds, BoundsError
 from pitmirror.model.protocol import MirrorModel
-from pitmirror.model.symmetry import Canonicalizer, apply_perm, symmetry_group
+from pitmirror.model.symmetry import Canonicalizer, apply_perm, fold_resync_ids, symmetry_group
 from pitmirror.spec import state as state_module
-from pitmirror.spec.properties import SAFETY
-from pitmirror.spec.state import FencePolicy, PairState, RecoveryKind
+from pitmirror.spec.interface import event_of
+from pitmirror.spec.invariants import INVARIANTS
+from pitmirror.spec.properties import PROPERTIES, SAFETY
+from pitmirror.spec.state import FencePolicy, MessageKind, PairState, RecoveryKind, Resynced, State
 
 
 def test_initial_states_one_per_fence_policy() -> None:
@@ -75,7 +78,7 @@ def test_canonical_form_is_the_least_renaming() -> None:
         for _ in range(1500):
             acts = model.actions(s)
             s = model.next_state(s, rnd.choice(acts)) if acts else model.init_states()[0]
-            assert canon(s) == min(apply_perm(s, p) for p in group)
+            assert canon(s) == min(apply_perm(fold_resync_ids(s), p) for p in group)
 
 
 @pytest.mark.parametrize("bad", [dict(blocks=0), dict(blocks=9), dict(values=1), dict(host_writes=-1),
@@ -91,3 +94,92 @@ def test_recovery_target_outside_window_is_not_enabled() -> None:
     targets = [a.target for a in model.actions(s) if type(a).__name__ == "StartRecovery"]
     assert targets == [0]  # the window [base_seq, next_seq - 1] is [0, 0] at the start
     assert Verdict.HOLDS.value == "holds"
+
+
+# --- folding A's resync counter (model.symmetry.fold_resync_ids) -----------------------------------------
+
+#: the smallest bounds where A runs a second resync while the first one's answer may still be on the path (a
+#: path failure and a crash of A suspend the pair twice): where folding the counter merges states
+FOLD_BOUNDS = Bounds(blocks=1, host_writes=1, concurrency=1, journal_capacity=1, path_failures=1, crashes=1)
+
+
+def _unfolded(b: Bounds) -> Canonicalizer:
+    """The renamings alone, without the fold."""
+    c = Canonicalizer(b.blocks, b.values)
+    c.fold = False
+    return c
+
+
+def _all_reachable(model: MirrorModel) -> list[State]:
+    """Every reachable state, no reduction of any kind."""
+    seen = set(model.init_states())
+    todo = list(seen)
+    while todo:
+        s = todo.pop()
+        for a in model.actions(s):
+            t = model.next_state(s, a)
+            if t not in seen:
+                seen.add(t)
+                todo.append(t)
+    return list(seen)
+
+
+def _fold_gaps(bounds: Bounds, fold: Callable[[State], State]) -> list[str]:
+    """Where ``s`` and ``fold(s)`` differ in a verdict or in their futures: every property, event and
+    invariant agrees on the two, and their successors agree once folded (so ``s ~ fold(s)`` is a
+    bisimulation that keeps every verdict). Over every reachable state the fold changes."""
+    model = MirrorModel(bounds)
+    gaps: list[str] = []
+    events = [(p.name, ev) for p in PROPERTIES if (ev := event_of(p)) is not None]
+    predicates = [(p.name, p.predicate) for p in PROPERTIES if event_of(p) is None]
+    predicates += [(inv.__name__, inv) for inv in INVARIANTS]
+
+    def futures(s: State) -> set[tuple[State, tuple[bool, ...]]]:
+        out = set()
+        for a in model.actions(s):
+            t = model.next_state(s, a)
+            out.add((fold(t), tuple(ev(s, a, t) for _, ev in events)))
+        return out
+
+    for s in _all_reachable(model):
+        f = fold(s)
+        if f == s:
+            continue
+        gaps += [f"{name} at {s}" for name, pred in predicates if pred(s) != pred(f)]
+        if futures(s) != futures(f):
+            gaps.append(f"successors of {s}")
+    return gaps
+
+
+@pytest.mark.parametrize("kind", list(RecoveryKind))
+def test_folding_the_resync_counter_keeps_every_verdict_and_future(kind: RecoveryKind) -> None:
+    bounds = FOLD_BOUNDS.with_(recovery_kind=kind)
+    assert _fold_gaps(bounds, fold_resync_ids) == []
+    # and the comparison can fail: a fold that takes every answer for the current one lets a stale answer end
+    # a resync, and so changes some state's successors
+    def lenient(s: State) -> State:
+        if s.resync_id <= 1:
+            return s
+        path = tuple(sorted(m._replace(a=1) if m.kind == MessageKind.RESYNCED else m for m in s.path))
+        return s._replace(resync_id=1, path=path)
+
+    assert any(g.startswith("successors") for g in _fold_gaps(bounds, lenient))
+
+
+@pytest.mark.parametrize("kind", list(RecoveryKind))
+def test_folding_the_resync_counter_merges_states_and_keeps_verdicts(kind: RecoveryKind) -> None:
+    model = MirrorModel(FOLD_BOUNDS.with_(recovery_kind=kind))
+    folded = ExplicitChecker(model, PROPERTIES).run()
+    unfolded = ExplicitChecker(model, PROPERTIES, canonicalizer=_unfolded(model.bounds)).run()
+    assert folded.states < unfolded.states
+    for name, d in folded.discoveries.items():
+        assert (d.verdict, len(d.path)) == (unfolded.discoveries[name].verdict,
+                                            len(unfolded.discoveries[name].path)), name
+
+
+def test_fold_of_a_state() -> None:
+    s = MirrorModel(FOLD_BOUNDS).init_states()[0]
+    s = s._replace(resync_id=3, path=(Resynced(2), Resynced(3)))
+    assert fold_resync_ids(s) == s._replace(resync_id=1, path=(Resynced(0), Resynced(1)))
+    assert fold_resync_ids(fold_resync_ids(s)) == fold_resync_ids(s)
+    assert fold_resync_ids(s._replace(resync_id=1, path=(Resynced(1),))).resync_id == 1

@@ -286,6 +286,7 @@ class Runtime:
         if width > _MAX_ROW or sym.widest_entry() > _MAX_FIELDS:
             raise CompileError(f"rows of {width} slots are too wide for the compiled canonical form")
         self._sym = (len(orders), orders, vluts, vluts.shape[1], bluts, sym.lay.nb, slots)
+        self._fold = sym.fold
 
     def canonical(self, rows: np.ndarray, in_place: bool = False) -> np.ndarray:
         """``RowSymmetry.canonical`` of packed rows, compiled: a new array, or ``rows`` itself rewritten when
@@ -294,6 +295,7 @@ class Runtime:
         nperm, orders, vluts, nvals, bluts, nb, slots = self._sym
         fits = in_place and rows.dtype == np.int8 and rows.flags.c_contiguous and rows.flags.writeable
         out = rows if fits else np.array(rows, dtype=np.int8, order="C")
+        self._fold(out)  # a few whole-array operations on the rare rows with a resync counter above 1
         if nperm and out.shape[0] and self._canonical(out, out.shape[0], out.shape[1], nperm, orders, vluts, nvals,
                                                       bluts, nb, slots):
             raise MemoryError("the compiled canonical form could not allocate its tables")

@@ -42,6 +42,7 @@ SORTED_SEQUENCES = (*_BY_CONTENT[Content.RECORD_MULTISET], *_BY_CONTENT[Content.
 RENAMED_FIELDS = {f.name for f in FIELDS if f.content.block_indexed}
 
 MW = int(MessageKind.MIRROR_WRITE)
+RS = int(MessageKind.RESYNCED)
 _KEY_BASE = 128  # every field of a path message or record is in -1 .. 126 at any bounds RANGES allows
 _INVALID_KEY = np.int64(1) << 62
 
@@ -77,6 +78,8 @@ class RowSymmetry:
         self._path_lba = np.array([col[f"path.{i}.b"] for i in range(pc)], dtype=np.intp)
         self._path_len = col["path.len"]
         self._path_slot = np.arange(pc, dtype=np.int8)[:, None]
+        self._path_a = np.array([col[f"path.{i}.a"] for i in range(pc)], dtype=np.intp)
+        self._resync_id = col["resync_id"]
         self._sorts = []
         for q in SORTED_SEQUENCES:
             if lay.caps[q] >= 2:
@@ -161,10 +164,33 @@ class RowSymmetry:
                 block = g[np.ix_(unsorted, cols[:, j])]
                 g[np.ix_(unsorted, cols[:, j])] = np.take_along_axis(block, order, axis=1)
 
+    def fold(self, rows: np.ndarray) -> None:
+        """``model.symmetry.fold_resync_ids`` on every vector, in place: where A's resync counter is above 1,
+        it becomes 1, and each ``Resynced`` on the path 1 if it names that resync, else 0 (the path stays
+        sorted: see ``fold_resync_ids``). A folded vector is its own fold, so this is applied before the
+        renamings, which do not touch either number."""
+        rid = rows[:, self._resync_id]
+        hit = np.flatnonzero(rid > 1)
+        if not hit.size:
+            return
+        g = rows[hit]
+        valid = g[:, [self._path_len]] > self._path_slot.T
+        answer = valid & (g[:, self._path_kind] == RS)
+        current = (g[:, self._path_a] == g[:, [self._resync_id]]).astype(np.int8)
+        g[:, self._path_a] = np.where(answer, current, g[:, self._path_a])
+        g[:, self._resync_id] = 1
+        rows[hit] = g
+
     def canonical(self, rows: np.ndarray) -> np.ndarray:
         """Each vector (row, ``pack``ed to whole 64-bit words) replaced by the least vector of its orbit,
-        ordering vectors by their 64-bit words, first word first."""
-        if not self.enabled or len(self.group) <= 1 or rows.shape[0] == 0:
+        ordering vectors by their 64-bit words, first word first, after folding A's resync counter
+        (``fold``)."""
+        if not self.enabled or rows.shape[0] == 0:
+            return rows
+        if (rows[:, self._resync_id] > 1).any():
+            rows = rows.copy()  # the caller's rows stay as they are
+            self.fold(rows)
+        if len(self.group) <= 1:
             return rows
         best = rows
         at = np.arange(rows.shape[0])
