@@ -5,6 +5,7 @@ host text raises ``ValueError``); enums become their int values, which equal the
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from pitmirror.impl.blocks import BLOCK_SIZE, value_of_block
@@ -57,17 +58,32 @@ def volume_index(ldev: int, first: int, second: int) -> int:
     return 0 if ldev == first else 1 if ldev == second else 2
 
 
-def abstract_state(system: Driver) -> dict[str, Any]:
-    """The model's view of ``system``."""
+#: Reads a volume, by site ("A" or "R") and role ("primary", "base", "remote", "replica_base"), as values.
+VolumeReader = Callable[[str, str], tuple[int, ...]]
+#: Reads a site's journal (J at "A", JR at "R") as the model's records, in the log's order.
+JournalReader = Callable[[str], tuple[tuple[int, int, int, int], ...]]
+
+
+def abstract_state(system: Driver, volume: VolumeReader | None = None,
+                   journal: JournalReader | None = None) -> dict[str, Any]:
+    """The model's view of ``system``. ``volume`` and ``journal`` read the volumes and journals (by default
+    straight from the arrays; the conformance layer passes readers that decode again only what was written
+    since, so that every field is still read here, in one place)."""
     a, r = system.a, system.r
+    if volume is None:
+        def volume(site: str, role: str) -> tuple[int, ...]:
+            return values(getattr(a if site == "A" else r, role)())
+    if journal is None:
+        def journal(site: str) -> tuple[tuple[int, int, int, int], ...]:
+            return tuple(record_tuple(x) for x in (a if site == "A" else r).journal.records())  # log order
     rec = a.jfmt.recovery
     return {
         "fence_policy": int(a.pair.fence_policy),
-        "primary": values(a.primary()),
-        "base": values(a.base()),
+        "primary": volume("A", "primary"),
+        "base": volume("A", "base"),
         "base_seq": a.jfmt.base_seq,
         "next_seq": a.log.next_seq,
-        "journal": tuple(record_tuple(x) for x in a.journal.records()),
+        "journal": journal("A"),
         "journal_cache": tuple(record_tuple(x) for x in a.journal_cache),
         "in_flight": tuple(in_flight_tuple(e) for e in a.in_flight),
         "pair_state": int(a.pair.pair_state),
@@ -77,10 +93,10 @@ def abstract_state(system: Driver) -> dict[str, Any]:
                                               int(rec.remote_status)),
         "path_up": system.path.up,
         "path": tuple(sorted(message_tuple(m) for m in system.path.messages)),
-        "remote": values(r.remote()),
-        "replica_base": values(r.replica_base()),
+        "remote": volume("R", "remote"),
+        "replica_base": volume("R", "replica_base"),
         "replica_base_seq": r.replica_base_seq,
-        "remote_journal": tuple(record_tuple(x) for x in r.journal.records()),  # in JR's log order
+        "remote_journal": journal("R"),
         "remote_applied_seq": r.applied_seq,
         "remote_buffer": tuple(sorted(buffered_tuple(m) for m in r.buffer)),
         "remote_recovery_id": r.jfmt.last_recovery_id,

@@ -36,11 +36,7 @@ from pitmirror.checkers.traces import trace as tr
 from pitmirror.impl import ScsiError
 from pitmirror.impl.abstraction import (
     abstract_state,
-    buffered_tuple,
-    in_flight_tuple,
-    message_tuple,
     record_tuple,
-    volume_identities,
 )
 from pitmirror.impl.actions import Action as ImplAction
 from pitmirror.impl.blocks import BLOCK_SIZE, value_of_block
@@ -307,40 +303,15 @@ class ImplViewer:
         return self._journals[site][1]
 
     def view(self) -> dict[str, Any]:
-        """The impl's state in the model's terms, as ``impl_view`` gives it."""
+        """The impl's state in the model's terms, as ``impl_view`` gives it: ``abstract_state`` itself, with
+        this viewer's readers of volumes and journals."""
         system = self.system
-        a, r = system.a, system.r
+        sites: dict[str, Any] = {"A": system.a, "R": system.r}
         self.unreadable = []
-        rec = a.jfmt.recovery
-        return {
-            "fence_policy": int(a.pair.fence_policy),
-            "primary": self._volume("A", a.array, "primary"),
-            "base": self._volume("A", a.array, "base"),
-            "base_seq": a.jfmt.base_seq,
-            "next_seq": a.log.next_seq,
-            "journal": self._journal("A", a.journal),
-            "journal_cache": tuple(record_tuple(x) for x in a.journal_cache),
-            "in_flight": tuple(in_flight_tuple(e) for e in a.in_flight),
-            "pair_state": int(a.pair.pair_state),
-            "dirty": tuple(int(d) for d in a.pair.dirty),
-            "journaling_state": int(a.jfmt.journaling_state),
-            "recovery": None if rec is None else (rec.recovery_id, int(rec.kind), rec.target, rec.a_swapped,
-                                                  int(rec.remote_status)),
-            "path_up": system.path.up,
-            "path": tuple(sorted(message_tuple(m) for m in system.path.messages)),
-            "remote": self._volume("R", r.array, "remote"),
-            "replica_base": self._volume("R", r.array, "replica_base"),
-            "replica_base_seq": r.replica_base_seq,
-            "remote_journal": self._journal("R", r.journal),
-            "remote_applied_seq": r.applied_seq,
-            "remote_buffer": tuple(sorted(buffered_tuple(m) for m in r.buffer)),
-            "remote_recovery_id": r.jfmt.last_recovery_id,
-            "journal_locations": tuple(e.location for e in a.log.entries),
-            "journal_next_free": a.log.next_free,
-            "journal_sectors": a.log.size,
-            **volume_identities(system),
-            "resync_id": a.pair.resync_id,
-        }
+        view = abstract_state(system, volume=lambda site, role: self._volume(site, sites[site].array, role),
+                              journal=lambda site: self._journal(site, sites[site].journal))
+        view["remote_buffer"] = tuple(sorted(view["remote_buffer"]))
+        return view
 
 
 def differences(impl: dict[str, Any], model: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
