@@ -89,8 +89,16 @@ def test_power_loss_in_a_long_write_leaves_each_chunk_whole(serve_cli: Any, tmp_
     served.wait(lambda s: s["in_flight"] == 0, what="the old contents mirrored")
     # A's messages wait 300 ms on the path: A journals 8 chunks, sends them, and waits for R to checkpoint
     assert served.ctl("delay-path", "A", ms=300)["ok"]
+    # the cut: A once it has taken some of the new chunks (R has none: they wait on the path), R once it has
+    # applied some (the rest wait behind R's checkpoint, 300 ms away). Watched, not slept for: on a busy
+    # machine a fixed sleep fell before the write or after it
+    seq = "next_seq" if site == "A" else "applied_seq"
+    before = served.ctl("status", site)[seq]
     writer = start_pwrite(served.p, 0, new, tmp_path)
-    time.sleep(0.15 if site == "A" else 0.45)  # A: before R has any; R: after it applied the first 8
+    deadline = time.monotonic() + 30
+    while served.ctl("status", site)[seq] <= before:
+        assert time.monotonic() < deadline, f"array {site} took none of the write"
+        time.sleep(0.01)
     power_loss(served.folder, site)
     if site == "R":
         assert served.ctl("fail-path")["ok"]  # no resync yet: S as R's restart left it
