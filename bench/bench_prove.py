@@ -7,10 +7,11 @@ once per strategy (``--strategy``, default both): ``up`` within ``--mutant-depth
 scorecard's 12: the depth of the violation not known), ``down`` from the explicit checker's length (known:
 one sat and one unsat query) for the mutants, and from ``--depth`` for the correct protocol. ``--baseline
 REV`` (default: the commit before the stutter-step search, issue 15) runs that commit's own ``bmc`` on the
-same bounds and depths in a subprocess (``git archive`` into a temporary folder), so the old and new figures
-come from one run. Times are CPU-seconds of the process (the machine is shared, so wall time says more about
-the neighbours than about the solver). The issue-15 goal is each mutant's shortest violation in at most 3x
-the explicit time. Not a timed test.
+same bounds and depths in a subprocess (``git archive`` into a temporary folder), row by row right after
+today's, so the old and new figures of a row come from one run at about the same load. Times are
+CPU-seconds of the process (the machine is shared, so wall time says more about the neighbours than about
+the solver). The issue-15 goal is each mutant's shortest violation in at most 3x the explicit time. Not a
+timed test.
 
     python bench/bench_prove.py                       # the one-block bounds the tests use, old beside new
     python bench/bench_prove.py --baseline ''         # today's figures only
@@ -45,8 +46,8 @@ ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_BASELINE = "db52bfb"
 
 #: Run in the old tree: that commit's bmc(), per mutant at the depth given, then every safety property of
-#: the correct protocol (with bmc_all where the commit has it, as its ``prove`` did; else one by one); one
-#: JSON line per row, CPU-seconds.
+#: the correct protocol per kind asked (with bmc_all where the commit has it, as its ``prove`` did; else one
+#: by one); one JSON line per row, CPU-seconds.
 _OLD = """
 import json, sys, time
 from pitmirror.checkers.symbolic import bmc as B
@@ -63,7 +64,7 @@ for name, depth in job["mutants"]:
     un = Unroller(m.exposed_in(base))
     o = bmc(un, BY_NAME[m.breaks], un.enc.properties()[m.breaks], depth)
     print(json.dumps([name, len(o.steps) - 1 if o.steps else -1, time.process_time() - c0]), flush=True)
-for kind in (RecoveryKind.WRITETHROUGH, RecoveryKind.SWAP):
+for kind in (RecoveryKind[k] for k in job["kinds"]):
     c0 = time.process_time()
     un = Unroller(base.with_(recovery_kind=kind))
     sym = un.enc.properties()
@@ -76,35 +77,46 @@ for kind in (RecoveryKind.WRITETHROUGH, RecoveryKind.SWAP):
 """
 
 
-def baseline(rev: str, bounds: Bounds, mutants: list[tuple[str, int]], depth: int, timeout_s: float
-             ) -> tuple[dict[str, float], str]:
-    """CPU-seconds of commit ``rev``'s BMC per row (a mutant's name, or ``correct <kind>``), and a note on
-    what it could not run (empty when all ran)."""
-    job = {"bounds": {k: getattr(bounds, k) for k in ("blocks", "values", "host_writes", "concurrency",
-                                                      "journal_capacity", "crashes", "path_failures",
-                                                      "recoveries")},
-           "mutants": mutants, "depth": depth}
-    with tempfile.TemporaryDirectory() as tmp:
+class Baseline:
+    """Commit ``rev``'s tree, extracted once (``git archive``); ``run`` times its BMC on some rows in a
+    subprocess. The bench asks it row by row, right after today's BMC of the same row, so both see about the
+    same load on the shared machine."""
+
+    def __init__(self, rev: str, bounds: Bounds, depth: int, timeout_s: float) -> None:
+        self.rev, self.depth, self.timeout_s = rev, depth, timeout_s
+        self.bounds = {k: getattr(bounds, k) for k in ("blocks", "values", "host_writes", "concurrency",
+                                                       "journal_capacity", "crashes", "path_failures", "recoveries")}
+        self._tmp = tempfile.TemporaryDirectory()
+        self.notes: list[str] = []
         archive = subprocess.run(["git", "-C", str(ROOT), "archive", rev], capture_output=True)
         if archive.returncode != 0:
-            return {}, f"git archive {rev} failed: {archive.stderr.decode().strip()}"
-        subprocess.run(["tar", "-x", "-C", tmp], input=archive.stdout, check=True)
-        rows: dict[str, float] = {}
-        note = ""
+            raise SystemExit(f"git archive {rev} failed: {archive.stderr.decode().strip()}")
+        subprocess.run(["tar", "-x", "-C", self._tmp.name], input=archive.stdout, check=True)
+
+    def run(self, mutants: list[tuple[str, int]], kinds: list[RecoveryKind]) -> dict[str, float]:
+        """CPU-seconds of the old BMC per row (a mutant's name, or ``correct <kind>``); what could not run is
+        left out and said in ``notes``."""
+        job = {"bounds": self.bounds, "mutants": mutants, "kinds": [k.name for k in kinds], "depth": self.depth}
+        tmp = self._tmp.name
         try:
             run = subprocess.run([sys.executable, "-c", _OLD, json.dumps(job)], capture_output=True, text=True,
-                                 cwd=tmp, env={"PYTHONPATH": tmp, "PATH": "/usr/bin:/bin"}, timeout=timeout_s)
+                                 cwd=tmp, env={"PYTHONPATH": tmp, "PATH": "/usr/bin:/bin"}, timeout=self.timeout_s)
             stdout = run.stdout
             if run.returncode != 0:
-                note = f"the BMC of {rev} failed: {run.stderr.strip().splitlines()[-1:]}"
+                self.notes.append(f"the BMC of {self.rev} failed: {run.stderr.strip().splitlines()[-1:]}")
         except subprocess.TimeoutExpired as e:
             stdout = e.stdout.decode() if isinstance(e.stdout, bytes) else (e.stdout or "")
-            note = f"the BMC of {rev} stopped after {timeout_s:.0f} s (--old-timeout)"
+            self.notes.append(f"the BMC of {self.rev} stopped after {self.timeout_s:.0f} s (--old-timeout)")
+        rows: dict[str, float] = {}
         for line in stdout.splitlines():
             if line.strip():
                 name, _, cpu = json.loads(line)
                 rows[name] = cpu
-        return rows, note
+        return rows
+
+    def close(self) -> None:
+        """Remove the extracted tree."""
+        self._tmp.cleanup()
 
 
 def _bmc_row(b: Bounds, prop: str, depth: int, strategy: str) -> tuple[int, float]:
@@ -127,14 +139,15 @@ def main() -> None:
     ap.add_argument("--only", nargs="*", default=None, metavar="NAME", help="these mutants only")
     ap.add_argument("--baseline", metavar="REV", default=DEFAULT_BASELINE,
                     help=f"also time this commit's BMC ('' for none; default {DEFAULT_BASELINE})")
-    ap.add_argument("--old-timeout", type=float, default=1800, help="seconds for the whole baseline run")
+    ap.add_argument("--old-timeout", type=float, default=900, help="seconds for the baseline's BMC of one row")
     args = ap.parse_args()
     base = Bounds(blocks=args.blocks, values=2, host_writes=2, concurrency=1, journal_capacity=2, crashes=1,
                   path_failures=0, recoveries=1)
     skip = set(args.skip.split(",")) if args.skip else set()
+    bl = Baseline(args.baseline, base, args.depth, args.old_timeout) if args.baseline else None
+    old: dict[str, float] = {}
     # name, property, explicit, s, {strategy: (result, s)}
     rows: list[tuple[str, str, str, float, dict[str, tuple[str, float]]]] = []
-    depths: list[tuple[str, int]] = []
     for name, m in MUTANTS.items():
         if name == "no_remote_timeout" or name in skip or (args.only is not None and name not in args.only):
             continue  # a liveness mutant: BMC of safety properties cannot show it
@@ -149,9 +162,11 @@ def main() -> None:
             zlen, tz = _bmc_row(b, m.breaks, args.mutant_depth if strategy == "up" else max(elen, 1), strategy)
             z[strategy] = (f"{zlen} steps", tz)
         rows.append((name, m.breaks, f"{elen} steps", te, z))
-        depths.append((name, args.mutant_depth))
+        if bl is not None:  # the old BMC stops at the first violation: the depth is only its bound
+            old.update(bl.run([(name, args.mutant_depth)], []))
         print(f"{name}: explicit {elen} steps {te:.2f}s, "
-              + ", ".join(f"z3 {k} {v[0]} {v[1]:.2f}s" for k, v in z.items()), flush=True)
+              + ", ".join(f"z3 {k} {v[0]} {v[1]:.2f}s" for k, v in z.items())
+              + (f", z3 {args.baseline} {old[name]:.2f}s" if name in old else ""), flush=True)
     if args.only is None:
         for kind in (RecoveryKind.WRITETHROUGH, RecoveryKind.SWAP):
             b = base.with_(recovery_kind=kind)
@@ -165,15 +180,12 @@ def main() -> None:
                 outcomes = bmc_all(un, SAFETY, un.enc.properties(), args.depth, strategy=strategy)
                 held = sum(o.verdict == "holds" for o in outcomes.values())
                 z[strategy] = (f"{held} hold to {args.depth}", time.process_time() - c0)
-            rows.append((f"correct {kind.name.lower()}", f"all {len(SAFETY)} safety", f"all {r.states} states",
-                         te, z))
-            print(f"correct {kind.name.lower()}: explicit {te:.2f}s, "
-                  + ", ".join(f"z3 {k} {v[1]:.2f}s" for k, v in z.items()), flush=True)
-    old: dict[str, float] = {}
-    note = ""
-    if args.baseline:
-        print(f"timing the BMC of {args.baseline} ...", flush=True)
-        old, note = baseline(args.baseline, base, depths, args.depth, args.old_timeout)
+            row = f"correct {kind.name.lower()}"
+            rows.append((row, f"all {len(SAFETY)} safety", f"all {r.states} states", te, z))
+            if bl is not None:
+                old.update(bl.run([], [kind]))
+            print(f"{row}: explicit {te:.2f}s, " + ", ".join(f"z3 {k} {v[1]:.2f}s" for k, v in z.items())
+                  + (f", z3 {args.baseline} {old[row]:.2f}s" if row in old else ""), flush=True)
     table = Table(title=f"CPU-seconds to verdict, prove (z3) vs check (explicit), blocks={args.blocks}; "
                         f"up within {args.mutant_depth} steps, down from the explicit length")
     cols = ["mutant", "property", "explicit", "explicit s"]
@@ -196,8 +208,10 @@ def main() -> None:
             cells.append(f"{old[name] / max(z['up'][1], 1e-3):.2f}x" if name in old else "-")
         table.add_row(*cells)
     Console(width=220).print(table)
-    if note:
-        print(note)
+    if bl is not None:
+        for note in bl.notes:
+            print(note)
+        bl.close()
 
 
 if __name__ == "__main__":
