@@ -512,10 +512,10 @@ def bmc_all(un: Unroller, props: Sequence[Property], syms: Mapping[str, Callable
             real = max(0, first - lead)
             if s.best is None or real < s.best[0]:
                 s.best = (real, model, first)
-                shown.append(f"{s.prop.name} in {real}")
+                shown.append(f"{s.prop.name} at step {real}")
         if report is not None:
             report(DepthReport(label, d, "sat", time.perf_counter() - t0,
-                               note=f"within {d} steps: {', '.join(shown)} steps"))
+                               note=f"within {d} steps: {', '.join(shown)}"))
     return outcomes
 
 
