@@ -16,7 +16,7 @@ import pytest
 import z3
 
 from pitmirror.checkers.explicit.checker import ExplicitChecker, Verdict
-from pitmirror.checkers.symbolic.bmc import CapacityError, DepthReport, Unroller, bmc, bmc_all
+from pitmirror.checkers.symbolic.bmc import CapacityError, DepthReport, Unroller, bmc, bmc_all, decode
 from pitmirror.checkers.symbolic.terms import Layout
 from pitmirror.checkers.traces import trace as tr
 from pitmirror.model.config import Bounds
@@ -29,12 +29,6 @@ from pitmirror.spec.state import FencePolicy, RecoveryKind
 #: the few that need more (``Mutant.needs``: a mixed image of S needs two blocks and two writes in flight).
 MUTANT_BOUNDS = Bounds(blocks=1, values=2, host_writes=2, concurrency=1, journal_capacity=2, crashes=1,
                        path_failures=0, recoveries=1)
-#: Mutants whose shortest counterexample is 6 steps or more: depth-by-depth BMC spends 2-45 CPU-s on each,
-#: mostly in the unsat checks below the violation (bench/bench_prove.py), so these ask for a violation within
-#: the explicit length in one query (``bmc(first_depth=...)``).
-DEEP = {"recovery_off_by_one", "replay_out_of_order", "checkpoint_during_recovery",
-        "remote_applies_in_arrival_order", "rebuild_from_primary", "remote_accepts_stale_messages",
-        "swap_updates_lun_map_last_without_intent"}
 SAFETY_MUTANTS = sorted(n for n, m in MUTANTS.items() if BY_NAME[m.breaks] in SAFETY)
 
 
@@ -46,14 +40,17 @@ def explicit_shortest(b: Bounds, prop: str) -> int:
     return len(d.path) - 1
 
 
-def prove_mutant(name: str, in_one_query: bool = False) -> None:
+def prove_mutant(name: str) -> None:
     m = MUTANTS[name]
     b = m.exposed_in(MUTANT_BOUNDS)
     want = explicit_shortest(b, m.breaks)
-    un = Unroller(b)
-    o = bmc(un, BY_NAME[m.breaks], un.enc.properties()[m.breaks], want, first_depth=want if in_one_query else 0)
+    un = Unroller(b, stutter=True)
+    reports: list[DepthReport] = []
+    o = bmc(un, BY_NAME[m.breaks], un.enc.properties()[m.breaks], want, reports.append, strategy="down")
     assert o.verdict == "violated", (name, o.verdict, o.note)
-    assert len(o.steps) - 1 <= want
+    # from the known length down: a violation within it, then none within one step fewer (or none to ask)
+    assert [(r.depth, r.result) for r in reports] == [(want, "sat")] + ([(want - 1, "unsat")] if want else [])
+    assert o.depth == len(o.steps) - 1 == want  # a shortest violation, as the breadth-first search's
     # the trace is a model trace like any other: it replays, and the property fails at its last step
     doc = tr.Trace("z3", o.bounds or b, o.prop, "violated", o.steps).to_dict()
     report = tr.replay_on_model(json.loads(json.dumps(doc)))
@@ -65,14 +62,9 @@ def test_no_remote_timeout_is_the_only_liveness_mutant() -> None:
     assert set(MUTANTS) - set(SAFETY_MUTANTS) == {"no_remote_timeout"}
 
 
-@pytest.mark.parametrize("name", [n for n in SAFETY_MUTANTS if n not in DEEP])
-def test_bmc_finds_each_shallow_mutant_no_longer_than_explicit(name: str) -> None:
+@pytest.mark.parametrize("name", SAFETY_MUTANTS)
+def test_bmc_finds_each_mutant_as_short_as_explicit(name: str) -> None:
     prove_mutant(name)
-
-
-@pytest.mark.parametrize("name", sorted(DEEP))
-def test_bmc_finds_each_deep_mutant_no_longer_than_explicit(name: str) -> None:
-    prove_mutant(name, in_one_query=True)
 
 
 #: skip_journal breaks journal_well_formed at step 1 (a write with no record); with one write, no crash,
@@ -81,46 +73,75 @@ STOPS_AT_3 = Bounds(blocks=1, values=2, host_writes=1, concurrency=1, journal_ca
                     path_failures=0, recoveries=0, fence_policies=(FencePolicy.NEVER,), mutant="skip_journal")
 
 
-def test_first_depth_cuts_the_run_at_its_first_violating_step() -> None:
-    un = Unroller(STOPS_AT_3)
-    prop = BY_NAME["journal_well_formed"]
-    reports: list[DepthReport] = []
-    o = bmc(un, prop, un.enc.properties()[prop.name], 3, reports.append, first_depth=3)
-    assert o.verdict == "violated" and o.depth == len(o.steps) - 1 <= 3
-    assert [(r.depth, r.result) for r in reports] == [(3, "sat")]  # one query, nothing below it
-    report = tr.replay_on_model(tr.Trace("z3", STOPS_AT_3, prop, "violated", o.steps).to_dict())
-    assert report.diverged_at is None and report.violated_at.get(prop.name) == o.depth
-
-
-def test_first_depth_still_finds_a_violation_no_run_of_that_length_extends() -> None:
-    un = Unroller(STOPS_AT_3)
+def test_a_stutter_step_shows_a_violation_no_run_of_that_length_has() -> None:
+    # no run of STOPS_AT_3 has 4 steps, so without stutter steps no query at depth 4 shows anything; with
+    # them, the one query "bad at step 4" is a violation within 4 steps, and the search below it finds the
+    # shortest (1 step: a write with no record)
+    plain = Unroller(STOPS_AT_3)
     solver = z3.Solver()
-    solver.add(un.init(), *[un.transition(k) for k in range(4)])
-    assert solver.check() == z3.unsat  # no run has 4 steps, so no violation at exactly depth 4
+    solver.add(plain.init(), *[plain.transition(k) for k in range(4)])
+    assert solver.check() == z3.unsat
+    un = Unroller(STOPS_AT_3, stutter=True)
     prop = BY_NAME["journal_well_formed"]
     reports: list[DepthReport] = []
-    o = bmc(un, prop, un.enc.properties()[prop.name], 5, reports.append, first_depth=4)
-    # the query at 4 finds nothing; the depth-by-depth search from 0 then finds the shortest violation
-    assert (o.verdict, o.depth) == ("violated", 1)
-    assert [(r.depth, r.result) for r in reports] == [(4, "unsat"), (0, "unsat"), (1, "sat")]
-    assert bmc(un, prop, un.enc.properties()[prop.name], 5).depth == 1
+    o = bmc(un, prop, un.enc.properties()[prop.name], 4, reports.append, strategy="down")
+    assert (o.verdict, o.depth, len(o.steps) - 1) == ("violated", 1, 1)
+    assert [(r.depth, r.result) for r in reports] == [(4, "sat"), (0, "unsat")]  # nothing at 1..3 to ask
+    assert all(a is not None for a, _ in o.steps[1:])  # decode dropped the stutter steps
+    report = tr.replay_on_model(tr.Trace("z3", STOPS_AT_3, prop, "violated", o.steps).to_dict())
+    assert report.diverged_at is None and report.violated_at.get(prop.name) == 1
 
 
-def test_first_depth_past_max_depth_is_an_error() -> None:
-    un = Unroller(STOPS_AT_3)
+def test_a_run_that_stops_early_ends_in_the_state_bad_at_the_last_step() -> None:
+    # without the stutter-first order or with a stutter step that changed a slot, the state at step 4 would
+    # not be the run's last: every satisfying model must end, after its stutters, in a real run of <= 3 steps
+    un = Unroller(STOPS_AT_3, stutter=True)
+    solver = z3.Then("simplify", "propagate-values", "solve-eqs", "smt").solver()
+    solver.add(*un.run(4))
+    assert solver.check() == z3.sat
+    model = solver.model()
+    lead = un.leading_stutters(model, 4)
+    sels = [model.eval(un.sel[k], model_completion=True).as_long() for k in range(4)]
+    assert lead >= 1 and sels[:lead] == [un.stutter_sel] * lead and un.stutter_sel not in sels[lead:]
+    _, steps = decode(un, model, 4)
+    assert len(steps) - 1 == 4 - lead
+    for name in un.lay.names:  # step 0 and every stutter after it are the same initial vector
+        assert len({model.eval(un.state(k)[name], model_completion=True).as_long() for k in range(lead + 1)}) == 1
+
+
+@pytest.mark.parametrize("strategy", ["up", "down"])
+def test_holds_to_depth_d_is_one_query_from_the_top(strategy: str) -> None:
+    # every safety property of the correct protocol holds within 3 steps: asked from the top, one unsat query
+    # decides all of them; asked depth by depth, one per depth
+    b = MUTANT_BOUNDS.with_(recovery_kind=RecoveryKind.SWAP)
+    un = Unroller(b, stutter=True)
+    reports: list[DepthReport] = []
+    outcomes = bmc_all(un, SAFETY, un.enc.properties(), 3, reports.append, strategy=strategy)
+    assert {o.verdict for o in outcomes.values()} == {"holds"} and {o.depth for o in outcomes.values()} == {3}
+    depths = [3] if strategy == "down" else [0, 1, 2, 3]
+    assert [(r.depth, r.result, r.prop) for r in reports] == [(d, "unsat", f"any of {len(SAFETY)} properties")
+                                                              for d in depths]
+
+
+def test_bmc_needs_stutter_steps_and_a_known_strategy() -> None:
     prop = BY_NAME["journal_well_formed"]
-    with pytest.raises(ValueError, match="first_depth"):
-        bmc(un, prop, un.enc.properties()[prop.name], 2, first_depth=3)
+    plain = Unroller(STOPS_AT_3)
+    with pytest.raises(ValueError, match="stutter"):
+        bmc(plain, prop, plain.enc.properties()[prop.name], 2)
+    un = Unroller(STOPS_AT_3, stutter=True)
+    with pytest.raises(ValueError, match="strategy"):
+        bmc(un, prop, un.enc.properties()[prop.name], 2, strategy="sideways")
 
 
-def test_bmc_all_gives_each_property_its_own_shortest_violation() -> None:
-    # skip_journal breaks four properties, two at step 1 and two at step 2: the one solver for all of them
+@pytest.mark.parametrize("strategy", ["up", "down"])
+def test_bmc_all_gives_each_property_its_own_shortest_violation(strategy: str) -> None:
+    # skip_journal breaks four properties, two at step 1 and two at step 2: the one query for all of them
     # must find each at its own first depth, as BMC of that property alone does, and the rest hold
     b = MUTANT_BOUNDS.with_(mutant="skip_journal", recovery_kind=RecoveryKind.WRITETHROUGH)
-    un = Unroller(b)
+    un = Unroller(b, stutter=True)
     sym = un.enc.properties()
     reports: list[DepthReport] = []
-    together = bmc_all(un, SAFETY, sym, 3, reports.append)
+    together = bmc_all(un, SAFETY, sym, 3, reports.append, strategy=strategy)
     alone = {p.name: bmc(un, p, sym[p.name], 3) for p in SAFETY}
     assert {n: (o.verdict, o.depth) for n, o in together.items()} == {n: (o.verdict, o.depth) for n, o in alone.items()}
     assert {n for n, o in together.items() if o.verdict == "violated"} == {
@@ -130,15 +151,16 @@ def test_bmc_all_gives_each_property_its_own_shortest_violation() -> None:
         if o.verdict == "violated":
             report = tr.replay_on_model(tr.Trace("z3", o.bounds or b, o.prop, "violated", o.steps).to_dict())
             assert report.diverged_at is None and report.violated_at.get(o.prop.name) == o.depth
-    # one query per depth for all of them until one fails
-    assert [(r.depth, r.result) for r in reports[:2]] == [(0, "unsat"), (1, "sat")]
+    # one query for all of them: from depth 0 up until one fails, or first at the full depth
+    first = [(0, "unsat"), (1, "sat")] if strategy == "up" else [(3, "sat")]
+    assert [(r.depth, r.result) for r in reports[:len(first)]] == first
     assert reports[0].prop == f"any of {len(SAFETY)} properties"
 
 
 @pytest.mark.parametrize("kind", [RecoveryKind.WRITETHROUGH, RecoveryKind.SWAP], ids=lambda k: k.name.lower())
 def test_correct_protocol_violates_nothing_but_the_trade_off(kind: RecoveryKind) -> None:
     b = MUTANT_BOUNDS.with_(recovery_kind=kind)
-    un = Unroller(b)
+    un = Unroller(b, stutter=True)
     sym = un.enc.properties()
     for p in SAFETY:
         o = bmc(un, p, sym[p.name], 4)
@@ -152,7 +174,7 @@ def test_values_bits_32_finds_a_bug_and_replays_renamed(tmp_path: Path) -> None:
     # 2^32 values per block at the default block count: the violation is found symbolically, then its values
     # are renamed to 1, 2, ... so the model (values <= 4) replays it
     b = Bounds(mutant="ack_before_remote")
-    un = Unroller(b, value_bits=32)
+    un = Unroller(b, value_bits=32, stutter=True)
     o = bmc(un, BY_NAME["ack_durable"], un.enc.properties()["ack_durable"], 2)
     assert o.verdict == "violated" and o.bounds is not None and o.bounds.values <= 4
     doc = tr.Trace("z3", o.bounds, o.prop, "violated", o.steps).to_dict()
@@ -205,11 +227,11 @@ def test_a_too_small_capacity_is_reported_not_pruned(monkeypatch: pytest.MonkeyP
     m = MUTANTS["remote_writes_ahead_of_gap"]
     b = m.exposed_in(MUTANT_BOUNDS)
     _in_flight_for_one(monkeypatch)
-    un = Unroller(b)
+    un = Unroller(b, stutter=True)
     assert un.lay.caps["in_flight"] == 1
-    for first_depth in (0, 3):
+    for strategy in ("up", "down"):
         with pytest.raises(CapacityError, match=r"HostWrite\[\d\] at step [23] outgrows the capacity of in_flight"):
-            bmc(un, BY_NAME[m.breaks], un.enc.properties()[m.breaks], 3, first_depth=first_depth)
+            bmc(un, BY_NAME[m.breaks], un.enc.properties()[m.breaks], 3, strategy=strategy)
 
 
 def test_cli_prove_reports_a_too_small_capacity(monkeypatch: pytest.MonkeyPatch,

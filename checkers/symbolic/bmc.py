@@ -7,13 +7,12 @@ every slot of ``s_k+1`` is that instance's effect. A satisfying model therefore 
 step; ``decode`` turns it into concrete actions and re-executes them on ``MirrorModel``, so a z3 trace is a
 model trace like any other (``checkers.traces.trace.replay_on_model`` accepts it).
 
-BMC goes depth by depth (``bmc_all``) for every property asked at once: "some property fails at depth d"
-asked once (then, only if so, which), so each property's first violation is a shortest one. Each depth is
-one query to a solver that first folds every state into the actions chosen (``solve-eqs``); that measured
-faster than one incremental solver across depths (see ``bmc_all``, which keeps the incremental way as an
-option). ``bmc`` is the same loop for one property. A caller that already expects a violation around some depth (the
-tests know the explicit checker's shortest trace) can ask ``bmc(..., first_depth=d)``: one query for a
-violation within d steps, which skips the unsat checks below d; see ``bmc``.
+BMC (``bmc_all``, ``bmc`` for one property) unrolls with stutter steps (``Unroller(stutter=True)``), so one
+query "some property fails at step d" asks for a violation within d steps, of every property asked at once.
+Its answer holds for every shallower depth; the search asks depths in an order (``up``: 0, 1, 2, ...;
+``down``: the full depth first, then below the violation found) until each property has a violation one
+step longer than a depth with none (a shortest violation) or none within the full depth. Each query is one
+solver that first folds every state into the actions chosen (``solve-eqs``).
 """
 
 from __future__ import annotations
@@ -60,12 +59,22 @@ def _b(t: Term) -> z3.BoolRef:
 
 
 class Unroller:
-    """The initial condition and transition formulas of one bounded instance, built once, step by step."""
+    """The initial condition and transition formulas of one bounded instance, built once, step by step.
 
-    def __init__(self, bounds: Bounds, value_bits: int | None = None, unbounded: bool = False) -> None:
+    ``stutter=True`` (BMC only) adds one more selector value, ``stutter_sel``: no step, every slot unchanged,
+    always enabled, never an overflow. A run of d steps then stands for every run of at most d real steps,
+    also one that stops early because no action is enabled, so "bad at step d" alone asks for a violation
+    within d steps. Induction and Houdini keep the relation without it (a stutter step would only repeat a
+    state). ``decode`` drops stutter steps."""
+
+    def __init__(self, bounds: Bounds, value_bits: int | None = None, unbounded: bool = False,
+                 stutter: bool = False) -> None:
         self.value_bits = value_bits
         self.unbounded = unbounded
+        self.stutter = stutter
         self.enc = Encoding(bounds, value_bits, unbounded=unbounded)
+        #: with ``stutter``, the selector value meaning "no step": every slot unchanged, always enabled
+        self.stutter_sel: int | None = len(self.enc.instances) if stutter else None
         self.lay: Layout = self.enc.lay
         self.states: list[SV] = []
         self.sel: list[z3.ArithRef] = []
@@ -129,11 +138,31 @@ class Unroller:
         self.transition(k)
         return self.overflows[k]
 
+    def run(self, d: int) -> list[z3.BoolRef]:
+        """The formulas of a run of ``d`` steps from an initial state. With stutter steps, every stutter
+        comes before every real step: the same runs of at most ``d`` real steps, each written once (without
+        this order, the one run of r real steps had C(d, r) placements and the queries took about twice as
+        long); and a run whose first overflow is at real step r <= d overflows at step ``d - 1``, the one
+        step ``bmc_all`` asks about."""
+        out = [self.init(), *[self.transition(k) for k in range(d)]]
+        if self.stutter_sel is not None:
+            out += [z3.Implies(self.sel[k] == self.stutter_sel, self.sel[k - 1] == self.stutter_sel)
+                    for k in range(1, d)]
+        return out
+
+    def leading_stutters(self, model: z3.ModelRef, d: int) -> int:
+        """How many of the first ``d`` steps of ``model`` are stutter steps (they come first: ``run``)."""
+        if self.stutter_sel is None:
+            return 0
+        return next((k for k in range(d) if model.eval(self.sel[k], model_completion=True).as_long()
+                     != self.stutter_sel), d)
+
     def _build(self) -> z3.BoolRef:
         s, t = self._xy
         sel, val = self._sv
         insts = self.enc.instances
-        parts: list[z3.BoolRef] = [sel >= 0, sel < len(insts), val >= 0]
+        n_sel = len(insts) + (1 if self.stutter else 0)
+        parts: list[z3.BoolRef] = [sel >= 0, sel < n_sel, val >= 0]
         effects: list[SV | None] = []
         overflow: list[z3.BoolRef] = []
         for i, inst in enumerate(insts):
@@ -152,6 +181,10 @@ class Unroller:
         self._generic_overflow = z3.Or(*overflow) if overflow else z3.BoolVal(False)
         for name in self.lay.names:
             terms = [(i, e.d[name]) for i, e in enumerate(effects) if e is not None]
+            if self.stutter_sel is not None:
+                # the stutter step keeps the slot: one more member of the group whose term is the slot itself
+                # (most often the default already, so the stutter adds no case to the If chain)
+                terms.append((self.stutter_sel, s[name]))
             # the most common effect term is the default; only the others need a case in the If chain
             groups: dict[Any, list[int]] = {}
             reps: dict[Any, Term] = {}
@@ -283,7 +316,8 @@ class DecodeError(AssertionError):
 
 
 def decode(un: Unroller, model: z3.ModelRef, depth: int) -> tuple[Bounds, Steps]:
-    """The concrete execution a solver model describes, re-executed on ``MirrorModel``.
+    """The concrete execution a solver model describes up to state ``depth`` of the unrolling, re-executed on
+    ``MirrorModel``; stutter steps are dropped (so it may have fewer than ``depth`` steps).
 
     With a widened value domain the written values are renamed, in order of first use, to 1, 2, ... (0 stays
     0: it is what every volume starts with). Values are interchangeable (``model.symmetry``), so the renamed
@@ -297,6 +331,8 @@ def decode(un: Unroller, model: z3.ModelRef, depth: int) -> tuple[Bounds, Steps]
     chosen = []
     for k in range(depth):
         i = model.eval(un.sel[k], model_completion=True).as_long()
+        if i == un.stutter_sel:
+            continue  # no step: the run goes on from the same state
         v = model.eval(un.val[k], model_completion=True).as_long()
         chosen.append((insts[i], v))
     if un.unbounded:  # the proof system has no budgets: replay with the model's largest ones
@@ -355,123 +391,131 @@ class Outcome:
 ReportFn = Callable[[DepthReport], None]
 
 
-def bmc(un: Unroller, prop: Property, sym: Callable[[SV], Term], max_depth: int,
-        report: ReportFn | None = None, timeout_ms: int = 0, first_depth: int = 0) -> Outcome:
-    """Incremental BMC of ``prop`` up to ``max_depth`` transitions; the first violation is a shortest one.
+#: How ``bmc_all`` picks the depth of its next query (``STRATEGIES``).
+Strategy = str
+STRATEGIES = ("up", "down")
 
-    With ``first_depth`` d > 0, one query first asks for a run of exactly d steps that violates ``prop`` at
-    any step 0..d (see ``_within``); if there is one, the run is cut at its first violating step and
-    returned: a violation within d steps, *not necessarily a shortest one*. If there is none, that does not
-    yet mean no violation within d steps (a violating run may stop, with no action enabled, before step
-    d), so the incremental search then runs from depth 0 as without the option, skipping only the check
-    at depth d itself, and whatever it finds is again a shortest violation. A violation is therefore never
-    missed; the option only pays off when there is one to find within d steps. If that one query gives up
-    (``timeout_ms``), the outcome is ``unknown``.
-    """
-    if not 0 <= first_depth <= max_depth:
-        raise ValueError(f"first_depth={first_depth} is not within 0..max_depth={max_depth}")
-    started = time.perf_counter()
-    if first_depth > 0:
-        o = _within(un, prop, sym, first_depth, report, timeout_ms, started)
-        if o is not None:
-            return o
-    return bmc_all(un, [prop], {prop.name: sym}, max_depth, report, timeout_ms,
-                   skip_depth=first_depth or None, started=started)[prop.name]
+
+@dataclass
+class _Search:
+    """What the queries so far showed of one property: ``clear`` the largest depth d with no violation
+    within d steps (-1: none asked yet), ``best`` the shortest violating run a model showed (its real
+    length, and the model with the state index where it first fails)."""
+
+    prop: Property
+    clear: int = -1
+    best: tuple[int, z3.ModelRef, int] | None = None
+
+    def decided(self, max_depth: int) -> bool:
+        """A shortest violation is known (none within one step fewer), or none within ``max_depth``."""
+        if self.best is not None:
+            return self.best[0] == self.clear + 1
+        return self.clear >= max_depth
+
+    def target(self, strategy: Strategy, max_depth: int) -> int:
+        """The depth this property's next query should have."""
+        if strategy == "up":
+            return self.clear + 1
+        # down: the full depth, then one step below the shortest violation shown, until none is found
+        return max_depth if self.best is None else self.best[0] - 1
+
+
+def bmc(un: Unroller, prop: Property, sym: Callable[[SV], Term], max_depth: int,
+        report: ReportFn | None = None, timeout_ms: int = 0, strategy: Strategy = "up") -> Outcome:
+    """BMC of ``prop`` up to ``max_depth`` steps; a violation reported is a shortest one (``bmc_all``)."""
+    return bmc_all(un, [prop], {prop.name: sym}, max_depth, report, timeout_ms, strategy)[prop.name]
 
 
 def bmc_all(un: Unroller, props: Sequence[Property], syms: Mapping[str, Callable[[SV], Term]], max_depth: int,
-            report: ReportFn | None = None, timeout_ms: int = 0, skip_depth: int | None = None,
-            started: float | None = None, incremental: bool = False) -> dict[str, Outcome]:
-    """BMC of several properties at once, depth by depth up to ``max_depth`` transitions: an outcome per name.
+            report: ReportFn | None = None, timeout_ms: int = 0, strategy: Strategy = "up") -> dict[str, Outcome]:
+    """BMC of several properties at once up to ``max_depth`` steps: an outcome per name, each violation a
+    shortest one for its property.
 
-    At each depth one query asks whether *some* property still unviolated fails there; only when one does
-    is each of them asked alone, to say which. Every property is so checked at every depth in increasing
-    order until it fails, and each violation found is a shortest one for its property.
+    ``un`` must have stutter steps (``Unroller(stutter=True)``): a run of d steps is then any run of at most
+    d real steps, padded in front with stutters (``Unroller.run``), so one query "some property in S fails
+    at step d, or the step into d outgrows a capacity" asks about every run within d steps. Its answer
+    holds for every shallower depth too: unsat at d clears 0..d for every property of S; a sat model shows
+    a run whose real length up to its first bad state bounds that property's shortest violation. A
+    property is decided when its shortest known violation is one step longer than its cleared depth, or
+    when it is cleared to ``max_depth`` ("holds": a single unsat query when all hold at ``max_depth``).
 
-    Each depth gets its own solver (``WITHIN_TACTIC``: ``solve-eqs`` substitutes every state vector by its
-    defining terms over the initial constants and the actions chosen, so what is left is a search over the
-    actions alone). That is not incremental, and it is still the faster: with the initial condition written
-    as equations (``Unroller.init``), the per-depth solver took 10 CPU-s where one incremental solver took 22
-    for replay_out_of_order's ten depths, and 2.9 against 4.7 for rebuild_from_primary's nine (an incremental
-    ``z3.Solver()`` does not run ``solve-eqs``, so it keeps every vector and its equations). Asserting the
-    properties that held at shallower depths, as lemmas, did not help the per-depth solver (13.5 s against 10).
+    Which depth to ask next (``strategy``): ``up`` asks 0, 1, 2, ... (the first sat is the shortest): the
+    order when the depth of a violation is not known. ``down`` asks ``max_depth`` first, then one step
+    below the shortest violation shown until a query finds none: when every property holds that is one
+    query, and when ``max_depth`` is the shortest violation's length (the tests know the breadth-first
+    search's) it is two, the fewest that can show a shortest violation. Both give the same outcomes; they
+    differ in time (bench/bench_prove.py, docs/PROOFS.md): ``down`` from a depth well above the shortest
+    violation pays for sat queries deeper than it, which can cost far more than every unsat query below it
+    (remote_writes_ahead_of_gap, 3 steps: 179 CPU-s for the one query within 12 steps). A ladder 1, 2, 4, 8,
+    ... then down was tried and not kept (checkpoint_during_recovery within 12 steps: 29 CPU-s against 14
+    for ``up``, the sat query at 12 alone 19). Each query gets its own solver (``WITHIN_TACTIC``).
 
-    ``incremental=True`` is the other way, kept to measure it against (bench/bench_prove.py): one
-    ``z3.Solver()`` for every depth, step k's transition added once, each depth's query an assumption, and
-    a property that held at depth d asserted at step d (it excludes no run and prunes deeper queries).
-    ``skip_depth`` leaves out the queries at that depth (``bmc``'s ``first_depth``: its one query already
-    answered it).
+    A model that shows a step outgrowing a capacity of the ``Layout`` raises ``CapacityError`` (what
+    follows such a step is not the model's), and every unsat answer excludes such a step within its depth:
+    so "holds to d" also says no capacity was outgrown within d steps, and a reported violation's run
+    never passed through a truncated state.
     """
-    started = time.perf_counter() if started is None else started
-
-    def fresh() -> Any:
-        s = z3.Solver() if incremental else z3.Then(*WITHIN_TACTIC).solver()
-        if timeout_ms:
-            s.set("timeout", timeout_ms)
-        s.add(un.init())
-        return s
-
-    solver = fresh()
-    pending = list(props)
+    if not un.stutter:
+        raise ValueError("bmc needs an Unroller with stutter steps (Unroller(..., stutter=True))")
+    if strategy not in STRATEGIES:
+        raise ValueError(f"strategy {strategy!r} is not one of {', '.join(STRATEGIES)}")
+    started = time.perf_counter()
+    search = {p.name: _Search(p) for p in props}
     outcomes: dict[str, Outcome] = {}
-    for d in range(max_depth + 1):
-        if not pending:
-            break
+
+    def settle() -> list[_Search]:
+        """Record the outcome of every property just decided; the ones still open."""
+        for s in search.values():
+            if s.prop.name in outcomes or not s.decided(max_depth):
+                continue
+            if s.best is None:
+                outcomes[s.prop.name] = Outcome(s.prop, "holds", max_depth, time.perf_counter() - started)
+            else:
+                outcomes[s.prop.name] = _violated(un, s.prop, s.best[1], s.best[2], started)
+        return [s for s in search.values() if s.prop.name not in outcomes]
+
+    while open_ := settle():
+        d = min(s.target(strategy, max_depth) for s in open_)
+        asked = [s for s in open_ if s.clear < d and (s.best is None or d < s.best[0])]
         t0 = time.perf_counter()
-        if incremental and d > 0:
-            solver.add(un.transition(d - 1))
-        elif not incremental and d != skip_depth:
-            # a new solver for this depth: the whole prefix, which solve-eqs then folds into the actions
-            solver = fresh()
-            solver.add(*[un.transition(k) for k in range(d)])
-        if d == skip_depth:
-            continue  # the query of ``_within`` found no violation (nor overflow) at exactly this depth
-        bads = {p.name: z3.Not(un.prop(p.name, d, syms[p.name])) for p in pending}
-        label = pending[0].name if len(pending) == 1 else f"any of {len(pending)} properties"
-        # one query for all: some property broken at d, or the step into d outgrowing a capacity (an overflow
-        # at an earlier step was excluded at its own depth, and stays excluded)
-        over = un.overflow(d - 1) if d > 0 else None
-        r = solver.check(z3.Or(*bads.values(), *([over] if over is not None else [])))
-        if report is not None:
-            report(DepthReport(label, d, str(r), time.perf_counter() - t0))
+        solver = z3.Then(*WITHIN_TACTIC).solver()
+        if timeout_ms:
+            solver.set("timeout", timeout_ms)
+        solver.add(*un.run(d))
+        bads = [z3.Not(un.prop(s.prop.name, d, syms[s.prop.name])) for s in asked]
+        r = solver.check(z3.Or(*bads, *([un.overflow(d - 1)] if d > 0 else [])))
+        label = asked[0].prop.name if len(asked) == 1 else f"any of {len(asked)} properties"
         if r == z3.unknown:
-            note = f"solver gave up at depth {d}: {gave_up(solver)}"
-            for p in pending:
-                outcomes[p.name] = Outcome(p, "unknown", d, time.perf_counter() - started, note=note)
-            return outcomes
-        held: list[Property] = []
+            if report is not None:
+                report(DepthReport(label, d, "unknown", time.perf_counter() - t0, note=f"within {d} steps"))
+            note = f"solver gave up within {d} steps: {gave_up(solver)}"
+            for s in open_:
+                outcomes[s.prop.name] = Outcome(s.prop, "unknown", d, time.perf_counter() - started, note=note)
+            break
         if r == z3.unsat:
-            held = pending
-        else:
-            model = solver.model()
-            if over is not None and z3.is_true(model.eval(over, model_completion=True)):
-                raise _capacity_error(un, model, d - 1)
-            for p in pending:
-                if z3.is_true(model.eval(bads[p.name], model_completion=True)):
-                    outcomes[p.name] = _violated(un, p, model, d, started)
-                    continue
-                t1 = time.perf_counter()
-                rp = solver.check(bads[p.name])
-                if report is not None:
-                    report(DepthReport(p.name, d, str(rp), time.perf_counter() - t1))
-                if rp == z3.sat:
-                    outcomes[p.name] = _violated(un, p, solver.model(), d, started)
-                elif rp == z3.unsat:
-                    held.append(p)
-                else:
-                    outcomes[p.name] = Outcome(p, "unknown", d, time.perf_counter() - started,
-                                               note=f"solver gave up at depth {d}: {gave_up(solver)}")
-            # the query found a violation, so it said nothing of an overflow at this depth: ask that alone
-            if over is not None:
-                ro = solver.check(over)
-                if ro == z3.sat:
-                    raise _capacity_error(un, solver.model(), d - 1)
-        if incremental:
-            for p in held:
-                solver.add(z3.Not(bads[p.name]))
-        pending = held
-    for p in pending:
-        outcomes[p.name] = Outcome(p, "holds", max_depth, time.perf_counter() - started)
+            for s in asked:
+                s.clear = d
+            if report is not None:
+                report(DepthReport(label, d, "unsat", time.perf_counter() - t0, note=f"none within {d} steps"))
+            continue
+        model = solver.model()
+        lead = un.leading_stutters(model, d)
+        over = next((k for k in range(d) if z3.is_true(model.eval(un.overflow(k), model_completion=True))), None)
+        if over is not None:
+            raise _capacity_error(un, model, over)
+        shown = []
+        for s in open_:  # a model may show any open property failing, asked or not
+            first = next((j for j in range(d + 1) if z3.is_false(
+                model.eval(un.prop(s.prop.name, j, syms[s.prop.name]), model_completion=True))), None)
+            if first is None:
+                continue
+            real = max(0, first - lead)
+            if s.best is None or real < s.best[0]:
+                s.best = (real, model, first)
+                shown.append(f"{s.prop.name} at step {real}")
+        if report is not None:
+            report(DepthReport(label, d, "sat", time.perf_counter() - t0,
+                               note=f"within {d} steps: {', '.join(shown)}"))
     return outcomes
 
 
@@ -490,51 +534,17 @@ def gave_up(solver: Any) -> str:
     return reason
 
 
-#: The solver of ``_within``: ``solve-eqs`` substitutes every state vector by its defining equations (each
+#: The solver of every BMC query: ``solve-eqs`` substitutes every state vector by its defining equations (each
 #: slot of s_k+1 is a term over s_k, the selector and the value), leaving a search over the actions alone.
-#: On the one deep query of each deep mutant at one block this was about twice as fast as ``z3.Solver()``
-#: (which keeps the vectors; ``simplify`` alone before ``smt`` was far slower); though not incremental, it
-#: is also the depth-by-depth search's solver (``bmc_all``). Guarding the transitions (to let a run stop
-#: early) keeps ``solve-eqs`` from substituting and made the query ten times slower: hence the fallback in
-#: ``bmc``. Bit-blasting was tried on top (``lia2pb``, ``pb2bv``, ``bit-blast``, ``sat``; every slot is a
-#: small bounded integer): ``pb2bv`` rejects the if-then-else terms the effects are made of, even after
-#: ``elim-term-ite``, and the ``QF_FD`` solver answers unknown from depth 2 on.
+#: On the deep queries of the deep mutants at one block this was about twice as fast as ``z3.Solver()``
+#: (which keeps the vectors; ``simplify`` alone before ``smt`` was far slower), and faster than one
+#: incremental solver across depths (whose core does not run ``solve-eqs``). Guarding the transitions (to let
+#: a run stop early) keeps ``solve-eqs`` from substituting and made the query ten times slower; the stutter
+#: step (``Unroller(stutter=True)``) lets a run stop early with every slot still a defined term. Bit-blasting
+#: was tried on top (``lia2pb``, ``pb2bv``, ``bit-blast``, ``sat``; every slot is a small bounded integer):
+#: ``pb2bv`` rejects the if-then-else terms the effects are made of, even after ``elim-term-ite``, and the
+#: ``QF_FD`` solver answers unknown from depth 2 on.
 WITHIN_TACTIC = ("simplify", "propagate-values", "solve-eqs", "smt")
-
-
-def _within(un: Unroller, prop: Property, sym: Callable[[SV], Term], depth: int, report: ReportFn | None,
-            timeout_ms: int, started: float) -> Outcome | None:
-    """One query: a run of exactly ``depth`` steps with ``prop`` false at some step 0..depth. The outcome
-    for a violation (cut at the model's first violating step) or for a solver that gave up; ``None`` for
-    unsat (no such run, which does not exclude shorter runs that cannot be extended to ``depth`` steps)."""
-    t0 = time.perf_counter()
-    solver = z3.Then(*WITHIN_TACTIC).solver()
-    if timeout_ms:
-        solver.set("timeout", timeout_ms)
-    solver.add(un.init())
-    for k in range(depth):
-        solver.add(un.transition(k))
-    bads = [z3.Not(un.prop(prop.name, j, sym)) for j in range(depth + 1)]
-    overs = [un.overflow(k) for k in range(depth)]
-    solver.add(z3.Or(*bads, *overs))
-    r = solver.check()
-    if report is not None:
-        report(DepthReport(prop.name, depth, str(r), time.perf_counter() - t0, note=f"steps 0..{depth} in one query"))
-    if r == z3.sat:
-        model = solver.model()
-
-        def holds(f: z3.BoolRef) -> bool:
-            return bool(z3.is_true(model.eval(f, model_completion=True)))
-
-        first = next((j for j, bad in enumerate(bads) if holds(bad)), depth + 1)
-        over = next((k for k, o in enumerate(overs) if holds(o)), depth)
-        if over < first:  # the step into state over + 1 outgrew the vector: what follows it is not the model's
-            raise _capacity_error(un, model, over)
-        return _violated(un, prop, model, first, started)
-    if r == z3.unsat:
-        return None
-    return Outcome(prop, "unknown", depth, time.perf_counter() - started,
-                   note=f"solver gave up on steps 0..{depth}: {gave_up(solver)}")
 
 
 def _capacity_error(un: Unroller, model: z3.ModelRef, k: int) -> CapacityError:
@@ -543,14 +553,17 @@ def _capacity_error(un: Unroller, model: z3.ModelRef, k: int) -> CapacityError:
     after = un.state(k + 1)
     full = [q for q, cap in un.lay.caps.items()
             if model.eval(after.length(q), model_completion=True).as_long() > cap]
-    return CapacityError(f"{inst.name} at step {k + 1} outgrows the capacity of {', '.join(full) or 'a sequence'} "
+    step = k + 1 - un.leading_stutters(model, k)  # the real step: stutters in front are no steps
+    return CapacityError(f"{inst.name} at step {step} outgrows the capacity of {', '.join(full) or 'a sequence'} "
                          f"at these bounds ({', '.join(f'{q}={un.lay.caps[q]}' for q in full)}): the Layout's "
                          "capacities are too small, so no verdict is given")
 
 
-def _violated(un: Unroller, prop: Property, model: z3.ModelRef, depth: int, started: float) -> Outcome:
-    """The outcome for a model violating ``prop`` at step ``depth``, checked on the model itself."""
-    bounds, steps = decode(un, model, depth)
+def _violated(un: Unroller, prop: Property, model: z3.ModelRef, index: int, started: float) -> Outcome:
+    """The outcome for a model violating ``prop`` at state ``index`` of its unrolling (stutter steps
+    dropped, so its depth is the run's real length), checked on the model itself."""
+    bounds, steps = decode(un, model, index)
+    depth = len(steps) - 1
     # the decoded execution must violate the property on the model itself, not just in Z3
     if prop.predicate(steps[-1][1]):
         raise DecodeError(f"z3 found a violation of {prop.name} at depth {depth} that the model does not show")
@@ -558,6 +571,7 @@ def _violated(un: Unroller, prop: Property, model: z3.ModelRef, depth: int, star
 
 
 __all__ = [
+    "STRATEGIES",
     "CapacityError",
     "DecodeError",
     "DepthReport",
@@ -595,7 +609,7 @@ def scorecard_cell(mutant: str | None, bounds: Bounds) -> dict[str, Any]:
             return {"verdict": "missed", "note": f"{m.breaks} is a liveness property; bounded model checking "
                                                  "of safety properties cannot show a run that never ends"}
         b = m.exposed_in(SCORECARD_BOUNDS)
-        un = Unroller(b)
+        un = Unroller(b, stutter=True)
         o = bmc(un, prop, un.enc.properties()[prop.name], SCORECARD_DEPTH)
         where = "one block" if b.blocks == 1 else f"{b.blocks} blocks, {b.concurrency} writes in flight"
         if o.verdict == "violated":
@@ -605,8 +619,8 @@ def scorecard_cell(mutant: str | None, bounds: Bounds) -> dict[str, Any]:
                 "note": f"BMC {o.verdict} to depth {o.depth} at {where} {o.note}".strip()}
     notes = []
     for kind in RecoveryKind:
-        un = Unroller(SCORECARD_BOUNDS.with_(recovery_kind=kind))
-        outcomes = bmc_all(un, SAFETY, un.enc.properties(), CORRECT_DEPTH)
+        un = Unroller(SCORECARD_BOUNDS.with_(recovery_kind=kind), stutter=True)
+        outcomes = bmc_all(un, SAFETY, un.enc.properties(), CORRECT_DEPTH, strategy="down")
         for p in SAFETY:
             o = outcomes[p.name]
             if o.verdict == "violated" and trade_off(p.name, kind, o.steps[-1][1]) is None:
