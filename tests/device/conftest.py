@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -23,14 +24,21 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def free_port() -> int:
-    """A TCP port nobody listens on now (and the one after it, for S)."""
-    for _ in range(50):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = int(s.getsockname()[1])
-        with socket.socket() as s2:
-            if s2.connect_ex(("127.0.0.1", port + 1)) != 0 and port < 65000:
-                return port
+    """A TCP port nobody uses now, and the one after it (for S). Picked below Linux's ephemeral range (32768 and
+    up by default): the kernel gives ports of that range to outgoing connections, the arrays' own path among
+    them, and one of those took a port picked there before nbdkit could bind it (a run failed with "Address
+    already in use"). At random, so that two test workers do not pick alike; both ports are bound once to
+    check they are free."""
+    rnd = random.SystemRandom()
+    for _ in range(200):
+        port = rnd.randrange(20000, 32000)
+        try:
+            with socket.socket() as s, socket.socket() as s2:
+                s.bind(("127.0.0.1", port))
+                s2.bind(("127.0.0.1", port + 1))
+        except OSError:
+            continue
+        return port
     raise RuntimeError("no free port pair")
 
 
