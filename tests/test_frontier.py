@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from cli_helpers import run_cli
 
+from helpers.bounds import FOLD_BOUNDS
 from helpers.z3_agree import reachable
 from pitmirror.checkers.explicit.checker import ExplicitChecker, Verdict
 from pitmirror.checkers.explicit.runner import CheckJob, trace_of
@@ -185,13 +186,10 @@ def test_renaming_a_vector_is_renaming_its_state(kind: RecoveryKind, mutant: str
         assert np.array_equal(sym.canonical(renamed), sym.canonical(frontier))
 
 
-#: the smallest bounds where A's resync counter folds (tests/test_model.py FOLD_BOUNDS: a second resync while
-#: the first one's answer may still be on the path)
-FOLD_BOUNDS = Bounds(blocks=1, host_writes=1, concurrency=1, journal_capacity=1, path_failures=1, crashes=1)
 
 
 def test_folding_a_vector_is_folding_its_state() -> None:
-    bounds = FOLD_BOUNDS.with_(blocks=2, message_faults=1)  # two answers on the path, some out of order
+    bounds = FOLD_BOUNDS.with_(blocks=2, message_faults=1)  # a stale answer beside the current one
     lay = Layout(bounds)
     sym = RowSymmetry(lay, bounds.values)
     states = [s for seed in range(20) for s in _walk(bounds, 300, seed=seed)]

@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 import pytest
 
+from helpers.bounds import FOLD_BOUNDS
 from pitmirror.checkers.explicit.checker import ExplicitChecker, Verdict
 from pitmirror.model import actions as actions_module
 from pitmirror.model.config import PRESETS, Bounds, BoundsError
@@ -98,9 +99,6 @@ def test_recovery_target_outside_window_is_not_enabled() -> None:
 
 # --- folding A's resync counter (model.symmetry.fold_resync_ids) -----------------------------------------
 
-#: the smallest bounds where A runs a second resync while the first one's answer may still be on the path (a
-#: path failure and a crash of A suspend the pair twice): where folding the counter merges states
-FOLD_BOUNDS = Bounds(blocks=1, host_writes=1, concurrency=1, journal_capacity=1, path_failures=1, crashes=1)
 
 
 def _unfolded(b: Bounds) -> Canonicalizer:
