@@ -8,6 +8,8 @@ assert coverage: every action instance fired, every mutant's branch taken, every
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
 from helpers.z3_agree import (
@@ -20,8 +22,10 @@ from helpers.z3_agree import (
     reachable,
     sample,
     sample_reachable,
+    with_path_reversed,
 )
 from pitmirror.checkers.symbolic.encoding import Encoding
+from pitmirror.checkers.symbolic.terms import SV, Term
 from pitmirror.model.actions import Deliver, MirrorTimeout, SwapTimeout
 from pitmirror.model.config import PRESETS, Bounds
 from pitmirror.model.mutants import MUTANTS
@@ -36,9 +40,16 @@ MUTANT_BOUNDS = Bounds(blocks=1, values=2, host_writes=2, concurrency=1, journal
                        path_failures=0, recoveries=1)
 
 
+#: The two orders of the encoding's path (``Encoding.canonical_path``): sorted, the explicit engines' form, and
+#: arrival order, the solver engines' (compared on each state with its path reversed, successors as multisets).
+PATH_ORDERS = pytest.mark.parametrize("canonical_path", [True, False], ids=["sorted_path", "arrival_path"])
+
+
+@PATH_ORDERS
 @pytest.mark.parametrize("kind", KINDS, ids=lambda k: k.name.lower())
-def test_every_transition_agrees_small_prefix(kind: RecoveryKind) -> None:
-    n, problems = agree_concrete(PRESETS["small"].with_(recovery_kind=kind), max_states=1200)
+def test_every_transition_agrees_small_prefix(kind: RecoveryKind, canonical_path: bool) -> None:
+    n, problems = agree_concrete(PRESETS["small"].with_(recovery_kind=kind), max_states=1200,
+                                 canonical_path=canonical_path)
     assert n == 1200
     assert not problems, "\n".join(problems)
 
@@ -50,8 +61,9 @@ COVERAGE_BOUNDS = PRESETS["small"].with_(concurrency=2, markers=1, message_fault
 MUTANT_ONLY = {a.added_by: a.name for a in ACTIONS if a.added_by is not None}
 
 
+@PATH_ORDERS
 @pytest.mark.parametrize("name", sorted(MUTANTS))
-def test_every_transition_agrees_under_each_mutant(name: str) -> None:
+def test_every_transition_agrees_under_each_mutant(name: str, canonical_path: bool) -> None:
     """The mutant's branch is compared, not just states where it makes no difference."""
     b = MUTANTS[name].exposed_in(MUTANT_BOUNDS)
     cov = Coverage()
@@ -59,7 +71,8 @@ def test_every_transition_agrees_under_each_mutant(name: str) -> None:
     # restores, so it writes the block again): its sequence numbers outgrow any layout, so only its first levels
     # are sampled (its bug shows within them)
     most = 120 if name == "checkpoint_during_recovery" else 300
-    n, problems = agree_concrete(b, cov=cov, states=sample_reachable(b, most, 12, search=3000))
+    n, problems = agree_concrete(b, cov=cov, states=sample_reachable(b, most, 12, search=3000),
+                                 canonical_path=canonical_path)
     assert n > 10
     assert not problems, "\n".join(problems)
     assert name in cov.branches, f"{name}: no compared state takes the mutant's branch"
@@ -133,11 +146,12 @@ def test_coverage_fails_when_an_instance_is_never_fired() -> None:
     assert not cov.branches  # three states: no mirrored write has arrived ahead of a gap yet
 
 
+@PATH_ORDERS
 @pytest.mark.parametrize("kind", KINDS, ids=lambda k: k.name.lower())
-def test_solver_agrees_on_sampled_states(kind: RecoveryKind) -> None:
+def test_solver_agrees_on_sampled_states(kind: RecoveryKind, canonical_path: bool) -> None:
     b = PRESETS["small"].with_(recovery_kind=kind)
     states = sample(reachable(b, 3000), 12)
-    problems = agree_solver(b, states)
+    problems = agree_solver(b, states, canonical_path=canonical_path)
     assert not problems, "\n".join(problems)
 
 
@@ -154,9 +168,10 @@ def test_a_drifted_encoding_is_named_by_state_action_and_field() -> None:
 
 
 @pytest.mark.slow
+@PATH_ORDERS
 @pytest.mark.parametrize("kind", KINDS, ids=lambda k: k.name.lower())
-def test_every_transition_agrees_small_preset_in_full(kind: RecoveryKind) -> None:
-    n, problems = agree_concrete(PRESETS["small"].with_(recovery_kind=kind))
+def test_every_transition_agrees_small_preset_in_full(kind: RecoveryKind, canonical_path: bool) -> None:
+    n, problems = agree_concrete(PRESETS["small"].with_(recovery_kind=kind), canonical_path=canonical_path)
     assert n > 8000
     assert not problems, "\n".join(problems)
 
@@ -187,7 +202,30 @@ def test_every_transition_agrees_under_each_mutant_small_preset(name: str) -> No
 
 @pytest.mark.slow
 @pytest.mark.parametrize("kind", KINDS, ids=lambda k: k.name.lower())
-def test_solver_agrees_on_more_states(kind: RecoveryKind) -> None:
+@PATH_ORDERS
+def test_solver_agrees_on_more_states(kind: RecoveryKind, canonical_path: bool) -> None:
     b = PRESETS["small"].with_(recovery_kind=kind)
-    problems = agree_solver(b, sample(reachable(b), 150))
+    problems = agree_solver(b, sample(reachable(b), 150), canonical_path=canonical_path)
     assert not problems, "\n".join(problems)
+
+
+def test_arrival_order_comparison_sees_the_paths_order() -> None:
+    """A term form that reads where a message sits on the path (here: "the path is sorted", beside a Python
+    predicate that, like every real one, sees only the multiset) agrees on the model's sorted paths and is
+    caught once the states are compared with their paths reversed, as the arrival-order checks do."""
+    b = PRESETS["small"]
+    states = [s for s in reachable(b, 3000) if len(set(s.path)) > 1][:20]
+    assert states
+
+    def sym_sorted(s: SV) -> Term:
+        ms, n = s.slots("path"), s.length("path")
+        return all(not i + 1 < n or tuple(ms[i]) <= tuple(ms[i + 1]) for i in range(len(ms) - 1))
+
+    def multiset_only(s: State) -> bool:
+        return True
+
+    preds: list[tuple[str, Callable[[State], bool], Callable[[SV], Term]]] = [
+        ("path_sorted", multiset_only, sym_sorted)]
+    enc = Encoding(b, canonical_path=False)
+    assert not [p for s in states for p in check_state(enc, s, preds)]
+    assert [p for s in states for p in check_state(enc, with_path_reversed(s), preds)]

@@ -25,7 +25,7 @@ from typing import Any
 
 import z3
 
-from pitmirror.checkers.symbolic.encoding import BUDGET_COUNTERS, Encoding
+from pitmirror.checkers.symbolic.encoding import BUDGET_COUNTERS, Encoding, Inst
 from pitmirror.checkers.symbolic.terms import (
     ENTRY_TOP,
     LENGTH_SLOT,
@@ -49,7 +49,7 @@ from pitmirror.model.protocol import MirrorModel
 from pitmirror.spec.fields import BY_NAME as FIELD
 from pitmirror.spec.fields import CONSTANT_FIELDS, Content
 from pitmirror.spec.properties import Property
-from pitmirror.spec.state import MARKER, MessageKind, RecoveryKind, State
+from pitmirror.spec.state import MARKER, Message, MessageKind, RecoveryKind, State
 
 Steps = list[tuple[Action | None, State]]
 
@@ -72,7 +72,8 @@ class Unroller:
         self.value_bits = value_bits
         self.unbounded = unbounded
         self.stutter = stutter
-        self.enc = Encoding(bounds, value_bits, unbounded=unbounded)
+        # the path in arrival order: nothing here deduplicates states (``Encoding.canonical_path``)
+        self.enc = Encoding(bounds, value_bits, unbounded=unbounded, canonical_path=False)
         #: with ``stutter``, the selector value meaning "no step": every slot unchanged, always enabled
         self.stutter_sel: int | None = len(self.enc.instances) if stutter else None
         self.lay: Layout = self.enc.lay
@@ -328,36 +329,54 @@ def decode(un: Unroller, model: z3.ModelRef, depth: int) -> tuple[Bounds, Steps]
     bounds = enc.b
     vec0 = {n: model.eval(un.state(0)[n], model_completion=True).as_long() for n in un.lay.names}
     insts = enc.instances
-    chosen = []
+    chosen: list[tuple[Inst, int | Message]] = []
     for k in range(depth):
         i = model.eval(un.sel[k], model_completion=True).as_long()
         if i == un.stutter_sel:
             continue  # no step: the run goes on from the same state
         v = model.eval(un.val[k], model_completion=True).as_long()
-        chosen.append((insts[i], v))
+        if insts[i].param == "slot":
+            # the solver's path is in arrival order, the model's sorted: name the message, not the slot
+            st = un.lay.decode({n: model.eval(un.state(k)[n], model_completion=True).as_long()
+                                for n in un.lay.names})
+            chosen.append((insts[i], st.path[v]))
+        else:
+            chosen.append((insts[i], v))
     if un.unbounded:  # the proof system has no budgets: replay with the model's largest ones
         bounds = bounds.with_(**{k: RANGES[k][1] for k in BUDGET_COUNTERS})
     if un.lay.vmax > bounds.values or un.unbounded:
         rename: dict[int, int] = {0: 0}
         for inst, v in chosen:
-            if inst.param == "value" and v not in rename:
+            if inst.param == "value" and isinstance(v, int) and v not in rename:
                 rename[v] = len(rename)
         if len(rename) > 4:
             raise DecodeError(f"the counterexample writes {len(rename) - 1} distinct non-zero values; "
                               "the model replays at most 3")
         bounds = bounds.with_(values=max(bounds.values, len(rename)))
-        chosen = [(inst, rename[v] if inst.param == "value" else v) for inst, v in chosen]
+        chosen = [(inst, _renamed(v, rename, inst.param)) for inst, v in chosen]
     mm = MirrorModel(bounds)
     fence = vec0["fence_policy"]
     cur = next(s for s in mm.init_states() if int(s.fence_policy) == fence)
     steps: Steps = [(None, cur)]
     for k, (inst, v) in enumerate(chosen):
+        if isinstance(v, Message):  # a slot of the solver's path: the same message on the model's
+            if v not in cur.path:
+                raise DecodeError(f"step {k + 1}: {v!r} ({inst.name}) is not on the model's path")
+            v = cur.path.index(v)
         a = inst.decode(cur, v)
         if a not in mm.actions(cur):
             raise DecodeError(f"step {k + 1}: {a!r} ({inst.name}) is not enabled in the model")
         cur = mm.next_state(cur, a)
         steps.append((a, cur))
     return bounds, steps
+
+
+def _renamed(v: int | Message, rename: dict[int, int], param: str) -> int | Message:
+    """A step's parameter with written values renamed: a host write's value, or the value a delivered, lost
+    or duplicated mirror write carries."""
+    if isinstance(v, Message):
+        return v._replace(c=rename.get(v.c, v.c)) if v.kind == MessageKind.MIRROR_WRITE else v
+    return rename[v] if param == "value" else v
 
 
 # --- bounded model checking --------------------------------------------------------------------------------

@@ -17,8 +17,9 @@ the instance taken at each step, which ``decode`` turns into the concrete ``Acti
 
 Why the encoding is value-generic: data values are only copied (host write -> journal, P, path, R, ghost)
 and compared for equality (properties, ``replay`` vs ``image``, dirty checks); no guard or effect does
-arithmetic on a value, and values are compared with ``<`` only to keep the path and R's buffer sorted, the
-model's canonical form of a multiset: which message may be delivered does not depend on it. (The one
+arithmetic on a value, and values are compared with ``<`` only to keep the path (in the explicit engines'
+encoding, ``canonical_path``) and R's buffer sorted, the model's canonical form of a multiset: which message may
+be delivered does not depend on it. (The one
 exception is a seeded bug: under ``reuse_sequence_number`` two buffered records can share a seq, and the model
 itself then applies the smaller value first.) So the value domain appears only as the range of the
 ``HostWrite`` parameter and of the well-formedness constraint; ``--values-bits 32`` widens it to 2^32 values
@@ -163,8 +164,13 @@ class Encoding(SpecTerms):
     """Transitions and properties of ``MirrorModel(bounds)`` over ``Layout(bounds, value_bits)``."""
 
     def __init__(self, bounds: Bounds, value_bits: int | None = None, *, budgets: bool = True,
-                 unbounded: bool = False) -> None:
+                 unbounded: bool = False, canonical_path: bool = True) -> None:
         self.b = bounds
+        #: the path is a multiset. ``True`` keeps it sorted, the model's canonical form: the explicit engines
+        #: deduplicate states, so one multiset must have one vector. ``False`` (the solver engines: BMC,
+        #: induction, Houdini, Spacer) appends a message in arrival order: no solver compares two states, and a
+        #: sorted insert compares the new message with every slot (docs/PROOFS.md, "The path in arrival order")
+        self.canonical_path = canonical_path
         self.unbounded = unbounded  # the proof system (docs/PROOFS.md): no budgets, a bounded channel
         self.budgets = budgets and not unbounded  # False: no action is limited by a budget (see budget_guard)
         self.lay = Layout(bounds, value_bits, unbounded)
@@ -308,8 +314,10 @@ class Encoding(SpecTerms):
         s["recovery.faulted"] = ite(s["recovery.present"] == 1, 1, s["recovery.faulted"])
 
     def path_add(self, s: SV, msg: Tup) -> Term:
-        """Add a message to the path multiset; returns the capacity condition."""
-        slots, n, ok = seq_insert_sorted(s.slots("path"), s.length("path"), msg)
+        """Add a message to the path multiset (sorted, or last with ``canonical_path=False``); returns the
+        capacity condition."""
+        add = seq_insert_sorted if self.canonical_path else seq_append
+        slots, n, ok = add(s.slots("path"), s.length("path"), msg)
         s.set_seq("path", slots, n)
         return ok
 

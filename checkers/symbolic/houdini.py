@@ -846,7 +846,7 @@ def infer(bounds: Bounds, props: Sequence[str], filter_bounds: Bounds | None = N
     the same blocks, concurrency and journal capacity). With ``minimal``, also the subset of the invariant
     ``minimise`` keeps for the properties proved (``Inference.minimal``)."""
     say = progress or (lambda _m: None)
-    enc = Encoding(bounds, unbounded=True)
+    enc = Encoding(bounds, unbounded=True, canonical_path=False)
     fb = filter_bounds or bounds.with_(host_writes=3, markers=1, recoveries=1, crashes=1, path_failures=1,
                                         values=2, message_faults=0, premature_timeouts=0)
     t0 = time.perf_counter()

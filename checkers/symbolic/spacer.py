@@ -77,7 +77,7 @@ def spacer(bounds: Bounds, prop: str | Pred, timeout_ms: int, name: str = "", st
     """Ask Spacer for an invariant proving ``prop`` (a property's name, or a predicate called ``name``) on the
     proof system of ``bounds``, within ``timeout_ms``."""
     label = prop if isinstance(prop, str) else name
-    enc = Encoding(bounds, unbounded=True)
+    enc = Encoding(bounds, unbounded=True, canonical_path=False)
     started = time.perf_counter()
     clauses, inv = horn_clauses(enc, prop, structural)
     solver = z3.SolverFor("HORN")

@@ -14,6 +14,11 @@ Two ways, same encoding code:
 
 Every mismatch is reported as one line naming the state, the action and the differing slot.
 
+Both path orders of ``Encoding`` are compared (``canonical_path``): sorted, as the explicit engines keep it, and
+in arrival order, as the solver engines do. In arrival order each state is compared as it is and with its path
+reversed (so no step or predicate may depend on where a message sits), and successors are compared as
+multisets (the path sorted on both sides).
+
 Coverage (issue 13): a run records in a ``Coverage`` every action instance whose guard and effect it compared
 on a state that enables it, every property it compared, and, under a mutant, whether the mutant's branch was
 taken (on some compared state the mutant model enables other actions, or reaches another successor, than the
@@ -155,10 +160,21 @@ def _branch_taken(model: MirrorModel, reference: MirrorModel, s: State) -> bool:
     return any(model.next_state(s, a) != reference.next_state(s, a) for a in mine)
 
 
+def with_path_reversed(s: State) -> State:
+    """``s`` with its path in reverse order: the same multiset, where no sorted insert could have put it."""
+    return s._replace(path=tuple(reversed(s.path)))
+
+
+def sorted_path(s: State) -> State:
+    """``s`` with its path sorted: the model's canonical form of the multiset."""
+    return s._replace(path=tuple(sorted(s.path)))
+
+
 def check_state(enc: Encoding, s: State, preds: list[tuple[str, Callable[[State], bool], Callable[[SV], Term]]],
                 cov: Coverage | None = None, reference: MirrorModel | None = None) -> list[str]:
     """The mismatches between encoding and model on one state, run concretely (recorded in ``cov``; with a
-    ``reference`` model of the correct protocol, whether the mutant's branch is taken here)."""
+    ``reference`` model of the correct protocol, whether the mutant's branch is taken here). With an encoding
+    whose path is in arrival order the successors are compared with their paths sorted."""
     problems: list[str] = []
     lay, m = enc.lay, enc.model
     try:
@@ -200,22 +216,25 @@ def check_state(enc: Encoding, s: State, preds: list[tuple[str, Callable[[State]
             problems.append(f"{name} ({a!r}) overflows a capacity from {s!r}")
             continue
         try:
-            want = lay.encode(m.next_state(s, a))
+            after = m.next_state(s, a)
+            want = lay.encode(after if enc.canonical_path else sorted_path(after))
         except CapacityError as e:
             problems.append(f"{a!r} leads out of the vector: {e}")
             continue
-        diff = [k for k in lay.names if want[k] != t.d[k]]
+        got = t.d if enc.canonical_path else lay.encode(sorted_path(lay.decode(t.d)))
+        diff = [k for k in lay.names if want[k] != got[k]]
         if diff:
-            detail = ", ".join(f"{k}: model {want[k]} encoding {t.d[k]}" for k in diff[:4])
+            detail = ", ".join(f"{k}: model {want[k]} encoding {got[k]}" for k in diff[:4])
             problems.append(f"{name} ({a!r}) differs in {detail} from {s!r}")
     return problems
 
 
 def agree_concrete(bounds: Bounds, max_states: int | None = None, limit: int = 5, cov: Coverage | None = None,
-                   states: list[State] | None = None) -> tuple[int, list[str]]:
+                   states: list[State] | None = None, canonical_path: bool = True) -> tuple[int, list[str]]:
     """Run ``check_state`` on every reachable state (or on ``states``); returns (states checked, first
-    ``limit`` problems), and records what it compared in ``cov``."""
-    enc = Encoding(bounds)
+    ``limit`` problems), and records what it compared in ``cov``. With ``canonical_path=False`` the encoding
+    keeps the path in arrival order and each state is compared as it is and with its path reversed."""
+    enc = Encoding(bounds, canonical_path=canonical_path)
     preds = predicates(enc)
     reference = MirrorModel(bounds.with_(mutant=None)) if bounds.mutant is not None else None
     problems: list[str] = []
@@ -223,14 +242,18 @@ def agree_concrete(bounds: Bounds, max_states: int | None = None, limit: int = 5
         states = reachable(bounds, max_states)
     for s in states:
         problems += check_state(enc, s, preds, cov, reference)
+        if not canonical_path and len(set(s.path)) > 1:
+            problems += check_state(enc, with_path_reversed(s), preds, cov, reference)
         if len(problems) >= limit:
             break
     return len(states), problems[:limit]
 
 
-def agree_solver(bounds: Bounds, states: list[State], limit: int = 5) -> list[str]:
-    """The solver-level check on the given states (see the module docstring)."""
-    enc = Encoding(bounds)
+def agree_solver(bounds: Bounds, states: list[State], limit: int = 5, canonical_path: bool = True) -> list[str]:
+    """The solver-level check on the given states (see the module docstring). With ``canonical_path=False``
+    each state is asked with its path reversed, and the one successor the solver allows must be the concrete
+    run's, whose path sorted is the model's successor."""
+    enc = Encoding(bounds, canonical_path=canonical_path)
     lay = enc.lay
     x = lay.symbolic("s")
     val = z3.Int("v")
@@ -242,7 +265,7 @@ def agree_solver(bounds: Bounds, states: list[State], limit: int = 5) -> list[st
     preds = [(name, pred, _b(sym(x))) for name, pred, sym in predicates(enc)]
     solver = z3.Solver()
     problems: list[str] = []
-    for s in states:
+    for s in states if canonical_path else map(with_path_reversed, states):
         vec = lay.encode(s)
         solver.push()
         solver.add(*[x[k] == vec[k] for k in lay.names])
@@ -260,6 +283,12 @@ def agree_solver(bounds: Bounds, states: list[State], limit: int = 5) -> list[st
                     problems.append(f"{inst.name}: solver enables {a!r}, the model does not, in {s!r}")
                 elif sat and a is not None:
                     want = lay.encode(enc.model.next_state(s, a))
+                    if not canonical_path:
+                        got = {k: int(x) for k, x in inst.effect(lay.concrete(s), v)[0].d.items()}
+                        if sorted_path(lay.decode(got)) != sorted_path(lay.decode(want)):
+                            problems.append(f"{inst.name} ({a!r}): the concrete run differs from the model "
+                                            f"from {s!r}")
+                        want = got
                     solver.add(guard)
                     other = z3.Or(*[t.d[k] != want[k] for k in lay.names if not _const_eq(t.d[k], want[k])])
                     if solver.check(other) != z3.unsat:
