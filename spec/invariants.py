@@ -419,8 +419,9 @@ def swap_remote_tracked(s: State) -> bool:
     S == P with R caught up; R alone swapped: S is the target image and R's applied seq the one A's swap will
     take; A alone swapped: S is the retired image, R one seq behind A's swap (the ghost base). Once A has
     finished a swap recovery R never swapped for (it timed out, out of PAIR until the resync), S is still the
-    retired image, and a late RecoverRequest would rebuild the ghost base, A's swapped image; otherwise no
-    RecoverRequest awaits R."""
+    retired image, and the late RecoverRequests are copies of one (a new recovery's start would have found any
+    other still waiting), whose rebuild is the ghost base, A's swapped image; otherwise no RecoverRequest awaits
+    R. (One request named, not each: the proof rebuilds R's image once, not once per path slot.)"""
     r = _swap_recovery(s)
     requests = [m for m in s.path if m.kind == MessageKind.RECOVER_REQUEST and m.a > s.remote_recovery_id]
     if r is not None:
@@ -439,7 +440,8 @@ def swap_remote_tracked(s: State) -> bool:
     if s.retired_image is None or s.remote_recovery_id >= s.recoveries_started:
         return not requests
     return (s.remote == s.retired_image and s.remote_applied_seq == s.ghost_base_seq - 1
-            and all(_rebuild(s.replica_base, s.remote_journal, m.b) == s.ghost_base for m in requests))
+            and all((m.a, m.b) == (requests[0].a, requests[0].b) for m in requests)
+            and all(_rebuild(s.replica_base, s.remote_journal, m.b) == s.ghost_base for m in requests[:1]))
 
 
 def remote_is_applied_image(s: State) -> bool:
@@ -568,11 +570,22 @@ UNBOUNDED_SUPPORT: dict[str, tuple[str, ...]] = {
 }
 
 
+#: What the proof system adds under a swap recovery: ``remote_is_point_in_time`` holds there (it is only
+#: write-through's expected trade-off), and it implies the weaker ``remote_is_point_in_time_or_recovering``. Proved
+#: as a conjunct of the weaker one's Q (never assumed), it makes that Q a superset of its own: every obligation
+#: the stronger proof discharged is reused (``HeldObligations``), and only the weaker property's own are asked.
+UNBOUNDED_SWAP_SUPPORT: dict[str, tuple[str, ...]] = {
+    "remote_is_point_in_time_or_recovering": ("remote_is_point_in_time",),
+}
+
+
 def support(prop: str, kind: RecoveryKind, unbounded: bool = False) -> tuple[str, ...]:
     """The strengthening invariants of ``prop``'s induction under recovery ``kind`` (in the proof system when
     ``unbounded``), each once and never ``prop`` itself."""
     extra = SWAP_SUPPORT.get(prop, ()) if kind == RecoveryKind.SWAP else ()
     more = CAPACITY_SUPPORT + UNBOUNDED_SUPPORT.get(prop, ()) if unbounded else ()
+    if unbounded and kind == RecoveryKind.SWAP:
+        more += UNBOUNDED_SWAP_SUPPORT.get(prop, ())
     # every host write goes through the host-LUN map: each property's step case needs the maps to agree
     names = ("lun_follows_role_map", *SUPPORT.get(prop, ()), *extra, *more, *TABLE_SUPPORT)
     return tuple(n for n in dict.fromkeys(names) if n != prop)

@@ -409,7 +409,13 @@ class SpecTerms:
         retired = implies(s["recovery.a_swapped"] == 1, s["retired_image.present"] == 1)
         running = conj(rebuilds, where, retired, all_of(implies(c, conj(m[1] == s["recovery.recovery_id"],
                                                                 m[2] == s["recovery.target"])) for c, m in requests))
-        late = all_of(implies(c, vol_eq(self.rebuild(rb, rjs, rjn, m[2]), s.vol("ghost_base"))) for c, m in requests)
+        # the late requests are copies of one: the first one's id and target, and its rebuild, stand for all
+        first_id, first_target = 0, 0
+        for c, m in reversed(requests):
+            first_id, first_target = ite(c, m[1], first_id), ite(c, m[2], first_target)
+        late = conj(all_of(implies(c, conj(m[1] == first_id, m[2] == first_target)) for c, m in requests),
+                    implies(any_of(c for c, _m in requests),
+                            vol_eq(self.rebuild(rb, rjs, rjn, first_target), s.vol("ghost_base"))))
         ended = ite(conj(s["retired_image.present"] == 1, rid_r < s["recoveries_started"]),
                     conj(vol_eq(remote, s.vol("retired_image")), applied == s["ghost_base_seq"] - 1, late),
                     all_of(neg(c) for c, _m in requests))
