@@ -8,9 +8,9 @@ bounded system's induction of the three core properties at the same parameters (
 before issue 15.
 Not a timed test: figures depend on the machine (2 cores here) and its load.
 
-    python bench/bench_induction.py                      # everything, one block (several minutes)
+    python bench/bench_induction.py                      # everything at prove's defaults (about 3 minutes)
     python bench/bench_induction.py --core               # the three core properties only
-    python bench/bench_induction.py --blocks 2 --core    # two blocks
+    python bench/bench_induction.py --blocks 1 --concurrency 1   # one block, one write in flight
 """
 
 from __future__ import annotations
@@ -42,9 +42,10 @@ def _collect(into: list[Discharged], total: list[int]) -> Callable[[Discharged, 
 def main() -> None:
     """Run the proofs and print the table."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--blocks", type=int, default=1)
-    ap.add_argument("--concurrency", type=int, default=1)
-    ap.add_argument("--journal-capacity", type=int, default=2)
+    # prove --induction's defaults (the default preset's): what a user running the command gets
+    ap.add_argument("--blocks", type=int, default=Bounds().blocks)
+    ap.add_argument("--concurrency", type=int, default=Bounds().concurrency)
+    ap.add_argument("--journal-capacity", type=int, default=Bounds().journal_capacity)
     ap.add_argument("--jobs", type=int, default=2, help="worker processes for the obligations")
     ap.add_argument("--recovery", choices=["writethrough", "swap", "both"], default="both")
     ap.add_argument("--core", action="store_true", help="only the three core properties")

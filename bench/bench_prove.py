@@ -56,17 +56,20 @@ from pitmirror.model.config import Bounds
 from pitmirror.model.mutants import MUTANTS
 from pitmirror.spec.properties import BY_NAME, SAFETY
 from pitmirror.spec.state import RecoveryKind
+import inspect
 job = json.loads(sys.argv[1])
 base = Bounds(**job["bounds"])
+# from the stutter steps on, bmc needs them (the search order 'up', its default, as the scorecard uses)
+kw = {"stutter": True} if "stutter" in inspect.signature(Unroller).parameters else {}
 for name, depth in job["mutants"]:
     m = MUTANTS[name]
     c0 = time.process_time()
-    un = Unroller(m.exposed_in(base))
+    un = Unroller(m.exposed_in(base), **kw)
     o = bmc(un, BY_NAME[m.breaks], un.enc.properties()[m.breaks], depth)
     print(json.dumps([name, len(o.steps) - 1 if o.steps else -1, time.process_time() - c0]), flush=True)
 for kind in (RecoveryKind[k] for k in job["kinds"]):
     c0 = time.process_time()
-    un = Unroller(base.with_(recovery_kind=kind))
+    un = Unroller(base.with_(recovery_kind=kind), **kw)
     sym = un.enc.properties()
     if hasattr(B, "bmc_all"):
         B.bmc_all(un, SAFETY, sym, job["depth"])
