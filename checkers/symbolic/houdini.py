@@ -25,9 +25,9 @@ module finds such invariants without them. It works in three stages, each sound 
    and candidates sit behind assumption literals, so dropping a candidate costs nothing and what the solver
    learnt carries over.
 
-The result is a proof on the proof system of ``docs/PROOFS.md`` (the same ``Encoding(bounds, unbounded=True)``
-``prove --induction`` uses, 1-induction), with the invariant printed as its surviving conjuncts grouped by guard
-(``readable``).
+The result is a proof on the proof system of ``docs/PROOFS.md`` (the same
+``Encoding(bounds, unbounded=True, canonical_path=False)`` ``prove --induction`` uses, 1-induction), with the
+invariant printed as its surviving conjuncts grouped by guard (``readable``).
 """
 
 # The templates bind their loop variables as lambda defaults (``lambda s, a=a: ...``), which mypy cannot type:

@@ -8,10 +8,11 @@ invariant ``Inv`` over the state vector with
     Inv(x)                               => P(x) & well_formed(x)
 
 where ``Init``, the guards and the effects are the one transition relation of ``checkers.symbolic.encoding``
-(``Encoding(bounds, unbounded=True)``, the proof system of docs/PROOFS.md: its steps already include the
-bounded channel), and ``well_formed`` is ``bmc.well_formed`` (every length within its capacity: a step that
-outgrows one is a failure, as in the step case of ``prove --induction``). Spacer searches for ``Inv`` itself
-(property-directed reachability over linear integer arithmetic); nothing of ``spec.invariants`` is given.
+(``Encoding(bounds, unbounded=True, canonical_path=False)``, the proof system of docs/PROOFS.md: its steps
+already include the bounded channel), and ``well_formed`` is ``bmc.well_formed`` (every length within its
+capacity: a step that outgrows one is a failure, as in the step case of ``prove --induction``). Spacer searches
+for ``Inv`` itself (property-directed reachability over linear integer arithmetic); nothing of
+``spec.invariants`` is given.
 
 Its answer is one of: ``proved`` (it found ``Inv``, printed in field names), ``refuted`` (a run from an initial
 state reaches a state breaking ``P`` or a capacity: on the proof system, so a violation of the model or a
