@@ -441,7 +441,7 @@ def swap_remote_tracked(s: State) -> bool:
         return not requests
     return (s.remote == s.retired_image and s.remote_applied_seq == s.ghost_base_seq - 1
             and all((m.a, m.b) == (requests[0].a, requests[0].b) for m in requests)
-            and all(_rebuild(s.replica_base, s.remote_journal, m.b) == s.ghost_base for m in requests[:1]))
+            and (not requests or _rebuild(s.replica_base, s.remote_journal, requests[0].b) == s.ghost_base))
 
 
 def remote_is_applied_image(s: State) -> bool:
