@@ -223,8 +223,9 @@ PROVE = [sys.executable, "-m", "pitmirror", "prove", "--induction", "--blocks", 
          "--journal-capacity", "2", "--recovery", "writethrough", "--quiet"]
 
 
-def test_cli_proves_on_the_proof_system_and_exits_0(tmp_path: Path) -> None:
-    r = subprocess.run([*PROVE, "--property", "journal_well_formed", "--out", str(tmp_path)],
+@pytest.mark.parametrize("extra", [[], ["--no-symmetry"]], ids=["slot-0-for-all", "every-slot"])
+def test_cli_proves_on_the_proof_system_and_exits_0(extra: list[str], tmp_path: Path) -> None:
+    r = subprocess.run([*PROVE, "--property", "journal_well_formed", "--out", str(tmp_path), *extra],
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "unbounded" in r.stdout and "no budgets" in r.stdout and "proved (every depth" in r.stdout
@@ -237,10 +238,12 @@ def test_cli_an_unprovable_mutant_is_inconclusive_with_its_cti(tmp_path: Path) -
     assert (tmp_path / "z3-cti-checkpoint_drops_record-writethrough-replay_is_point_in_time.json").exists()
 
 
-def test_cli_bounded_needs_induction(tmp_path: Path) -> None:
-    r = subprocess.run([sys.executable, "-m", "pitmirror", "prove", "--bounded", "--out", str(tmp_path)],
+@pytest.mark.parametrize("flag", ["--bounded", "--no-symmetry"])
+def test_cli_an_induction_option_needs_induction(flag: str, tmp_path: Path) -> None:
+    r = subprocess.run([sys.executable, "-m", "pitmirror", "prove", flag, "--out", str(tmp_path)],
                        capture_output=True, text=True, timeout=60)
-    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert r.returncode == 2 and "Traceback" not in r.stderr and flag in r.stdout + r.stderr
+    assert not any(tmp_path.iterdir())
 
 
 def test_well_formed_holds_on_reachable_states_and_bounds_every_scalar() -> None:

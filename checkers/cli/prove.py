@@ -85,12 +85,15 @@ from pitmirror.spec.properties import (
 @json_option
 @click.option("--jobs", type=click.IntRange(1, 8), default=2, show_default=True,
               help="--induction: worker processes for the step case's proof obligations")
+@click.option("--no-symmetry", "no_symmetry", is_flag=True,
+              help="--induction: ask a message's delivery, loss or duplication at every path slot, not at slot 0 "
+                   "alone (which stands for all where Z3 proves the path's order immaterial; docs/PROOFS.md)")
 @click.option("--quiet", is_flag=True, help="no per-depth progress")
 def prove(preset: str, fence: str | None, depth: int | None, induction: bool, bounded: bool, infer: bool,
           minimise: bool, recovery: str,
           mutant: str | None,
           properties: tuple[str, ...], values_bits: int | None, timeout_s: int, out_dir: Path,
-          json_path: Path | None, jobs: int, quiet: bool, **bounds: int | None) -> None:
+          json_path: Path | None, jobs: int, no_symmetry: bool, quiet: bool, **bounds: int | None) -> None:
     """Bounded model checking (or k-induction) of every safety property with Z3, over the same model.
 
     With --induction the proofs are on the proof system (docs/PROOFS.md): no budget of host writes, markers,
@@ -99,6 +102,8 @@ def prove(preset: str, fence: str | None, depth: int | None, induction: bool, bo
     check_names(mutant, properties)
     if bounded and not induction:
         raise UsageError("--bounded applies to --induction (BMC is always bounded)")
+    if no_symmetry and not induction:
+        raise UsageError("--no-symmetry applies to --induction (BMC and --infer take every path slot)")
     for name in properties:
         if BY_NAME[name].kind is not Kind.ALWAYS:
             raise UsageError(f"{name} is a {BY_NAME[name].kind.value} property; prove handles safety (always) "
@@ -128,7 +133,7 @@ def prove(preset: str, fence: str | None, depth: int | None, induction: bool, bo
     if induction:
         mode = f"{depth}-induction, " + ("unbounded" if unbounded else "bounded")
     run = _Run(depth, induction, props, values_bits, timeout_s, out_dir, quiet, mode,
-               pairs=len(props) * len(KINDS[recovery]), unbounded=unbounded)
+               pairs=len(props) * len(KINDS[recovery]), unbounded=unbounded, symmetry=not no_symmetry)
     started = time.perf_counter()
     try:
         with Discharger(jobs if induction else 1) as discharger:
@@ -179,9 +184,11 @@ class _Run:
     """One ``prove`` run: the property x kind pairs in order, their outcomes, tables and exit status."""
 
     def __init__(self, depth: int, induction: bool, props: list[Property], values_bits: int | None,
-                 timeout_s: int, out_dir: Path, quiet: bool, mode: str, pairs: int, unbounded: bool = False) -> None:
+                 timeout_s: int, out_dir: Path, quiet: bool, mode: str, pairs: int, unbounded: bool = False,
+                 symmetry: bool = True) -> None:
         self.depth, self.induction, self.props, self.values_bits = depth, induction, props, values_bits
         self.unbounded = unbounded
+        self.symmetry = symmetry
         self.timeout_s, self.out_dir, self.quiet, self.mode = timeout_s, out_dir, quiet, mode
         self.status = ExitCode.OK
         self.runs: list[dict[str, Any]] = []
@@ -236,7 +243,7 @@ class _Run:
                     with _no_verdict_on_encoding_errors(p.name):
                         support = invariant_support(p.name, b.recovery_kind, self.unbounded)
                         o = k_induction(un, p, support, self.depth, report, self.timeout_s * 1000, discharger,
-                                        on_obligation)
+                                        on_obligation, symmetry=self.symmetry)
                 self.outcomes.append(o)
                 self.pairs_done += 1
         if self.induction:

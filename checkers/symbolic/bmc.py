@@ -58,6 +58,33 @@ def _b(t: Term) -> z3.BoolRef:
     return z3.BoolVal(t) if isinstance(t, bool) else t
 
 
+def as_expr(t: Term) -> z3.ExprRef:
+    """A term as a Z3 expression (the term layer keeps constants as Python ints and bools)."""
+    if isinstance(t, bool):
+        return z3.BoolVal(t)
+    if isinstance(t, int):
+        return z3.IntVal(t)
+    return t
+
+
+Substitution = Callable[[z3.ExprRef], z3.ExprRef]
+
+
+def substituter(pairs: Sequence[tuple[z3.ExprRef, z3.ExprRef]]) -> Substitution:
+    """``z3.substitute`` with the pairs checked and marshalled once, for a renaming applied to many terms
+    (``z3.substitute`` checks the sorts of every pair on each call: most of the time of thousands of calls)."""
+    n = len(pairs)
+    src, dst = (z3.Ast * n)(), (z3.Ast * n)()
+    for i, (a, b) in enumerate(pairs):
+        src[i], dst[i] = a.as_ast(), b.as_ast()
+    to_ref = z3.z3._to_expr_ref
+
+    def sub(t: z3.ExprRef, keep: object = pairs) -> z3.ExprRef:  # ``keep``: the arrays point into the pairs
+        return to_ref(z3.Z3_substitute(t.ctx.ref(), t.as_ast(), n, src, dst), t.ctx)
+
+    return sub
+
+
 class Unroller:
     """The initial condition and transition formulas of one bounded instance, built once, step by step.
 
