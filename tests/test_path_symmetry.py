@@ -104,13 +104,23 @@ def _removes_the_wrong_slot(enc: Encoding) -> Inst:
     return Inst("RemovesSlotZero", guard, effect, lambda st, v: None, param="slot")
 
 
-@pytest.mark.parametrize("make", [_reads_slot_number, _removes_the_wrong_slot], ids=["reads-slot", "wrong-slot"])
-def test_an_action_that_does_not_treat_slots_alike_is_refused(make: Callable[[Encoding], Inst]) -> None:
+def _takes_any_slot(enc: Encoding) -> Inst:
+    def guard(s: SV, v: Term) -> Term:
+        return v >= 0  # no upper bound: a slot past the path's length would be taken
+
+    return Inst("TakesAnySlot", guard, lambda s, v: (s.copy(), True), lambda st, v: None, param="slot")
+
+
+@pytest.mark.parametrize(("make", "why"), [(_reads_slot_number, "slots 0 and 1 alike"),
+                                           (_removes_the_wrong_slot, "slots 0 and 1 alike"),
+                                           (_takes_any_slot, "past the path's length")],
+                         ids=["reads-slot", "wrong-slot", "any-slot"])
+def test_an_action_that_does_not_treat_slots_alike_is_refused(make: Callable[[Encoding], Inst], why: str) -> None:
     un = Unroller(PROOF, unbounded=True)
     un.enc.instances.append(make(un.enc))
     sym = PathSymmetry(un)
     assert not sym.equivariant(len(un.enc.instances) - 1)
-    assert sym.failed and "slots 0 and 1 alike" in sym.failed[0]
+    assert sym.failed and why in sym.failed[0]
 
 
 def _prove(b: Bounds, name: str, symmetry: bool) -> tuple[str, str]:

@@ -11,12 +11,13 @@ a tenth of the cost, and it stands for every slot when two side conditions hold:
   ``sigma_i`` of path slots ``i, i+1`` with both valid (``i + 1 < len``): ``c(s) == c(sigma_i s)`` for every
   vector ``s``. Adjacent transpositions of valid slots generate every permutation of the valid slots, so
   ``c`` is then invariant under all of them.
-* **S2, the instance treats every slot alike.** For each slot ``j`` in ``1 .. cap-1`` and every vector ``s``
-  with ``j < len``: ``guard(s, j) == guard(tau_j s, 0)`` (``tau_j`` swaps slots 0 and ``j``), the same for the
-  capacity condition, and when the guard holds, ``effect(tau_j s, 0)`` is ``pi effect(s, j)`` for a named
-  permutation ``pi`` that moves valid slots of the state after only (removing slot ``j`` shifts the slots after
-  it; removing slot 0 of ``tau_j s`` leaves slot ``j``'s message at ``j - 1``: ``pi`` rotates slots
-  ``0 .. j-1``. Duplicating appends the same message either way: ``pi = tau_j``).
+* **S2, the instance treats every slot alike.** Its guard holds only for a valid slot (``0 <= v < len``), and
+  for each slot ``j`` in ``1 .. cap-1`` and every vector ``s`` with ``j < len``: ``guard(s, j) == guard(tau_j s,
+  0)`` (``tau_j`` swaps slots 0 and ``j``), the same for the capacity condition, and when the guard holds,
+  ``effect(tau_j s, 0)`` is ``pi effect(s, j)`` for a named permutation ``pi`` that moves valid slots of the
+  state after only. (Removing slot ``j`` of ``s`` shifts the slots after it; removing slot 0 of ``tau_j s``
+  leaves ``s``'s slot-0 message at ``j - 1``: ``pi`` rotates slots ``0 .. j-1``. Duplicating appends the same
+  message either way: ``pi = tau_j``.)
 
 Then a counterexample at slot ``j`` from ``s`` is one at slot 0 from ``tau_j s`` and conversely: ``Q(tau_j s) ==
 Q(s)`` (S1), the guards agree (S2), and ``c(effect(tau_j s, 0)) == c(pi effect(s, j)) == c(effect(s, j))`` (S2,
@@ -126,6 +127,11 @@ class PathSymmetry:
         terms = {k: as_expr(t) for k, t in eff.d.items()}
         fits_e = as_expr(fits)
         post_len = as_expr(eff.length("path"))
+        # only a valid slot can be taken (and Q's well_formed bounds the length by the capacity): the slots
+        # 0 .. cap-1 below are then every slot there is
+        if not self._valid(z3.Implies(guard, z3.And(self.v >= 0, self.v < n))):
+            self.failed.append(f"{inst.name} can take a slot past the path's length")
+            return False
         # a field of the state after that reads neither the slot nor the path is the same term for every j:
         # renaming the path and the slot leaves it as it is
         keys = [k for ks in self.un.lay.slot_keys["path"] for k in ks]
