@@ -8,7 +8,7 @@ bounded system's induction of the three core properties at the same parameters (
 before issue 15.
 Not a timed test: figures depend on the machine (2 cores here) and its load.
 
-    python bench/bench_induction.py                      # everything at prove's defaults (about 3 minutes)
+    python bench/bench_induction.py                      # everything at prove's defaults (about 80 s)
     python bench/bench_induction.py --core               # the three core properties only
     python bench/bench_induction.py --blocks 1 --concurrency 1   # one block, one write in flight
 """

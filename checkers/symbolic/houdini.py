@@ -54,11 +54,12 @@ from pitmirror.checkers.symbolic.spec_terms import (
     PAIR,
     RECOV,
     RECOVERING,
+    RS,
     SUSPENDED,
     SWAP,
     SWAPPING,
 )
-from pitmirror.checkers.symbolic.terms import SV, Term, conj, count, implies, neg, select, vol_eq
+from pitmirror.checkers.symbolic.terms import SV, Term, any_of, conj, count, implies, neg, select, vol_eq
 from pitmirror.model.config import Bounds
 from pitmirror.model.protocol import MirrorModel
 from pitmirror.spec.fields import FIELDS, Content, Lane
@@ -123,6 +124,12 @@ def _single_guards(enc: Encoding) -> dict[str, list[tuple[str, Pred]]]:
         "idle": [("mirror idle (in_flight, remote_buffer empty)",
                   lambda s: conj(s.length("in_flight") == 0, s.length("remote_buffer") == 0))],
         "path": [("path up", lambda s: s["path_up"] == 1)],
+        # A in COPY with the answer to the resync it runs on the path: R's half is done, A's not yet, and R holds
+        # A's copy (what mirror_consistent needs at A's half). One fact, not COPY paired with "answered": a
+        # guard of two facts is dropped where one of its facts alone survives the filter (``_weakest_guards``),
+        # and the answer alone is too weak a guard for Houdini to keep
+        "resync": [("pair_state == COPY and A's resync answered (its Resynced on the path)",
+                    lambda s: conj(s["pair_state"] == COPY, _resync_answered(s)))],
     }
     if enc.kind == SWAP:
         single["swap"] = [("A swapped", lambda s: s["recovery.a_swapped"] == 1),
@@ -138,6 +145,11 @@ def _single_guards(enc: Encoding) -> dict[str, list[tuple[str, Pred]]]:
                                 for txt, a, r in (("neither array swapped", False, False),
                                                   ("A alone swapped", True, False), ("R alone swapped", False, True))]
     return single
+
+
+def _resync_answered(s: SV) -> Term:
+    n, rid = s.length("path"), s["resync_id"]
+    return any_of(conj(i < n, m[0] == RS, m[1] == rid) for i, m in enumerate(s.slots("path")))
 
 
 def _atoms(enc: Encoding) -> list[tuple[str, Pred]]:
@@ -309,14 +321,16 @@ def _rebuild_atoms(enc: Encoding) -> list[tuple[str, Pred]]:
 def _message_atoms(enc: Encoding) -> list[tuple[str, Pred]]:
     """Facts of the control messages on the path (every kind but the mirror writes and acks, whose seqs
     ``_slot_atoms`` relates): each payload field against each counter and id, for every such message and for
-    those R has not acted on (id above R's recovery id). Only swap recovery sends them."""
-    if enc.kind != SWAP:
-        return []
-    scalars = [*COUNTERS, "recovery.target", "recovery.recovery_id", "remote_recovery_id", "recoveries_started"]
+    those R has not acted on (id above R's recovery id). Both kinds send ``Checkpointed`` and ``Resynced``
+    (the checkpoint's and the resync's second halves); only swap recovery sends ``RecoverRequest`` and
+    ``SwapDone``."""
+    scalars = [*COUNTERS, "recovery.target", "recovery.recovery_id", "remote_recovery_id", "recoveries_started",
+               "resync_id"]
     rels = (("==", lambda x, y: x == y), ("<=", lambda x, y: x <= y))
     out: list[tuple[str, Pred]] = []
     for kind in MessageKind:
-        if int(kind) in (MW, MA):
+        if int(kind) in (MW, MA) or (enc.kind != SWAP and kind in (MessageKind.RECOVER_REQUEST,
+                                                                       MessageKind.SWAP_DONE)):
             continue
         for fi, fname in ((1, "a"), (2, "b")):
             for c in scalars:
@@ -515,7 +529,10 @@ def _mentions(t: z3.ExprRef, v: z3.ExprRef) -> bool:
     return any(v.eq(u) for u in _vars(t))
 
 
-_VARS: dict[int, list[z3.ExprRef]] = {}
+#: a term's id -> (the term, its variables). The term is kept with them: an id is unique only while its term is
+#: alive, and a freed term's id reused by another would hand that one the first one's variables (a structural
+#: conjunct renamed without its variables is not inductive: what failed one run in two of the inference test)
+_VARS: dict[int, tuple[z3.ExprRef, list[z3.ExprRef]]] = {}
 
 
 def _vars(t: z3.ExprRef) -> list[z3.ExprRef]:
@@ -528,8 +545,8 @@ def _vars(t: z3.ExprRef) -> list[z3.ExprRef]:
             if z3.is_const(e) and e.decl().kind() == z3.Z3_OP_UNINTERPRETED:
                 seen[e.get_id()] = e
             todo.extend(e.children())
-        _VARS[key] = list(seen.values())
-    return _VARS[key]
+        _VARS[key] = (t, list(seen.values()))
+    return _VARS[key][1]
 
 
 def _eval_columns(t: z3.BoolRef, xs: list[z3.ExprRef], cols: list[Term]) -> Term:
