@@ -9,8 +9,9 @@ module finds such invariants without them. It works in three stages, each sound 
    per-slot facts about the entries of J, the ghost history, A's in-flight table, R's buffer and the path,
    identity relations of the enum fields (``primary_volume == host_lun``, optionally under a flag),
    each under a guard (``true``, a pair state, a journaling state, a recovery present or not, the mirror
-   idle, A in COPY with its resync's answer on the path, and pairs of them). Also the structural facts of ``bmc.well_formed`` (every length within its
-   capacity: the proof system's capacity obligations), one candidate per conjunct, and the top-level
+   idle, A in COPY with its resync's answer on the path, and pairs of them). Also the structural facts of
+   ``bmc.well_formed`` (every length within its capacity: the proof system's capacity obligations), one
+   candidate per conjunct, and the top-level
    conjuncts of the properties asked, as Houdini usually seeds them. No hand-written invariant is a
    candidate. Each candidate carries readable text in field names (``pair_state == PAIR and idle =>
    primary[0] == remote[0]``).
