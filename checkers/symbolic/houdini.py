@@ -11,10 +11,9 @@ module finds such invariants without them. It works in three stages, each sound 
    each under a guard (``true``, a pair state, a journaling state, a recovery present or not, the mirror
    idle, A in COPY with its resync's answer on the path, and pairs of them). Also the structural facts of
    ``bmc.well_formed`` (every length within its capacity: the proof system's capacity obligations), one
-   candidate per conjunct, and the top-level
-   conjuncts of the properties asked, as Houdini usually seeds them. No hand-written invariant is a
-   candidate. Each candidate carries readable text in field names (``pair_state == PAIR and idle =>
-   primary[0] == remote[0]``).
+   candidate per conjunct, and the top-level conjuncts of the properties asked, as Houdini usually seeds
+   them. No hand-written invariant is a candidate. Each candidate carries readable text in field names
+   (``pair_state == PAIR and idle => primary[0] == remote[0]``).
 2. **Cheap filter.** Every candidate is evaluated, as a numpy column over the term layer (the frontier engine's
    way), on the initial states and on every state the model reaches breadth-first at small budgets with the
    same blocks, concurrency and journal capacity; one false evaluation drops it. What survives holds on every
@@ -55,12 +54,12 @@ from pitmirror.checkers.symbolic.spec_terms import (
     PAIR,
     RECOV,
     RECOVERING,
-    RS,
     SUSPENDED,
     SWAP,
     SWAPPING,
+    SpecTerms,
 )
-from pitmirror.checkers.symbolic.terms import SV, Term, any_of, conj, count, implies, neg, select, vol_eq
+from pitmirror.checkers.symbolic.terms import SV, Term, conj, count, implies, neg, select, vol_eq
 from pitmirror.model.config import Bounds
 from pitmirror.model.protocol import MirrorModel
 from pitmirror.spec.fields import FIELDS, Content, Lane
@@ -130,7 +129,7 @@ def _single_guards(enc: Encoding) -> dict[str, list[tuple[str, Pred]]]:
         # guard of two facts is dropped where one of its facts alone survives the filter (``_weakest_guards``),
         # and the answer alone is too weak a guard for Houdini to keep
         "resync": [("pair_state == COPY and A's resync answered (its Resynced on the path)",
-                    lambda s: conj(s["pair_state"] == COPY, _resync_answered(s)))],
+                    lambda s: conj(s["pair_state"] == COPY, SpecTerms.resync_answered(s)))],
     }
     if enc.kind == SWAP:
         single["swap"] = [("A swapped", lambda s: s["recovery.a_swapped"] == 1),
@@ -146,11 +145,6 @@ def _single_guards(enc: Encoding) -> dict[str, list[tuple[str, Pred]]]:
                                 for txt, a, r in (("neither array swapped", False, False),
                                                   ("A alone swapped", True, False), ("R alone swapped", False, True))]
     return single
-
-
-def _resync_answered(s: SV) -> Term:
-    n, rid = s.length("path"), s["resync_id"]
-    return any_of(conj(i < n, m[0] == RS, m[1] == rid) for i, m in enumerate(s.slots("path")))
 
 
 def _atoms(enc: Encoding) -> list[tuple[str, Pred]]:

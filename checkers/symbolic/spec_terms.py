@@ -530,11 +530,17 @@ class SpecTerms:
         return self._all_slots(s, "path", lambda m: implies(m[0] == CK, conj(
             m[1] <= s["base_seq"], implies(running, m[1] <= s["recovery.target"]))))
 
+    @staticmethod
+    def resync_answered(s: SV) -> Term:
+        """The answer (``Resynced``) to the resync A runs is on the path."""
+        rid, pn = s["resync_id"], s.length("path")
+        return any_of(conj(i < pn, m[0] == RS, m[1] == rid) for i, m in enumerate(s.slots("path")))
+
     def inv_resync_answer_holds_the_copy(self, s: SV) -> Term:
         """``spec.invariants.resync_answer_holds_the_copy``."""
-        rid, pn = s["resync_id"], s.length("path")
+        rid = s["resync_id"]
         not_ahead = self._all_slots(s, "path", lambda m: implies(m[0] == RS, m[1] <= rid))
-        current = any_of(conj(i < pn, m[0] == RS, m[1] == rid) for i, m in enumerate(s.slots("path")))
+        current = self.resync_answered(s)
         copy = conj(vol_eq(s.vol("remote"), s.vol("primary")), vol_eq(s.vol("replica_base"), s.vol("base")),
                     s["replica_base_seq"] == s["base_seq"],
                     seq_equal(s.slots("remote_journal"), s.length("remote_journal"), s.slots("journal"),
