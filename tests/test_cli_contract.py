@@ -14,12 +14,11 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import click
 import jsonschema
 import pytest
 from cli_helpers import run_cli
 
-from pitmirror.checkers.cli.common import ExitCode, cli
+from pitmirror.checkers.cli.common import COMMAND_MODULES, ExitCode, Group, cli
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
@@ -31,11 +30,11 @@ def run(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None,
                           env={**os.environ, **(env or {})}, timeout=timeout)
 
 
-def _commands(group: click.Group, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+def _commands(group: Group, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
     found: list[tuple[str, ...]] = []
-    for name, cmd in group.commands.items():
+    for name, cmd in group.load_all().items():
         found.append((*prefix, name))
-        if isinstance(cmd, click.Group):
+        if isinstance(cmd, Group):
             found += _commands(cmd, (*prefix, name))
     return found
 
@@ -63,7 +62,28 @@ def test_readme_states_the_same_exit_codes() -> None:
 
 
 def test_every_command_is_registered_on_the_one_group() -> None:
-    assert {"check", "prove", "fuzz", "mutants", "trace", "claims", "demo"} <= set(cli.commands)
+    # each module named in COMMAND_MODULES registers its command on the one group when imported, and no
+    # command is registered without being named there (it would be missing from a command line that has not
+    # imported its module)
+    assert set(cli.load_all()) == set(COMMAND_MODULES)
+    assert {"check", "prove", "fuzz", "mutants", "trace", "claims", "demo", "serve", "ctl"} <= set(COMMAND_MODULES)
+
+
+def test_a_command_loads_only_what_it_runs() -> None:
+    """``pitmirror check`` and ``pitmirror trace show`` start without Hypothesis, the proof engines and the
+    served arrays (each loaded by the commands that use them), as the command line's own entry point runs them."""
+    probe = ("import sys; from pitmirror.checkers.cli.common import cli; cli.get_command(None, sys.argv[1]); "
+             "print(' '.join(m for m in sys.argv[2:] if m in sys.modules))")
+    heavy = ["hypothesis", "pitmirror.checkers.symbolic.induction", "pitmirror.checkers.symbolic.houdini",
+             "pitmirror.checkers.conformance.fuzz", "pitmirror.impl.device.serve",
+             "pitmirror.checkers.reports.scorecard"]
+    for command in ("check", "trace"):
+        r = subprocess.run([sys.executable, "-c", probe, command, *heavy], capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, r.stderr
+        assert r.stdout.split() == [], (command, r.stdout)
+    # the probe sees a module once it is loaded: fuzz loads Hypothesis, mutants the scorecard
+    r = subprocess.run([sys.executable, "-c", probe, "mutants", *heavy], capture_output=True, text=True, timeout=60)
+    assert "pitmirror.checkers.reports.scorecard" in r.stdout.split() and "hypothesis" in r.stdout.split()
 
 
 # --- exit 3: nothing verified is not success ------------------------------------------------------------------

@@ -1,7 +1,8 @@
 """``pitmirror serve``, ``pitmirror ctl ...`` and ``pitmirror trace validate``: the served arrays
 (impl/device/) and the check of their event logs against the model (checkers/traces/eventlog.py).
 
-``checkers/cli/main.py`` registers them with one call, ``build_serve(cli, trace)``. Exit codes:
+Imported when one of them is asked for (``common.COMMAND_MODULES``, the ``trace`` group's ``modules``), it
+registers all three with one call, ``build_serve(cli, trace)``. Exit codes:
 0 done (a log that validates), 1 a log the model rejects or a refused control command, 2 usage error.
 """
 
@@ -15,6 +16,8 @@ from typing import Any
 
 import click
 
+from pitmirror.checkers.cli.common import cli
+from pitmirror.checkers.cli.trace import trace
 from pitmirror.checkers.traces.eventlog import LogError, validate
 from pitmirror.impl.device.control import ControlError, call
 from pitmirror.impl.device.serve import ServeConfig, ServeError, Supervisor, power_loss, saved_config
@@ -181,3 +184,6 @@ def build_serve(group: click.Group, trace: click.Group) -> None:
             output.write_text(json.dumps(v.trace(), indent=1) + "\n")
             click.echo(f"trace written to {output}", err=True)
         sys.exit(1)
+
+
+build_serve(cli, trace)
