@@ -110,7 +110,7 @@ def test_the_same_seed_gives_the_same_run() -> None:
 _SEEDED_RUN = """
 import json, sys
 from pitmirror.checkers.conformance.fuzz import FUZZ_BOUNDS, FuzzConfig, fuzz
-r = fuzz(FuzzConfig(FUZZ_BOUNDS.with_(mutant=sys.argv[1])))
+r = fuzz(FuzzConfig(FUZZ_BOUNDS.with_(mutant=sys.argv[1]), shrinks=int(sys.argv[2])))
 f = r.failure
 print(json.dumps([r.examples, r.steps, [repr(a) for a in f.actions], f.trace.to_dict()["steps"]]))
 """
@@ -123,13 +123,17 @@ def test_a_seed_gives_the_same_run_in_every_process(tmp_path: Path) -> None:
     command line, which imports more of pitmirror, ran this seed as 84 runs and 990 steps, Python as 403 and
     2,241.)"""
     name = "checkpoint_drops_record"
+    # a shrink budget below the default (100) keeps the test short: 30 shrinks take this failure to the same
+    # 11 steps in a sixth of the time; the command line's defaults are FuzzConfig's constants
+    shrinks = "30"
     env = {k: v for k, v in os.environ.items() if k != "PYTHONHASHSEED"}
-    py = subprocess.run([sys.executable, "-c", _SEEDED_RUN, name], capture_output=True, text=True, timeout=300,
-                        env={**env, "PYTHONHASHSEED": "1"})
+    py = subprocess.run([sys.executable, "-c", _SEEDED_RUN, name, shrinks], capture_output=True, text=True,
+                        timeout=300, env={**env, "PYTHONHASHSEED": "1"})
     assert py.returncode == 0, py.stderr
     runs, steps, actions, trace_steps = json.loads(py.stdout)
     cli = subprocess.run([sys.executable, "-c", "from pitmirror.checkers.cli.main import main; main()", "fuzz",
-                          "--mutant", name, "--quiet", "--out", str(tmp_path), "--json", str(tmp_path / "r.json")],
+                          "--mutant", name, "--shrinks", shrinks, "--quiet", "--out", str(tmp_path), "--json",
+                          str(tmp_path / "r.json")],
                          capture_output=True, text=True, timeout=300, env={**env, "PYTHONHASHSEED": "2"})
     assert cli.returncode == 1, cli.stdout + cli.stderr
     (run,) = json.loads((tmp_path / "r.json").read_text())["runs"]
@@ -158,7 +162,8 @@ def test_skipping_the_checks_of_a_repeated_beginning_changes_no_outcome(monkeypa
         real_check(self)
 
     monkeypatch.setattr(ConformanceMachine, "check", counted)
-    config = FuzzConfig(FUZZ_BOUNDS.with_(mutant="checkpoint_drops_record"))
+    # 30 shrinks (the default is 100) reach the same 11-step program in a sixth of the time, shrinking included
+    config = FuzzConfig(FUZZ_BOUNDS.with_(mutant="checkpoint_drops_record"), shrinks=30)
     cached = fuzz(config)
     with_cache = len(calls)
     real_class = fuzz_module.machine_class
