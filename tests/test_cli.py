@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from cli_helpers import run_cli
 
 from pitmirror.model.mutants import MUTANTS
 from pitmirror.spec.properties import BY_NAME, Kind
@@ -29,7 +30,12 @@ def test_check_small_bounds_holds_and_shows_the_trade_off(tmp_path: Path) -> Non
 
 
 @pytest.mark.parametrize("name", list(MUTANTS))
-def test_check_mutant_exits_1_names_the_property_and_the_trace_shows(name: str, tmp_path: Path) -> None:
+def test_check_mutant_exits_1_names_the_property_and_the_trace_shows(name: str, tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch,
+                                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    """check in a process of its own, as a user runs it; the trace it wrote shown and replayed through the same
+    entry point in this process (a process each would add a second of start-up per mutant; the malformed-file
+    tests run them as processes)."""
     m = MUTANTS[name]
     preset = "small" if BY_NAME[m.breaks].kind is Kind.EVENTUALLY else "default"
     # no bound raised by hand: check raises the preset's to what the mutant needs (a torn write: two blocks)
@@ -38,14 +44,14 @@ def test_check_mutant_exits_1_names_the_property_and_the_trace_shows(name: str, 
     assert r.returncode == 1, r.stdout + r.stderr
     assert m.breaks in r.stdout and "violated" in r.stdout
     trace_file = tmp_path / f"{name}-{m.recovery_kind.name.lower()}-{m.breaks}.json"
-    shown = run("trace", "show", str(trace_file))
-    assert shown.returncode == 0, shown.stderr
-    assert m.breaks in shown.stdout
-    assert any(a in shown.stdout for a in ("HostWrite", "StartRecovery", "SetMarker", "CrashMidWrite"))
-    replayed = run("trace", "replay", str(trace_file))
-    assert replayed.returncode == 1  # the replay reaches the same violation
+    code, shown, err = run_cli(monkeypatch, capsys, "trace", "show", str(trace_file))
+    assert code == 0, err
+    assert m.breaks in shown
+    assert any(a in shown for a in ("HostWrite", "StartRecovery", "SetMarker", "CrashMidWrite"))
+    code, replayed, _ = run_cli(monkeypatch, capsys, "trace", "replay", str(trace_file))
+    assert code == 1  # the replay reaches the same violation
     if BY_NAME[m.breaks].kind is Kind.ALWAYS:
-        assert f"{m.breaks} violated" in replayed.stdout
+        assert f"{m.breaks} violated" in replayed
 
 
 def _write(tmp_path: Path, name: str, text: str) -> str:

@@ -7,7 +7,8 @@ from __future__ import annotations
 import pytest
 
 from pitmirror.checkers.conformance.lockstep import Lockstep
-from pitmirror.checkers.explicit.checker import ExplicitChecker, Verdict
+from pitmirror.checkers.explicit.checker import Verdict
+from pitmirror.checkers.frontier.engine import FrontierChecker
 from pitmirror.model.actions import Action, Checkpoint, HostWrite, SetMarker, StartRecovery, SwapVolumes
 from pitmirror.model.config import Bounds
 from pitmirror.model.mutants import MUTANTS
@@ -70,10 +71,11 @@ def test_a_swap_restarts_the_table_and_keeps_the_next_free_location() -> None:
 def test_the_mutant_is_exposed_by_the_location_property_alone(kind: RecoveryKind) -> None:
     """The model's journal keeps its records whatever their locations, so only the journal log table shows
     the mutant: every other safety property holds on its whole state space, and the property holds there
-    without the mutant."""
+    without the mutant. (Explored by check's engine, the frontier one, on numpy: 42 k states in a second, a
+    quarter of the object engine's time; tests/test_frontier.py shows the two give the same verdicts.)"""
     bounds = Bounds(blocks=2, host_writes=2, concurrency=1, crashes=0, markers=1, recovery_kind=kind)
     for mutant in (MUTANT, None):
-        r = ExplicitChecker(MirrorModel(bounds.with_(mutant=mutant)), SAFETY).run()
+        r = FrontierChecker(MirrorModel(bounds.with_(mutant=mutant)), SAFETY, kernel="numpy").run()
         assert r.complete
         broken = {name for name, d in r.discoveries.items() if d.verdict is Verdict.VIOLATED
                   and (name, kind) not in EXPECTED_TRADE_OFFS}

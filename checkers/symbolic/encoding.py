@@ -481,6 +481,8 @@ class Encoding(SpecTerms):
     def path_slot(self, s: SV, j: Term) -> Tup:
         """The message in path slot ``j`` (a term)."""
         slots = s.slots("path")
+        if type(j) is int:  # a concrete slot (the concrete checks): what the chain below folds to, at once
+            return slots[j] if 0 <= j < len(slots) - 1 else slots[-1]
         out = slots[-1]
         for i in range(len(slots) - 2, -1, -1):
             out = ite_t(j == i, slots[i], out)
