@@ -94,7 +94,7 @@ def check(preset: str, fence: str | None, recovery: str, mutant: str | None, pro
     started = time.perf_counter()
     with Ticker(quiet) as ticker:
         try:
-            outcomes = _run_with_progress(check_jobs, jobs, ticker, engine, exact, kernel)
+            outcomes = run_with_progress(check_jobs, jobs, ticker, engine, exact, kernel)
         except (compiled.CompileError, compiled.TraceError) as e:  # --kernel c, and the kernel could not be made
             raise UsageError(f"--kernel c: {e}") from None
     runs = [_report(o, out_dir, allow_unreached, skipped.get(o.job.label, {})) for o in outcomes]
@@ -104,7 +104,7 @@ def check(preset: str, fence: str | None, recovery: str, mutant: str | None, pro
     sys.exit(status)
 
 
-def _run_with_progress(check_jobs: list[CheckJob], workers: int, ticker: Ticker, engine: str = "object",
+def run_with_progress(check_jobs: list[CheckJob], workers: int, ticker: Ticker, engine: str = "object",
                        exact: bool = False, kernel: str = "auto") -> list[JobOutcome]:
     """Run explicit jobs on ``engine`` with one progress line each: states, depth, frontier, states per second."""
     updates = {j.label: ticker.task(j.label) for j in check_jobs}

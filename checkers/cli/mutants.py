@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from pitmirror.checkers.cli.check import _run_with_progress
+from pitmirror.checkers.cli.check import run_with_progress
 from pitmirror.checkers.cli.common import (
     ExitCode,
     Ticker,
@@ -68,7 +68,7 @@ def mutants(checker: str, preset: str, fence: str | None, only: tuple[str, ...],
         # the explicit column runs check's default engine (tests/test_frontier.py: the same verdicts and
         # shortest-trace lengths as the object engine on every mutant)
         settings = scorecard.Settings(base=base, out_dir=out_dir, workers=jobs, progress=on_row,
-                                      runner=lambda js: _run_with_progress(js, jobs, ticker, "frontier"))
+                                      runner=lambda js: run_with_progress(js, jobs, ticker, "frontier"))
         card = scorecard.build(names, settings, mutants=list(only) or None)
     seconds = time.perf_counter() - started
     styles = {scorecard.Outcome.CAUGHT: "green", scorecard.Outcome.HOLDS: "green",
