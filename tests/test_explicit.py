@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import functools
+from typing import Any
 
 import pytest
 
-from pitmirror.checkers.explicit.checker import CheckResult, ExplicitChecker, Verdict
-from pitmirror.checkers.explicit.runner import CheckJob, run_job
+from pitmirror.checkers.explicit.checker import INTERRUPTED, CheckResult, ExplicitChecker, Verdict
+from pitmirror.checkers.explicit.runner import CheckJob, JobOutcome, run_job, run_jobs
 from pitmirror.checkers.traces import trace as tr
 from pitmirror.model.actions import (
     Action,
@@ -184,3 +185,20 @@ def test_primary_is_latest_image_catches_a_reused_sequence_number() -> None:
     s = d.path[-1][1]
     assert s.recovery is None and s.primary != image(s, s.next_seq - 1)
     assert "expected P = image(0)" in prop.explanation(s)
+
+
+def _interrupted_after_the_search(job: CheckJob, progress: Any = None) -> JobOutcome:
+    """A job whose Ctrl-C lands after its search, where the checker no longer turns it into a verdict."""
+    raise KeyboardInterrupt
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_ctrl_c_after_a_jobs_search_is_an_interrupted_job_not_an_escape(workers: int) -> None:
+    # in a worker process the interrupt came back as the job's exception and ended the scorecard without its
+    # partial card; one outcome per job still, each interrupted, every verdict unknown
+    jobs = [CheckJob(PRESETS["small"].with_(recovery_kind=k), ("mirror_consistent",), label=k.name.lower())
+            for k in RecoveryKind]
+    outcomes = run_jobs(jobs, workers=workers, run=_interrupted_after_the_search)
+    assert [o.job for o in outcomes] == jobs
+    assert all(o.result.stop_reason == INTERRUPTED and not o.result.complete for o in outcomes)
+    assert all(d.verdict is Verdict.UNKNOWN for o in outcomes for d in o.result.discoveries.values())

@@ -81,7 +81,8 @@ def _worker(job: CheckJob, shared: Any, run: JobRunner) -> JobOutcome:
 
 
 def not_run(job: CheckJob) -> JobOutcome:
-    """The outcome of a job that Ctrl-C stopped before it started: every property unknown."""
+    """The outcome of a job that Ctrl-C stopped before it started, or before it could give its partial verdict
+    (the interrupt landed after the search, while the checker built its result): every property unknown."""
     props: dict[str, Discovery[State, Action]] = {n: Discovery(BY_NAME[n], Verdict.UNKNOWN) for n in job.properties}
     return JobOutcome(job, CheckResult(props, 0, 0, 0, 0.0, False, INTERRUPTED, 1))
 
@@ -98,8 +99,11 @@ def run_jobs(jobs: list[CheckJob], progress: ProgressSink | None = None, workers
         for j in jobs:
             if outcomes and outcomes[-1].result.stop_reason == INTERRUPTED:
                 outcomes.append(not_run(j))  # Ctrl-C ends the whole run, not just the job it landed in
-            else:
+                continue
+            try:
                 outcomes.append(run(j, progress))
+            except KeyboardInterrupt:  # after the search, where the checker no longer turns it into a verdict
+                outcomes.append(not_run(j))
         return outcomes
     ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else mp.get_context()
     with ctx.Manager() as manager:
@@ -117,4 +121,16 @@ def run_jobs(jobs: list[CheckJob], progress: ProgressSink | None = None, workers
                     # jobs must not start afterwards
                     for f in futures:
                         f.cancel()
-            return [not_run(j) if f.cancelled() else f.result() for j, f in zip(jobs, futures, strict=True)]
+            return [_outcome(j, f) for j, f in zip(jobs, futures, strict=True)]
+
+
+def _outcome(job: CheckJob, future: Future[JobOutcome]) -> JobOutcome:
+    """A worker's outcome. A Ctrl-C that reached the worker after its search (while the checker built its
+    result) comes back as the worker's exception, and would end a caller that keeps partial results (the
+    scorecard) without them: the job is ``not_run`` instead."""
+    if future.cancelled():
+        return not_run(job)
+    try:
+        return future.result()
+    except KeyboardInterrupt:
+        return not_run(job)
