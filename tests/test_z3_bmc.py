@@ -40,16 +40,9 @@ def explicit_shortest(b: Bounds, prop: str) -> int:
     return len(d.path) - 1
 
 
-#: Mutants whose bug shows in fewer steps with a one-record journal: checked there, where BMC's queries are
-#: shallower (checkpoint_not_redone: 8 steps, not 11, about 4 CPU-s against 30-40; checkpoint_during_recovery:
-#: 6, not 9). The others need the second record (replay_out_of_order, resync_accepts_stale_answer: no
-#: violation with one).
-SHALLOWER = {"checkpoint_not_redone": {"journal_capacity": 1}, "checkpoint_during_recovery": {"journal_capacity": 1}}
-
-
 def prove_mutant(name: str) -> None:
     m = MUTANTS[name]
-    b = m.exposed_in(MUTANT_BOUNDS.with_(**SHALLOWER.get(name, {})))
+    b = m.exposed_in(MUTANT_BOUNDS)
     want = explicit_shortest(b, m.breaks)
     un = Unroller(b, stutter=True)
     reports: list[DepthReport] = []
