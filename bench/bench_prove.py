@@ -10,12 +10,15 @@ REV`` (default: the commit before the stutter-step search, issue 15) runs that c
 same bounds and depths in a subprocess (``git archive`` into a temporary folder), row by row right after
 today's, so the old and new figures of a row come from one run at about the same load. Times are
 CPU-seconds of the process (the machine is shared, so wall time says more about the neighbours than about
-the solver). The issue-15 goal is each mutant's shortest violation in at most 3x the explicit time. Not a
-timed test.
+the solver). The queries are over bit-vectors (``bmc_all``'s default); ``--integers`` also runs each
+strategy over integers (``bitvectors=False``, the queries before the translation) right after, in the same
+process. The issue-15 goal is each mutant's shortest violation in at most 3x the explicit time. Not a timed
+test.
 
     python bench/bench_prove.py                       # the one-block bounds the tests use, old beside new
     python bench/bench_prove.py --baseline ''         # today's figures only
     python bench/bench_prove.py --only recovery_off_by_one replay_out_of_order --strategy up
+    python bench/bench_prove.py --baseline '' --strategy down --integers   # bit-vectors against integers
 """
 
 from __future__ import annotations
@@ -122,11 +125,11 @@ class Baseline:
         self._tmp.cleanup()
 
 
-def _bmc_row(b: Bounds, prop: str, depth: int, strategy: str) -> tuple[int, float]:
+def _bmc_row(b: Bounds, prop: str, depth: int, strategy: str, bitvectors: bool = True) -> tuple[int, float]:
     """Steps of the violation BMC finds (-1: none) and its CPU-seconds, building the encoding included."""
     c0 = time.process_time()
     un = Unroller(b, stutter=True)
-    o = bmc(un, BY_NAME[prop], un.enc.properties()[prop], depth, strategy=strategy)
+    o = bmc(un, BY_NAME[prop], un.enc.properties()[prop], depth, strategy=strategy, bitvectors=bitvectors)
     return (len(o.steps) - 1 if o.steps else -1), time.process_time() - c0
 
 
@@ -143,7 +146,13 @@ def main() -> None:
     ap.add_argument("--baseline", metavar="REV", default=DEFAULT_BASELINE,
                     help=f"also time this commit's BMC ('' for none; default {DEFAULT_BASELINE})")
     ap.add_argument("--old-timeout", type=float, default=900, help="seconds for the baseline's BMC of one row")
+    ap.add_argument("--integers", action="store_true",
+                    help="also run each strategy with the queries over integers (bmc_all(bitvectors=False)), "
+                         "right after the bit-vector ones")
     args = ap.parse_args()
+    # each column: a strategy, over bit-vectors (the default) or integers
+    columns = [(st, True) for st in args.strategy] + ([(st, False) for st in args.strategy] if args.integers else [])
+    label = {c: c[0] if c[1] else f"{c[0]} int" for c in columns}
     base = Bounds(blocks=args.blocks, values=2, host_writes=2, concurrency=1, journal_capacity=2, crashes=1,
                   path_failures=0, recoveries=1)
     skip = set(args.skip.split(",")) if args.skip else set()
@@ -161,9 +170,9 @@ def main() -> None:
         d = r.discoveries[m.breaks]
         elen = len(d.path) - 1 if d.path else -1
         z: dict[str, tuple[str, float]] = {}
-        for strategy in args.strategy:
-            zlen, tz = _bmc_row(b, m.breaks, args.mutant_depth if strategy == "up" else max(elen, 1), strategy)
-            z[strategy] = (f"{zlen} steps", tz)
+        for strategy, bits in columns:
+            zlen, tz = _bmc_row(b, m.breaks, args.mutant_depth if strategy == "up" else max(elen, 1), strategy, bits)
+            z[label[strategy, bits]] = (f"{zlen} steps", tz)
         rows.append((name, m.breaks, f"{elen} steps", te, z))
         if bl is not None:  # the old BMC stops at the first violation: the depth is only its bound
             old.update(bl.run([(name, args.mutant_depth)], []))
@@ -177,12 +186,12 @@ def main() -> None:
             r = ExplicitChecker(MirrorModel(b), SAFETY).run()
             te = time.process_time() - c0
             z = {}
-            for strategy in args.strategy:
+            for strategy, bits in columns:
                 c0 = time.process_time()
                 un = Unroller(b, stutter=True)
-                outcomes = bmc_all(un, SAFETY, un.enc.properties(), args.depth, strategy=strategy)
+                outcomes = bmc_all(un, SAFETY, un.enc.properties(), args.depth, strategy=strategy, bitvectors=bits)
                 held = sum(o.verdict == "holds" for o in outcomes.values())
-                z[strategy] = (f"{held} hold to {args.depth}", time.process_time() - c0)
+                z[label[strategy, bits]] = (f"{held} hold to {args.depth}", time.process_time() - c0)
             row = f"correct {kind.name.lower()}"
             rows.append((row, f"all {len(SAFETY)} safety", f"all {r.states} states", te, z))
             if bl is not None:
@@ -194,8 +203,10 @@ def main() -> None:
     cols = ["mutant", "property", "explicit", "explicit s"]
     if args.baseline:
         cols += [f"z3 {args.baseline} s"]
-    for strategy in args.strategy:
-        cols += [f"z3 {strategy}", f"{strategy} s", f"{strategy}/explicit"]
+    for c in columns:
+        cols += [f"z3 {label[c]}", f"{label[c]} s", f"{label[c]}/explicit"]
+    if args.integers:
+        cols += [f"{st} int/{st}" for st in args.strategy]
     if args.baseline and "up" in args.strategy:
         cols += ["old/up"]
     for col in cols:
@@ -204,9 +215,11 @@ def main() -> None:
         cells = [name, prop, ex, f"{te:.2f}"]
         if args.baseline:
             cells.append(f"{old[name]:.2f}" if name in old else "-")
-        for strategy in args.strategy:
-            res, tz = z[strategy]
+        for c in columns:
+            res, tz = z[label[c]]
             cells += [res, f"{tz:.2f}", f"{tz / max(te, 1e-3):.1f}x"]
+        if args.integers:
+            cells += [f"{z[st + ' int'][1] / max(z[st][1], 1e-3):.1f}x" for st in args.strategy]
         if args.baseline and "up" in args.strategy:
             cells.append(f"{old[name] / max(z['up'][1], 1e-3):.2f}x" if name in old else "-")
         table.add_row(*cells)

@@ -36,7 +36,6 @@ def hull(a: Interval, b: Interval) -> Interval:
 # One node of a formula, read through Z3's C API (``nodes``): what it is and its children, as indices into the
 # list. The API's own walk (``ExprRef.children``) makes and frees a Python object per child and was most of the
 # time of ranging and translating a query.
-OP, ARGS, LEAF = 0, 1, 2
 Node = tuple[int, tuple[int, ...], object]  # kind (Z3_OP_*), children, the numeral / constant name / sort
 
 
@@ -120,28 +119,38 @@ def _range(node: Node, rs: list[Interval], env: Mapping[str, Interval]) -> Inter
     raise ValueError(f"a term of kind {op} has no bit-vector translation")
 
 
-def _ranges_of(nodes: Nodes, env: Mapping[str, Interval], upto: int | None = None) -> list[Interval]:
-    """Every node's interval (a Boolean node's is ``None``), in one pass over the topological order."""
+def _ranges_of(nodes: Nodes, env: Mapping[str, Interval], roots: Iterable[int] | None = None) -> list[Interval]:
+    """The interval of every node (of every node under ``roots``, the others ``None``; a Boolean node's is
+    ``None``), in one pass over the topological order."""
+    under: set[int] | None = None
+    if roots is not None:
+        under, todo = set(), list(roots)
+        while todo:
+            i = todo.pop()
+            if i not in under:
+                under.add(i)
+                todo.extend(nodes.nodes[i][1])
     rs: list[Interval] = []
-    for node in nodes.nodes[:upto]:
-        rs.append(_range(node, rs, env))  # type: ignore[arg-type]
+    for i, node in enumerate(nodes.nodes):
+        rs.append(_range(node, rs, env) if under is None or i in under else None)  # type: ignore[arg-type]
     return rs
 
 
 def ranges(init: Sequence[Mapping[str, int]], next_terms: Mapping[str, z3.ArithRef],
-           params: Mapping[str, Interval], depth: int) -> dict[str, Interval]:
+           params: Mapping[str, Interval], depth: int, nodes: Nodes | None = None) -> dict[str, Interval]:
     """An interval holding each slot's value in every state within ``depth`` steps of an initial state.
 
     ``init``: the initial vectors; ``next_terms``: each slot of the next state as a term over the current
     state's slots (named ``<slot>@x``) and the step's ``params`` (selector and parameter, with their
     intervals). Each step's interval is the hull of the last and of the next-state terms evaluated over it,
     so the ranges only grow, and the ranges at ``depth`` hold every state up to it. (An If's condition is
-    evaluated too, though its range is not needed: cheaper than a walk that skips it.)"""
-    nodes = Nodes()
+    evaluated too, though its range is not needed: cheaper than a walk that skips it.) ``nodes``: read the
+    terms into these (shared with ``width`` and ``Translation``, so each formula is read once)."""
+    nodes = nodes if nodes is not None else Nodes()
     roots = {n: nodes.add(t) for n, t in next_terms.items()}
     env: dict[str, Interval] = {n: (min(v[n] for v in init), max(v[n] for v in init)) for n in init[0]}
     for _ in range(depth):
-        rs = _ranges_of(nodes, {**{f"{n}@x": r for n, r in env.items()}, **params})
+        rs = _ranges_of(nodes, {**{f"{n}@x": r for n, r in env.items()}, **params}, roots.values())
         nxt = {n: hull(env[n], rs[i]) for n, i in roots.items()}
         if nxt == env:
             break  # a fixpoint: no further step widens a range
@@ -149,10 +158,11 @@ def ranges(init: Sequence[Mapping[str, int]], next_terms: Mapping[str, z3.ArithR
     return env
 
 
-def width(formulas: Iterable[z3.ExprRef], env: Mapping[str, Interval]) -> int:
+def width(formulas: Iterable[z3.ExprRef], env: Mapping[str, Interval], nodes: Nodes | None = None) -> int:
     """The bit-vector width at which every integer subterm of ``formulas`` fits signed, when each integer
-    constant lies in its interval in ``env`` (by name)."""
-    nodes = Nodes()
+    constant lies in its interval in ``env`` (by name). With shared ``nodes``, the width at which every node
+    in them fits (``formulas`` added)."""
+    nodes = nodes if nodes is not None else Nodes()
     for f in formulas:
         nodes.add(f)
     widest = max((max(abs(r[0]), abs(r[1])) for r in _ranges_of(nodes, env) if r is not None), default=0)
@@ -167,9 +177,9 @@ class Translation:
     """Integer formulas rewritten over bit-vectors of one width (``width``: no operation wraps), node by node;
     shared subterms are translated once, across calls too."""
 
-    def __init__(self, bits: int) -> None:
+    def __init__(self, bits: int, nodes: Nodes | None = None) -> None:
         self.bits = bits
-        self.nodes = Nodes()
+        self.nodes = nodes if nodes is not None else Nodes()
         self.built: list[z3.ExprRef] = []  # the translation of each of ``nodes``
 
     def __call__(self, e: z3.ExprRef) -> z3.ExprRef:
@@ -179,8 +189,8 @@ class Translation:
         return self.built[root]
 
     def _make(self, node: Node) -> z3.ExprRef:
+        # through the C API (z3py's If, And, ... check and coerce every argument: most of the time here)
         op, args, leaf = node
-        ch = [self.built[i] for i in args]
         if op == z3.Z3_OP_ANUM:
             assert isinstance(leaf, int)
             return z3.BitVecVal(leaf, self.bits)
@@ -188,42 +198,40 @@ class Translation:
             assert isinstance(leaf, tuple)
             name, sort = leaf
             return z3.BitVec(name, self.bits) if sort == Nodes.INT else z3.Bool(name)
+        ctx = self.built[args[0]].ctx if args else z3.main_ctx()
+        c = ctx.ref()
+        ch = [self.built[i].as_ast() for i in args]
+        if op in _NARY:
+            out = ch[0]
+            for x in ch[1:]:
+                out = _NARY[op](c, out, x)
+            return z3.BitVecRef(out, ctx)
+        if op in _COMPARE:
+            return z3.BoolRef(_COMPARE[op](c, ch[0], ch[1]), ctx)
+        if op == z3.Z3_OP_UMINUS:
+            return z3.BitVecRef(z3.Z3_mk_bvneg(c, ch[0]), ctx)
+        if op == z3.Z3_OP_ITE:
+            r = z3.Z3_mk_ite(c, ch[0], ch[1], ch[2])
+            return z3.BoolRef(r, ctx) if z3.is_bool(self.built[args[1]]) else z3.BitVecRef(r, ctx)
+        if op in _LOGIC:
+            arr = (z3.Ast * len(ch))(*ch)
+            return z3.BoolRef(_LOGIC[op](c, len(ch), arr), ctx)
+        if op == z3.Z3_OP_NOT:
+            return z3.BoolRef(z3.Z3_mk_not(c, ch[0]), ctx)
+        if op == z3.Z3_OP_IMPLIES:
+            return z3.BoolRef(z3.Z3_mk_implies(c, ch[0], ch[1]), ctx)
         if op == z3.Z3_OP_TRUE:
             return z3.BoolVal(True)
         if op == z3.Z3_OP_FALSE:
             return z3.BoolVal(False)
-        if op in _NARY:
-            out = ch[0]
-            for c in ch[1:]:
-                out = _NARY[op](out, c)
-            return out
-        if op in _BINARY:
-            return _BINARY[op](ch[0], ch[1])
-        if op == z3.Z3_OP_UMINUS:
-            return -ch[0]
-        if op == z3.Z3_OP_ITE:
-            return z3.If(ch[0], ch[1], ch[2])
-        if op == z3.Z3_OP_DISTINCT:
-            return z3.Distinct(*ch)
-        if op == z3.Z3_OP_AND:
-            return z3.And(*ch)
-        if op == z3.Z3_OP_OR:
-            return z3.Or(*ch)
-        if op == z3.Z3_OP_NOT:
-            return z3.Not(ch[0])
-        if op == z3.Z3_OP_IMPLIES:
-            return z3.Implies(ch[0], ch[1])
         raise ValueError(f"a term of kind {op} has no bit-vector translation")
 
 
-_NARY = {z3.Z3_OP_ADD: lambda a, b: a + b, z3.Z3_OP_SUB: lambda a, b: a - b}
-_BINARY = {
-    z3.Z3_OP_LE: lambda a, b: a <= b,  # z3py's <, <=, >, >= on bit-vectors are the signed comparisons
-    z3.Z3_OP_LT: lambda a, b: a < b,
-    z3.Z3_OP_GE: lambda a, b: a >= b,
-    z3.Z3_OP_GT: lambda a, b: a > b,
-    z3.Z3_OP_EQ: lambda a, b: a == b,
-}
+# z3's signed comparisons: every integer of the formulas is a signed bit-vector of the width
+_NARY = {z3.Z3_OP_ADD: z3.Z3_mk_bvadd, z3.Z3_OP_SUB: z3.Z3_mk_bvsub}
+_COMPARE = {z3.Z3_OP_LE: z3.Z3_mk_bvsle, z3.Z3_OP_LT: z3.Z3_mk_bvslt, z3.Z3_OP_GE: z3.Z3_mk_bvsge,
+            z3.Z3_OP_GT: z3.Z3_mk_bvsgt, z3.Z3_OP_EQ: z3.Z3_mk_eq}
+_LOGIC = {z3.Z3_OP_AND: z3.Z3_mk_and, z3.Z3_OP_OR: z3.Z3_mk_or, z3.Z3_OP_DISTINCT: z3.Z3_mk_distinct}
 
 #: Bit-blast and hand the clauses to the SAT solver, after folding every state into the actions chosen (as the
 #: integer queries do, ``bmc.WITHIN_TACTIC``).

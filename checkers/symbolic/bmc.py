@@ -118,6 +118,9 @@ class Unroller:
         self._generic_overflow: z3.BoolRef | None = None
         self._next_terms: dict[str, z3.ArithRef] = {}  # each slot of s_k+1 as a term over s_k (``_build``)
         self._ranges: dict[int, dict[str, tuple[int, int]]] = {}  # by depth (``bit_width``)
+        #: the generic formulas (over x, y, sel@x, val@x) read once for ranging and translating (``bit_width``,
+        #: ``BitVecQueries``); nothing over a step's vector goes in here
+        self.nodes = bitvec.Nodes()
         self.overflows: list[z3.BoolRef] = []  # overflows[k]: transition k outgrows a capacity of the vector
         self._xy = (self.lay.symbolic("x"), self.lay.symbolic("y"))
         self._sv = (z3.Int("sel@x"), z3.Int("val@x"))
@@ -128,7 +131,7 @@ class Unroller:
             self.states.append(self.lay.symbolic(str(len(self.states))))
         return self.states[k]
 
-    def init(self) -> z3.BoolRef:
+    def init(self, s: Mapping[str, z3.ExprRef] | None = None) -> z3.BoolRef:
         """Step 0 is one of the model's initial states.
 
         Written as one equation per slot on which every initial state agrees, and a disjunction over the
@@ -136,8 +139,9 @@ class Unroller:
         set of states, but top-level equations let ``solve-eqs`` substitute the constants through every
         step, and the SMT core propagate them. The disjunction of whole vectors hid them, and was most of
         BMC's time: recovery_off_by_one at one block went from 17.8 to 1.5 CPU-s with this alone (issue 15,
-        bench/bench_prove.py)."""
-        s = self.state(0)
+        bench/bench_prove.py). ``s``: the slots of step 0 by name (default this unrolling's), such as the
+        bit-vector ones of ``BitVecQueries``."""
+        s = s if s is not None else self.state(0).d
         vecs = self.enc.init_vectors()
         fixed = [n for n in self.lay.names if len({v[n] for v in vecs}) == 1]
         differ = [n for n in self.lay.names if len({v[n] for v in vecs}) > 1]
@@ -265,12 +269,11 @@ class Unroller:
         sizes = [len(self.enc.params(inst)) for inst in self.enc.instances]
         params = {"sel@x": (0, n_sel - 1), "val@x": (0, max(sizes) - 1)}
         if d not in self._ranges:
-            self._ranges[d] = bitvec.ranges(self.enc.init_vectors(), self._next_terms, params, d)
+            self._ranges[d] = bitvec.ranges(self.enc.init_vectors(), self._next_terms, params, d, self.nodes)
         env = {**params, **{f"{n}@{v}": r for n, r in self._ranges[d].items() for v in "xy"}}
         formulas = [generic, self.generic_overflow(), *self._domain(*self._sv)]
         formulas += [self.generic_prop(name, fn) for name, fn in names]
-        # the constants of the initial states, the selector's bound and the stutters' order are within these
-        return bitvec.width(formulas, env)
+        return bitvec.width(formulas, env, self.nodes)
 
     def generic(self) -> z3.BoolRef:
         """``T(x, y)`` over the generic vectors ``x``, ``y`` (``sel@x``, ``val@x``), built once."""
@@ -410,7 +413,7 @@ class BitVecQueries:
     def __init__(self, un: Unroller, bits: int) -> None:
         self.un = un
         self.bits = bits
-        self.tr = bitvec.Translation(bits)
+        self.tr = bitvec.Translation(bits, un.nodes)
         self._trans = self.tr(un.generic())
         self._overflow = self.tr(un.generic_overflow())
         self._domain = self.tr(z3.And(*un._domain(*un._sv)))
@@ -439,7 +442,7 @@ class BitVecQueries:
         """A run of ``d`` steps from an initial state, each step's parameter in its domain, that ends in a
         state violating one of ``props`` or outgrows a capacity at its last step (``bmc_all``)."""
         un = self.un
-        out = [self.tr(un.init())]
+        out = [un.init(dict(zip(un.lay.names, self._state(0), strict=True)))]
         for k in range(d):
             trans, _, domain = self._step(k)
             out += [trans, domain]
