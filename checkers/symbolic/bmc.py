@@ -245,18 +245,14 @@ class Unroller:
             parts.append(t[name] == expr)
         return z3.And(*parts)
 
-    def param_domains(self, d: int) -> list[z3.BoolRef]:
-        """Each of the first ``d`` steps' parameter within the domain the concrete engines enumerate for the
+    def generic_domain(self) -> z3.BoolRef:
+        """The generic step's parameter (``val@x``) within the domain the concrete engines enumerate for the
         instance selected (``Encoding.params``). The relation leaves it unbounded above (induction's
-        unbounded recovery target needs that); BMC's bit-vector queries ask it, so the parameter has a
-        range (``bit_width``) and the runs are exactly the model's."""
-        if d:
-            self.transition(d - 1)
-        return [c for k in range(d) for c in self._domain(self.sel[k], self.val[k])]
-
-    def _domain(self, sel: z3.ArithRef, val: z3.ArithRef) -> list[z3.BoolRef]:
+        unbounded recovery target needs that); BMC's bit-vector queries ask it at every step, so the
+        parameter has a range (``bit_width``) and the runs are exactly the model's."""
+        sel, val = self._sv
         sizes = [len(self.enc.params(inst)) for inst in self.enc.instances]
-        return [val < max(sizes)] + [z3.Implies(sel == i, val < n) for i, n in enumerate(sizes) if n < max(sizes)]
+        return z3.And(val < max(sizes), *[z3.Implies(sel == i, val < n) for i, n in enumerate(sizes) if n < max(sizes)])
 
     def bit_width(self, d: int, names: Sequence[tuple[str, Callable[[SV], Term]]]) -> int:
         """The bit-vector width at which the formulas of a BMC query within ``d`` steps (the run, the
@@ -271,8 +267,10 @@ class Unroller:
         if d not in self._ranges:
             self._ranges[d] = bitvec.ranges(self.enc.init_vectors(), self._next_terms, params, d, self.nodes)
         env = {**params, **{f"{n}@{v}": r for n, r in self._ranges[d].items() for v in "xy"}}
-        formulas = [generic, self.generic_overflow(), *self._domain(*self._sv)]
+        formulas = [generic, self.generic_overflow(), self.generic_domain()]
         formulas += [self.generic_prop(name, fn) for name, fn in names]
+        # the other formulas of a query are within these: the initial states' constants (where the ranges
+        # start) and the stutters' order (a selector value)
         return bitvec.width(formulas, env, self.nodes)
 
     def generic(self) -> z3.BoolRef:
@@ -416,7 +414,7 @@ class BitVecQueries:
         self.tr = bitvec.Translation(bits, un.nodes)
         self._trans = self.tr(un.generic())
         self._overflow = self.tr(un.generic_overflow())
-        self._domain = self.tr(z3.And(*un._domain(*un._sv)))
+        self._domain = self.tr(un.generic_domain())
         self._props: dict[str, z3.BoolRef] = {}
         self._steps: list[tuple[z3.BoolRef, z3.BoolRef, z3.BoolRef]] = []  # transition, overflow, domain
         self._states: dict[int | str, list[z3.BitVecRef]] = {}
