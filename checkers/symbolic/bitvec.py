@@ -83,6 +83,8 @@ class Nodes:
                     raise ValueError("a function application in a BMC formula has no bit-vector translation")
                 name = z3.Z3_get_symbol_string(ctx, z3.Z3_get_decl_name(ctx, decl))
                 leaf = (name, z3.Z3_get_sort_kind(ctx, z3.Z3_get_sort(ctx, a)))
+            elif op not in _TRANSLATED:  # named in the error the translation raises
+                leaf = z3.Z3_get_symbol_string(ctx, z3.Z3_get_decl_name(ctx, decl))
             self.index[aid] = len(self.nodes)
             self.nodes.append((op, tuple(self.index[z3.Z3_get_ast_id(ctx, c)] for c in args), leaf))
         return self.index[z3.Z3_get_ast_id(ctx, root)]
@@ -116,7 +118,7 @@ def _range(node: Node, rs: list[Interval], env: Mapping[str, Interval]) -> Inter
         return (-hi, -lo)
     if op in _BOOLEAN:
         return None
-    raise ValueError(f"a term of kind {op} has no bit-vector translation")
+    raise ValueError(f"the operator {leaf} has no bit-vector translation")
 
 
 def _ranges_of(nodes: Nodes, env: Mapping[str, Interval], roots: Iterable[int] | None = None) -> list[Interval]:
@@ -169,8 +171,11 @@ def width(formulas: Iterable[z3.ExprRef], env: Mapping[str, Interval], nodes: No
     return widest.bit_length() + 1  # the sign bit
 
 
+_ARITH = {z3.Z3_OP_ANUM, z3.Z3_OP_UNINTERPRETED, z3.Z3_OP_ITE, z3.Z3_OP_ADD, z3.Z3_OP_SUB, z3.Z3_OP_UMINUS}
 _BOOLEAN = {z3.Z3_OP_TRUE, z3.Z3_OP_FALSE, z3.Z3_OP_EQ, z3.Z3_OP_DISTINCT, z3.Z3_OP_AND, z3.Z3_OP_OR,
             z3.Z3_OP_NOT, z3.Z3_OP_IMPLIES, z3.Z3_OP_LE, z3.Z3_OP_LT, z3.Z3_OP_GE, z3.Z3_OP_GT}
+#: every operator ``_range`` and ``Translation`` know
+_TRANSLATED = _ARITH | _BOOLEAN
 
 
 class Translation:
@@ -224,7 +229,7 @@ class Translation:
             return z3.BoolVal(True)
         if op == z3.Z3_OP_FALSE:
             return z3.BoolVal(False)
-        raise ValueError(f"a term of kind {op} has no bit-vector translation")
+        raise ValueError(f"the operator {leaf} has no bit-vector translation")
 
 
 # z3's signed comparisons: every integer of the formulas is a signed bit-vector of the width
