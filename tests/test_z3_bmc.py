@@ -8,6 +8,7 @@ of safety properties cannot show.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -189,6 +190,7 @@ def test_cli_prove_exit_codes_and_trace(tmp_path: Path) -> None:
     r = run("prove", "--preset", "small", "--blocks", "1", "--mutant", "skip_journal", "--recovery",
             "writethrough", "--depth", "2", "--property", "journal_well_formed", "--out", str(tmp_path))
     assert r.returncode == 1, r.stdout + r.stderr
+    assert re.search(r"queries over \d+-bit vectors: no term can wrap within 2 steps", r.stdout), r.stdout
     trace = tmp_path / "z3-skip_journal-writethrough-journal_well_formed.json"
     assert trace.exists() and json.loads(trace.read_text())["source"] == "z3"
     replay = run("trace", "replay", str(trace))

@@ -207,8 +207,9 @@ class _Run:
         self.bounds, self.outcomes = b, []
         kname = b.recovery_kind.name.lower()
         values = "any" if self.unbounded else f"2^{self.values_bits}" if self.values_bits else str(b.values)
-        shape = (f"{b.blocks} blocks x any values, concurrency {b.concurrency}, journal capacity "
-                 f"{b.journal_capacity}, no budgets" if self.unbounded else f"{b.blocks} blocks x {values} values")
+        blocks = f"{b.blocks} block{'s' if b.blocks != 1 else ''}"
+        shape = (f"{blocks} x any values, concurrency {b.concurrency}, journal capacity "
+                 f"{b.journal_capacity}, no budgets" if self.unbounded else f"{blocks} x {values} values")
         out.print(f"[bold]{kname} recovery[/]" + (f", mutant {lit(b.mutant)}" if b.mutant else "")
                   + f": {self.mode}, {shape}")
         started = time.perf_counter()
@@ -272,6 +273,9 @@ class _Run:
             # a seeded bug is expected to show, at a depth not known: up depth by depth; the protocol itself is
             # expected to hold: one query at the full depth (the outcomes are the same either way, bmc_all)
             strategy = "up" if un.enc.b.mutant is not None else "down"
+            if not self.quiet:  # bmc_all's own width (ranges cached): what the queries are over, and why exact
+                bits = un.bit_width(self.depth, [(p.name, sym[p.name]) for p in self.props])
+                out.print(f"  queries over {bits}-bit vectors: no term can wrap within {self.depth} steps")
             together = bmc_all(un, self.props, sym, self.depth, report, self.timeout_s * 1000, strategy)
         self.outcomes.extend(together[p.name] for p in self.props)
         self.pairs_done += len(self.props)
