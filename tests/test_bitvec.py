@@ -50,16 +50,14 @@ def reachable_vectors(un: Unroller, depth: int) -> list[dict[str, int]]:
 def test_the_ranges_hold_every_state_within_the_depth(bounds: Bounds) -> None:
     depth = 9
     un = Unroller(bounds, stutter=True)
-    un.bit_width(depth, [])
-    ranges = un._ranges[depth]
+    ranges = un.slot_ranges(depth)
     vectors = reachable_vectors(un, depth)
     assert len(vectors) > 1500, len(vectors)  # the search went somewhere
     outside = [(n, v[n], ranges[n]) for v in vectors for n in un.lay.names
                if not ranges[n][0] <= v[n] <= ranges[n][1]]
     assert not outside, outside[:5]
     # the ranges grow with the depth: a deeper query's width is right for every shallower one
-    un.bit_width(depth + 2, [])
-    deeper = un._ranges[depth + 2]
+    deeper = un.slot_ranges(depth + 2)
     assert all(deeper[n][0] <= ranges[n][0] and ranges[n][1] <= deeper[n][1] for n in un.lay.names)
 
 

@@ -260,18 +260,27 @@ class Unroller:
         every slot of every state within ``d`` steps of an initial state bounded by intervals, and every
         integer term over them fitting signed (``checkers.symbolic.bitvec``). Also right for any depth
         below ``d`` (the ranges only grow with it)."""
-        generic = self.generic()
-        n_sel = len(self.enc.instances) + (1 if self.stutter else 0)
-        sizes = [len(self.enc.params(inst)) for inst in self.enc.instances]
-        params = {"sel@x": (0, n_sel - 1), "val@x": (0, max(sizes) - 1)}
-        if d not in self._ranges:
-            self._ranges[d] = bitvec.ranges(self.enc.init_vectors(), self._next_terms, params, d, self.nodes)
-        env = {**params, **{f"{n}@{v}": r for n, r in self._ranges[d].items() for v in "xy"}}
-        formulas = [generic, self.generic_overflow(), self.generic_domain()]
+        params = self._param_ranges()
+        env = {**params, **{f"{n}@{v}": r for n, r in self.slot_ranges(d).items() for v in "xy"}}
+        formulas = [self.generic(), self.generic_overflow(), self.generic_domain()]
         formulas += [self.generic_prop(name, fn) for name, fn in names]
         # the other formulas of a query are within these: the initial states' constants (where the ranges
         # start) and the stutters' order (a selector value)
         return bitvec.width(formulas, env, self.nodes)
+
+    def slot_ranges(self, d: int) -> dict[str, tuple[int, int]]:
+        """An interval per slot holding its value in every state within ``d`` steps of an initial state
+        (``bitvec.ranges``), cached by depth."""
+        if d not in self._ranges:
+            self.generic()  # builds the next-state terms
+            self._ranges[d] = bitvec.ranges(self.enc.init_vectors(), self._next_terms, self._param_ranges(), d,
+                                            self.nodes)
+        return self._ranges[d]
+
+    def _param_ranges(self) -> dict[str, tuple[int, int]]:
+        n_sel = len(self.enc.instances) + (1 if self.stutter else 0)
+        sizes = [len(self.enc.params(inst)) for inst in self.enc.instances]
+        return {"sel@x": (0, n_sel - 1), "val@x": (0, max(sizes) - 1)}
 
     def generic(self) -> z3.BoolRef:
         """``T(x, y)`` over the generic vectors ``x``, ``y`` (``sel@x``, ``val@x``), built once."""
