@@ -34,7 +34,8 @@ def run_infer(base: Bounds, kinds: tuple[RecoveryKind, ...], props: list[str], t
             b = base.with_(recovery_kind=kind)
             kname = kind.name.lower()
             out.print(f"[bold]{kname} recovery[/]" + (f", mutant {lit(b.mutant)}" if b.mutant else "")
-                      + f": invariant inference (Houdini), {b.blocks} blocks x any values, concurrency "
+                      + f": invariant inference (Houdini), {b.blocks} block{'s' if b.blocks != 1 else ''} x any "
+                        f"values, concurrency "
                         f"{b.concurrency}, journal capacity {b.journal_capacity}, no budgets")
             with Ticker(quiet) as ticker:
                 update = ticker.task(f"inference ({kname})")
