@@ -96,6 +96,8 @@ def prove(preset: str, fence: str | None, depth: int | None, induction: bool, bo
           json_path: Path | None, jobs: int, no_symmetry: bool, quiet: bool, **bounds: int | None) -> None:
     """Bounded model checking (or k-induction) of every safety property with Z3, over the same model.
 
+    BMC asks whether any property fails within --depth steps, over bit-vectors wide enough that no term can
+    wrap within them (the same answers as over integers, faster); a violation is shortened to a shortest one.
     With --induction the proofs are on the proof system (docs/PROOFS.md): no budget of host writes, markers,
     checkpoints, faults or recoveries, sequence numbers and values any integer; --blocks, --concurrency and
     --journal-capacity are its parameters. Exit 0 only when every property asked for is proved."""
