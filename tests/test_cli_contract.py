@@ -266,7 +266,8 @@ def test_ctrl_c_writes_a_partial_scorecard(tmp_path: Path) -> None:
 @pytest.mark.parametrize("args", [["check", "--preset", "small", "--kernel", "numpy"],
                                   ["prove", "--preset", "small", "--depth", "3", "--recovery", "swap", "--property",
                                    "ack_durable"],
-                                  ["fuzz", "--examples", "30", "--steps", "30", "--recovery", "swap"],
+                                  # 30 examples took 0.3 s, as long as one period: no line when it ended first
+                                  ["fuzz", "--examples", "200", "--steps", "30", "--recovery", "swap"],
                                   pytest.param(["mutants", "--checker", "z3", "--mutant", "skip_journal"],
                                                marks=pytest.mark.slow)],
                          ids=lambda a: a[0])
