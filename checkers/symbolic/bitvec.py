@@ -43,7 +43,7 @@ class Nodes:
     """The nodes of some formulas in topological order (children first), shared subterms once; ``index``
     maps a Z3 AST id to its node. Grows as formulas are added."""
 
-    INT, BOOL = z3.Z3_INT_SORT, z3.Z3_BOOL_SORT
+    INT = z3.Z3_INT_SORT
 
     def __init__(self) -> None:
         self.nodes: list[Node] = []

@@ -13,8 +13,8 @@ Its answer holds for every shallower depth; the search asks depths in an order (
 ``down``: the full depth first, then below the violation found) until each property has a violation one
 step longer than a depth with none (a shortest violation) or none within the full depth. Each query is one
 solver that first folds every state into the actions chosen (``solve-eqs``), over bit-vectors of a width at
-which no term wraps (``BitVecQueries``, ``checkers.symbolic.bitvec``): bit-blasted to Z3's SAT solver, 3 to 15
-times faster than the same query over integers (docs/PROOFS.md, "Bit-vectors").
+which no term wraps (``BitVecQueries``, ``checkers.symbolic.bitvec``): bit-blasted to Z3's SAT solver, 2 to 9
+times faster than the same query over integers from 9 steps on (docs/PROOFS.md, "Bit-vectors").
 """
 
 from __future__ import annotations
@@ -251,8 +251,12 @@ class Unroller:
         unbounded recovery target needs that); BMC's bit-vector queries ask it at every step, so the
         parameter has a range (``bit_width``) and the runs are exactly the model's."""
         sel, val = self._sv
-        sizes = [len(self.enc.params(inst)) for inst in self.enc.instances]
+        sizes = self._param_sizes()
         return z3.And(val < max(sizes), *[z3.Implies(sel == i, val < n) for i, n in enumerate(sizes) if n < max(sizes)])
+
+    def _param_sizes(self) -> list[int]:
+        """How many parameter values each instance has in a concrete run (``Encoding.params``)."""
+        return [len(self.enc.params(inst)) for inst in self.enc.instances]
 
     def bit_width(self, d: int, names: Sequence[tuple[str, Callable[[SV], Term]]]) -> int:
         """The bit-vector width at which the formulas of a BMC query within ``d`` steps (the run, the
@@ -279,8 +283,7 @@ class Unroller:
 
     def _param_ranges(self) -> dict[str, tuple[int, int]]:
         n_sel = len(self.enc.instances) + (1 if self.stutter else 0)
-        sizes = [len(self.enc.params(inst)) for inst in self.enc.instances]
-        return {"sel@x": (0, n_sel - 1), "val@x": (0, max(sizes) - 1)}
+        return {"sel@x": (0, n_sel - 1), "val@x": (0, max(self._param_sizes()) - 1)}
 
     def generic(self) -> z3.BoolRef:
         """``T(x, y)`` over the generic vectors ``x``, ``y`` (``sel@x``, ``val@x``), built once."""
