@@ -35,8 +35,9 @@ from rich.console import Console
 from rich.table import Table
 
 from pitmirror.checkers.explicit.checker import ExplicitChecker
+from pitmirror.checkers.frontier.engine import FrontierChecker
 from pitmirror.checkers.symbolic.bmc import SCORECARD_DEPTH, STRATEGIES, Unroller, bmc, bmc_all
-from pitmirror.model.config import Bounds
+from pitmirror.model.config import RANGES, Bounds
 from pitmirror.model.mutants import MUTANTS
 from pitmirror.model.protocol import MirrorModel
 from pitmirror.spec.properties import BY_NAME, SAFETY
@@ -137,6 +138,11 @@ def main() -> None:
     """Run the comparison and print the table."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--blocks", type=int, default=1)
+    ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="BOUND=N",
+                    help="raise or lower one more bound of the base bounds (repeatable), e.g. --set concurrency=3")
+    ap.add_argument("--engine", choices=("object", "frontier"), default="object",
+                    help="the explicit engine to compare with: the object engine (the earlier tables) or the "
+                         "frontier engine (pitmirror check's default, compiled kernel)")
     ap.add_argument("--depth", type=int, default=4, help="BMC depth for the correct protocol")
     ap.add_argument("--mutant-depth", type=int, default=SCORECARD_DEPTH,
                     help=f"the depth of strategy up (and of the baseline) for a mutant (default {SCORECARD_DEPTH})")
@@ -155,6 +161,11 @@ def main() -> None:
     label = {c: c[0] if c[1] else f"{c[0]} int" for c in columns}
     base = Bounds(blocks=args.blocks, values=2, host_writes=2, concurrency=1, journal_capacity=2, crashes=1,
                   path_failures=0, recoveries=1)
+    try:
+        base = base.with_(**{k: int(v) for k, v in (o.split("=", 1) for o in args.overrides)})
+    except (ValueError, TypeError) as e:
+        ap.error(f"--set: {e}")
+    checker = FrontierChecker if args.engine == "frontier" else ExplicitChecker
     skip = set(args.skip.split(",")) if args.skip else set()
     bl = Baseline(args.baseline, base, args.depth, args.old_timeout) if args.baseline else None
     old: dict[str, float] = {}
@@ -165,7 +176,7 @@ def main() -> None:
             continue  # a liveness mutant: BMC of safety properties cannot show it
         b = m.exposed_in(base)  # the bounds the mutant needs (two blocks for a mixed image, ...)
         c0 = time.process_time()
-        r = ExplicitChecker(MirrorModel(b), SAFETY, stop_when_violated=(m.breaks,)).run()
+        r = checker(MirrorModel(b), SAFETY, stop_when_violated=(m.breaks,)).run()
         te = time.process_time() - c0
         d = r.discoveries[m.breaks]
         elen = len(d.path) - 1 if d.path else -1
@@ -183,7 +194,7 @@ def main() -> None:
         for kind in (RecoveryKind.WRITETHROUGH, RecoveryKind.SWAP):
             b = base.with_(recovery_kind=kind)
             c0 = time.process_time()
-            r = ExplicitChecker(MirrorModel(b), SAFETY).run()
+            r = checker(MirrorModel(b), SAFETY).run()
             te = time.process_time() - c0
             z = {}
             for strategy, bits in columns:
@@ -198,7 +209,8 @@ def main() -> None:
                 old.update(bl.run([], [kind]))
             print(f"{row}: explicit {te:.2f}s, " + ", ".join(f"z3 {k} {v[1]:.2f}s" for k, v in z.items())
                   + (f", z3 {args.baseline} {old[row]:.2f}s" if row in old else ""), flush=True)
-    table = Table(title=f"CPU-seconds to verdict, prove (z3) vs check (explicit), blocks={args.blocks}; "
+    table = Table(title=f"CPU-seconds to verdict, prove (z3) vs check ({args.engine} engine), "
+                        f"{' '.join(f'{k}={getattr(base, k)}' for k in RANGES)}; "
                         f"up within {args.mutant_depth} steps, down from the explicit length")
     cols = ["mutant", "property", "explicit", "explicit s"]
     if args.baseline:
