@@ -9,14 +9,20 @@ is no violation but nothing was proved) or the solver gave up (a timeout); 130 w
 
 from __future__ import annotations
 
+import multiprocessing as mp
+import queue
+import signal
 import sys
 import time
+import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import click
+import z3
 from rich.table import Table
 
 from pitmirror.checkers.cli.common import (
@@ -55,6 +61,7 @@ from pitmirror.spec.properties import (
     trade_off,
     with_windows,
 )
+from pitmirror.spec.state import RecoveryKind
 
 
 @cli.command("prove")
@@ -84,7 +91,8 @@ from pitmirror.spec.properties import (
               show_default=True, help="folder for counterexample traces")
 @json_option
 @click.option("--jobs", type=click.IntRange(1, 8), default=2, show_default=True,
-              help="--induction: worker processes for the step case's proof obligations")
+              help="worker processes: BMC proves the two recovery kinds side by side (2 or more), --induction "
+                   "spreads the step case's proof obligations over them")
 @click.option("--no-symmetry", "no_symmetry", is_flag=True,
               help="--induction: ask a message's delivery, loss or duplication at every path slot, not at slot 0 "
                    "alone (which stands for all where Z3 proves the path's order immaterial; docs/PROOFS.md)")
@@ -138,9 +146,7 @@ def prove(preset: str, fence: str | None, depth: int | None, induction: bool, bo
                pairs=len(props) * len(KINDS[recovery]), unbounded=unbounded, symmetry=not no_symmetry)
     started = time.perf_counter()
     try:
-        with Discharger(jobs if induction else 1) as discharger:
-            for kind in KINDS[recovery]:
-                run.kind(base.with_(recovery_kind=kind), discharger)
+        run.kinds([base.with_(recovery_kind=kind) for kind in KINDS[recovery]], jobs)
     except KeyboardInterrupt:
         # Z3's handler cancelled the query in flight and the run was stopped there (workers are killed by
         # the Discharger); what was decided so far is printed, marked partial
@@ -182,6 +188,62 @@ def _no_verdict_on_encoding_errors(names: str) -> Iterator[None]:
         sys.exit(ExitCode.INTERNAL)
 
 
+@dataclass(frozen=True)
+class _BmcKind:
+    """One recovery kind's BMC of every property asked, as sent to a worker process."""
+
+    bounds: Bounds
+    props: tuple[str, ...]
+    depth: int
+    values_bits: int | None
+    timeout_ms: int
+    quiet: bool
+
+
+def _bmc_kind(job: _BmcKind, emit: Callable[[str, Any], None]) -> None:
+    """BMC of every property at once (``bmc_all``: one query asks for any of them within d steps, and each still
+    gets its own shortest violation), told as messages: ``("line", text)`` and ``("report", DepthReport)`` as
+    it goes, then ``("done", outcomes)`` in the order asked, or ``("error", text)`` when the encoding and the
+    model disagree or a capacity is too small (no verdict)."""
+    started = time.perf_counter()
+    b = job.bounds
+    # stutter steps: a run of d steps covers every shorter one
+    un = Unroller(b, job.values_bits, stutter=True)
+    sym = un.enc.properties()
+    props = [BY_NAME[n] for n in job.props]
+    if not job.quiet:
+        emit("line", f"encoding: {len(un.lay.names)} slots per state, {len(un.enc.instances)} action instances "
+                     f"({time.perf_counter() - started:.1f}s)")
+        # bmc_all's own width (the ranges are cached): what the queries are over, and why they are exact
+        bits = un.bit_width(job.depth, [(p.name, sym[p.name]) for p in props])
+        emit("line", f"queries over {bits}-bit vectors: no term can wrap within {job.depth} steps")
+    # a seeded bug is expected to show, at a depth not known: up depth by depth; the protocol itself is expected
+    # to hold: one query at the full depth (the outcomes are the same either way, bmc_all)
+    strategy = "up" if b.mutant is not None else "down"
+    try:
+        together = bmc_all(un, props, sym, job.depth, lambda r: emit("report", r), job.timeout_ms, strategy)
+    except DecodeError as e:
+        emit("error", f"internal disagreement between the Z3 encoding and the model: {e}")
+        return
+    except CapacityError as e:
+        emit("error", f"no verdict for {', '.join(job.props)}: {e}")
+        return
+    emit("done", [together[p.name] for p in props])
+
+
+def _bmc_kind_in_worker(job: _BmcKind, messages: Any) -> None:
+    """A worker process's whole life: one kind's BMC, every message put on ``messages`` with the kind."""
+    # the parent stops the workers on Ctrl-C; Z3 must not catch it either (its handler, installed during each
+    # query, would cancel the query even where the parent ignores Ctrl-C, as a background job does)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    z3.set_param("ctrl_c", False)
+    kind = job.bounds.recovery_kind
+    try:
+        _bmc_kind(job, lambda tag, x: messages.put((kind, tag, x)))
+    except BaseException:  # the parent reports it: a worker has no console of its own
+        messages.put((kind, "crash", traceback.format_exc()))
+
+
 class _Run:
     """One ``prove`` run: the property x kind pairs in order, their outcomes, tables and exit status."""
 
@@ -199,14 +261,14 @@ class _Run:
         self.pairs_done = 0
         self.pairs_total = pairs
         self.interrupted = False
+        self.finished: dict[RecoveryKind, list[Outcome]] = {}  # BMC's outcomes per kind, until its table
 
     def position(self) -> str:
         """Where the run is among its property x kind pairs."""
         return f"{self.pairs_done} of {self.pairs_total} property x kind pairs decided"
 
-    def kind(self, b: Bounds, discharger: Discharger) -> None:
-        """Prove every property for one recovery kind and print its table."""
-        self.bounds, self.outcomes = b, []
+    def header(self, b: Bounds) -> None:
+        """The line that opens a recovery kind's part of the run: the mode and the shape of the system."""
         kname = b.recovery_kind.name.lower()
         values = "any" if self.unbounded else f"2^{self.values_bits}" if self.values_bits else str(b.values)
         blocks = f"{b.blocks} block{'s' if b.blocks != 1 else ''}"
@@ -214,20 +276,41 @@ class _Run:
                  f"{b.journal_capacity}, no budgets" if self.unbounded else f"{blocks} x {values} values")
         out.print(f"[bold]{kname} recovery[/]" + (f", mutant {lit(b.mutant)}" if b.mutant else "")
                   + f": {self.mode}, {shape}")
+
+    def kinds(self, bases: list[Bounds], jobs: int) -> None:
+        """Prove every property for each recovery kind and print a table per kind. BMC runs the kinds side by
+        side, one worker process each, when ``jobs`` allows (``_bmc_side_by_side``); induction runs them one
+        after the other, its obligations spread over the ``jobs`` workers."""
+        if not self.induction and jobs > 1 and len(bases) > 1:
+            self._bmc_side_by_side(bases)
+            return
+        with Discharger(jobs if self.induction else 1) as discharger:
+            for b in bases:
+                self.kind(b, discharger)
+
+    def kind(self, b: Bounds, discharger: Discharger) -> None:
+        """Prove every property for one recovery kind, in this process, and print its table."""
+        self.bounds, self.outcomes = b, []
+        kname = b.recovery_kind.name.lower()
+        self.header(b)
+        if not self.induction:
+            with Ticker(self.quiet) as ticker:
+                on = self._bmc_printer(ticker, [b.recovery_kind], prefix=False)
+                _bmc_kind(self.job(b), lambda tag, x: on(b.recovery_kind, tag, x))
+            self.outcomes = self.finished.pop(b.recovery_kind)
+            self.table()
+            return
         started = time.perf_counter()
-        # stutter steps for BMC (a run of d steps covers every shorter one); induction keeps the plain relation
-        un = Unroller(b, self.values_bits, self.unbounded, stutter=not self.induction)
-        sym = un.enc.properties()
+        # induction keeps the plain relation (BMC's has stutter steps: a run of d steps covers every shorter one)
+        un = Unroller(b, self.values_bits, self.unbounded, stutter=False)
         if not self.quiet:
             out.print(f"  encoding: {len(un.lay.names)} slots per state, {len(un.enc.instances)} action instances "
                       f"({time.perf_counter() - started:.1f}s)")
         with Ticker(self.quiet) as ticker:
-            if not self.induction:
-                self._bmc_together(un, sym, ticker, kname)
             # fewest invariants first: the obligations they discharge are reused by the proofs whose Q contains
             # theirs (``HeldObligations``); the table keeps the catalogue's order
             order = sorted(self.props, key=lambda p: len(invariant_support(p.name, b.recovery_kind, self.unbounded)))
-            for p in order if self.induction else ():
+            for p in order:
                 update = ticker.task(f"{p.name} ({kname})")
                 where = f"pair {self.pairs_done + 1} of {self.pairs_total}"
                 report = self._depth_reporter(ticker, update, where)
@@ -249,38 +332,126 @@ class _Run:
                                         on_obligation, symmetry=self.symmetry)
                 self.outcomes.append(o)
                 self.pairs_done += 1
-        if self.induction:
-            self.outcomes.sort(key=lambda o: self.props.index(o.prop))
+        self.outcomes.sort(key=lambda o: self.props.index(o.prop))
         self.table()
 
-    def _depth_reporter(self, ticker: Ticker, update: Callable[..., None], where: str) -> Callable[[DepthReport], None]:
+    def job(self, b: Bounds) -> _BmcKind:
+        """What one kind's BMC needs, in a form a worker process can be sent."""
+        return _BmcKind(b, tuple(p.name for p in self.props), self.depth, self.values_bits, self.timeout_s * 1000,
+                        self.quiet)
+
+    def _bmc_printer(self, ticker: Ticker, kinds: list[RecoveryKind],
+                     prefix: bool) -> Callable[[RecoveryKind, str, Any], None]:
+        """What to do with each message of a kind's BMC (``_bmc_kind``): print its lines and depths (after the
+        kind's name when kinds run side by side), move its progress line, keep its outcomes in ``finished``
+        and end the run with exit 70 on an encoding error. A ``("tick", None)`` repeats a kind's last progress,
+        so a log gets its periodic line while a query runs."""
+        updates: dict[RecoveryKind, Callable[[DepthReport], None]] = {}
+        ticks: dict[RecoveryKind, Callable[[], None]] = {}
+        first = self.pairs_done
+        for i, kind in enumerate(kinds):
+            kname = kind.name.lower()
+            update = ticker.task(f"{len(self.props)} properties ({kname})")
+            lo = first + i * len(self.props) + 1
+            where = f"pairs {lo}-{lo + len(self.props) - 1} of {self.pairs_total}"
+            last = [f"{where}: starting"]
+
+            def keep(completed: int | None = None, total: int | None = None, info: str = "",
+                     update: Callable[..., None] = update, last: list[str] = last) -> None:
+                last[0] = info
+                update(completed, total, info)
+
+            def tick(update: Callable[..., None] = update, last: list[str] = last) -> None:
+                update(None, None, last[0])
+
+            updates[kind] = self._depth_reporter(ticker, keep, where, f"{kname}: " if prefix else "")
+            ticks[kind] = tick
+
+        def on(kind: RecoveryKind, tag: str, x: Any) -> None:
+            lead = f"{kind.name.lower()}: " if prefix else ""
+            if tag == "line":
+                if not self.quiet:
+                    (ticker.progress.print if ticker.live else out.print)(f"  {lead}{x}")
+            elif tag == "report":
+                updates[kind](x)
+            elif tag == "tick":
+                ticks[kind]()
+            elif tag == "done":
+                self.finished[kind] = x
+                self.pairs_done += len(x)
+            elif tag == "error":
+                out.print(f"[bold red]{lead}{lit(x)}[/]")
+                sys.exit(ExitCode.INTERNAL)
+            else:
+                raise RuntimeError(f"a BMC worker for {kind.name.lower()} recovery failed:\n{x}")
+
+        return on
+
+    def _bmc_side_by_side(self, bases: list[Bounds]) -> None:
+        """BMC of the recovery kinds at once, one spawned worker process each (each builds its own Z3 context);
+        their lines and depths are printed as they come, after the kind's name, and the tables in the kinds'
+        order once all are done. Ctrl-C stops the workers at once and prints the tables of the kinds done."""
+        for b in bases:
+            self.header(b)
+        if not self.quiet:
+            out.print(f"  the {len(bases)} kinds side by side, one worker process each (--jobs 1: one after the other)")
+        ctx = mp.get_context("spawn")
+        messages = ctx.Queue()
+        workers = []
+        # started with Ctrl-C ignored (it stays ignored across exec): the parent stops them
+        old = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        try:
+            for b in bases:
+                w = ctx.Process(target=_bmc_kind_in_worker, args=(self.job(b), messages), daemon=True)
+                w.start()
+                workers.append(w)
+        finally:
+            signal.signal(signal.SIGINT, old)
+        done = False
+        try:
+            with Ticker(self.quiet) as ticker:
+                on = self._bmc_printer(ticker, [b.recovery_kind for b in bases], prefix=True)
+                while len(self.finished) < len(bases):
+                    try:
+                        kind, tag, x = messages.get(timeout=0.5)
+                    except queue.Empty:
+                        for b in bases:
+                            if b.recovery_kind not in self.finished:
+                                on(b.recovery_kind, "tick", None)
+                        dead = [b.recovery_kind.name.lower() for b, w in zip(bases, workers, strict=True)
+                                if w.exitcode is not None and b.recovery_kind not in self.finished]
+                        if dead and messages.empty():
+                            raise RuntimeError(f"the BMC worker for {', '.join(dead)} recovery ended without "
+                                               "a result") from None
+                        continue
+                    on(kind, tag, x)
+            done = True
+        except KeyboardInterrupt:
+            self.interrupted = True
+            raise
+        finally:
+            for w in workers:
+                if w.is_alive():
+                    w.terminate()
+                w.join()
+            # the tables of the kinds done (all of them unless interrupted), in the kinds' order
+            for b in bases if done or self.interrupted else ():
+                if b.recovery_kind in self.finished:
+                    self.bounds, self.outcomes = b, self.finished.pop(b.recovery_kind)
+                    self.table()
+
+    def _depth_reporter(self, ticker: Ticker, update: Callable[..., None], where: str,
+                        lead: str = "") -> Callable[[DepthReport], None]:
         """Print each depth's time (a result, above a live display) and move the ticker's line."""
 
         def report(r: DepthReport) -> None:
             if not self.quiet:
                 note = f"  {r.note}" if r.note else ""
-                line = f"  {r.prop:<24} depth {r.depth:>2}  {r.result:<12} {r.seconds:7.2f}s{lit(note)}"
+                line = f"  {lead}{r.prop:<24} depth {r.depth:>2}  {r.result:<12} {r.seconds:7.2f}s{lit(note)}"
                 (ticker.progress.print if ticker.live else out.print)(line)
             update(None, None, f"{where}: depth {r.depth} {r.result} ({r.seconds:.1f}s)")
 
         return report
-
-    def _bmc_together(self, un: Unroller, sym: dict[str, Callable[[Any], Any]], ticker: Ticker, kname: str) -> None:
-        """BMC of every property at once (``bmc_all``): one query asks for any of them within d steps, and each
-        still gets its own shortest violation."""
-        update = ticker.task(f"{len(self.props)} properties ({kname})")
-        where = f"pairs {self.pairs_done + 1}-{self.pairs_done + len(self.props)} of {self.pairs_total}"
-        report = self._depth_reporter(ticker, update, where)
-        with _no_verdict_on_encoding_errors(", ".join(p.name for p in self.props)):
-            # a seeded bug is expected to show, at a depth not known: up depth by depth; the protocol itself is
-            # expected to hold: one query at the full depth (the outcomes are the same either way, bmc_all)
-            strategy = "up" if un.enc.b.mutant is not None else "down"
-            if not self.quiet:  # bmc_all's own width (ranges cached): what the queries are over, and why exact
-                bits = un.bit_width(self.depth, [(p.name, sym[p.name]) for p in self.props])
-                out.print(f"  queries over {bits}-bit vectors: no term can wrap within {self.depth} steps")
-            together = bmc_all(un, self.props, sym, self.depth, report, self.timeout_s * 1000, strategy)
-        self.outcomes.extend(together[p.name] for p in self.props)
-        self.pairs_done += len(self.props)
 
     def table(self) -> None:
         """Print the current kind's outcomes, write their traces, and fold them into the exit status."""

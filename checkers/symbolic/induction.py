@@ -261,8 +261,10 @@ def _discharge_in_worker(task: StepTask) -> Discharged:
 
 
 def _ignore_interrupts() -> None:
-    # Ctrl-C reaches the whole process group: the parent stops the pool, workers must not print tracebacks
+    # Ctrl-C reaches the whole process group: the parent stops the pool, workers must not print tracebacks, and
+    # Z3's own handler (installed during each query) must not cancel a query where the parent ignores Ctrl-C
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    z3.set_param("ctrl_c", False)
 
 
 class HeldObligations:
