@@ -27,7 +27,7 @@ from typing import Any
 
 import z3
 
-from pitmirror.checkers.symbolic import bitvec
+from pitmirror.checkers.symbolic import bitvec, solving
 from pitmirror.checkers.symbolic.encoding import BUDGET_COUNTERS, Encoding, Inst
 from pitmirror.checkers.symbolic.terms import (
     ENTRY_TOP,
@@ -687,7 +687,7 @@ def bmc_all(un: Unroller, props: Sequence[Property], syms: Mapping[str, Callable
         if timeout_ms:
             solver.set("timeout", timeout_ms)
         solver.add(*query)
-        r = solver.check()
+        r = solving.check(solver)
         label = asked[0].prop.name if len(asked) == 1 else f"any of {len(asked)} properties"
         if r == z3.unknown:
             if report is not None:

@@ -44,6 +44,7 @@ from itertools import combinations
 import numpy as np
 import z3
 
+from pitmirror.checkers.symbolic import solving
 from pitmirror.checkers.symbolic.bmc import _b, well_formed
 from pitmirror.checkers.symbolic.encoding import Encoding
 from pitmirror.checkers.symbolic.spec_terms import (
@@ -767,7 +768,7 @@ def houdini(enc: Encoding, cands: list[Candidate], timeout_ms: int = 0,
                 queries += 1
                 goal = z3.Bool(f"goal#{queries}")
                 solver.add(z3.Implies(goal, z3.Or(*[z3.Not(post[j]) for j in sorted(active)])))
-                r = solver.check(lit, goal, *[pre_lits[j] for j in sorted(active)])
+                r = solving.check(solver, lit, goal, *[pre_lits[j] for j in sorted(active)])
                 if r == z3.unsat:
                     break
                 if r != z3.sat:
@@ -810,7 +811,7 @@ def minimise(enc: Encoding, inv: list[Candidate], goals: list[Pred],
     def core(*assumptions: z3.BoolRef) -> set[int]:
         nonlocal queries
         queries += 1
-        r = solver.check(*assumptions, *lits)
+        r = solving.check(solver, *assumptions, *lits)
         if r != z3.unsat:  # inv is inductive and implies the goals: anything else is the solver giving up
             raise GaveUp(f"minimising: {r} ({solver.reason_unknown()})")
         return {by_lit[t.get_id()] for t in solver.unsat_core() if t.get_id() in by_lit}
@@ -847,7 +848,7 @@ def implies_property(enc: Encoding, inv: list[Candidate], prop: str, timeout_ms:
     if timeout_ms:
         solver.set("timeout", timeout_ms)
     solver.add(*[_b(c.pred(x)) for c in inv])
-    r = solver.check(z3.Not(_b(enc.properties()[prop](x))))
+    r = solving.check(solver, z3.Not(_b(enc.properties()[prop](x))))
     return "proved" if r == z3.unsat else "not proved" if r == z3.sat else "unknown"
 
 

@@ -34,6 +34,7 @@ from multiprocessing.pool import Pool
 
 import z3
 
+from pitmirror.checkers.symbolic import solving
 from pitmirror.checkers.symbolic.bmc import (
     DepthReport,
     Outcome,
@@ -212,7 +213,7 @@ class StepProver:
         if task.slot is not None:
             solver.add(v == task.slot)
         solver.add(z3.Not(goal))
-        r = solver.check()
+        r = solving.check(solver)
         seconds = time.perf_counter() - started
         if r == z3.unsat:
             return Discharged(ob, task.instance, k, "unsat", seconds)
@@ -393,7 +394,7 @@ def induction(un: Unroller, prop: Property, support: tuple[str, ...], max_k: int
                 base.add(un.transition(k - 2))
             # Q broken in a reachable state, or a step enabled there that outgrows a capacity (the steps
             # before it were asked at the smaller k)
-            rb = base.check(z3.Or(z3.Not(un.prop(qname, k - 1, q)), un.overflow(k - 1)))
+            rb = solving.check(base, z3.Or(z3.Not(un.prop(qname, k - 1, q)), un.overflow(k - 1)))
             if report is not None:
                 report(DepthReport(prop.name, k - 1, f"base {rb}", time.perf_counter() - t0))
             if rb == z3.sat:

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 import z3
 
+from pitmirror.checkers.symbolic import solving
 from pitmirror.checkers.symbolic.bmc import _b, well_formed
 from pitmirror.checkers.symbolic.encoding import Encoding
 from pitmirror.checkers.symbolic.terms import SV, Term
@@ -84,7 +85,7 @@ def spacer(bounds: Bounds, prop: str | Pred, timeout_ms: int, name: str = "", st
     solver = z3.SolverFor("HORN")
     solver.set("timeout", timeout_ms)
     solver.add(*clauses)
-    r = solver.check()
+    r = solving.check(solver)
     seconds = time.perf_counter() - started
     if r == z3.sat:  # a model of the clauses: an interpretation of Inv, the invariant
         x = enc.lay.symbolic("x")

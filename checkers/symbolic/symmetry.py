@@ -39,6 +39,7 @@ from collections.abc import Callable, Sequence
 
 import z3
 
+from pitmirror.checkers.symbolic import solving
 from pitmirror.checkers.symbolic.bmc import Unroller, as_expr, substituter
 from pitmirror.checkers.symbolic.terms import SV, Term
 
@@ -88,7 +89,7 @@ class PathSymmetry:
         s = self.solver()
         s.set("timeout", self.timeout_ms)
         s.add(z3.Not(f))
-        return bool(s.check() == z3.unsat)
+        return bool(solving.check(s) == z3.unsat)
 
     def _pairs(self, perm: Sequence[int], v: int | None = None) -> list[tuple[z3.ExprRef, z3.ExprRef]]:
         keys = self.un.lay.slot_keys["path"]

@@ -1,0 +1,51 @@
+"""Every solver query of the symbolic engines goes through ``check``, so that Ctrl-C stops a run at once, always.
+
+Z3 installs a Ctrl-C handler of its own during each query (its ``ctrl_c`` parameter, on by default): a Ctrl-C
+then cancels the query, which answers unknown, and the interrupt is gone unless the caller notices the reason
+(``bmc.gave_up``). When the signal arrives as the query is finishing, it answers sat or unsat and the Ctrl-C is
+lost: the run goes on as if nothing was pressed. Seen with ``prove --induction``, whose main process asks
+hundreds of short queries (tests/test_cli_contract.py's Ctrl-C test failed once in ten on a loaded machine).
+
+So in the main thread of the main process a query runs in a helper thread with Z3's handler off, while the main
+thread waits in Python, where Ctrl-C raises ``KeyboardInterrupt`` whenever it comes; the query is then cancelled
+(``Context.interrupt``) and the interrupt raised again. Elsewhere (a worker process, whose parent stops it, or
+another thread, which Python's signals never reach) the query runs as it is.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import threading
+from typing import Any
+
+import z3
+
+
+def check(solver: z3.Solver, *assumptions: z3.BoolRef) -> z3.CheckSatResult:
+    """``solver.check(*assumptions)``, stopped by Ctrl-C at any moment (``KeyboardInterrupt``)."""
+    if threading.current_thread() is not threading.main_thread() or mp.parent_process() is not None:
+        return solver.check(*assumptions)
+    solver.set("ctrl_c", False)
+    answer: dict[str, Any] = {}
+    done = threading.Event()
+
+    def ask() -> None:
+        try:
+            answer["result"] = solver.check(*assumptions)
+        except BaseException as e:  # raised again in the caller's thread
+            answer["error"] = e
+        finally:
+            done.set()
+
+    threading.Thread(target=ask, name="z3-query", daemon=True).start()
+    try:
+        while not done.wait(0.25):
+            pass
+    except KeyboardInterrupt:
+        solver.ctx.interrupt()  # the query answers unknown at its next check of the limit
+        done.wait()
+        raise
+    if "error" in answer:
+        raise answer["error"]
+    result: z3.CheckSatResult = answer["result"]
+    return result

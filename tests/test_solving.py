@@ -1,0 +1,52 @@
+"""``solving.check``: Ctrl-C during a query raises ``KeyboardInterrupt`` in the caller at once, whatever Z3 was
+doing, instead of being swallowed by Z3's own handler (the query answers unknown, or sat/unsat if it was
+finishing, and the run goes on)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+
+import pytest
+import z3
+
+from pitmirror.checkers.symbolic import solving
+
+
+def _pigeons(n: int) -> z3.Solver:
+    """n pigeons in n - 1 holes: unsat, and seconds of search for a SAT solver at n = 11 (exponential in n)."""
+    s = z3.Then("simplify", "bit-blast", "sat").solver()
+    p = [[z3.Bool(f"p{i}_{j}") for j in range(n - 1)] for i in range(n)]
+    for row in p:
+        s.add(z3.Or(*row))
+    for j in range(n - 1):
+        for i in range(n):
+            s.add(*[z3.Or(z3.Not(p[i][j]), z3.Not(p[k][j])) for k in range(i + 1, n)])
+    return s
+
+
+@pytest.mark.skipif(threading.current_thread() is not threading.main_thread(), reason="signals reach the main thread")
+def test_ctrl_c_during_a_query_raises_at_once() -> None:
+    s = _pigeons(12)
+    timer = threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGINT))
+    started = time.perf_counter()
+    timer.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            solving.check(s)
+    finally:
+        timer.cancel()
+    # uncancelled, the query takes far longer (n = 11 took 2 s, each pigeon more multiplies it)
+    assert time.perf_counter() - started < 3, "the query was not cancelled"
+
+
+def test_answers_and_errors_are_the_queries_own() -> None:
+    x = z3.Int("x")
+    s = z3.Solver()
+    s.add(x > 2)
+    assert solving.check(s) == z3.sat and s.model()[x].as_long() > 2
+    assert solving.check(s, x < 1) == z3.unsat
+    with pytest.raises(z3.Z3Exception):
+        solving.check(s, x + 1)  # type: ignore[arg-type]  # an assumption must be Boolean
