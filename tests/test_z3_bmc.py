@@ -117,11 +117,19 @@ def test_holds_to_depth_d_is_one_query_from_the_top(strategy: str) -> None:
     b = MUTANT_BOUNDS.with_(recovery_kind=RecoveryKind.SWAP)
     un = Unroller(b, stutter=True)
     reports: list[DepthReport] = []
-    outcomes = bmc_all(un, SAFETY, un.enc.properties(), 3, reports.append, strategy=strategy)
+    events: list[tuple[str, int]] = []  # each query announced before it is put, answered after
+
+    def heard(r: DepthReport) -> None:
+        reports.append(r)
+        events.append(("answered", r.depth))
+
+    outcomes = bmc_all(un, SAFETY, un.enc.properties(), 3, heard, strategy=strategy,
+                       asking=lambda label, d: events.append(("asking", d)))
     assert {o.verdict for o in outcomes.values()} == {"holds"} and {o.depth for o in outcomes.values()} == {3}
     depths = [3] if strategy == "down" else [0, 1, 2, 3]
     assert [(r.depth, r.result, r.prop) for r in reports] == [(d, "unsat", f"any of {len(SAFETY)} properties")
                                                               for d in depths]
+    assert events == [e for d in depths for e in (("asking", d), ("answered", d))]
 
 
 def test_bmc_needs_stutter_steps_and_a_known_strategy() -> None:

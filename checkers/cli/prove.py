@@ -202,9 +202,9 @@ class _BmcKind:
 
 def _bmc_kind(job: _BmcKind, emit: Callable[[str, Any], None]) -> None:
     """BMC of every property at once (``bmc_all``: one query asks for any of them within d steps, and each still
-    gets its own shortest violation), told as messages: ``("line", text)`` and ``("report", DepthReport)`` as
-    it goes, then ``("done", outcomes)`` in the order asked, or ``("error", text)`` when the encoding and the
-    model disagree or a capacity is too small (no verdict)."""
+    gets its own shortest violation), told as messages: ``("line", text)``, ``("asking", (label, depth))`` and
+    ``("report", DepthReport)`` as it goes, then ``("done", outcomes)`` in the order asked, or ``("error", text)``
+    when the encoding and the model disagree or a capacity is too small (no verdict)."""
     started = time.perf_counter()
     b = job.bounds
     # stutter steps: a run of d steps covers every shorter one
@@ -221,7 +221,8 @@ def _bmc_kind(job: _BmcKind, emit: Callable[[str, Any], None]) -> None:
     # to hold: one query at the full depth (the outcomes are the same either way, bmc_all)
     strategy = "up" if b.mutant is not None else "down"
     try:
-        together = bmc_all(un, props, sym, job.depth, lambda r: emit("report", r), job.timeout_ms, strategy)
+        together = bmc_all(un, props, sym, job.depth, lambda r: emit("report", r), job.timeout_ms, strategy,
+                           asking=lambda label, d: emit("asking", (label, d)))
     except DecodeError as e:
         emit("error", f"internal disagreement between the Z3 encoding and the model: {e}")
         return
@@ -348,6 +349,7 @@ class _Run:
         so a log gets its periodic line while a query runs."""
         updates: dict[RecoveryKind, Callable[[DepthReport], None]] = {}
         ticks: dict[RecoveryKind, Callable[[], None]] = {}
+        asks: dict[RecoveryKind, Callable[[str, int], None]] = {}
         first = self.pairs_done
         for i, kind in enumerate(kinds):
             kname = kind.name.lower()
@@ -364,8 +366,12 @@ class _Run:
             def tick(update: Callable[..., None] = update, last: list[str] = last) -> None:
                 update(None, None, last[0])
 
+            def ask(label: str, d: int, keep: Callable[..., None] = keep, where: str = where) -> None:
+                keep(None, None, f"{where}: asking within {d} steps ({label})")
+
             updates[kind] = self._depth_reporter(ticker, keep, where, f"{kname}: " if prefix else "")
             ticks[kind] = tick
+            asks[kind] = ask
 
         def on(kind: RecoveryKind, tag: str, x: Any) -> None:
             lead = f"{kind.name.lower()}: " if prefix else ""
@@ -376,6 +382,8 @@ class _Run:
                 updates[kind](x)
             elif tag == "tick":
                 ticks[kind]()
+            elif tag == "asking":
+                asks[kind](*x)
             elif tag == "done":
                 self.finished[kind] = x
                 self.pairs_done += len(x)

@@ -622,9 +622,10 @@ def bmc(un: Unroller, prop: Property, sym: Callable[[SV], Term], max_depth: int,
 
 def bmc_all(un: Unroller, props: Sequence[Property], syms: Mapping[str, Callable[[SV], Term]], max_depth: int,
             report: ReportFn | None = None, timeout_ms: int = 0, strategy: Strategy = "up",
-            bitvectors: bool = True) -> dict[str, Outcome]:
+            bitvectors: bool = True, asking: Callable[[str, int], None] | None = None) -> dict[str, Outcome]:
     """BMC of several properties at once up to ``max_depth`` steps: an outcome per name, each violation a
-    shortest one for its property.
+    shortest one for its property. ``report`` hears of each query's answer, ``asking`` of each query as it is
+    put (what it asks about, and within how many steps), so progress can say what a long query is.
 
     ``un`` must have stutter steps (``Unroller(stutter=True)``): a run of d steps is then any run of at most
     d real steps, padded in front with stutters (``Unroller.run``), so one query "some property in S fails
@@ -676,6 +677,9 @@ def bmc_all(un: Unroller, props: Sequence[Property], syms: Mapping[str, Callable
     while open_ := settle():
         d = min(s.target(strategy, max_depth) for s in open_)
         asked = [s for s in open_ if s.clear < d and (s.best is None or d < s.best[0])]
+        label = asked[0].prop.name if len(asked) == 1 else f"any of {len(asked)} properties"
+        if asking is not None:
+            asking(label, d)
         t0 = time.perf_counter()
         if bv is not None:
             solver = z3.Then(*BITVEC_TACTIC).solver()
@@ -688,7 +692,6 @@ def bmc_all(un: Unroller, props: Sequence[Property], syms: Mapping[str, Callable
             solver.set("timeout", timeout_ms)
         solver.add(*query)
         r = solving.check(solver)
-        label = asked[0].prop.name if len(asked) == 1 else f"any of {len(asked)} properties"
         if r == z3.unknown:
             if report is not None:
                 report(DepthReport(label, d, "unknown", time.perf_counter() - t0, note=f"within {d} steps"))
