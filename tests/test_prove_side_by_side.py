@@ -74,7 +74,9 @@ def test_an_encoding_error_in_a_kind_ends_the_run_with_70(monkeypatch: pytest.Mo
     assert "swap: no verdict for mirror_consistent" in capsys.readouterr().out
 
 
-def test_a_worker_that_crashes_says_so_to_the_parent() -> None:
+def test_a_worker_that_crashes_says_so_to_the_parent(monkeypatch: pytest.MonkeyPatch) -> None:
+    # run here, the worker's body must not make this process ignore Ctrl-C (later tests rely on it)
+    monkeypatch.setattr(prove_cli.solving, "ignore_ctrl_c_in_worker", lambda: None)
     messages: queue.Queue[tuple[RecoveryKind, str, Any]] = queue.Queue()
     prove_cli._bmc_kind_in_worker(_job(props=("no_such_property",)), messages)
     kind, tag, text = messages.get_nowait()

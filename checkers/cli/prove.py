@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import queue
-import signal
 import sys
 import time
 import traceback
@@ -22,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 import click
-import z3
 from rich.table import Table
 
 from pitmirror.checkers.cli.common import (
@@ -45,6 +43,7 @@ from pitmirror.checkers.cli.common import (
 )
 from pitmirror.checkers.cli.infer import CORE as INFER_CORE
 from pitmirror.checkers.cli.infer import run_infer
+from pitmirror.checkers.symbolic import solving
 from pitmirror.checkers.symbolic.bmc import CapacityError, DecodeError, DepthReport, Outcome, Unroller, bmc_all
 from pitmirror.checkers.symbolic.induction import Discharged, Discharger
 from pitmirror.checkers.symbolic.induction import induction as k_induction
@@ -234,10 +233,7 @@ def _bmc_kind(job: _BmcKind, emit: Callable[[str, Any], None]) -> None:
 
 def _bmc_kind_in_worker(job: _BmcKind, messages: Any) -> None:
     """A worker process's whole life: one kind's BMC, every message put on ``messages`` with the kind."""
-    # the parent stops the workers on Ctrl-C; Z3 must not catch it either (its handler, installed during each
-    # query, would cancel the query even where the parent ignores Ctrl-C, as a background job does)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    z3.set_param("ctrl_c", False)
+    solving.ignore_ctrl_c_in_worker()  # the parent stops the workers on Ctrl-C
     kind = job.bounds.recovery_kind
     try:
         _bmc_kind(job, lambda tag, x: messages.put((kind, tag, x)))
@@ -406,15 +402,11 @@ class _Run:
         ctx = mp.get_context("spawn")
         messages = ctx.Queue()
         workers = []
-        # started with Ctrl-C ignored (it stays ignored across exec): the parent stops them
-        old = signal.signal(signal.SIGINT, signal.SIG_IGN)
-        try:
+        with solving.starting_workers():
             for b in bases:
                 w = ctx.Process(target=_bmc_kind_in_worker, args=(self.job(b), messages), daemon=True)
                 w.start()
                 workers.append(w)
-        finally:
-            signal.signal(signal.SIGINT, old)
         done = False
         try:
             with Ticker(self.quiet) as ticker:

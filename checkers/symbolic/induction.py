@@ -25,8 +25,6 @@ k stays unsat at k+1: a larger k re-checks only the obligations that failed.
 from __future__ import annotations
 
 import multiprocessing as mp
-import signal
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
@@ -261,13 +259,6 @@ def _discharge_in_worker(task: StepTask) -> Discharged:
     return _PROVERS[key].discharge(task)
 
 
-def _ignore_interrupts() -> None:
-    # Ctrl-C reaches the whole process group: the parent stops the pool, workers must not print tracebacks, and
-    # Z3's own handler (installed during each query) must not cancel a query where the parent ignores Ctrl-C
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    z3.set_param("ctrl_c", False)
-
-
 class HeldObligations:
     """The obligations a run has already discharged (unsat), so a later property does not ask them again.
 
@@ -338,16 +329,8 @@ class Discharger:
                 yield local.discharge(t)
             return
         if self._pool is None:
-            # Workers start with Ctrl-C ignored (an ignored signal stays ignored across exec): one that arrives
-            # while a worker is still starting up would otherwise print a KeyboardInterrupt traceback before
-            # its initializer runs
-            main = threading.current_thread() is threading.main_thread()
-            old = signal.signal(signal.SIGINT, signal.SIG_IGN) if main else None
-            try:
-                self._pool = mp.get_context("spawn").Pool(self.jobs, initializer=_ignore_interrupts)
-            finally:
-                if main:
-                    signal.signal(signal.SIGINT, old)
+            with solving.starting_workers():
+                self._pool = mp.get_context("spawn").Pool(self.jobs, initializer=solving.ignore_ctrl_c_in_worker)
         yield from self._pool.imap_unordered(_discharge_in_worker, tasks)
 
 

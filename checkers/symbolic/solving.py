@@ -10,12 +10,19 @@ So in the main thread of the main process a query runs in a helper thread with Z
 thread waits in Python, where Ctrl-C raises ``KeyboardInterrupt`` whenever it comes; the query is then cancelled
 (``Context.interrupt``) and the interrupt raised again. Elsewhere (a worker process, whose parent stops it, or
 another thread, which Python's signals never reach) the query runs as it is.
+
+Worker processes ignore Ctrl-C altogether (``ignore_ctrl_c_in_worker``; the parent stops them) and are started
+with it ignored (``starting_workers``), so one that comes while a worker is still starting cannot print a
+traceback there.
 """
 
 from __future__ import annotations
 
 import multiprocessing as mp
+import signal
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import z3
@@ -49,3 +56,25 @@ def check(solver: z3.Solver, *assumptions: z3.BoolRef) -> z3.CheckSatResult:
         raise answer["error"]
     result: z3.CheckSatResult = answer["result"]
     return result
+
+
+def ignore_ctrl_c_in_worker() -> None:
+    """A worker process's first step: Ctrl-C reaches the whole process group, and the parent stops its workers;
+    Z3's own handler must not act on it either (it would cancel a query even where the parent ignores Ctrl-C,
+    as a background job does)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    z3.set_param("ctrl_c", False)
+
+
+@contextmanager
+def starting_workers() -> Iterator[None]:
+    """Start worker processes inside this: they begin with Ctrl-C ignored (an ignored signal stays ignored
+    across exec), before ``ignore_ctrl_c_in_worker`` runs in them; the parent's handler is back afterwards."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, old)
