@@ -43,6 +43,8 @@ def test_side_by_side_gives_the_verdicts_of_one_after_the_other(tmp_path: Path) 
     # each kind's lines are labelled with it when the two are interleaved
     assert "writethrough: queries over" in together.stdout and "swap: queries over" in together.stdout
     assert _verdicts(doc2) == _verdicts(doc1)
+    for doc in (doc1, doc2):  # a kind's time is its own wall time, not its properties' times added up
+        assert all(run["seconds"] <= doc["seconds"] for run in doc["runs"]), doc
     assert [run["label"] for run in doc2["runs"]] == ["writethrough", "swap"]  # the kinds' order, whoever ends first
     assert ("swap", "journal_well_formed", "violated", 1) in _verdicts(doc2)
     for kind in ("writethrough", "swap"):

@@ -202,8 +202,9 @@ class _BmcKind:
 def _bmc_kind(job: _BmcKind, emit: Callable[[str, Any], None]) -> None:
     """BMC of every property at once (``bmc_all``: one query asks for any of them within d steps, and each still
     gets its own shortest violation), told as messages: ``("line", text)``, ``("asking", (label, depth))`` and
-    ``("report", DepthReport)`` as it goes, then ``("done", outcomes)`` in the order asked, or ``("error", text)``
-    when the encoding and the model disagree or a capacity is too small (no verdict)."""
+    ``("report", DepthReport)`` as it goes, then ``("done", (outcomes, seconds))`` (the outcomes in the order
+    asked, the kind's wall time) or ``("error", text)`` when the encoding and the model disagree or a capacity is
+    too small (no verdict)."""
     started = time.perf_counter()
     b = job.bounds
     # stutter steps: a run of d steps covers every shorter one
@@ -228,7 +229,7 @@ def _bmc_kind(job: _BmcKind, emit: Callable[[str, Any], None]) -> None:
     except CapacityError as e:
         emit("error", f"no verdict for {', '.join(job.props)}: {e}")
         return
-    emit("done", [together[p.name] for p in props])
+    emit("done", ([together[p.name] for p in props], time.perf_counter() - started))
 
 
 def _bmc_kind_in_worker(job: _BmcKind, messages: Any) -> None:
@@ -258,7 +259,8 @@ class _Run:
         self.pairs_done = 0
         self.pairs_total = pairs
         self.interrupted = False
-        self.finished: dict[RecoveryKind, list[Outcome]] = {}  # BMC's outcomes per kind, until its table
+        # BMC's outcomes per kind and the kind's seconds, until its table is printed
+        self.finished: dict[RecoveryKind, tuple[list[Outcome], float]] = {}
 
     def position(self) -> str:
         """Where the run is among its property x kind pairs."""
@@ -294,8 +296,8 @@ class _Run:
             with Ticker(self.quiet) as ticker:
                 on = self._bmc_printer(ticker, [b.recovery_kind], prefix=False)
                 _bmc_kind(self.job(b), lambda tag, x: on(b.recovery_kind, tag, x))
-            self.outcomes = self.finished.pop(b.recovery_kind)
-            self.table()
+            self.outcomes, seconds = self.finished.pop(b.recovery_kind)
+            self.table(seconds)
             return
         started = time.perf_counter()
         # induction keeps the plain relation (BMC's has stutter steps: a run of d steps covers every shorter one)
@@ -330,7 +332,7 @@ class _Run:
                 self.outcomes.append(o)
                 self.pairs_done += 1
         self.outcomes.sort(key=lambda o: self.props.index(o.prop))
-        self.table()
+        self.table(time.perf_counter() - started)
 
     def job(self, b: Bounds) -> _BmcKind:
         """What one kind's BMC needs, in a form a worker process can be sent."""
@@ -382,7 +384,7 @@ class _Run:
                 asks[kind](*x)
             elif tag == "done":
                 self.finished[kind] = x
-                self.pairs_done += len(x)
+                self.pairs_done += len(x[0])
             elif tag == "error":
                 out.print(f"[bold red]{lead}{lit(x)}[/]")
                 sys.exit(ExitCode.INTERNAL)
@@ -437,8 +439,9 @@ class _Run:
             # the tables of the kinds done (all of them unless interrupted), in the kinds' order
             for b in bases if done or self.interrupted else ():
                 if b.recovery_kind in self.finished:
-                    self.bounds, self.outcomes = b, self.finished.pop(b.recovery_kind)
-                    self.table()
+                    self.bounds = b
+                    self.outcomes, seconds = self.finished.pop(b.recovery_kind)
+                    self.table(seconds)
 
     def _depth_reporter(self, ticker: Ticker, update: Callable[..., None], where: str,
                         lead: str = "") -> Callable[[DepthReport], None]:
@@ -453,8 +456,10 @@ class _Run:
 
         return report
 
-    def table(self) -> None:
-        """Print the current kind's outcomes, write their traces, and fold them into the exit status."""
+    def table(self, seconds: float | None = None) -> None:
+        """Print the current kind's outcomes, write their traces, and fold them into the exit status; ``seconds``
+        is the kind's wall time (by default the sum of its outcomes', right when they were decided one after
+        the other, as induction's are; BMC's are decided together, each outcome timed from the same start)."""
         b = self.bounds
         if b is None or not self.outcomes:
             return
@@ -507,6 +512,6 @@ class _Run:
         for line in traces:
             out.print(line, soft_wrap=True)
         self.runs.append({"label": kname, "checker": "z3", "bounds": b.to_json(), "mode": self.mode,
-                          "seconds": round(sum(o.seconds for o in self.outcomes), 3),
+                          "seconds": round(sum(o.seconds for o in self.outcomes) if seconds is None else seconds, 3),
                           "complete": not self.interrupted, "results": results})
         self.outcomes = []
