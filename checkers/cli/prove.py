@@ -147,8 +147,8 @@ def prove(preset: str, fence: str | None, depth: int | None, induction: bool, bo
     try:
         run.kinds([base.with_(recovery_kind=kind) for kind in KINDS[recovery]], jobs)
     except KeyboardInterrupt:
-        # Z3's handler cancelled the query in flight and the run was stopped there (workers are killed by
-        # the Discharger); what was decided so far is printed, marked partial
+        # the query in flight was cancelled (``solving.check``) and the run stopped there (workers are killed
+        # by the Discharger or ``_bmc_side_by_side``); what was decided so far is printed, marked partial
         run.interrupted = True
         run.table()
         out.print(f"[yellow]interrupted (Ctrl-C): partial results, {run.position()}[/]")
@@ -173,17 +173,21 @@ def _usage_of_infer(mode: str, induction: bool, bounded: bool, depth: int | None
                              "it finds, and writes no trace)")
 
 
+def _encoding_error(names: str, e: DecodeError | CapacityError) -> str:
+    """What a run that ends with exit 70 says: the encoding disagrees with the model, or a capacity is too small
+    for a step (an error, never a pruned transition), and ``names`` get no verdict."""
+    if isinstance(e, DecodeError):
+        return f"internal disagreement between the Z3 encoding and the model: {e}"
+    return f"no verdict for {names}: {e}"
+
+
 @contextmanager
 def _no_verdict_on_encoding_errors(names: str) -> Iterator[None]:
-    """An encoding that disagrees with the model, or a capacity too small for a step (an error, never a pruned
-    transition), ends the run with exit 70 and no verdict for ``names``."""
+    """An encoding error (``_encoding_error``) ends the run with exit 70 and no verdict for ``names``."""
     try:
         yield
-    except DecodeError as e:
-        out.print(f"[bold red]internal disagreement between the Z3 encoding and the model: {lit(e)}[/]")
-        sys.exit(ExitCode.INTERNAL)
-    except CapacityError as e:
-        out.print(f"[bold red]no verdict for {lit(names)}: {lit(e)}[/]")
+    except (DecodeError, CapacityError) as e:
+        out.print(f"[bold red]{lit(_encoding_error(names, e))}[/]")
         sys.exit(ExitCode.INTERNAL)
 
 
@@ -223,11 +227,8 @@ def _bmc_kind(job: _BmcKind, emit: Callable[[str, Any], None]) -> None:
     try:
         together = bmc_all(un, props, sym, job.depth, lambda r: emit("report", r), job.timeout_ms, strategy,
                            asking=lambda label, d: emit("asking", (label, d)))
-    except DecodeError as e:
-        emit("error", f"internal disagreement between the Z3 encoding and the model: {e}")
-        return
-    except CapacityError as e:
-        emit("error", f"no verdict for {', '.join(job.props)}: {e}")
+    except (DecodeError, CapacityError) as e:
+        emit("error", _encoding_error(", ".join(job.props), e))
         return
     emit("done", ([together[p.name] for p in props], time.perf_counter() - started))
 
