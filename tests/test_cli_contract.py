@@ -279,6 +279,16 @@ def test_piped_output_gets_plain_periodic_progress_lines(args: list[str], tmp_pa
     assert "\x1b[" not in r.stderr, "no terminal control codes in a log"
 
 
+def test_a_log_hears_of_a_bmc_query_while_it_runs(tmp_path: Path) -> None:
+    # one kind, in this process: the query holds the main thread for seconds, and a log still gets a line each
+    # period saying what it asks (without the ticks: at most the one line as it was put)
+    r = run("prove", "--depth", "6", "--recovery", "swap", "--out", str(tmp_path),
+            env={"PITMIRROR_PROGRESS_SECONDS": "0.3"})
+    assert r.returncode == 0, r.stdout + r.stderr
+    asking = [line for line in r.stderr.splitlines() if line.startswith("progress ") and "asking within 6" in line]
+    assert len(asking) >= 2, r.stderr
+
+
 def test_fuzz_progress_does_not_sit_at_the_budget(monkeypatch: pytest.MonkeyPatch) -> None:
     from pitmirror.checkers.cli import common
     from pitmirror.checkers.cli import fuzz as fuzz_cli

@@ -205,10 +205,10 @@ class _BmcKind:
 
 def _bmc_kind(job: _BmcKind, emit: Callable[[str, Any], None]) -> None:
     """BMC of every property at once (``bmc_all``: one query asks for any of them within d steps, and each still
-    gets its own shortest violation), told as messages: ``("line", text)``, ``("asking", (label, depth))`` and
-    ``("report", DepthReport)`` as it goes, then ``("done", (outcomes, seconds))`` (the outcomes in the order
-    asked, the kind's wall time) or ``("error", text)`` when the encoding and the model disagree or a capacity is
-    too small (no verdict)."""
+    gets its own shortest violation), told as messages as it goes: ``("line", text)``, ``("asking", (label,
+    depth))``, ``("tick", None)`` (a query still running, in this process) and ``("report", DepthReport)``; then
+    ``("done", (outcomes, seconds))`` (the outcomes in the order asked, the kind's wall time) or ``("error",
+    text)`` when the encoding and the model disagree or a capacity is too small (no verdict)."""
     started = time.perf_counter()
     b = job.bounds
     # stutter steps: a run of d steps covers every shorter one
@@ -226,7 +226,7 @@ def _bmc_kind(job: _BmcKind, emit: Callable[[str, Any], None]) -> None:
     strategy = "up" if b.mutant is not None else "down"
     try:
         together = bmc_all(un, props, sym, job.depth, lambda r: emit("report", r), job.timeout_ms, strategy,
-                           asking=lambda label, d: emit("asking", (label, d)))
+                           asking=lambda label, d: emit("asking", (label, d)), waiting=lambda: emit("tick", None))
     except (DecodeError, CapacityError) as e:
         emit("error", _encoding_error(", ".join(job.props), e))
         return

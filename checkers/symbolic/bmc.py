@@ -622,10 +622,12 @@ def bmc(un: Unroller, prop: Property, sym: Callable[[SV], Term], max_depth: int,
 
 def bmc_all(un: Unroller, props: Sequence[Property], syms: Mapping[str, Callable[[SV], Term]], max_depth: int,
             report: ReportFn | None = None, timeout_ms: int = 0, strategy: Strategy = "up",
-            bitvectors: bool = True, asking: Callable[[str, int], None] | None = None) -> dict[str, Outcome]:
+            bitvectors: bool = True, asking: Callable[[str, int], None] | None = None,
+            waiting: Callable[[], None] | None = None) -> dict[str, Outcome]:
     """BMC of several properties at once up to ``max_depth`` steps: an outcome per name, each violation a
     shortest one for its property. ``report`` hears of each query's answer, ``asking`` of each query as it is
-    put (what it asks about, and within how many steps), so progress can say what a long query is.
+    put (what it asks about, and within how many steps), so progress can say what a long query is, and
+    ``waiting`` every so often while it runs (``solving.check``).
 
     ``un`` must have stutter steps (``Unroller(stutter=True)``): a run of d steps is then any run of at most
     d real steps, padded in front with stutters (``Unroller.run``), so one query "some property in S fails
@@ -691,7 +693,7 @@ def bmc_all(un: Unroller, props: Sequence[Property], syms: Mapping[str, Callable
         if timeout_ms:
             solver.set("timeout", timeout_ms)
         solver.add(*query)
-        r = solving.check(solver)
+        r = solving.check(solver, waiting=waiting)
         if r == z3.unknown:
             if report is not None:
                 report(DepthReport(label, d, "unknown", time.perf_counter() - t0, note=f"within {d} steps"))

@@ -21,15 +21,20 @@ from __future__ import annotations
 import multiprocessing as mp
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import z3
 
+#: How often the main thread looks up from a query it waits for (``waiting``); Ctrl-C needs no polling.
+POLL_SECONDS = 0.25
 
-def check(solver: z3.Solver, *assumptions: z3.BoolRef) -> z3.CheckSatResult:
-    """``solver.check(*assumptions)``, stopped by Ctrl-C at any moment (``KeyboardInterrupt``)."""
+
+def check(solver: z3.Solver, *assumptions: z3.BoolRef,
+          waiting: Callable[[], None] | None = None) -> z3.CheckSatResult:
+    """``solver.check(*assumptions)``, stopped by Ctrl-C at any moment (``KeyboardInterrupt``). ``waiting`` is
+    called every ``POLL_SECONDS`` while the query runs in the main thread (a progress line for a log)."""
     if threading.current_thread() is not threading.main_thread() or mp.parent_process() is not None:
         return solver.check(*assumptions)
     solver.set("ctrl_c", False)
@@ -46,8 +51,9 @@ def check(solver: z3.Solver, *assumptions: z3.BoolRef) -> z3.CheckSatResult:
 
     threading.Thread(target=ask, name="z3-query", daemon=True).start()
     try:
-        while not done.wait(0.25):
-            pass
+        while not done.wait(POLL_SECONDS):
+            if waiting is not None:
+                waiting()
     except KeyboardInterrupt:
         solver.ctx.interrupt()  # the query answers unknown at its next check of the limit
         done.wait()
