@@ -50,3 +50,21 @@ def test_answers_and_errors_are_the_queries_own() -> None:
     assert solving.check(s, x < 1) == z3.unsat
     with pytest.raises(z3.Z3Exception):
         solving.check(s, x + 1)  # type: ignore[arg-type]  # an assumption must be Boolean
+
+
+@pytest.mark.skipif(threading.current_thread() is not threading.main_thread(), reason="the helper thread is the main's")
+def test_waiting_hears_of_a_running_query_and_may_stop_it() -> None:
+    calls: list[float] = []
+
+    def waiting() -> None:
+        calls.append(time.perf_counter())
+        if len(calls) == 3:
+            raise RuntimeError("the progress display failed")
+
+    with pytest.raises(RuntimeError, match="progress display failed"):
+        solving.check(_pigeons(12), waiting=waiting)
+    assert len(calls) == 3
+    queries = [t for t in threading.enumerate() if t.name == "z3-query"]
+    for t in queries:
+        t.join(timeout=2)
+    assert not any(t.is_alive() for t in queries), "the query ran on after its caller gave up on it"

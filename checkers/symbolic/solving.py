@@ -54,8 +54,8 @@ def check(solver: z3.Solver, *assumptions: z3.BoolRef,
         while not done.wait(POLL_SECONDS):
             if waiting is not None:
                 waiting()
-    except KeyboardInterrupt:
-        solver.ctx.interrupt()  # the query answers unknown at its next check of the limit
+    except BaseException:  # Ctrl-C, or ``waiting`` failed: the query must not run on unwatched
+        solver.ctx.interrupt()  # it answers unknown at its next check of the limit
         done.wait()
         raise
     if "error" in answer:
