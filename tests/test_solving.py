@@ -4,6 +4,7 @@ finishing, and the run goes on)."""
 
 from __future__ import annotations
 
+import gc
 import os
 import signal
 import threading
@@ -48,6 +49,7 @@ def test_answers_and_errors_are_the_queries_own() -> None:
     s.add(x > 2)
     assert solving.check(s) == z3.sat and s.model()[x].as_long() > 2
     assert solving.check(s, x < 1) == z3.unsat
+    assert gc.isenabled()  # off only while a query runs (Z3's reference counts are not thread-safe)
     with pytest.raises(z3.Z3Exception):
         solving.check(s, x + 1)  # type: ignore[arg-type]  # an assumption must be Boolean
 

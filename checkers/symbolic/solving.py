@@ -18,6 +18,7 @@ traceback there.
 
 from __future__ import annotations
 
+import gc
 import multiprocessing as mp
 import signal
 import threading
@@ -49,15 +50,22 @@ def check(solver: z3.Solver, *assumptions: z3.BoolRef,
         finally:
             done.set()
 
+    # Z3's reference counts are not thread-safe: while the query runs, this thread must not free Z3 objects, which
+    # only the cycle collector could do here (nothing in this loop or ``waiting`` drops a Z3 reference)
+    collecting = gc.isenabled()
+    gc.disable()
     threading.Thread(target=ask, name="z3-query", daemon=True).start()
     try:
         while not done.wait(POLL_SECONDS):
             if waiting is not None:
                 waiting()
     except BaseException:  # Ctrl-C, or ``waiting`` failed: the query must not run on unwatched
-        solver.ctx.interrupt()  # it answers unknown at its next check of the limit
+        solver.ctx.interrupt()  # it answers unknown at its next check of the limit (thread-safe, by design)
         done.wait()
         raise
+    finally:
+        if collecting:
+            gc.enable()
     if "error" in answer:
         raise answer["error"]
     result: z3.CheckSatResult = answer["result"]
