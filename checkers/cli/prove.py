@@ -243,6 +243,31 @@ def _bmc_kind_in_worker(job: _BmcKind, messages: Any) -> None:
         messages.put((kind, "crash", traceback.format_exc()))
 
 
+class _KindProgress:
+    """One recovery kind's BMC progress line: each query as it is put, each answer (also printed as a line, after
+    the kind's name when kinds run side by side), and on a tick the latest of them again, so a log gets its
+    periodic line while a query runs."""
+
+    def __init__(self, run: _Run, ticker: Ticker, kind: RecoveryKind, where: str, prefix: bool) -> None:
+        kname = kind.name.lower()
+        self.where = where
+        self.latest = f"{where}: starting"
+        self._update = ticker.task(f"{len(run.props)} properties ({kname})")
+        self.report = run._depth_reporter(ticker, self._set, where, f"{kname}: " if prefix else "")
+
+    def _set(self, completed: int | None = None, total: int | None = None, info: str = "") -> None:
+        self.latest = info
+        self._update(completed, total, info)
+
+    def ask(self, label: str, depth: int) -> None:
+        """A query is put: ``label`` within ``depth`` steps."""
+        self._set(info=f"{self.where}: asking within {depth} steps ({label})")
+
+    def tick(self) -> None:
+        """Still waiting: the latest news again (a log prints it once per period)."""
+        self._update(None, None, self.latest)
+
+
 class _Run:
     """One ``prove`` run: the property x kind pairs in order, their outcomes, tables and exit status."""
 
@@ -346,31 +371,12 @@ class _Run:
         kind's name when kinds run side by side), move its progress line, keep its outcomes in ``finished``
         and end the run with exit 70 on an encoding error. A ``("tick", None)`` repeats a kind's last progress,
         so a log gets its periodic line while a query runs."""
-        updates: dict[RecoveryKind, Callable[[DepthReport], None]] = {}
-        ticks: dict[RecoveryKind, Callable[[], None]] = {}
-        asks: dict[RecoveryKind, Callable[[str, int], None]] = {}
         first = self.pairs_done
+        progress: dict[RecoveryKind, _KindProgress] = {}
         for i, kind in enumerate(kinds):
-            kname = kind.name.lower()
-            update = ticker.task(f"{len(self.props)} properties ({kname})")
             lo = first + i * len(self.props) + 1
             where = f"pairs {lo}-{lo + len(self.props) - 1} of {self.pairs_total}"
-            last = [f"{where}: starting"]
-
-            def keep(completed: int | None = None, total: int | None = None, info: str = "",
-                     update: Callable[..., None] = update, last: list[str] = last) -> None:
-                last[0] = info
-                update(completed, total, info)
-
-            def tick(update: Callable[..., None] = update, last: list[str] = last) -> None:
-                update(None, None, last[0])
-
-            def ask(label: str, d: int, keep: Callable[..., None] = keep, where: str = where) -> None:
-                keep(None, None, f"{where}: asking within {d} steps ({label})")
-
-            updates[kind] = self._depth_reporter(ticker, keep, where, f"{kname}: " if prefix else "")
-            ticks[kind] = tick
-            asks[kind] = ask
+            progress[kind] = _KindProgress(self, ticker, kind, where, prefix)
 
         def on(kind: RecoveryKind, tag: str, x: Any) -> None:
             lead = f"{kind.name.lower()}: " if prefix else ""
@@ -378,11 +384,11 @@ class _Run:
                 if not self.quiet:
                     (ticker.progress.print if ticker.live else out.print)(f"  {lead}{x}")
             elif tag == "report":
-                updates[kind](x)
+                progress[kind].report(x)
             elif tag == "tick":
-                ticks[kind]()
+                progress[kind].tick()
             elif tag == "asking":
-                asks[kind](*x)
+                progress[kind].ask(*x)
             elif tag == "done":
                 self.finished[kind] = x
                 self.pairs_done += len(x[0])
