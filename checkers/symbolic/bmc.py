@@ -19,7 +19,6 @@ times faster than the same query over integers from 9 steps on (docs/PROOFS.md, 
 
 from __future__ import annotations
 
-import multiprocessing as mp
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -728,19 +727,10 @@ def bmc_all(un: Unroller, props: Sequence[Property], syms: Mapping[str, Callable
     return outcomes
 
 
-#: What Z3 says when its own Ctrl-C handler (installed during every query) cancelled the query.
-INTERRUPTED_REASONS = frozenset({"canceled", "interrupted from keyboard"})
-
-
 def gave_up(solver: Any) -> str:
-    """Why ``solver`` answered unknown. A Ctrl-C during a query reaches Z3's handler, not Python's: Z3 cancels
-    that one query and swallows the interrupt. In the main process it was meant for the whole run, so it is
-    raised again as ``KeyboardInterrupt`` (a worker process leaves that to its parent, which got the same
-    signal)."""
-    reason = str(solver.reason_unknown())
-    if reason in INTERRUPTED_REASONS and mp.parent_process() is None:
-        raise KeyboardInterrupt
-    return reason
+    """Why ``solver`` answered unknown: a timeout or another limit. Never Ctrl-C: ``solving.check`` raises it
+    in the main process, and workers ignore it (their parent stops them)."""
+    return str(solver.reason_unknown())
 
 
 #: The solver of every BMC query: ``solve-eqs`` substitutes every state vector by its defining equations (each
