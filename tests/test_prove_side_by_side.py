@@ -1,6 +1,7 @@
 """``prove``'s BMC runs the two recovery kinds side by side, one worker process each (``--jobs 2``, the default):
 the verdicts, depths, traces and exit code are those of the kinds one after the other (``--jobs 1``), and a
-worker's encoding error or crash reaches the parent as the same exit, not a hang."""
+worker's encoding error or crash reaches the parent as the same exit, not a hang; a query that times out in a
+worker leaves its kind inconclusive (exit 3), never 0."""
 
 from __future__ import annotations
 
@@ -88,3 +89,14 @@ def test_a_worker_that_crashes_says_so_to_the_parent(monkeypatch: pytest.MonkeyP
         on = run._bmc_printer(ticker, [RecoveryKind.SWAP], prefix=True)
         with pytest.raises(RuntimeError, match="BMC worker for swap recovery failed"):
             on(kind, tag, text)
+
+
+def test_a_solver_timeout_is_inconclusive_never_0(tmp_path: Path) -> None:
+    # within 10 steps at the default bounds a query takes about a minute: one second per query cannot decide it
+    doc_path = tmp_path / "results.json"
+    r = subprocess.run([sys.executable, "-m", "pitmirror", "prove", "--depth", "10", "--timeout", "1", "--quiet",
+                        "--out", str(tmp_path), "--json", str(doc_path)], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 3, r.stdout + r.stderr
+    doc = json.loads(doc_path.read_text())
+    assert doc["status"] == "inconclusive" and [run["label"] for run in doc["runs"]] == ["writethrough", "swap"]
+    assert {res["verdict"] for run in doc["runs"] for res in run["results"]} == {"unknown"}
