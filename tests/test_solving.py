@@ -4,11 +4,13 @@ finishing, and the run goes on)."""
 
 from __future__ import annotations
 
+import ast
 import gc
 import os
 import signal
 import threading
 import time
+from pathlib import Path
 
 import pytest
 import z3
@@ -70,3 +72,26 @@ def test_waiting_hears_of_a_running_query_and_may_stop_it() -> None:
     for t in queries:
         t.join(timeout=2)
     assert not any(t.is_alive() for t in queries), "the query ran on after its caller gave up on it"
+
+
+def _check_calls(tree: ast.AST) -> list[ast.Call]:
+    return [n for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)
+            and n.func.attr == "check"]
+
+
+def test_every_solver_query_goes_through_solving_check() -> None:
+    """A query put with ``solver.check(...)`` directly would let Z3's handler swallow a Ctrl-C again."""
+    checkers = Path(solving.__file__).resolve().parent.parent
+    through, direct = 0, []
+    for path in sorted(checkers.rglob("*.py")):
+        if path.name == "solving.py":
+            continue
+        for call in _check_calls(ast.parse(path.read_text())):
+            owner = call.func.value  # type: ignore[attr-defined]
+            if isinstance(owner, ast.Name) and owner.id == "solving":
+                through += 1
+            elif not (isinstance(owner, ast.Name) and owner.id == "self"):  # a machine's own invariant check
+                direct.append(f"{path.relative_to(checkers)}:{call.lineno}")
+    assert not direct, f"solver queries that bypass solving.check: {direct}"
+    assert through >= 9  # the scan sees the engines' queries (BMC, induction, Houdini, Spacer, symmetry)
+    assert _check_calls(ast.parse("s.check()"))  # and would see a direct one

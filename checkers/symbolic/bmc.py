@@ -477,7 +477,7 @@ class BitVecQueries:
         pairs += [(iv, bv) for k in range(d) for iv, bv in zip(un.step_params(k), self._params(k), strict=True)]
         s = z3.Solver()
         s.add(*[iv == model.eval(bv, model_completion=True).as_signed_long() for iv, bv in pairs])
-        if s.check() != z3.sat:  # equations of distinct constants: always satisfiable
+        if solving.check(s) != z3.sat:  # equations of distinct constants: always satisfiable
             raise DecodeError("no integer model for a bit-vector model")
         return s.model()
 
