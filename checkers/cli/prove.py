@@ -4,7 +4,7 @@ Exit codes as every command (``common.ExitCode``): 0 when every property holds u
 proved), an expected trade-off shown as such; 1 when a property is violated; 2 for a usage error; 3 when a
 property is not proved by k-induction (its counterexample to induction, verdict ``possibly-unreachable``,
 is no violation but nothing was proved) or the solver gave up (a timeout); 130 when Ctrl-C stopped the run
-(Z3 cancels the query it was in, and the whole run stops there).
+(the query in flight is cancelled, ``solving.check``, and the whole run stops there).
 """
 
 from __future__ import annotations

@@ -2,8 +2,8 @@
 
 Z3 installs a Ctrl-C handler of its own during each query (its ``ctrl_c`` parameter, on by default): a Ctrl-C
 then cancels the query, which answers unknown, and the interrupt is gone unless the caller notices the reason
-(``bmc.gave_up``). When the signal arrives as the query is finishing, it answers sat or unsat and the Ctrl-C is
-lost: the run goes on as if nothing was pressed. Seen with ``prove --induction``, whose main process asks
+(as ``bmc.gave_up`` once did). When the signal arrives as the query is finishing, it answers sat or unsat and
+the Ctrl-C is lost: the run goes on as if nothing was pressed. Seen with ``prove --induction``, whose main process asks
 hundreds of short queries (tests/test_cli_contract.py's Ctrl-C test failed once in ten on a loaded machine).
 
 So in the main thread of the main process a query runs in a helper thread with Z3's handler off, while the main
