@@ -10,12 +10,15 @@ modules import this module, never ``main``: under ``python -m pitmirror`` the ru
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
 import os
+import signal
 import sys
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from enum import IntEnum
 from pathlib import Path
 from typing import Any
@@ -47,6 +50,54 @@ def worst(*codes: ExitCode) -> ExitCode:
     part, which outranks success (a violation found before Ctrl-C is still a violation)."""
     rank = [ExitCode.OK, ExitCode.INCONCLUSIVE, ExitCode.INTERRUPTED, ExitCode.VIOLATED]
     return max(codes, key=rank.index, default=ExitCode.OK)
+
+
+# --- Ctrl-C, remembered ----------------------------------------------------------------------------------------
+
+class _CtrlC:
+    pressed = False  # Ctrl-C came within the latest outermost block
+    depth = 0  # how many blocks are open
+
+
+@contextlib.contextmanager
+def remembering_ctrl_c() -> Iterator[None]:
+    """Within the block Ctrl-C raises ``KeyboardInterrupt`` as usual and is also remembered (``ctrl_c_pressed``,
+    ``is_ctrl_c``), because Python can lose or disguise that exception: raised while a finalizer runs, it is
+    printed and dropped (a fuzz run then went on); raised while ctypes converts an argument of a C call (any Z3
+    call), it comes out as ``ctypes.ArgumentError`` with nothing chained (``prove --induction`` then ended as an
+    internal error, exit 70). A process that ignores Ctrl-C (a background job) keeps ignoring it, and so does a
+    block outside the main thread, where no handler can be set."""
+    old = signal.getsignal(signal.SIGINT)
+    ours = callable(old) and threading.current_thread() is threading.main_thread()
+
+    def on_sigint(signum: int, frame: Any) -> None:
+        _CtrlC.pressed = True
+        if callable(old):
+            old(signum, frame)  # Python's own handler raises KeyboardInterrupt
+        raise KeyboardInterrupt  # an outer handler that did not
+
+    if _CtrlC.depth == 0:  # the outermost block starts with nothing remembered (an earlier run in-process)
+        _CtrlC.pressed = False
+    _CtrlC.depth += 1
+    if ours:
+        signal.signal(signal.SIGINT, on_sigint)
+    try:
+        yield
+    finally:
+        if ours:
+            signal.signal(signal.SIGINT, old)
+        _CtrlC.depth -= 1
+
+
+def ctrl_c_pressed() -> bool:
+    """Whether Ctrl-C came within the latest outermost ``remembering_ctrl_c`` block."""
+    return _CtrlC.pressed
+
+
+def is_ctrl_c(e: BaseException) -> bool:
+    """Whether ``e`` stands for Ctrl-C: a ``KeyboardInterrupt``, or any error raised after Ctrl-C came
+    (``remembering_ctrl_c``), which is then Ctrl-C in disguise (ctypes' ``ArgumentError``)."""
+    return isinstance(e, KeyboardInterrupt) or (isinstance(e, Exception) and ctrl_c_pressed())
 
 
 EXIT_CODES_HELP = ("\b\nExit codes: 0 everything asked for was verified (an expected trade-off shown as such),\n"

@@ -6,11 +6,8 @@ interrupted. A run is reproduced from its seed: no Hypothesis example database u
 
 from __future__ import annotations
 
-import contextlib
-import signal
 import sys
 import time
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,10 +24,13 @@ from pitmirror.checkers.cli.common import (
     check_out_dir,
     check_out_file,
     cli,
+    ctrl_c_pressed,
+    is_ctrl_c,
     json_option,
     lit,
     make_bounds,
     out,
+    remembering_ctrl_c,
     results_doc,
     worst,
     write_json,
@@ -50,40 +50,21 @@ from pitmirror.spec.properties import TRADE_OFF_WINDOWS
 from pitmirror.spec.state import RecoveryKind
 
 
-@contextlib.contextmanager
-def _sticky_ctrl_c() -> Iterator[Callable[[], bool]]:
-    """Ctrl-C raises KeyboardInterrupt as usual and is also remembered (the yielded callable says whether it
-    came): a KeyboardInterrupt raised while Python runs a finalizer is printed and dropped, and a fuzz run
-    then went on (seen once in six interrupts under load), so the progress callback raises it again."""
-    pressed = False
-
-    def on_sigint(signum: int, frame: object) -> None:
-        nonlocal pressed
-        pressed = True
-        raise KeyboardInterrupt
-
-    old = signal.signal(signal.SIGINT, on_sigint)
-    try:
-        yield lambda: pressed
-    finally:
-        signal.signal(signal.SIGINT, old)
-
-
 def _run_one(config: FuzzConfig, ticker: Ticker, label: str) -> FuzzResult:
     update = ticker.task(label, total=config.examples)
     started = time.perf_counter()
 
-    with _sticky_ctrl_c() as pressed:
-        def progress(examples: int, steps: int) -> None:
-            if pressed():
-                raise KeyboardInterrupt  # again: the first may have been dropped (``_sticky_ctrl_c``)
-            # Hypothesis also runs examples it discards and, after a failure, shrinking runs: the budget is the
-            # total until the runs pass it, then the total grows with them (a bar must not sit at 150/150
-            # while the run goes on)
-            rate = steps / max(1e-6, time.perf_counter() - started)
-            phase = "runs" if examples <= config.examples else "runs (beyond the examples: discarded or shrinking)"
-            update(examples, max(examples, config.examples), f"{phase}  {steps:>8,} steps  {rate:>6,.0f} steps/s")
+    def progress(examples: int, steps: int) -> None:
+        if ctrl_c_pressed():
+            raise KeyboardInterrupt  # again: the first may have been dropped in a finalizer (``remembering_ctrl_c``)
+        # Hypothesis also runs examples it discards and, after a failure, shrinking runs: the budget is the
+        # total until the runs pass it, then the total grows with them (a bar must not sit at 150/150
+        # while the run goes on)
+        rate = steps / max(1e-6, time.perf_counter() - started)
+        phase = "runs" if examples <= config.examples else "runs (beyond the examples: discarded or shrinking)"
+        update(examples, max(examples, config.examples), f"{phase}  {steps:>8,} steps  {rate:>6,.0f} steps/s")
 
+    with remembering_ctrl_c():  # already so under ``main``; also when the command is invoked on its own
         return fuzz(config, progress=progress)
 
 
@@ -220,7 +201,9 @@ def fuzz_command(examples: int, steps: int, seed: int, mutant: str | None, recov
             code, run = _report(result, label, out_dir)
             status = worst(status, code)
             runs.append(run)
-    except KeyboardInterrupt:
+    except BaseException as e:
+        if not is_ctrl_c(e):
+            raise
         out.print("[yellow]interrupted (Ctrl-C)[/]: " + (f"{len(runs)} of {len(kinds)} recovery kinds done"))
         status = worst(status, ExitCode.INTERRUPTED)
     if json_path is not None:

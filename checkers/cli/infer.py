@@ -13,7 +13,7 @@ from typing import Any
 
 from rich.table import Table
 
-from pitmirror.checkers.cli.common import ExitCode, Ticker, lit, out, results_doc, worst, write_json
+from pitmirror.checkers.cli.common import ExitCode, Ticker, is_ctrl_c, lit, out, results_doc, worst, write_json
 from pitmirror.checkers.symbolic.houdini import REACHED, Inference, infer, readable
 from pitmirror.model.config import Bounds
 from pitmirror.spec.state import RecoveryKind
@@ -57,7 +57,9 @@ def run_infer(base: Bounds, kinds: tuple[RecoveryKind, ...], props: list[str], t
                          "results": [{"property": p, "kind": "always", "verdict": res.proved[p],
                                       "seconds": round(sum(res.seconds.values()), 3), "note": res.note}
                                      for p in props]})
-    except KeyboardInterrupt:
+    except BaseException as e:
+        if not is_ctrl_c(e):  # Ctrl-C may surface in disguise: raised inside a Z3 call's ctypes conversion
+            raise
         out.print("[yellow]interrupted (Ctrl-C): partial results[/]")
         status = worst(status, ExitCode.INTERRUPTED)
     if json_path is not None:

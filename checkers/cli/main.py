@@ -18,7 +18,16 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from pitmirror.checkers.cli.common import ExitCode, check_out_file, cli, err, lit, out
+from pitmirror.checkers.cli.common import (
+    ExitCode,
+    check_out_file,
+    cli,
+    err,
+    is_ctrl_c,
+    lit,
+    out,
+    remembering_ctrl_c,
+)
 
 
 @cli.command()
@@ -57,7 +66,13 @@ def demo() -> None:
 
 
 def main() -> None:
-    """Entry point: usage errors exit 2 with one line, never a traceback."""
+    """Entry point: usage errors exit 2 with one line, never a traceback; Ctrl-C exits 130 whatever exception
+    it surfaced as (``common.remembering_ctrl_c``)."""
+    with remembering_ctrl_c():
+        _run()
+
+
+def _run() -> None:
     try:
         cli.main(standalone_mode=False)
     except click.exceptions.Abort:
@@ -72,6 +87,9 @@ def main() -> None:
     except SystemExit:
         raise
     except Exception as e:  # an internal error: one line unless asked for the traceback
+        if is_ctrl_c(e):  # Ctrl-C in disguise: a command that did not see it as one printed nothing partial
+            err.print("interrupted", markup=False)
+            sys.exit(ExitCode.INTERRUPTED)
         if os.environ.get("PITMIRROR_DEBUG"):
             raise
         err.print(f"pitmirror: internal error: {type(e).__name__}: {e} (set PITMIRROR_DEBUG=1 for the traceback)",

@@ -33,6 +33,7 @@ from pitmirror.checkers.cli.common import (
     check_out_dir,
     check_out_file,
     cli,
+    is_ctrl_c,
     json_option,
     lit,
     make_bounds,
@@ -146,7 +147,9 @@ def prove(preset: str, fence: str | None, depth: int | None, induction: bool, bo
     started = time.perf_counter()
     try:
         run.kinds([base.with_(recovery_kind=kind) for kind in KINDS[recovery]], jobs)
-    except KeyboardInterrupt:
+    except BaseException as e:
+        if not is_ctrl_c(e):  # Ctrl-C may surface in disguise: raised inside a Z3 call's ctypes conversion
+            raise
         # the query in flight was cancelled (``solving.check``) and the run stopped there (workers are killed
         # by the Discharger or ``_bmc_side_by_side``); what was decided so far is printed, marked partial
         run.interrupted = True
@@ -435,8 +438,8 @@ class _Run:
                         continue
                     on(kind, tag, x)
             done = True
-        except KeyboardInterrupt:
-            self.interrupted = True
+        except BaseException as e:
+            self.interrupted = is_ctrl_c(e)
             raise
         finally:
             for w in workers:
