@@ -5,6 +5,7 @@ liveness and reachability predicates that are the catalogue's."""
 from __future__ import annotations
 
 import os
+import pickle
 import random
 import re
 from pathlib import Path
@@ -140,7 +141,7 @@ def test_every_mutant_caught_like_the_object_engine_with_a_replayable_shortest_t
 
 
 @pytest.mark.parametrize("kernel", KERNELS)
-def test_a_transition_that_outgrows_the_vector_is_an_error_not_pruned(kernel: str) -> None:
+def test_a_transition_that_outgrows_the_vector_ends_the_search_not_pruned(kernel: str) -> None:
     checker = FrontierChecker(MirrorModel(PRESETS["small"]), PROPERTIES, kernel=kernel)
     i, inst = next((i, x) for i, x in enumerate(checker.enc.instances) if x.name.startswith("HostWrite"))
 
@@ -149,8 +150,44 @@ def test_a_transition_that_outgrows_the_vector_is_an_error_not_pruned(kernel: st
         return t, s["next_seq"] < 0  # as if the journal had no slot left (written so the kernel traces it)
 
     checker.enc.instances[i] = Inst(inst.name, inst.guard, overflowing, inst.decode, inst.param)
-    with pytest.raises(CapacityError, match="HostWrite"):
-        checker.run()
+    r = checker.run()
+    # pruned, the search would go on without host writes and end "exhausted"; it stops at the first one
+    assert not r.complete and r.depth == 0
+    assert "stopped at depth 1: HostWrite" in r.stop_reason and "outgrows" in r.stop_reason
+    assert r.states == len(MirrorModel(PRESETS["small"]).init_states())
+    assert all(d.verdict is Verdict.UNKNOWN for d in r.discoveries.values() if d.prop.kind is not Kind.SOMETIMES)
+
+
+def test_a_space_that_outgrows_the_vector_keeps_its_violations_as_a_partial_verdict() -> None:
+    """checkpoint_during_recovery's space has no end: the search stops where a recovery write grows the history
+    past the vector, every state before it checked, its shortest violation found and replayable."""
+    b = PRESETS["small"].with_(mutant="checkpoint_during_recovery")
+    r = FrontierChecker(MirrorModel(b), [p for p in PROPERTIES if p.kind is Kind.ALWAYS]).run()
+    assert not r.complete
+    assert re.search(r"RecoveryWrite\(lba=\d\) grows history to \d+ entries \(capacity \d+\)", r.stop_reason)
+    d = r.discoveries["recovery_correct"]
+    assert d.verdict is Verdict.VIOLATED
+    theirs = ExplicitChecker(MirrorModel(b), [BY_NAME["recovery_correct"]],
+                             stop_when_violated=("recovery_correct",)).run()
+    assert len(d.path) == len(theirs.discoveries["recovery_correct"].path)
+    assert any(x.verdict is Verdict.UNKNOWN for x in r.discoveries.values())  # "holds" is not claimed
+
+
+def test_a_capacity_overflow_comes_back_whole_from_a_worker_process() -> None:
+    e = pickle.loads(pickle.dumps(engine.Outgrown("RecoveryWrite(lba=0) grows history", "State(...)")))
+    assert isinstance(e, CapacityError)
+    assert (e.what, e.state) == ("RecoveryWrite(lba=0) grows history", "State(...)")
+
+
+@pytest.mark.parametrize(("args", "code"), [((), 1), (("--property", "journal_well_formed"), 3)])
+def test_check_ends_a_space_that_outgrows_the_vector_as_a_partial_verdict(
+        args: tuple[str, ...], code: int, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+        tmp_path: Path) -> None:
+    """A violation found before the cut-off is exit 1; a property neither violated nor exhausted, 3."""
+    got, out, err = run_cli(monkeypatch, capsys, "check", "--mutant", "checkpoint_during_recovery", "--preset",
+                            "small", "--recovery", "writethrough", "--quiet", "--out", str(tmp_path), *args)
+    assert got == code, out + err
+    assert "partial verdict: stopped at depth" in " ".join(out.split()) and "internal error" not in err
 
 
 def _walk(bounds: Bounds, steps: int, seed: int) -> list[State]:

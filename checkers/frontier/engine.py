@@ -16,10 +16,10 @@ chain by re-running the recorded instances on the canonical vectors, then replay
 step the model action whose successor has the next canonical vector), so it is a normal trace of concrete
 states and actions that ``pitmirror trace replay`` accepts.
 
-A transition whose successor does not fit the vector's capacities is an error (``CapacityError``), never a
-pruned transition. Liveness is the object engine's: backward reachability from the states where nothing is
-pending, over the edges kept as two id arrays, and networkx only for the strongly connected components of a
-trapped region.
+A transition whose successor does not fit the vector's capacities is never a pruned transition: it ends the
+search there, as ``--max-states`` does (every state up to its depth checked, a partial verdict beyond).
+Liveness is the object engine's: backward reachability from the states where nothing is pending, over the
+edges kept as two id arrays, and networkx only for the strongly connected components of a trapped region.
 """
 
 from __future__ import annotations
@@ -74,6 +74,19 @@ KERNELS = ("auto", "c", "numpy")
 #: with ``auto`` and no kernel in the cache, a run compiles one once it has found this many states: the
 #: compiler's seconds then pay back within the run or on the next one at these bounds
 AUTO_COMPILE_AT = 100_000
+
+class Outgrown(CapacityError):
+    """A successor that does not fit the state vector (``FrontierChecker._outgrown``): ``what`` step grows which
+    sequence, ``state`` the state it is taken from. It ends the search as --max-states does. Pickled whole, so it
+    comes back from a worker process as it was raised."""
+
+    def __init__(self, what: str, state: str) -> None:
+        super().__init__(f"{what} from {state}")
+        self.what, self.state = what, state
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return type(self), (self.what, self.state)
+
 
 def _peak_rss_bytes() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
@@ -309,10 +322,20 @@ class FrontierChecker:
                 yield a, v, rows, sub, sub_view, cols, t, ok
 
     def _outgrown(self, a: int, v: int, column: np.ndarray) -> None:
-        """Raise the ``CapacityError`` of instance ``a`` (parameter ``v``) taken from the state ``column``."""
+        """Raise the ``CapacityError`` of instance ``a`` (parameter ``v``) taken from the state ``column``: which
+        sequence outgrows its capacity, by the model's own step (it has no capacities), then the state."""
+        inst = self.enc.instances[a]
         bad = self.lay.decode(dict(zip(self.lay.names, (int(x) for x in column), strict=True)))
-        raise CapacityError(f"{self.enc.instances[a].name} (parameter {v}) outgrows the vector's capacities "
-                            f"{self.lay.caps} from {bad!r}")
+        what = f"{inst.name} (parameter {v})"
+        try:
+            action = inst.decode(bad, v)
+            after = self.model.next_state(bad, action)
+            grown = [f"{q} to {len(getattr(after, q))} entries (capacity {cap})"
+                     for q, cap in self.lay.caps.items() if len(getattr(after, q)) > cap]
+            what = f"{action!r} grows {', '.join(grown)}" if grown else what
+        except Exception:  # the message only: the error below is raised either way
+            pass
+        raise Outgrown(f"{what}: outgrows the state vector's capacities (Layout.capacities)", repr(bad))
 
     def keys(self, rows: np.ndarray) -> np.ndarray:
         """The visited-set keys of packed vectors: fingerprints, or the packed vectors (``--exact``)."""
@@ -533,6 +556,11 @@ class FrontierChecker:
                     break
         except KeyboardInterrupt:
             stop_reason = INTERRUPTED
+        except Outgrown as e:
+            # a successor of depth + 1 that the vector cannot hold: every state to ``depth`` was checked, so the
+            # violations found are real and shortest; what lies beyond is not claimed (as with --max-states)
+            stop_reason = (f"stopped at depth {depth + 1}: {e.what}; the space outgrows the state vector here "
+                           "(--engine object has no capacities)")
         finally:
             if pool is not None:
                 _stop(pool)

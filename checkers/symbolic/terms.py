@@ -273,7 +273,15 @@ class Layout:
         #: the proof system of ``docs/PROOFS.md``: no budgets, sequence numbers and values any integer >= 0,
         #: capacities from the protocol's own limits (journal capacity, concurrency, blocks) alone
         self.unbounded = unbounded
-        self.maxseq = b.host_writes + b.markers + b.recoveries * (nb + 1)
+        #: recovery writes per recovery: each differing block once. Under journal_not_persisted_before_ack a
+        #: recovery's records reach J late (PersistJournal), its image can change while it runs, and it writes on
+        #: while J and its cache have room, journal_capacity + nb (seen at the small preset: 4 recovery writes
+        #: with 2 blocks; a bound observed, not derived: a state that does not fit ends a search as
+        #: inconclusive, never pruned)
+        self.recovery_writes = nb
+        if b.mutant == "journal_not_persisted_before_ack":
+            self.recovery_writes = b.journal_capacity + nb
+        self.maxseq = b.host_writes + b.markers + b.recoveries * (self.recovery_writes + 1)  # + 1: a swap's seq
         self.vmax = (1 << value_bits) if value_bits else b.values  # values are 0 .. vmax-1 (unbounded: >= 0)
         self.caps: dict[str, int] = self.unbounded_capacities(b) if unbounded else self.capacities(b)
         #: whether entries carry a length slot (the bounds allow multi-block host writes)
@@ -304,7 +312,8 @@ class Layout:
     def capacities(self, b: Bounds) -> dict[str, int]:
         """The capacity of each bounded sequence at bounds ``b``, derived by hand from the budgets. Nothing
         relies on them being right: a state that does not fit is a ``CapacityError`` in ``encode``, and an
-        effect that outgrows one is reported by BMC and induction, never taken as a disabled transition.
+        effect that outgrows one is reported by BMC and induction and ends the frontier engine's search there
+        (a partial verdict), never taken as a disabled transition.
 
         This table stays by hand, not derived from ``spec.fields``: a capacity is an argument about the bounds
         (which steps can fill a sequence, and how far), which no per-field column can say. Its keys (and
@@ -318,8 +327,9 @@ class Layout:
             # a premature timeout leaves what was in flight on the path (late) while new writes follow
             # and a Checkpointed per checkpoint (at most one per record ever journaled) R has not taken yet
             "path": (2 * (b.concurrency + nb) + 2 * b.message_faults + 2
-                     + (b.concurrency + nb + 1) * b.premature_timeouts + b.host_writes + b.markers + b.recoveries * nb),
-            "history": b.host_writes + b.markers + b.recoveries * nb,
+                     + (b.concurrency + nb + 1) * b.premature_timeouts + b.host_writes + b.markers
+                     + b.recoveries * self.recovery_writes),
+            "history": b.host_writes + b.markers + b.recoveries * self.recovery_writes,
             "remote_journal": max(self.maxseq, jc),
             "remote_buffer": b.concurrency + nb + b.message_faults,
             "journal_locations": jc,  # one per record of J
