@@ -75,6 +75,7 @@ KERNELS = ("auto", "c", "numpy")
 #: compiler's seconds then pay back within the run or on the next one at these bounds
 AUTO_COMPILE_AT = 100_000
 
+
 class Outgrown(CapacityError):
     """A successor that does not fit the state vector (``FrontierChecker._outgrown``): ``what`` step grows which
     sequence, ``state`` the state it is taken from. It ends the search as --max-states does. Pickled whole, so it
