@@ -16,10 +16,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from cli_helpers import run_cli
 
 from pitmirror.checkers.cli import common
 from pitmirror.checkers.cli import main as cli_main
-from tests.cli_helpers import run_cli
 
 
 def _ctrl_c_then(error: BaseException) -> None:
