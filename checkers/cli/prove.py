@@ -77,7 +77,7 @@ from pitmirror.spec.state import RecoveryKind
                    "properties from it alone (default: the three core properties; docs/PROOFS.md)")
 @click.option("--minimise", is_flag=True,
               help="--infer: also reduce the inferred invariant, by unsat cores, to what the proofs need (readable, "
-                   "but several times the search's time)")
+                   "but about one and a half times the search's time again)")
 @click.option("--recovery", type=click.Choice(sorted(KINDS)), default="both", show_default=True,
               help="recovery kind; 'both' proves each kind")
 @click.option("--mutant", default=None, metavar="NAME", help="seed a known bug (see `pitmirror mutants`)")

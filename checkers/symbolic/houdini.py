@@ -794,7 +794,9 @@ def minimise(enc: Encoding, inv: list[Candidate], goals: list[Pred],
     core of ``inv => goals``; then, while the set S grows, ask for each action instance ``inv(x) & step(x, y) &
     not S(y)``, unsat because ``inv`` is inductive, and add its core: the conjuncts of ``inv`` the step needs
     to keep S. At the fixpoint each instance keeps S from S alone, so S is inductive; it holds initially as a
-    subset of ``inv``, and implies the goals by the first core."""
+    subset of ``inv``, and implies the goals by the first core. Last, each template conjunct the rest of S
+    implies is dropped, one at a time (the weaker twin a core kept beside its stronger one: ``seq <= next_seq``
+    beside ``seq < next_seq``): what is left is equivalent to S, so still inductive and implying the goals."""
     lay = enc.lay
     x, y = lay.symbolic("x"), lay.symbolic("y")
     v = z3.Int("v@x")
@@ -838,7 +840,35 @@ def minimise(enc: Encoding, inv: list[Candidate], goals: list[Pred],
         solver.add(z3.Implies(broken, z3.Or(*[z3.Not(post[j]) for j in ask])))
         for lit in steps:
             keep |= core(lit, broken)
-    return [c for j, c in enumerate(inv) if j in keep], queries
+    kept, more = drop_implied(enc, [c for j, c in enumerate(inv) if j in keep], timeout_ms)
+    return kept, queries + more
+
+
+def drop_implied(enc: Encoding, conjuncts: list[Candidate], timeout_ms: int = 0) -> tuple[list[Candidate], int]:
+    """``conjuncts`` without each template conjunct the others imply, asked one at a time against what is left
+    (so of two equivalent ones the later stays): a set equivalent to ``conjuncts``, so inductive and implying
+    whatever they are and do. Structural and property conjuncts stay. Returns it and the number of queries."""
+    x = enc.lay.symbolic("x")
+    solver = z3.Solver()
+    if timeout_ms:
+        solver.set("timeout", timeout_ms)
+    lits = [z3.Bool(f"keep#{j}") for j in range(len(conjuncts))]
+    for lit, c in zip(lits, conjuncts, strict=True):
+        solver.add(z3.Implies(lit, _b(c.pred(x))))
+    keep = set(range(len(conjuncts)))
+    queries = 0
+    for j, c in enumerate(conjuncts):
+        if c.origin != "template":
+            continue
+        queries += 1
+        broken = z3.Bool(f"broken#{j}")
+        solver.add(z3.Implies(broken, z3.Not(_b(c.pred(x)))))
+        r = solving.check(solver, broken, *[lits[k] for k in sorted(keep - {j})])
+        if r == z3.unsat:
+            keep.discard(j)
+        elif r != z3.sat:
+            raise GaveUp(f"minimising: {r} ({solver.reason_unknown()})")
+    return [c for j, c in enumerate(conjuncts) if j in keep], queries
 
 
 def implies_property(enc: Encoding, inv: list[Candidate], prop: str, timeout_ms: int = 0) -> str:
@@ -912,5 +942,5 @@ def infer(bounds: Bounds, props: Sequence[str], filter_bounds: Bounds | None = N
     return res
 
 
-__all__ = ["REACHED", "Candidate", "GaveUp", "Inference", "candidates", "columns", "holds_on", "houdini",
-           "implies_property", "infer", "minimise", "reachable_states", "readable"]
+__all__ = ["REACHED", "Candidate", "GaveUp", "Inference", "candidates", "columns", "drop_implied", "holds_on",
+           "houdini", "implies_property", "infer", "minimise", "reachable_states", "readable"]
