@@ -11,6 +11,7 @@ Not a timed test: figures depend on the machine (2 cores here) and its load.
     python bench/bench_induction.py                      # everything at prove's defaults (about 80 s)
     python bench/bench_induction.py --core               # the three core properties only
     python bench/bench_induction.py --blocks 1 --concurrency 1   # one block, one write in flight
+    python bench/bench_induction.py --write-blocks 2             # multi-block host writes and torn ones
 """
 
 from __future__ import annotations
@@ -46,6 +47,8 @@ def main() -> None:
     ap.add_argument("--blocks", type=int, default=Bounds().blocks)
     ap.add_argument("--concurrency", type=int, default=Bounds().concurrency)
     ap.add_argument("--journal-capacity", type=int, default=Bounds().journal_capacity)
+    ap.add_argument("--write-blocks", type=int, default=Bounds().write_blocks,
+                    help="2 or more: multi-block host writes, and a power loss inside one at A and at R")
     ap.add_argument("--jobs", type=int, default=2, help="worker processes for the obligations")
     ap.add_argument("--recovery", choices=["writethrough", "swap", "both"], default="both")
     ap.add_argument("--core", action="store_true", help="only the three core properties")
@@ -55,7 +58,8 @@ def main() -> None:
     args = ap.parse_args()
     kinds = list(RecoveryKind) if args.recovery == "both" else [RecoveryKind[args.recovery.upper()]]
     names = list(CORE) if args.core else [p.name for p in SAFETY]
-    params = dict(blocks=args.blocks, concurrency=args.concurrency, journal_capacity=args.journal_capacity)
+    params = dict(blocks=args.blocks, concurrency=args.concurrency, journal_capacity=args.journal_capacity,
+                  write_blocks=args.write_blocks)
     table = Table(title=f"k-induction on the proof system, {params}, {args.jobs} workers")
     for col in ("recovery", "property", "system", "verdict", "seconds", "invariants", "obligations asked/all",
                 "slowest"):

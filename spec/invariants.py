@@ -142,15 +142,19 @@ def base_is_its_image(s: State) -> bool:
     return s.base == image(s, s.base_seq)
 
 
+def mirrored_writes_below_next_seq(s: State) -> bool:
+    """Every mirrored write on the path, in R's buffer or in A's in-flight table took a seq already."""
+    return (all(m.a < s.next_seq for m in s.path if m.kind == MessageKind.MIRROR_WRITE)
+            and all(r.seq < s.next_seq for r in s.remote_buffer) and all(e.seq < s.next_seq for e in s.in_flight))
+
+
 def messages_below_next_seq(s: State) -> bool:
-    """Every mirrored write on the path, in R's buffer or in A's in-flight table took a seq already, and R
-    never applied a seq A has not taken. A swap takes one seq on each array: while A alone has swapped, R is
-    at least two behind; while R alone has, it may hold the seq A's swap will take."""
+    """Every mirrored write took a seq already (``mirrored_writes_below_next_seq``), and R never applied a seq A
+    has not taken. A swap takes one seq on each array: while A alone has swapped, R is at least two behind; while
+    R alone has, it may hold the seq A's swap will take."""
     ahead = _swapped_ahead(s)
     caught_up = s.remote_applied_seq < s.next_seq - (1 if ahead == "A" else 0)
-    return ((caught_up or (ahead == "R" and s.remote_applied_seq == s.next_seq))
-            and all(m.a < s.next_seq for m in s.path if m.kind == MessageKind.MIRROR_WRITE)
-            and all(r.seq < s.next_seq for r in s.remote_buffer) and all(e.seq < s.next_seq for e in s.in_flight))
+    return (caught_up or (ahead == "R" and s.remote_applied_seq == s.next_seq)) and mirrored_writes_below_next_seq(s)
 
 
 def acks_applied(s: State) -> bool:
@@ -493,8 +497,9 @@ def lun_follows_role_map(s: State) -> bool:
 
 INVARIANTS: tuple[Callable[[State], bool], ...] = (
     counters_ordered, history_below_next_seq, history_in_seq_order, ghost_base_not_past_base, base_is_its_image,
-    messages_below_next_seq, acks_applied, tables_in_seq_order, pending_records_agree, pending_writes_tracked,
-    mirror_gap_in_flight, journal_well_formed, remote_caught_up, replica_mirrors_base, journaled_in_flight,
+    mirrored_writes_below_next_seq, messages_below_next_seq, acks_applied, tables_in_seq_order,
+    pending_records_agree, pending_writes_tracked, mirror_gap_in_flight, journal_well_formed, remote_caught_up,
+    replica_mirrors_base, journaled_in_flight,
     swap_freezes_io, swap_messages_tracked, swap_restarts_journals, swap_rebuilds_agree, history_above_base,
     recovery_writes_in_flight, recovery_freezes_io, primary_is_newest_image, acked_only_when_applied,
     writethrough_recovery_on_track, swap_recovery_on_track, pending_writes_in_history, remote_is_applied_image,
@@ -532,8 +537,11 @@ CAPACITY_SUPPORT: tuple[str, ...] = ("counters_ordered", "history_below_next_seq
 
 
 #: What every induction adds, in either system: the journal log table lists J (a checkpoint frees the oldest
-#: record and its location together, which from a state where they disagree leaves the table's length below 0).
-TABLE_SUPPORT: tuple[str, ...] = ("journal_table_lists_journal",)
+#: record and its location together, which from a state where they disagree leaves the table's length below 0),
+#: and every mirrored write took a seq already (a power loss in the middle of a multi-block host write takes back
+#: what that write put on the path and in flight by its seq, ``next_seq``: from a state with another entry at
+#: that seq it takes that one back too, and the path's slots no longer hold a well-formed message).
+TABLE_SUPPORT: tuple[str, ...] = ("journal_table_lists_journal", "mirrored_writes_below_next_seq")
 
 
 #: The protocol's whole story: every invariant above, with the three core properties, which the properties

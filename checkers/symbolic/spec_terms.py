@@ -293,12 +293,11 @@ class SpecTerms:
             "history_in_seq_order": self.inv_history_in_seq_order,
             "ghost_base_not_past_base": lambda s: s["ghost_base_seq"] <= s["base_seq"],
             "base_is_its_image": lambda s: vol_eq(s.vol("base"), self.image(s, s["base_seq"])),
+            "mirrored_writes_below_next_seq": self.inv_mirrored_writes_below_next_seq,
             "messages_below_next_seq": lambda s: conj(
                 disj(s["remote_applied_seq"] < s["next_seq"] - ite(self._ahead(s, "A"), 1, 0),
                      conj(self._ahead(s, "R"), s["remote_applied_seq"] == s["next_seq"])),
-                self._all_slots(s, "path", lambda m: implies(m[0] == MW, m[1] < s["next_seq"])),
-                self._all_slots(s, "remote_buffer", lambda r: r[0] < s["next_seq"]),
-                self._all_slots(s, "in_flight", lambda e: e[0] < s["next_seq"])),
+                self.inv_mirrored_writes_below_next_seq(s)),
             "acks_applied": lambda s: conj(
                 self._all_slots(s, "path", lambda m: implies(m[0] == MA, m[1] <= s["remote_applied_seq"])),
                 self._all_slots(s, "remote_buffer", lambda r: r[0] > s["remote_applied_seq"])),
@@ -638,6 +637,12 @@ class SpecTerms:
     def _all_slots(s: SV, q: str, f: Callable[[Tup], Term]) -> Term:
         n = s.length(q)
         return all_of(implies(i < n, f(x)) for i, x in enumerate(s.slots(q)))
+
+    def inv_mirrored_writes_below_next_seq(self, s: SV) -> Term:
+        """``spec.invariants.mirrored_writes_below_next_seq``."""
+        return conj(self._all_slots(s, "path", lambda m: implies(m[0] == MW, m[1] < s["next_seq"])),
+                    self._all_slots(s, "remote_buffer", lambda r: r[0] < s["next_seq"]),
+                    self._all_slots(s, "in_flight", lambda e: e[0] < s["next_seq"]))
 
     def inv_history_in_seq_order(self, s: SV) -> Term:
         """``spec.invariants.history_in_seq_order``."""
