@@ -3,10 +3,11 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 from pitmirror.model.mutants import MUTANTS, check_mutant
+from pitmirror.spec.actions import BUDGET_BOUNDS
 from pitmirror.spec.state import FencePolicy, RecoveryKind
 
 
@@ -93,6 +94,16 @@ class Bounds:
             return cls(**kw)
         except (KeyError, TypeError, AttributeError) as e:
             raise BoundsError(f"malformed config: {e}") from None
+
+
+#: The fields of ``Bounds`` that give an instance its shape: neither a budget (``spec.actions.BUDGET_BOUNDS``),
+#: nor the value domain, nor what picks the run (the recovery kind, a mutant).
+SHAPE_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(Bounds) if f.name not in BUDGET_BOUNDS
+                                      and f.name not in ("values", "recovery_kind", "mutant"))
+#: What a proof on the proof system (``prove --induction``: no budgets, any values) holds for: the shape, and the
+#: message-fault budget, which there is no budget (losses and duplicates are always on) but the slack of the
+#: bounded channel, its one explicit abstraction (docs/PROOFS.md).
+PROOF_PARAMETERS: tuple[str, ...] = (*SHAPE_FIELDS, "message_faults")
 
 
 #: Named presets. ``default`` finishes in under a minute on 2 cores; ``thorough`` is for nightly runs.

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from pitmirror.checkers.traces import trace as tr
+from pitmirror.model.config import PROOF_PARAMETERS
 from tests.cli_helpers import run_cli
 
 CTI = "z3-cti-skip_journal-writethrough-journal_well_formed.json"
@@ -42,6 +43,10 @@ def test_show_and_render_read_the_cti(cti: Path, tmp_path: Path, monkeypatch: py
     code, out, err = run_cli(monkeypatch, capsys, "trace", "show", str(cti))
     assert code == 0, err
     assert "unbounded proof system" in out and "arbitrary start state" in out
+    flat = "".join(out.split())
+    # what the proof holds for, every parameter of it (a CTI at multi-block writes said nothing of them)
+    assert all(f"{k}=" in flat for k in PROOF_PARAMETERS), out
+    assert "host_writes=" not in flat and "values=" not in flat  # no budget, no value domain bounds it
     code, out, err = run_cli(monkeypatch, capsys, "trace", "render", str(cti), "-o", str(tmp_path / "p.html"))
     assert code == 0, err
     assert (tmp_path / "p.html").stat().st_size > 0

@@ -17,7 +17,7 @@ from pitmirror.checkers.symbolic.bmc import Outcome, Unroller, well_formed
 from pitmirror.checkers.symbolic.encoding import BUDGET_COUNTERS, Encoding
 from pitmirror.checkers.symbolic.induction import Discharger, induction
 from pitmirror.checkers.symbolic.terms import RECOVERY_TOP, SCALAR_TOP
-from pitmirror.model.config import PRESETS, RANGES, Bounds
+from pitmirror.model.config import PRESETS, PROOF_PARAMETERS, RANGES, Bounds
 from pitmirror.model.mutants import MUTANTS
 from pitmirror.spec.actions import ACTIONS
 from pitmirror.spec.invariants import (
@@ -134,6 +134,25 @@ def test_the_proof_system_agrees_with_the_model_without_budgets(kind: RecoveryKi
             break
     assert not problems, "\n".join(problems)
     assert "StartRecovery" in cov.fired and any(n.startswith("HostWrite") for n in cov.fired)
+
+
+@pytest.mark.parametrize("kind", KINDS, ids=lambda k: k.name.lower())
+def test_the_proof_system_depends_on_its_parameters_alone(kind: RecoveryKind) -> None:
+    # a proof holds for PROOF_PARAMETERS (what `prove --induction` prints and a CTI shows) and nothing else: any
+    # other bound, at either end of its range, leaves the same action instances and the same state vector
+    b = PROOF.with_(blocks=2, recovery_kind=kind)
+
+    def shape(b: Bounds) -> tuple[list[str], list[str], dict[str, int]]:
+        enc = Encoding(b, unbounded=True, canonical_path=False)
+        return [i.name for i in enc.instances], list(enc.lay.names), dict(enc.lay.caps)
+
+    others = [f for f in RANGES if f not in PROOF_PARAMETERS]
+    assert "host_writes" in others and "values" in others
+    for f in others:
+        for v in RANGES[f]:
+            assert shape(b.with_(**{f: v})) == shape(b), f"{f}={v} changes the proof system"
+    # and the check can fail: a parameter does change it
+    assert shape(b.with_(message_faults=1)) != shape(b) and shape(b.with_(write_blocks=2)) != shape(b)
 
 
 def prove(b: Bounds, name: str, jobs: int = 2) -> Outcome:
@@ -262,6 +281,8 @@ def test_cli_proves_on_the_proof_system_and_exits_0(extra: list[str], tmp_path: 
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "unbounded" in r.stdout and "no budgets" in r.stdout and "proved (every depth" in r.stdout
+    # the header names what the proof holds for (model.config.PROOF_PARAMETERS)
+    assert "write blocks 1" in r.stdout and "fence policies never/data" in r.stdout, r.stdout
 
 
 def test_cli_an_unprovable_mutant_is_inconclusive_with_its_cti(tmp_path: Path) -> None:

@@ -49,7 +49,7 @@ from pitmirror.checkers.symbolic.bmc import CapacityError, DecodeError, DepthRep
 from pitmirror.checkers.symbolic.induction import Discharged, Discharger
 from pitmirror.checkers.symbolic.induction import induction as k_induction
 from pitmirror.checkers.traces.trace import Trace
-from pitmirror.model.config import Bounds
+from pitmirror.model.config import PROOF_PARAMETERS, Bounds
 from pitmirror.spec.invariants import support as invariant_support
 from pitmirror.spec.properties import (
     BY_NAME,
@@ -107,8 +107,9 @@ def prove(preset: str, fence: str | None, depth: int | None, induction: bool, bo
     BMC asks whether any property fails within --depth steps, over bit-vectors wide enough that no term can
     wrap within them (the same answers as over integers, faster); a violation is shortened to a shortest one.
     With --induction the proofs are on the proof system (docs/PROOFS.md): no budget of host writes, markers,
-    checkpoints, faults or recoveries, sequence numbers and values any integer; --blocks, --concurrency and
-    --journal-capacity are its parameters. Exit 0 only when every property asked for is proved."""
+    checkpoints, faults or recoveries, sequence numbers and values any integer; --blocks, --concurrency,
+    --journal-capacity, --write-blocks and --fence are its parameters, and --message-faults the slack of its
+    bounded channel. Exit 0 only when every property asked for is proved."""
     check_names(mutant, properties)
     if bounded and not induction:
         raise UsageError("--bounded applies to --induction (BMC is always bounded)")
@@ -271,6 +272,15 @@ class _KindProgress:
         self._update(None, None, self.latest)
 
 
+
+#: how the header names a parameter of the proof system whose field name says something else there
+_PARAMETER_LABEL = {"message_faults": "channel slack (--message-faults)"}
+
+
+def _shape_value(v: Any) -> str:
+    """A parameter of the proof system as the header shows it: ``2``, fence policies ``never/data``."""
+    return "/".join(map(str, v)) if isinstance(v, list) else str(v)
+
 class _Run:
     """One ``prove`` run: the property x kind pairs in order, their outcomes, tables and exit status."""
 
@@ -300,8 +310,12 @@ class _Run:
         kname = b.recovery_kind.name.lower()
         values = "any" if self.unbounded else f"2^{self.values_bits}" if self.values_bits else str(b.values)
         blocks = f"{b.blocks} block{'s' if b.blocks != 1 else ''}"
-        shape = (f"{blocks} x any values, concurrency {b.concurrency}, journal capacity "
-                 f"{b.journal_capacity}, no budgets" if self.unbounded else f"{blocks} x {values} values")
+        # the proof system holds for its shape (model.config.PROOF_PARAMETERS) and nothing else: name every one
+        cfg = b.to_json()
+        shape = (", ".join([f"{blocks} x any values", *(f"{_PARAMETER_LABEL.get(k, k.replace('_', ' '))} "
+                                                        f"{_shape_value(cfg[k])}"
+                                                        for k in PROOF_PARAMETERS if k != "blocks"), "no budgets"])
+                 if self.unbounded else f"{blocks} x {values} values")
         out.print(f"[bold]{kname} recovery[/]" + (f", mutant {lit(b.mutant)}" if b.mutant else "")
                   + f": {self.mode}, {shape}")
 

@@ -14,6 +14,7 @@ from pitmirror.checkers.cli.common import ExitCode, UsageError, check_out_file, 
 from pitmirror.checkers.traces import diff as tracediff
 from pitmirror.checkers.traces import render
 from pitmirror.checkers.traces import trace as tr
+from pitmirror.model.config import PROOF_PARAMETERS
 
 
 @cli.group(modules={"validate": "pitmirror.checkers.cli.serve"})
@@ -67,7 +68,7 @@ def trace_show(file: Path) -> None:
     cfg = doc["config"]
     if tr.is_proof_system(doc):
         # the budgets and the value range of the config do not bound the proof system: do not show them
-        kept = ("blocks", "concurrency", "journal_capacity", "recovery_kind", "mutant")
+        kept = (*PROOF_PARAMETERS, "recovery_kind", "mutant")
         out.print("system: the unbounded proof system (no budgets; values and sequence numbers any integers), "
                   + lit(", ".join(f"{k}={_brief(cfg[k])}" for k in kept if cfg.get(k) is not None)))
     else:
