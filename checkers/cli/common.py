@@ -28,7 +28,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TaskID, TextColumn, TimeElapsedColumn
 
-from pitmirror.model.config import PRESETS, RANGES, Bounds, BoundsError
+from pitmirror.model.config import PRESETS, PROOF_PARAMETERS, RANGES, Bounds, BoundsError
 from pitmirror.model.mutants import MUTANTS
 from pitmirror.spec.properties import BY_NAME
 from pitmirror.spec.state import FencePolicy, RecoveryKind
@@ -98,6 +98,24 @@ def is_ctrl_c(e: BaseException) -> bool:
     """Whether ``e`` stands for Ctrl-C: a ``KeyboardInterrupt``, or any error raised after Ctrl-C came
     (``remembering_ctrl_c``), which is then Ctrl-C in disguise (ctypes' ``ArgumentError``)."""
     return isinstance(e, KeyboardInterrupt) or (isinstance(e, Exception) and ctrl_c_pressed())
+
+
+#: how a run's header names a parameter of the proof system whose field name says something else there
+_PARAMETER_LABEL = {"message_faults": "channel slack (--message-faults)"}
+
+
+def proof_system_shape(b: Bounds) -> str:
+    """What a proof on the proof system holds for, as the header of ``prove --induction`` and ``--infer`` says
+    it: every parameter (``model.config.PROOF_PARAMETERS``) and nothing else, ``2 blocks x any values,
+    concurrency 2, journal capacity 2, write blocks 1, fence policies never/data, ..., no budgets``."""
+    cfg = b.to_json()
+
+    def value(v: Any) -> str:
+        return "/".join(map(str, v)) if isinstance(v, list) else str(v)
+
+    return ", ".join([f"{b.blocks} block{'s' if b.blocks != 1 else ''} x any values",
+                      *(f"{_PARAMETER_LABEL.get(k, k.replace('_', ' '))} {value(cfg[k])}"
+                        for k in PROOF_PARAMETERS if k != "blocks"), "no budgets"])
 
 
 EXIT_CODES_HELP = ("\b\nExit codes: 0 everything asked for was verified (an expected trade-off shown as such),\n"

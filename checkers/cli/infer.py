@@ -13,7 +13,17 @@ from typing import Any
 
 from rich.table import Table
 
-from pitmirror.checkers.cli.common import ExitCode, Ticker, is_ctrl_c, lit, out, results_doc, worst, write_json
+from pitmirror.checkers.cli.common import (
+    ExitCode,
+    Ticker,
+    is_ctrl_c,
+    lit,
+    out,
+    proof_system_shape,
+    results_doc,
+    worst,
+    write_json,
+)
 from pitmirror.checkers.symbolic.houdini import REACHED, Inference, infer, readable
 from pitmirror.model.config import Bounds
 from pitmirror.spec.state import RecoveryKind
@@ -34,9 +44,7 @@ def run_infer(base: Bounds, kinds: tuple[RecoveryKind, ...], props: list[str], t
             b = base.with_(recovery_kind=kind)
             kname = kind.name.lower()
             out.print(f"[bold]{kname} recovery[/]" + (f", mutant {lit(b.mutant)}" if b.mutant else "")
-                      + f": invariant inference (Houdini), {b.blocks} block{'s' if b.blocks != 1 else ''} x any "
-                        f"values, concurrency "
-                        f"{b.concurrency}, journal capacity {b.journal_capacity}, no budgets")
+                      + f": invariant inference (Houdini), {proof_system_shape(b)}")
             with Ticker(quiet) as ticker:
                 update = ticker.task(f"inference ({kname})")
 

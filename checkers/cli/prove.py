@@ -38,6 +38,7 @@ from pitmirror.checkers.cli.common import (
     lit,
     make_bounds,
     out,
+    proof_system_shape,
     results_doc,
     worst,
     write_json,
@@ -49,7 +50,7 @@ from pitmirror.checkers.symbolic.bmc import CapacityError, DecodeError, DepthRep
 from pitmirror.checkers.symbolic.induction import Discharged, Discharger
 from pitmirror.checkers.symbolic.induction import induction as k_induction
 from pitmirror.checkers.traces.trace import Trace
-from pitmirror.model.config import PROOF_PARAMETERS, Bounds
+from pitmirror.model.config import Bounds
 from pitmirror.spec.invariants import support as invariant_support
 from pitmirror.spec.properties import (
     BY_NAME,
@@ -272,15 +273,6 @@ class _KindProgress:
         self._update(None, None, self.latest)
 
 
-
-#: how the header names a parameter of the proof system whose field name says something else there
-_PARAMETER_LABEL = {"message_faults": "channel slack (--message-faults)"}
-
-
-def _shape_value(v: Any) -> str:
-    """A parameter of the proof system as the header shows it: ``2``, fence policies ``never/data``."""
-    return "/".join(map(str, v)) if isinstance(v, list) else str(v)
-
 class _Run:
     """One ``prove`` run: the property x kind pairs in order, their outcomes, tables and exit status."""
 
@@ -310,12 +302,7 @@ class _Run:
         kname = b.recovery_kind.name.lower()
         values = "any" if self.unbounded else f"2^{self.values_bits}" if self.values_bits else str(b.values)
         blocks = f"{b.blocks} block{'s' if b.blocks != 1 else ''}"
-        # the proof system holds for its shape (model.config.PROOF_PARAMETERS) and nothing else: name every one
-        cfg = b.to_json()
-        shape = (", ".join([f"{blocks} x any values", *(f"{_PARAMETER_LABEL.get(k, k.replace('_', ' '))} "
-                                                        f"{_shape_value(cfg[k])}"
-                                                        for k in PROOF_PARAMETERS if k != "blocks"), "no budgets"])
-                 if self.unbounded else f"{blocks} x {values} values")
+        shape = proof_system_shape(b) if self.unbounded else f"{blocks} x {values} values"
         out.print(f"[bold]{kname} recovery[/]" + (f", mutant {lit(b.mutant)}" if b.mutant else "")
                   + f": {self.mode}, {shape}")
 
