@@ -4,8 +4,8 @@ For each recovery kind and property, k-induction (k = 1) on the proof system (no
 with the property's strengthening invariants; the table shows the verdict, seconds, the number of invariants, the
 proof obligations asked of the solver out of all (the others were discharged for an earlier property with fewer
 invariants, ``HeldObligations``), and the slowest obligation. With ``--bounded-baseline`` it also times the
-bounded system's induction of the three core properties at the same parameters (the budgets of ``Bounds()``), as
-before issue 15.
+bounded system's induction of the three core properties at the same parameters (the budgets of ``Bounds()``), with
+the same invariants.
 Not a timed test: figures depend on the machine (2 cores here) and its load.
 
     python bench/bench_induction.py                      # everything at prove's defaults (about 80 s)
@@ -74,7 +74,7 @@ def main() -> None:
                 system = "unbounded" if unbounded else "bounded (default budgets)"
                 un = Unroller(b, unbounded=unbounded)  # one per kind and system, as `prove` does
                 # fewest invariants first, as `prove` does: their obligations are reused by the larger proofs
-                for name in sorted(names, key=lambda n: len(support(n, kind, unbounded))):
+                for name in sorted(names, key=lambda n: len(support(n, kind))):
                     if not unbounded and name not in CORE:
                         continue
                     if (name, kind) in EXPECTED_TRADE_OFFS:
@@ -82,7 +82,7 @@ def main() -> None:
                         continue
                     seen: list[Discharged] = []
                     of: list[int] = []
-                    inv = support(name, kind, unbounded)
+                    inv = support(name, kind)
                     t0 = time.perf_counter()
                     o = induction(un, BY_NAME[name], inv, 1, discharger=discharger,
                                   timeout_ms=args.timeout * 1000, on_obligation=_collect(seen, of))

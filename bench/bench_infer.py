@@ -65,7 +65,7 @@ def main() -> None:
         for p in props:
             if p in res.dropped_by:  # what a reader of a "not proved" row asks first
                 console.print(f"  {p}: its candidate was dropped by {res.dropped_by[p]}", highlight=False)
-            hand = support(p, kind, unbounded=True)
+            hand = support(p, kind)
             hand_s = "-"
             if args.hand:
                 t1 = time.perf_counter()

@@ -507,30 +507,10 @@ INVARIANTS: tuple[Callable[[State], bool], ...] = (
     checkpoints_below_base, checkpoints_below_late_requests, resync_answer_holds_the_copy,
 )
 
-#: The invariants each property's induction is strengthened with, under either recovery kind.
-SUPPORT: dict[str, tuple[str, ...]] = {
-    "journal_well_formed": ("counters_ordered", "history_below_next_seq"),
-    "replay_is_point_in_time": ("counters_ordered", "history_below_next_seq", "history_in_seq_order",
-                                "ghost_base_not_past_base", "base_is_its_image", "journal_well_formed"),
-    # journal_well_formed: A's half of a checkpoint reads J alone (not R's state), so J's oldest seq must be one
-    # A took for base_seq to stay below next_seq
-    "mirror_consistent": ("counters_ordered", "messages_below_next_seq", "acks_applied", "tables_in_seq_order",
-                          "pending_records_agree", "pending_writes_tracked", "mirror_gap_in_flight",
-                          "journal_well_formed", "resync_answer_holds_the_copy", "checkpoints_below_base"),
-}
-
-#: What a swap recovery adds: P and S legitimately differ between the two swaps, and the proof that they agree
-#: again needs the arrays' rebuilds tied together (RB/JR mirror B/J, R caught up, the swap messages tracked).
-SWAP_SUPPORT: dict[str, tuple[str, ...]] = {
-    "mirror_consistent": ("journal_well_formed", "remote_caught_up", "replica_mirrors_base", "checkpoints_below_base",
-                          "journaled_in_flight",
-                          "swap_freezes_io", "swap_messages_tracked", "swap_restarts_journals", "swap_rebuilds_agree"),
-}
-
-
-#: What the proof system (``prove --induction --unbounded``, ``docs/PROOFS.md``) adds to every property: the
-#: facts that bound the lengths of J's ghost history and of A's in-flight table, so that every step from a
-#: state satisfying them fits the capacities (an obligation of the induction, not an assumption).
+#: What every induction adds, in either system (the checked one of ``prove --induction --bounded`` and the proof
+#: system, ``docs/PROOFS.md``): the facts that bound the lengths of J's ghost history and of A's in-flight table,
+#: so that every step from a state satisfying them fits the capacities (an obligation of the induction, not an
+#: assumption).
 CAPACITY_SUPPORT: tuple[str, ...] = ("counters_ordered", "history_below_next_seq", "history_above_base",
                                      "journal_well_formed", "recovery_freezes_io",
                                      "recovery_writes_in_flight", "journal_table_lists_journal")
@@ -563,9 +543,17 @@ REMOTE_SUPPORT: tuple[str, ...] = ("pending_writes_in_history", "remote_is_appli
                                    "writethrough_window_mixes", "swap_remote_tracked",
                                    "checkpoints_below_late_requests")
 
-#: What the proof system's induction adds per property (beyond ``support``'s bounded sets and
-#: ``CAPACITY_SUPPORT``).
-UNBOUNDED_SUPPORT: dict[str, tuple[str, ...]] = {
+#: The invariants each property's induction is strengthened with, under either recovery kind (beyond
+#: ``CAPACITY_SUPPORT`` and ``TABLE_SUPPORT``, which every one has).
+SUPPORT: dict[str, tuple[str, ...]] = {
+    "journal_well_formed": ("counters_ordered", "history_below_next_seq"),
+    "replay_is_point_in_time": ("counters_ordered", "history_below_next_seq", "history_in_seq_order",
+                                "ghost_base_not_past_base", "base_is_its_image", "journal_well_formed"),
+    # journal_well_formed: A's half of a checkpoint reads J alone (not R's state), so J's oldest seq must be one
+    # A took for base_seq to stay below next_seq
+    "mirror_consistent": ("counters_ordered", "messages_below_next_seq", "acks_applied", "tables_in_seq_order",
+                          "pending_records_agree", "pending_writes_tracked", "mirror_gap_in_flight",
+                          "journal_well_formed", "resync_answer_holds_the_copy", "checkpoints_below_base"),
     **{name: PROTOCOL_SUPPORT for name in ("ack_durable", "recovery_correct", "bases_agree", "swap_correct")},
     **{name: (*PROTOCOL_SUPPORT, *REMOTE_SUPPORT)
        for name in ("remote_is_point_in_time", "remote_is_point_in_time_or_recovering")},
@@ -577,23 +565,25 @@ UNBOUNDED_SUPPORT: dict[str, tuple[str, ...]] = {
     "host_lun_serves_primary": ("lun_follows_role_map", *PROTOCOL_SUPPORT),
 }
 
-
-#: What the proof system adds under a swap recovery: ``remote_is_point_in_time`` holds there (it is only
-#: write-through's expected trade-off), and it implies the weaker ``remote_is_point_in_time_or_recovering``. Proved
-#: as a conjunct of the weaker one's Q (never assumed), it makes that Q a superset of its own: every obligation
-#: the stronger proof discharged is reused (``HeldObligations``), and only the weaker property's own are asked.
-UNBOUNDED_SWAP_SUPPORT: dict[str, tuple[str, ...]] = {
+#: What a swap recovery adds: P and S legitimately differ between the two swaps, and the proof that they agree
+#: again needs the arrays' rebuilds tied together (RB/JR mirror B/J, R caught up, the swap messages tracked).
+SWAP_SUPPORT: dict[str, tuple[str, ...]] = {
+    "mirror_consistent": ("journal_well_formed", "remote_caught_up", "replica_mirrors_base", "checkpoints_below_base",
+                          "journaled_in_flight",
+                          "swap_freezes_io", "swap_messages_tracked", "swap_restarts_journals", "swap_rebuilds_agree"),
+    # under swap ``remote_is_point_in_time`` holds (it is only write-through's expected trade-off) and implies the
+    # weaker property. Proved as a conjunct of the weaker one's Q (never assumed), it makes that Q a superset of
+    # its own: every obligation the stronger proof discharged is reused (``HeldObligations``), and only the weaker
+    # property's own are asked
     "remote_is_point_in_time_or_recovering": ("remote_is_point_in_time",),
 }
 
 
-def support(prop: str, kind: RecoveryKind, unbounded: bool = False) -> tuple[str, ...]:
-    """The strengthening invariants of ``prop``'s induction under recovery ``kind`` (in the proof system when
-    ``unbounded``), each once and never ``prop`` itself."""
+def support(prop: str, kind: RecoveryKind) -> tuple[str, ...]:
+    """The strengthening invariants of ``prop``'s induction under recovery ``kind``, each once and never ``prop``
+    itself: the same in the proof system and in the checked one (``--bounded``), whose step case starts from an
+    arbitrary state alike."""
     extra = SWAP_SUPPORT.get(prop, ()) if kind == RecoveryKind.SWAP else ()
-    more = CAPACITY_SUPPORT + UNBOUNDED_SUPPORT.get(prop, ()) if unbounded else ()
-    if unbounded and kind == RecoveryKind.SWAP:
-        more += UNBOUNDED_SWAP_SUPPORT.get(prop, ())
     # every host write goes through the host-LUN map: each property's step case needs the maps to agree
-    names = ("lun_follows_role_map", *SUPPORT.get(prop, ()), *extra, *more, *TABLE_SUPPORT)
+    names = ("lun_follows_role_map", *SUPPORT.get(prop, ()), *extra, *CAPACITY_SUPPORT, *TABLE_SUPPORT)
     return tuple(n for n in dict.fromkeys(names) if n != prop)

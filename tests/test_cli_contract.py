@@ -95,9 +95,10 @@ def test_check_cut_off_by_max_states_is_inconclusive(tmp_path: Path) -> None:
 
 
 def test_prove_not_proved_by_induction_is_inconclusive(tmp_path: Path) -> None:
-    # --bounded: the checked system, where ack_durable has no strengthening invariants (the proof system proves it)
-    r = run("prove", "--induction", "--bounded", "--preset", "small", "--blocks", "1", "--recovery", "swap",
-            "--property", "ack_durable", "--jobs", "1", "--quiet", "--out", str(tmp_path))
+    # --bounded: the checked system, where a seeded bug's property is not provable (nor violated at k = 1)
+    r = run("prove", "--induction", "--bounded", "--preset", "small", "--blocks", "1", "--recovery", "writethrough",
+            "--mutant", "checkpoint_drops_record", "--property", "replay_is_point_in_time", "--jobs", "1", "--quiet",
+            "--out", str(tmp_path))
     assert r.returncode == 3, r.stdout + r.stderr
     assert "not proved" in r.stdout
 

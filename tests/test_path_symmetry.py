@@ -53,7 +53,7 @@ def test_the_proof_system_meets_both_side_conditions(kind: RecoveryKind) -> None
     for p in SAFETY:
         if (p.name, kind) in EXPECTED_TRADE_OFFS:
             continue
-        for name, fn in prover.conjuncts(p.name, support(p.name, kind, True)).items():
+        for name, fn in prover.conjuncts(p.name, support(p.name, kind)).items():
             assert sym.invariant(name, fn), sym.failed
     assert not sym.failed
 
@@ -75,7 +75,7 @@ def test_a_conjunct_that_reads_the_paths_order_is_refused(name: str, conjunct: C
     assert any(f.startswith(name) for f in sym.failed)
     deliver = next(i for i, inst in enumerate(un.enc.instances) if inst.name == "Deliver[MIRROR_WRITE]")
     parts = StepProver(un.enc.b, None, un, True).conjuncts("mirror_consistent", support("mirror_consistent",
-                                                                                      PROOF.recovery_kind, True))
+                                                                                      PROOF.recovery_kind))
     assert sym.reduces(deliver, parts)
     assert not sym.reduces(deliver, {**parts, name: conjunct})
 
@@ -126,7 +126,7 @@ def test_an_action_that_does_not_treat_slots_alike_is_refused(make: Callable[[En
 def _prove(b: Bounds, name: str, symmetry: bool) -> tuple[str, str]:
     notes: list[str] = []
     with Discharger(2) as discharger:
-        o = induction(Unroller(b, unbounded=True), BY_NAME[name], support(name, b.recovery_kind, True), 1,
+        o = induction(Unroller(b, unbounded=True), BY_NAME[name], support(name, b.recovery_kind), 1,
                       report=lambda r: notes.append(r.note), discharger=discharger, symmetry=symmetry)
     return o.verdict, o.note + " | " + " | ".join(notes)
 
@@ -153,7 +153,7 @@ def test_an_unchanged_conjunct_is_one_the_solver_discharges() -> None:
     un = Unroller(b, unbounded=True)
     prover = StepProver(b, None, un, True)
     name = "mirror_consistent"
-    sup = support(name, b.recovery_kind, True)
+    sup = support(name, b.recovery_kind)
     tasks = [StepTask(b, None, name, sup, 1, i, c, 0, True) for i, c in prover.obligations(name, sup)]
     unchanged = [t for t in tasks if prover.discharge(t).unchanged]
     assert len(unchanged) > len(tasks) // 4

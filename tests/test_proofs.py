@@ -36,7 +36,7 @@ PROOF = Bounds(blocks=1, concurrency=1, journal_capacity=2)
 
 def used_invariants(kinds: Sequence[RecoveryKind] = KINDS) -> set[str]:
     """Every conjunct any proof of the proof system uses, for any property, under the given recovery kinds."""
-    return {n for p in SAFETY for k in kinds for n in support(p.name, k, unbounded=True)}
+    return {n for p in SAFETY for k in kinds for n in support(p.name, k)}
 
 
 def test_every_invariant_used_is_a_checked_predicate() -> None:
@@ -92,7 +92,7 @@ def test_a_resync_that_leaves_rb_behind_breaks_resync_answer_holds_the_copy() ->
 def _prove_without(name: str, kind: RecoveryKind, invariant: str) -> Outcome:
     """k-induction of ``name`` on the proof system with ``invariant`` left out of its support."""
     b = PROOF.with_(recovery_kind=kind)
-    without = tuple(n for n in support(name, kind, True) if n != invariant)
+    without = tuple(n for n in support(name, kind) if n != invariant)
     with Discharger(2) as discharger:
         return induction(Unroller(b, unbounded=True), BY_NAME[name], without, 1, discharger=discharger)
 
@@ -158,7 +158,7 @@ def test_the_proof_system_depends_on_its_parameters_alone(kind: RecoveryKind) ->
 def prove(b: Bounds, name: str, jobs: int = 2) -> Outcome:
     """k-induction (k = 1) of one property on the proof system at ``b``'s parameters."""
     with Discharger(jobs) as discharger:
-        return induction(Unroller(b, unbounded=True), BY_NAME[name], support(name, b.recovery_kind, True), 1,
+        return induction(Unroller(b, unbounded=True), BY_NAME[name], support(name, b.recovery_kind), 1,
                          discharger=discharger)
 
 
@@ -193,7 +193,7 @@ def test_without_mirrored_writes_below_next_seq_a_torn_write_breaks_the_path() -
     # the write put on the path and in flight; from a state with another MirrorWrite at that seq it takes that one
     # back too, and the path's slots no longer hold well-formed messages
     b = MULTI.with_(recovery_kind=RecoveryKind.WRITETHROUGH)
-    without = tuple(n for n in support("journal_well_formed", b.recovery_kind, True)
+    without = tuple(n for n in support("journal_well_formed", b.recovery_kind)
                     if n != "mirrored_writes_below_next_seq")
     with Discharger(2) as discharger:
         o = induction(Unroller(b, unbounded=True), BY_NAME["journal_well_formed"], without, 1, discharger=discharger)

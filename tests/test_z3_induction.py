@@ -15,7 +15,7 @@ from pitmirror.checkers.symbolic.bmc import Outcome, Unroller
 from pitmirror.checkers.symbolic.induction import Discharged, Discharger, induction
 from pitmirror.model.config import Bounds
 from pitmirror.spec.invariants import INVARIANTS, SUPPORT, SWAP_SUPPORT, support
-from pitmirror.spec.properties import BY_NAME
+from pitmirror.spec.properties import BY_NAME, SAFETY
 from pitmirror.spec.state import RecoveryKind
 
 ONE_BLOCK = Bounds(blocks=1, values=2, host_writes=2, concurrency=1, journal_capacity=2, crashes=1,
@@ -37,7 +37,8 @@ def test_every_invariant_holds_at_the_default_bounds(kind: RecoveryKind, b: Boun
 
 
 def test_invariants_are_documented_and_supported() -> None:
-    names = {f.__name__ for f in INVARIANTS}
+    # each supporting conjunct is an invariant or a safety property (proved with the property, never assumed)
+    names = {f.__name__ for f in INVARIANTS} | {p.name for p in SAFETY}
     assert all(f.__doc__ for f in INVARIANTS)
     assert all(set(v) <= names for v in [*SUPPORT.values(), *SWAP_SUPPORT.values()])
 
@@ -133,22 +134,23 @@ def test_induction_does_not_prove_a_mutant(mutant: str, name: str, blamed: str |
 
 
 def test_cli_induction_labels_proved_and_possibly_unreachable(tmp_path: Path) -> None:
-    # the bounded system: there bases_agree has no strengthening invariants (tests/test_proofs.py: the proof system)
+    # the bounded system: journal_well_formed is proved; a seeded bug's replay_is_point_in_time is not, and its
+    # counterexample to induction is labelled as one
     common = ["prove", "--preset", "small", "--blocks", "1", "--recovery", "writethrough", "--induction", "--bounded",
               "--depth", "1", "--quiet", "--out", str(tmp_path)]
+    cti = tmp_path / "z3-cti-checkpoint_drops_record-writethrough-replay_is_point_in_time.json"
     r = subprocess.run([sys.executable, "-m", "pitmirror", *common, "--property", "journal_well_formed"],
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "proved" in r.stdout and "not proved" not in r.stdout
-    r = subprocess.run([sys.executable, "-m", "pitmirror", *common, "--property", "bases_agree"],
-                       capture_output=True, text=True, timeout=300)
+    r = subprocess.run([sys.executable, "-m", "pitmirror", *common, "--mutant", "checkpoint_drops_record",
+                        "--property", "replay_is_point_in_time"], capture_output=True, text=True, timeout=300)
     assert r.returncode == 3, r.stdout + r.stderr  # not proved: inconclusive, no violation
     assert "possibly-unreachable" in r.stdout
-    doc = json.loads((tmp_path / "z3-cti-correct-writethrough-bases_agree.json").read_text())
+    doc = json.loads(cti.read_text())
     assert doc["verdict"] == "possibly-unreachable" and doc["source"] == "z3"
     # step 0 of a CTI is a state the solver chose, and the trace says so rather than "initial state"
-    show = subprocess.run([sys.executable, "-m", "pitmirror", "trace", "show",
-                           str(tmp_path / "z3-cti-correct-writethrough-bases_agree.json")],
+    show = subprocess.run([sys.executable, "-m", "pitmirror", "trace", "show", str(cti)],
                           capture_output=True, text=True, timeout=60)
     assert "arbitrary start state" in show.stdout and "(initial state)" not in show.stdout
 

@@ -338,7 +338,7 @@ class _Run:
         with Ticker(self.quiet) as ticker:
             # fewest invariants first: the obligations they discharge are reused by the proofs whose Q contains
             # theirs (``HeldObligations``); the table keeps the catalogue's order
-            order = sorted(self.props, key=lambda p: len(invariant_support(p.name, b.recovery_kind, self.unbounded)))
+            order = sorted(self.props, key=lambda p: len(invariant_support(p.name, b.recovery_kind)))
             for p in order:
                 update = ticker.task(f"{p.name} ({kname})")
                 where = f"pair {self.pairs_done + 1} of {self.pairs_total}"
@@ -356,7 +356,7 @@ class _Run:
                                 note=f"{reason}; not a proof target" + (f" ({window} is)" if window else ""))
                 else:
                     with _no_verdict_on_encoding_errors(p.name):
-                        support = invariant_support(p.name, b.recovery_kind, self.unbounded)
+                        support = invariant_support(p.name, b.recovery_kind)
                         o = k_induction(un, p, support, self.depth, report, self.timeout_s * 1000, discharger,
                                         on_obligation, symmetry=self.symmetry)
                 self.outcomes.append(o)
