@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 from pitmirror.model.mutants import MUTANTS, check_mutant
-from pitmirror.spec.actions import BUDGET_BOUNDS
+from pitmirror.spec.actions import BUDGET_COUNTERS
 from pitmirror.spec.state import FencePolicy, RecoveryKind
 
 
@@ -96,9 +96,9 @@ class Bounds:
             raise BoundsError(f"malformed config: {e}") from None
 
 
-#: The fields of ``Bounds`` that give an instance its shape: neither a budget (``spec.actions.BUDGET_BOUNDS``),
+#: The fields of ``Bounds`` that give an instance its shape: neither a budget (``spec.actions.BUDGET_COUNTERS``),
 #: nor the value domain, nor what picks the run (the recovery kind, a mutant).
-SHAPE_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(Bounds) if f.name not in BUDGET_BOUNDS
+SHAPE_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(Bounds) if f.name not in BUDGET_COUNTERS
                                       and f.name not in ("values", "recovery_kind", "mutant"))
 #: What a proof on the proof system (``prove --induction``: no budgets, any values) holds for: the shape, and the
 #: message-fault budget, which there is no budget (losses and duplicates are always on) but the slack of the

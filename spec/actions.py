@@ -122,8 +122,9 @@ DRAIN_ORDER: tuple[str, ...] = tuple(a.name for a in sorted((a for a in ACTIONS 
                                                             key=lambda a: a.drain or 0))
 #: The faults the environment injects.
 FAULTS: tuple[str, ...] = tuple(a.name for a in ACTIONS if a.fault)
-#: The fields of ``Bounds`` some action's budget (or late budget) spends: what a run without budgets lifts.
-BUDGET_BOUNDS: frozenset[str] = frozenset(b.bound for a in ACTIONS for b in (a.budget, a.late_budget) if b is not None)
+#: Each field of ``Bounds`` some action's budget (or late budget) spends, and the ``State`` counter that spends it:
+#: what a run without budgets lifts.
+BUDGET_COUNTERS: dict[str, str] = {b.bound: b.used for a in ACTIONS for b in (a.budget, a.late_budget) if b is not None}
 
 
 def budget_of(name: str) -> Budget | None:

@@ -127,8 +127,7 @@ from pitmirror.spec.state import (
 
 #: Each budget of ``Bounds`` and the ``State`` counter that spends it, from the budget columns of
 #: ``spec.actions`` (``Encoding.budget_guard`` reads them per action).
-BUDGET_COUNTERS: dict[str, str] = {b.bound: b.used for a in spec_actions.ACTIONS
-                                   for b in (a.budget, a.late_budget) if b is not None}
+BUDGET_COUNTERS = spec_actions.BUDGET_COUNTERS
 
 #: The bounded sequences whose capacity the proof system assumes (a guard) rather than proves.
 ABSTRACTED = ("path", "remote_buffer", "remote_journal")
