@@ -68,8 +68,7 @@ def swap_timeout_resynced(pre: SV, post: SV) -> Term:
 
 def recovery_to_marker(pre: SV, post: SV) -> Term:
     """``spec.properties.recovery_to_marker``."""
-    # ``Record(target, MARKER, 0)``: its length (1) is a slot too where the layout's entries carry one
-    marker = (post["recovery.target"], MARKER, 0, *((1,) if pre.lay.multi else ()))
+    marker = pre.lay.entry(post["recovery.target"], MARKER, 0)  # ``Record(target, MARKER, 0)``, length 1
     return conj(post["recovery.present"] == 1, seq_contains(pre.slots("journal"), pre.length("journal"), marker))
 
 

@@ -185,7 +185,7 @@ class Encoding(SpecTerms):
 
     def ent(self, *slots: Term, length: Term = 1) -> Tup:
         """A record, in-flight or history entry: its slots, and its length when the layout has that slot."""
-        return (*slots, length) if self.multi else tuple(slots)
+        return self.lay.entry(*slots, length=length)
 
     def msg(self, kind: int, a: Term, b: Term = 0, c: Term = 0, d: Term = 0) -> Tup:
         """A path message (``d``: a MirrorWrite's length, when the layout has that slot)."""

@@ -357,6 +357,10 @@ class Layout:
             "journal_locations": jc,
         }
 
+    def entry(self, *slots: Term, length: Term = 1) -> Tup:
+        """A record, in-flight or history entry: its slots, and its length when the layout has that slot."""
+        return (*slots, length) if self.multi else tuple(slots)
+
     def value_ok(self, x: Term) -> Term:
         """``x`` is a block value of the domain: ``0 <= x < vmax``, or any ``x >= 0`` in the proof system."""
         return x >= 0 if self.unbounded else conj(x >= 0, x < self.vmax)
