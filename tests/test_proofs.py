@@ -14,12 +14,12 @@ import pytest
 
 from helpers.z3_agree import Coverage, check_state, predicates, reachable
 from pitmirror.checkers.symbolic.bmc import Outcome, Unroller, well_formed
-from pitmirror.checkers.symbolic.encoding import BUDGET_COUNTERS, Encoding
+from pitmirror.checkers.symbolic.encoding import Encoding
 from pitmirror.checkers.symbolic.induction import Discharger, induction
 from pitmirror.checkers.symbolic.terms import RECOVERY_TOP, SCALAR_TOP
 from pitmirror.model.config import PRESETS, PROOF_PARAMETERS, RANGES, Bounds
 from pitmirror.model.mutants import MUTANTS
-from pitmirror.spec.actions import ACTIONS
+from pitmirror.spec.actions import ACTIONS, BUDGET_COUNTERS
 from pitmirror.spec.invariants import (
     INVARIANTS,
     checkpoints_below_late_requests,

@@ -27,7 +27,7 @@ from typing import Any
 import z3
 
 from pitmirror.checkers.symbolic import bitvec, solving
-from pitmirror.checkers.symbolic.encoding import BUDGET_COUNTERS, Encoding, Inst
+from pitmirror.checkers.symbolic.encoding import Encoding, Inst
 from pitmirror.checkers.symbolic.terms import (
     ENTRY_TOP,
     LENGTH_SLOT,
@@ -48,6 +48,7 @@ from pitmirror.checkers.symbolic.terms import (
 from pitmirror.model.actions import Action
 from pitmirror.model.config import RANGES, Bounds
 from pitmirror.model.protocol import MirrorModel
+from pitmirror.spec.actions import BUDGET_COUNTERS
 from pitmirror.spec.fields import BY_NAME as FIELD
 from pitmirror.spec.fields import CONSTANT_FIELDS, Content
 from pitmirror.spec.properties import Property

@@ -125,10 +125,6 @@ from pitmirror.spec.state import (
     State,
 )
 
-#: Each budget of ``Bounds`` and the ``State`` counter that spends it, from the budget columns of
-#: ``spec.actions`` (``Encoding.budget_guard`` reads them per action).
-BUDGET_COUNTERS = spec_actions.BUDGET_COUNTERS
-
 #: The bounded sequences whose capacity the proof system assumes (a guard) rather than proves.
 ABSTRACTED = ("path", "remote_buffer", "remote_journal")
 #: The actions that grow J, the ghost history or A's in-flight table (whose capacities the proofs prove).
